@@ -1,0 +1,18 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIM_DATA_DIR=/data
+WORKDIR /app
+
+COPY pyproject.toml README.md ./
+COPY pim pim
+COPY models models
+COPY resolvers resolvers
+COPY schema schema
+COPY rest_compat rest_compat
+COPY jobs jobs
+RUN pip install --no-cache-dir . && useradd --create-home pim && mkdir -p /data && chown pim /data
+USER pim
+
+EXPOSE 8000
+# The same image runs the API (default) and the worker (`pim worker`).
+CMD ["pim", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]

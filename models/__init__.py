@@ -1,0 +1,24 @@
+"""SQLAlchemy models. Importing this package registers every table on Base.metadata."""
+
+from models.accounts import Account, ApiKey
+from models.base import Base
+from models.catalog import Brand, Category, Supplier
+from models.events import Event
+from models.prices import PriceList, PriceListItem
+from models.products import Product
+from models.stock import ProductStock, SupplierProduct
+
+__all__ = [
+    "Account",
+    "ApiKey",
+    "Base",
+    "Brand",
+    "Category",
+    "Event",
+    "PriceList",
+    "PriceListItem",
+    "Product",
+    "ProductStock",
+    "Supplier",
+    "SupplierProduct",
+]

@@ -1,0 +1,52 @@
+"""API keys: generation, hashing, scopes, and the caller a key stands for."""
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass, field
+
+KEY_PREFIX = "pm_live_"
+
+SCOPES: dict[str, str] = {
+    "ext:products:read": "External API: read products",
+    "ext:products:write": "External API: create and update products",
+    "windev:read": "WinDev API: read products, categories and suppliers",
+    "windev:write": "WinDev API: update products, stock and prices",
+    "windev:sync": "WinDev API: batch product sync",
+    "products:read": "Products API: read products",
+    "products:write": "Products API: create, update and delete products",
+    "imports:read": "Imports: read jobs, logs and automations",
+    "imports:write": "Imports: create and control jobs and automations",
+    "connectors:read": "Connectors: read connectors and sync jobs",
+    "settings:manage": "Manage settings: connectors, webhooks, API keys (MANAGE_SETTINGS)",
+}
+
+
+def generate_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(plain: str) -> str:
+    # Keys carry 256 random bits, so a fast unsalted hash cannot be brute-forced
+    # and lets authentication be one indexed lookup.
+    return hashlib.sha256(plain.encode()).hexdigest()
+
+
+def display_prefix(plain: str) -> str:
+    return plain[: len(KEY_PREFIX) + 6]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated API key and the account it acts for."""
+
+    account_id: uuid.UUID
+    account_name: str
+    key_id: uuid.UUID
+    key_name: str
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    rate_limit_per_minute: int | None = None
+    strict_ean: bool = False
+
+    def has_any(self, scopes: frozenset[str] | set[str]) -> bool:
+        return not self.scopes.isdisjoint(scopes)

@@ -1,0 +1,144 @@
+"""The `pim` command: serve, worker, migrate, keys, demo."""
+
+import argparse
+import asyncio
+import sys
+import uuid
+from collections.abc import Sequence
+
+from pim.auth import SCOPES
+from pim.migrate import upgrade
+from pim.runtime import Runtime
+from pim.settings import Settings, get_settings
+from resolvers import keys
+from resolvers.errors import DomainError
+
+ADMIN_SCOPES = list(SCOPES)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="pim", description="Pixee PIM API")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the API (GraphQL and REST)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--no-migrate", action="store_true", help="skip migrations at start")
+
+    commands.add_parser("worker", help="run the background job worker (arq on Redis)")
+    commands.add_parser("migrate", help="apply database migrations")
+
+    key_cmd = commands.add_parser("keys", help="manage API keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+    create = key_cmd.add_parser("create", help="create a key (its account too if needed)")
+    create.add_argument("--account", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--scopes", default=",".join(ADMIN_SCOPES), help="comma-separated")
+    create.add_argument("--rate-limit", type=int, default=None, help="requests per minute")
+    listing = key_cmd.add_parser("list", help="list keys (never their secret)")
+    listing.add_argument("--account", default=None)
+    revoke = key_cmd.add_parser("revoke", help="revoke a key by id or displayed prefix")
+    revoke.add_argument("key", help="key id (UUID) or prefix as shown by `pim keys list`")
+
+    demo = commands.add_parser("demo", help="load a realistic demo catalog")
+    demo.add_argument("--account", default="demo")
+    demo.add_argument("--products", type=int, default=3000)
+
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    if args.command == "serve":
+        _serve(settings, args.host, args.port, args.workers, migrate=not args.no_migrate)
+    elif args.command == "worker":
+        from jobs.worker import run_worker
+
+        run_worker(settings)
+    elif args.command == "migrate":
+        upgrade(settings)
+        print("Base de données à jour.")
+    elif args.command == "keys":
+        upgrade(settings)
+        asyncio.run(_keys(settings, args))
+    elif args.command == "demo":
+        from pim.demo import load_demo
+
+        upgrade(settings)
+        summary = asyncio.run(
+            _with_runtime(settings, lambda rt: load_demo(rt, args.account, args.products))
+        )
+        print(summary)
+
+
+async def _with_runtime(settings: Settings, work):  # type: ignore[no-untyped-def]
+    runtime = Runtime.from_settings(settings)
+    try:
+        return await work(runtime)
+    finally:
+        await runtime.close()
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int, *, migrate: bool) -> None:
+    import uvicorn
+
+    if migrate:
+        upgrade(settings)
+    asyncio.run(_with_runtime(settings, _first_key))
+    print(f"Pixee PIM API on http://{host}:{port} — GraphiQL at http://{host}:{port}/graphql")
+    uvicorn.run("pim.app:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+async def _first_key(runtime: Runtime) -> None:
+    """A fresh database gets one admin key, printed once, so the API is usable at once."""
+    async with runtime.db.transaction() as session:
+        if await keys.any_key_exists(session):
+            return
+        account = await keys.get_or_create_account(session, "default")
+        created = await keys.create_key(session, account=account, name="Admin", scopes=ADMIN_SCOPES)
+    print("First admin API key (shown once, keep it safe):")
+    print(f"  {created.plain}")
+
+
+async def _keys(settings: Settings, args: argparse.Namespace) -> None:
+    runtime = Runtime.from_settings(settings)
+    try:
+        async with runtime.db.transaction() as session:
+            if args.keys_command == "create":
+                account = await keys.get_or_create_account(session, args.account)
+                scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+                created = await keys.create_key(
+                    session, account=account, name=args.name, scopes=scopes,
+                    rate_limit_per_minute=args.rate_limit,
+                )  # fmt: skip
+                print(
+                    f"Clé '{args.name}' créée pour le compte '{account.name}' ({', '.join(scopes)})"
+                )
+                print(created.plain)
+            elif args.keys_command == "list":
+                for key, account_name in await keys.list_keys(session, account_name=args.account):
+                    state = "révoquée" if key.revoked_at else "active"
+                    used = key.last_used_at.isoformat() if key.last_used_at else "jamais"
+                    print(f"{key.id}  {key.prefix}…  {account_name}  {key.name}  [{state}]  "
+                          f"utilisée : {used}  portées : {','.join(key.scopes)}")  # fmt: skip
+            elif args.keys_command == "revoke":
+                key_id = _as_uuid(args.key)
+                revoked = await keys.revoke_key(
+                    session, key_id=key_id, prefix=None if key_id else args.key.rstrip("…")
+                )
+                print(f"Clé {revoked.prefix}… révoquée.")
+    except DomainError as exc:
+        print(f"Erreur : {exc.message}", file=sys.stderr)
+        sys.exit(1)
+    finally:
+        await runtime.close()
+
+
+def _as_uuid(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
+
+
+if __name__ == "__main__":
+    main()

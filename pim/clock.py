@@ -1,0 +1,66 @@
+"""Change timestamps and the delta-sync horizon.
+
+A row's `updated_at` is taken inside its writing transaction, but the row only
+becomes visible at commit. A poller that advanced past a timestamp before that
+commit would never see the row. So readers of changes stop at a *stable
+horizon*: the start of the oldest transaction that is still writing. Rows
+stamped before it are all committed (or never will be); rows of transactions
+still open are stamped at or after it.
+
+On PostgreSQL the writers are found in pg_stat_activity (any API replica or
+worker); on SQLite, the only writers are this process's sessions, tracked here.
+"""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from pim.timeutil import as_utc, utcnow
+
+_open_writers: dict[int, datetime] = {}
+_INFO_KEY = "pim_write_started"
+MICROSECOND = timedelta(microseconds=1)
+
+
+async def write_timestamp(session: AsyncSession) -> datetime:
+    """The time to stamp this transaction's writes with; marks it as an open writer."""
+    if session.bind.dialect.name == "postgresql":
+        # pg_current_xact_id() gives the transaction an xid now, so readers see it
+        # as a writer from this instant, before any row carries the timestamp.
+        row = (await session.execute(text("SELECT pg_current_xact_id(), clock_timestamp()"))).one()
+        return as_utc(row[1])
+    sync_session = session.sync_session
+    started = sync_session.info.get(_INFO_KEY)
+    if started is None:
+        started = utcnow()
+        sync_session.info[_INFO_KEY] = started
+        _open_writers[id(sync_session)] = started
+    return max(utcnow(), started)
+
+
+async def stable_horizon(session: AsyncSession) -> datetime:
+    """Every row stamped before the returned time is committed or will never be."""
+    if session.bind.dialect.name == "postgresql":
+        value = await session.scalar(
+            text(
+                "SELECT least(clock_timestamp(), min(xact_start)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND backend_xid IS NOT NULL "
+                "AND pid <> pg_backend_pid()"
+            )
+        )
+        return as_utc(value)
+    now = utcnow()
+    return min([now, *_open_writers.values()])
+
+
+def _forget(session: Session) -> None:
+    started = session.info.pop(_INFO_KEY, None)
+    if started is not None:
+        _open_writers.pop(id(session), None)
+
+
+event.listen(Session, "after_commit", _forget)
+event.listen(Session, "after_rollback", _forget)
+event.listen(Session, "after_soft_rollback", lambda session, _tx: _forget(session))

@@ -1,0 +1,90 @@
+"""The job interface: arq on Redis for the real stack, in-process tasks for the embedded default.
+
+Job functions live in `jobs/` and take `(ctx, *ids)`; `ctx["runtime"]` holds the
+database and other services, `ctx["job_id"]` and `ctx["job_try"]` what arq gives.
+Resolvers never see which queue runs them.
+"""
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from arq.connections import ArqRedis, RedisSettings, create_pool
+
+JobFunction = Callable[..., Awaitable[Any]]
+log = logging.getLogger("pim.jobs")
+
+DEFAULT_QUEUE = "arq:queue"
+
+
+class JobQueue(Protocol):
+    async def enqueue(
+        self, function: str, *args: Any, job_id: str | None = None, queue: str | None = None
+    ) -> str: ...
+
+    async def close(self) -> None: ...
+
+
+class InProcessQueue:
+    """Runs the same job functions as asyncio tasks of this process."""
+
+    def __init__(self, registry: dict[str, JobFunction], ctx: dict[str, Any]) -> None:
+        self._registry = registry
+        self._ctx = ctx
+        self._tasks: dict[str, asyncio.Task[Any]] = {}
+
+    async def enqueue(
+        self, function: str, *args: Any, job_id: str | None = None, queue: str | None = None
+    ) -> str:
+        job_id = job_id or uuid.uuid4().hex
+        running = self._tasks.get(job_id)
+        if running is not None and not running.done():
+            return job_id  # same id, same job: like arq, do not start it twice
+        ctx = {**self._ctx, "job_id": job_id, "job_try": 1}
+        task = asyncio.create_task(self._run(function, ctx, args), name=f"job:{function}:{job_id}")
+        self._tasks[job_id] = task
+        return job_id
+
+    async def _run(self, function: str, ctx: dict[str, Any], args: tuple[Any, ...]) -> Any:
+        try:
+            return await self._registry[function](ctx, *args)
+        except Exception:
+            log.exception("job %s (%s) failed", function, ctx["job_id"])
+            raise
+
+    async def drain(self) -> None:
+        """Wait for every job started so far (tests, shutdown)."""
+        while pending := [t for t in self._tasks.values() if not t.done()]:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.drain()
+
+
+class ArqQueue:
+    def __init__(self, redis_url: str) -> None:
+        self._settings = RedisSettings.from_dsn(redis_url)
+        self._pool: ArqRedis | None = None
+        self._lock = asyncio.Lock()
+
+    async def _redis(self) -> ArqRedis:
+        async with self._lock:
+            if self._pool is None:
+                self._pool = await create_pool(self._settings)
+            return self._pool
+
+    async def enqueue(
+        self, function: str, *args: Any, job_id: str | None = None, queue: str | None = None
+    ) -> str:
+        redis = await self._redis()
+        job = await redis.enqueue_job(
+            function, *args, _job_id=job_id, _queue_name=queue or DEFAULT_QUEUE
+        )
+        # None: a job with this id is queued, running or kept as a result already.
+        return job.job_id if job is not None else (job_id or "")
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()

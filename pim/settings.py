@@ -1,0 +1,48 @@
+"""Settings read from the environment (PIM_*); nothing is required to start."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = PROJECT_DIR / "data"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PIM_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL. Unset: a SQLite file under data_dir (embedded default).",
+    )
+    redis_url: str | None = Field(
+        default=None, description="Unset: in-process job queue, broker and rate limits."
+    )
+    data_dir: Path = DEFAULT_DATA_DIR
+    secret_key: str | None = Field(
+        default=None,
+        description="Secret for encryption at rest. Unset: generated once into data_dir.",
+    )
+    rate_limit_per_minute: int = 1000
+    graphql_introspection: bool = True
+    graphql_max_depth: int = 12
+    graphql_max_aliases: int = 30
+    graphql_max_tokens: int = 5000
+    sql_echo: bool = False
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'pim.sqlite3'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

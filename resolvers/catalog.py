@@ -1,0 +1,185 @@
+"""Brands, categories and suppliers: lookups, get-or-create by name or code, listings."""
+
+import re
+import unicodedata
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Brand, Category, Supplier
+from pim.auth import Caller
+from pim.ids import uuid7
+from pim.sql import unique, upsert
+from resolvers.errors import Conflict, FieldError, NotFound, ValidationFailed
+from resolvers.permissions import PRODUCT_READ, PRODUCT_WRITE, require
+
+
+def brand_key(name: str) -> str:
+    return name.strip().casefold()
+
+
+def slugify(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "categorie"
+
+
+async def brand_ids_for(
+    session: AsyncSession, account_id: uuid.UUID, names: Iterable[str], *, create: bool = True
+) -> dict[str, uuid.UUID]:
+    """Brand id per case-folded name, creating the missing brands unless told not to."""
+    wanted = {brand_key(n): n.strip() for n in names if n and n.strip()}
+    if not wanted:
+        return {}
+    if create:
+        rows = [
+            {"id": uuid7(), "account_id": account_id, "name": name, "name_key": key}
+            for key, name in wanted.items()
+        ]
+        stmt = upsert(session, Brand).on_conflict_do_nothing(
+            index_elements=["account_id", "name_key"]
+        )
+        await session.execute(stmt, rows)
+    found = await session.execute(
+        select(Brand.name_key, Brand.id).where(
+            Brand.account_id == account_id, Brand.name_key.in_(list(wanted))
+        )
+    )
+    return {key: brand_id for key, brand_id in found}
+
+
+async def supplier_ids_for(
+    session: AsyncSession, account_id: uuid.UUID, codes: Iterable[str], *, create: bool = True
+) -> dict[str, uuid.UUID]:
+    """Supplier id per code; an unknown code becomes a supplier named after it."""
+    wanted = unique(c for c in codes if c)
+    if not wanted:
+        return {}
+    if create:
+        stmt = upsert(session, Supplier).on_conflict_do_nothing(
+            index_elements=["account_id", "code"]
+        )
+        await session.execute(
+            stmt,
+            [{"id": uuid7(), "account_id": account_id, "code": c, "name": c} for c in wanted],
+        )
+    found = await session.execute(
+        select(Supplier.code, Supplier.id).where(
+            Supplier.account_id == account_id, Supplier.code.in_(wanted)
+        )
+    )
+    return {code: supplier_id for code, supplier_id in found}
+
+
+async def existing_category_ids(
+    session: AsyncSession, account_id: uuid.UUID, ids: Iterable[uuid.UUID]
+) -> set[uuid.UUID]:
+    wanted = unique(ids)
+    if not wanted:
+        return set()
+    found = await session.scalars(
+        select(Category.id).where(Category.account_id == account_id, Category.id.in_(wanted))
+    )
+    return set(found)
+
+
+async def list_brands(session: AsyncSession, caller: Caller) -> list[Brand]:
+    require(caller, PRODUCT_READ)
+    rows = await session.scalars(
+        select(Brand).where(Brand.account_id == caller.account_id).order_by(Brand.name_key)
+    )
+    return list(rows)
+
+
+async def list_categories(session: AsyncSession, caller: Caller) -> list[Category]:
+    """The whole tree, flat: by depth, then display order, then name."""
+    require(caller, PRODUCT_READ)
+    rows = await session.scalars(
+        select(Category)
+        .where(Category.account_id == caller.account_id)
+        .order_by(Category.level, Category.sort_order, Category.name)
+    )
+    return list(rows)
+
+
+async def list_suppliers(
+    session: AsyncSession, caller: Caller, *, active_only: bool = True
+) -> list[Supplier]:
+    require(caller, PRODUCT_READ)
+    stmt = select(Supplier).where(Supplier.account_id == caller.account_id)
+    if active_only:
+        stmt = stmt.where(Supplier.is_active.is_(True))
+    rows = await session.scalars(stmt.order_by(func.lower(Supplier.name), Supplier.code))
+    return list(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryInput:
+    name: str
+    parent_id: uuid.UUID | None = None
+    slug: str | None = None
+    sort_order: int = 0
+
+
+async def create_category(
+    session: AsyncSession, caller: Caller, *, data: CategoryInput
+) -> Category:
+    require(caller, PRODUCT_WRITE)
+    name = data.name.strip()
+    if not name:
+        raise ValidationFailed.of([FieldError("name", "ne peut pas être vide")])
+    level = 0
+    if data.parent_id is not None:
+        parent = await session.scalar(
+            select(Category).where(
+                Category.account_id == caller.account_id, Category.id == data.parent_id
+            )
+        )
+        if parent is None:
+            raise NotFound(message="Catégorie parente introuvable.", field="parent_id")
+        level = parent.level + 1
+    category = Category(
+        account_id=caller.account_id,
+        parent_id=data.parent_id,
+        name=name,
+        slug=data.slug or slugify(name),
+        level=level,
+        sort_order=data.sort_order,
+    )
+    session.add(category)
+    await session.flush()
+    return category
+
+
+@dataclass(frozen=True, slots=True)
+class SupplierInput:
+    code: str
+    name: str
+    country: str | None = None
+    is_active: bool = True
+
+
+async def create_supplier(
+    session: AsyncSession, caller: Caller, *, data: SupplierInput
+) -> Supplier:
+    require(caller, PRODUCT_WRITE)
+    code = data.code.strip()
+    if not code or not data.name.strip():
+        raise ValidationFailed.of([FieldError("code", "le code et le nom sont obligatoires")])
+    exists = await session.scalar(
+        select(Supplier.id).where(Supplier.account_id == caller.account_id, Supplier.code == code)
+    )
+    if exists is not None:
+        raise Conflict(message=f"Le fournisseur '{code}' existe déjà.", field="code")
+    supplier = Supplier(
+        account_id=caller.account_id,
+        code=code,
+        name=data.name.strip(),
+        country=data.country.upper() if data.country else None,
+        is_active=data.is_active,
+    )
+    session.add(supplier)
+    await session.flush()
+    return supplier

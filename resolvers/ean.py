@@ -1,0 +1,43 @@
+"""EAN-8, UPC-A (12), EAN-13 and GTIN-14: format and GS1 check digit."""
+
+import re
+from dataclasses import dataclass
+
+_EAN_FORMAT = re.compile(r"^(\d{8}|\d{12}|\d{13}|\d{14})$")
+FORMAT_MESSAGE = "format invalide (8, 12, 13 ou 14 chiffres attendus)"
+CHECKSUM_MESSAGE = "chiffre de contrôle incorrect"
+
+
+@dataclass(frozen=True, slots=True)
+class EanCheck:
+    well_formed: bool
+    checksum_valid: bool
+
+
+def normalize_ean(raw: object) -> str:
+    """EANs arrive as strings or, from spreadsheets and ERPs, as numbers."""
+    if isinstance(raw, bool):
+        return str(raw)
+    if isinstance(raw, int):
+        return str(raw)
+    if isinstance(raw, float) and raw.is_integer():
+        return str(int(raw))
+    return str(raw).strip()
+
+
+def check_digit_ok(ean: str) -> bool:
+    digits = [int(c) for c in ean]
+    body, check = digits[:-1], digits[-1]
+    # Weights 3,1,3,1… from the rightmost digit of the body.
+    total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return (10 - total % 10) % 10 == check
+
+
+def check_ean(ean: str) -> EanCheck:
+    if not _EAN_FORMAT.match(ean):
+        return EanCheck(well_formed=False, checksum_valid=False)
+    return EanCheck(well_formed=True, checksum_valid=check_digit_ok(ean))
+
+
+def is_well_formed(ean: str) -> bool:
+    return bool(_EAN_FORMAT.match(ean))

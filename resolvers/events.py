@@ -1,0 +1,43 @@
+"""Writing change events to the outbox, inside the transaction of the change."""
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Event
+from pim.ids import uuid7
+
+# Batch stock and price events name the first EANs only, as the spec says.
+BATCH_EAN_SAMPLE = 50
+
+
+def event_row(
+    account_id: uuid.UUID,
+    type_: str,
+    payload: dict[str, Any],
+    occurred_at: datetime,
+    subject_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": uuid7(),
+        "account_id": account_id,
+        "type": type_,
+        "subject_id": subject_id,
+        "payload": payload,
+        "occurred_at": occurred_at,
+    }
+
+
+def batch_payload(eans: Sequence[str | None], **extra: Any) -> dict[str, Any]:
+    listed = [e for e in eans if e]
+    return {"count": len(eans), "eans": listed[:BATCH_EAN_SAMPLE], **extra}
+
+
+async def record(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Append events in the given order (their sequence numbers follow it)."""
+    if rows:
+        await session.execute(insert(Event), rows)

@@ -1,0 +1,139 @@
+"""Accounts and API keys: creation (the plain key is returned once), listing, revocation,
+and authentication of a presented key."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Account, ApiKey
+from pim.auth import SCOPES, Caller, display_prefix, generate_key, hash_key
+from pim.timeutil import utcnow
+from resolvers.errors import FieldError, NotFound, Unauthenticated, ValidationFailed
+from resolvers.permissions import SETTINGS_MANAGE, require
+
+# Writing last_used_at on every request would turn every read into a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedKey:
+    key: ApiKey
+    account: Account
+    plain: str
+
+
+def validate_scopes(scopes: list[str]) -> list[str]:
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown:
+        raise ValidationFailed.of(
+            [FieldError("scopes", f"portée inconnue : {', '.join(unknown)}", "unknown_scope")]
+        )
+    return list(dict.fromkeys(scopes))
+
+
+async def get_or_create_account(session: AsyncSession, name: str) -> Account:
+    account = await session.scalar(select(Account).where(Account.name == name))
+    if account is None:
+        account = Account(name=name)
+        session.add(account)
+        await session.flush()
+    return account
+
+
+async def create_key(
+    session: AsyncSession,
+    *,
+    account: Account,
+    name: str,
+    scopes: list[str],
+    rate_limit_per_minute: int | None = None,
+) -> CreatedKey:
+    plain = generate_key()
+    key = ApiKey(
+        account_id=account.id,
+        name=name,
+        prefix=display_prefix(plain),
+        key_hash=hash_key(plain),
+        scopes=validate_scopes(scopes),
+        rate_limit_per_minute=rate_limit_per_minute,
+    )
+    session.add(key)
+    await session.flush()
+    return CreatedKey(key=key, account=account, plain=plain)
+
+
+async def create_key_for(
+    session: AsyncSession, caller: Caller, *, name: str, scopes: list[str]
+) -> CreatedKey:
+    """A key created through the API: same account, never more scopes than the creator."""
+    require(caller, SETTINGS_MANAGE)
+    beyond = set(scopes) - caller.scopes
+    if beyond:
+        raise ValidationFailed.of(
+            [FieldError("scopes", f"portées non détenues : {', '.join(sorted(beyond))}")]
+        )
+    account = await session.get_one(Account, caller.account_id)
+    return await create_key(session, account=account, name=name, scopes=scopes)
+
+
+async def list_keys(
+    session: AsyncSession, *, account_name: str | None = None
+) -> list[tuple[ApiKey, str]]:
+    stmt = select(ApiKey, Account.name).join(Account, Account.id == ApiKey.account_id)
+    if account_name is not None:
+        stmt = stmt.where(Account.name == account_name)
+    rows = await session.execute(stmt.order_by(Account.name, ApiKey.created_at))
+    return [(key, name) for key, name in rows]
+
+
+async def revoke_key(
+    session: AsyncSession, *, key_id: uuid.UUID | None = None, prefix: str | None = None
+) -> ApiKey:
+    stmt = select(ApiKey).where(ApiKey.revoked_at.is_(None))
+    if key_id is not None:
+        stmt = stmt.where(ApiKey.id == key_id)
+    elif prefix is not None:
+        stmt = stmt.where(ApiKey.prefix == prefix)
+    else:
+        raise ValidationFailed.of([FieldError("id", "un identifiant de clé est requis")])
+    keys = list(await session.scalars(stmt))
+    if len(keys) != 1:
+        raise NotFound(message="Clé API introuvable ou déjà révoquée.")
+    keys[0].revoked_at = utcnow()
+    await session.flush()
+    return keys[0]
+
+
+async def any_key_exists(session: AsyncSession) -> bool:
+    return await session.scalar(select(ApiKey.id).limit(1)) is not None
+
+
+async def authenticate(session: AsyncSession, plain: str | None) -> Caller:
+    """The caller for a presented key; Unauthenticated for a missing, unknown or revoked one."""
+    if not plain:
+        raise Unauthenticated()
+    row = (
+        await session.execute(
+            select(ApiKey, Account)
+            .join(Account, Account.id == ApiKey.account_id)
+            .where(ApiKey.key_hash == hash_key(plain), ApiKey.revoked_at.is_(None))
+        )
+    ).first()
+    if row is None:
+        raise Unauthenticated()
+    key, account = row
+    now = utcnow()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+    return Caller(
+        account_id=account.id,
+        account_name=account.name,
+        key_id=key.id,
+        key_name=key.name,
+        scopes=frozenset(key.scopes),
+        rate_limit_per_minute=key.rate_limit_per_minute,
+        strict_ean=account.strict_ean,
+    )

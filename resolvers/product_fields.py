@@ -1,0 +1,146 @@
+"""The writable product fields, their types and limits: one definition for every surface.
+
+Surfaces rename their own wire fields onto these names (WinDev's `brand` and
+`price_ttc`, the External API's `brand_name`…) and hand raw dicts over; the
+validation itself happens here, per item, so one bad batch item fails alone.
+"""
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from resolvers.ean import normalize_ean
+
+Text255 = Annotated[str, Field(max_length=255)]
+Short = Annotated[str, Field(max_length=64)]
+Code32 = Annotated[str, Field(max_length=32)]
+Dimension = Annotated[float, Field(ge=0, le=99_999.99, allow_inf_nan=False)]
+PriceValue = Annotated[float, Field(ge=0, le=999_999.99, allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=0)]
+AtLeastOne = Annotated[int, Field(ge=1)]
+
+STATUSES = ("active", "inactive", "archived")
+Status = Literal["active", "inactive", "archived"]
+
+
+class ProductFields(BaseModel):
+    """Every writable product field. Absent means 'not given'; see model_fields_set."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    ean: str | None = Field(default=None, max_length=32)
+    name: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    reference: Text255 | None = None
+    barcode: Short | None = None
+    asin: Code32 | None = None
+    upc: Code32 | None = None
+    gtin: Code32 | None = None
+    external_id: Text255 | None = None
+    url_slug: Text255 | None = None
+
+    brand_name: Text255 | None = None
+    category_id: Annotated[str, Field(max_length=64)] | None = None
+    category_name: Text255 | None = None
+    supplier_code: Short | None = None
+    description: str | None = None
+    short_description: str | None = None
+    promotional_text: str | None = None
+
+    status: Status | None = None
+    is_active: bool | None = None
+    lifecycle_status: Short | None = None
+    discontinued: bool | None = None
+    end_of_life_date: date | None = None
+
+    price: PriceValue | None = None
+    cost_price: PriceValue | None = None
+    tax_rate: Annotated[float, Field(ge=0, le=100)] | None = None
+    stock: Count | None = None
+
+    weight: Dimension | None = None
+    width: Dimension | None = None
+    height: Dimension | None = None
+    depth: Dimension | None = None
+    unit_of_measure: Code32 | None = None
+
+    package_length: Dimension | None = None
+    package_width: Dimension | None = None
+    package_height: Dimension | None = None
+    package_weight: Count | None = None
+    package_quantity: AtLeastOne | None = None
+
+    min_order_quantity: AtLeastOne | None = None
+    max_order_quantity: AtLeastOne | None = None
+    order_increment: AtLeastOne | None = None
+    lead_time_days: Count | None = None
+    backorder_allowed: bool | None = None
+    preorder_available: bool | None = None
+    requires_quote: bool | None = None
+    is_b2b_only: bool | None = None
+
+    hs_code: Code32 | None = None
+    country_of_origin: Annotated[str, Field(pattern=r"^[A-Za-z]{2}$")] | None = None
+    dangerous_goods: bool | None = None
+    dangerous_goods_class: Code32 | None = None
+    reach_compliant: bool | None = None
+    rohs_compliant: bool | None = None
+    ce_marked: bool | None = None
+    weee_category: Code32 | None = None
+
+    energy_class: Annotated[str, Field(max_length=16)] | None = None
+    recyclable: bool | None = None
+    eco_friendly: bool | None = None
+    carbon_footprint_kg: Annotated[float, Field(ge=0)] | None = None
+
+    warranty_duration: Count | None = None
+    warranty_type: Short | None = None
+    return_policy_days: Count | None = None
+    return_allowed: bool | None = None
+
+    color: Short | None = None
+    color_secondary: Short | None = None
+    size: Short | None = None
+    material: Short | None = None
+    finish: Short | None = None
+    style: Short | None = None
+    pattern: Short | None = None
+
+    technical_specs: dict[str, Any] | None = None
+    compatibility: list[Any] | dict[str, Any] | None = None
+
+    @field_validator("ean", mode="before")
+    @classmethod
+    def _ean_text(cls, value: object) -> object:
+        return None if value is None else normalize_ean(value)
+
+    @field_validator("price", "cost_price", mode="after")
+    @classmethod
+    def _cents(cls, value: float | None) -> float | None:
+        return None if value is None else round(value, 2)
+
+    @field_validator("country_of_origin", mode="after")
+    @classmethod
+    def _country_upper(cls, value: str | None) -> str | None:
+        return value.upper() if value else value
+
+    def given(self, *, drop_nulls: bool) -> dict[str, Any]:
+        """The fields the client sent; PATCH-like writes ignore the null ones."""
+        values = {name: getattr(self, name) for name in self.model_fields_set}
+        if drop_nulls:
+            values = {k: v for k, v in values.items() if v is not None}
+        return values
+
+
+# Inputs that are not product columns: resolved to other rows or derived.
+NON_COLUMN_INPUTS = frozenset({"brand_name", "is_active", "stock", "category_id"})
+
+# What PUT replaces: the fields the External API documents. A PUT from an ERP must
+# not wipe prices or stock that other channels (WinDev, imports) maintain.
+REPLACEABLE_FIELDS = frozenset(
+    {
+        "name", "brand_name", "description", "short_description", "reference",
+        "supplier_code", "category_id", "asin", "upc", "gtin", "status", "weight",
+        "width", "height", "depth", "unit_of_measure", "external_id", "url_slug",
+    }
+)  # fmt: skip

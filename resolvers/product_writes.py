@@ -1,0 +1,506 @@
+"""The one product writer behind every create, upsert, update, replace and batch.
+
+Each call validates every item on its own, loads what it needs in a few
+set-based queries, decides per item (created / updated / unchanged / skipped /
+not found / error), then writes all changed rows in one statement per table.
+A dry run stops before the writes and returns exactly the same results.
+"""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import Table, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Product, ProductStock, SupplierProduct
+from pim.auth import Caller
+from pim.clock import MICROSECOND, write_timestamp
+from pim.ids import uuid7
+from pim.sql import unique, upsert
+from resolvers import catalog, events
+from resolvers.ean import CHECKSUM_MESSAGE, FORMAT_MESSAGE, check_ean
+from resolvers.errors import FieldError
+from resolvers.permissions import PRODUCT_WRITE, require
+from resolvers.product_fields import NON_COLUMN_INPUTS, REPLACEABLE_FIELDS, ProductFields
+from resolvers.validation import parse
+
+WriteMode = Literal["upsert", "create", "update", "replace"]
+ItemStatus = Literal["created", "updated", "unchanged", "skipped", "not_found", "error"]
+
+PRODUCTS: Table = Product.__table__  # type: ignore[assignment]
+SYSTEM_COLUMNS = frozenset({"id", "account_id", "created_at", "updated_at", "deleted_at"})
+COLUMNS = tuple(c.name for c in PRODUCTS.columns)
+WRITABLE_COLUMNS = tuple(c for c in COLUMNS if c not in SYSTEM_COLUMNS)
+# The state of a product that has never been written: what PUT resets fields to.
+FRESH: dict[str, Any] = {
+    name: (PRODUCTS.c[name].default.arg if PRODUCTS.c[name].default is not None else None)
+    for name in WRITABLE_COLUMNS
+}
+FRESH["ean_checksum_valid"] = True
+
+
+@dataclass(frozen=True, slots=True)
+class WriteItem:
+    """One raw item as the client sent it, with our own field names.
+
+    `target_id` pins the product (routes addressed by id or by path EAN).
+    """
+
+    data: dict[str, Any]
+    target_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOptions:
+    mode: WriteMode = "upsert"
+    dry_run: bool = False
+    # WinDev items without an EAN are matched by reference.
+    match_reference: bool = False
+    skip_existing: bool = False
+    skip_missing: bool = False
+    default_supplier_code: str | None = None
+
+
+@dataclass(slots=True)
+class ItemResult:
+    index: int
+    status: ItemStatus
+    ean: str | None = None
+    reference: str | None = None
+    id: uuid.UUID | None = None
+    errors: list[FieldError] = field(default_factory=list)
+    warnings: list[FieldError] = field(default_factory=list)
+    changed_fields: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status not in ("error", "not_found")
+
+
+@dataclass(slots=True)
+class BatchResult:
+    results: list[ItemResult]
+
+    def count(self, *statuses: ItemStatus) -> int:
+        return sum(1 for r in self.results if r.status in statuses)
+
+    @property
+    def product_ids(self) -> list[uuid.UUID]:
+        return [r.id for r in self.results if r.id is not None]
+
+
+@dataclass(slots=True)
+class _Plan:
+    """An item that passed validation, on its way to a decision."""
+
+    result: ItemResult
+    fields: ProductFields
+    target_id: uuid.UUID | None
+    given: dict[str, Any]
+    current: dict[str, Any] | None = None
+    new: dict[str, Any] | None = None
+    stock: int | None = None
+
+
+async def write_products(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    items: Sequence[WriteItem],
+    options: WriteOptions = WriteOptions(),
+) -> BatchResult:
+    require(caller, PRODUCT_WRITE)
+    results: list[ItemResult] = []
+    plans: list[_Plan] = []
+    for index, item in enumerate(items):
+        plan = _validate(index, item, options, strict_ean=caller.strict_ean)
+        results.append(plan.result if isinstance(plan, _Plan) else plan)
+        if isinstance(plan, _Plan):
+            plans.append(plan)
+    _reject_duplicate_keys(plans)
+    plans = [p for p in plans if p.result.status != "error"]
+    if not plans:
+        return BatchResult(results)
+
+    await _load_current(session, caller.account_id, plans)
+    refs = await _resolve_references(session, caller.account_id, plans, create=not options.dry_run)
+    stamp = await write_timestamp(session) if not options.dry_run else None
+    for plan in plans:
+        _decide(plan, options, refs, caller.account_id)
+    if options.dry_run or stamp is None:
+        return BatchResult(results)
+    await _write(session, caller.account_id, plans, refs, stamp)
+    return BatchResult(results)
+
+
+def _validate(
+    index: int, item: WriteItem, options: WriteOptions, *, strict_ean: bool
+) -> "_Plan | ItemResult":
+    raw = item.data
+    ean_hint = raw.get("ean") if isinstance(raw, dict) else None
+    result = ItemResult(index=index, status="error", ean=str(ean_hint) if ean_hint else None)
+    if not isinstance(raw, dict):
+        result.errors.append(FieldError("", "objet JSON attendu", "type_error"))
+        return result
+    fields, errors = parse(ProductFields, raw)
+    if fields is None:
+        result.errors = errors
+        return result
+    result.ean = fields.ean
+    result.reference = fields.reference
+    if fields.ean is not None:
+        check = check_ean(fields.ean)
+        if not check.well_formed:
+            result.errors.append(FieldError("ean", FORMAT_MESSAGE, "invalid_ean"))
+            return result
+        if not check.checksum_valid:
+            issue = FieldError("ean", CHECKSUM_MESSAGE, "ean_checksum")
+            if strict_ean:
+                result.errors.append(issue)
+                return result
+            result.warnings.append(issue)
+    if (
+        item.target_id is None
+        and fields.ean is None
+        and not (options.match_reference and fields.reference)
+    ):
+        missing = "ean ou reference" if options.match_reference else "ean"
+        result.errors.append(FieldError(missing, "champ obligatoire", "missing"))
+        return result
+    if options.default_supplier_code and "supplier_code" not in fields.model_fields_set:
+        fields.supplier_code = options.default_supplier_code
+    # A PATCH-like write leaves a field alone when it is null; PUT and creates
+    # take the client's nulls at face value.
+    given = fields.given(drop_nulls=options.mode in ("upsert", "update"))
+    if options.default_supplier_code and "supplier_code" not in given:
+        given["supplier_code"] = options.default_supplier_code
+    result.status = "unchanged"
+    return _Plan(result=result, fields=fields, target_id=item.target_id, given=given)
+
+
+def _key(plan: _Plan) -> tuple[str, str]:
+    if plan.target_id is not None:
+        return ("id", str(plan.target_id))
+    if plan.fields.ean is not None:
+        return ("ean", plan.fields.ean)
+    return ("reference", plan.fields.reference or "")
+
+
+def _reject_duplicate_keys(plans: list[_Plan]) -> None:
+    seen: set[tuple[str, str]] = set()
+    for plan in plans:
+        key = _key(plan)
+        if key in seen:
+            plan.result.status = "error"
+            plan.result.errors.append(
+                FieldError(
+                    key[0],
+                    "en double dans le lot : seule la première occurrence est traitée",
+                    "duplicate",
+                )
+            )
+        seen.add(key)
+
+
+async def _load_current(session: AsyncSession, account_id: uuid.UUID, plans: list[_Plan]) -> None:
+    """Attach to each plan the row it targets, with one query for the whole batch."""
+    ids = unique(p.target_id for p in plans if p.target_id is not None)
+    eans = unique(p.fields.ean for p in plans if p.fields.ean is not None)
+    refs = unique(p.fields.reference for p in plans if p.fields.ean is None and p.fields.reference)
+    conditions = []
+    if ids:
+        conditions.append(PRODUCTS.c.id.in_(ids))
+    if eans:
+        conditions.append(PRODUCTS.c.ean.in_(eans))
+    if refs:
+        conditions.append(PRODUCTS.c.reference.in_(refs))
+    rows = await session.execute(
+        select(PRODUCTS).where(PRODUCTS.c.account_id == account_id, or_(*conditions))
+    )
+    by_id: dict[uuid.UUID, dict[str, Any]] = {}
+    by_ean: dict[str, dict[str, Any]] = {}
+    by_reference: dict[str, dict[str, Any]] = {}
+    for row in rows.mappings():
+        record = dict(row)
+        by_id[record["id"]] = record
+        if record["ean"] is not None:
+            by_ean[record["ean"]] = record
+        # Live products win over deleted ones sharing a reference.
+        ref = record["reference"]
+        if ref is not None and (
+            ref not in by_reference or by_reference[ref]["deleted_at"] is not None
+        ):
+            by_reference[ref] = record
+    stocks = await _current_stock(session, account_id, list(by_id))
+    for plan in plans:
+        if plan.target_id is not None:
+            plan.current = by_id.get(plan.target_id)
+        elif plan.fields.ean is not None:
+            plan.current = by_ean.get(plan.fields.ean)
+        else:
+            plan.current = by_reference.get(plan.fields.reference or "")
+        if plan.current is not None:
+            plan.current["_stock"] = stocks.get(plan.current["id"])
+        # An EAN moved onto another product's EAN would break uniqueness.
+        other = by_ean.get(plan.fields.ean or "")
+        if plan.current is not None and other is not None and other["id"] != plan.current["id"]:
+            plan.result.status = "error"
+            plan.result.errors.append(
+                FieldError(
+                    "ean", f"l'EAN {plan.fields.ean} appartient déjà à un autre produit", "conflict"
+                )
+            )
+
+
+async def _current_stock(
+    session: AsyncSession, account_id: uuid.UUID, product_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    if not product_ids:
+        return {}
+    rows = await session.execute(
+        select(ProductStock.product_id, ProductStock.quantity).where(
+            ProductStock.account_id == account_id, ProductStock.product_id.in_(product_ids)
+        )
+    )
+    return {product_id: quantity for product_id, quantity in rows}
+
+
+@dataclass(slots=True)
+class _References:
+    brands: dict[str, uuid.UUID]
+    suppliers: dict[str, uuid.UUID]
+    categories: set[uuid.UUID]
+
+
+async def _resolve_references(
+    session: AsyncSession, account_id: uuid.UUID, plans: list[_Plan], *, create: bool
+) -> _References:
+    live = [p for p in plans if p.result.status != "error"]
+    brand_names = {p.given["brand_name"] for p in live if p.given.get("brand_name")}
+    codes = {p.given["supplier_code"] for p in live if p.given.get("supplier_code")}
+    category_ids: set[uuid.UUID] = set()
+    for plan in live:
+        raw = plan.given.get("category_id")
+        if raw is None:
+            continue
+        try:
+            category_ids.add(uuid.UUID(str(raw)))
+        except ValueError:
+            plan.result.status = "error"
+            plan.result.errors.append(FieldError("category_id", "UUID invalide", "uuid_parsing"))
+    brands = await catalog.brand_ids_for(session, account_id, brand_names, create=create)
+    suppliers = await catalog.supplier_ids_for(session, account_id, codes, create=create)
+    categories = await catalog.existing_category_ids(session, account_id, category_ids)
+    return _References(brands=brands, suppliers=suppliers, categories=categories)
+
+
+def _decide(plan: _Plan, options: WriteOptions, refs: _References, account_id: uuid.UUID) -> None:
+    result = plan.result
+    if result.status == "error":
+        return
+    current = plan.current
+    alive = current is not None and current["deleted_at"] is None
+    if not alive and options.mode in ("update", "replace"):
+        result.status = "skipped" if options.skip_missing else "not_found"
+        if result.status == "not_found":
+            result.errors.append(FieldError("ean", "produit introuvable", "not_found"))
+        return
+    if alive and options.mode == "create":
+        result.id = current["id"] if current else None
+        result.status = "skipped" if options.skip_existing else "error"
+        if result.status == "error":
+            result.errors.append(
+                FieldError("ean", f"l'EAN {plan.fields.ean} existe déjà", "conflict")
+            )
+        return
+
+    creating = not alive
+    if creating and not plan.given.get("name"):
+        result.status = "error"
+        result.errors.append(FieldError("name", "obligatoire pour créer un produit", "missing"))
+        return
+    if creating and plan.fields.ean is None and not plan.fields.reference:
+        result.status = "error"
+        result.errors.append(FieldError("ean", "champ obligatoire", "missing"))
+        return
+
+    if creating:
+        base = dict(FRESH)
+    elif options.mode == "replace":
+        base = {**current, **{k: FRESH[k] for k in _replaced_columns() if k in FRESH}}  # type: ignore[dict-item]
+    else:
+        base = dict(current)  # type: ignore[arg-type]
+
+    try:
+        new = _apply(base, plan, refs, creating=creating)
+    except _ItemError as exc:
+        result.status = "error"
+        result.errors.append(exc.error)
+        return
+    if creating and new.get("barcode") is None:
+        new["barcode"] = new.get("ean")
+
+    stock = plan.given.get("stock")
+    plan.stock = stock
+    result.ean = new.get("ean")
+    result.reference = new.get("reference")
+    if creating:
+        new["id"] = current["id"] if current is not None else uuid7()
+        new["account_id"] = account_id
+        new["deleted_at"] = None
+        plan.new = new
+        result.id = new["id"]
+        result.status = "created"
+        result.changed_fields = sorted(plan.given)
+        return
+
+    assert current is not None
+    result.id = current["id"]
+    changed = [c for c in WRITABLE_COLUMNS if new.get(c) != current.get(c)]
+    stock_changed = (
+        stock is not None and not plan.given.get("supplier_code") and stock != current.get("_stock")
+    )
+    supplier_stock = stock is not None and bool(plan.given.get("supplier_code"))
+    if changed or stock_changed or supplier_stock:
+        plan.new = new
+        result.status = "updated"
+        result.changed_fields = changed + (["stock"] if stock_changed or supplier_stock else [])
+    else:
+        result.status = "unchanged"
+
+
+def _replaced_columns() -> set[str]:
+    mapped = {"brand_name": "brand_id", "is_active": "status"}
+    return {mapped.get(f, f) for f in REPLACEABLE_FIELDS} | {"supplier_id"}
+
+
+class _ItemError(Exception):
+    def __init__(self, error: FieldError) -> None:
+        self.error = error
+
+
+def _apply(
+    base: dict[str, Any], plan: _Plan, refs: _References, *, creating: bool
+) -> dict[str, Any]:
+    """The row after this item's fields are applied to `base`."""
+    given = plan.given
+    new = dict(base)
+    for name, value in given.items():
+        if name not in NON_COLUMN_INPUTS:
+            new[name] = value
+    if "status" not in given and given.get("is_active") is not None:
+        new["status"] = "active" if given["is_active"] else "inactive"
+    if new.get("status") is None:
+        new["status"] = "active"
+    if "brand_name" in given:
+        name = given["brand_name"]
+        new["brand_id"] = refs.brands.get(catalog.brand_key(name)) if name else None
+        if name and new["brand_id"] is None:
+            # Dry run with a brand that does not exist yet: it would be created.
+            new["brand_id"] = uuid.UUID(int=0)
+    if "supplier_code" in given:
+        code = given["supplier_code"]
+        new["supplier_id"] = refs.suppliers.get(code) if code else None
+    if "category_id" in given:
+        raw = given["category_id"]
+        category = uuid.UUID(str(raw)) if raw else None
+        if category is not None and category not in refs.categories:
+            raise _ItemError(FieldError("category_id", "catégorie introuvable", "not_found"))
+        new["category_id"] = category
+    if plan.fields.ean is not None:
+        new["ean_checksum_valid"] = check_ean(plan.fields.ean).checksum_valid
+    return new
+
+
+async def _write(
+    session: AsyncSession,
+    account_id: uuid.UUID,
+    plans: list[_Plan],
+    refs: _References,
+    stamp: datetime,
+) -> None:
+    changed = [p for p in plans if p.new is not None]
+    if not changed:
+        return
+    rows: list[dict[str, Any]] = []
+    event_rows: list[dict[str, Any]] = []
+    for offset, plan in enumerate(changed):
+        # Distinct stamps within one write keep delta pages small and ordered.
+        when = stamp + offset * MICROSECOND
+        row = {c: plan.new.get(c) for c in COLUMNS}  # type: ignore[union-attr]
+        row["updated_at"] = when
+        row["created_at"] = plan.current["created_at"] if plan.current else when
+        rows.append(row)
+        result = plan.result
+        if result.changed_fields == ["stock"]:
+            continue  # a stock-only change is told by the stock.updated event below
+        kind = "product.created" if result.status == "created" else "product.updated"
+        payload = {"id": str(result.id), "ean": result.ean, "reference": result.reference,
+                   "changed": result.changed_fields}  # fmt: skip
+        event_rows.append(events.event_row(account_id, kind, payload, when, result.id))
+    statement = upsert(session, PRODUCTS)
+    excluded = statement.excluded
+    statement = statement.on_conflict_do_update(
+        index_elements=["id"],
+        set_={c: excluded[c] for c in COLUMNS if c not in ("id", "account_id", "created_at")},
+    )
+    await session.execute(statement, rows)
+    await _write_stock(session, account_id, changed, refs, stamp, event_rows)
+    await events.record(session, event_rows)
+
+
+async def _write_stock(
+    session: AsyncSession,
+    account_id: uuid.UUID,
+    plans: list[_Plan],
+    refs: _References,
+    stamp: datetime,
+    event_rows: list[dict[str, Any]],
+) -> None:
+    generic: list[dict[str, Any]] = []
+    by_supplier: list[dict[str, Any]] = []
+    eans: list[str | None] = []
+    for plan in plans:
+        if plan.stock is None or "stock" not in plan.result.changed_fields:
+            continue
+        product_id = plan.result.id
+        code = plan.given.get("supplier_code")
+        eans.append(plan.result.ean)
+        if code:
+            by_supplier.append({"id": uuid7(), "account_id": account_id, "product_id": product_id,
+                                "supplier_id": refs.suppliers[code], "stock": plan.stock,
+                                "updated_at": stamp})  # fmt: skip
+        else:
+            generic.append({"id": uuid7(), "account_id": account_id, "product_id": product_id,
+                            "quantity": plan.stock, "updated_at": stamp})  # fmt: skip
+    await upsert_generic_stock(session, generic)
+    await upsert_supplier_stock(session, by_supplier)
+    if eans:
+        event_rows.append(
+            events.event_row(account_id, "stock.updated", events.batch_payload(eans), stamp)
+        )
+
+
+async def upsert_generic_stock(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    stmt = upsert(session, ProductStock)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["account_id", "product_id"],
+        set_={"quantity": stmt.excluded.quantity, "updated_at": stmt.excluded.updated_at},
+    )
+    await session.execute(stmt, rows)
+
+
+async def upsert_supplier_stock(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    stmt = upsert(session, SupplierProduct)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["account_id", "product_id", "supplier_id"],
+        set_={"stock": stmt.excluded.stock, "updated_at": stmt.excluded.updated_at},
+    )
+    await session.execute(stmt, rows)

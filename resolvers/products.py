@@ -1,0 +1,390 @@
+"""Reading, writing and deleting products, scoped to the caller's account."""
+
+import base64
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Brand, Product, ProductStock
+from pim.auth import Caller
+from pim.clock import MICROSECOND, stable_horizon, write_timestamp
+from pim.sql import like_pattern
+from resolvers import events
+from resolvers.ean import is_well_formed
+from resolvers.errors import Conflict, FieldError, NotFound, ValidationFailed, product_not_found
+from resolvers.permissions import PRODUCT_READ, PRODUCT_WRITE, require
+from resolvers.product_writes import (
+    BatchResult,
+    ItemResult,
+    WriteItem,
+    WriteMode,
+    WriteOptions,
+    write_products,
+)
+
+MAX_PAGE_SIZE = 500
+SortField = Literal["created_at", "updated_at", "name", "price", "ean"]
+SortOrder = Literal["asc", "desc"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRow:
+    """A product with the few related values every list shows."""
+
+    product: Product
+    brand_name: str | None
+    stock: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProductFilter:
+    search: str | None = None
+    ean: str | None = None
+    supplier_code: str | None = None
+    supplier_id: uuid.UUID | None = None
+    brand_id: uuid.UUID | None = None
+    category_id: uuid.UUID | None = None
+    is_active: bool | None = None
+    status: str | None = None
+    updated_since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProductSort:
+    field: SortField = "created_at"
+    order: SortOrder = "asc"
+
+
+@dataclass(frozen=True, slots=True)
+class ProductPage:
+    rows: list[ProductRow]
+    total: int
+    # Keyset position of each row: pass one as `after` to continue from it.
+    cursors: list[str]
+    has_next: bool = False
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.cursors[-1] if self.cursors else None
+
+
+@dataclass(frozen=True, slots=True)
+class DeltaPage:
+    rows: list[ProductRow]
+    # Feed back as the next `since`: every change before it has been returned.
+    high_water: datetime
+    # Changes from `since` up to the horizon, this page included.
+    total: int
+
+
+def _scoped(caller: Caller) -> Select[tuple[Product, str | None, int | None]]:
+    return (
+        select(Product, Brand.name, ProductStock.quantity)
+        .outerjoin(Brand, Brand.id == Product.brand_id)
+        .outerjoin(
+            ProductStock,
+            and_(
+                ProductStock.product_id == Product.id,
+                ProductStock.account_id == caller.account_id,
+            ),
+        )
+        .where(Product.account_id == caller.account_id)
+        # Writes go through Core statements; reloads must not serve stale identities.
+        .execution_options(populate_existing=True)
+    )
+
+
+def _rows(result: Any) -> list[ProductRow]:
+    return [ProductRow(product=p, brand_name=b, stock=s) for p, b, s in result]
+
+
+def _filters(flt: ProductFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [Product.deleted_at.is_(None)]
+    if flt.search:
+        pattern = like_pattern(flt.search.strip())
+        conditions.append(
+            or_(
+                Product.name.ilike(pattern, escape="\\"),
+                Product.ean.ilike(pattern, escape="\\"),
+                Product.reference.ilike(pattern, escape="\\"),
+            )
+        )
+    if flt.ean:
+        conditions.append(Product.ean == flt.ean)
+    if flt.supplier_code:
+        conditions.append(Product.supplier_code == flt.supplier_code)
+    if flt.supplier_id:
+        conditions.append(Product.supplier_id == flt.supplier_id)
+    if flt.brand_id:
+        conditions.append(Product.brand_id == flt.brand_id)
+    if flt.category_id:
+        conditions.append(Product.category_id == flt.category_id)
+    if flt.is_active is not None:
+        active = Product.status == "active"
+        conditions.append(active if flt.is_active else ~active)
+    if flt.status:
+        conditions.append(Product.status == flt.status)
+    if flt.updated_since is not None:
+        conditions.append(Product.updated_at > flt.updated_since)
+    return conditions
+
+
+def _sort_column(sort: ProductSort) -> ColumnElement[Any]:
+    column: ColumnElement[Any] = {
+        "created_at": Product.created_at,
+        "updated_at": Product.updated_at,
+        "name": func.coalesce(Product.name, ""),
+        "price": func.coalesce(Product.price, -1.0),
+        "ean": func.coalesce(Product.ean, ""),
+    }[sort.field]
+    return column
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(list(values), default=str)).decode()
+
+
+def decode_cursor(cursor: str) -> list[Any]:
+    try:
+        values = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError as exc:
+        raise ValidationFailed.of([FieldError("after", "curseur invalide")]) from exc
+    if not isinstance(values, list) or len(values) != 2:
+        raise ValidationFailed.of([FieldError("after", "curseur invalide")])
+    return values
+
+
+def _sort_value(row: ProductRow, sort: ProductSort) -> Any:
+    value = getattr(row.product, sort.field)
+    if value is None:
+        return "" if sort.field in ("name", "ean") else -1.0
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _after(sort: ProductSort, cursor: str) -> ColumnElement[bool]:
+    raw_value, raw_id = decode_cursor(cursor)
+    try:
+        last_id = uuid.UUID(str(raw_id))
+        value: Any = datetime.fromisoformat(raw_value) if sort.field.endswith("_at") else raw_value
+    except (TypeError, ValueError) as exc:
+        raise ValidationFailed.of([FieldError("after", "curseur invalide")]) from exc
+    column = _sort_column(sort)
+    if sort.order == "asc":
+        return or_(column > value, and_(column == value, Product.id > last_id))
+    return or_(column < value, and_(column == value, Product.id < last_id))
+
+
+async def list_products(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    filters: ProductFilter = ProductFilter(),
+    sort: ProductSort = ProductSort(),
+    limit: int = 50,
+    offset: int = 0,
+    after: str | None = None,
+) -> ProductPage:
+    """One page of products and the exact total; by offset or after a keyset cursor."""
+    require(caller, PRODUCT_READ)
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationFailed.of(
+            [FieldError("limit", f"doit être compris entre 1 et {MAX_PAGE_SIZE}")]
+        )
+    if offset < 0:
+        raise ValidationFailed.of([FieldError("skip", "doit être positif ou nul")])
+    conditions = _filters(filters)
+    total = await session.scalar(
+        select(func.count())
+        .select_from(Product)
+        .where(Product.account_id == caller.account_id, *conditions)
+    )
+    column = _sort_column(sort)
+    ordering = (
+        (column.asc(), Product.id.asc())
+        if sort.order == "asc"
+        else (column.desc(), Product.id.desc())
+    )
+    stmt = _scoped(caller).where(*conditions)
+    if after:
+        stmt = stmt.where(_after(sort, after))
+    stmt = stmt.order_by(*ordering).limit(limit + 1)
+    if offset:
+        stmt = stmt.offset(offset)
+    rows = _rows(await session.execute(stmt))
+    has_next = len(rows) > limit
+    rows = rows[:limit]
+    cursors = [encode_cursor([_sort_value(r, sort), str(r.product.id)]) for r in rows]
+    return ProductPage(rows=rows, total=total or 0, cursors=cursors, has_next=has_next)
+
+
+async def delta(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    since: datetime,
+    limit: int = 100,
+    supplier_code: str | None = None,
+) -> DeltaPage:
+    """Changes at or after `since`, oldest first, deletions included as tombstones.
+
+    The page stops at the stable horizon (see pim.clock), so nothing committed
+    later can land behind the returned high-water mark. Rows sharing the last
+    timestamp all go in the same page, so the mark can move strictly past them:
+    a polling loop feeding `high_water` back as `since` sees every change once
+    and always terminates.
+    """
+    require(caller, PRODUCT_READ)
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationFailed.of(
+            [FieldError("page_size", f"doit être compris entre 1 et {MAX_PAGE_SIZE}")]
+        )
+    horizon = await stable_horizon(session)
+    window = [Product.updated_at >= since, Product.updated_at < horizon]
+    if supplier_code:
+        window.append(Product.supplier_code == supplier_code)
+    total = await session.scalar(
+        select(func.count())
+        .select_from(Product)
+        .where(Product.account_id == caller.account_id, *window)
+    )
+    stmt = _scoped(caller).where(*window).order_by(Product.updated_at, Product.id)
+    rows = _rows(await session.execute(stmt.limit(limit)))
+    if len(rows) < limit:
+        return DeltaPage(rows=rows, high_water=max(horizon, since), total=total or 0)
+    last = rows[-1].product.updated_at
+    ties = _rows(
+        await session.execute(
+            stmt.where(Product.updated_at == last, Product.id > rows[-1].product.id)
+        )
+    )
+    return DeltaPage(rows=rows + ties, high_water=last + MICROSECOND, total=total or 0)
+
+
+async def get_product(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    id: uuid.UUID | None = None,
+    ean: str | None = None,
+    reference: str | None = None,
+) -> ProductRow:
+    """A live product by id, EAN or reference; NotFound otherwise (malformed EANs too)."""
+    require(caller, PRODUCT_READ)
+    stmt = _scoped(caller).where(Product.deleted_at.is_(None))
+    if id is not None:
+        stmt = stmt.where(Product.id == id)
+    elif ean is not None:
+        if not is_well_formed(ean):
+            raise product_not_found(ean)
+        stmt = stmt.where(Product.ean == ean)
+    elif reference is not None:
+        stmt = stmt.where(Product.reference == reference).order_by(Product.updated_at.desc())
+    else:
+        raise ValidationFailed.of([FieldError("id", "un identifiant ou un EAN est requis")])
+    rows = _rows(await session.execute(stmt.limit(1)))
+    if not rows:
+        raise _not_found(id=id, ean=ean, reference=reference)
+    return rows[0]
+
+
+async def find_product(
+    session: AsyncSession, caller: Caller, *, id: uuid.UUID | None = None, ean: str | None = None
+) -> ProductRow | None:
+    """Like get_product, but None when there is no such product."""
+    try:
+        return await get_product(session, caller, id=id, ean=ean)
+    except NotFound:
+        return None
+
+
+def _not_found(*, id: uuid.UUID | None, ean: str | None, reference: str | None) -> NotFound:
+    if ean is not None:
+        return product_not_found(ean)
+    if reference is not None:
+        return NotFound(message=f"Produit introuvable pour la référence : {reference}", field="ref")
+    return NotFound(message=f"Produit '{id}' introuvable.", field="id")
+
+
+async def write_batch(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    items: Sequence[dict[str, Any]],
+    options: WriteOptions = WriteOptions(),
+    max_items: int,
+) -> BatchResult:
+    """A batch of independent items; the size limit is the surface's documented one."""
+    if len(items) > max_items:
+        raise ValidationFailed.of(
+            [
+                FieldError(
+                    "products", f"{len(items)} éléments : au plus {max_items} par appel", "too_many"
+                )
+            ]
+        )
+    return await write_products(
+        session, caller, items=[WriteItem(data=item) for item in items], options=options
+    )
+
+
+async def write_one(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    data: dict[str, Any],
+    mode: WriteMode,
+    id: uuid.UUID | None = None,
+    ean: str | None = None,
+) -> tuple[ItemResult, ProductRow]:
+    """One product: upsert, create, update (PATCH) or replace (PUT), addressed by id or EAN."""
+    target_id = id
+    if ean is not None and mode in ("update", "replace"):
+        target_id = (await get_product(session, caller, ean=ean)).product.id
+    result = (
+        await write_products(
+            session,
+            caller,
+            items=[WriteItem(data=data, target_id=target_id)],
+            options=WriteOptions(mode=mode),
+        )
+    ).results[0]
+    if result.status == "not_found":
+        raise _not_found(id=id, ean=ean, reference=None)
+    if result.status == "error":
+        raise _item_error(result)
+    assert result.id is not None
+    return result, await get_product(session, caller, id=result.id)
+
+
+def _item_error(result: ItemResult) -> Exception:
+    conflict = next((e for e in result.errors if e.code == "conflict"), None)
+    if conflict is not None:
+        return Conflict(message=str(conflict), field=conflict.field)
+    return ValidationFailed.of(result.errors)
+
+
+async def delete_product(
+    session: AsyncSession, caller: Caller, *, id: uuid.UUID | None = None, ean: str | None = None
+) -> uuid.UUID:
+    """Soft delete: the row stays for audit and shows in delta sync as a tombstone."""
+    require(caller, PRODUCT_WRITE)
+    row = await get_product(session, caller, id=id, ean=ean)
+    product = row.product
+    stamp = await write_timestamp(session)
+    await session.execute(
+        update(Product)
+        .where(Product.account_id == caller.account_id, Product.id == product.id)
+        .values(deleted_at=stamp, updated_at=stamp)
+    )
+    payload = {"id": str(product.id), "ean": product.ean, "reference": product.reference}
+    await events.record(
+        session,
+        [events.event_row(caller.account_id, "product.deleted", payload, stamp, product.id)],
+    )
+    return product.id

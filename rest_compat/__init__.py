@@ -1,0 +1,1 @@
+"""REST shims: each surface translates its documented wire format onto resolvers/."""

@@ -1,0 +1,258 @@
+"""The External API (/api/v1/ext): envelope success/data/meta/errors, X-API-Key."""
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from pim.auth import Caller
+from pim.responses import OrjsonResponse
+from pim.timeutil import isoformat_z, parse_iso8601, utcnow
+from resolvers import products
+from resolvers.errors import DomainError, FieldError, ValidationFailed
+from resolvers.product_writes import ItemResult, WriteMode, WriteOptions
+from resolvers.products import ProductFilter, ProductRow
+from rest_compat.common import caller_with, json_object, runtime, status_of
+
+PREFIX = "/api/v1/ext"
+VERSION = "1.0"
+MAX_BATCH = 500
+router = APIRouter(prefix=PREFIX, tags=["External API"])
+reader = caller_with("ext:products:read")
+writer = caller_with("ext:products:write")
+
+
+def envelope(
+    data: Any, *, total: int = 1, page: int = 1, page_size: int = 1, updated_at: str | None = None
+) -> OrjsonResponse:
+    return OrjsonResponse(
+        {
+            "success": True,
+            "data": data,
+            "meta": {
+                "total": total,
+                "page": page,
+                "page_size": page_size,
+                "updated_at": updated_at or isoformat_z(utcnow()),
+            },
+            "errors": [],
+        }
+    )
+
+
+def error_response(exc: DomainError) -> OrjsonResponse:
+    messages = [str(e) for e in exc.errors] if isinstance(exc, ValidationFailed) else [exc.message]
+    body = {
+        "success": False,
+        "data": None,
+        "meta": {"total": 0, "page": 1, "page_size": 0, "updated_at": isoformat_z(utcnow())},
+        "errors": messages or [exc.message],
+    }
+    return OrjsonResponse(body, status_code=status_of(exc))
+
+
+def product_out(row: ProductRow) -> dict[str, Any]:
+    p = row.product
+    return {
+        "id": str(p.id),
+        "ean": p.ean,
+        "title": p.name,
+        "brand_name": row.brand_name,
+        "is_active": p.is_active,
+        "status": "deleted" if p.deleted_at else p.status,
+        "weight": p.weight,
+        "width": p.width,
+        "height": p.height,
+        "depth": p.depth,
+        "description": p.description,
+        "short_description": p.short_description,
+        "reference": p.reference,
+        "supplier_code": p.supplier_code,
+        "category_id": str(p.category_id) if p.category_id else None,
+        "asin": p.asin,
+        "upc": p.upc,
+        "gtin": p.gtin,
+        "unit_of_measure": p.unit_of_measure,
+        "external_id": p.external_id,
+        "url_slug": p.url_slug,
+        "ean_checksum_valid": p.ean_checksum_valid,
+        "created_at": isoformat_z(p.created_at),
+        "updated_at": isoformat_z(p.updated_at),
+        "deleted_at": isoformat_z(p.deleted_at),
+    }
+
+
+def _page_args(page: int, page_size: int) -> None:
+    errors = []
+    if page < 1:
+        errors.append(FieldError("page", "doit être supérieur ou égal à 1"))
+    if not 1 <= page_size <= products.MAX_PAGE_SIZE:
+        errors.append(FieldError("page_size", "doit être compris entre 1 et 500"))
+    if errors:
+        raise ValidationFailed.of(errors)
+
+
+def _datetime_arg(name: str, value: str) -> Any:
+    try:
+        return parse_iso8601(value)
+    except ValueError as exc:
+        raise ValidationFailed.of([FieldError(name, "date ISO 8601 invalide")]) from exc
+
+
+def _item_out(result: ItemResult) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "ean": result.ean,
+        "status": "updated" if result.status == "unchanged" else result.status,
+        "id": str(result.id) if result.id else None,
+    }
+    if result.errors:
+        out["errors"] = [str(e) for e in result.errors]
+    if result.warnings:
+        out["warnings"] = [str(w) for w in result.warnings]
+    return out
+
+
+@router.get("/status")
+async def status(caller: Caller = Depends(reader)) -> OrjsonResponse:
+    return envelope(
+        {
+            "status": "ok",
+            "version": VERSION,
+            "api_key_name": caller.key_name,
+            "api_key_scopes": sorted(caller.scopes),
+            "timestamp": isoformat_z(utcnow()),
+        }
+    )
+
+
+@router.get("/products")
+async def list_products(
+    request: Request,
+    supplier_code: str | None = None,
+    updated_since: str | None = None,
+    page: int = Query(1),
+    page_size: int = Query(50),
+    caller: Caller = Depends(reader),
+) -> OrjsonResponse:
+    _page_args(page, page_size)
+    since = _datetime_arg("updated_since", updated_since) if updated_since else None
+    flt = ProductFilter(supplier_code=supplier_code, updated_since=since)
+    async with runtime(request).db.transaction() as session:
+        result = await products.list_products(
+            session,
+            caller,
+            filters=flt,
+            sort=products.ProductSort("updated_at" if since else "created_at"),
+            limit=page_size,
+            offset=(page - 1) * page_size,
+        )
+    return envelope(
+        [product_out(r) for r in result.rows], total=result.total, page=page, page_size=page_size
+    )
+
+
+@router.get("/products/delta")
+async def delta(
+    request: Request,
+    since: str | None = None,
+    page: int = Query(1),
+    page_size: int = Query(100),
+    caller: Caller = Depends(reader),
+) -> OrjsonResponse:
+    if not since:
+        raise ValidationFailed.of([FieldError("since", "champ obligatoire", "missing")])
+    _page_args(page, page_size)
+    since_at = _datetime_arg("since", since)
+    async with runtime(request).db.transaction() as session:
+        # `page` is accepted for compatibility; the high-water mark is the real cursor.
+        result = await products.delta(session, caller, since=since_at, limit=page_size)
+    return envelope(
+        [product_out(r) for r in result.rows],
+        total=result.total,
+        page=page,
+        page_size=page_size,
+        updated_at=isoformat_z(result.high_water),
+    )
+
+
+@router.get("/products/{ean}")
+async def get_product(
+    request: Request, ean: str, caller: Caller = Depends(reader)
+) -> OrjsonResponse:
+    async with runtime(request).db.transaction() as session:
+        row = await products.get_product(session, caller, ean=ean)
+    return envelope(product_out(row))
+
+
+@router.post("/products")
+async def upsert_product(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
+    body = await json_object(request)
+    async with runtime(request).db.transaction() as session:
+        result, row = await products.write_one(session, caller, data=_fields(body), mode="upsert")
+    data = {
+        "created": result.status == "created",
+        "ean": row.product.ean,
+        "id": str(row.product.id),
+        "product": product_out(row),
+    }
+    if result.warnings:
+        data["warnings"] = [str(w) for w in result.warnings]
+    return envelope(data)
+
+
+@router.post("/products/batch")
+async def batch_upsert(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
+    body = await json_object(request)
+    items = body.get("products")
+    if not isinstance(items, list):
+        raise ValidationFailed.of([FieldError("products", "tableau JSON attendu", "type_error")])
+    async with runtime(request).db.transaction() as session:
+        batch = await products.write_batch(
+            session,
+            caller,
+            items=[_fields(i) if isinstance(i, dict) else i for i in items],
+            options=WriteOptions(mode="upsert"),
+            max_items=MAX_BATCH,
+        )
+    data = {
+        "total": len(batch.results),
+        "created": batch.count("created"),
+        "updated": batch.count("updated", "unchanged"),
+        "errors": batch.count("error", "not_found"),
+        "results": [_item_out(r) for r in batch.results],
+    }
+    return envelope(data, total=len(batch.results), page_size=len(batch.results))
+
+
+@router.put("/products/{ean}")
+async def replace_product(
+    request: Request, ean: str, caller: Caller = Depends(writer)
+) -> OrjsonResponse:
+    return await _write_addressed(request, caller, ean, "replace")
+
+
+@router.patch("/products/{ean}")
+async def patch_product(
+    request: Request, ean: str, caller: Caller = Depends(writer)
+) -> OrjsonResponse:
+    return await _write_addressed(request, caller, ean, "update")
+
+
+async def _write_addressed(
+    request: Request, caller: Caller, ean: str, mode: WriteMode
+) -> OrjsonResponse:
+    body = await json_object(request)
+    async with runtime(request).db.transaction() as session:
+        _, row = await products.write_one(
+            session, caller, data=_fields(body, path_ean=ean), mode=mode, ean=ean
+        )
+    return envelope(product_out(row))
+
+
+def _fields(body: dict[str, Any], path_ean: str | None = None) -> dict[str, Any]:
+    """The External API's `title` is accepted as an alias of `name`; the path EAN wins."""
+    data = dict(body)
+    if "name" not in data and "title" in data:
+        data["name"] = data.pop("title")
+    if path_ean is not None:
+        data.setdefault("ean", path_ean)
+    return data

@@ -1,0 +1,42 @@
+"""The canonical GraphQL schema: Strawberry types over resolvers/."""
+
+from pathlib import Path
+
+import strawberry
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.tools import merge_types
+
+from pim.settings import Settings
+from schema.catalog import CatalogMutation, CatalogQuery
+from schema.products import ProductMutation, ProductQuery
+from schema.viewer import ViewerQuery
+
+Query = merge_types("Query", (ViewerQuery, ProductQuery, CatalogQuery))
+Mutation = merge_types("Mutation", (ProductMutation, CatalogMutation))
+
+SDL_PATH = Path(__file__).resolve().parent.parent / "schema.graphql"
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    extensions: list = [
+        # Factories, not instances: an instance would share state across requests.
+        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
+    ]
+    if not settings.graphql_introspection:
+        extensions.append(DisableIntrospection)
+    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
+
+
+def export_sdl(settings: Settings) -> str:
+    return build_schema(settings).as_str() + "\n"

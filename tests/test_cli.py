@@ -1,0 +1,52 @@
+"""The `pim` command on the embedded default, as a newcomer runs it."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def pim(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIM_")}
+    env["PIM_DATA_DIR"] = str(data_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "pim.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_keys_create_list_revoke(tmp_path: Path) -> None:
+    created = pim(
+        tmp_path, "keys", "create", "--account", "ACME", "--name", "ERP Sync Key",
+        "--scopes", "ext:products:read,ext:products:write",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    plain = created.stdout.strip().splitlines()[-1]
+    assert plain.startswith("pm_live_") and len(plain) > 40
+
+    listed = pim(tmp_path, "keys", "list")
+    assert "ERP Sync Key" in listed.stdout and "ACME" in listed.stdout
+    assert plain not in listed.stdout  # the secret is never shown again
+
+    key_id = listed.stdout.split()[0]
+    revoked = pim(tmp_path, "keys", "revoke", key_id)
+    assert revoked.returncode == 0, revoked.stderr
+    assert "révoquée" in pim(tmp_path, "keys", "list").stdout
+    again = pim(tmp_path, "keys", "revoke", key_id)
+    assert again.returncode == 1 and "introuvable" in again.stderr
+
+
+def test_unknown_scope_is_refused(tmp_path: Path) -> None:
+    result = pim(tmp_path, "keys", "create", "--account", "A", "--name", "k", "--scopes", "root")
+    assert result.returncode == 1 and "portée inconnue" in result.stderr
+
+
+def test_demo_loads_a_catalog_and_is_idempotent(tmp_path: Path) -> None:
+    first = pim(tmp_path, "demo", "--products", "300")
+    assert first.returncode == 0, first.stderr
+    assert "300 produits créés" in first.stdout
+    second = pim(tmp_path, "demo", "--products", "300")
+    assert "0 produits créés, 300 mis à jour" in second.stdout

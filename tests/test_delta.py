@@ -1,0 +1,138 @@
+"""Delta sync with the spec's own polling loop: it sees every product, it terminates when
+more products than a page share a timestamp, and it misses nothing written by a
+transaction that commits while it polls."""
+
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import update
+
+from models import Product
+from pim.auth import Caller
+from pim.demo import ean13
+from pim.runtime import Runtime
+from pim.timeutil import parse_iso8601
+from resolvers.product_writes import WriteItem, write_products
+from tests.conftest import Key
+
+BASE = "/api/v1/ext"
+
+
+async def poll(
+    client: httpx.AsyncClient, key: Key, since: str, page_size: int
+) -> tuple[list[dict], str, int]:
+    """The loop of spec/ext-api.txt, verbatim in spirit: feed meta.updated_at back, stop on a short page."""
+    seen: list[dict] = []
+    calls = 0
+    while True:
+        calls += 1
+        assert calls < 100, "the polling loop does not terminate"
+        response = await client.get(
+            f"{BASE}/products/delta",
+            params={"since": since, "page_size": page_size},
+            headers=key.headers,
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        products = body["data"]
+        since = body["meta"]["updated_at"]
+        seen.extend(products)
+        if len(products) < page_size:
+            return seen, since, calls
+
+
+async def bulk_create(client: httpx.AsyncClient, key: Key, first: int, count: int) -> None:
+    items = [{"ean": ean13(n), "name": f"Produit {n}"} for n in range(first, first + count)]
+    response = await client.post(
+        f"{BASE}/products/batch", json={"products": items}, headers=key.headers
+    )
+    assert response.json()["data"]["created"] == count
+
+
+async def test_since_is_required(client: httpx.AsyncClient, key: Key) -> None:
+    response = await client.get(f"{BASE}/products/delta", headers=key.headers)
+    assert response.status_code == 422
+    assert response.json()["errors"] == ["since : champ obligatoire"]
+
+
+async def test_the_loop_sees_every_product_once_in_order(
+    client: httpx.AsyncClient, key: Key
+) -> None:
+    await bulk_create(client, key, 1, 23)
+    seen, _, calls = await poll(client, key, "2020-01-01T00:00:00Z", page_size=5)
+    assert sorted(p["ean"] for p in seen) == sorted(ean13(n) for n in range(1, 24))
+    assert len(seen) == 23 and calls == 5
+    stamps = [p["updated_at"] for p in seen]
+    assert stamps == sorted(stamps)
+
+
+async def test_the_loop_terminates_when_a_page_worth_of_products_share_a_timestamp(
+    client: httpx.AsyncClient, key: Key, runtime: Runtime
+) -> None:
+    await bulk_create(client, key, 100, 12)
+    # As if an import chunk had stamped every row with one transaction time.
+    async with runtime.db.transaction() as session:
+        shared = parse_iso8601("2026-06-19T10:00:00Z")
+        await session.execute(
+            update(Product).where(Product.account_id == key.account_id).values(updated_at=shared)
+        )
+    seen, high_water, _ = await poll(client, key, "2026-06-19T09:00:00Z", page_size=5)
+    assert sorted(p["ean"] for p in seen) == sorted(ean13(n) for n in range(100, 112))
+    assert parse_iso8601(high_water) > shared
+    again, _, calls = await poll(client, key, high_water, page_size=5)
+    assert again == [] and calls == 1
+
+
+async def test_a_transaction_committing_during_the_poll_is_not_skipped(
+    client: httpx.AsyncClient, key: Key, runtime: Runtime, backend: str
+) -> None:
+    await bulk_create(client, key, 200, 3)
+    caller = Caller(
+        account_id=key.account_id, account_name=key.account, key_id=key.key_id,
+        key_name="slow writer", scopes=frozenset({"ext:products:write"}),
+    )  # fmt: skip
+    async with runtime.db.transaction() as slow:
+        # The slow writer stamps its row now but commits only after the poll below.
+        await write_products(slow, caller, items=[WriteItem({"ean": ean13(300), "name": "Lent"})])
+        if backend == "postgres":
+            # A fast writer commits meanwhile (SQLite has one writer at a time).
+            await bulk_create(client, key, 400, 2)
+        seen, high_water, _ = await poll(client, key, "2020-01-01T00:00:00Z", page_size=50)
+        assert ean13(300) not in {p["ean"] for p in seen}
+        assert {ean13(200), ean13(201), ean13(202)} <= {p["ean"] for p in seen}
+    later, _, _ = await poll(client, key, high_water, page_size=50)
+    assert ean13(300) in {p["ean"] for p in later}
+
+
+async def test_deletions_appear_as_tombstones(
+    client: httpx.AsyncClient, key: Key, runtime: Runtime
+) -> None:
+    await bulk_create(client, key, 500, 2)
+    _, high_water, _ = await poll(client, key, "2020-01-01T00:00:00Z", page_size=50)
+    caller = Caller(
+        account_id=key.account_id, account_name=key.account, key_id=key.key_id,
+        key_name="k", scopes=frozenset({"products:write", "products:read"}),
+    )  # fmt: skip
+    from resolvers import products
+
+    async with runtime.db.transaction() as session:
+        await products.delete_product(session, caller, ean=ean13(500))
+    seen, _, _ = await poll(client, key, high_water, page_size=50)
+    assert [(p["ean"], p["status"]) for p in seen] == [(ean13(500), "deleted")]
+    assert seen[0]["deleted_at"] is not None
+    gone = await client.get(f"{BASE}/products/{ean13(500)}", headers=key.headers)
+    assert gone.status_code == 404
+
+
+async def test_high_water_never_runs_ahead_of_the_clock(
+    client: httpx.AsyncClient, key: Key
+) -> None:
+    await bulk_create(client, key, 600, 1)
+    response = await client.get(
+        f"{BASE}/products/delta", params={"since": "2020-01-01T00:00:00Z"}, headers=key.headers
+    )
+    meta = response.json()["meta"]
+    assert parse_iso8601(meta["updated_at"]) - parse_iso8601(
+        response.json()["data"][-1]["updated_at"]
+    ) >= timedelta(0)
+    assert meta["page_size"] == 100 and meta["total"] == 1

@@ -1,0 +1,295 @@
+"""The canonical GraphQL schema: reads, mutations with typed errors, scopes, limits,
+DataLoaders (counted queries), and the checked-in SDL."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from sqlalchemy import event
+
+from pim.demo import ean13
+from pim.runtime import Runtime
+from pim.settings import Settings
+from schema import export_sdl
+from tests.conftest import Key, MakeKey, gql
+
+VIEWER = "{ viewer { keyName scopes accountName } }"
+UPSERT = """
+mutation ($input: ProductInput!) {
+  upsertProduct(input: $input) {
+    created
+    product { id ean name brandName status isActive weight eanChecksumValid }
+    warnings { field code }
+    errors { field message code }
+  }
+}"""
+UPSERT_MANY = """
+mutation ($inputs: [ProductInput!]!, $dryRun: Boolean!) {
+  upsertProducts(inputs: $inputs, dryRun: $dryRun) {
+    total created updated unchanged failed dryRun
+    results { index status ean id errors { field code message } }
+    errors { code message }
+  }
+}"""
+PRODUCTS_NESTED = """
+query ($first: Int!, $after: String, $filter: ProductFilterInput) {
+  products(first: $first, after: $after, filter: $filter) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { cursor node { ean name stock brand { name } category { name level } supplier { code } } }
+  }
+}"""
+
+
+@contextmanager
+def count_queries(runtime: Runtime) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    engine = runtime.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_graphiql_page_and_introspection_work_without_a_key(
+    client: httpx.AsyncClient,
+) -> None:
+    page = await client.get("/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
+    body = await gql(client, "{ __schema { queryType { name } } }")
+    assert body["data"]["__schema"]["queryType"]["name"] == "Query"
+
+
+async def test_data_fields_need_a_key(client: httpx.AsyncClient) -> None:
+    body = await gql(client, "{ products(first: 1) { totalCount } }")
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_viewer_tells_the_key_and_account(
+    client: httpx.AsyncClient, make_key: MakeKey
+) -> None:
+    key = await make_key(["products:read"], name="Front office")
+    body = await gql(client, VIEWER, key)
+    assert body["data"]["viewer"] == {
+        "keyName": "Front office",
+        "scopes": ["products:read"],
+        "accountName": key.account,
+    }
+
+
+async def test_upsert_returns_the_product_and_typed_errors(
+    client: httpx.AsyncClient, key: Key
+) -> None:
+    created = await gql(
+        client, UPSERT, key, input={"ean": "3760000000001", "name": "Support", "brandName": "KIMEX"}
+    )
+    payload = created["data"]["upsertProduct"]
+    assert payload["created"] is True and payload["errors"] == []
+    assert (
+        payload["product"]["brandName"] == "KIMEX"
+        and payload["product"]["eanChecksumValid"] is False
+    )
+    assert payload["warnings"] == [{"field": "ean", "code": "EAN_CHECKSUM"}]
+
+    failed = await gql(client, UPSERT, key, input={"ean": "12", "name": "x"})
+    assert failed["data"]["upsertProduct"]["product"] is None
+    assert failed["data"]["upsertProduct"]["errors"] == [
+        {
+            "field": "ean",
+            "message": "format invalide (8, 12, 13 ou 14 chiffres attendus)",
+            "code": "INVALID_EAN",
+        }
+    ]
+
+
+async def test_batch_upsert_is_independent_per_item_and_dry_run_writes_nothing(
+    client: httpx.AsyncClient, key: Key
+) -> None:
+    inputs = [{"ean": ean13(1), "name": "A"}, {"ean": "bad", "name": "B"}, {"ean": ean13(3)}]
+    dry = (await gql(client, UPSERT_MANY, key, inputs=inputs, dryRun=True))["data"][
+        "upsertProducts"
+    ]
+    real = (await gql(client, UPSERT_MANY, key, inputs=inputs, dryRun=False))["data"][
+        "upsertProducts"
+    ]
+    for payload in (dry, real):
+        assert (payload["total"], payload["created"], payload["failed"]) == (3, 1, 2)
+        assert [r["status"] for r in payload["results"]] == ["CREATED", "ERROR", "ERROR"]
+        assert payload["results"][2]["errors"][0]["field"] == "name"
+    assert dry["dryRun"] is True
+    count = await gql(client, "{ products(first: 5) { totalCount } }", key)
+    assert count["data"]["products"]["totalCount"] == 1
+
+
+async def test_batch_over_500_is_a_typed_error(client: httpx.AsyncClient, key: Key) -> None:
+    inputs = [{"ean": ean13(n), "name": "x"} for n in range(501)]
+    payload = (await gql(client, UPSERT_MANY, key, inputs=inputs, dryRun=False))["data"][
+        "upsertProducts"
+    ]
+    assert payload["total"] == 0 and payload["errors"][0]["code"] == "TOO_MANY"
+
+
+async def test_replace_update_and_delete(client: httpx.AsyncClient, key: Key) -> None:
+    await gql(
+        client, UPSERT, key, input={"ean": ean13(1), "name": "A", "description": "D", "weight": 2}
+    )
+    replaced = await gql(
+        client,
+        'mutation { replaceProduct(ean: "%s", input: {name: "A2"}) { product { name description weight } errors { code } } }'
+        % ean13(1),
+        key,
+    )
+    assert replaced["data"]["replaceProduct"]["product"] == {
+        "name": "A2",
+        "description": None,
+        "weight": None,
+    }
+    updated = await gql(
+        client,
+        'mutation { updateProduct(ean: "%s", input: {weight: 3.5, name: null}) { product { name weight } } }'
+        % ean13(1),
+        key,
+    )
+    assert updated["data"]["updateProduct"]["product"] == {"name": "A2", "weight": 3.5}
+    missing = await gql(
+        client,
+        'mutation { updateProduct(ean: "%s", input: {weight: 1}) { errors { code } } }' % ean13(9),
+        key,
+    )
+    assert missing["data"]["updateProduct"]["errors"] == [{"code": "NOT_FOUND"}]
+    deleted = await gql(
+        client,
+        'mutation { deleteProduct(ean: "%s") { deletedId errors { code } } }' % ean13(1),
+        key,
+    )
+    assert deleted["data"]["deleteProduct"]["deletedId"]
+    gone = await gql(client, '{ product(ean: "%s") { id } }' % ean13(1), key)
+    assert gone["data"]["product"] is None
+
+
+async def test_scopes_match_the_rest_surfaces(client: httpx.AsyncClient, make_key: MakeKey) -> None:
+    writer_only = await make_key(["windev:write"])
+    read = await gql(client, "{ products(first: 1) { totalCount } }", writer_only)
+    assert read["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    reader = await make_key(["windev:read"])
+    write = await gql(client, UPSERT, reader, input={"ean": ean13(1), "name": "x"})
+    assert write["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert (await gql(client, "{ products(first: 1) { totalCount } }", reader))["data"]["products"][
+        "totalCount"
+    ] == 0
+
+
+async def test_filters_sort_and_keyset_pages(client: httpx.AsyncClient, key: Key) -> None:
+    inputs = [
+        {"ean": ean13(n), "name": f"Produit {n:02d}", "supplierCode": "KIMEX" if n % 2 else "ALSO",
+         "status": "ACTIVE" if n < 8 else "INACTIVE"}
+        for n in range(1, 11)
+    ]  # fmt: skip
+    await gql(client, UPSERT_MANY, key, inputs=inputs, dryRun=False)
+    filtered = await gql(
+        client, PRODUCTS_NESTED, key, first=10, filter={"supplierCode": "KIMEX", "isActive": True}
+    )
+    assert [e["node"]["name"] for e in filtered["data"]["products"]["edges"]] == [
+        "Produit 01",
+        "Produit 03",
+        "Produit 05",
+        "Produit 07",
+    ]
+    searched = await gql(client, PRODUCTS_NESTED, key, first=10, filter={"search": "duit 1"})
+    assert searched["data"]["products"]["totalCount"] == 1
+    names: list[str] = []
+    after = None
+    while True:
+        page = (await gql(client, PRODUCTS_NESTED, key, first=3, after=after))["data"]["products"]
+        assert page["totalCount"] == 10
+        names += [e["node"]["name"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert names == [f"Produit {n:02d}" for n in range(1, 11)]
+    by_name = await gql(
+        client, "{ products(first: 2, sort: NAME, order: DESC) { edges { node { name } } } }", key
+    )
+    assert [e["node"]["name"] for e in by_name["data"]["products"]["edges"]] == [
+        "Produit 10",
+        "Produit 09",
+    ]
+
+
+async def test_nested_page_costs_a_constant_number_of_queries(
+    client: httpx.AsyncClient, key: Key, runtime: Runtime
+) -> None:
+    from pim.demo import load_demo
+
+    await load_demo(runtime, key.account, 120)
+    await gql(client, VIEWER, key)  # last_used_at is written on first use only
+
+    with count_queries(runtime) as small:
+        page = await gql(client, PRODUCTS_NESTED, key, first=10)
+    with count_queries(runtime) as large:
+        big = await gql(client, PRODUCTS_NESTED, key, first=100)
+    assert len(page["data"]["products"]["edges"]) == 10
+    edges = big["data"]["products"]["edges"]
+    assert len(edges) == 100
+    assert all(
+        e["node"]["brand"] and e["node"]["category"] and e["node"]["supplier"] for e in edges
+    )
+    assert all(e["node"]["stock"] is not None for e in edges)
+    assert len(large) == len(small) <= 6, large
+
+
+async def test_depth_and_alias_limits_refuse_abusive_queries(
+    client: httpx.AsyncClient, key: Key
+) -> None:
+    aliases = " ".join(f"a{n}: viewer {{ keyName }}" for n in range(40))
+    body = await gql(client, "{ %s }" % aliases, key)
+    assert body["data"] is None and "aliases" in body["errors"][0]["message"].lower()
+    deep = "{ __schema { types { fields { type { fields { type { fields { type { fields { type { fields { name } } } } } } } } } } } }"
+    body = await gql(client, deep, key)
+    assert body["data"] is None and "depth" in body["errors"][0]["message"].lower()
+
+
+async def test_categories_and_suppliers(client: httpx.AsyncClient, key: Key) -> None:
+    root = await gql(
+        client,
+        'mutation { createCategory(input: {name: "Supports TV", sortOrder: 1}) { category { id slug level } errors { code } } }',
+        key,
+    )
+    root_id = root["data"]["createCategory"]["category"]["id"]
+    assert root["data"]["createCategory"]["category"]["slug"] == "supports-tv"
+    child = await gql(
+        client,
+        'mutation ($p: ID!) { createCategory(input: {name: "Supports muraux", parentId: $p}) { category { level parentId } } }',
+        key,
+        p=root_id,
+    )
+    assert child["data"]["createCategory"]["category"] == {"level": 1, "parentId": root_id}
+    tree = await gql(client, "{ categories { name level } }", key)
+    assert tree["data"]["categories"] == [
+        {"name": "Supports TV", "level": 0},
+        {"name": "Supports muraux", "level": 1},
+    ]
+    made = await gql(
+        client,
+        'mutation { createSupplier(input: {code: "KIMEX", name: "KIMEX International", country: "fr"}) { supplier { code country } } }',
+        key,
+    )
+    assert made["data"]["createSupplier"]["supplier"] == {"code": "KIMEX", "country": "FR"}
+    dup = await gql(
+        client,
+        'mutation { createSupplier(input: {code: "KIMEX", name: "x"}) { supplier { code } errors { code } } }',
+        key,
+    )
+    assert dup["data"]["createSupplier"]["errors"] == [{"code": "CONFLICT"}]
+
+
+def test_checked_in_sdl_is_current() -> None:
+    path = Path(__file__).resolve().parent.parent / "schema.graphql"
+    assert path.read_text() == export_sdl(Settings()), "schema.graphql is stale: run `make schema`"
