@@ -1,6 +1,6 @@
 """Engine and sessions. The request edge (or the job) owns the transaction."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from pim.jobs import PendingJob, take_pending
 from pim.settings import Settings
 
 
@@ -37,10 +38,15 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
+Dispatch = Callable[[list[PendingJob]], Awaitable[None]]
+
+
 class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        # Set by the runtime: enqueues the jobs a transaction deferred, after its commit.
+        self.dispatch: Dispatch | None = None
 
     @property
     def dialect(self) -> str:
@@ -48,9 +54,16 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: committed when the block ends, rolled back if it raises."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        """One unit of work: committed when the block ends, rolled back if it raises.
+
+        Jobs deferred with `pim.jobs.defer` are enqueued after the commit only.
+        """
+        async with self.sessions() as session:
+            async with session.begin():
+                yield session
+            pending = take_pending(session)
+        if pending and self.dispatch is not None:
+            await self.dispatch(pending)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -9,14 +9,44 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
+from sqlalchemy.ext.asyncio import AsyncSession
 
 JobFunction = Callable[..., Awaitable[Any]]
 log = logging.getLogger("pim.jobs")
 
 DEFAULT_QUEUE = "arq:queue"
+_PENDING = "pim_pending_jobs"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingJob:
+    function: str
+    args: tuple[Any, ...]
+    job_id: str | None = None
+    queue: str | None = None
+
+
+def defer(
+    session: AsyncSession,
+    function: str,
+    *args: Any,
+    job_id: str | None = None,
+    queue: str | None = None,
+) -> None:
+    """Enqueue a job once this session's transaction commits; never if it rolls back.
+
+    A job enqueued inside the transaction could start before its rows exist.
+    """
+    session.info.setdefault(_PENDING, []).append(PendingJob(function, args, job_id, queue))
+
+
+def take_pending(session: AsyncSession) -> list[PendingJob]:
+    pending: list[PendingJob] = session.info.pop(_PENDING, [])
+    return pending
 
 
 class JobQueue(Protocol):

@@ -2,8 +2,9 @@
 
 from dataclasses import dataclass, field
 
+from pim.broker import Broker, InProcessBroker, RedisBroker
 from pim.db import Database, create_engine
-from pim.jobs import ArqQueue, InProcessQueue, JobQueue
+from pim.jobs import ArqQueue, InProcessQueue, JobQueue, PendingJob
 from pim.ratelimit import RateLimiter
 from pim.settings import Settings
 
@@ -14,6 +15,7 @@ class Runtime:
     db: Database
     limiter: RateLimiter
     queue: JobQueue = field(init=False)
+    broker: Broker = field(init=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Runtime":
@@ -24,12 +26,20 @@ class Runtime:
         )
         if settings.redis_url:
             runtime.queue = ArqQueue(settings.redis_url)
+            runtime.broker = RedisBroker(settings.redis_url)
         else:
             from jobs import REGISTRY  # jobs import resolvers, which import this module's users
 
             runtime.queue = InProcessQueue(REGISTRY, {"runtime": runtime})
+            runtime.broker = InProcessBroker()
+        runtime.db.dispatch = runtime.enqueue_all
         return runtime
+
+    async def enqueue_all(self, jobs: list[PendingJob]) -> None:
+        for job in jobs:
+            await self.queue.enqueue(job.function, *job.args, job_id=job.job_id, queue=job.queue)
 
     async def close(self) -> None:
         await self.queue.close()
+        await self.broker.close()
         await self.db.dispose()

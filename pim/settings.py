@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     graphql_max_aliases: int = 30
     graphql_max_tokens: int = 5000
     sql_echo: bool = False
+    # Outbound guard: networks that user-given URLs may reach although not public
+    # (e.g. "127.0.0.0/8" for tests, an on-premise SFTP range), and plain http.
+    outbound_allowed_networks: list[str] = Field(default_factory=list)
+    outbound_allow_http: bool = False
 
     @property
     def resolved_database_url(self) -> str:

@@ -117,6 +117,22 @@ async def context_getter(request: Request = None, websocket: WebSocket = None) -
     return Context(runtime=runtime, presented=caller, auth_error=error)
 
 
+async def subscription_caller(info: "Info") -> Caller:
+    """The caller of a websocket subscription, from its connection_init payload.
+
+    Browsers cannot set websocket headers, so clients (GraphiQL's Headers tab too)
+    send `{"X-API-Key": ...}` or `{"Authorization": "Bearer ..."}` in connection_init.
+    """
+    context = info.context
+    if context.presented is None and context.auth_error is None:
+        params = getattr(context, "connection_params", None) or {}
+        headers = {str(k).lower(): v for k, v in params.items()} if isinstance(params, dict) else {}
+        context.presented, context.auth_error, _ = await identify(
+            context.runtime, presented_key(headers)
+        )
+    return context.caller()
+
+
 def parse_id(value: strawberry.ID | str, field_name: str = "id") -> uuid.UUID:
     try:
         return uuid.UUID(str(value))

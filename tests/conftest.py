@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine.url import make_url
 
 from pim.app import create_app
-from pim.auth import SCOPES
+from pim.auth import SCOPES, Caller
 from pim.migrate import upgrade_async
 from pim.runtime import Runtime
 from pim.settings import Settings
@@ -100,6 +100,13 @@ class Key:
     @property
     def bearer(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.plain}"}
+
+    def caller(self, *scopes: str) -> Caller:
+        """The caller this key stands for, with the given scopes, for calling resolvers."""
+        return Caller(
+            account_id=self.account_id, account_name=self.account, key_id=self.key_id,
+            key_name="test", scopes=frozenset(scopes or ALL_SCOPES),
+        )  # fmt: skip
 
 
 MakeKey = Callable[..., Awaitable[Key]]

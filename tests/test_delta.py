@@ -8,10 +8,10 @@ import httpx
 from sqlalchemy import update
 
 from models import Product
-from pim.auth import Caller
 from pim.demo import ean13
 from pim.runtime import Runtime
 from pim.timeutil import parse_iso8601
+from resolvers import products
 from resolvers.product_writes import WriteItem, write_products
 from tests.conftest import Key
 
@@ -87,10 +87,7 @@ async def test_a_transaction_committing_during_the_poll_is_not_skipped(
     client: httpx.AsyncClient, key: Key, runtime: Runtime, backend: str
 ) -> None:
     await bulk_create(client, key, 200, 3)
-    caller = Caller(
-        account_id=key.account_id, account_name=key.account, key_id=key.key_id,
-        key_name="slow writer", scopes=frozenset({"ext:products:write"}),
-    )  # fmt: skip
+    caller = key.caller("ext:products:write")
     async with runtime.db.transaction() as slow:
         # The slow writer stamps its row now but commits only after the poll below.
         await write_products(slow, caller, items=[WriteItem({"ean": ean13(300), "name": "Lent"})])
@@ -109,12 +106,7 @@ async def test_deletions_appear_as_tombstones(
 ) -> None:
     await bulk_create(client, key, 500, 2)
     _, high_water, _ = await poll(client, key, "2020-01-01T00:00:00Z", page_size=50)
-    caller = Caller(
-        account_id=key.account_id, account_name=key.account, key_id=key.key_id,
-        key_name="k", scopes=frozenset({"products:write", "products:read"}),
-    )  # fmt: skip
-    from resolvers import products
-
+    caller = key.caller("products:write", "products:read")
     async with runtime.db.transaction() as session:
         await products.delete_product(session, caller, ean=ean13(500))
     seen, _, _ = await poll(client, key, high_water, page_size=50)
