@@ -10,6 +10,7 @@ COPY resolvers resolvers
 COPY schema schema
 COPY rest_compat rest_compat
 COPY jobs jobs
+COPY connectors connectors
 RUN pip install --no-cache-dir . && useradd --create-home pim && mkdir -p /data && chown pim /data
 USER pim
 

@@ -1,0 +1,135 @@
+"""The one interface every platform adapter implements, and the values it exchanges.
+
+Adapters speak their platform's real public API (auth, endpoints, payloads,
+pagination, rate-limit signals) and nothing else: they never touch our database.
+The sync jobs hand them plain values and store what comes back (links to the
+platform's ids, content hashes, per-product results).
+"""
+
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from connectors.http import PlatformHttp
+
+# Push in chunks of this many products: the spec's figure, and what most platforms
+# accept per batch call.
+CHUNK_SIZE = 100
+
+
+@dataclass(frozen=True)
+class ConnectorConfig:
+    """What an adapter needs to reach one store or account on its platform."""
+
+    platform: str
+    base_url: str | None
+    credentials: dict[str, str]  # decrypted, never logged
+    options: dict[str, Any] = field(default_factory=dict)  # store hash, locale, marketplace…
+    channel: str | None = None
+    currency: str = "EUR"
+
+
+@dataclass(frozen=True)
+class OutgoingProduct:
+    """A product as we push it; `external_id` is the platform's id when already linked."""
+
+    product_id: uuid.UUID
+    sku: str
+    ean: str | None
+    name: str
+    description: str | None = None
+    short_description: str | None = None
+    brand: str | None = None
+    price: float | None = None
+    cost_price: float | None = None
+    stock: int | None = None
+    weight: float | None = None
+    is_active: bool = True
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class StockLevel:
+    product_id: uuid.UUID
+    sku: str
+    quantity: int
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PriceLevel:
+    product_id: uuid.UUID
+    sku: str
+    price: float
+    currency: str = "EUR"
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RemoteProduct:
+    """A product as the platform returns it, mapped onto our field names."""
+
+    external_id: str
+    sku: str | None = None
+    ean: str | None = None
+    name: str | None = None
+    description: str | None = None
+    brand: str | None = None
+    price: float | None = None
+    stock: int | None = None
+    weight: float | None = None
+    is_active: bool | None = None
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """What happened to one product of a push, in the order it was given."""
+
+    product_id: uuid.UUID
+    ok: bool
+    external_id: str | None = None
+    error: str | None = None
+    transient: bool = False
+
+
+class PlatformAdapter(ABC):
+    platform: ClassVar[str]
+
+    def __init__(self, config: ConnectorConfig, http: PlatformHttp) -> None:
+        self.config = config
+        self.http = http
+
+    @abstractmethod
+    async def test(self) -> str:
+        """Check authentication and reachability; return a short description (shop name…)."""
+
+    @abstractmethod
+    async def push_products(self, products: Sequence[OutgoingProduct]) -> list[ItemOutcome]:
+        """Create or update at most CHUNK_SIZE products; one outcome per product, in order."""
+
+    @abstractmethod
+    def pull_products(self) -> AsyncIterator[list[RemoteProduct]]:
+        """Every product of the store, one page at a time, following the platform's pagination."""
+
+    @abstractmethod
+    async def push_stock(self, levels: Sequence[StockLevel]) -> list[ItemOutcome]:
+        """Send quantities only."""
+
+    @abstractmethod
+    async def push_prices(self, prices: Sequence[PriceLevel]) -> list[ItemOutcome]:
+        """Send prices only."""
+
+
+ADAPTERS: dict[str, type[PlatformAdapter]] = {}
+
+
+def register(adapter: type[PlatformAdapter]) -> type[PlatformAdapter]:
+    """Class decorator: make a platform known by its `platform` name."""
+    ADAPTERS[adapter.platform] = adapter
+    return adapter
+
+
+def adapter_for(config: ConnectorConfig, http: PlatformHttp) -> PlatformAdapter:
+    return ADAPTERS[config.platform](config, http)
