@@ -42,5 +42,14 @@ typecheck: install
 schema: install
 	$(BIN)/python -m schema.export > schema.graphql
 
+## Benchmarks on the real stack (PostgreSQL, Redis, uvicorn with 2 workers).
+bench: install services
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
+	$(BIN)/python -m bench.run --scale full
+
+bench-quick: install services
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
+	$(BIN)/python -m bench.run --scale quick
+
 clean:
 	rm -rf $(VENV) data

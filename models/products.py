@@ -21,6 +21,8 @@ class Product(Base):
         UniqueConstraint("account_id", "ean"),
         # Delta sync and updated_since walk this index in (updated_at, id) order.
         Index(None, "account_id", "updated_at", "id"),
+        # Default list order (creation); also lets deep OFFSET pages skip on the index.
+        Index(None, "account_id", "created_at", "id"),
         Index(None, "account_id", "reference"),
         Index(None, "account_id", "supplier_code"),
     )

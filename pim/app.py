@@ -1,9 +1,11 @@
 """The ASGI application: GraphQL at /graphql, the REST shims under /api/v1."""
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
@@ -32,7 +34,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = runtime
     errors.install(app)
-    app.middleware("http")(_rate_limit_headers)
+    app.add_middleware(RateLimitHeaders)
 
     graphql = GraphQLRouter(
         build_schema(settings),
@@ -57,15 +59,28 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     return app
 
 
-async def _rate_limit_headers(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    response = await call_next(request)
-    window = getattr(request.state, "rate_window", None)
-    if window is not None:
-        response.headers["X-RateLimit-Limit"] = str(window.limit)
-        response.headers["X-RateLimit-Remaining"] = str(window.remaining)
-        response.headers["X-RateLimit-Reset"] = str(window.reset_at)
-        if not window.allowed:
-            response.headers["Retry-After"] = str(window.retry_after)
-    return response
+class RateLimitHeaders:
+    """Adds the caller's rate-limit window to every response (a plain ASGI middleware:
+    Starlette's BaseHTTPMiddleware costs a task and a stream per request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                window = scope.get("state", {}).get("rate_window")
+                if window is not None:
+                    headers = MutableHeaders(scope=message)
+                    headers["X-RateLimit-Limit"] = str(window.limit)
+                    headers["X-RateLimit-Remaining"] = str(window.remaining)
+                    headers["X-RateLimit-Reset"] = str(window.reset_at)
+                    if not window.allowed:
+                        headers["Retry-After"] = str(window.retry_after)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -25,6 +25,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--no-migrate", action="store_true", help="skip migrations at start")
+    serve.add_argument("--no-access-log", action="store_true", help="do not log every request")
 
     commands.add_parser("worker", help="run the background job worker (arq on Redis)")
     commands.add_parser("migrate", help="apply database migrations")
@@ -49,7 +50,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = get_settings()
     if args.command == "serve":
-        _serve(settings, args.host, args.port, args.workers, migrate=not args.no_migrate)
+        _serve(
+            settings, args.host, args.port, args.workers,
+            migrate=not args.no_migrate, access_log=not args.no_access_log,
+        )  # fmt: skip
     elif args.command == "worker":
         from jobs.worker import run_worker
 
@@ -78,14 +82,23 @@ async def _with_runtime(settings: Settings, work):  # type: ignore[no-untyped-de
         await runtime.close()
 
 
-def _serve(settings: Settings, host: str, port: int, workers: int, *, migrate: bool) -> None:
+def _serve(
+    settings: Settings, host: str, port: int, workers: int, *, migrate: bool, access_log: bool
+) -> None:
     import uvicorn
 
     if migrate:
         upgrade(settings)
     asyncio.run(_with_runtime(settings, _first_key))
     print(f"Pixee PIM API on http://{host}:{port} — GraphiQL at http://{host}:{port}/graphql")
-    uvicorn.run("pim.app:create_app", factory=True, host=host, port=port, workers=workers)
+    uvicorn.run(
+        "pim.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=access_log,
+    )
 
 
 async def _first_key(runtime: Runtime) -> None:

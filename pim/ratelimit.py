@@ -1,20 +1,25 @@
-"""Per-key request limits: a moving one-minute window, in Redis or in process."""
+"""Per-key request limits: a fixed one-minute window, in Redis or in process.
+
+One Redis round trip per request (INCR and EXPIRE NX in one pipeline), so the
+limit costs little on the hot path; the counters are shared by every API replica.
+"""
 
 import math
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Protocol
 
-from limits import RateLimitItemPerMinute
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+import redis.asyncio as aioredis
+
+WINDOW_SECONDS = 60
 
 
 @dataclass(frozen=True, slots=True)
 class RateWindow:
     limit: int
     remaining: int
-    reset_at: int  # Unix seconds when a slot frees up
+    reset_at: int  # Unix seconds when the window starts over
     allowed: bool
 
     @property
@@ -22,23 +27,56 @@ class RateWindow:
         return max(1, math.ceil(self.reset_at - time.time()))
 
 
+class _Counter(Protocol):
+    async def incr(self, key: str, window_end: int) -> int: ...
+
+
+class _MemoryCounter:
+    def __init__(self) -> None:
+        self._counts: dict[str, tuple[int, int]] = {}
+
+    async def incr(self, key: str, window_end: int) -> int:
+        count, end = self._counts.get(key, (0, window_end))
+        if end != window_end:
+            self._counts = {k: v for k, v in self._counts.items() if v[1] >= window_end}
+            count = 0
+        self._counts[key] = (count + 1, window_end)
+        return count + 1
+
+
+class _RedisCounter:
+    def __init__(self, url: str) -> None:
+        self._redis = aioredis.from_url(url)
+
+    async def incr(self, key: str, window_end: int) -> int:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.expireat(key, window_end + 1, nx=True)
+            count, _ = await pipe.execute()
+        return int(count)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
 class RateLimiter:
     def __init__(self, redis_url: str | None, default_per_minute: int) -> None:
-        storage: Storage
-        if redis_url:
-            storage = RedisStorage(redis_url.replace("redis://", "async+redis://", 1))
-        else:
-            storage = MemoryStorage()
-        self._limiter = MovingWindowRateLimiter(storage)
+        self._counter: _MemoryCounter | _RedisCounter = (
+            _RedisCounter(redis_url) if redis_url else _MemoryCounter()
+        )
         self.default_per_minute = default_per_minute
 
     async def hit(self, key_id: uuid.UUID, per_minute: int | None) -> RateWindow:
-        item = RateLimitItemPerMinute(per_minute or self.default_per_minute)
-        allowed = await self._limiter.hit(item, "api-key", str(key_id))
-        stats = await self._limiter.get_window_stats(item, "api-key", str(key_id))
+        limit = per_minute or self.default_per_minute
+        window_end = (int(time.time()) // WINDOW_SECONDS + 1) * WINDOW_SECONDS
+        count = await self._counter.incr(f"pim:rate:{key_id}:{window_end}", window_end)
         return RateWindow(
-            limit=item.amount,
-            remaining=max(0, stats.remaining),
-            reset_at=math.ceil(stats.reset_time),
-            allowed=allowed,
+            limit=limit,
+            remaining=max(0, limit - count),
+            reset_at=window_end,
+            allowed=count <= limit,
         )
+
+    async def close(self) -> None:
+        if isinstance(self._counter, _RedisCounter):
+            await self._counter.close()

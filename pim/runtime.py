@@ -42,4 +42,5 @@ class Runtime:
     async def close(self) -> None:
         await self.queue.close()
         await self.broker.close()
+        await self.limiter.close()
         await self.db.dispose()

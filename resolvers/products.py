@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, RowMapping, Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Brand, Product, ProductStock
@@ -20,6 +20,7 @@ from resolvers.ean import is_well_formed
 from resolvers.errors import Conflict, FieldError, NotFound, ValidationFailed, product_not_found
 from resolvers.permissions import PRODUCT_READ, PRODUCT_WRITE, require
 from resolvers.product_writes import (
+    PRODUCTS,
     BatchResult,
     ItemResult,
     WriteItem,
@@ -33,11 +34,36 @@ SortField = Literal["created_at", "updated_at", "name", "price", "ean"]
 SortOrder = Literal["asc", "desc"]
 
 
+class ProductRecord:
+    """A product as read for display: every column as an attribute, plus `is_active`.
+
+    Backed by a Core row rather than an ORM instance: a page of hundreds of
+    products with ninety columns each loads several times faster that way.
+    """
+
+    __slots__ = ("_row",)
+
+    def __init__(self, row: Row[Any]) -> None:
+        self._row = row
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._row, name)
+
+    @property
+    def is_active(self) -> bool:
+        return bool(self._row.status == "active")
+
+    @property
+    def values(self) -> RowMapping:
+        """Column name → value, the fastest way to read many fields."""
+        return self._row._mapping
+
+
 @dataclass(frozen=True, slots=True)
 class ProductRow:
     """A product with the few related values every list shows."""
 
-    product: Product
+    product: ProductRecord
     brand_name: str | None
     stock: int | None
 
@@ -65,13 +91,17 @@ class ProductSort:
 class ProductPage:
     rows: list[ProductRow]
     total: int
-    # Keyset position of each row: pass one as `after` to continue from it.
-    cursors: list[str]
+    sort: ProductSort
     has_next: bool = False
 
     @property
+    def cursors(self) -> list[str]:
+        """Keyset position of each row: pass one as `after` to continue from it."""
+        return [encode_cursor([_sort_value(r, self.sort), str(r.product.id)]) for r in self.rows]
+
+    @property
     def end_cursor(self) -> str | None:
-        return self.cursors[-1] if self.cursors else None
+        return self.cursors[-1] if self.rows else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +113,12 @@ class DeltaPage:
     total: int
 
 
-def _scoped(caller: Caller) -> Select[tuple[Product, str | None, int | None]]:
+def _scoped(caller: Caller) -> Select[Any]:
     return (
-        select(Product, Brand.name, ProductStock.quantity)
+        select(
+            PRODUCTS, Brand.name.label("brand_name"), ProductStock.quantity.label("stock_quantity")
+        )
+        .select_from(PRODUCTS)
         .outerjoin(Brand, Brand.id == Product.brand_id)
         .outerjoin(
             ProductStock,
@@ -95,13 +128,14 @@ def _scoped(caller: Caller) -> Select[tuple[Product, str | None, int | None]]:
             ),
         )
         .where(Product.account_id == caller.account_id)
-        # Writes go through Core statements; reloads must not serve stale identities.
-        .execution_options(populate_existing=True)
     )
 
 
 def _rows(result: Any) -> list[ProductRow]:
-    return [ProductRow(product=p, brand_name=b, stock=s) for p, b, s in result]
+    return [
+        ProductRow(product=ProductRecord(r), brand_name=r.brand_name, stock=r.stock_quantity)
+        for r in result
+    ]
 
 
 def _filters(flt: ProductFilter) -> list[ColumnElement[bool]]:
@@ -210,17 +244,27 @@ async def list_products(
         if sort.order == "asc"
         else (column.desc(), Product.id.desc())
     )
-    stmt = _scoped(caller).where(*conditions)
-    if after:
-        stmt = stmt.where(_after(sort, after))
-    stmt = stmt.order_by(*ordering).limit(limit + 1)
     if offset:
-        stmt = stmt.offset(offset)
-    rows = _rows(await session.execute(stmt))
+        # Deferred join: skip `offset` rows on the narrow index alone, then load only
+        # the page's full rows (an OFFSET over the joined rows would build them all).
+        page = (
+            select(Product.id)
+            .where(Product.account_id == caller.account_id, *conditions)
+            .order_by(*ordering)
+            .offset(offset)
+            .limit(limit + 1)
+            .subquery()
+        )
+        stmt = _scoped(caller).join(page, page.c.id == Product.id)
+    else:
+        stmt = _scoped(caller).where(*conditions)
+        if after:
+            stmt = stmt.where(_after(sort, after))
+        stmt = stmt.limit(limit + 1)
+    rows = _rows(await session.execute(stmt.order_by(*ordering)))
     has_next = len(rows) > limit
     rows = rows[:limit]
-    cursors = [encode_cursor([_sort_value(r, sort), str(r.product.id)]) for r in rows]
-    return ProductPage(rows=rows, total=total or 0, cursors=cursors, has_next=has_next)
+    return ProductPage(rows=rows, total=total or 0, sort=sort, has_next=has_next)
 
 
 async def delta(

@@ -1,0 +1,98 @@
+"""Starting the real stack for a benchmark: a fresh database, the API on uvicorn with two
+workers, the bare reference app, and arq workers, as separate processes."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_LOGS = ROOT / "bench" / "results" / "logs"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@contextmanager
+def process(
+    args: list[str], env: dict[str, str], ready_url: str | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    # Logs go to a file: a full pipe nobody reads would block the server.
+    log = RESULTS_LOGS / f"{Path(args[2] if len(args) > 2 else args[0]).name}-{os.getpid()}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as sink:
+        proc = subprocess.Popen(args, env={**os.environ, **env}, cwd=ROOT, stdout=sink, stderr=sink)
+    try:
+        if ready_url:
+            wait_http(ready_url)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextmanager
+def api(env: dict[str, str], workers: int = 2) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = free_port()
+    args = [
+        sys.executable,
+        "-m",
+        "pim.cli",
+        "serve",
+        "--no-migrate",
+        "--no-access-log",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    with process(args, env, f"http://127.0.0.1:{port}/") as proc:
+        yield f"http://127.0.0.1:{port}", proc
+
+
+@contextmanager
+def bare(env: dict[str, str], workers: int = 2) -> Iterator[str]:
+    port = free_port()
+    args = [sys.executable, "-m", "uvicorn", "bench.bare:app", "--port", str(port), "--workers", str(workers),
+            "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    with process(args, env, f"http://127.0.0.1:{port}/products?page_size=1"):
+        yield f"http://127.0.0.1:{port}"
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (uvicorn workers), in MB."""
+    total = 0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for p in pids:
+        status = Path(f"/proc/{p}/status")
+        if status.exists():
+            for line in status.read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total / 1024
