@@ -85,5 +85,8 @@ async def generate(
         "supplier_products", records=offers,
         columns=["id", "account_id", "product_id", "supplier_id", "stock", "updated_at"],
     )  # fmt: skip
-    await conn.execute("ANALYZE")
+    await conn.execute(
+        "INSERT INTO product_count_deltas (account_id, delta) VALUES ($1, $2)", account_id, count
+    )
+    await conn.execute("VACUUM ANALYZE")
     return account_id

@@ -1,6 +1,6 @@
 """SQLAlchemy models. Importing this package registers every table on Base.metadata."""
 
-from models.accounts import Account, ApiKey
+from models.accounts import Account, ApiKey, ProductCountDelta
 from models.base import Base
 from models.catalog import Brand, Category, Supplier
 from models.events import Event
@@ -18,6 +18,7 @@ __all__ = [
     "PriceList",
     "PriceListItem",
     "Product",
+    "ProductCountDelta",
     "ProductStock",
     "Supplier",
     "SupplierProduct",

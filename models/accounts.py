@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, JsonType, id_column
+from models.base import Base, BigIntPK, JsonType, id_column
 from pim.timeutil import utcnow
 
 
@@ -35,3 +35,20 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ProductCountDelta(Base):
+    """Changes to an account's live product count, one row per writing transaction.
+
+    Unfiltered lists need an exact total, and counting a million rows on every page
+    request is what made them slow. A single counter row would be locked by every
+    writer until it commits, serialising all writes of an account; appended deltas
+    lock nothing, and are folded into one row from time to time.
+    """
+
+    __tablename__ = "product_count_deltas"
+    __table_args__ = (Index(None, "account_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    delta: Mapped[int]

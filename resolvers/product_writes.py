@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Table, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Product, ProductStock, SupplierProduct
@@ -20,7 +21,7 @@ from pim.auth import Caller
 from pim.clock import MICROSECOND, write_timestamp
 from pim.ids import uuid7
 from pim.sql import unique, upsert
-from resolvers import catalog, events
+from resolvers import catalog, counts, events
 from resolvers.ean import CHECKSUM_MESSAGE, FORMAT_MESSAGE, check_ean
 from resolvers.errors import FieldError
 from resolvers.permissions import PRODUCT_WRITE, require
@@ -28,6 +29,7 @@ from resolvers.product_fields import NON_COLUMN_INPUTS, REPLACEABLE_FIELDS, Prod
 from resolvers.validation import parse
 
 WriteMode = Literal["upsert", "create", "update", "replace"]
+RACE_ATTEMPTS = 3
 ItemStatus = Literal["created", "updated", "unchanged", "skipped", "not_found", "error"]
 
 PRODUCTS: Table = Product.__table__  # type: ignore[assignment]
@@ -113,6 +115,24 @@ async def write_products(
     options: WriteOptions = WriteOptions(),
 ) -> BatchResult:
     require(caller, PRODUCT_WRITE)
+    if options.dry_run or session.bind.dialect.name != "postgresql":
+        # SQLite has one writer at a time: nobody can insert the same EAN meanwhile.
+        return await _write_once(session, caller, items, options)
+    for attempt in range(1, RACE_ATTEMPTS + 1):
+        try:
+            async with session.begin_nested():
+                return await _write_once(session, caller, items, options)
+        except IntegrityError:
+            # Another transaction created one of our "new" EANs after we looked:
+            # decide again from what is there now, so its item is updated, not lost.
+            if attempt == RACE_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _write_once(
+    session: AsyncSession, caller: Caller, items: Sequence[WriteItem], options: WriteOptions
+) -> BatchResult:
     results: list[ItemResult] = []
     plans: list[_Plan] = []
     for index, item in enumerate(items):
@@ -450,6 +470,9 @@ async def _write(
     await session.execute(statement, rows)
     await _write_stock(session, account_id, changed, refs, stamp, event_rows)
     await events.record(session, event_rows)
+    await counts.add_live_products(
+        session, account_id, sum(1 for p in changed if p.result.status == "created")
+    )
 
 
 async def _write_stock(

@@ -15,7 +15,7 @@ from models import Brand, Product, ProductStock
 from pim.auth import Caller
 from pim.clock import MICROSECOND, stable_horizon, write_timestamp
 from pim.sql import like_pattern
-from resolvers import events
+from resolvers import counts, events
 from resolvers.ean import is_well_formed
 from resolvers.errors import Conflict, FieldError, NotFound, ValidationFailed, product_not_found
 from resolvers.permissions import PRODUCT_READ, PRODUCT_WRITE, require
@@ -233,11 +233,14 @@ async def list_products(
     if offset < 0:
         raise ValidationFailed.of([FieldError("skip", "doit être positif ou nul")])
     conditions = _filters(filters)
-    total = await session.scalar(
-        select(func.count())
-        .select_from(Product)
-        .where(Product.account_id == caller.account_id, *conditions)
-    )
+    if filters == ProductFilter():
+        total = await counts.live_products(session, caller.account_id)
+    else:
+        total = await session.scalar(
+            select(func.count())
+            .select_from(Product)
+            .where(Product.account_id == caller.account_id, *conditions)
+        )
     column = _sort_column(sort)
     ordering = (
         (column.asc(), Product.id.asc())
@@ -431,4 +434,5 @@ async def delete_product(
         session,
         [events.event_row(caller.account_id, "product.deleted", payload, stamp, product.id)],
     )
+    await counts.add_live_products(session, caller.account_id, -1)
     return product.id

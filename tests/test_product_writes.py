@@ -1,0 +1,92 @@
+"""The product writer under concurrency and the live product count it keeps."""
+
+import asyncio
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from models import ProductCountDelta
+from pim.demo import ean13
+from pim.runtime import Runtime
+from resolvers import counts, products
+from resolvers.product_writes import WriteItem, write_products
+from tests.conftest import Key
+
+BASE = "/api/v1/ext"
+
+
+async def test_two_writers_creating_the_same_ean_both_succeed(
+    runtime: Runtime, key: Key, backend: str
+) -> None:
+    caller = key.caller("ext:products:write", "ext:products:read")
+    if backend != "postgres":
+        return  # SQLite serialises writers: the race cannot happen there
+    async with runtime.db.transaction() as first:
+        created = await write_products(
+            first, caller, items=[WriteItem({"ean": ean13(1), "name": "Premier"})]
+        )
+
+        async def second_writer() -> str:
+            async with runtime.db.transaction() as second:
+                batch = await write_products(
+                    second, caller, items=[WriteItem({"ean": ean13(1), "name": "Second"})]
+                )
+                return batch.results[0].status
+
+        racing = asyncio.create_task(second_writer())
+        await asyncio.sleep(0.2)  # the second writer now waits on the unique index
+    assert created.results[0].status == "created"
+    assert await asyncio.wait_for(racing, timeout=10) == "updated"
+    async with runtime.db.transaction() as session:
+        row = await products.get_product(session, caller, ean=ean13(1))
+        assert row.product.name == "Second"
+        assert await counts.live_products(session, key.account_id) == 1
+
+
+async def test_live_count_follows_creates_deletes_and_restores(
+    client: httpx.AsyncClient, key: Key, runtime: Runtime
+) -> None:
+    items = [{"ean": ean13(n), "name": f"P{n}"} for n in range(1, 6)]
+    await client.post(f"{BASE}/products/batch", json={"products": items}, headers=key.headers)
+    caller = key.caller()
+    async with runtime.db.transaction() as session:
+        await products.delete_product(session, caller, ean=ean13(1))
+        await products.delete_product(session, caller, ean=ean13(2))
+    await client.post(
+        f"{BASE}/products", json={"ean": ean13(1), "name": "De retour"}, headers=key.headers
+    )
+    await client.post(
+        f"{BASE}/products", json={"ean": ean13(3), "name": "Déjà là"}, headers=key.headers
+    )
+    unfiltered = (await client.get(f"{BASE}/products", headers=key.headers)).json()["meta"]["total"]
+    counted = (await client.get(f"{BASE}/products?supplier_code=", headers=key.headers)).json()[
+        "meta"
+    ]["total"]
+    assert unfiltered == 4
+    async with runtime.db.transaction() as session:
+        page = await products.list_products(
+            session, caller, filters=products.ProductFilter(search="P")
+        )
+    assert counted == unfiltered and page.total == 2  # P4 and P5
+
+
+async def test_folding_the_count_keeps_it_exact(
+    client: httpx.AsyncClient, key: Key, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(counts, "FOLD_EVERY", 2)
+    for n in range(1, 8):
+        await client.post(
+            f"{BASE}/products", json={"ean": ean13(n), "name": f"P{n}"}, headers=key.headers
+        )
+    async with runtime.db.transaction() as session:
+        for n in (2, 5):
+            await products.delete_product(session, key.caller(), ean=ean13(n))
+    async with runtime.db.transaction() as session:
+        assert await counts.live_products(session, key.account_id) == 5
+        rows = await session.scalar(
+            select(func.count())
+            .select_from(ProductCountDelta)
+            .where(ProductCountDelta.account_id == key.account_id)
+        )
+    assert rows is not None and rows < 9  # folded, not one row per write
