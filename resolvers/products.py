@@ -453,9 +453,21 @@ async def get_by_reference_or_ean(session: AsyncSession, caller: Caller, *, ref:
 
 
 async def set_active(
-    session: AsyncSession, caller: Caller, *, id: uuid.UUID, active: bool
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    active: bool,
+    id: uuid.UUID | None = None,
+    ref: str | None = None,
 ) -> ProductRow:
-    """Activate (status active) or deactivate (status inactive); a no-op changes nothing."""
+    """Activate (status active) or deactivate (status inactive) a product given by id or
+    by reference-or-EAN; a no-op changes nothing."""
+    if id is None:
+        if not ref:
+            raise ValidationFailed.of(
+                [FieldError("ref", "un identifiant ou une référence est requis")]
+            )
+        id = (await get_by_reference_or_ean(session, caller, ref=ref)).product.id
     _, row = await write_one(
         session, caller, data={"status": "active" if active else "inactive"}, mode="update", id=id
     )

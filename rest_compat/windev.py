@@ -250,8 +250,7 @@ async def patch_product(
 
 async def _set_active(request: Request, caller: Caller, ref: str, active: bool) -> ProductRow:
     async with runtime(request).db.transaction() as session:
-        target = await products.get_by_reference_or_ean(session, caller, ref=ref)
-        return await products.set_active(session, caller, id=target.product.id, active=active)
+        return await products.set_active(session, caller, ref=ref, active=active)
 
 
 def _activation(row: ProductRow, message: str) -> OrjsonResponse:

@@ -664,3 +664,61 @@ async def test_unknown_routes_and_methods_use_the_envelope(
 ) -> None:
     assert_error(await client.get(f"{BASE}/nope", headers=key.headers), 404, "Route introuvable.")
     assert_error(await client.delete(f"{BASE}/stock/update", headers=key.headers), 405)
+
+
+# --- the same operations through GraphQL ----------------------------------------------
+
+UPDATE_STOCK = """mutation($items: [StockUpdateInput!]!) { updateStock(items: $items) {
+    updated notFound failed changed
+    results { index ean status updated changed errors { field message code } }
+    errors { message code } } }"""
+UPDATE_PRICES = """mutation($items: [PriceUpdateInput!]!) { updatePrices(items: $items) {
+    updated notFound failed changed results { ean status errors { field code } }
+    errors { message code } } }"""
+SET_ACTIVE = """mutation($ref: String!) {
+    off: deactivateProduct(ref: $ref) { product { isActive status } errors { message } }
+    on: activateProduct(ref: $ref) { product { isActive status } errors { message } } }"""
+
+
+async def test_graphql_stock_prices_and_activation(
+    client: httpx.AsyncClient, key: Key, make_key: MakeKey, runtime: Runtime
+) -> None:
+    from tests.conftest import gql
+
+    await sync(client, key, [{"reference": "A1", "ean": EAN1, "name": "Un"}])
+    items = [
+        {"ean": EAN1, "stock": 4, "supplierCode": "KIMEX"},
+        {"ean": EAN1, "stock": 2},
+        {"ean": EAN2, "stock": 1},
+        {"ean": EAN1, "stock": -1},
+    ]
+    body = (await gql(client, UPDATE_STOCK, key, items=items))["data"]["updateStock"]
+    assert (body["updated"], body["notFound"], body["failed"], body["changed"]) == (2, 1, 1, 2)
+    assert [r["status"] for r in body["results"]] == ["OK", "OK", "NOT_FOUND", "ERROR"]
+    assert body["results"][3]["errors"] == [
+        {"field": "stock", "message": "doit être supérieur ou égal à 0",
+         "code": "INVALID"}
+    ]  # fmt: skip
+    again = (await gql(client, UPDATE_STOCK, key, items=items[:2]))["data"]["updateStock"]
+    assert (again["updated"], again["changed"]) == (2, 0)
+
+    prices = [{"ean": EAN1, "price": 19.9}, {"ean": EAN1, "costPrice": 1}, {"ean": EAN3}]
+    body = (await gql(client, UPDATE_PRICES, key, items=prices))["data"]["updatePrices"]
+    assert (body["updated"], body["failed"]) == (1, 2)
+    assert body["results"][1]["errors"] == [{"field": "ean", "code": "DUPLICATE"}]
+    assert (await product_row(runtime, key, EAN1)).price == 19.9
+
+    too_many = [{"ean": ean13(n), "stock": 1} for n in range(5001)]
+    body = (await gql(client, UPDATE_STOCK, key, items=too_many))["data"]["updateStock"]
+    assert body["results"] == [] and body["errors"][0]["code"] == "TOO_MANY"
+
+    toggled = (await gql(client, SET_ACTIVE, key, ref="A1"))["data"]
+    assert toggled["off"]["product"] == {"isActive": False, "status": "INACTIVE"}
+    assert toggled["on"]["product"] == {"isActive": True, "status": "ACTIVE"}
+    missing = (await gql(client, SET_ACTIVE, key, ref="NOPE"))["data"]["off"]
+    assert missing["errors"][0]["message"] == "Produit introuvable pour la référence : NOPE"
+
+    reader = await make_key(["windev:read"], account=key.account)
+    refused = await gql(client, UPDATE_STOCK, reader, items=items[:1])
+    assert refused["data"] is None
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
