@@ -13,10 +13,12 @@ from sqlalchemy import ColumnElement, Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Product
+from pim.auth import Caller
 from pim.clock import MICROSECOND
 from pim.sql import unique
 from resolvers.ean import FORMAT_MESSAGE, is_well_formed
 from resolvers.errors import FieldError, ValidationFailed
+from resolvers.permissions import PRODUCT_WRITE, require
 from resolvers.validation import parse
 
 PRODUCTS: Table = Product.__table__  # type: ignore[assignment]
@@ -65,6 +67,41 @@ class Valid(Generic[M]):
 
     result: EanItemResult
     item: M
+
+    @property
+    def product_id(self) -> uuid.UUID:
+        """Known once load_products has found the item's product."""
+        assert self.result.product_id is not None
+        return self.result.product_id
+
+
+@dataclass(slots=True)
+class Prepared(Generic[M]):
+    """A validated batch: every item's result, the items whose product exists, and
+    those products' current values."""
+
+    results: list[EanItemResult]
+    found: list[Valid[M]]
+    current: dict[uuid.UUID, dict[str, Any]]
+
+
+async def prepare(
+    session: AsyncSession,
+    caller: Caller,
+    model: type[M],
+    items: Sequence[Any],
+    *,
+    max_items: int,
+    key: Callable[[M], Hashable],
+    check: Callable[[M], FieldError | None] = lambda _item: None,
+    columns: Sequence[str] = (),
+) -> Prepared[M]:
+    """Permission, size limit, per-item validation and one lookup of the products."""
+    require(caller, PRODUCT_WRITE)
+    check_size(items, max_items)
+    results, valid = validate_items(model, items, key=key, check=check)
+    found, current = await load_products(session, caller.account_id, valid, *columns)
+    return Prepared(results=results, found=found, current=current)
 
 
 def check_size(items: Sequence[Any], max_items: int) -> None:

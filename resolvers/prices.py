@@ -2,9 +2,9 @@
 purchase price (`cost_price`, VAT excluded), each optional but not both."""
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import bindparam, func
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,10 +12,8 @@ from pim.auth import Caller
 from pim.clock import write_timestamp
 from resolvers import batches, events
 from resolvers.batches import PRODUCTS, EanBatchResult
-from resolvers.ean import normalize_ean
 from resolvers.errors import FieldError
-from resolvers.permissions import PRODUCT_WRITE, require
-from resolvers.product_fields import PriceValue
+from resolvers.product_fields import EanText, PriceValue
 
 MAX_ITEMS = batches.MAX_ITEMS
 PRICE_COLUMNS = ("price", "cost_price")
@@ -24,19 +22,9 @@ PRICE_COLUMNS = ("price", "cost_price")
 class PriceItem(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    ean: Annotated[str, Field(max_length=32)]
+    ean: EanText
     price: PriceValue | None = None
     cost_price: PriceValue | None = None
-
-    @field_validator("ean", mode="before")
-    @classmethod
-    def _ean_text(cls, value: object) -> object:
-        return None if value is None else normalize_ean(value)
-
-    @field_validator("price", "cost_price", mode="after")
-    @classmethod
-    def _cents(cls, value: float | None) -> float | None:
-        return None if value is None else round(value, 2)
 
 
 def _needs_a_price(item: PriceItem) -> FieldError | None:
@@ -53,14 +41,13 @@ async def update_prices(
     max_items: int = MAX_ITEMS,
 ) -> EanBatchResult:
     """Set each item's prices; items are raw dicts {ean, price?, cost_price?}."""
-    require(caller, PRODUCT_WRITE)
-    batches.check_size(items, max_items)
-    results, valid = batches.validate_items(
-        PriceItem, items, key=lambda i: i.ean, check=_needs_a_price
-    )
-    found, current = await batches.load_products(session, caller.account_id, valid, *PRICE_COLUMNS)
+    batch = await batches.prepare(
+        session, caller, PriceItem, items, max_items=max_items,
+        key=lambda i: i.ean, check=_needs_a_price, columns=PRICE_COLUMNS,
+    )  # fmt: skip
+    results, found, current = batch.results, batch.found, batch.current
     for entry in found:
-        before = current[entry.result.product_id]  # type: ignore[index]
+        before = current[entry.product_id]
         entry.result.changed = any(
             getattr(entry.item, c) is not None and getattr(entry.item, c) != before[c]
             for c in PRICE_COLUMNS
@@ -70,7 +57,7 @@ async def update_prices(
         return EanBatchResult(results)
 
     stamp = await write_timestamp(session)
-    when = batches.stamps([v.result.product_id for v in changed], stamp)  # type: ignore[misc]
+    when = batches.stamps([v.product_id for v in changed], stamp)
     # A price left out keeps its stored value (coalesce), even if another writer
     # changed it since this batch read it.
     await batches.update_products(
@@ -78,8 +65,8 @@ async def update_prices(
         caller.account_id,
         [
             {
-                "b_id": v.result.product_id,
-                "b_updated_at": when[v.result.product_id],  # type: ignore[index]
+                "b_id": v.product_id,
+                "b_updated_at": when[v.product_id],
                 "b_price": v.item.price,
                 "b_cost_price": v.item.cost_price,
             }

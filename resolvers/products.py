@@ -444,12 +444,14 @@ async def delete_product(
 
 async def get_by_reference_or_ean(session: AsyncSession, caller: Caller, *, ref: str) -> ProductRow:
     """WinDev addressing: `ref` is tried as the manufacturer reference, then as an EAN."""
-    for lookup in ({"reference": ref}, {"ean": ref}):
-        try:
-            return await get_product(session, caller, scopes=ADDRESS, **lookup)
-        except NotFound:
-            continue
-    raise _not_found(id=None, ean=None, reference=ref)
+    try:
+        return await get_product(session, caller, reference=ref, scopes=ADDRESS)
+    except NotFound:
+        pass
+    try:
+        return await get_product(session, caller, ean=ref, scopes=ADDRESS)
+    except NotFound:
+        raise _not_found(id=None, ean=None, reference=ref) from None
 
 
 async def set_active(

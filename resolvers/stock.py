@@ -5,7 +5,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,8 +16,7 @@ from pim.ids import uuid7
 from pim.sql import unique
 from resolvers import batches, catalog, events
 from resolvers.batches import EanBatchResult
-from resolvers.ean import normalize_ean
-from resolvers.permissions import PRODUCT_WRITE, require
+from resolvers.product_fields import EanText
 from resolvers.product_writes import upsert_generic_stock, upsert_supplier_stock
 
 MAX_ITEMS = batches.MAX_ITEMS
@@ -26,14 +25,9 @@ MAX_ITEMS = batches.MAX_ITEMS
 class StockItem(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    ean: Annotated[str, Field(max_length=32)]
+    ean: EanText
     stock: Annotated[int, Field(ge=0)]
     supplier_code: Annotated[str, Field(max_length=64)] | None = None
-
-    @field_validator("ean", mode="before")
-    @classmethod
-    def _ean_text(cls, value: object) -> object:
-        return None if value is None else normalize_ean(value)
 
 
 async def update_stock(
@@ -44,18 +38,17 @@ async def update_stock(
     max_items: int = MAX_ITEMS,
 ) -> EanBatchResult:
     """Set each item's stock; items are raw dicts {ean, stock, supplier_code?}."""
-    require(caller, PRODUCT_WRITE)
-    batches.check_size(items, max_items)
-    results, valid = batches.validate_items(
-        StockItem, items, key=lambda i: (i.ean, i.supplier_code or "")
-    )
-    found, _ = await batches.load_products(session, caller.account_id, valid)
+    batch = await batches.prepare(
+        session, caller, StockItem, items, max_items=max_items,
+        key=lambda i: (i.ean, i.supplier_code or ""),
+    )  # fmt: skip
+    results, found = batch.results, batch.found
     if not found:
         return EanBatchResult(results)
     account_id = caller.account_id
     codes = unique(v.item.supplier_code for v in found if v.item.supplier_code)
     suppliers = await catalog.supplier_ids_for(session, account_id, codes)
-    product_ids = unique(v.result.product_id for v in found)
+    product_ids = unique(v.product_id for v in found)
     generic, by_supplier = await _current(
         session, account_id, product_ids, list(suppliers.values())
     )
@@ -63,22 +56,22 @@ async def update_stock(
     for entry in found:
         item, result = entry.item, entry.result
         if item.supplier_code:
-            current = by_supplier.get((result.product_id, suppliers[item.supplier_code]))
+            current = by_supplier.get((entry.product_id, suppliers[item.supplier_code]))
         else:
-            current = generic.get(result.product_id)  # type: ignore[arg-type]
+            current = generic.get(entry.product_id)
         result.changed = current != item.stock
     changed = [v for v in found if v.result.changed]
     if not changed:
         return EanBatchResult(results)
 
     stamp = await write_timestamp(session)
-    when = batches.stamps([v.result.product_id for v in changed], stamp)  # type: ignore[misc]
+    when = batches.stamps([v.product_id for v in changed], stamp)
     generic_rows: list[dict[str, Any]] = []
     supplier_rows: list[dict[str, Any]] = []
     for entry in changed:
-        product_id = entry.result.product_id
+        product_id = entry.product_id
         row = {"id": uuid7(), "account_id": account_id, "product_id": product_id,
-               "updated_at": when[product_id]}  # type: ignore[index]  # fmt: skip
+               "updated_at": when[product_id]}  # fmt: skip
         code = entry.item.supplier_code
         if code:
             supplier_rows.append({**row, "supplier_id": suppliers[code], "stock": entry.item.stock})
