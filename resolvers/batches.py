@@ -3,7 +3,7 @@ limit, one lookup of the batch's products, per-item results, and the set-based
 stamp of the products they change."""
 
 import uuid
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
@@ -59,6 +59,10 @@ class EanBatchResult:
     @property
     def changed(self) -> int:
         return sum(1 for r in self.results if r.changed)
+
+
+# update_stock, update_prices: (session, caller, *, items) -> EanBatchResult
+BatchUpdate = Callable[..., Awaitable[EanBatchResult]]
 
 
 @dataclass(slots=True)

@@ -6,7 +6,6 @@ HTTP status and the spec's French messages.
 """
 
 import math
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +15,7 @@ from pim.auth import Caller
 from pim.responses import OrjsonResponse
 from pim.timeutil import isoformat_z, utcnow
 from resolvers import catalog, prices, products, stock
-from resolvers.batches import EanBatchResult
+from resolvers.batches import BatchUpdate
 from resolvers.errors import DomainError, FieldError, ValidationFailed
 from resolvers.product_writes import ItemResult
 from resolvers.products import ProductFilter, ProductRow, ProductSort
@@ -55,9 +54,8 @@ syncer = caller_with("windev:sync")
 
 
 def ok(
-    message: str, data: Any, *, count: int = 1, page: int | None = None, total: int | None = None,
-    limit: int = DEFAULT_LIMIT,
-) -> OrjsonResponse:  # fmt: skip
+    message: str, data: Any, *, count: int = 1, paging: dict[str, int] | None = None
+) -> OrjsonResponse:
     body: dict[str, Any] = {
         "success": True,
         "code": 200,
@@ -65,9 +63,7 @@ def ok(
         "data": data,
         "count": count,
     }
-    if page is not None and total is not None:
-        body |= {"page": page, "pages": math.ceil(total / limit), "total": total}
-    return OrjsonResponse(body)
+    return OrjsonResponse(body | (paging or {}))
 
 
 def _wire(error: FieldError) -> str:
@@ -107,14 +103,10 @@ def _pick(item: dict[str, Any], *names: str) -> dict[str, Any]:
     return {name: item[name] for name in names}
 
 
-def _paging(page: int, limit: int) -> None:
-    errors = []
+def _check_page(page: int) -> None:
+    # The limit is checked by the resolver; the page only exists on this surface.
     if page < 1:
-        errors.append(FieldError("page", "doit être supérieur ou égal à 1"))
-    if not 1 <= limit <= products.MAX_PAGE_SIZE:
-        errors.append(FieldError("limit", f"doit être compris entre 1 et {products.MAX_PAGE_SIZE}"))
-    if errors:
-        raise ValidationFailed.of(errors)
+        raise ValidationFailed.of([FieldError("page", "doit être supérieur ou égal à 1")])
 
 
 @router.get("/status")
@@ -131,20 +123,14 @@ async def status() -> OrjsonResponse:
 async def _product_page(
     request: Request, caller: Caller, flt: ProductFilter, sort: ProductSort, page: int, limit: int
 ) -> OrjsonResponse:
-    _paging(page, limit)
+    _check_page(page)
     async with runtime(request).db.transaction() as session:
         result = await products.list_products(
             session, caller, filters=flt, sort=sort, limit=limit, offset=(page - 1) * limit
         )
     items = [product_item(r) for r in result.rows]
-    return ok(
-        f"{result.total} produits trouvés",
-        items,
-        count=len(items),
-        page=page,
-        total=result.total,
-        limit=limit,
-    )
+    paging = {"page": page, "pages": math.ceil(result.total / limit), "total": result.total}
+    return ok(f"{result.total} produits trouvés", items, count=len(items), paging=paging)
 
 
 @router.get("/products")
@@ -270,15 +256,12 @@ async def deactivate(
     return _activation(await _set_active(request, caller, ref, False), "Produit désactivé")
 
 
-BatchUpdate = Callable[..., Any]
-
-
 async def _ean_batch(
     request: Request, caller: Caller, update: BatchUpdate, label: str
 ) -> OrjsonResponse:
     items = await json_array(request)
     async with runtime(request).db.transaction() as session:
-        batch: EanBatchResult = await update(
+        batch = await update(
             session, caller, items=[_domain_fields(i) if isinstance(i, dict) else i for i in items]
         )
     data = []

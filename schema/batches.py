@@ -1,16 +1,13 @@
 """GraphQL types for the per-EAN batch updates (stock, prices): typed per-item results."""
 
-from collections.abc import Awaitable, Callable
 from enum import Enum
 from typing import Any
 
 import strawberry
 
-from resolvers.batches import EanBatchResult, EanItemResult
+from resolvers.batches import BatchUpdate, EanBatchResult, EanItemResult
 from schema.context import Info
 from schema.errors import UserError, user_errors
-
-BatchUpdate = Callable[..., Awaitable[EanBatchResult]]
 
 
 @strawberry.enum(description="What happened to one item of a stock or price batch.")
