@@ -47,6 +47,7 @@ async def update_stock(
         return EanBatchResult(results)
     account_id = caller.account_id
     codes = unique(v.item.supplier_code for v in found if v.item.supplier_code)
+    # An unknown code becomes a supplier named after it, as in product writes.
     suppliers = await catalog.supplier_ids_for(session, account_id, codes)
     product_ids = unique(v.product_id for v in found)
     generic, by_supplier = await _current(

@@ -202,8 +202,8 @@ def _sync_item(result: ItemResult, raw: Any) -> dict[str, Any]:
     }
     if result.errors:
         out["errors"] = [_wire(e) for e in result.errors]
-    if result.warnings:
-        out["warnings"] = [_wire(w) for w in result.warnings]
+    # No warnings here: the spec's own example EAN has a wrong check digit and its
+    # documented result is exactly {reference, status, id}.
     return out
 
 
