@@ -42,9 +42,15 @@ async def update_prices(
 ) -> EanBatchResult:
     """Set each item's prices; items are raw dicts {ean, price?, cost_price?}."""
     batch = await batches.prepare(
-        session, caller, PriceItem, items, max_items=max_items,
-        key=lambda i: i.ean, check=_needs_a_price, columns=PRICE_COLUMNS,
-    )  # fmt: skip
+        session,
+        caller,
+        PriceItem,
+        items,
+        max_items=max_items,
+        key=lambda i: i.ean,
+        check=_needs_a_price,
+        columns=PRICE_COLUMNS,
+    )
     results, found, current = batch.results, batch.found, batch.current
     for entry in found:
         before = current[entry.product_id]

@@ -39,9 +39,13 @@ async def update_stock(
 ) -> EanBatchResult:
     """Set each item's stock; items are raw dicts {ean, stock, supplier_code?}."""
     batch = await batches.prepare(
-        session, caller, StockItem, items, max_items=max_items,
+        session,
+        caller,
+        StockItem,
+        items,
+        max_items=max_items,
         key=lambda i: (i.ean, i.supplier_code or ""),
-    )  # fmt: skip
+    )
     results, found = batch.results, batch.found
     if not found:
         return EanBatchResult(results)
@@ -71,8 +75,12 @@ async def update_stock(
     supplier_rows: list[dict[str, Any]] = []
     for entry in changed:
         product_id = entry.product_id
-        row = {"id": uuid7(), "account_id": account_id, "product_id": product_id,
-               "updated_at": when[product_id]}  # fmt: skip
+        row = {
+            "id": uuid7(),
+            "account_id": account_id,
+            "product_id": product_id,
+            "updated_at": when[product_id],
+        }
         code = entry.item.supplier_code
         if code:
             supplier_rows.append({**row, "supplier_id": suppliers[code], "stock": entry.item.stock})

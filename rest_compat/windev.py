@@ -314,8 +314,13 @@ async def suppliers(request: Request, caller: Caller = Depends(reader)) -> Orjso
     async with runtime(request).db.transaction() as session:
         rows = await catalog.list_suppliers(session, caller, active_only=True)
     data = [
-        {"id": str(s.id), "name": s.name, "code": s.code, "is_active": s.is_active,
-         "country": s.country}
+        {
+            "id": str(s.id),
+            "name": s.name,
+            "code": s.code,
+            "is_active": s.is_active,
+            "country": s.country,
+        }
         for s in rows
-    ]  # fmt: skip
+    ]
     return ok(f"{len(data)} fournisseurs", data, count=len(data))
