@@ -454,6 +454,15 @@ async def get_by_reference_or_ean(session: AsyncSession, caller: Caller, *, ref:
         raise _not_found(id=None, ean=None, reference=ref) from None
 
 
+async def update_by_reference_or_ean(
+    session: AsyncSession, caller: Caller, *, ref: str, data: dict[str, Any]
+) -> ProductRow:
+    """A partial update (PATCH) of the product `ref` names: reference first, then EAN."""
+    target = await get_by_reference_or_ean(session, caller, ref=ref)
+    _, row = await write_one(session, caller, data=data, mode="update", id=target.product.id)
+    return row
+
+
 async def set_active(
     session: AsyncSession,
     caller: Caller,

@@ -226,9 +226,8 @@ async def patch_product(
 ) -> OrjsonResponse:
     body = await json_object(request)
     async with runtime(request).db.transaction() as session:
-        target = await products.get_by_reference_or_ean(session, caller, ref=ref)
-        _, row = await products.write_one(
-            session, caller, data=_domain_fields(body), mode="update", id=target.product.id
+        row = await products.update_by_reference_or_ean(
+            session, caller, ref=ref, data=_domain_fields(body)
         )
     item = product_item(row)
     return ok("Produit mis à jour", _pick(item, "id", "ean", "name", "is_active", "updated_at"))
