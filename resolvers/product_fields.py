@@ -8,7 +8,7 @@ validation itself happens here, per item, so one bad batch item fails alone.
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from resolvers.ean import normalize_ean
 
@@ -16,7 +16,12 @@ Text255 = Annotated[str, Field(max_length=255)]
 Short = Annotated[str, Field(max_length=64)]
 Code32 = Annotated[str, Field(max_length=32)]
 Dimension = Annotated[float, Field(ge=0, le=99_999.99, allow_inf_nan=False)]
-PriceValue = Annotated[float, Field(ge=0, le=999_999.99, allow_inf_nan=False)]
+# Prices are kept to the cent.
+PriceValue = Annotated[
+    float, Field(ge=0, le=999_999.99, allow_inf_nan=False), AfterValidator(lambda v: round(v, 2))
+]
+# EANs arrive as strings or, from spreadsheets and ERPs, as numbers.
+EanText = Annotated[str, BeforeValidator(normalize_ean), Field(max_length=32)]
 Count = Annotated[int, Field(ge=0)]
 AtLeastOne = Annotated[int, Field(ge=1)]
 
@@ -29,7 +34,7 @@ class ProductFields(BaseModel):
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    ean: str | None = Field(default=None, max_length=32)
+    ean: EanText | None = None
     name: Annotated[str, Field(min_length=1, max_length=255)] | None = None
     reference: Text255 | None = None
     barcode: Short | None = None
@@ -108,16 +113,6 @@ class ProductFields(BaseModel):
 
     technical_specs: dict[str, Any] | None = None
     compatibility: list[Any] | dict[str, Any] | None = None
-
-    @field_validator("ean", mode="before")
-    @classmethod
-    def _ean_text(cls, value: object) -> object:
-        return None if value is None else normalize_ean(value)
-
-    @field_validator("price", "cost_price", mode="after")
-    @classmethod
-    def _cents(cls, value: float | None) -> float | None:
-        return None if value is None else round(value, 2)
 
     @field_validator("country_of_origin", mode="after")
     @classmethod

@@ -16,6 +16,7 @@ from pim.auth import Caller
 from pim.clock import MICROSECOND, stable_horizon, write_timestamp
 from pim.sql import like_pattern
 from resolvers import counts, events
+from resolvers.batches import check_size
 from resolvers.ean import is_well_formed
 from resolvers.errors import Conflict, FieldError, NotFound, ValidationFailed, product_not_found
 from resolvers.permissions import PRODUCT_READ, PRODUCT_WRITE, require
@@ -30,6 +31,8 @@ from resolvers.product_writes import (
 )
 
 MAX_PAGE_SIZE = 500
+# Finding a product to read or to write it.
+ADDRESS = PRODUCT_READ | PRODUCT_WRITE
 SortField = Literal["created_at", "updated_at", "name", "price", "ean"]
 SortOrder = Literal["asc", "desc"]
 
@@ -320,9 +323,14 @@ async def get_product(
     id: uuid.UUID | None = None,
     ean: str | None = None,
     reference: str | None = None,
+    scopes: frozenset[str] = PRODUCT_READ,
 ) -> ProductRow:
-    """A live product by id, EAN or reference; NotFound otherwise (malformed EANs too)."""
-    require(caller, PRODUCT_READ)
+    """A live product by id, EAN or reference; NotFound otherwise (malformed EANs too).
+
+    Writers look up the product they write with `scopes=ADDRESS`: a write-only key
+    may address and read back what it writes.
+    """
+    require(caller, scopes)
     stmt = _scoped(caller).where(Product.deleted_at.is_(None))
     if id is not None:
         stmt = stmt.where(Product.id == id)
@@ -392,7 +400,7 @@ async def write_one(
     """One product: upsert, create, update (PATCH) or replace (PUT), addressed by id or EAN."""
     target_id = id
     if ean is not None and mode in ("update", "replace"):
-        target_id = (await get_product(session, caller, ean=ean)).product.id
+        target_id = (await get_product(session, caller, ean=ean, scopes=ADDRESS)).product.id
     result = (
         await write_products(
             session,
@@ -406,7 +414,7 @@ async def write_one(
     if result.status == "error":
         raise _item_error(result)
     assert result.id is not None
-    return result, await get_product(session, caller, id=result.id)
+    return result, await get_product(session, caller, id=result.id, scopes=ADDRESS)
 
 
 def _item_error(result: ItemResult) -> Exception:
@@ -436,3 +444,88 @@ async def delete_product(
     )
     await counts.add_live_products(session, caller.account_id, -1)
     return product.id
+
+
+async def get_by_reference_or_ean(session: AsyncSession, caller: Caller, *, ref: str) -> ProductRow:
+    """WinDev addressing: `ref` is tried as the manufacturer reference, then as an EAN."""
+    try:
+        return await get_product(session, caller, reference=ref, scopes=ADDRESS)
+    except NotFound:
+        pass
+    try:
+        return await get_product(session, caller, ean=ref, scopes=ADDRESS)
+    except NotFound:
+        raise _not_found(id=None, ean=None, reference=ref) from None
+
+
+async def update_by_reference_or_ean(
+    session: AsyncSession, caller: Caller, *, ref: str, data: dict[str, Any]
+) -> ProductRow:
+    """A partial update (PATCH) of the product `ref` names: reference first, then EAN."""
+    target = await get_by_reference_or_ean(session, caller, ref=ref)
+    _, row = await write_one(session, caller, data=data, mode="update", id=target.product.id)
+    return row
+
+
+async def set_active(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    active: bool,
+    id: uuid.UUID | None = None,
+    ref: str | None = None,
+) -> ProductRow:
+    """Activate (status active) or deactivate (status inactive) a product given by id or
+    by reference-or-EAN; a no-op changes nothing."""
+    if id is None:
+        if not ref:
+            raise ValidationFailed.of(
+                [FieldError("ref", "un identifiant ou une référence est requis")]
+            )
+        id = (await get_by_reference_or_ean(session, caller, ref=ref)).product.id
+    _, row = await write_one(
+        session, caller, data={"status": "active" if active else "inactive"}, mode="update", id=id
+    )
+    return row
+
+
+async def sync_products(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    items: Sequence[Any],
+    required: Sequence[str],
+    max_items: int,
+) -> BatchResult:
+    """A batch matched by EAN, else by reference (WinDev sync), where every item must
+    carry the `required` fields; an item missing one fails alone."""
+    check_size(items, max_items)
+    rejected: list[ItemResult] = []
+    kept: list[tuple[int, Any]] = []
+    for index, item in enumerate(items):
+        missing = [
+            FieldError(name, "champ obligatoire", "missing")
+            for name in required
+            if isinstance(item, dict) and _blank(item.get(name))
+        ]
+        if missing:
+            rejected.append(
+                ItemResult(index=index, status="error", ean=item.get("ean"),
+                           reference=item.get("reference"), errors=missing)
+            )  # fmt: skip
+        else:
+            kept.append((index, item))
+    batch = await write_batch(
+        session,
+        caller,
+        items=[item for _, item in kept],
+        options=WriteOptions(mode="upsert", match_reference=True),
+        max_items=max_items,
+    )
+    for (index, _), result in zip(kept, batch.results, strict=True):
+        result.index = index
+    return BatchResult(sorted([*batch.results, *rejected], key=lambda r: r.index))
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())

@@ -48,10 +48,15 @@ def field_errors_from_list(details: list[Any]) -> list[FieldError]:
         parts = [p for p in error["loc"] if p not in ("query", "path", "body", "header")]
         location = ".".join(str(part) for part in parts)
         template = _MESSAGES.get(error["type"])
-        context = error.get("ctx") or {}
+        context = {k: _number(v) for k, v in (error.get("ctx") or {}).items()}
         message = template.format(**context) if template else str(error["msg"])
         errors.append(FieldError(field=location, message=message, code=error["type"]))
     return errors
+
+
+def _number(value: Any) -> Any:
+    """Bounds of float fields read as 0.0 or 100.0; French messages want 0 and 100."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def parse(model: type[M], data: Any) -> tuple[M | None, list[FieldError]]:

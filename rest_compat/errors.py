@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 from pim.responses import OrjsonResponse
 from resolvers.errors import DomainError, FieldError, NotFound, ValidationFailed
 from resolvers.validation import field_errors_from_list
-from rest_compat import ext
+from rest_compat import ext, windev
 from rest_compat.common import status_of
 
 ErrorMapper = Callable[[DomainError], Response]
@@ -29,7 +29,10 @@ def plain_error(exc: DomainError) -> Response:
     return OrjsonResponse(body, status_code=status_of(exc))
 
 
-SURFACES: list[tuple[str, ErrorMapper]] = [(ext.PREFIX, ext.error_response)]
+SURFACES: list[tuple[str, ErrorMapper]] = [
+    (ext.PREFIX, ext.error_response),
+    (windev.PREFIX, windev.error_response),
+]
 
 
 def mapper_for(path: str) -> ErrorMapper:

@@ -14,12 +14,18 @@ from strawberry.extensions import (
 from strawberry.tools import merge_types
 
 from pim.settings import Settings
+from schema.activation import ActivationMutation
 from schema.catalog import CatalogMutation, CatalogQuery
+from schema.prices import PriceMutation
 from schema.products import ProductMutation, ProductQuery
+from schema.stock import StockMutation
 from schema.viewer import ViewerQuery
 
 Query = merge_types("Query", (ViewerQuery, ProductQuery, CatalogQuery))
-Mutation = merge_types("Mutation", (ProductMutation, CatalogMutation))
+Mutation = merge_types(
+    "Mutation",
+    (ProductMutation, CatalogMutation, StockMutation, PriceMutation, ActivationMutation),
+)
 
 SDL_PATH = Path(__file__).resolve().parent.parent / "schema.graphql"
 

@@ -1,0 +1,211 @@
+"""What the per-EAN batch updates (stock, prices) share: item validation, the size
+limit, one lookup of the batch's products, per-item results, and the set-based
+stamp of the products they change."""
+
+import uuid
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import ColumnElement, Table, bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Product
+from pim.auth import Caller
+from pim.clock import MICROSECOND
+from pim.sql import unique
+from resolvers.ean import FORMAT_MESSAGE, is_well_formed
+from resolvers.errors import FieldError, ValidationFailed
+from resolvers.permissions import PRODUCT_WRITE, require
+from resolvers.validation import parse
+
+PRODUCTS: Table = Product.__table__  # type: ignore[assignment]
+MAX_ITEMS = 5000
+# Typed, so the UTC column type converts it (SQLite stores naive UTC).
+STAMP = bindparam("b_updated_at", type_=PRODUCTS.c.updated_at.type)
+ItemStatus = Literal["ok", "not_found", "error"]
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(slots=True)
+class EanItemResult:
+    """One item of a per-EAN batch, in input order.
+
+    `ok` means the value now is what the client sent; `changed` says whether it
+    differed before (an unchanged item writes nothing and emits nothing).
+    """
+
+    index: int
+    ean: str | None
+    status: ItemStatus = "ok"
+    changed: bool = False
+    product_id: uuid.UUID | None = None
+    errors: list[FieldError] = field(default_factory=list)
+
+    @property
+    def updated(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(slots=True)
+class EanBatchResult:
+    results: list[EanItemResult]
+
+    def count(self, status: ItemStatus) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def changed(self) -> int:
+        return sum(1 for r in self.results if r.changed)
+
+
+# update_stock, update_prices: (session, caller, *, items) -> EanBatchResult
+BatchUpdate = Callable[..., Awaitable[EanBatchResult]]
+
+
+@dataclass(slots=True)
+class Valid(Generic[M]):
+    """An item that passed validation, with its result still to be decided."""
+
+    result: EanItemResult
+    item: M
+
+    @property
+    def product_id(self) -> uuid.UUID:
+        """Known once load_products has found the item's product."""
+        assert self.result.product_id is not None
+        return self.result.product_id
+
+
+@dataclass(slots=True)
+class Prepared(Generic[M]):
+    """A validated batch: every item's result, the items whose product exists, and
+    those products' current values."""
+
+    results: list[EanItemResult]
+    found: list[Valid[M]]
+    current: dict[uuid.UUID, dict[str, Any]]
+
+
+async def prepare(
+    session: AsyncSession,
+    caller: Caller,
+    model: type[M],
+    items: Sequence[Any],
+    *,
+    max_items: int,
+    key: Callable[[M], Hashable],
+    check: Callable[[M], FieldError | None] = lambda _item: None,
+    columns: Sequence[str] = (),
+) -> Prepared[M]:
+    """Permission, size limit, per-item validation and one lookup of the products."""
+    require(caller, PRODUCT_WRITE)
+    check_size(items, max_items)
+    results, valid = validate_items(model, items, key=key, check=check)
+    found, current = await load_products(session, caller.account_id, valid, *columns)
+    return Prepared(results=results, found=found, current=current)
+
+
+def check_size(items: Sequence[Any], max_items: int) -> None:
+    if len(items) > max_items:
+        raise ValidationFailed.of(
+            [FieldError("", f"{len(items)} éléments : au plus {max_items} par appel", "too_many")]
+        )
+
+
+def validate_items(
+    model: type[M],
+    items: Sequence[Any],
+    *,
+    key: Callable[[M], Hashable],
+    check: Callable[[M], FieldError | None] = lambda _item: None,
+) -> tuple[list[EanItemResult], list[Valid[M]]]:
+    """Every item on its own; a key seen twice in one batch fails the later items."""
+    results: list[EanItemResult] = []
+    valid: list[Valid[M]] = []
+    seen: set[Hashable] = set()
+    for index, raw in enumerate(items):
+        hint = raw.get("ean") if isinstance(raw, dict) else None
+        result = EanItemResult(index=index, ean=str(hint) if hint is not None else None)
+        results.append(result)
+        if not isinstance(raw, dict):
+            _fail(result, FieldError("", "objet JSON attendu", "type_error"))
+            continue
+        item, errors = parse(model, raw)
+        if item is None:
+            result.status, result.errors = "error", errors
+            continue
+        result.ean = item.ean  # type: ignore[attr-defined]
+        problem = check(item)
+        if not is_well_formed(result.ean or ""):
+            problem = FieldError("ean", FORMAT_MESSAGE, "invalid_ean")
+        elif key(item) in seen:
+            problem = FieldError(
+                "ean",
+                "en double dans le lot : seule la première occurrence est traitée",
+                "duplicate",
+            )
+        if problem is not None:
+            _fail(result, problem)
+            continue
+        seen.add(key(item))
+        valid.append(Valid(result=result, item=item))
+    return results, valid
+
+
+def _fail(result: EanItemResult, error: FieldError) -> None:
+    result.status = "error"
+    result.errors.append(error)
+
+
+async def load_products(
+    session: AsyncSession, account_id: uuid.UUID, valid: list[Valid[Any]], *columns: str
+) -> tuple[list[Valid[Any]], dict[uuid.UUID, dict[str, Any]]]:
+    """The live products the items name, in one query; items naming none become not_found."""
+    if not valid:
+        return [], {}
+    eans = unique(v.result.ean for v in valid)
+    rows = await session.execute(
+        select(PRODUCTS.c.id, PRODUCTS.c.ean, *(PRODUCTS.c[c] for c in columns)).where(
+            PRODUCTS.c.account_id == account_id,
+            PRODUCTS.c.deleted_at.is_(None),
+            PRODUCTS.c.ean.in_(eans),
+        )
+    )
+    by_ean = {row["ean"]: dict(row) for row in rows.mappings()}
+    found: list[Valid[Any]] = []
+    for entry in valid:
+        product = by_ean.get(entry.result.ean)
+        if product is None:
+            _fail(entry.result, FieldError("ean", "produit introuvable", "not_found"))
+            entry.result.status = "not_found"
+            continue
+        entry.result.product_id = product["id"]
+        found.append(entry)
+    return found, {p["id"]: p for p in by_ean.values()}
+
+
+def stamps(product_ids: Sequence[uuid.UUID], stamp: datetime) -> dict[uuid.UUID, datetime]:
+    """Distinct stamps within one write keep delta pages small and ordered (as the writer does)."""
+    ordered = unique(product_ids)
+    return {pid: stamp + offset * MICROSECOND for offset, pid in enumerate(ordered)}
+
+
+async def update_products(
+    session: AsyncSession,
+    account_id: uuid.UUID,
+    rows: list[dict[str, Any]],
+    values: dict[str, ColumnElement[Any]],
+) -> None:
+    """One executemany UPDATE by id; each row carries `b_id` and the bind parameters
+    named in `values`."""
+    if not rows:
+        return
+    statement = (
+        update(PRODUCTS)
+        .where(PRODUCTS.c.account_id == account_id, PRODUCTS.c.id == bindparam("b_id"))
+        .values(values)
+    )
+    await session.execute(statement, rows)

@@ -1,0 +1,96 @@
+"""Batch price updates by EAN: the selling price (`price`, VAT included) and the
+purchase price (`cost_price`, VAT excluded), each optional but not both."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import bindparam, func
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pim.auth import Caller
+from pim.clock import write_timestamp
+from resolvers import batches, events
+from resolvers.batches import PRODUCTS, EanBatchResult
+from resolvers.errors import FieldError
+from resolvers.product_fields import EanText, PriceValue
+
+MAX_ITEMS = batches.MAX_ITEMS
+PRICE_COLUMNS = ("price", "cost_price")
+
+
+class PriceItem(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    ean: EanText
+    price: PriceValue | None = None
+    cost_price: PriceValue | None = None
+
+
+def _needs_a_price(item: PriceItem) -> FieldError | None:
+    if item.price is None and item.cost_price is None:
+        return FieldError("", "au moins un prix est requis (vente ou achat)", "missing")
+    return None
+
+
+async def update_prices(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    items: Sequence[Any],
+    max_items: int = MAX_ITEMS,
+) -> EanBatchResult:
+    """Set each item's prices; items are raw dicts {ean, price?, cost_price?}."""
+    batch = await batches.prepare(
+        session,
+        caller,
+        PriceItem,
+        items,
+        max_items=max_items,
+        key=lambda i: i.ean,
+        check=_needs_a_price,
+        columns=PRICE_COLUMNS,
+    )
+    results, found, current = batch.results, batch.found, batch.current
+    for entry in found:
+        before = current[entry.product_id]
+        entry.result.changed = any(
+            getattr(entry.item, c) is not None and getattr(entry.item, c) != before[c]
+            for c in PRICE_COLUMNS
+        )
+    changed = [v for v in found if v.result.changed]
+    if not changed:
+        return EanBatchResult(results)
+
+    stamp = await write_timestamp(session)
+    when = batches.stamps([v.product_id for v in changed], stamp)
+    # A price left out keeps its stored value (coalesce), even if another writer
+    # changed it since this batch read it.
+    await batches.update_products(
+        session,
+        caller.account_id,
+        [
+            {
+                "b_id": v.product_id,
+                "b_updated_at": when[v.product_id],
+                "b_price": v.item.price,
+                "b_cost_price": v.item.cost_price,
+            }
+            for v in changed
+        ],
+        {
+            "price": func.coalesce(
+                bindparam("b_price", type_=PRODUCTS.c.price.type), PRODUCTS.c.price
+            ),
+            "cost_price": func.coalesce(
+                bindparam("b_cost_price", type_=PRODUCTS.c.cost_price.type), PRODUCTS.c.cost_price
+            ),
+            "updated_at": batches.STAMP,
+        },
+    )
+    eans = [v.result.ean for v in changed]
+    await events.record(
+        session,
+        [events.event_row(caller.account_id, "price.updated", events.batch_payload(eans), stamp)],
+    )
+    return EanBatchResult(results)

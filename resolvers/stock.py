@@ -1,0 +1,130 @@
+"""Batch stock updates by EAN: generic stock, or the supplier-level record when a
+supplier code is given. A batch of any size is a handful of set-based statements."""
+
+import uuid
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import ProductStock, SupplierProduct
+from pim.auth import Caller
+from pim.clock import write_timestamp
+from pim.ids import uuid7
+from pim.sql import unique
+from resolvers import batches, catalog, events
+from resolvers.batches import EanBatchResult
+from resolvers.product_fields import EanText
+from resolvers.product_writes import upsert_generic_stock, upsert_supplier_stock
+
+MAX_ITEMS = batches.MAX_ITEMS
+
+
+class StockItem(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    ean: EanText
+    stock: Annotated[int, Field(ge=0)]
+    supplier_code: Annotated[str, Field(max_length=64)] | None = None
+
+
+async def update_stock(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    items: Sequence[Any],
+    max_items: int = MAX_ITEMS,
+) -> EanBatchResult:
+    """Set each item's stock; items are raw dicts {ean, stock, supplier_code?}."""
+    batch = await batches.prepare(
+        session,
+        caller,
+        StockItem,
+        items,
+        max_items=max_items,
+        key=lambda i: (i.ean, i.supplier_code or ""),
+    )
+    results, found = batch.results, batch.found
+    if not found:
+        return EanBatchResult(results)
+    account_id = caller.account_id
+    codes = unique(v.item.supplier_code for v in found if v.item.supplier_code)
+    # An unknown code becomes a supplier named after it, as in product writes.
+    suppliers = await catalog.supplier_ids_for(session, account_id, codes)
+    product_ids = unique(v.product_id for v in found)
+    generic, by_supplier = await _current(
+        session, account_id, product_ids, list(suppliers.values())
+    )
+
+    for entry in found:
+        item, result = entry.item, entry.result
+        if item.supplier_code:
+            current = by_supplier.get((entry.product_id, suppliers[item.supplier_code]))
+        else:
+            current = generic.get(entry.product_id)
+        result.changed = current != item.stock
+    changed = [v for v in found if v.result.changed]
+    if not changed:
+        return EanBatchResult(results)
+
+    stamp = await write_timestamp(session)
+    when = batches.stamps([v.product_id for v in changed], stamp)
+    generic_rows: list[dict[str, Any]] = []
+    supplier_rows: list[dict[str, Any]] = []
+    for entry in changed:
+        product_id = entry.product_id
+        row = {
+            "id": uuid7(),
+            "account_id": account_id,
+            "product_id": product_id,
+            "updated_at": when[product_id],
+        }
+        code = entry.item.supplier_code
+        if code:
+            supplier_rows.append({**row, "supplier_id": suppliers[code], "stock": entry.item.stock})
+        else:
+            generic_rows.append({**row, "quantity": entry.item.stock})
+    await upsert_generic_stock(session, generic_rows)
+    await upsert_supplier_stock(session, supplier_rows)
+    # The product's own updated_at moves too, so delta sync and /since see the change.
+    await batches.update_products(
+        session,
+        account_id,
+        [{"b_id": pid, "b_updated_at": at} for pid, at in when.items()],
+        {"updated_at": batches.STAMP},
+    )
+    eans = unique(v.result.ean for v in changed)
+    await events.record(
+        session, [events.event_row(account_id, "stock.updated", events.batch_payload(eans), stamp)]
+    )
+    return EanBatchResult(results)
+
+
+async def _current(
+    session: AsyncSession,
+    account_id: uuid.UUID,
+    product_ids: list[uuid.UUID],
+    supplier_ids: list[uuid.UUID],
+) -> tuple[dict[uuid.UUID, int], dict[tuple[uuid.UUID, uuid.UUID], int]]:
+    """Current generic and supplier-level quantities of the batch's products."""
+    generic_rows = await session.execute(
+        select(ProductStock.product_id, ProductStock.quantity).where(
+            ProductStock.account_id == account_id, ProductStock.product_id.in_(product_ids)
+        )
+    )
+    generic = {pid: quantity for pid, quantity in generic_rows}
+    by_supplier: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
+    if supplier_ids:
+        rows = await session.execute(
+            select(
+                SupplierProduct.product_id, SupplierProduct.supplier_id, SupplierProduct.stock
+            ).where(
+                SupplierProduct.account_id == account_id,
+                SupplierProduct.product_id.in_(product_ids),
+                SupplierProduct.supplier_id.in_(supplier_ids),
+            )
+        )
+        by_supplier = {(pid, sid): stock for pid, sid, stock in rows}
+    return generic, by_supplier
