@@ -62,6 +62,9 @@ class WriteOptions:
     skip_existing: bool = False
     skip_missing: bool = False
     default_supplier_code: str | None = None
+    # A surface may accept fewer EAN lengths than the general rule (the Products
+    # API takes EAN-8 and EAN-13 only); None accepts every well-formed EAN.
+    ean_lengths: frozenset[int] | None = None
 
 
 @dataclass(slots=True)
@@ -153,8 +156,9 @@ def _validate(
     result.reference = fields.reference
     if fields.ean is not None:
         check = check_ean(fields.ean)
-        if not check.well_formed:
-            result.errors.append(FieldError("ean", FORMAT_MESSAGE, "invalid_ean"))
+        lengths = options.ean_lengths
+        if not check.well_formed or (lengths is not None and len(fields.ean) not in lengths):
+            result.errors.append(FieldError("ean", _format_message(lengths), "invalid_ean"))
             return result
         if not check.checksum_valid:
             issue = FieldError("ean", CHECKSUM_MESSAGE, "ean_checksum")
@@ -179,6 +183,12 @@ def _validate(
         given["supplier_code"] = options.default_supplier_code
     result.status = "unchanged"
     return _Plan(result=result, fields=fields, target_id=item.target_id, given=given)
+
+
+def _format_message(lengths: frozenset[int] | None) -> str:
+    if lengths is None:
+        return FORMAT_MESSAGE
+    return f"format invalide ({' ou '.join(str(n) for n in sorted(lengths))} chiffres attendus)"
 
 
 def _key(plan: _Plan) -> tuple[str, str]:
@@ -348,7 +358,10 @@ def _decide(plan: _Plan, options: WriteOptions, refs: _References, account_id: u
     result.ean = new.get("ean")
     result.reference = new.get("reference")
     if creating:
-        new["id"] = current["id"] if current is not None else uuid7()
+        # A dry run reports no id for a product that does not exist yet: any id
+        # made up here would not be the one the real call assigns.
+        fresh_id = None if options.dry_run else uuid7()
+        new["id"] = current["id"] if current is not None else fresh_id
         new["account_id"] = account_id
         new["deleted_at"] = None
         plan.new = new

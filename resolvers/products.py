@@ -29,6 +29,8 @@ from resolvers.product_writes import (
 )
 
 MAX_PAGE_SIZE = 500
+# The Products API's documented bulk limit; GraphQL's createProducts/updateProducts share it.
+MAX_BULK_ITEMS = 1000
 SortField = Literal["created_at", "updated_at", "name", "price", "ean"]
 SortOrder = Literal["asc", "desc"]
 
@@ -276,6 +278,18 @@ async def get_product(
 ) -> ProductRow:
     """A live product by id, EAN or reference; NotFound otherwise (malformed EANs too)."""
     require(caller, PRODUCT_READ)
+    return await _live_product(session, caller, id=id, ean=ean, reference=reference)
+
+
+async def _live_product(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    id: uuid.UUID | None = None,
+    ean: str | None = None,
+    reference: str | None = None,
+) -> ProductRow:
+    """get_product without the read check: a write-only key may see what it writes."""
     stmt = _scoped(caller).where(Product.deleted_at.is_(None))
     if id is not None:
         stmt = stmt.where(Product.id == id)
@@ -341,17 +355,22 @@ async def write_one(
     mode: WriteMode,
     id: uuid.UUID | None = None,
     ean: str | None = None,
+    ean_lengths: frozenset[int] | None = None,
 ) -> tuple[ItemResult, ProductRow]:
-    """One product: upsert, create, update (PATCH) or replace (PUT), addressed by id or EAN."""
+    """One product: upsert, create, update (PATCH) or replace (PUT), addressed by id or EAN.
+
+    `ean_lengths` narrows the accepted EAN lengths for surfaces that document fewer.
+    """
+    require(caller, PRODUCT_WRITE)
     target_id = id
     if ean is not None and mode in ("update", "replace"):
-        target_id = (await get_product(session, caller, ean=ean)).product.id
+        target_id = (await _live_product(session, caller, ean=ean)).product.id
     result = (
         await write_products(
             session,
             caller,
             items=[WriteItem(data=data, target_id=target_id)],
-            options=WriteOptions(mode=mode),
+            options=WriteOptions(mode=mode, ean_lengths=ean_lengths),
         )
     ).results[0]
     if result.status == "not_found":
@@ -359,7 +378,7 @@ async def write_one(
     if result.status == "error":
         raise _item_error(result)
     assert result.id is not None
-    return result, await get_product(session, caller, id=result.id)
+    return result, await _live_product(session, caller, id=result.id)
 
 
 def _item_error(result: ItemResult) -> Exception:
@@ -374,7 +393,7 @@ async def delete_product(
 ) -> uuid.UUID:
     """Soft delete: the row stays for audit and shows in delta sync as a tombstone."""
     require(caller, PRODUCT_WRITE)
-    row = await get_product(session, caller, id=id, ean=ean)
+    row = await _live_product(session, caller, id=id, ean=ean)
     product = row.product
     stamp = await write_timestamp(session)
     await session.execute(
