@@ -401,7 +401,10 @@ class ProductBatchPayload:
     unchanged: int
     skipped: int
     failed: int
-    dry_run: bool
+    dry_run: bool = strawberry.field(
+        description="Nothing was written: the results are those the real call would give, "
+        "except that a product it would create has no id yet."
+    )
     results: list[ProductItemResult]
     errors: list[UserError]
 
