@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Table, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Product, ProductStock, SupplierProduct
@@ -22,7 +23,7 @@ from pim.ids import uuid7
 from pim.sql import unique, upsert
 from resolvers import catalog, events
 from resolvers.ean import CHECKSUM_MESSAGE, FORMAT_MESSAGE, check_ean
-from resolvers.errors import FieldError
+from resolvers.errors import Conflict, FieldError
 from resolvers.permissions import PRODUCT_WRITE, require
 from resolvers.product_fields import NON_COLUMN_INPUTS, REPLACEABLE_FIELDS, ProductFields
 from resolvers.validation import parse
@@ -460,7 +461,15 @@ async def _write(
         index_elements=["id"],
         set_={c: excluded[c] for c in COLUMNS if c not in ("id", "account_id", "created_at")},
     )
-    await session.execute(statement, rows)
+    try:
+        await session.execute(statement, rows)
+    except IntegrityError as exc:
+        # Another transaction wrote one of these EANs between our read and this
+        # write: the whole call is rolled back and is safe to retry.
+        raise Conflict(
+            message="Conflit avec une écriture simultanée sur les mêmes produits : réessayez.",
+            field="ean",
+        ) from exc
     await _write_stock(session, account_id, changed, refs, stamp, event_rows)
     await events.record(session, event_rows)
 

@@ -1,6 +1,7 @@
 """The Products API (/api/v1/products), route by route, against spec/products-api.txt;
 and the GraphQL batch mutations createProducts / updateProducts on the same writer."""
 
+import asyncio
 import re
 import uuid
 from typing import Any
@@ -296,6 +297,18 @@ async def test_malformed_json_is_400_and_a_non_object_is_422(
         wrong = await client.request(method, path, json=[SPEC_PRODUCT], headers=key.bearer)
         assert assert_error(wrong, 422, "body")["errors"][0]["message"] == "objet JSON attendu"
     assert (await listing(client, key))["meta"]["total"] == 0
+
+
+async def test_concurrent_creates_of_one_ean_make_one_product_and_409s(
+    client: httpx.AsyncClient, key: Key
+) -> None:
+    responses = await asyncio.gather(
+        *(client.post(BASE, json=SPEC_PRODUCT, headers=key.bearer) for _ in range(4))
+    )
+    assert sorted(r.status_code for r in responses) == [201, 409, 409, 409]
+    for refused in (r for r in responses if r.status_code == 409):
+        assert assert_error(refused, 409, "ean")["code"] == "conflict"
+    assert (await listing(client, key))["meta"]["total"] == 1
 
 
 # --- PATCH /products/{id} --------------------------------------------------------------
