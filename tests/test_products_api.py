@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from models import Product
+from models import Event, Product, Supplier
 from pim.demo import ean13
 from pim.runtime import Runtime
 from tests.conftest import Key, MakeKey, gql
@@ -46,6 +46,28 @@ async def listing(client: httpx.AsyncClient, key: Key, **params: Any) -> dict[st
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+async def footprint(runtime: Runtime, key: Key) -> dict[str, int]:
+    """What a write leaves behind in the account: product rows (deleted ones too),
+    outbox events by type, and suppliers."""
+    async with runtime.db.transaction() as session:
+        products = await session.scalar(
+            select(func.count()).select_from(Product).where(Product.account_id == key.account_id)
+        )
+        suppliers = await session.scalar(
+            select(func.count()).select_from(Supplier).where(Supplier.account_id == key.account_id)
+        )
+        events = await session.execute(
+            select(Event.type, func.count())
+            .where(Event.account_id == key.account_id)
+            .group_by(Event.type)
+        )
+        return {
+            "products": products or 0,
+            "suppliers": suppliers or 0,
+            **dict(events.tuples().all()),
+        }
 
 
 def assert_error(response: httpx.Response, status: int, field: str | None = None) -> dict:
@@ -363,6 +385,7 @@ async def test_delete_is_soft_then_404_and_a_delta_tombstone(
     async with runtime.db.transaction() as session:
         row = await session.scalar(select(Product).where(Product.id == uuid.UUID(created["id"])))
     assert row is not None and row.deleted_at is not None and row.ean == SPEC_PRODUCT["ean"]
+    assert (await footprint(runtime, key))["product.deleted"] == 1
     delta = await client.get(
         "/api/v1/ext/products/delta", params={"since": created["created_at"]}, headers=key.headers
     )
@@ -474,15 +497,20 @@ def _same_but_new_ids(dry: dict, real: dict) -> None:
 
 
 async def test_bulk_create_dry_run_answers_like_the_real_call_and_writes_nothing(
-    client: httpx.AsyncClient, key: Key
+    client: httpx.AsyncClient, key: Key, runtime: Runtime
 ) -> None:
     existing = await create(client, key, ean=ean13(2), name="Existant")
+    before = await footprint(runtime, key)
     dry = await client.post(
         f"{BASE}/bulk", json={**MIXED_CREATE, "dry_run": True}, headers=key.bearer
     )
     assert dry.status_code == 200
     assert (await listing(client, key))["items"] == [existing]
+    assert await footprint(runtime, key) == before
     real = await client.post(f"{BASE}/bulk", json=MIXED_CREATE, headers=key.bearer)
+    assert await footprint(runtime, key) == {
+        "products": 2, "suppliers": 1, "product.created": 2,
+    }  # fmt: skip
     _same_but_new_ids(dry.json(), real.json())
     body = real.json()
     assert (body["created"], body["skipped"], body["errors"]) == (1, 0, 6)
@@ -548,11 +576,12 @@ async def test_bulk_update_unknown_eans_are_errors_unless_skipped(
 
 
 async def test_bulk_update_dry_run_answers_like_the_real_call_and_writes_nothing(
-    client: httpx.AsyncClient, key: Key
+    client: httpx.AsyncClient, key: Key, runtime: Runtime
 ) -> None:
     await create(client, key, ean=ean13(1), name="A", price=1)
     await create(client, key, ean=ean13(2), name="B", price=2)
     before = (await listing(client, key))["items"]
+    written = await footprint(runtime, key)
     payload = {
         "products": [
             {"ean": ean13(1), "price": 5, "name": "A2"},
@@ -567,7 +596,9 @@ async def test_bulk_update_dry_run_answers_like_the_real_call_and_writes_nothing
     dry = await client.patch(f"{BASE}/bulk", json={**payload, "dry_run": True}, headers=key.bearer)
     assert dry.status_code == 200
     assert (await listing(client, key))["items"] == before
+    assert await footprint(runtime, key) == written
     real = await client.patch(f"{BASE}/bulk", json=payload, headers=key.bearer)
+    assert await footprint(runtime, key) == {**written, "product.updated": 1}
     _same_but_new_ids(dry.json(), real.json())
     body = real.json()
     assert (body["updated"], body["skipped"], body["errors"]) == (2, 1, 3)
@@ -705,6 +736,14 @@ async def test_every_route_checks_key_and_scope(
     # X-API-Key is accepted as well as Bearer.
     if method == "GET":
         assert (await client.get(url, headers=only.headers)).status_code == 200
+
+
+async def test_rate_limit_is_a_plain_429(client: httpx.AsyncClient, make_key: MakeKey) -> None:
+    key = await make_key(["products:read"], rate_limit=1)
+    assert (await client.get(BASE, headers=key.bearer)).status_code == 200
+    limited = await client.get(BASE, headers=key.bearer)
+    assert assert_error(limited, 429)["code"] == "rate_limited"
+    assert int(limited.headers["Retry-After"]) >= 1
 
 
 async def test_accounts_cannot_see_or_touch_each_other(
