@@ -12,7 +12,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from pim.responses import OrjsonResponse
 from pim.runtime import Runtime
 from pim.settings import Settings, get_settings
-from rest_compat import errors, ext, windev
+from rest_compat import errors, ext, products, windev
 from schema import build_schema
 from schema.context import context_getter
 
@@ -47,13 +47,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(graphql, prefix="/graphql")
     app.include_router(ext.router)
     app.include_router(windev.router)
+    app.include_router(products.router)
 
     @app.get("/", include_in_schema=False)
     async def index() -> dict[str, object]:
         return {
             "name": "Pixee PIM API",
             "graphql": "/graphql",
-            "rest": ["/api/v1/ext", "/api/v1/windev"],
+            "rest": ["/api/v1/ext", "/api/v1/windev", "/api/v1/products"],
             "openapi": "/openapi.json",
         }
 

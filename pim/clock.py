@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from pim.timeutil import as_utc, utcnow
 
@@ -55,12 +55,12 @@ async def stable_horizon(session: AsyncSession) -> datetime:
     return min([now, *_open_writers.values()])
 
 
-def _forget(session: Session) -> None:
-    started = session.info.pop(_INFO_KEY, None)
-    if started is not None:
+def _forget(session: Session, transaction: SessionTransaction) -> None:
+    # Savepoints end too (and report a "commit"): only the outermost end counts.
+    if transaction.parent is not None:
+        return
+    if session.info.pop(_INFO_KEY, None) is not None:
         _open_writers.pop(id(session), None)
 
 
-event.listen(Session, "after_commit", _forget)
-event.listen(Session, "after_rollback", _forget)
-event.listen(Session, "after_soft_rollback", lambda session, _tx: _forget(session))
+event.listen(Session, "after_transaction_end", _forget)

@@ -23,7 +23,7 @@ from pim.ids import uuid7
 from pim.sql import unique, upsert
 from resolvers import catalog, counts, events
 from resolvers.ean import CHECKSUM_MESSAGE, FORMAT_MESSAGE, check_ean
-from resolvers.errors import FieldError
+from resolvers.errors import Conflict, FieldError
 from resolvers.permissions import PRODUCT_WRITE, require
 from resolvers.product_fields import NON_COLUMN_INPUTS, REPLACEABLE_FIELDS, ProductFields
 from resolvers.validation import parse
@@ -64,6 +64,9 @@ class WriteOptions:
     skip_existing: bool = False
     skip_missing: bool = False
     default_supplier_code: str | None = None
+    # A surface may accept fewer EAN lengths than the general rule (the Products
+    # API takes EAN-8 and EAN-13 only); None accepts every well-formed EAN.
+    ean_lengths: frozenset[int] | None = None
 
 
 @dataclass(slots=True)
@@ -115,19 +118,28 @@ async def write_products(
     options: WriteOptions = WriteOptions(),
 ) -> BatchResult:
     require(caller, PRODUCT_WRITE)
-    if options.dry_run or session.bind.dialect.name != "postgresql":
-        # SQLite has one writer at a time: nobody can insert the same EAN meanwhile.
+    if options.dry_run:
         return await _write_once(session, caller, items, options)
-    for attempt in range(1, RACE_ATTEMPTS + 1):
+    if session.bind.dialect.name == "postgresql":
+        for _ in range(RACE_ATTEMPTS):
+            try:
+                async with session.begin_nested():
+                    return await _write_once(session, caller, items, options)
+            except IntegrityError:
+                # Another transaction created one of our "new" EANs after we looked:
+                # decide again from what is there now, so its item is updated, not lost.
+                continue
+    else:
+        # SQLite's driver makes SAVEPOINT unusable (releasing one commits it all), so a
+        # lost race is reported as a conflict, for the client to retry.
         try:
-            async with session.begin_nested():
-                return await _write_once(session, caller, items, options)
+            return await _write_once(session, caller, items, options)
         except IntegrityError:
-            # Another transaction created one of our "new" EANs after we looked:
-            # decide again from what is there now, so its item is updated, not lost.
-            if attempt == RACE_ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")
+            pass
+    raise Conflict(
+        message="Conflit avec des écritures simultanées sur les mêmes produits : réessayez.",
+        field="ean",
+    )
 
 
 async def _write_once(
@@ -173,8 +185,9 @@ def _validate(
     result.reference = fields.reference
     if fields.ean is not None:
         check = check_ean(fields.ean)
-        if not check.well_formed:
-            result.errors.append(FieldError("ean", FORMAT_MESSAGE, "invalid_ean"))
+        lengths = options.ean_lengths
+        if not check.well_formed or (lengths is not None and len(fields.ean) not in lengths):
+            result.errors.append(FieldError("ean", _format_message(lengths), "invalid_ean"))
             return result
         if not check.checksum_valid:
             issue = FieldError("ean", CHECKSUM_MESSAGE, "ean_checksum")
@@ -199,6 +212,12 @@ def _validate(
         given["supplier_code"] = options.default_supplier_code
     result.status = "unchanged"
     return _Plan(result=result, fields=fields, target_id=item.target_id, given=given)
+
+
+def _format_message(lengths: frozenset[int] | None) -> str:
+    if lengths is None:
+        return FORMAT_MESSAGE
+    return f"format invalide ({' ou '.join(str(n) for n in sorted(lengths))} chiffres attendus)"
 
 
 def _key(plan: _Plan) -> tuple[str, str]:
@@ -368,7 +387,10 @@ def _decide(plan: _Plan, options: WriteOptions, refs: _References, account_id: u
     result.ean = new.get("ean")
     result.reference = new.get("reference")
     if creating:
-        new["id"] = current["id"] if current is not None else uuid7()
+        # A dry run reports no id for a product that does not exist yet: any id
+        # made up here would not be the one the real call assigns.
+        fresh_id = None if options.dry_run else uuid7()
+        new["id"] = current["id"] if current is not None else fresh_id
         new["account_id"] = account_id
         new["deleted_at"] = None
         plan.new = new

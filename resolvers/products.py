@@ -33,6 +33,8 @@ from resolvers.product_writes import (
 MAX_PAGE_SIZE = 500
 # Finding a product to read or to write it.
 ADDRESS = PRODUCT_READ | PRODUCT_WRITE
+# The Products API's documented bulk limit; GraphQL's createProducts/updateProducts share it.
+MAX_BULK_ITEMS = 1000
 SortField = Literal["created_at", "updated_at", "name", "price", "ean"]
 SortOrder = Literal["asc", "desc"]
 
@@ -396,8 +398,13 @@ async def write_one(
     mode: WriteMode,
     id: uuid.UUID | None = None,
     ean: str | None = None,
+    ean_lengths: frozenset[int] | None = None,
 ) -> tuple[ItemResult, ProductRow]:
-    """One product: upsert, create, update (PATCH) or replace (PUT), addressed by id or EAN."""
+    """One product: upsert, create, update (PATCH) or replace (PUT), addressed by id or EAN.
+
+    `ean_lengths` narrows the accepted EAN lengths for surfaces that document fewer.
+    """
+    require(caller, PRODUCT_WRITE)
     target_id = id
     if ean is not None and mode in ("update", "replace"):
         target_id = (await get_product(session, caller, ean=ean, scopes=ADDRESS)).product.id
@@ -406,7 +413,7 @@ async def write_one(
             session,
             caller,
             items=[WriteItem(data=data, target_id=target_id)],
-            options=WriteOptions(mode=mode),
+            options=WriteOptions(mode=mode, ean_lengths=ean_lengths),
         )
     ).results[0]
     if result.status == "not_found":
@@ -429,7 +436,7 @@ async def delete_product(
 ) -> uuid.UUID:
     """Soft delete: the row stays for audit and shows in delta sync as a tombstone."""
     require(caller, PRODUCT_WRITE)
-    row = await get_product(session, caller, id=id, ean=ean)
+    row = await get_product(session, caller, id=id, ean=ean, scopes=ADDRESS)
     product = row.product
     stamp = await write_timestamp(session)
     await session.execute(

@@ -17,6 +17,10 @@ from rest_compat.common import status_of
 ErrorMapper = Callable[[DomainError], Response]
 
 
+def field_error_out(error: FieldError) -> dict[str, str]:
+    return {"field": error.field, "message": error.message, "code": error.code}
+
+
 def plain_error(exc: DomainError) -> Response:
     """Plain JSON for the Products, Imports and Connectors APIs: names the field and the reason."""
     errors = exc.errors if isinstance(exc, ValidationFailed) else []
@@ -24,7 +28,7 @@ def plain_error(exc: DomainError) -> Response:
         "detail": exc.message,
         "code": exc.code,
         "field": exc.field,
-        "errors": [{"field": e.field, "message": e.message, "code": e.code} for e in errors],
+        "errors": [field_error_out(e) for e in errors],
     }
     return OrjsonResponse(body, status_code=status_of(exc))
 

@@ -10,7 +10,7 @@ from strawberry.scalars import JSON
 
 from models import Product as ProductModel
 from resolvers import products
-from resolvers.product_writes import ItemResult, WriteOptions
+from resolvers.product_writes import BatchResult, ItemResult, WriteOptions
 from resolvers.products import ProductFilter, ProductRow, ProductSort
 from schema.catalog import Brand, Category, Supplier
 from schema.context import Info, parse_id
@@ -401,7 +401,10 @@ class ProductBatchPayload:
     unchanged: int
     skipped: int
     failed: int
-    dry_run: bool
+    dry_run: bool = strawberry.field(
+        description="Nothing was written: the results are those the real call would give, "
+        "except that a product it would create has no id yet."
+    )
     results: list[ProductItemResult]
     errors: list[UserError]
 
@@ -484,6 +487,36 @@ async def _write_one(
     )
 
 
+async def _write_batch(
+    info: Info, inputs: list[ProductInput], options: WriteOptions, max_items: int
+) -> ProductBatchPayload:
+    """Every batch mutation: one writer call, per-item results in input order."""
+
+    async def run() -> BatchResult:
+        async with info.context.runtime.db.transaction() as session:
+            return await products.write_batch(
+                session,
+                info.context.caller(),
+                items=[_fields(i) for i in inputs],
+                options=options,
+                max_items=max_items,
+            )
+
+    batch, errors = await user_errors(run)
+    results = batch.results if batch else []
+    return ProductBatchPayload(
+        total=len(results),
+        created=sum(r.status == "created" for r in results),
+        updated=sum(r.status == "updated" for r in results),
+        unchanged=sum(r.status == "unchanged" for r in results),
+        skipped=sum(r.status == "skipped" for r in results),
+        failed=sum(r.status in ("error", "not_found") for r in results),
+        dry_run=options.dry_run,
+        results=[ProductItemResult.from_result(r) for r in results],
+        errors=errors,
+    )
+
+
 @strawberry.type
 class ProductMutation:
     @strawberry.mutation(
@@ -498,29 +531,45 @@ class ProductMutation:
     async def upsert_products(
         self, info: Info, inputs: list[ProductInput], dry_run: bool = False
     ) -> ProductBatchPayload:
-        async def run() -> Any:
-            async with info.context.runtime.db.transaction() as session:
-                return await products.write_batch(
-                    session,
-                    info.context.caller(),
-                    items=[_fields(i) for i in inputs],
-                    options=WriteOptions(mode="upsert", dry_run=dry_run),
-                    max_items=MAX_BATCH,
-                )
+        options = WriteOptions(mode="upsert", dry_run=dry_run)
+        return await _write_batch(info, inputs, options, MAX_BATCH)
 
-        batch, errors = await user_errors(run)
-        results = batch.results if batch else []
-        return ProductBatchPayload(
-            total=len(results),
-            created=sum(r.status == "created" for r in results),
-            updated=sum(r.status == "updated" for r in results),
-            unchanged=sum(r.status == "unchanged" for r in results),
-            skipped=sum(r.status == "skipped" for r in results),
-            failed=sum(r.status in ("error", "not_found") for r in results),
+    @strawberry.mutation(
+        description=f"Create up to {products.MAX_BULK_ITEMS} new products, matched by EAN; "
+        "each item stands alone. An existing EAN is skipped with `skipDuplicates`, "
+        "otherwise reported as a CONFLICT error on its item. `supplierCode` applies to "
+        "every item that does not name its own."
+    )
+    async def create_products(
+        self,
+        info: Info,
+        inputs: list[ProductInput],
+        supplier_code: str | None = None,
+        skip_duplicates: bool = False,
+        dry_run: bool = False,
+    ) -> ProductBatchPayload:
+        options = WriteOptions(
+            mode="create",
+            skip_existing=skip_duplicates,
+            default_supplier_code=supplier_code,
             dry_run=dry_run,
-            results=[ProductItemResult.from_result(r) for r in results],
-            errors=errors,
         )
+        return await _write_batch(info, inputs, options, products.MAX_BULK_ITEMS)
+
+    @strawberry.mutation(
+        description=f"Update up to {products.MAX_BULK_ITEMS} products matched by EAN, with "
+        "only the given fields; nulls are ignored. An unknown EAN is skipped with "
+        "`skipNotFound`, otherwise reported as NOT_FOUND on its item."
+    )
+    async def update_products(
+        self,
+        info: Info,
+        inputs: list[ProductInput],
+        skip_not_found: bool = False,
+        dry_run: bool = False,
+    ) -> ProductBatchPayload:
+        options = WriteOptions(mode="update", skip_missing=skip_not_found, dry_run=dry_run)
+        return await _write_batch(info, inputs, options, products.MAX_BULK_ITEMS)
 
     @strawberry.mutation(
         description="Replace a product's core fields (PUT): the External API's product fields "

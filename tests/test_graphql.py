@@ -47,7 +47,13 @@ def count_queries(runtime: Runtime) -> Iterator[list[str]]:
     statements: list[str] = []
 
     def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
-        statements.append(statement)
+        # Transaction control is not a query (SQLite's BEGIN goes through here too).
+        if (
+            not statement.lstrip()
+            .upper()
+            .startswith(("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT", "ROLLBACK"))
+        ):
+            statements.append(statement)
 
     engine = runtime.db.engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)
