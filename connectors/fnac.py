@@ -21,7 +21,6 @@ the `mp-dialog.xsd` schema).
   ERROR or FATAL refuses the whole call, with Fnac's error text.
 """
 
-import asyncio
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -37,7 +36,7 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformError, PlatformHttp
-from connectors.toolkit import refused
+from connectors.toolkit import Report, poll, reported_outcomes
 
 NS = "http://www.fnac.com/schemas/mp-dialog.xsd"
 API = "https://vendeur.fnac.com/api.php"
@@ -133,45 +132,36 @@ class FnacAdapter(PlatformAdapter):
             for name in ("price", "product_state", "quantity", "description"):
                 if offer.get(name) is not None:
                     child(element, name, offer[name])
-        reports: dict[str, tuple[bool, str | None]] = {}
+        reports: dict[str, Report] = {}
         if any(offer is not None for offer in offers):
-            batch_id = text_of(await self._post("offers_update", root), "batch_id")
-            reports = await self._batch_reports(batch_id or "")
-        outcomes = []
-        for item, offer in zip(items, offers, strict=True):
-            if offer is None:
-                outcomes.append(refused(item.product_id, "EAN requis pour une offre Fnac"))
-            elif offer["sku"] not in reports:
-                outcomes.append(ItemOutcome(
-                    item.product_id, ok=False, transient=True,
-                    error="offre pas encore traitée par Fnac (batch en cours)",
-                ))  # fmt: skip
-            else:
-                ok, error = reports[offer["sku"]]
-                outcomes.append(ItemOutcome(item.product_id, ok=ok, error=error,
-                                            external_id=offer["sku"] if ok else None))  # fmt: skip
-        return outcomes
+            batch_id = text_of(await self._post("offers_update", root), "batch_id") or ""
+            options = self.config.options
+            reports = await poll(
+                lambda: self._batch_status(batch_id),
+                lambda report: report is not None,
+                attempts=int(options.get("batch_polls", 5)),
+                wait=float(options.get("batch_wait", 2.0)),
+            ) or {}  # fmt: skip
+        return reported_outcomes(
+            items, [None if offer is None else offer["sku"] for offer in offers], reports,
+            pending="offre pas encore traitée par Fnac (batch en cours)",
+            unsent="EAN requis pour une offre Fnac",
+        )  # fmt: skip
 
-    async def _batch_reports(self, batch_id: str) -> dict[str, tuple[bool, str | None]]:
-        options = self.config.options
-        polls = int(options.get("batch_polls", 5))
-        wait = float(options.get("batch_wait", 2.0))
-        for attempt in range(polls):
-            if attempt:
-                await asyncio.sleep(wait)
-            root = await self._request("batch_status")
-            child(root, "batch_id", batch_id)
-            answer = await self._post("batch_status", root)
-            if answer.get("status") in PENDING:
-                continue
-            return {
-                text_of(offer, "offer_seller_id") or "": (
-                    offer.get("status") == "OK",
-                    None if offer.get("status") == "OK" else error_text(offer),
-                )
-                for offer in answer.iter(tag("offer"))
-            }
-        return {}
+    async def _batch_status(self, batch_id: str) -> dict[str, Report] | None:
+        """Each offer's report, or None while Fnac is still processing the batch."""
+        root = await self._request("batch_status")
+        child(root, "batch_id", batch_id)
+        answer = await self._post("batch_status", root)
+        if answer.get("status") in PENDING:
+            return None
+        return {
+            text_of(offer, "offer_seller_id") or "": (
+                offer.get("status") == "OK",
+                None if offer.get("status") == "OK" else error_text(offer),
+            )
+            for offer in answer.iter(tag("offer"))
+        }
 
     async def push_products(self, products: Sequence[OutgoingProduct]) -> list[ItemOutcome]:
         offers = [

@@ -3,6 +3,7 @@ item for platforms without a batch endpoint, and multipart bodies for batch APIs
 (OCAPI batch requests, OData $batch).
 """
 
+import asyncio
 import base64
 import time
 import uuid
@@ -100,8 +101,42 @@ async def each_item(
     return outcomes
 
 
-def refused(product_id: uuid.UUID, message: str) -> ItemOutcome:
-    return ItemOutcome(product_id, ok=False, error=message)
+async def poll(
+    fetch: Callable[[], Awaitable[T]], finished: Callable[[T], bool], *, attempts: int, wait: float
+) -> T:
+    """Ask an asynchronous platform for its report until `finished`, at most `attempts`
+    times, `wait` seconds apart; answers the last report, finished or not."""
+    report = await fetch()
+    for _ in range(attempts - 1):
+        if finished(report):
+            break
+        await asyncio.sleep(wait)
+        report = await fetch()
+    return report
+
+
+# What a platform reported for one item of an asynchronous integration: ok, error.
+Report = tuple[bool, str | None]
+
+
+def reported_outcomes(
+    items: Sequence[I], keys: Sequence[str | None], reports: dict[str, Report], *,
+    pending: str, unsent: str = "",
+) -> list[ItemOutcome]:  # fmt: skip
+    """Outcomes of items sent under `keys` (None: refused before sending, for `unsent`)
+    from the platform's per-key reports; an item not reported yet is transient."""
+    outcomes = []
+    for item, key in zip(items, keys, strict=True):
+        if key is None:
+            outcomes.append(ItemOutcome(item.product_id, ok=False, error=unsent))
+        elif key not in reports:
+            outcomes.append(ItemOutcome(item.product_id, ok=False, transient=True, error=pending))
+        else:
+            ok, error = reports[key]
+            outcomes.append(
+                ItemOutcome(item.product_id, ok=ok, error=error, external_id=key if ok else None)
+            )
+    return outcomes
 
 
 # --- multipart/mixed -------------------------------------------------------------
