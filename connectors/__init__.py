@@ -3,7 +3,7 @@
 `ADAPTERS` maps a platform name to its adapter class; each platform module adds itself.
 """
 
-from connectors import cdiscount, fnac, sap_commerce, sfcc, sylius  # noqa: F401  # platform modules register themselves on import
+from connectors import cdiscount, fnac, sap_commerce, sfcc, sylius, wizishop  # noqa: F401  # platform modules register themselves on import
 from connectors.base import ADAPTERS, PlatformAdapter, adapter_for
 
 __all__ = ["ADAPTERS", "PlatformAdapter", "adapter_for"]
