@@ -136,12 +136,13 @@ class FnacAdapter(PlatformAdapter):
         if any(offer is not None for offer in offers):
             batch_id = text_of(await self._post("offers_update", root), "batch_id") or ""
             options = self.config.options
-            reports = await poll(
+            status = await poll(
                 lambda: self._batch_status(batch_id),
                 lambda report: report is not None,
                 attempts=int(options.get("batch_polls", 5)),
                 wait=float(options.get("batch_wait", 2.0)),
-            ) or {}  # fmt: skip
+            )
+            reports = status or {}
         return reported_outcomes(
             items, [None if offer is None else offer["sku"] for offer in offers], reports,
             pending="offre pas encore traitée par Fnac (batch en cours)",

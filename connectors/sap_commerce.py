@@ -123,12 +123,12 @@ class SapCommerceAdapter(PlatformAdapter):
             message = answer.body
             if content_type.startswith("multipart/"):
                 message = decode_multipart(answer.body, content_type)[0].body
-            status, _headers, body = parse_http_response(message)
-            outcomes.append(outcome(item.product_id, external_id, status, body))
+            status, _headers, content = parse_http_response(message)
+            outcomes.append(outcome(item.product_id, external_id, status, content))
         return outcomes
 
     async def push_products(self, products: Sequence[OutgoingProduct]) -> list[ItemOutcome]:
-        bodies = []
+        bodies: list[dict[str, Any]] = []
         for product in products:
             body = {
                 "code": product.external_id or product.sku,

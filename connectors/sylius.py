@@ -165,7 +165,9 @@ class SyliusAdapter(PlatformAdapter):
 
     def _remote(self, member: dict[str, Any], variant: dict[str, Any]) -> RemoteProduct:
         translations = member.get("translations") or {}
-        text = translations.get(self.locale) or next(iter(translations.values()), {})
+        text: dict[str, Any] = translations.get(self.locale) or next(
+            iter(translations.values()), {}
+        )
         pricing = (variant.get("channelPricings") or {}).get(self.channel) or {}
         return RemoteProduct(
             external_id=str(member["code"]),

@@ -4,6 +4,7 @@ token, batch requests, product_search paging)."""
 import base64
 import json
 import uuid
+from typing import Any
 
 import pytest
 from starlette.requests import Request
@@ -29,7 +30,7 @@ from tests.fakes_platforms1 import (
 
 TOKEN = "sfcc-access-token"
 DATA = "/s/-/dw/data/v23_2"
-CATALOG = [{"id": f"P{i}", "name": {"default": f"Remote {i}"}, "ean": f"400{i}", "brand": "B",
+CATALOG: list[dict[str, Any]] = [{"id": f"P{i}", "name": {"default": f"Remote {i}"}, "ean": f"400{i}", "brand": "B",
             "online_flag": {"default": True}} for i in range(5)]  # fmt: skip
 
 
@@ -55,15 +56,11 @@ def fake_sfcc(refuse: set[str] | None = None) -> FakePlatform:
         answers = []
         for part in multipart_parts(await request.body(), request.headers["content-type"]):
             resource = part["x-dw-resource-path-extension"]
-            body = json.loads(part_bytes(part))
+            body: dict[str, Any] = json.loads(part_bytes(part))
             key = resource.rsplit("/", 1)[-1]
+            status, answer = 200, {"id": key, **body}
             if key in (refuse or set()):
-                status, answer = (
-                    400,
-                    {"fault": {"type": "InvalidProduct", "message": f"{key} refusé"}},
-                )
-            else:
-                status, answer = 200, {"id": key, **body}
+                status, answer = 400, {"fault": {"type": "Invalid", "message": f"{key} refusé"}}
             answers.append(({"x-dw-content-id": part["x-dw-content-id"],
                              "x-dw-status-code": str(status),
                              "Content-Type": "application/json"}, json.dumps(answer).encode()))  # fmt: skip
