@@ -48,6 +48,8 @@ TOKEN_URL = "https://auth.octopia-io.net/auth/realms/maas/protocol/openid-connec
 SALES_CHANNEL = "CDISFR"
 PAGE_SIZE = 100
 REFUSED_MESSAGE = "refusé par Cdiscount"
+INTEGRATED = "Integrated"
+UNFINISHED = (None, "Pending", "InProgress")
 
 
 def errors_of(item: dict[str, Any]) -> str:
@@ -104,26 +106,12 @@ class CdiscountAdapter(PlatformAdapter):
             sheets.append({key: value for key, value in sheet.items() if value is not None})
         answer = await self._call("POST", "/products-integration", json={"products": sheets})
         package = package_id(answer)
-        skus = [product.sku for product in products]
-
-        async def report() -> dict[str, Report]:
-            body = await self._call(
-                "GET", "/products-integration-reports",
-                params={"packageId": package, "pageIndex": 1, "pageSize": PAGE_SIZE},
-            )  # fmt: skip
-            return {
-                item["sellerProductReference"]: (
-                    item.get("status") == "Integrated",
-                    None if item.get("status") == "Integrated" else errors_of(item),
-                )
-                for item in body.get("items", [])
-                if item.get("status") not in (None, "Pending", "InProgress")
-            }
-
-        reports = await poll(report, lambda r: all(s in r for s in skus), **self._polled())
-        return reported_outcomes(
-            products, skus, reports, pending="fiche en cours d'intégration chez Cdiscount"
-        )
+        return await self._reported(
+            products, [product.sku for product in products], "/products-integration-reports",
+            params={"packageId": package, "pageIndex": 1, "pageSize": PAGE_SIZE},
+            key="sellerProductReference", status="status",
+            pending="fiche en cours d'intégration chez Cdiscount",
+        )  # fmt: skip
 
     async def _offer_package(
         self, items: Sequence[Any], requests: list[dict[str, Any]]
@@ -135,23 +123,32 @@ class CdiscountAdapter(PlatformAdapter):
             "POST", f"/offer-packages/{package}/offer-requests", json={"offerRequests": requests}
         )
         await self._call("PATCH", f"/offer-packages/{package}", json={"state": "Ready"})
-        skus = [request["sellerExternalReference"] for request in requests]
+        return await self._reported(
+            items, [request["sellerExternalReference"] for request in requests],
+            f"/offer-packages/{package}/offer-requests-results",
+            key="sellerExternalReference", status="integrationStatus",
+            pending="offre en cours d'intégration chez Cdiscount",
+        )  # fmt: skip
 
-        async def results() -> dict[str, Report]:
-            body = await self._call("GET", f"/offer-packages/{package}/offer-requests-results")
+    async def _reported(
+        self, items: Sequence[Any], skus: list[str], path: str, *,
+        params: dict[str, Any] | None = None, key: str, status: str, pending: str,
+    ) -> list[ItemOutcome]:  # fmt: skip
+        """Poll an integration report until it has a final status for every SKU."""
+
+        async def fetch() -> dict[str, Report]:
+            body = await self._call("GET", path, params=params)
             return {
-                item["sellerExternalReference"]: (
-                    item.get("integrationStatus") == "Integrated",
-                    None if item.get("integrationStatus") == "Integrated" else errors_of(item),
+                item[key]: (
+                    item[status] == INTEGRATED,
+                    None if item[status] == INTEGRATED else errors_of(item),
                 )
                 for item in body.get("items", [])
-                if item.get("integrationStatus") not in (None, "Pending", "InProgress")
+                if item.get(status) not in UNFINISHED
             }
 
-        reports = await poll(results, lambda r: all(s in r for s in skus), **self._polled())
-        return reported_outcomes(
-            items, skus, reports, pending="offre en cours d'intégration chez Cdiscount"
-        )
+        reports = await poll(fetch, lambda r: all(s in r for s in skus), **self._polled())
+        return reported_outcomes(items, skus, reports, pending=pending)
 
     async def push_stock(self, levels: Sequence[StockLevel]) -> list[ItemOutcome]:
         requests = [

@@ -44,16 +44,13 @@ NEW = "11"  # product_state of a new item
 PENDING = {"ACTIVE", "RUNNING"}
 PAGE_SIZE = 100
 
-# Serialize our elements in Fnac's namespace as the default one, as its examples do.
-ET.register_namespace("", NS)
-
 
 def tag(name: str) -> str:
     return f"{{{NS}}}{name}"
 
 
 def child(parent: ET.Element, name: str, text: Any = None, **attributes: str) -> ET.Element:
-    element = ET.SubElement(parent, tag(name), attributes)
+    element = ET.SubElement(parent, name, attributes)
     if text is not None:
         element.text = str(text)
     return element
@@ -96,7 +93,7 @@ class FnacAdapter(PlatformAdapter):
         """A root element for `service`, signed with the session token."""
         credentials = self.config.credentials
         if self._token is None:
-            auth = ET.Element(tag("auth"))
+            auth = ET.Element("auth", {"xmlns": NS})
             child(auth, "partner_id", credentials["partner_id"])
             child(auth, "shop_id", credentials["shop_id"])
             child(auth, "key", credentials["key"])
@@ -104,9 +101,9 @@ class FnacAdapter(PlatformAdapter):
             if not self._token:
                 raise PlatformError("auth : pas de jeton dans la réponse Fnac")
         return ET.Element(
-            tag(service),
-            {"partner_id": credentials["partner_id"], "shop_id": credentials["shop_id"],
-             "token": self._token, **attributes},
+            service,
+            {"xmlns": NS, "partner_id": credentials["partner_id"],
+             "shop_id": credentials["shop_id"], "token": self._token, **attributes},
         )  # fmt: skip
 
     async def test(self) -> str:

@@ -14,14 +14,22 @@
   `total`.
 - Stock: `PUT inventory_lists/{options.inventory_list_id}/product_inventory_records/{id}`
   with `allocation.amount` only.
-- Prices: `PUT price_books/{options.price_book_id}/price_tables/{id}` with the amount
-  for quantity 1. This path follows the Data API's price book resources as we
-  understand them; it is the one mapping here we could not confirm word for word.
+- Prices: B2C Commerce has no Data API resource that writes price book entries; its
+  documented path is an import: a site archive holding a price book XML
+  (`pricebook/2006-10-31` schema, `options.price_book_id`, one `price-table` per
+  product with the amount for quantity 1) is uploaded over WebDAV to
+  `Impex/src/instance`, then the `sfcc-site-archive-import` system job is started
+  (`POST jobs/sfcc-site-archive-import/executions`, mode merge) and polled until
+  finished; its exit status is the outcome of every price of the chunk.
 - Throttling: OCAPI quotas answer 429 (with Retry-After when given); a 429 or 5xx
   sub-response is a transient outcome for that product.
 """
 
+import io
 import json
+import uuid
+import xml.etree.ElementTree as ET
+import zipfile
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -42,12 +50,16 @@ from connectors.toolkit import (
     decode_multipart,
     encode_multipart,
     new_boundary,
+    poll,
 )
 
 ACCOUNT_MANAGER_TOKEN_URL = "https://account.demandware.com/dwsso/oauth2/access_token"
 API_VERSION = "v23_2"
 BATCH_LIMIT = 50  # OCAPI refuses batch requests with more subrequests
 SEARCH_PAGE = 200  # product_search's largest page
+IMPEX = "/on/demandware.servlet/webdav/Sites/Impex/src/instance"
+IMPORT_JOB = "sfcc-site-archive-import"
+PRICEBOOK_NS = "http://www.demandware.com/xml/impex/pricebook/2006-10-31"
 
 
 def localized(value: str | None) -> dict[str, str] | None:
@@ -71,7 +83,8 @@ class SfccAdapter(PlatformAdapter):
         super().__init__(config, http)
         options = config.options
         self.version = options.get("api_version", API_VERSION)
-        self.root = f"{(config.base_url or '').rstrip('/')}/s/-/dw"
+        self.base = (config.base_url or "").rstrip("/")
+        self.root = f"{self.base}/s/-/dw"
         self.token = ClientCredentials(
             http,
             options.get("token_url", ACCOUNT_MANAGER_TOKEN_URL),
@@ -204,17 +217,53 @@ class SfccAdapter(PlatformAdapter):
         return await self._batched(levels, requests, ids)
 
     async def push_prices(self, prices: Sequence[PriceLevel]) -> list[ItemOutcome]:
-        price_book = self.config.options["price_book_id"]
-        ids = [price.external_id or price.sku for price in prices]
-        requests = [
-            (
-                "PUT",
-                f"price_books/{price_book}/price_tables/{product_id}",
-                {"amounts": [{"quantity": 1, "amount": price.price}]},
-            )
-            for price, product_id in zip(prices, ids, strict=True)
-        ]
-        return await self._batched(prices, requests, ids)
+        """Prices travel as a price book import: a site archive holding one price book
+        XML, uploaded over WebDAV and imported by the `sfcc-site-archive-import` system
+        job; the job's exit status is every price's outcome."""
+        name = f"pixee-prices-{uuid.uuid4().hex}"
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(f"{name}/pricebooks/pixee.xml", self._price_book(prices))
+        await self.http.request(
+            "PUT", f"{self.base}{IMPEX}/{name}.zip",
+            headers=await self.token.headers(), content=buffer.getvalue(),
+        )  # fmt: skip
+        job = f"jobs/{IMPORT_JOB}/executions"
+        started = await self._call("POST", job, {"file_name": f"{name}.zip", "mode": "merge"})
+        options = self.config.options
+        execution = await poll(
+            lambda: self._call("GET", f"{job}/{started['id']}"),
+            lambda execution: execution.get("execution_status") == "finished",
+            attempts=int(options.get("job_polls", 10)),
+            wait=float(options.get("job_wait", 3.0)),
+        )
+        exit_status = execution.get("exit_status") or {}
+        if execution.get("execution_status") != "finished":
+            return [ItemOutcome(p.product_id, ok=False, transient=True,
+                                error="import du price book en cours") for p in prices]  # fmt: skip
+        if exit_status.get("code") != "OK":
+            error = exit_status.get("message") or f"import du price book : {exit_status}"
+            return [ItemOutcome(p.product_id, ok=False, error=error) for p in prices]
+        return [ItemOutcome(p.product_id, ok=True, external_id=p.external_id or p.sku)
+                for p in prices]  # fmt: skip
+
+    def _price_book(self, prices: Sequence[PriceLevel]) -> bytes:
+        books = ET.Element("pricebooks", {"xmlns": PRICEBOOK_NS})
+        book = ET.SubElement(books, "pricebook")
+        header = ET.SubElement(
+            book,
+            "header",
+            {"pricebook-id": self.config.options["price_book_id"]},
+        )
+        ET.SubElement(header, "currency").text = self.config.currency
+        tables = ET.SubElement(book, "price-tables")
+        for price in prices:
+            table = ET.SubElement(
+                tables, "price-table",
+                {"product-id": price.external_id or price.sku},
+            )  # fmt: skip
+            ET.SubElement(table, "amount", {"quantity": "1"}).text = f"{price.price:.2f}"
+        return ET.tostring(books, encoding="utf-8", xml_declaration=True)
 
 
 def outcome(product_id: Any, external_id: str, status: int, body: dict[str, Any]) -> ItemOutcome:

@@ -2,8 +2,11 @@
 token, batch requests, product_search paging)."""
 
 import base64
+import io
 import json
 import uuid
+import xml.etree.ElementTree as ET
+import zipfile
 from typing import Any
 
 import pytest
@@ -30,12 +33,18 @@ from tests.fakes_platforms1 import (
 
 TOKEN = "sfcc-access-token"
 DATA = "/s/-/dw/data/v23_2"
+IMPEX = "/on/demandware.servlet/webdav/Sites/Impex/src/instance"
 CATALOG: list[dict[str, Any]] = [{"id": f"P{i}", "name": {"default": f"Remote {i}"}, "ean": f"400{i}", "brand": "B",
             "online_flag": {"default": True}} for i in range(5)]  # fmt: skip
 
 
-def fake_sfcc(refuse: set[str] | None = None) -> FakePlatform:
-    fake = FakePlatform(bearer(TOKEN))
+class FakeSfcc(FakePlatform):
+    uploads: dict[str, bytes]
+
+
+def fake_sfcc(refuse: set[str] | None = None, import_exit: str = "OK") -> FakeSfcc:
+    fake = FakeSfcc(bearer(TOKEN))
+    fake.uploads = {}
 
     @fake.route("/dwsso/oauth2/access_token", "POST", open=True)
     async def token(request: Request) -> Response:
@@ -76,6 +85,24 @@ def fake_sfcc(refuse: set[str] | None = None) -> FakePlatform:
         return JSONResponse({"_type": "product_search_result", "start": start, "count": count,
                              "total": len(CATALOG), "hits": CATALOG[start:start + count]})  # fmt: skip
 
+    @fake.route(f"{IMPEX}/{{name}}", "PUT")
+    async def webdav(request: Request) -> Response:
+        fake.uploads[request.path_params["name"]] = await request.body()
+        return Response(status_code=201)
+
+    @fake.route(f"{DATA}/jobs/sfcc-site-archive-import/executions", "POST")
+    async def start_import(request: Request) -> Response:
+        assert (await request.json())["file_name"] in fake.uploads
+        return JSONResponse({"id": "exec-1", "execution_status": "running"}, status_code=202)
+
+    @fake.route(f"{DATA}/jobs/sfcc-site-archive-import/executions/exec-1")
+    async def import_status(_request: Request) -> Response:
+        polls = len(fake.to(f"{DATA}/jobs/sfcc-site-archive-import/executions/exec-1"))
+        if polls < 2:  # the job runs for a while
+            return JSONResponse({"id": "exec-1", "execution_status": "running"})
+        return JSONResponse({"id": "exec-1", "execution_status": "finished",
+                             "exit_status": {"code": import_exit, "message": "fichier invalide"}})  # fmt: skip
+
     return fake
 
 
@@ -85,7 +112,8 @@ def adapter(base: str, http: PlatformHttp, secret: str = "secret") -> SfccAdapte
         base_url=base,
         credentials={"client_id": "client", "client_secret": secret},
         options={"token_url": f"{base}/dwsso/oauth2/access_token", "page_size": 2,
-                 "inventory_list_id": "inventory_m", "price_book_id": "eur-list-prices"},
+                 "inventory_list_id": "inventory_m", "price_book_id": "eur-list-prices",
+                 "job_wait": 0},
     )  # fmt: skip
     return SfccAdapter(config, http)
 
@@ -155,15 +183,30 @@ async def test_stock_sends_allocation_amounts_only() -> None:
     ]]  # fmt: skip
 
 
-async def test_prices_send_price_book_amounts_only() -> None:
+async def test_prices_are_imported_as_a_price_book_archive() -> None:
     fake = fake_sfcc()
+    levels = price_levels(2)
+    async with running(fake) as (base, http):
+        outcomes = await adapter(base, http).push_prices(levels)
+    assert [(o.ok, o.external_id) for o in outcomes] == [(True, "SKU-000"), (True, "SKU-001")]
+    ((name, upload),) = fake.uploads.items()
+    with zipfile.ZipFile(io.BytesIO(upload)) as archive:
+        book = ET.fromstring(archive.read(f"{name.removesuffix('.zip')}/pricebooks/pixee.xml"))
+    ns = "{http://www.demandware.com/xml/impex/pricebook/2006-10-31}"
+    assert book.find(f"{ns}pricebook/{ns}header").attrib == {"pricebook-id": "eur-list-prices"}
+    assert [(t.get("product-id"), t.find(f"{ns}amount").text)
+            for t in book.iter(f"{ns}price-table")] == [("SKU-000", "19.90"), ("SKU-001", "20.90")]  # fmt: skip
+    (start,) = fake.to(f"{DATA}/jobs/sfcc-site-archive-import/executions", "POST")
+    assert start.json() == {"file_name": name, "mode": "merge"}
+
+
+async def test_a_failed_price_book_import_fails_every_price() -> None:
+    fake = fake_sfcc(import_exit="ERROR")
     async with running(fake) as (base, http):
         outcomes = await adapter(base, http).push_prices(price_levels(2))
-    assert all(o.ok for o in outcomes)
-    assert batch_parts(fake) == [[
-        ("PUT", f"price_books/eur-list-prices/price_tables/SKU-00{i}",
-         {"amounts": [{"quantity": 1, "amount": 19.9 + i}]}) for i in range(2)
-    ]]  # fmt: skip
+    assert [(o.ok, o.error, o.transient) for o in outcomes] == [
+        (False, "fichier invalide", False)
+    ] * 2
 
 
 async def test_throttling_outage_and_refusal_are_mapped() -> None:
