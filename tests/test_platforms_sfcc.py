@@ -193,8 +193,9 @@ async def test_prices_are_imported_as_a_price_book_archive() -> None:
     with zipfile.ZipFile(io.BytesIO(upload)) as archive:
         book = ET.fromstring(archive.read(f"{name.removesuffix('.zip')}/pricebooks/pixee.xml"))
     ns = "{http://www.demandware.com/xml/impex/pricebook/2006-10-31}"
-    assert book.find(f"{ns}pricebook/{ns}header").attrib == {"pricebook-id": "eur-list-prices"}
-    assert [(t.get("product-id"), t.find(f"{ns}amount").text)
+    assert [h.attrib for h in book.iter(f"{ns}header")] == [{"pricebook-id": "eur-list-prices"}]
+    assert book.findtext(f"{ns}pricebook/{ns}header/{ns}currency") == "EUR"
+    assert [(t.get("product-id"), t.findtext(f"{ns}amount"))
             for t in book.iter(f"{ns}price-table")] == [("SKU-000", "19.90"), ("SKU-001", "20.90")]  # fmt: skip
     (start,) = fake.to(f"{DATA}/jobs/sfcc-site-archive-import/executions", "POST")
     assert start.json() == {"file_name": name, "mode": "merge"}
