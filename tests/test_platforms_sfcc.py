@@ -42,7 +42,9 @@ class FakeSfcc(FakePlatform):
     uploads: dict[str, bytes]
 
 
-def fake_sfcc(refuse: set[str] | None = None, import_exit: str = "OK") -> FakeSfcc:
+def fake_sfcc(
+    refuse: set[str] | None = None, busy: set[str] | None = None, import_exit: str = "OK"
+) -> FakeSfcc:
     fake = FakeSfcc(bearer(TOKEN))
     fake.uploads = {}
 
@@ -70,6 +72,8 @@ def fake_sfcc(refuse: set[str] | None = None, import_exit: str = "OK") -> FakeSf
             status, answer = 200, {"id": key, **body}
             if key in (refuse or set()):
                 status, answer = 400, {"fault": {"type": "Invalid", "message": f"{key} refusé"}}
+            if key in (busy or set()):
+                status, answer = 503, {"fault": {"type": "ServiceUnavailable", "message": "busy"}}
             answers.append(({"x-dw-content-id": part["x-dw-content-id"],
                              "x-dw-status-code": str(status),
                              "Content-Type": "application/json"}, json.dumps(answer).encode()))  # fmt: skip
@@ -144,14 +148,19 @@ async def test_wrong_client_secret_is_a_permanent_error() -> None:
 
 
 async def test_hundred_products_go_in_two_batches_with_item_errors_mapped_back() -> None:
-    fake = fake_sfcc(refuse={"SKU-007"})
+    fake = fake_sfcc(refuse={"SKU-007"}, busy={"SKU-060"})
     batch = products(100, linked=[3, 50])
     async with running(fake) as (base, http):
         outcomes = await adapter(base, http).push_products(batch)
 
     assert [o.product_id for o in outcomes] == [p.product_id for p in batch]
-    assert outcomes[7].ok is False and outcomes[7].error == "SKU-007 refusé"
-    assert all(o.ok for i, o in enumerate(outcomes) if i != 7)
+    assert (outcomes[7].ok, outcomes[7].error, outcomes[7].transient) == (
+        False,
+        "SKU-007 refusé",
+        False,
+    )
+    assert (outcomes[60].ok, outcomes[60].transient) == (False, True)
+    assert all(o.ok for i, o in enumerate(outcomes) if i not in (7, 60))
     assert outcomes[3].external_id == "EXT-003" and outcomes[4].external_id == "SKU-004"
     sent = batch_parts(fake)
     assert [len(parts) for parts in sent] == [50, 50]
