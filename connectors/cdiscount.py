@@ -16,12 +16,11 @@
   Cdiscount the sheet and the offer are separate things: price and stock go through
   the offer packages of push_prices and push_stock.
 - Stock and prices map onto offer packages: `POST /offer-packages`
-  (`packageType: Update`), `POST /offer-packages/{id}/offer-requests` with one request
-  per SKU carrying the stock only or the price only, `PATCH /offer-packages/{id}`
-  with `state: Ready`, then `GET /offer-packages/{id}/offer-requests-results`
-  (`integrationStatus` per request), polled the same way. The request field names
-  are those of the Sellers OpenAPI as far as we could read it (sellerExternalReference,
-  stocks[].quantity, price.originPrice).
+  (`packageType: Update`; the id comes back in the body or the `content-location`),
+  `POST /offer-packages/{id}/offer-requests` with a list of requests, one per SKU,
+  carrying `quantity` only or `price.price` only, `PATCH /offer-packages/{id}` with
+  `state: Ready`, then `GET /offer-packages/{id}/offer-requests-results`
+  (`integrationStatus` and `results` per request), polled the same way.
 - Pull: `GET /offers?salesChannelId=CDISFR&pageIndex=&pageSize=`, until a page comes
   back short.
 - Throttling: 429 with Retry-After, transient through PlatformHttp.
@@ -29,6 +28,8 @@
 
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
+
+import httpx
 
 from connectors.base import (
     ConnectorConfig,
@@ -53,9 +54,12 @@ UNFINISHED = (None, "Pending", "InProgress")
 
 
 def errors_of(item: dict[str, Any]) -> str:
-    errors = item.get("errors") or []
+    """Why an item was not integrated: product reports carry `errors`, offer results
+    carry `results` (a result code and message each)."""
+    errors = item.get("errors") or item.get("results") or []
     text = "; ".join(
-        f"{error.get('code', '')} {error.get('message', '')}".strip() for error in errors
+        f"{error.get('code') or error.get('resultCode') or ''} {error.get('message', '')}".strip()
+        for error in errors
     )
     return text or str(item.get("status") or item.get("integrationStatus") or REFUSED_MESSAGE)
 
@@ -76,9 +80,12 @@ class CdiscountAdapter(PlatformAdapter):
             basic_auth=False,
         )
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {**await self.token.headers(), "SellerId": self.config.credentials["seller_id"]}
-        response = await self.http.request(method, f"{self.base}{path}", headers=headers, **kwargs)
+        return await self.http.request(method, f"{self.base}{path}", headers=headers, **kwargs)
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self._send(method, path, **kwargs)
         return response.json() if response.content else {}
 
     def _polled(self) -> dict[str, Any]:
@@ -104,8 +111,9 @@ class CdiscountAdapter(PlatformAdapter):
                 "brand": product.brand,
             }
             sheets.append({key: value for key, value in sheet.items() if value is not None})
-        answer = await self._call("POST", "/products-integration", json={"products": sheets})
-        package = package_id(answer)
+        package = package_id(
+            await self._send("POST", "/products-integration", json={"products": sheets})
+        )
         return await self._reported(
             products, [product.sku for product in products], "/products-integration-reports",
             params={"packageId": package, "pageIndex": 1, "pageSize": PAGE_SIZE},
@@ -117,11 +125,9 @@ class CdiscountAdapter(PlatformAdapter):
         self, items: Sequence[Any], requests: list[dict[str, Any]]
     ) -> list[ItemOutcome]:
         package = package_id(
-            await self._call("POST", "/offer-packages", json={"packageType": "Update"})
+            await self._send("POST", "/offer-packages", json={"packageType": "Update"})
         )
-        await self._call(
-            "POST", f"/offer-packages/{package}/offer-requests", json={"offerRequests": requests}
-        )
+        await self._call("POST", f"/offer-packages/{package}/offer-requests", json=requests)
         await self._call("PATCH", f"/offer-packages/{package}", json={"state": "Ready"})
         return await self._reported(
             items, [request["sellerExternalReference"] for request in requests],
@@ -152,14 +158,13 @@ class CdiscountAdapter(PlatformAdapter):
 
     async def push_stock(self, levels: Sequence[StockLevel]) -> list[ItemOutcome]:
         requests = [
-            {"sellerExternalReference": level.sku, "stocks": [{"quantity": level.quantity}]}
-            for level in levels
+            {"sellerExternalReference": level.sku, "quantity": level.quantity} for level in levels
         ]
         return await self._offer_package(levels, requests)
 
     async def push_prices(self, prices: Sequence[PriceLevel]) -> list[ItemOutcome]:
         requests = [
-            {"sellerExternalReference": price.sku, "price": {"originPrice": price.price}}
+            {"sellerExternalReference": price.sku, "price": {"price": price.price}}
             for price in prices
         ]
         return await self._offer_package(prices, requests)
@@ -181,8 +186,13 @@ class CdiscountAdapter(PlatformAdapter):
             page += 1
 
 
-def package_id(answer: dict[str, Any]) -> str:
-    package = answer.get("packageId") or answer.get("id")
+def package_id(response: httpx.Response) -> str:
+    """The package id, from the body or else the `content-location` of the new package."""
+    answer = response.json() if response.content else {}
+    package = answer.get("packageId") if isinstance(answer, dict) else None
+    location = response.headers.get("content-location")
+    if not package and location:
+        package = location.rstrip("/").rsplit("/", 1)[-1]
     if not package:
         raise PlatformError("Cdiscount n'a pas renvoyé d'identifiant de package")
     return str(package)
@@ -190,14 +200,12 @@ def package_id(answer: dict[str, Any]) -> str:
 
 def remote(offer: dict[str, Any]) -> RemoteProduct:
     price = offer.get("price") or {}
-    stocks = offer.get("stocks") or []
-    quantity = sum(int(stock.get("quantity") or 0) for stock in stocks) if stocks else None
+    product = offer.get("product") or {}
     return RemoteProduct(
         external_id=str(offer.get("sellerExternalReference") or offer.get("offerId")),
         sku=offer.get("sellerExternalReference"),
-        ean=offer.get("gtin"),
-        name=offer.get("productTitle"),
-        price=price.get("originPrice") if isinstance(price, dict) else price,
-        stock=quantity,
-        is_active=offer.get("isActive"),
+        ean=product.get("gtin") or offer.get("gtin"),
+        name=product.get("title"),
+        price=price.get("price") if isinstance(price, dict) else price,
+        stock=offer.get("quantity"),
     )

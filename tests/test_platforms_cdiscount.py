@@ -33,8 +33,9 @@ def authorized(request: Request, _body: bytes) -> bool:
 class FakeOctopia(FakePlatform):
     def __init__(self, offers: int = 0, refuse: frozenset[str] = frozenset()) -> None:
         super().__init__(authorized)
-        self.offers = [{"offerId": f"O{i}", "sellerExternalReference": f"REF-{i}", "gtin": f"376{i}",
-                        "price": {"originPrice": 9.5 + i}, "stocks": [{"quantity": i}]}
+        self.offers = [{"offerId": f"O{i}", "sellerExternalReference": f"REF-{i}",
+                        "product": {"gtin": f"376{i}", "title": f"Offre {i}"}, "condition": "New",
+                        "price": {"price": 9.5 + i, "currencyCode": "EUR"}, "quantity": i}
                        for i in range(offers)]  # fmt: skip
         self.refuse = refuse
         self.sheets: list[dict] = []
@@ -81,14 +82,14 @@ class FakeOctopia(FakePlatform):
             assert await request.json() == {"packageType": "Update"}
             package = f"op-{len(self.offer_requests) + 1}"
             self.offer_requests[package] = []
-            return JSONResponse({"packageId": package}, status_code=201)
+            # Octopia names the new package by its location.
+            location = {"content-location": f"{API}/offer-packages/{package}"}
+            return Response(status_code=201, headers=location)
 
         @self.route(f"{API}/offer-packages/{{package}}/offer-requests", "POST")
         async def offer_requests(request: Request) -> Response:
-            self.offer_requests[request.path_params["package"]] += (await request.json())[
-                "offerRequests"
-            ]
-            return Response(status_code=204)
+            self.offer_requests[request.path_params["package"]] += await request.json()
+            return JSONResponse({"accepted": True})
 
         @self.route(f"{API}/offer-packages/{{package}}", "PATCH")
         async def ready(request: Request) -> Response:
@@ -98,8 +99,12 @@ class FakeOctopia(FakePlatform):
         @self.route(f"{API}/offer-packages/{{package}}/offer-requests-results")
         async def results(request: Request) -> Response:
             requests = self.offer_requests[request.path_params["package"]]
-            return JSONResponse({"items": [
-                {"sellerExternalReference": r["sellerExternalReference"], "integrationStatus": "Integrated"}
+            return JSONResponse({"itemsPerPage": len(requests), "items": [
+                {"sellerExternalReference": r["sellerExternalReference"], "integrationStatus": "Rejected",
+                 "results": [{"resultCode": "4012", "message": "Prix hors bornes"}]}
+                if r["sellerExternalReference"] in self.refuse else
+                {"sellerExternalReference": r["sellerExternalReference"], "integrationStatus": "Integrated",
+                 "results": [{"resultCode": "8000", "message": "Offer updated"}]}
                 for r in requests
             ]})  # fmt: skip
 
@@ -165,7 +170,8 @@ async def test_pull_pages_through_offers() -> None:
     async with running(fake) as (base, http):
         pages = await all_pages(adapter(base, http))
     assert [[p.sku for p in page] for page in pages] == [["REF-0", "REF-1"], ["REF-2"]]
-    assert (pages[0][1].price, pages[0][1].stock, pages[0][1].ean) == (10.5, 1, "3761")
+    remote = pages[0][1]
+    assert (remote.price, remote.stock, remote.ean, remote.name) == (10.5, 1, "3761", "Offre 1")
 
 
 async def test_stock_goes_in_an_offer_package_with_quantities_only() -> None:
@@ -174,18 +180,19 @@ async def test_stock_goes_in_an_offer_package_with_quantities_only() -> None:
         outcomes = await adapter(base, http).push_stock(stock_levels(2))
     assert all(o.ok for o in outcomes)
     assert fake.offer_requests == {"op-1": [
-        {"sellerExternalReference": f"SKU-00{i}", "stocks": [{"quantity": i * 2}]} for i in range(2)
+        {"sellerExternalReference": f"SKU-00{i}", "quantity": i * 2} for i in range(2)
     ]}  # fmt: skip
     assert len(fake.to(f"{API}/offer-packages/op-1", "PATCH")) == 1
 
 
 async def test_prices_go_in_an_offer_package_with_prices_only() -> None:
-    fake = FakeOctopia()
+    fake = FakeOctopia(refuse=frozenset({"SKU-001"}))
     async with running(fake) as (base, http):
-        outcomes = await adapter(base, http).push_prices(price_levels(1))
-    assert outcomes[0].ok
-    assert fake.offer_requests == {"op-1": [{"sellerExternalReference": "SKU-000",
-                                             "price": {"originPrice": 19.9}}]}  # fmt: skip
+        outcomes = await adapter(base, http).push_prices(price_levels(2))
+    assert [(o.ok, o.error) for o in outcomes] == [(True, None), (False, "4012 Prix hors bornes")]
+    assert fake.offer_requests == {"op-1": [
+        {"sellerExternalReference": f"SKU-00{i}", "price": {"price": 19.9 + i}} for i in range(2)
+    ]}  # fmt: skip
 
 
 async def test_throttling_outage_and_refusal_are_mapped() -> None:
