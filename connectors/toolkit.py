@@ -1,13 +1,13 @@
 """What several platform adapters share: OAuth2 client-credentials tokens, one call per
-item for platforms without a batch endpoint, and multipart bodies for batch APIs
-(OCAPI batch requests, OData $batch).
+item for platforms without a batch endpoint, polling of asynchronous integration
+reports, and multipart bodies for batch APIs (OCAPI batch requests, OData $batch).
 """
 
 import asyncio
 import base64
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -25,12 +25,7 @@ class Identified(Protocol):
 
 
 T = TypeVar("T")
-I = TypeVar("I", bound=Identified)  # noqa: E741
-
-
-def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+Item = TypeVar("Item", bound=Identified)
 
 
 class ClientCredentials:
@@ -79,7 +74,7 @@ class ClientCredentials:
 
 
 async def each_item(
-    items: Sequence[I], call: Callable[[I], Awaitable[str | None]]
+    items: Sequence[Item], call: Callable[[Item], Awaitable[str | None]]
 ) -> list[ItemOutcome]:
     """One call per item, for platforms that have no batch endpoint for the operation.
 
@@ -120,7 +115,7 @@ Report = tuple[bool, str | None]
 
 
 def reported_outcomes(
-    items: Sequence[I], keys: Sequence[str | None], reports: dict[str, Report], *,
+    items: Sequence[Item], keys: Sequence[str | None], reports: dict[str, Report], *,
     pending: str, unsent: str = "",
 ) -> list[ItemOutcome]:  # fmt: skip
     """Outcomes of items sent under `keys` (None: refused before sending, for `unsent`)
