@@ -14,13 +14,15 @@
   `total`.
 - Stock: `PUT inventory_lists/{options.inventory_list_id}/product_inventory_records/{id}`
   with `allocation.amount` only.
-- Prices: B2C Commerce has no Data API resource that writes price book entries; its
-  documented path is an import: a site archive holding a price book XML
+- Prices: we found no Data API resource that writes price book entries; the
+  documented way in is an import: a site archive holding a price book XML
   (`pricebook/2006-10-31` schema, `options.price_book_id`, one `price-table` per
   product with the amount for quantity 1) is uploaded over WebDAV to
   `Impex/src/instance`, then the `sfcc-site-archive-import` system job is started
   (`POST jobs/sfcc-site-archive-import/executions`, mode merge) and polled until
-  finished; its exit status is the outcome of every price of the chunk.
+  finished; its exit status is the outcome of every price of the chunk. WebDAV takes
+  the same bearer token once the API client is granted `Impex` in the WebDAV client
+  permissions.
 - Throttling: OCAPI quotas answer 429 (with Retry-After when given); a 429 or 5xx
   sub-response is a transient outcome for that product.
 """
