@@ -1,0 +1,291 @@
+"""Salesforce B2C Commerce Cloud, through the OCAPI Data API (version v23_2 by default).
+
+- Auth: OAuth2 client credentials at Account Manager
+  (`POST https://account.demandware.com/dwsso/oauth2/access_token`, HTTP Basic
+  client_id:client_secret, `grant_type=client_credentials`); the bearer token goes on
+  every Data API call. `options.token_url` points elsewhere (a sandbox, a test fake).
+- Writes go through OCAPI batch requests (`POST /s/-/dw/batch`, multipart/mixed, at
+  most 50 subrequests): each subrequest names its method (`x-dw-http-method`) and path
+  (`x-dw-resource-path-extension` under the Data API root), each sub-response echoes
+  `x-dw-content-id` and carries `x-dw-status-code`, which is mapped back per product.
+- Products: `PUT products/{id}` creates one, `PATCH products/{external_id}` updates a
+  linked one (name, descriptions, brand, EAN, `online_flag`).
+- Pull: `POST product_search` with a `match_all_query`, paged with start/count up to
+  `total`.
+- Stock: `PUT inventory_lists/{options.inventory_list_id}/product_inventory_records/{id}`
+  with `allocation.amount` only.
+- Prices: we found no Data API resource that writes price book entries; the
+  documented way in is an import: a site archive holding a price book XML
+  (`pricebook/2006-10-31` schema, `options.price_book_id`, one `price-table` per
+  product with the amount for quantity 1) is uploaded over WebDAV to
+  `Impex/src/instance`, then the `sfcc-site-archive-import` system job is started
+  (`POST jobs/sfcc-site-archive-import/executions`, mode merge) and polled until
+  finished; its exit status is the outcome of every price of the chunk. WebDAV takes
+  the same bearer token once the API client is granted `Impex` in the WebDAV client
+  permissions.
+- Throttling: OCAPI quotas answer 429 (with Retry-After when given); a 429 or 5xx
+  sub-response is a transient outcome for that product.
+"""
+
+import io
+import json
+import uuid
+import xml.etree.ElementTree as ET
+import zipfile
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from connectors.base import (
+    ConnectorConfig,
+    ItemOutcome,
+    OutgoingProduct,
+    PlatformAdapter,
+    PriceLevel,
+    RemoteProduct,
+    StockLevel,
+    register,
+)
+from connectors.http import PlatformHttp
+from connectors.toolkit import (
+    ClientCredentials,
+    Part,
+    decode_multipart,
+    encode_multipart,
+    new_boundary,
+    poll,
+)
+
+ACCOUNT_MANAGER_TOKEN_URL = "https://account.demandware.com/dwsso/oauth2/access_token"
+API_VERSION = "v23_2"
+BATCH_LIMIT = 50  # OCAPI refuses batch requests with more subrequests
+SEARCH_PAGE = 200  # product_search's largest page
+IMPEX = "/on/demandware.servlet/webdav/Sites/Impex/src/instance"
+IMPORT_JOB = "sfcc-site-archive-import"
+PRICEBOOK_NS = "http://www.demandware.com/xml/impex/pricebook/2006-10-31"
+
+
+def localized(value: str | None) -> dict[str, str] | None:
+    return None if value is None else {"default": value}
+
+
+def default_text(value: Any) -> str | None:
+    if isinstance(value, dict):
+        text = value.get("default")
+        if isinstance(text, dict):  # markup attributes: {"default": {"markup": ...}}
+            text = text.get("markup") or text.get("source")
+        return None if text is None else str(text)
+    return None if value is None else str(value)
+
+
+@register
+class SfccAdapter(PlatformAdapter):
+    platform = "sfcc"
+
+    def __init__(self, config: ConnectorConfig, http: PlatformHttp) -> None:
+        super().__init__(config, http)
+        options = config.options
+        self.version = options.get("api_version", API_VERSION)
+        self.base = (config.base_url or "").rstrip("/")
+        self.root = f"{self.base}/s/-/dw"
+        self.token = ClientCredentials(
+            http,
+            options.get("token_url", ACCOUNT_MANAGER_TOKEN_URL),
+            config.credentials["client_id"],
+            config.credentials["client_secret"],
+            basic_auth=True,
+        )
+
+    @property
+    def data_path(self) -> str:
+        return f"/s/-/dw/data/{self.version}/"
+
+    async def _call(self, method: str, resource: str, body: Any = None) -> Any:
+        response = await self.http.request(
+            method, f"{self.root}/data/{self.version}/{resource}",
+            headers=await self.token.headers(), json=body,
+        )  # fmt: skip
+        return response.json()
+
+    async def test(self) -> str:
+        sites = await self._call("GET", "sites")
+        ids = [site.get("id", "?") for site in sites.get("data", [])]
+        return f"Salesforce B2C Commerce : {len(ids)} site(s) ({', '.join(ids)})"
+
+    async def _batch(
+        self, requests: Sequence[tuple[str, str, dict[str, Any]]]
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """Send (method, resource, body) subrequests in one OCAPI batch request; answer
+        (status, body) per subrequest, in order."""
+        boundary = new_boundary("dw")
+        parts = [
+            Part(
+                {
+                    "x-dw-content-id": str(index),
+                    "x-dw-http-method": method,
+                    "x-dw-resource-path-extension": resource,
+                    "Content-Type": "application/json",
+                },
+                json.dumps(body).encode(),
+            )
+            for index, (method, resource, body) in enumerate(requests)
+        ]
+        response = await self.http.request(
+            "POST",
+            f"{self.root}/batch",
+            headers={
+                **await self.token.headers(),
+                "Content-Type": f"multipart/mixed; boundary={boundary}",
+                "x-dw-http-method": "POST",
+                "x-dw-resource-path": self.data_path,
+            },
+            content=encode_multipart(parts, boundary),
+        )
+        answers: dict[int, tuple[int, dict[str, Any]]] = {}
+        for part in decode_multipart(response.content, response.headers["content-type"]):
+            status = int(part.headers.get("x-dw-status-code", "500"))
+            body = json.loads(part.body) if part.body.strip() else {}
+            answers[int(part.headers["x-dw-content-id"])] = (status, body)
+        return [answers.get(index, (500, {})) for index in range(len(requests))]
+
+    async def _batched(
+        self,
+        items: Sequence[Any],
+        requests: Sequence[tuple[str, str, dict[str, Any]]],
+        ids: Sequence[str],
+    ) -> list[ItemOutcome]:
+        outcomes = []
+        for start in range(0, len(items), BATCH_LIMIT):
+            answers = await self._batch(requests[start : start + BATCH_LIMIT])
+            for item, external_id, (status, body) in zip(
+                items[start : start + BATCH_LIMIT], ids[start : start + BATCH_LIMIT], answers,
+                strict=True,
+            ):  # fmt: skip
+                outcomes.append(outcome(item.product_id, external_id, status, body))
+        return outcomes
+
+    async def push_products(self, products: Sequence[OutgoingProduct]) -> list[ItemOutcome]:
+        requests = []
+        ids = []
+        for product in products:
+            body = {
+                "name": localized(product.name),
+                "long_description": localized(product.description),
+                "short_description": localized(product.short_description),
+                "brand": product.brand,
+                "ean": product.ean,
+                "online_flag": {"default": product.is_active},
+            }
+            body = {key: value for key, value in body.items() if value is not None}
+            if product.external_id:
+                requests.append(("PATCH", f"products/{product.external_id}", body))
+                ids.append(product.external_id)
+            else:
+                requests.append(("PUT", f"products/{product.sku}", {"id": product.sku, **body}))
+                ids.append(product.sku)
+        return await self._batched(products, requests, ids)
+
+    async def pull_products(self) -> AsyncIterator[list[RemoteProduct]]:
+        page_size = int(self.config.options.get("page_size", SEARCH_PAGE))
+        start = 0
+        while True:
+            result = await self._call(
+                "POST",
+                "product_search",
+                {
+                    "query": {"match_all_query": {}},
+                    "select": "(**)",
+                    "start": start,
+                    "count": page_size,
+                },
+            )
+            hits = result.get("hits", [])
+            if hits:
+                yield [remote(hit) for hit in hits]
+            start += len(hits)
+            if not hits or start >= int(result.get("total", 0)):
+                return
+
+    async def push_stock(self, levels: Sequence[StockLevel]) -> list[ItemOutcome]:
+        inventory_list = self.config.options["inventory_list_id"]
+        ids = [level.external_id or level.sku for level in levels]
+        requests = [
+            (
+                "PUT",
+                f"inventory_lists/{inventory_list}/product_inventory_records/{product_id}",
+                {"allocation": {"amount": level.quantity}},
+            )
+            for level, product_id in zip(levels, ids, strict=True)
+        ]
+        return await self._batched(levels, requests, ids)
+
+    async def push_prices(self, prices: Sequence[PriceLevel]) -> list[ItemOutcome]:
+        """Prices travel as a price book import: a site archive holding one price book
+        XML, uploaded over WebDAV and imported by the `sfcc-site-archive-import` system
+        job; the job's exit status is every price's outcome."""
+        name = f"pixee-prices-{uuid.uuid4().hex}"
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(f"{name}/pricebooks/pixee.xml", self._price_book(prices))
+        await self.http.request(
+            "PUT", f"{self.base}{IMPEX}/{name}.zip",
+            headers=await self.token.headers(), content=buffer.getvalue(),
+        )  # fmt: skip
+        job = f"jobs/{IMPORT_JOB}/executions"
+        started = await self._call("POST", job, {"file_name": f"{name}.zip", "mode": "merge"})
+        options = self.config.options
+        execution = await poll(
+            lambda: self._call("GET", f"{job}/{started['id']}"),
+            lambda execution: execution.get("execution_status") == "finished",
+            attempts=int(options.get("job_polls", 10)),
+            wait=float(options.get("job_wait", 3.0)),
+        )
+        exit_status = execution.get("exit_status") or {}
+        if execution.get("execution_status") != "finished":
+            return [ItemOutcome(p.product_id, ok=False, transient=True,
+                                error="import du price book en cours") for p in prices]  # fmt: skip
+        if exit_status.get("code") != "OK":
+            error = exit_status.get("message") or f"import du price book : {exit_status}"
+            return [ItemOutcome(p.product_id, ok=False, error=error) for p in prices]
+        return [ItemOutcome(p.product_id, ok=True, external_id=p.external_id or p.sku)
+                for p in prices]  # fmt: skip
+
+    def _price_book(self, prices: Sequence[PriceLevel]) -> bytes:
+        books = ET.Element("pricebooks", {"xmlns": PRICEBOOK_NS})
+        book = ET.SubElement(books, "pricebook")
+        header = ET.SubElement(
+            book,
+            "header",
+            {"pricebook-id": self.config.options["price_book_id"]},
+        )
+        ET.SubElement(header, "currency").text = self.config.currency
+        tables = ET.SubElement(book, "price-tables")
+        for price in prices:
+            table = ET.SubElement(
+                tables, "price-table",
+                {"product-id": price.external_id or price.sku},
+            )  # fmt: skip
+            ET.SubElement(table, "amount", {"quantity": "1"}).text = f"{price.price:.2f}"
+        return ET.tostring(books, encoding="utf-8", xml_declaration=True)
+
+
+def outcome(product_id: Any, external_id: str, status: int, body: dict[str, Any]) -> ItemOutcome:
+    if 200 <= status < 300:
+        return ItemOutcome(product_id, ok=True, external_id=body.get("id", external_id))
+    fault = body.get("fault") or {}
+    message = fault.get("message") or fault.get("type") or f"HTTP {status}"
+    return ItemOutcome(
+        product_id, ok=False, error=message, transient=status == 429 or status >= 500
+    )
+
+
+def remote(hit: dict[str, Any]) -> RemoteProduct:
+    online = hit.get("online_flag")
+    return RemoteProduct(
+        external_id=str(hit["id"]),
+        sku=str(hit["id"]),
+        ean=hit.get("ean"),
+        name=default_text(hit.get("name")),
+        description=default_text(hit.get("long_description")),
+        brand=hit.get("brand"),
+        is_active=online.get("default") if isinstance(online, dict) else online,
+    )

@@ -1,0 +1,199 @@
+"""Fakes of commerce platform APIs on loopback, shared by the tests of the SFCC, SAP
+Commerce, Wizishop, Cdiscount, Fnac and Sylius adapters.
+
+A `FakePlatform` records every request it receives, checks the platform's credentials
+on its data routes, and can be told to fail the next data request (a 429 with the
+platform's wait header, a 5xx, a 4xx). Multipart bodies are read with the standard
+library's email parser, independently of the adapters' own multipart code.
+"""
+
+import email
+import email.policy
+import ipaddress
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from email.message import Message
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.datastructures import Headers, QueryParams
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from connectors.base import OutgoingProduct, PlatformAdapter, PriceLevel, RemoteProduct, StockLevel
+from connectors.http import PlatformError, PlatformHttp
+from pim import outbound
+from pim.outbound import OutboundPolicy
+from tests.loopback import serve
+
+LOOPBACK = OutboundPolicy(
+    allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),), allow_plain_http=True
+)
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    query: QueryParams
+    headers: Headers
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class FakePlatform:
+    """One platform's API: routes added with `route`, credentials checked by `authorized`."""
+
+    authorized: Callable[[Request, bytes], bool]
+    received: list[Received] = field(default_factory=list)
+    failures: list[Response] = field(default_factory=list)
+    routes: list[Route] = field(default_factory=list)
+
+    def route(self, path: str, *methods: str, open: bool = False) -> Callable[[Handler], Handler]:
+        """Add a route; unless `open` (token endpoints), it checks credentials first and
+        answers a queued failure instead of its handler."""
+
+        def add(handler: Handler) -> Handler:
+            async def endpoint(request: Request) -> Response:
+                body = await request.body()
+                self.received.append(
+                    Received(request.method, request.url.path, request.query_params,
+                             request.headers, body)
+                )  # fmt: skip
+                if not open:
+                    if self.failures:
+                        return self.failures.pop(0)
+                    if not self.authorized(request, body):
+                        return JSONResponse({"error": "invalid_token"}, status_code=401)
+                return await handler(request)
+
+            self.routes.append(Route(path, endpoint, methods=list(methods or ("GET",))))
+            return handler
+
+        return add
+
+    def fail(self, status: int, headers: dict[str, str] | None = None) -> None:
+        self.failures.append(Response(f"failure {status}", status_code=status, headers=headers))
+
+    def to(self, path: str, method: str | None = None) -> list[Received]:
+        """What was received on `path` (and `method`), in order."""
+        return [
+            r for r in self.received if r.path == path and (method is None or r.method == method)
+        ]
+
+    def app(self) -> Starlette:
+        return Starlette(routes=self.routes)
+
+
+def bearer(token: str) -> Callable[[Request, bytes], bool]:
+    return lambda request, _body: request.headers.get("authorization") == f"Bearer {token}"
+
+
+@asynccontextmanager
+async def running(fake: FakePlatform) -> AsyncIterator[tuple[str, PlatformHttp]]:
+    """Serve the fake on loopback; yields its base URL and a guarded PlatformHttp."""
+    async with serve(fake.app()) as base, outbound.client() as client:
+        yield base, PlatformHttp(client, LOOPBACK)
+
+
+# --- payloads ------------------------------------------------------------------------
+
+
+def products(count: int, *, linked: Iterable[int] = ()) -> list[OutgoingProduct]:
+    """`count` products SKU-000…; those at the `linked` positions carry an external id."""
+    linked = set(linked)
+    return [
+        OutgoingProduct(
+            product_id=uuid.uuid4(),
+            sku=f"SKU-{i:03}",
+            ean=f"{3760000000000 + i}",
+            name=f"Produit {i}",
+            description=f"Description {i}",
+            short_description=f"Court {i}",
+            brand="Pixee",
+            price=10.0 + i,
+            stock=i,
+            weight=0.5,
+            external_id=f"EXT-{i:03}" if i in linked else None,
+        )
+        for i in range(count)
+    ]
+
+
+def stock_levels(count: int) -> list[StockLevel]:
+    return [StockLevel(uuid.uuid4(), f"SKU-{i:03}", quantity=i * 2) for i in range(count)]
+
+
+def price_levels(count: int) -> list[PriceLevel]:
+    return [PriceLevel(uuid.uuid4(), f"SKU-{i:03}", price=19.9 + i) for i in range(count)]
+
+
+async def all_pages(adapter: PlatformAdapter) -> list[list[RemoteProduct]]:
+    return [page async for page in adapter.pull_products()]
+
+
+async def first_page(adapter: PlatformAdapter) -> list[RemoteProduct]:
+    async for page in adapter.pull_products():
+        return page
+    return []
+
+
+# --- multipart, read and written independently of connectors.toolkit -----------------
+
+
+def multipart_parts(body: bytes, content_type: str) -> list[Message]:
+    message = email.message_from_bytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body, policy=email.policy.HTTP
+    )
+    return list(message.iter_parts())  # type: ignore[attr-defined]  # EmailMessage under HTTP policy
+
+
+def part_bytes(part: Message) -> bytes:
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else str(part.get_payload()).encode()
+
+
+def multipart_body(parts: list[tuple[dict[str, str], bytes]], boundary: str) -> bytes:
+    chunks = []
+    for headers, content in parts:
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        chunks.append(f"--{boundary}\r\n{head}\r\n".encode() + content + b"\r\n")
+    return b"".join(chunks) + f"--{boundary}--\r\n".encode()
+
+
+# --- the error mapping every adapter must show -----------------------------------------
+
+
+async def assert_errors_mapped(
+    fake: FakePlatform,
+    call: Callable[[], Awaitable[Any]],
+    *,
+    wait_headers: dict[str, str] | None = None,
+    wait: float = 7.0,
+) -> None:
+    """A 429 is transient with the platform's wait, a 5xx transient, another 4xx permanent."""
+    fake.fail(429, wait_headers or {"Retry-After": "7"})
+    with pytest.raises(PlatformError) as throttled:
+        await call()
+    assert (throttled.value.status, throttled.value.transient) == (429, True)
+    assert throttled.value.retry_after == wait
+
+    fake.fail(503)
+    with pytest.raises(PlatformError) as outage:
+        await call()
+    assert (outage.value.status, outage.value.transient) == (503, True)
+
+    fake.fail(400)
+    with pytest.raises(PlatformError) as refused:
+        await call()
+    assert (refused.value.status, refused.value.transient) == (400, False)

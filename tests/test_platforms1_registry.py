@@ -1,0 +1,16 @@
+"""The platform modules register their adapters when `connectors` is imported."""
+
+from connectors import ADAPTERS, adapter_for
+from connectors.base import ConnectorConfig
+from connectors.http import PlatformHttp
+from connectors.sylius import SyliusAdapter
+from pim import outbound
+from tests.fakes_platforms1 import LOOPBACK
+
+
+async def test_sfcc_sap_wizishop_cdiscount_fnac_and_sylius_are_registered() -> None:
+    assert {"sfcc", "sap_commerce", "wizishop", "cdiscount", "fnac", "sylius"} <= set(ADAPTERS)
+    config = ConnectorConfig(platform="sylius", base_url="https://shop.example", credentials={},
+                             channel="WEB")  # fmt: skip
+    async with outbound.client() as client:
+        assert isinstance(adapter_for(config, PlatformHttp(client, LOOPBACK)), SyliusAdapter)
