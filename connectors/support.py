@@ -1,0 +1,91 @@
+"""Small pieces several adapters share: cached bearer tokens, per-item calls for
+platforms without a batch endpoint, and composite external ids.
+"""
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol, TypeVar
+
+from connectors.base import ItemOutcome
+from connectors.http import PlatformError
+
+# Renew a token this long before it expires, so a request sent with it does not arrive
+# just after the expiry.
+TOKEN_MARGIN_SECONDS = 60.0
+
+
+class CachedToken:
+    """An access token fetched when first needed and reused until shortly before it
+    expires: token endpoints are rate-limited on their own. `fetch` answers the token
+    and its lifetime in seconds."""
+
+    def __init__(self, fetch: Callable[[], Awaitable[tuple[str, float]]]) -> None:
+        self._fetch = fetch
+        self._token: str | None = None
+        self._expires_at = 0.0
+
+    async def get(self) -> str:
+        if self._token is None or time.monotonic() >= self._expires_at:
+            token, lifetime = await self._fetch()
+            self._token = token
+            self._expires_at = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS)
+        return self._token
+
+
+class Identified(Protocol):
+    @property
+    def product_id(self) -> uuid.UUID: ...
+
+
+I = TypeVar("I", bound=Identified)  # noqa: E741
+
+
+async def each_concurrently(
+    items: Sequence[I], call: Callable[[I], Awaitable[str | None]], *, limit: int
+) -> list[ItemOutcome]:
+    """One call per item, at most `limit` at a time, for platforms that have no batch
+    endpoint for the operation. `call` answers the platform's id for the item.
+
+    A refusal (4xx) is that item's outcome; a transient failure (throttling, outage) is
+    raised once every call has ended, so the job retries the chunk after the wait the
+    platform asked for (the calls are idempotent upserts, so a retry converges).
+    """
+    gate = asyncio.Semaphore(limit)
+
+    async def one(item: I) -> ItemOutcome | PlatformError:
+        async with gate:
+            try:
+                external_id = await call(item)
+            except PlatformError as exc:
+                if exc.transient:
+                    return exc
+                return ItemOutcome(item.product_id, ok=False, error=exc.message)
+        return ItemOutcome(item.product_id, ok=True, external_id=external_id)
+
+    results = await asyncio.gather(*(one(item) for item in items))
+    outcomes = []
+    for result in results:
+        if isinstance(result, PlatformError):
+            raise result
+        outcomes.append(result)
+    return outcomes
+
+
+def not_linked(product_id: uuid.UUID, platform: str) -> ItemOutcome:
+    """The outcome of a stock or price update for a product never pushed to the platform."""
+    return ItemOutcome(
+        product_id, ok=False, error=f"produit pas encore publié sur {platform} (aucun lien)"
+    )
+
+
+# Platforms where a sellable item is a variant of a product need both ids to update
+# it; the link stores them as one external id, "product:variant".
+def pair_id(product: str, variant: str) -> str:
+    return f"{product}:{variant}"
+
+
+def split_pair(external_id: str) -> tuple[str, str | None]:
+    product, _, variant = external_id.partition(":")
+    return product, variant or None
