@@ -32,7 +32,7 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformError, PlatformHttp
-from connectors.support import each_concurrently, not_linked, pair_id, split_pair
+from connectors.support import default_wait, each_concurrently, not_linked, pair_id, split_pair
 
 API = "/1.0/commerce"
 CONCURRENCY = 4
@@ -58,12 +58,8 @@ class SquarespaceAdapter(PlatformAdapter):
             "User-Agent": "Pixee-PIM",
             **kwargs.pop("headers", {}),
         }
-        try:
+        with default_wait(BLOCKED_SECONDS):
             response = await self.http.request(method, self.base + path, headers=headers, **kwargs)
-        except PlatformError as exc:
-            if exc.status == 429 and exc.retry_after is None:
-                exc.retry_after = BLOCKED_SECONDS
-            raise
         return response.json() if response.content else None
 
     async def test(self) -> str:
@@ -121,9 +117,7 @@ class SquarespaceAdapter(PlatformAdapter):
                     description=product.get("description"),
                     price=_amount(variant.get("pricing", {}).get("basePrice")),
                     stock=variant.get("stock", {}).get("quantity"),
-                    weight=variant.get("shippingMeasurements", {})
-                    .get("weight", {})
-                    .get("value"),
+                    weight=variant.get("shippingMeasurements", {}).get("weight", {}).get("value"),
                     is_active=product.get("isVisible"),
                 )
                 for product in body.get("products", [])
@@ -152,7 +146,9 @@ class SquarespaceAdapter(PlatformAdapter):
                 json={"setFiniteOperations": operations}, headers={"Idempotency-Key": key},
             )  # fmt: skip
             for index, level, _ in batch:
-                outcomes[index] = ItemOutcome(level.product_id, ok=True, external_id=level.external_id)
+                outcomes[index] = ItemOutcome(
+                    level.product_id, ok=True, external_id=level.external_id
+                )
         return [outcomes[i] for i in range(len(levels))]
 
     async def _price_one(self, price: PriceLevel) -> str:

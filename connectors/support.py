@@ -5,7 +5,8 @@ platforms without a batch endpoint, and composite external ids.
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Protocol, TypeVar
 
 from connectors.base import ItemOutcome
@@ -32,6 +33,17 @@ class CachedToken:
             self._token = token
             self._expires_at = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS)
         return self._token
+
+
+@contextmanager
+def default_wait(seconds: float) -> Iterator[None]:
+    """A 429 that names no wait gets `seconds`, the window the platform documents."""
+    try:
+        yield
+    except PlatformError as exc:
+        if exc.status == 429 and exc.retry_after is None:
+            exc.retry_after = seconds
+        raise
 
 
 class Identified(Protocol):
