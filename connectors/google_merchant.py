@@ -174,7 +174,7 @@ class GoogleMerchantAdapter(PlatformAdapter):
                 return
 
     async def _updates(
-        self, items: Sequence[StockLevel] | Sequence[PriceLevel], mask: str,
+        self, items: Sequence[StockLevel | PriceLevel], mask: str,
         fields: list[dict[str, Any]],
     ) -> list[ItemOutcome]:  # fmt: skip
         entries = [

@@ -101,3 +101,21 @@ def pair_id(product: str, variant: str) -> str:
 def split_pair(external_id: str) -> tuple[str, str | None]:
     product, _, variant = external_id.partition(":")
     return product, variant or None
+
+
+def multipart_form(
+    fields: dict[str, str], file_field: str, filename: str, file: bytes, file_type: str
+) -> tuple[bytes, str]:
+    """A multipart/form-data body with text fields and one file; answers the body and
+    its Content-Type (PlatformHttp takes raw content)."""
+    boundary = f"pim-{uuid.uuid4().hex}"
+    out = bytearray()
+    for name, value in fields.items():
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+        out += value.encode() + b"\r\n"
+    out += (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; '
+        f'filename="{filename}"\r\nContent-Type: {file_type}\r\n\r\n'
+    ).encode()
+    out += file + f"\r\n--{boundary}--\r\n".encode()
+    return bytes(out), f"multipart/form-data; boundary={boundary}"
