@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Protocol, TypeVar
 
 from connectors.base import ItemOutcome
@@ -52,37 +53,44 @@ class Identified(Protocol):
 
 
 I = TypeVar("I", bound=Identified)  # noqa: E741
+T = TypeVar("T")
+
+
+async def run_bounded(
+    calls: Sequence[Callable[[], Awaitable[T]]], *, limit: int
+) -> list[T | PlatformError]:
+    """Run the calls at most `limit` at a time, for platforms without a batch endpoint
+    for the operation. A refusal (4xx) takes the place of its call's result; a transient
+    failure (throttling, outage) is raised once every call has ended, so the job retries
+    the chunk after the wait the platform asked for (the calls must be idempotent
+    upserts, so a retry converges)."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(call: Callable[[], Awaitable[T]]) -> T | PlatformError:
+        async with gate:
+            try:
+                return await call()
+            except PlatformError as exc:
+                return exc
+
+    results = await asyncio.gather(*(one(call) for call in calls))
+    for result in results:
+        if isinstance(result, PlatformError) and result.transient:
+            raise result
+    return results
 
 
 async def each_concurrently(
     items: Sequence[I], call: Callable[[I], Awaitable[str | None]], *, limit: int
 ) -> list[ItemOutcome]:
-    """One call per item, at most `limit` at a time, for platforms that have no batch
-    endpoint for the operation. `call` answers the platform's id for the item.
-
-    A refusal (4xx) is that item's outcome; a transient failure (throttling, outage) is
-    raised once every call has ended, so the job retries the chunk after the wait the
-    platform asked for (the calls are idempotent upserts, so a retry converges).
-    """
-    gate = asyncio.Semaphore(limit)
-
-    async def one(item: I) -> ItemOutcome | PlatformError:
-        async with gate:
-            try:
-                external_id = await call(item)
-            except PlatformError as exc:
-                if exc.transient:
-                    return exc
-                return ItemOutcome(item.product_id, ok=False, error=exc.message)
-        return ItemOutcome(item.product_id, ok=True, external_id=external_id)
-
-    results = await asyncio.gather(*(one(item) for item in items))
-    outcomes = []
-    for result in results:
-        if isinstance(result, PlatformError):
-            raise result
-        outcomes.append(result)
-    return outcomes
+    """One call per item (see run_bounded); `call` answers the platform's id for the item."""
+    results = await run_bounded([partial(call, item) for item in items], limit=limit)
+    return [
+        ItemOutcome(item.product_id, ok=False, error=result.message)
+        if isinstance(result, PlatformError)
+        else ItemOutcome(item.product_id, ok=True, external_id=result)
+        for item, result in zip(items, results, strict=True)
+    ]
 
 
 def not_linked(product_id: uuid.UUID, platform: str) -> ItemOutcome:
