@@ -3,6 +3,15 @@
 `ADAPTERS` maps a platform name to its adapter class; each platform module adds itself.
 """
 
+from connectors import (  # noqa: F401  (each module registers its adapter)
+    amazon,
+    google_merchant,
+    medusa,
+    mirakl,
+    saleor,
+    shopware,
+    squarespace,
+)
 from connectors.base import ADAPTERS, PlatformAdapter, adapter_for
 
 __all__ = ["ADAPTERS", "PlatformAdapter", "adapter_for"]
