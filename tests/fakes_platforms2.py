@@ -51,6 +51,8 @@ class Fake:
     open_paths: frozenset[str] = frozenset()
     received: list[Received] = field(default_factory=list)
     fail_next: list[Response] = field(default_factory=list)
+    in_flight: int = 0
+    most_in_flight: int = 0  # how many requests were served at once, at the most
 
     def calls(self, method: str, path: str) -> list[Received]:
         return [r for r in self.received if r.method == method and r.path == path]
@@ -69,7 +71,12 @@ class Fake:
                     return fake.fail_next.pop(0)
                 if request.url.path not in fake.open_paths and not fake.authorized(request):
                     return JSONResponse({"message": "Unauthorized"}, status_code=401)
-                return await call_next(request)
+                fake.in_flight += 1
+                fake.most_in_flight = max(fake.most_in_flight, fake.in_flight)
+                try:
+                    return await call_next(request)
+                finally:
+                    fake.in_flight -= 1
 
         app = Starlette(routes=routes)
         app.add_middleware(Gate)

@@ -148,3 +148,12 @@ async def test_amazon_end_to_end() -> None:
         with pytest.raises(PlatformError) as caught:
             await adapter.push_stock([StockLevel(batch[0].product_id, "SKU-0", 8)])
         assert (caught.value.transient, caught.value.retry_after) == (True, 1.0)
+
+
+async def test_amazon_puts_a_chunk_of_100_skus_a_few_at_a_time() -> None:
+    fake, routes = amazon_fake()
+    async with connected(fake, routes, config) as adapter:
+        outcomes = await adapter.push_products(products(100))
+    assert [o.ok for o in outcomes] == [n != 1 for n in range(100)]
+    assert len([r for r in fake.received if r.method == "PUT"]) == 100
+    assert fake.most_in_flight <= 5

@@ -182,3 +182,12 @@ async def test_google_merchant_refuses_a_merchant_the_token_cannot_reach() -> No
     async with connected(fake, routes, config) as adapter:
         with pytest.raises(PlatformError, match="999"):
             await adapter.test()
+
+
+async def test_google_merchant_sends_a_chunk_of_100_in_one_custombatch() -> None:
+    fake, routes = google_fake()
+    async with connected(fake, routes, refresh_config) as adapter:
+        outcomes = await adapter.push_products(products(100))
+    assert [o.ok for o in outcomes] == [n != 1 for n in range(100)]
+    (batch,) = fake.calls("POST", "/content/v2.1/products/batch")
+    assert [e["batchId"] for e in batch.json()["entries"]] == list(range(100))

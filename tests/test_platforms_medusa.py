@@ -177,3 +177,13 @@ async def test_medusa_admin_login_gives_a_jwt() -> None:
         assert await adapter.test() == "Medusa Store"
         assert await adapter.test() == "Medusa Store"
     assert len(fake.calls("POST", "/auth/user/emailpass")) == 1
+
+
+async def test_medusa_sends_a_chunk_of_100_in_one_batch() -> None:
+    fake, routes = medusa_fake()
+    chunk = [p for n, p in enumerate(products(101)) if n != 1]  # no refused product
+    async with connected(fake, routes, config) as adapter:
+        outcomes = await adapter.push_products(chunk)
+    assert all(o.ok for o in outcomes) and len(outcomes) == 100
+    (batch,) = fake.calls("POST", "/admin/products/batch")
+    assert len(batch.json()["create"]) == 100 and not fake.calls("POST", "/admin/products")

@@ -129,3 +129,12 @@ async def test_mirakl_import_still_running_leaves_items_transient() -> None:
     async with connected(fake, routes, slow) as adapter:
         outcomes = await adapter.push_stock([StockLevel(products(1)[0].product_id, "SKU-0", 1)])
         assert (outcomes[0].ok, outcomes[0].transient) == (False, True)
+
+
+async def test_mirakl_sends_a_chunk_of_100_in_one_offers_import() -> None:
+    fake, routes, state = mirakl_fake()
+    async with connected(fake, routes, config) as adapter:
+        outcomes = await adapter.push_products(products(100))
+    assert [o.ok for o in outcomes] == [n != 1 for n in range(100)]
+    (offers,) = fake.calls("POST", "/api/offers")
+    assert len(offers.json()["offers"]) == 100 and len(state["files"][0][2]) == 100

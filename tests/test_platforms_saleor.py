@@ -171,3 +171,13 @@ async def test_saleor_request_errors_fail_the_call() -> None:
     async with connected(fake, routes, config) as adapter:
         with pytest.raises(PlatformError, match="Cannot query field"):
             await adapter._graphql("query { nothing }")
+
+
+async def test_saleor_creates_a_chunk_of_100_in_one_bulk_mutation() -> None:
+    fake, routes = saleor_fake()
+    async with connected(fake, routes, config) as adapter:
+        outcomes = await adapter.push_products(products(100))
+    assert [o.ok for o in outcomes] == [n != 1 for n in range(100)]
+    assert outcomes[99].external_id == "P-SKU-99:V-SKU-99"
+    (request,) = fake.received
+    assert len(request.json()["variables"]["products"]) == 100

@@ -115,3 +115,12 @@ async def test_shopware_end_to_end() -> None:
 
         throttled = JSONResponse({"errors": []}, 429, headers={"Retry-After": "3"})
         await check_error_mapping(fake, adapter.test, throttled, expected_wait=3.0)
+
+
+async def test_shopware_sends_a_chunk_of_100_in_one_sync() -> None:
+    fake, routes = shopware_fake()
+    async with connected(fake, routes, config) as adapter:
+        outcomes = await adapter.push_products(products(100))
+    assert all(o.ok for o in outcomes) and len(outcomes) == 100
+    (sync,) = fake.calls("POST", "/api/_action/sync")
+    assert len(sync.json()["pim-products"]["payload"]) == 100

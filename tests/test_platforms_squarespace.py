@@ -34,7 +34,7 @@ def squarespace_fake() -> tuple[Fake, list[Route]]:
 
     async def create(request: Request) -> JSONResponse:
         body = await request.json()
-        if body["name"].endswith("1"):
+        if body["name"] == "Produit 1":
             return JSONResponse({"type": "INVALID_REQUEST_ERROR", "message": "name taken"}, 400)
         assert body["storePageId"] == "page-1" and request.headers["user-agent"]
         product = {**body, "id": f"new-{body['variants'][0]['sku']}"}
@@ -110,3 +110,12 @@ async def test_squarespace_end_to_end() -> None:
         with pytest.raises(PlatformError) as caught:
             await adapter.push_products(new[:1])
         assert caught.value.retry_after == 12.0  # the header wins over the default minute
+
+
+async def test_squarespace_creates_a_chunk_of_100_a_few_at_a_time() -> None:
+    fake, routes = squarespace_fake()
+    async with connected(fake, routes, config) as adapter:
+        outcomes = await adapter.push_products(products(100))
+    assert [o.ok for o in outcomes] == [n != 1 for n in range(100)]
+    assert len(fake.calls("POST", "/1.0/commerce/products")) == 100
+    assert fake.most_in_flight <= 4
