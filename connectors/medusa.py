@@ -38,9 +38,10 @@ from connectors.base import (
 )
 from connectors.http import PlatformError, PlatformHttp
 from connectors.support import (
+    Addressed,
     CachedToken,
     each_concurrently,
-    not_linked,
+    for_variants,
     pair_id,
     run_bounded,
     split_pair,
@@ -196,11 +197,12 @@ class MedusaAdapter(PlatformAdapter):
         return outcomes
 
     async def push_prices(self, prices: Sequence[PriceLevel]) -> list[ItemOutcome]:
+        return await for_variants(prices, "Medusa", self._send_prices)
+
+    async def _send_prices(self, linked: list[Addressed[PriceLevel]]) -> list[ItemOutcome]:
         by_product: dict[str, list[tuple[str, PriceLevel]]] = defaultdict(list)
-        for price in prices:
-            product_id, variant_id = split_pair(price.external_id or "")
-            if variant_id:
-                by_product[product_id].append((variant_id, price))
+        for price, product_id, variant_id in linked:
+            by_product[product_id].append((variant_id, price))
 
         async def send(product_id: str, variants: list[tuple[str, PriceLevel]]) -> None:
             update = [{"id": variant_id, "prices": [{"currency_code": p.currency.lower(),
@@ -216,18 +218,12 @@ class MedusaAdapter(PlatformAdapter):
         )
         refused = {pid: r.message for pid, r in zip(by_product, results, strict=True)
                    if isinstance(r, PlatformError)}  # fmt: skip
-        outcomes = []
-        for price in prices:
-            product_id, variant_id = split_pair(price.external_id or "")
-            if not variant_id:
-                outcomes.append(not_linked(price.product_id, "Medusa"))
-            elif product_id in refused:
-                outcomes.append(ItemOutcome(price.product_id, ok=False, error=refused[product_id]))
-            else:
-                outcomes.append(
-                    ItemOutcome(price.product_id, ok=True, external_id=price.external_id)
-                )
-        return outcomes
+        return [
+            ItemOutcome(price.product_id, ok=False, error=refused[product_id])
+            if product_id in refused
+            else ItemOutcome(price.product_id, ok=True, external_id=price.external_id)
+            for price, product_id, _ in linked
+        ]
 
 
 def _sku(product: dict[str, Any]) -> str | None:

@@ -21,7 +21,7 @@
 """
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from connectors.base import (
@@ -35,7 +35,7 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformError, PlatformHttp
-from connectors.support import not_linked, pair_id, split_pair
+from connectors.support import Addressed, for_variants, pair_id, split_pair
 
 PAGE_SIZE = 100
 ERRORS = "errors { field message code }"
@@ -204,27 +204,17 @@ class SaleorAdapter(PlatformAdapter):
     async def _per_variant(
         self, items: Sequence[StockLevel | PriceLevel], mutation: str,
         arguments: dict[str, str], selection: str,
-        values: Any,
+        values: Callable[[Any, str], dict[str, Any]],
     ) -> list[ItemOutcome]:  # fmt: skip
-        outcomes: dict[int, ItemOutcome] = {}
-        linked = []
-        for n, item in enumerate(items):
-            variant = split_pair(item.external_id)[1] if item.external_id else None
-            if variant is None:
-                outcomes[n] = not_linked(item.product_id, "Saleor")
-            else:
-                linked.append((n, item, variant))
-        if linked:
-            query, variables = aliased(
-                mutation,
-                arguments,
-                selection,
-                [values(item, variant) for _, item, variant in linked],
-            )
-            data = await self._graphql(query, variables)
-            for position, (n, item, _) in enumerate(linked):
-                outcomes[n] = _outcome(item.product_id, data[f"m{position}"], item.external_id)
-        return [outcomes[n] for n in range(len(items))]
+        """Run `mutation` for each item linked to a variant, aliased in one request."""
+
+        async def send(linked: list[Addressed[Any]]) -> list[ItemOutcome]:
+            inputs = [values(item, variant) for item, _, variant in linked]
+            data = await self._graphql(*aliased(mutation, arguments, selection, inputs))
+            return [_outcome(item.product_id, data[f"m{n}"], item.external_id)
+                    for n, (item, _, _) in enumerate(linked)]  # fmt: skip
+
+        return await for_variants(items, "Saleor", send)
 
     async def push_stock(self, levels: Sequence[StockLevel]) -> list[ItemOutcome]:
         warehouse = self.options["warehouse_id"]

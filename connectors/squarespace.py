@@ -31,8 +31,15 @@ from connectors.base import (
     StockLevel,
     register,
 )
-from connectors.http import PlatformError, PlatformHttp
-from connectors.support import default_wait, each_concurrently, not_linked, pair_id, split_pair
+from connectors.http import PlatformHttp
+from connectors.support import (
+    Addressed,
+    default_wait,
+    each_concurrently,
+    for_variants,
+    pair_id,
+    split_pair,
+)
 
 API = "/1.0/commerce"
 CONCURRENCY = 4
@@ -129,40 +136,34 @@ class SquarespaceAdapter(PlatformAdapter):
                 return
 
     async def push_stock(self, levels: Sequence[StockLevel]) -> list[ItemOutcome]:
-        outcomes: dict[int, ItemOutcome] = {}
-        linked = []
-        for index, level in enumerate(levels):
-            variant_id = split_pair(level.external_id)[1] if level.external_id else None
-            if variant_id is None:
-                outcomes[index] = not_linked(level.product_id, "Squarespace")
-            else:
-                linked.append((index, level, variant_id))
-        for start in range(0, len(linked), ADJUSTMENTS_PER_CALL):
-            batch = linked[start : start + ADJUSTMENTS_PER_CALL]
-            operations = [{"variantId": v, "quantity": level.quantity} for _, level, v in batch]
+        return await for_variants(levels, "Squarespace", self._adjust)
+
+    async def _adjust(self, levels: list[Addressed[StockLevel]]) -> list[ItemOutcome]:
+        for start in range(0, len(levels), ADJUSTMENTS_PER_CALL):
+            batch = levels[start : start + ADJUSTMENTS_PER_CALL]
+            operations = [{"variantId": v, "quantity": level.quantity} for level, _, v in batch]
             key = hashlib.sha256(repr(operations).encode()).hexdigest()[:64]
             await self._request(
                 "POST", f"{API}/inventory/adjustments",
                 json={"setFiniteOperations": operations}, headers={"Idempotency-Key": key},
             )  # fmt: skip
-            for index, level, _ in batch:
-                outcomes[index] = ItemOutcome(
-                    level.product_id, ok=True, external_id=level.external_id
-                )
-        return [outcomes[i] for i in range(len(levels))]
-
-    async def _price_one(self, price: PriceLevel) -> str:
-        if not price.external_id or split_pair(price.external_id)[1] is None:
-            raise PlatformError(not_linked(price.product_id, "Squarespace").error or "")
-        product_id, variant_id = split_pair(price.external_id)
-        await self._request(
-            "POST", f"{API}/products/{product_id}/variants/{variant_id}",
-            json={"pricing": {"basePrice": money(price.price, price.currency)}},
-        )  # fmt: skip
-        return price.external_id
+        return [
+            ItemOutcome(lv.product_id, ok=True, external_id=lv.external_id) for lv, _, _ in levels
+        ]
 
     async def push_prices(self, prices: Sequence[PriceLevel]) -> list[ItemOutcome]:
-        return await each_concurrently(prices, self._price_one, limit=CONCURRENCY)
+        async def one(price: PriceLevel) -> str | None:
+            product_id, variant_id = split_pair(price.external_id or "")
+            await self._request(
+                "POST", f"{API}/products/{product_id}/variants/{variant_id}",
+                json={"pricing": {"basePrice": money(price.price, price.currency)}},
+            )  # fmt: skip
+            return price.external_id
+
+        async def send(addressed: list[Addressed[PriceLevel]]) -> list[ItemOutcome]:
+            return await each_concurrently([a[0] for a in addressed], one, limit=CONCURRENCY)
+
+        return await for_variants(prices, "Squarespace", send)
 
 
 def _amount(money_value: dict[str, Any] | None) -> float | None:

@@ -111,6 +111,37 @@ def split_pair(external_id: str) -> tuple[str, str | None]:
     return product, variant or None
 
 
+class Linked(Identified, Protocol):
+    @property
+    def external_id(self) -> str | None: ...
+
+
+L = TypeVar("L", bound=Linked)
+# An item, with its platform product id and variant id.
+Addressed = tuple[L, str, str]
+
+
+async def for_variants(
+    items: Sequence[L],
+    platform: str,
+    send: Callable[[list[Addressed[L]]], Awaitable[list[ItemOutcome]]],
+) -> list[ItemOutcome]:
+    """Stock or price updates addressed to variants: `send` gets the items linked to a
+    variant (and answers their outcomes in order); the others fail as never pushed."""
+    addressed: list[Addressed[L]] = []
+    for item in items:
+        product_id, variant_id = split_pair(item.external_id or "")
+        if variant_id:
+            addressed.append((item, product_id, variant_id))
+    sent = iter(await send(addressed) if addressed else [])
+    return [
+        next(sent)
+        if split_pair(item.external_id or "")[1]
+        else not_linked(item.product_id, platform)
+        for item in items
+    ]
+
+
 def multipart_form(
     fields: dict[str, str], file_field: str, filename: str, file: bytes, file_type: str
 ) -> tuple[bytes, str]:
