@@ -11,13 +11,15 @@
 - Pull: `GET /1.0/commerce/products`, following `pagination.nextPageCursor`; one remote
   product per variant.
 - Stock: `POST /1.0/commerce/inventory/adjustments` with `setFiniteOperations`, at most
-  50 operations per call, with the Idempotency-Key the endpoint requires (derived from
-  the levels, so a retried chunk is not applied twice).
+  50 operations per call, with the Idempotency-Key the endpoint requires: a new one per
+  call, since setting an absolute quantity twice is harmless, whereas a key derived
+  from the levels would make Squarespace replay its old answer when the same quantity
+  is pushed again after the stock changed in between.
 - Prices: the variant's `pricing.basePrice` (no batch endpoint: one call per variant).
 - Rate limits: a 429 blocks the key for a minute; Retry-After when sent, else 60 s.
 """
 
-import hashlib
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -142,10 +144,10 @@ class SquarespaceAdapter(PlatformAdapter):
         for start in range(0, len(levels), ADJUSTMENTS_PER_CALL):
             batch = levels[start : start + ADJUSTMENTS_PER_CALL]
             operations = [{"variantId": v, "quantity": level.quantity} for level, _, v in batch]
-            key = hashlib.sha256(repr(operations).encode()).hexdigest()[:64]
             await self._request(
                 "POST", f"{API}/inventory/adjustments",
-                json={"setFiniteOperations": operations}, headers={"Idempotency-Key": key},
+                json={"setFiniteOperations": operations},
+                headers={"Idempotency-Key": str(uuid.uuid4())},
             )  # fmt: skip
         return [
             ItemOutcome(lv.product_id, ok=True, external_id=lv.external_id) for lv, _, _ in levels
