@@ -3,8 +3,21 @@
 `ADAPTERS` maps a platform name to its adapter class; each platform module adds itself.
 """
 
-# Platform modules register their adapter when imported.
-from connectors import cdiscount, fnac, sap_commerce, sfcc, sylius, wizishop  # noqa: F401
+from connectors import (  # noqa: F401  (each module registers its adapter when imported)
+    amazon,
+    cdiscount,
+    fnac,
+    google_merchant,
+    medusa,
+    mirakl,
+    saleor,
+    sap_commerce,
+    sfcc,
+    shopware,
+    squarespace,
+    sylius,
+    wizishop,
+)
 from connectors.base import ADAPTERS, PlatformAdapter, adapter_for
 
 __all__ = ["ADAPTERS", "PlatformAdapter", "adapter_for"]

@@ -16,13 +16,15 @@ from pim.outbound import OutboundBlocked, OutboundPolicy
 class PlatformError(Exception):
     def __init__(
         self, message: str, *, status: int | None = None, transient: bool = False,
-        retry_after: float | None = None,
+        retry_after: float | None = None, body: str | None = None,
     ) -> None:  # fmt: skip
         super().__init__(message)
         self.message = message
         self.status = status
         self.transient = transient
         self.retry_after = retry_after
+        # The whole error answer, for platforms that say in it which items were refused.
+        self.body = body
 
 
 def retry_after_seconds(
@@ -75,4 +77,5 @@ class PlatformHttp:
             status=response.status_code,
             transient=transient,
             retry_after=retry_after_seconds(response, retry_headers) if transient else None,
+            body=response.text,
         )

@@ -1,0 +1,221 @@
+"""Amazon, through the Selling Partner API: Listings Items API 2021-08-01.
+
+- Auth: Login with Amazon. The app's `client_id`/`client_secret` and the seller's
+  `refresh_token` are exchanged at `POST https://api.amazon.com/auth/o2/token` (grant
+  `refresh_token`; option `token_url` replaces it) for an access token of an hour, sent
+  as `x-amz-access-token` to the regional endpoint (base URL, e.g.
+  `https://sellingpartnerapi-eu.amazon.com`). Options: `seller_id`, `marketplace_id`,
+  `product_type` (default PRODUCT), `language_tag` (default fr_FR).
+- Test: `GET /sellers/v1/marketplaceParticipations`, checking the marketplace is there.
+- Products: `PUT /listings/2021-08-01/items/{sellerId}/{sku}` (requirements LISTING):
+  item name, description, brand, EAN (`externally_assigned_product_identifier`), new
+  condition, weight, `purchasable_offer` and `fulfillment_availability`. The Listings
+  Items API has no batch operation (the JSON_LISTINGS_FEED of the Feeds API is the
+  asynchronous alternative), so one call per SKU, at most `concurrency` (option,
+  default 5, the operation's documented burst) at a time. A submission answered
+  INVALID fails its item with the ERROR issues Amazon gives.
+- Pull: `GET /listings/2021-08-01/items/{sellerId}` (searchListingsItems) with
+  summaries, attributes, offers and fulfillment availability, following
+  `pagination.nextToken`.
+- Stock: `PATCH` of `/attributes/fulfillment_availability` only; prices: `PATCH` of
+  `/attributes/purchasable_offer` only; one call per SKU, bounded likewise.
+- Rate limits: a 429 is transient; the wait is Retry-After when given, else one token
+  of the operation's rate (`x-amzn-RateLimit-Limit`, requests per second, as last
+  answered; 5/s as documented until then).
+"""
+
+from collections.abc import AsyncIterator, Sequence
+from functools import partial
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from connectors.base import (
+    ConnectorConfig,
+    ItemOutcome,
+    OutgoingProduct,
+    PlatformAdapter,
+    PriceLevel,
+    RemoteProduct,
+    StockLevel,
+    register,
+)
+from connectors.http import PlatformError, PlatformHttp
+from connectors.support import CachedToken, default_wait, each_concurrently
+
+LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
+LISTINGS = "/listings/2021-08-01/items"
+RATE_HEADER = "x-amzn-RateLimit-Limit"
+DOCUMENTED_RATE = 5.0  # requests per second of the Listings Items operations
+PAGE_SIZE = 20  # searchListingsItems' maximum
+
+
+@register
+class AmazonAdapter(PlatformAdapter):
+    platform = "amazon"
+
+    def __init__(self, config: ConnectorConfig, http: PlatformHttp) -> None:
+        super().__init__(config, http)
+        self.base = (config.base_url or "https://sellingpartnerapi-eu.amazon.com").rstrip("/")
+        options = config.options
+        self.seller = str(options["seller_id"])
+        self.marketplace = str(options["marketplace_id"])
+        self.product_type = options.get("product_type", "PRODUCT")
+        self.language = options.get("language_tag", "fr_FR")
+        self.concurrency = int(options.get("concurrency", 5))
+        self.rate = DOCUMENTED_RATE
+        self.token = CachedToken(self._fetch_token)
+
+    async def _fetch_token(self) -> tuple[str, float]:
+        credentials = self.config.credentials
+        response = await self.http.request(
+            "POST", self.config.options.get("token_url", LWA_TOKEN_URL),
+            data={"grant_type": "refresh_token", "refresh_token": credentials["refresh_token"],
+                  "client_id": credentials["client_id"],
+                  "client_secret": credentials["client_secret"]},
+        )  # fmt: skip
+        body = response.json()
+        return str(body["access_token"]), float(body.get("expires_in", 3600))
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        headers = {"x-amz-access-token": await self.token.get(), "Accept": "application/json"}
+        with default_wait(1 / self.rate):
+            response = await self.http.request(method, self.base + path, headers=headers, **kwargs)
+        self._note_rate(response)
+        return response.json()
+
+    def _note_rate(self, response: httpx.Response) -> None:
+        try:
+            rate = float(response.headers.get(RATE_HEADER, ""))
+        except ValueError:
+            return
+        if rate > 0:
+            self.rate = rate
+
+    async def test(self) -> str:
+        body = await self._request("GET", "/sellers/v1/marketplaceParticipations")
+        for entry in body.get("payload", []):
+            marketplace = entry.get("marketplace", {})
+            if marketplace.get("id") == self.marketplace:
+                return f"Amazon {marketplace.get('name') or self.marketplace}"
+        raise PlatformError(f"le vendeur ne participe pas à la place de marché {self.marketplace}")
+
+    def _item_path(self, sku: str) -> str:
+        return f"{LISTINGS}/{quote(self.seller, safe='')}/{quote(sku, safe='')}"
+
+    def _params(self) -> dict[str, str]:
+        return {"marketplaceIds": self.marketplace, "issueLocale": self.language}
+
+    def _localized(self, value: Any) -> list[dict[str, Any]]:
+        return [{"value": value, "language_tag": self.language, "marketplace_id": self.marketplace}]
+
+    def _offer(self, price: float, currency: str) -> list[dict[str, Any]]:
+        return [{"marketplace_id": self.marketplace, "currency": currency,
+                 "our_price": [{"schedule": [{"value_with_tax": price}]}]}]  # fmt: skip
+
+    @staticmethod
+    def _availability(quantity: int) -> list[dict[str, Any]]:
+        return [{"fulfillment_channel_code": "DEFAULT", "quantity": quantity}]
+
+    def _attributes(self, product: OutgoingProduct) -> dict[str, Any]:
+        mp = {"marketplace_id": self.marketplace}
+        attributes: dict[str, Any] = {
+            "item_name": self._localized(product.name),
+            "condition_type": [{"value": "new_new", **mp}],
+        }
+        if product.description:
+            attributes["product_description"] = self._localized(product.description)
+        if product.brand:
+            attributes["brand"] = self._localized(product.brand)
+        if product.ean:
+            attributes["externally_assigned_product_identifier"] = [
+                {"type": "ean", "value": product.ean, **mp}
+            ]
+        if product.weight is not None:
+            attributes["item_weight"] = [{"unit": "kilograms", "value": product.weight, **mp}]
+        if product.price is not None:
+            attributes["purchasable_offer"] = self._offer(product.price, self.config.currency)
+        if product.stock is not None:
+            attributes["fulfillment_availability"] = self._availability(product.stock)
+        return attributes
+
+    async def _submit(self, method: str, sku: str, body: dict[str, Any]) -> str:
+        """PUT or PATCH one listing; an INVALID submission is that item's refusal."""
+        answer = await self._request(
+            method, self._item_path(sku), params=self._params(),
+            json={"productType": self.product_type, **body},
+        )  # fmt: skip
+        if answer.get("status") != "ACCEPTED":
+            issues = [i for i in answer.get("issues", []) if i.get("severity") == "ERROR"]
+            message = "; ".join(f"{i.get('code')}: {i.get('message')}" for i in issues)
+            raise PlatformError(message or f"soumission {answer.get('status')}")
+        return sku
+
+    async def _put(self, product: OutgoingProduct) -> str:
+        body = {"requirements": "LISTING", "attributes": self._attributes(product)}
+        return await self._submit("PUT", product.sku, body)
+
+    async def push_products(self, products: Sequence[OutgoingProduct]) -> list[ItemOutcome]:
+        return await each_concurrently(products, self._put, limit=self.concurrency)
+
+    async def _patch(self, attribute: str, value: list[dict[str, Any]], sku: str) -> str:
+        patch = {"op": "replace", "path": f"/attributes/{attribute}", "value": value}
+        return await self._submit("PATCH", sku, {"patches": [patch]})
+
+    async def push_stock(self, levels: Sequence[StockLevel]) -> list[ItemOutcome]:
+        async def one(level: StockLevel) -> str:
+            sku = level.external_id or level.sku
+            value = self._availability(level.quantity)
+            return await self._patch("fulfillment_availability", value, sku)
+
+        return await each_concurrently(levels, one, limit=self.concurrency)
+
+    async def push_prices(self, prices: Sequence[PriceLevel]) -> list[ItemOutcome]:
+        async def one(price: PriceLevel) -> str:
+            value = self._offer(price.price, price.currency)
+            return await self._patch("purchasable_offer", value, price.external_id or price.sku)
+
+        return await each_concurrently(prices, one, limit=self.concurrency)
+
+    async def pull_products(self) -> AsyncIterator[list[RemoteProduct]]:
+        token: str | None = None
+        search = partial(self._request, "GET", f"{LISTINGS}/{quote(self.seller, safe='')}")
+        while True:
+            params: dict[str, Any] = {
+                "marketplaceIds": self.marketplace,
+                "includedData": "summaries,attributes,offers,fulfillmentAvailability",
+                "pageSize": PAGE_SIZE,
+            }
+            if token:
+                params["pageToken"] = token
+            body = await search(params=params)
+            yield [_remote(item) for item in body.get("items", [])]
+            token = (body.get("pagination") or {}).get("nextToken")
+            if not token:
+                return
+
+
+def _first(attributes: dict[str, Any], name: str) -> Any:
+    values = attributes.get(name) or []
+    return values[0].get("value") if values else None
+
+
+def _remote(item: dict[str, Any]) -> RemoteProduct:
+    attributes = item.get("attributes") or {}
+    summary = (item.get("summaries") or [{}])[0]
+    offers = item.get("offers") or []
+    availability = item.get("fulfillmentAvailability") or []
+    eans = [i["value"] for i in attributes.get("externally_assigned_product_identifier") or []
+            if i.get("type") == "ean"]  # fmt: skip
+    return RemoteProduct(
+        external_id=item["sku"],
+        sku=item["sku"],
+        ean=eans[0] if eans else None,
+        name=summary.get("itemName") or _first(attributes, "item_name"),
+        description=_first(attributes, "product_description"),
+        brand=_first(attributes, "brand"),
+        price=float(offers[0]["price"]["amount"]) if offers else None,
+        stock=availability[0].get("quantity") if availability else None,
+        is_active="BUYABLE" in (summary.get("status") or []),
+    )

@@ -1,0 +1,187 @@
+"""Mirakl Marketplace Platform (MMP), through its seller (shop) APIs.
+
+- Auth: the shop's API key, as is, in the Authorization header (no scheme); option
+  `shop_id` is passed as `shop_id` for keys that reach several shops.
+- Test: A01 `GET /api/account` (the shop name).
+- Products: a marketplace sells offers on the operator's catalog products. New products
+  (no link yet) first have their sheet sent with P41 `POST /api/products/imports` (CSV,
+  columns sku;ean;title;description;brand;weight, mapped by the operator's import
+  configuration; the operator integrates them on its side). Every product then gets its
+  offer through OF24 `POST /api/offers` (JSON, `update_delete: update`, product
+  referenced by EAN when known, else by the shop SKU, state 11 = new). The offer's
+  outcome is the item's outcome: the external id is the shop SKU.
+- Offer imports are asynchronous: OF02 `GET /api/offers/imports/{id}` is polled until
+  COMPLETE (option `poll_attempts`, `poll_wait` seconds apart), then the OF03 error
+  report (CSV, `sku` and `error-message` columns) tells which lines failed. An import
+  still running after the last poll leaves its items transient, to be pushed again.
+- Pull: OF21 `GET /api/offers` with `offset`/`max` (100 at most), up to `total_count`.
+- Stock and prices: OF01 `POST /api/offers/imports` with `import_mode=PARTIAL_UPDATE`,
+  a CSV of `sku;quantity` or `sku;price` only, so nothing else of the offer changes;
+  tracked like OF24.
+- Rate limits: Mirakl answers 429 with Retry-After (seconds).
+"""
+
+import asyncio
+import csv
+import io
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from connectors.base import (
+    ConnectorConfig,
+    ItemOutcome,
+    OutgoingProduct,
+    PlatformAdapter,
+    PriceLevel,
+    RemoteProduct,
+    StockLevel,
+    register,
+)
+from connectors.http import PlatformHttp
+from connectors.support import Identified, multipart_form
+
+PAGE_SIZE = 100  # OF21 refuses more
+NEW_STATE = "11"
+PENDING = "import Mirakl toujours en cours : poussé de nouveau au prochain essai"
+
+
+def to_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(["" if value is None else value for value in row] for row in rows)
+    return out.getvalue().encode()
+
+
+@register
+class MiraklAdapter(PlatformAdapter):
+    platform = "mirakl"
+
+    def __init__(self, config: ConnectorConfig, http: PlatformHttp) -> None:
+        super().__init__(config, http)
+        self.base = (config.base_url or "").rstrip("/")
+        self.poll_attempts = int(config.options.get("poll_attempts", 20))
+        self.poll_wait = float(config.options.get("poll_wait", 3.0))
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        headers = {
+            "Authorization": self.config.credentials["api_key"],
+            "Accept": "application/json",
+            **kwargs.pop("headers", {}),
+        }
+        if shop := self.config.options.get("shop_id"):
+            kwargs["params"] = {**(kwargs.get("params") or {}), "shop_id": shop}
+        return await self.http.request(method, self.base + path, headers=headers, **kwargs)
+
+    async def _upload(self, path: str, fields: dict[str, str], rows: bytes) -> str:
+        body, content_type = multipart_form(fields, "file", "pim.csv", rows, "text/csv")
+        response = await self._request(
+            "POST", path, content=body, headers={"Content-Type": content_type}
+        )
+        return str(response.json()["import_id"])
+
+    async def test(self) -> str:
+        account = (await self._request("GET", "/api/account")).json()
+        return str(account.get("shop_name") or account["shop_id"])
+
+    async def _track(
+        self, import_id: str, items: Sequence[Identified], skus: Sequence[str]
+    ) -> list[ItemOutcome]:
+        """Outcomes of an offers import (OF01/OF24), once Mirakl has processed it."""
+        status: dict[str, Any] = {}
+        for attempt in range(self.poll_attempts):
+            status = (await self._request("GET", f"/api/offers/imports/{import_id}")).json()
+            if status.get("status") in ("COMPLETE", "FAILED"):
+                break
+            if attempt + 1 < self.poll_attempts:
+                await asyncio.sleep(self.poll_wait)
+        if status.get("status") not in ("COMPLETE", "FAILED"):
+            return [
+                ItemOutcome(i.product_id, ok=False, transient=True, error=PENDING) for i in items
+            ]
+        errors: dict[str, str] = {}
+        if status.get("status") == "FAILED":
+            reason = str(status.get("reason_status") or "import refusé par Mirakl")
+            errors = dict.fromkeys(skus, reason)
+        elif status.get("lines_in_error") or status.get("has_error_report"):
+            report = await self._request("GET", f"/api/offers/imports/{import_id}/error_report")
+            for line in csv.DictReader(io.StringIO(report.text), delimiter=";"):
+                errors[line.get("sku", "")] = line.get("error-message") or "ligne en erreur"
+        return [
+            ItemOutcome(item.product_id, ok=False, error=errors[sku])
+            if sku in errors
+            else ItemOutcome(item.product_id, ok=True, external_id=sku)
+            for item, sku in zip(items, skus, strict=True)
+        ]
+
+    def _offer(self, product: OutgoingProduct) -> dict[str, Any]:
+        offer: dict[str, Any] = {
+            "shop_sku": product.sku,
+            "product_id": product.ean or product.sku,
+            "product_id_type": "EAN" if product.ean else "SHOP_SKU",
+            "state_code": NEW_STATE,
+            "update_delete": "update",
+            "description": product.short_description or product.description,
+        }
+        if product.price is not None:
+            offer["price"] = product.price
+        if product.stock is not None:
+            offer["quantity"] = product.stock
+        return offer
+
+    async def push_products(self, products: Sequence[OutgoingProduct]) -> list[ItemOutcome]:
+        new = [p for p in products if not p.external_id]
+        if new:
+            rows = [(p.sku, p.ean, p.name, p.description, p.brand, p.weight) for p in new]
+            header = ("sku", "ean", "title", "description", "brand", "weight")
+            await self._upload("/api/products/imports", {}, to_csv(header, rows))
+        response = await self._request(
+            "POST", "/api/offers", json={"offers": [self._offer(p) for p in products]}
+        )
+        import_id = str(response.json()["import_id"])
+        return await self._track(import_id, products, [p.sku for p in products])
+
+    async def pull_products(self) -> AsyncIterator[list[RemoteProduct]]:
+        offset = 0
+        while True:
+            body = (await self._request(
+                "GET", "/api/offers", params={"offset": offset, "max": PAGE_SIZE}
+            )).json()  # fmt: skip
+            offers = body.get("offers", [])
+            yield [_remote(offer) for offer in offers]
+            offset += len(offers)
+            if not offers or offset >= int(body.get("total_count", 0)):
+                return
+
+    async def _partial(
+        self, column: str, items: Sequence[StockLevel | PriceLevel], values: list[Any]
+    ) -> list[ItemOutcome]:
+        skus = [item.external_id or item.sku for item in items]
+        rows = to_csv(("sku", column), list(zip(skus, values, strict=True)))
+        import_id = await self._upload(
+            "/api/offers/imports", {"import_mode": "PARTIAL_UPDATE"}, rows
+        )
+        return await self._track(import_id, items, skus)
+
+    async def push_stock(self, levels: Sequence[StockLevel]) -> list[ItemOutcome]:
+        return await self._partial("quantity", levels, [level.quantity for level in levels])
+
+    async def push_prices(self, prices: Sequence[PriceLevel]) -> list[ItemOutcome]:
+        return await self._partial("price", prices, [f"{p.price:.2f}" for p in prices])
+
+
+def _remote(offer: dict[str, Any]) -> RemoteProduct:
+    eans = [r["reference"] for r in offer.get("product_references", [])
+            if r.get("reference_type") == "EAN"]  # fmt: skip
+    price = offer.get("price")
+    return RemoteProduct(
+        external_id=str(offer["shop_sku"]),
+        sku=offer.get("shop_sku"),
+        ean=eans[0] if eans else None,
+        name=offer.get("product_title"),
+        description=offer.get("description"),
+        brand=offer.get("product_brand"),
+        price=float(price) if price is not None else None,
+        stock=offer.get("quantity"),
+        is_active=offer.get("active"),
+    )

@@ -1,0 +1,262 @@
+"""Saleor, through its GraphQL API (Saleor 3.x, `POST {base}/graphql/`).
+
+- Auth: an app token as a bearer token.
+- Test: `query { shop { name } }`.
+- Products: new products in one `productBulkCreate` (`errorPolicy:
+  REJECT_FAILED_ROWS`, so one bad row does not sink the others; each result carries
+  its product or its errors, in input order): product type (option `product_type_id`),
+  name, EditorJS description, channel listing (option `channel_id`), one variant with
+  SKU, weight, stock in the warehouse of option `warehouse_id`, price, and the EAN in
+  the plain-text attribute of option `ean_attribute_id` when given (Saleor has no GTIN
+  field of its own). Linked products (external id "product:variant") are updated with
+  `productUpdate`, one aliased field per product in a single request.
+- Pull: `products(first:, after:, channel:)` following `pageInfo.endCursor` while
+  `hasNextPage`; one remote product per variant.
+- Stock: `productVariantStocksUpdate` (quantity in the warehouse) and prices:
+  `productVariantChannelListingUpdate` (price in the channel), aliased per variant in
+  one request each time.
+- Errors: mutation errors come back in the payload (`errors { field message code }`)
+  and become the item's outcome; request-level GraphQL errors fail the call.
+  Saleor has no rate limiting of its own; a 429 (Retry-After) from its proxy is transient.
+"""
+
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+from connectors.base import (
+    ConnectorConfig,
+    ItemOutcome,
+    OutgoingProduct,
+    PlatformAdapter,
+    PriceLevel,
+    RemoteProduct,
+    StockLevel,
+    register,
+)
+from connectors.http import PlatformError, PlatformHttp
+from connectors.support import Addressed, for_variants, pair_id, split_pair
+
+PAGE_SIZE = 100
+ERRORS = "errors { field message code }"
+
+BULK_CREATE = """
+mutation ProductBulkCreate($products: [ProductBulkCreateInput!]!) {
+  productBulkCreate(products: $products, errorPolicy: REJECT_FAILED_ROWS) {
+    results { product { id variants { id sku } } errors { path message code } }
+    errors { path message code }
+  }
+}"""
+
+PRODUCTS = """
+query Products($first: Int!, $after: String, $channel: String) {
+  products(first: $first, after: $after, channel: $channel) {
+    pageInfo { hasNextPage endCursor }
+    edges { node {
+      id name description
+      variants {
+        id sku
+        weight { value unit }
+        stocks { quantity }
+        channelListings { channel { slug } price { amount currency } }
+      }
+    } }
+  }
+}"""
+
+
+def editorjs(text: str | None) -> str | None:
+    """Saleor stores rich text as EditorJS JSON."""
+    if not text:
+        return None
+    return json.dumps({"blocks": [{"type": "paragraph", "data": {"text": text}}]})
+
+
+def plain_text(description: str | None) -> str | None:
+    if not description:
+        return None
+    try:
+        blocks = json.loads(description).get("blocks", [])
+    except (ValueError, AttributeError):
+        return description
+    return "\n".join(str(b.get("data", {}).get("text", "")) for b in blocks) or None
+
+
+def aliased(mutation: str, arguments: dict[str, str], selection: str,
+            inputs: Sequence[dict[str, Any]]) -> tuple[str, dict[str, Any]]:  # fmt: skip
+    """One document running `mutation` once per input, as fields m0, m1…; `arguments`
+    maps each argument name to its GraphQL type."""
+    declarations, fields, variables = [], [], {}
+    for n, values in enumerate(inputs):
+        passed = []
+        for name, kind in arguments.items():
+            declarations.append(f"${name}{n}: {kind}")
+            passed.append(f"{name}: ${name}{n}")
+            variables[f"{name}{n}"] = values[name]
+        fields.append(f"m{n}: {mutation}({', '.join(passed)}) {{ {selection} }}")
+    return f"mutation ({', '.join(declarations)}) {{ {' '.join(fields)} }}", variables
+
+
+def _message(errors: list[dict[str, Any]]) -> str:
+    return "; ".join(
+        f"{e.get('field') or e.get('path') or ''}: {e.get('message') or e.get('code')}".lstrip(": ")
+        for e in errors
+    )
+
+
+@register
+class SaleorAdapter(PlatformAdapter):
+    platform = "saleor"
+
+    def __init__(self, config: ConnectorConfig, http: PlatformHttp) -> None:
+        super().__init__(config, http)
+        self.url = (config.base_url or "").rstrip("/") + "/graphql/"
+        self.options = config.options
+
+    async def _graphql(self, query: str, variables: dict[str, Any] | None = None) -> Any:
+        response = await self.http.request(
+            "POST", self.url, json={"query": query, "variables": variables or {}},
+            headers={"Authorization": f"Bearer {self.config.credentials['token']}"},
+        )  # fmt: skip
+        body = response.json()
+        if body.get("errors"):
+            raise PlatformError(f"Saleor : {_message(body['errors'])}", status=response.status_code)
+        return body["data"]
+
+    async def test(self) -> str:
+        return str((await self._graphql("query { shop { name } }"))["shop"]["name"])
+
+    def _create_input(self, product: OutgoingProduct) -> dict[str, Any]:
+        channel = self.options["channel_id"]
+        variant: dict[str, Any] = {"sku": product.sku, "name": product.name, "attributes": [],
+                                   "trackInventory": True,
+                                   "stocks": [{"warehouse": self.options["warehouse_id"],
+                                               "quantity": product.stock or 0}]}  # fmt: skip
+        if product.price is not None:
+            variant["channelListings"] = [{"channelId": channel, "price": product.price}]
+        if product.weight is not None:
+            variant["weight"] = product.weight
+        if product.ean and (attribute := self.options.get("ean_attribute_id")):
+            variant["attributes"] = [{"id": attribute, "plainText": product.ean}]
+        return {
+            "productType": self.options["product_type_id"],
+            "name": product.name,
+            "description": editorjs(product.description),
+            "attributes": [],
+            "externalReference": str(product.product_id),
+            "channelListings": [{"channelId": channel, "isPublished": product.is_active,
+                                 "visibleInListings": product.is_active,
+                                 "isAvailableForPurchase": product.is_active}],
+            "variants": [variant],
+        }  # fmt: skip
+
+    async def push_products(self, products: Sequence[OutgoingProduct]) -> list[ItemOutcome]:
+        outcomes: dict[int, ItemOutcome] = {}
+        new = [(n, p) for n, p in enumerate(products) if not p.external_id]
+        linked = [(n, p) for n, p in enumerate(products) if p.external_id]
+        if new:
+            data = await self._graphql(
+                BULK_CREATE, {"products": [self._create_input(p) for _, p in new]}
+            )
+            payload = data["productBulkCreate"]
+            results = payload.get("results") or []
+            for position, (n, product) in enumerate(new):
+                result = results[position] if position < len(results) else {}
+                created = result.get("product")
+                if created and not result.get("errors"):
+                    variant = created["variants"][0]["id"] if created.get("variants") else ""
+                    external_id = pair_id(created["id"], variant)
+                    outcomes[n] = ItemOutcome(product.product_id, ok=True, external_id=external_id)
+                else:
+                    error = (
+                        _message(result.get("errors") or payload.get("errors") or []) or "refusé"
+                    )
+                    outcomes[n] = ItemOutcome(product.product_id, ok=False, error=error)
+        if linked:
+            inputs = [{"id": split_pair(p.external_id or "")[0],
+                       "input": {"name": p.name, "description": editorjs(p.description)}}
+                      for _, p in linked]  # fmt: skip
+            query, variables = aliased("productUpdate", {"id": "ID!", "input": "ProductInput!"},
+                                       f"product {{ id }} {ERRORS}", inputs)  # fmt: skip
+            data = await self._graphql(query, variables)
+            for position, (n, product) in enumerate(linked):
+                outcomes[n] = _outcome(
+                    product.product_id, data[f"m{position}"], product.external_id
+                )
+        return [outcomes[n] for n in range(len(products))]
+
+    async def pull_products(self) -> AsyncIterator[list[RemoteProduct]]:
+        channel = self.options.get("channel_slug") or self.config.channel
+        after: str | None = None
+        while True:
+            data = await self._graphql(
+                PRODUCTS, {"first": PAGE_SIZE, "after": after, "channel": channel}
+            )
+            connection = data["products"]
+            nodes = [edge["node"] for edge in connection["edges"]]
+            yield [_remote(node, variant, channel)
+                   for node in nodes for variant in node.get("variants") or []]  # fmt: skip
+            page = connection["pageInfo"]
+            if not page["hasNextPage"]:
+                return
+            after = page["endCursor"]
+
+    async def _per_variant(
+        self, items: Sequence[StockLevel | PriceLevel], mutation: str,
+        arguments: dict[str, str], selection: str,
+        values: Callable[[Any, str], dict[str, Any]],
+    ) -> list[ItemOutcome]:  # fmt: skip
+        """Run `mutation` for each item linked to a variant, aliased in one request."""
+
+        async def send(linked: list[Addressed[Any]]) -> list[ItemOutcome]:
+            inputs = [values(item, variant) for item, _, variant in linked]
+            data = await self._graphql(*aliased(mutation, arguments, selection, inputs))
+            return [_outcome(item.product_id, data[f"m{n}"], item.external_id)
+                    for n, (item, _, _) in enumerate(linked)]  # fmt: skip
+
+        return await for_variants(items, "Saleor", send)
+
+    async def push_stock(self, levels: Sequence[StockLevel]) -> list[ItemOutcome]:
+        warehouse = self.options["warehouse_id"]
+
+        def values(level: StockLevel, variant: str) -> dict[str, Any]:
+            return {"variantId": variant,
+                    "stocks": [{"warehouse": warehouse, "quantity": level.quantity}]}  # fmt: skip
+
+        return await self._per_variant(
+            levels, "productVariantStocksUpdate",
+            {"variantId": "ID!", "stocks": "[StockInput!]!"}, f"productVariant {{ id }} {ERRORS}",
+            values,
+        )  # fmt: skip
+
+    async def push_prices(self, prices: Sequence[PriceLevel]) -> list[ItemOutcome]:
+        channel = self.options["channel_id"]
+        return await self._per_variant(
+            prices, "productVariantChannelListingUpdate",
+            {"id": "ID!", "input": "[ProductVariantChannelListingAddInput!]!"},
+            f"variant {{ id }} {ERRORS}",
+            lambda price, variant: {"id": variant,
+                                    "input": [{"channelId": channel, "price": price.price}]},
+        )  # fmt: skip
+
+
+def _outcome(product_id: Any, payload: dict[str, Any], external_id: str | None) -> ItemOutcome:
+    if payload.get("errors"):
+        return ItemOutcome(product_id, ok=False, error=_message(payload["errors"]))
+    return ItemOutcome(product_id, ok=True, external_id=external_id)
+
+
+def _remote(node: dict[str, Any], variant: dict[str, Any], channel: str | None) -> RemoteProduct:
+    listings = [c for c in variant.get("channelListings") or []
+                if channel is None or c["channel"]["slug"] == channel]  # fmt: skip
+    price = listings[0].get("price") if listings else None
+    weight = variant.get("weight") or {}
+    return RemoteProduct(
+        external_id=pair_id(node["id"], variant["id"]),
+        sku=variant.get("sku"),
+        name=node.get("name"),
+        description=plain_text(node.get("description")),
+        price=float(price["amount"]) if price else None,
+        stock=sum(s.get("quantity", 0) for s in variant.get("stocks") or []),
+        weight=weight.get("value"),
+    )

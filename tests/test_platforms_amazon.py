@@ -1,0 +1,159 @@
+"""Amazon adapter against a fake SP-API (LWA token endpoint, Sellers, Listings Items 2021-08-01)."""
+
+import urllib.parse
+
+import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from connectors.base import ConnectorConfig, PriceLevel, StockLevel
+from connectors.http import PlatformError
+from tests.fakes_platforms2 import Fake, check_error_mapping, connected, products
+
+RATE = {"x-amzn-RateLimit-Limit": "2.0"}
+
+
+def amazon_fake() -> tuple[Fake, list[Route]]:
+    fake = Fake(
+        authorized=lambda r: r.headers.get("x-amz-access-token") == "Atza|token",
+        open_paths=frozenset({"/auth/o2/token"}),
+    )
+    listings = [
+        {"sku": f"R-{i}",
+         "summaries": [{"marketplaceId": "A13V1IB3VIYZZH", "asin": f"B0{i}", "itemName": f"Remote {i}",
+                        "status": ["BUYABLE"]}],
+         "attributes": {"externally_assigned_product_identifier": [{"type": "ean", "value": f"800000000000{i}"}],
+                        "brand": [{"value": "Acme"}]},
+         "offers": [{"marketplaceId": "A13V1IB3VIYZZH", "offerType": "B2C",
+                     "price": {"currencyCode": "EUR", "amount": "15.00"}}],
+         "fulfillmentAvailability": [{"fulfillmentChannelCode": "DEFAULT", "quantity": i}]}
+        for i in range(3)
+    ]  # fmt: skip
+
+    async def token(request: Request) -> JSONResponse:
+        form = urllib.parse.parse_qs((await request.body()).decode())
+        if form != {"grant_type": ["refresh_token"], "refresh_token": ["Atzr|refresh"],
+                    "client_id": ["amzn1.application-oa2-client.x"], "client_secret": ["secret"]}:  # fmt: skip
+            return JSONResponse({"error": "invalid_grant"}, 400)
+        return JSONResponse(
+            {"access_token": "Atza|token", "token_type": "bearer", "expires_in": 3600}
+        )
+
+    async def participations(_: Request) -> JSONResponse:
+        return JSONResponse({"payload": [{
+            "marketplace": {"id": "A13V1IB3VIYZZH", "name": "Amazon.fr", "countryCode": "FR"},
+            "participation": {"isParticipating": True, "hasSuspendedListings": False}}]}, headers=RATE)  # fmt: skip
+
+    async def item(request: Request) -> JSONResponse:
+        assert request.query_params["marketplaceIds"] == "A13V1IB3VIYZZH"
+        body = await request.json()
+        sku = request.path_params["sku"]
+        if body["productType"] != "PRODUCT":
+            return JSONResponse(
+                {"errors": [{"code": "InvalidInput", "message": "productType"}]}, 400
+            )
+        invalid = sku == "SKU-1"
+        answer = {"sku": sku, "status": "INVALID" if invalid else "ACCEPTED", "submissionId": "sub-1",
+                  "issues": [{"code": "90220", "message": "'brand' is required", "severity": "ERROR"}]
+                  if invalid else []}  # fmt: skip
+        return JSONResponse(answer, headers=RATE)
+
+    async def search(request: Request) -> JSONResponse:
+        assert "fulfillmentAvailability" in request.query_params["includedData"]
+        start = int(request.query_params.get("pageToken", "0"))
+        body: dict = {"numberOfResults": len(listings), "items": listings[start : start + 2]}
+        if start + 2 < len(listings):
+            body["pagination"] = {"nextToken": str(start + 2)}
+        return JSONResponse(body, headers=RATE)
+
+    return fake, [
+        Route("/auth/o2/token", token, methods=["POST"]),
+        Route("/sellers/v1/marketplaceParticipations", participations),
+        Route("/listings/2021-08-01/items/{seller}/{sku}", item, methods=["PUT", "PATCH"]),
+        Route("/listings/2021-08-01/items/{seller}", search),
+    ]
+
+
+def config(base: str) -> ConnectorConfig:
+    return ConnectorConfig(
+        "amazon", base,
+        {"client_id": "amzn1.application-oa2-client.x", "client_secret": "secret",
+         "refresh_token": "Atzr|refresh"},
+        options={"seller_id": "A2SELLER", "marketplace_id": "A13V1IB3VIYZZH",
+                 "token_url": f"{base}/auth/o2/token"},
+    )  # fmt: skip
+
+
+async def test_amazon_end_to_end() -> None:
+    fake, routes = amazon_fake()
+    async with connected(fake, routes, config) as adapter:
+        assert await adapter.test() == "Amazon Amazon.fr"
+
+        batch = products(3)
+        outcomes = await adapter.push_products(batch)
+        assert [(o.ok, o.external_id) for o in outcomes] == [
+            (True, "SKU-0"),
+            (False, None),
+            (True, "SKU-2"),
+        ]
+        assert outcomes[1].error == "90220: 'brand' is required"
+        put = fake.calls("PUT", "/listings/2021-08-01/items/A2SELLER/SKU-0")[0]
+        assert put.query == {"marketplaceIds": "A13V1IB3VIYZZH", "issueLocale": "fr_FR"}
+        mp = {"marketplace_id": "A13V1IB3VIYZZH"}
+        assert put.json() == {
+            "productType": "PRODUCT", "requirements": "LISTING",
+            "attributes": {
+                "item_name": [{"value": "Produit 0", "language_tag": "fr_FR", **mp}],
+                "condition_type": [{"value": "new_new", **mp}],
+                "product_description": [{"value": "Description 0", "language_tag": "fr_FR", **mp}],
+                "brand": [{"value": "Pixee", "language_tag": "fr_FR", **mp}],
+                "externally_assigned_product_identifier": [{"type": "ean", "value": "3000000000000", **mp}],
+                "item_weight": [{"unit": "kilograms", "value": 0.5, **mp}],
+                "purchasable_offer": [{"currency": "EUR", "our_price": [{"schedule": [{"value_with_tax": 10.0}]}], **mp}],
+                "fulfillment_availability": [{"fulfillment_channel_code": "DEFAULT", "quantity": 0}],
+            },
+        }  # fmt: skip
+
+        pages = [page async for page in adapter.pull_products()]
+        assert [[p.sku for p in page] for page in pages] == [["R-0", "R-1"], ["R-2"]]
+        assert (pages[1][0].ean, pages[1][0].price, pages[1][0].stock, pages[1][0].brand) == (
+            "8000000000002",
+            15.0,
+            2,
+            "Acme",
+        )
+
+        stock = await adapter.push_stock([StockLevel(batch[0].product_id, "SKU-0", 8)])
+        assert stock[0].ok
+        patch = fake.calls("PATCH", "/listings/2021-08-01/items/A2SELLER/SKU-0")[-1].json()
+        assert patch == {"productType": "PRODUCT", "patches": [{
+            "op": "replace", "path": "/attributes/fulfillment_availability",
+            "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 8}]}]}  # fmt: skip
+        prices = await adapter.push_prices([PriceLevel(batch[2].product_id, "SKU-2", 21.0)])
+        assert prices[0].ok
+        patch = fake.calls("PATCH", "/listings/2021-08-01/items/A2SELLER/SKU-2")[-1].json()
+        assert patch["patches"][0]["path"] == "/attributes/purchasable_offer"
+        assert patch["patches"][0]["value"][0]["our_price"] == [
+            {"schedule": [{"value_with_tax": 21.0}]}
+        ]
+        assert len(fake.calls("POST", "/auth/o2/token")) == 1
+
+        # No Retry-After: one token of the rate Amazon last announced (2/s).
+        throttled = JSONResponse({"errors": [{"code": "QuotaExceeded"}]}, 429, headers=RATE)
+        await check_error_mapping(fake, adapter.test, throttled, expected_wait=0.5)
+        # A throttled SKU makes the chunk transient, to be retried as a whole.
+        fake.fail_next.append(JSONResponse({"errors": [{"code": "QuotaExceeded"}]}, 429,
+                                           headers={"Retry-After": "1"}))  # fmt: skip
+        with pytest.raises(PlatformError) as caught:
+            await adapter.push_stock([StockLevel(batch[0].product_id, "SKU-0", 8)])
+        assert (caught.value.transient, caught.value.retry_after) == (True, 1.0)
+
+
+async def test_amazon_puts_a_chunk_of_100_skus_a_few_at_a_time() -> None:
+    fake, routes = amazon_fake()
+    async with connected(fake, routes, config) as adapter:
+        outcomes = await adapter.push_products(products(100))
+    assert [o.ok for o in outcomes] == [n != 1 for n in range(100)]
+    assert len([r for r in fake.received if r.method == "PUT"]) == 100
+    assert fake.most_in_flight <= 5

@@ -1,0 +1,140 @@
+"""Mirakl adapter against a fake of the MMP shop APIs (A01, P41, OF01, OF02, OF03, OF21, OF24)."""
+
+import csv
+import io
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+from connectors.base import ConnectorConfig, PriceLevel, StockLevel
+from tests.fakes_platforms2 import Fake, check_error_mapping, connected, products
+
+
+def mirakl_fake() -> tuple[Fake, list[Route], dict]:
+    fake = Fake(authorized=lambda r: r.headers.get("authorization") == "shop-key")
+    state: dict = {"imports": {}, "files": [], "polls": 0}
+    offers = [
+        {"offer_id": i, "shop_sku": f"R-{i}", "product_sku": f"P{i}", "product_title": f"Remote {i}",
+         "price": 12.0, "quantity": i, "active": True,
+         "product_references": [{"reference_type": "EAN", "reference": f"500000000000{i}"}]}
+        for i in range(3)
+    ]  # fmt: skip
+
+    async def account(request: Request) -> JSONResponse:
+        assert request.query_params["shop_id"] == "2001"
+        return JSONResponse({"shop_id": 2001, "shop_name": "Pixee Store"})
+
+    def record_import(lines: list[dict], bad: set[str]) -> JSONResponse:
+        import_id = len(state["imports"]) + 1
+        state["imports"][import_id] = (lines, bad)
+        return JSONResponse({"import_id": import_id})
+
+    async def of24(request: Request) -> JSONResponse:
+        lines = (await request.json())["offers"]
+        return record_import(lines, {o["shop_sku"] for o in lines if o["shop_sku"] == "SKU-1"})
+
+    async def uploads(request: Request) -> JSONResponse:
+        form = await request.form()
+        rows = list(
+            csv.DictReader(io.StringIO((await form["file"].read()).decode()), delimiter=";")
+        )
+        state["files"].append((request.url.path, dict(form), rows))
+        if request.url.path == "/api/products/imports":
+            return JSONResponse({"import_id": 77})
+        assert form["import_mode"] == "PARTIAL_UPDATE"
+        return record_import(rows, set())
+
+    async def of02(request: Request) -> JSONResponse:
+        lines, bad = state["imports"][int(request.path_params["id"])]
+        state["polls"] += 1
+        if state["polls"] % 2:  # every import is seen running once before it completes
+            return JSONResponse({"status": "RUNNING"})
+        return JSONResponse({"import_id": request.path_params["id"], "status": "COMPLETE",
+                             "lines_in_success": len(lines) - len(bad),
+                             "lines_in_error": len(bad), "has_error_report": bool(bad)})  # fmt: skip
+
+    async def of03(request: Request) -> PlainTextResponse:
+        _, bad = state["imports"][int(request.path_params["id"])]
+        rows = "".join(f'"{sku}";"5";"error-line";"Le produit n\'existe pas"\n' for sku in bad)
+        return PlainTextResponse(f'"sku";"quantity";"error-line";"error-message"\n{rows}')
+
+    async def of21(request: Request) -> JSONResponse:
+        offset, size = int(request.query_params["offset"]), int(request.query_params["max"])
+        size = min(size, 2)  # small pages, to be followed
+        return JSONResponse({"offers": offers[offset : offset + size], "total_count": len(offers)})
+
+    routes = [
+        Route("/api/account", account),
+        Route("/api/offers", of24, methods=["POST"]),
+        Route("/api/offers", of21, methods=["GET"]),
+        Route("/api/products/imports", uploads, methods=["POST"]),
+        Route("/api/offers/imports", uploads, methods=["POST"]),
+        Route("/api/offers/imports/{id}", of02),
+        Route("/api/offers/imports/{id}/error_report", of03),
+    ]
+    return fake, routes, state
+
+
+def config(base: str) -> ConnectorConfig:
+    return ConnectorConfig("mirakl", base, {"api_key": "shop-key"},
+                           options={"shop_id": "2001", "poll_wait": 0})  # fmt: skip
+
+
+async def test_mirakl_end_to_end() -> None:
+    fake, routes, state = mirakl_fake()
+    async with connected(fake, routes, config) as adapter:
+        assert await adapter.test() == "Pixee Store"
+
+        batch = [*products(2), *products(3, linked=True)[2:]]
+        outcomes = await adapter.push_products(batch)
+        assert [(o.ok, o.external_id) for o in outcomes] == [
+            (True, "SKU-0"),
+            (False, None),
+            (True, "SKU-2"),
+        ]
+        assert outcomes[1].error == "Le produit n'existe pas"
+        # Sheets only for the products not linked yet; offers for all.
+        path, _, sheets = state["files"][0]
+        assert path == "/api/products/imports" and [r["sku"] for r in sheets] == ["SKU-0", "SKU-1"]
+        assert sheets[0] == {"sku": "SKU-0", "ean": "3000000000000", "title": "Produit 0",
+                             "description": "Description 0", "brand": "Pixee", "weight": "0.5"}  # fmt: skip
+        offer = fake.calls("POST", "/api/offers")[0].json()["offers"][0]
+        assert offer == {"shop_sku": "SKU-0", "product_id": "3000000000000",
+                         "product_id_type": "EAN", "state_code": "11", "update_delete": "update",
+                         "description": "Description 0", "price": 10.0, "quantity": 0}  # fmt: skip
+
+        pages = [page async for page in adapter.pull_products()]
+        assert [[p.external_id for p in page] for page in pages] == [["R-0", "R-1"], ["R-2"]]
+        assert (pages[1][0].ean, pages[1][0].stock, pages[1][0].price) == ("5000000000002", 2, 12.0)
+
+        stock = await adapter.push_stock([StockLevel(batch[0].product_id, "SKU-0", 9)])
+        assert stock[0].ok and state["files"][-1][2] == [{"sku": "SKU-0", "quantity": "9"}]
+        prices = await adapter.push_prices([PriceLevel(batch[0].product_id, "SKU-0", 14.5)])
+        assert prices[0].ok and state["files"][-1][2] == [{"sku": "SKU-0", "price": "14.50"}]
+
+        throttled = JSONResponse(
+            {"message": "Too Many Requests"}, 429, headers={"Retry-After": "30"}
+        )
+        await check_error_mapping(fake, adapter.test, throttled, expected_wait=30.0)
+
+
+async def test_mirakl_import_still_running_leaves_items_transient() -> None:
+    fake, routes, _ = mirakl_fake()
+
+    def slow(base: str) -> ConnectorConfig:
+        return ConnectorConfig("mirakl", base, {"api_key": "shop-key"},
+                               options={"shop_id": "2001", "poll_wait": 0, "poll_attempts": 1})  # fmt: skip
+
+    async with connected(fake, routes, slow) as adapter:
+        outcomes = await adapter.push_stock([StockLevel(products(1)[0].product_id, "SKU-0", 1)])
+        assert (outcomes[0].ok, outcomes[0].transient) == (False, True)
+
+
+async def test_mirakl_sends_a_chunk_of_100_in_one_offers_import() -> None:
+    fake, routes, state = mirakl_fake()
+    async with connected(fake, routes, config) as adapter:
+        outcomes = await adapter.push_products(products(100))
+    assert [o.ok for o in outcomes] == [n != 1 for n in range(100)]
+    (offers,) = fake.calls("POST", "/api/offers")
+    assert len(offers.json()["offers"]) == 100 and len(state["files"][0][2]) == 100

@@ -1,0 +1,126 @@
+"""Shopware 6 adapter against a fake Admin API (OAuth token, sync endpoint, search)."""
+
+from dataclasses import replace
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from connectors.base import ConnectorConfig, PriceLevel, StockLevel
+from tests.fakes_platforms2 import Fake, bearer, check_error_mapping, connected, products
+
+EUR = "b7d2554b0ce847cd82f3ac9bd1c0dfca"
+
+
+def shopware_fake() -> tuple[Fake, list[Route]]:
+    fake = Fake(authorized=bearer("sw-token"), open_paths=frozenset({"/api/oauth/token"}))
+    remote = [
+        {"id": f"{i:032x}", "productNumber": f"R-{i}", "ean": f"700000000000{i}", "name": None,
+         "translated": {"name": f"Remote {i}"}, "stock": i, "active": True,
+         "price": [{"currencyId": EUR, "gross": 9.9, "net": 8.25, "linked": True}]}
+        for i in range(150)
+    ]  # fmt: skip
+
+    async def token(request: Request) -> JSONResponse:
+        body = await request.json()
+        if body != {"grant_type": "client_credentials", "client_id": "SWIA", "client_secret": "s3"}:
+            return JSONResponse({"errors": [{"code": "invalid_client"}]}, 401)
+        return JSONResponse({"token_type": "Bearer", "expires_in": 600, "access_token": "sw-token"})
+
+    async def version(_: Request) -> JSONResponse:
+        return JSONResponse({"version": "6.6.9.0"})
+
+    async def sync(request: Request) -> JSONResponse:
+        operation = (await request.json())["pim-products"]
+        assert operation["entity"] == "product" and operation["action"] == "upsert"
+        errors = [
+            {"code": "VIOLATION::IS_BLANK_ERROR", "status": "400", "detail": "This value should not be blank.",
+             "source": {"pointer": f"/pim-products/{n}/name"}}
+            for n, row in enumerate(operation["payload"]) if row.get("name") == ""
+        ]  # fmt: skip
+        if errors:
+            return JSONResponse({"errors": errors}, 400)
+        ids = [row["id"] for row in operation["payload"]]
+        return JSONResponse({"data": {"product": ids}, "deleted": [], "notFound": []})
+
+    async def search(request: Request) -> JSONResponse:
+        body = await request.json()
+        assert body["total-count-mode"] == 1
+        start = (body["page"] - 1) * body["limit"]
+        return JSONResponse({"total": len(remote), "data": remote[start : start + body["limit"]]})
+
+    return fake, [
+        Route("/api/oauth/token", token, methods=["POST"]),
+        Route("/api/_info/version", version),
+        Route("/api/_action/sync", sync, methods=["POST"]),
+        Route("/api/search/product", search, methods=["POST"]),
+    ]
+
+
+def config(base: str) -> ConnectorConfig:
+    return ConnectorConfig("shopware", base, {"client_id": "SWIA", "client_secret": "s3"},
+                           options={"tax_id": "tax-20"})  # fmt: skip
+
+
+async def test_shopware_end_to_end() -> None:
+    fake, routes = shopware_fake()
+    async with connected(fake, routes, config) as adapter:
+        assert await adapter.test() == "Shopware 6.6.9.0"
+
+        batch = products(3)
+        batch[1] = replace(batch[1], name="")
+        batch[2] = replace(batch[2], external_id="f" * 32)
+        outcomes = await adapter.push_products(batch)
+        assert [(o.ok, o.external_id) for o in outcomes] == [
+            (True, batch[0].product_id.hex), (False, None), (True, "f" * 32),
+        ]  # fmt: skip
+        assert outcomes[1].error == "This value should not be blank."
+        first, again = fake.calls("POST", "/api/_action/sync")
+        assert first.headers["indexing-behavior"] == "use-queue-indexing"
+        assert first.json()["pim-products"]["payload"][0] == {
+            "id": batch[0].product_id.hex, "productNumber": "SKU-0", "name": "Produit 0",
+            "description": "Description 0", "active": True, "taxId": "tax-20", "stock": 0,
+            "ean": "3000000000000", "weight": 0.5,
+            "price": [{"currencyId": EUR, "gross": 10.0, "net": 8.3333, "linked": True}],
+        }  # fmt: skip
+        # The refused row is left out when the others are sent again.
+        assert [r["productNumber"] for r in again.json()["pim-products"]["payload"]] == [
+            "SKU-0",
+            "SKU-2",
+        ]
+
+        pages = [page async for page in adapter.pull_products()]
+        assert [len(page) for page in pages] == [100, 50]
+        assert (pages[1][0].sku, pages[1][0].name, pages[1][0].price) == (
+            "R-100",
+            "Remote 100",
+            9.9,
+        )
+
+        stock = await adapter.push_stock([StockLevel(batch[0].product_id, "SKU-0", 3)])
+        assert stock[0].ok
+        assert fake.calls("POST", "/api/_action/sync")[-1].json()["pim-products"]["payload"] == [
+            {"id": batch[0].product_id.hex, "stock": 3}
+        ]
+        prices = await adapter.push_prices([PriceLevel(batch[2].product_id, "SKU-2", 24.0,
+                                                       external_id="f" * 32)])  # fmt: skip
+        assert prices[0].ok
+        assert fake.calls("POST", "/api/_action/sync")[-1].json()["pim-products"]["payload"] == [
+            {
+                "id": "f" * 32,
+                "price": [{"currencyId": EUR, "gross": 24.0, "net": 20.0, "linked": True}],
+            }
+        ]
+        assert len(fake.calls("POST", "/api/oauth/token")) == 1
+
+        throttled = JSONResponse({"errors": []}, 429, headers={"Retry-After": "3"})
+        await check_error_mapping(fake, adapter.test, throttled, expected_wait=3.0)
+
+
+async def test_shopware_sends_a_chunk_of_100_in_one_sync() -> None:
+    fake, routes = shopware_fake()
+    async with connected(fake, routes, config) as adapter:
+        outcomes = await adapter.push_products(products(100))
+    assert all(o.ok for o in outcomes) and len(outcomes) == 100
+    (sync,) = fake.calls("POST", "/api/_action/sync")
+    assert len(sync.json()["pim-products"]["payload"]) == 100
