@@ -39,6 +39,7 @@ def worker_for(settings: Settings, *, burst: bool = False, queue: str = DEFAULT_
     )
 
 
-def run_worker(settings: Settings) -> None:
+def run_worker(settings: Settings, queue: str = DEFAULT_QUEUE) -> None:
     # arq's run() handles SIGINT/SIGTERM: running jobs finish before the worker stops.
-    worker_for(settings).run()
+    # One worker serves one queue: run one `pim worker --queue connectors` for syncs.
+    worker_for(settings, queue=queue).run()

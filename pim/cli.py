@@ -26,7 +26,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--no-migrate", action="store_true", help="skip migrations at start")
 
-    commands.add_parser("worker", help="run the background job worker (arq on Redis)")
+    worker = commands.add_parser("worker", help="run the background job worker (arq on Redis)")
+    worker.add_argument(
+        "--queue",
+        default="default",
+        help="queue to serve: 'default' (imports, demo…) or 'connectors' (platform syncs)",
+    )
     commands.add_parser("migrate", help="apply database migrations")
 
     key_cmd = commands.add_parser("keys", help="manage API keys").add_subparsers(
@@ -52,8 +57,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         _serve(settings, args.host, args.port, args.workers, migrate=not args.no_migrate)
     elif args.command == "worker":
         from jobs.worker import run_worker
+        from pim.jobs import DEFAULT_QUEUE
 
-        run_worker(settings)
+        run_worker(settings, DEFAULT_QUEUE if args.queue == "default" else args.queue)
     elif args.command == "migrate":
         upgrade(settings)
         print("Base de données à jour.")
