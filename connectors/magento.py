@@ -106,7 +106,9 @@ class MagentoAdapter(PlatformAdapter):
         failed: dict[str, str] = {}
         for error in answer or []:
             message = str(error.get("message", "refusé"))
-            for value in error.get("parameters") or []:
+            parameters = error.get("parameters") or []
+            values = parameters.values() if isinstance(parameters, dict) else parameters
+            for value in values:
                 failed[str(value)] = message
         return failed
 
