@@ -43,8 +43,14 @@ async def platform(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Fake, 
 
 def outgoing(count: int, start: int = 0) -> list[OutgoingProduct]:
     return [
-        OutgoingProduct(product_id=uuid.uuid4(), sku=f"SKU-{i}", ean=None, name=f"Produit {i}",
-                        price=10.0 + i, stock=i)  # fmt: skip
+        OutgoingProduct(
+            product_id=uuid.uuid4(),
+            sku=f"SKU-{i}",
+            ean=None,
+            name=f"Produit {i}",
+            price=10.0 + i,
+            stock=i,
+        )  # fmt: skip
         for i in range(start, start + count)
     ]
 
@@ -78,8 +84,14 @@ async def test_push_creates_then_updates_by_the_platform_id(
     assert fake.by_sku()["SKU-7"].price == 17.0
 
     renamed = [
-        OutgoingProduct(product_id=p.product_id, sku=p.sku, ean=None, name="Renommé",
-                        price=p.price, external_id=o.external_id)  # fmt: skip
+        OutgoingProduct(
+            product_id=p.product_id,
+            sku=p.sku,
+            ean=None,
+            name="Renommé",
+            price=p.price,
+            external_id=o.external_id,
+        )  # fmt: skip
         for p, o in zip(products[:3], outcomes, strict=False)
     ]
     again = await adapter.push_products(renamed)

@@ -324,8 +324,15 @@ class ShopifyFake(Fake):
                         pid = value[0]["id"].rsplit("/", 1)[1]
                         self.products[pid].price = float(value[0]["price"])
                         data[f"p{name[1:]}"] = {"userErrors": []}
-            cost = {"requestedQueryCost": 10, "actualQueryCost": 10, "throttleStatus": {
-                "maximumAvailable": 2000.0, "currentlyAvailable": 1990, "restoreRate": 100.0}}
+            cost = {
+                "requestedQueryCost": 10,
+                "actualQueryCost": 10,
+                "throttleStatus": {
+                    "maximumAvailable": 2000.0,
+                    "currentlyAvailable": 1990,
+                    "restoreRate": 100.0,
+                },
+            }
             return JSONResponse({"data": data, "extensions": {"cost": cost}})
 
         return Starlette(routes=[
@@ -375,7 +382,9 @@ class BigCommerceFake(Fake):
                 if len(body) > 10:
                     return JSONResponse({"status": 413, "title": "Too many"}, status_code=413)
                 self.writes += 1
-                return JSONResponse({"data": [out(apply(b, str(b["id"]))) for b in body], "meta": {}})
+                return JSONResponse(
+                    {"data": [out(apply(b, str(b["id"]))) for b in body], "meta": {}}
+                )
             limit = int(request.query_params.get("limit", 50))
             page = int(request.query_params.get("page", 1))
             items = list(self.products.values())
