@@ -21,7 +21,7 @@ from connectors.http import PlatformError, PlatformHttp
 from pim import outbound
 from pim.outbound import OutboundPolicy
 from tests.loopback import serve
-from tests.test_connectors_fakes import FAKES, Fake
+from tests.test_connectors.fakes import FAKES, Fake
 
 LOOPBACK = OutboundPolicy(
     allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),), allow_plain_http=True
@@ -50,7 +50,7 @@ def outgoing(count: int, start: int = 0) -> list[OutgoingProduct]:
             name=f"Produit {i}",
             price=10.0 + i,
             stock=i,
-        )  # fmt: skip
+        )
         for i in range(start, start + count)
     ]
 
@@ -91,7 +91,7 @@ async def test_push_creates_then_updates_by_the_platform_id(
             name="Renommé",
             price=p.price,
             external_id=o.external_id,
-        )  # fmt: skip
+        )
         for p, o in zip(products[:3], outcomes, strict=False)
     ]
     again = await adapter.push_products(renamed)

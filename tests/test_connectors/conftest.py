@@ -19,7 +19,7 @@ from resolvers.product_writes import WriteItem, write_products
 from tests.conftest import Key
 from tests.jobs_helper import run_jobs
 from tests.loopback import serve
-from tests.test_connectors_fakes import FAKES, Fake
+from tests.test_connectors.fakes import FAKES, Fake
 
 PLATFORMS = sorted(FAKES)
 
@@ -98,7 +98,7 @@ async def make_products(runtime: Runtime, key: Key, count: int) -> list[uuid.UUI
                 "price": 10.0 + i,
                 "stock": i,
             }
-        )  # fmt: skip
+        )
         for i in range(count)
     ]
     async with runtime.db.transaction() as session:
@@ -123,7 +123,7 @@ async def make_price_list(
                 price_list_id=price_list.id,
                 product_id=pid,
                 channel_price=price,
-            )  # fmt: skip
+            )
             for pid, price in prices.items()
         )
 

@@ -9,18 +9,13 @@ from pim.runtime import Runtime
 from resolvers import products
 from resolvers.product_writes import WriteItem, write_products
 from tests.conftest import MakeKey
-from tests.test_connectors_support import (  # noqa: F401  (fixtures)
+from tests.test_connectors.conftest import (
     Store,
     create_connector,
     ean13,
     make_price_list,
     make_products,
-    open_app,
-    open_client,
-    open_runtime,
-    store,
     sync,
-    woo,
 )
 
 # Product write requests for 250 new products: one per chunk of 100, except BigCommerce,
