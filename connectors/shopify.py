@@ -1,5 +1,5 @@
 """Shopify Admin GraphQL API: X-Shopify-Access-Token, productSet (one aliased field per
-product, one request per chunk), productVariantsBulkUpdate for prices,
+product, 25 per request), productVariantsBulkUpdate for prices,
 inventorySetQuantities for stock, cursor pagination (pageInfo), and cost-based
 throttling (a THROTTLED error; extensions.cost says when enough points are back)."""
 
@@ -20,6 +20,9 @@ from connectors.http import PlatformError
 
 API_VERSION = "2025-01"
 PAGE_SIZE = 100
+# A mutation field costs about 10 points and one request at most 1000: alias 25 products
+# per request, well under the cap and the bucket of a standard plan.
+ALIASES_PER_REQUEST = 25
 DEFAULT_OPTION = {"optionName": "Title", "name": "Default Title"}
 
 PRODUCTS_QUERY = """
@@ -113,21 +116,34 @@ class ShopifyAdapter(PlatformAdapter):
             product["id"] = p.external_id
         return product
 
+    async def _aliased(
+        self, operation: str, arguments: str, field: str, inputs: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Run `field` once per input as aliased fields of one mutation (`#` stands for the
+        alias number), ALIASES_PER_REQUEST at a time; the payloads, in input order."""
+        payloads: list[dict[str, Any]] = []
+        for start in range(0, len(inputs), ALIASES_PER_REQUEST):
+            group = inputs[start : start + ALIASES_PER_REQUEST]
+            params = ", ".join(arguments.replace("#", str(i)) for i in range(len(group)))
+            fields = " ".join(f"p{i}: " + field.replace("#", str(i)) for i in range(len(group)))
+            variables = {
+                name.replace("#", str(i)): value
+                for i, values in enumerate(group)
+                for name, value in values.items()
+            }
+            data = await self._graphql(f"mutation {operation}({params}) {{ {fields} }}", variables)
+            payloads.extend(data.get(f"p{i}") or {} for i in range(len(group)))
+        return payloads
+
     async def push_products(self, products: Sequence[OutgoingProduct]) -> list[ItemOutcome]:
-        # productSet takes one product: alias it once per product, one request per chunk.
-        params = ", ".join(f"$p{i}: ProductSetInput!" for i in range(len(products)))
-        fields = " ".join(
-            f"p{i}: productSet(synchronous: true, input: $p{i}) "
-            "{ product { id } userErrors { field message code } }"
-            for i in range(len(products))
-        )
-        data = await self._graphql(
-            f"mutation PushProducts({params}) {{ {fields} }}",
-            {f"p{i}": self._input(p) for i, p in enumerate(products)},
-        )
+        payloads = await self._aliased(
+            "PushProducts", "$p#: ProductSetInput!",
+            "productSet(synchronous: true, input: $p#) "
+            "{ product { id } userErrors { field message code } }",
+            [{"p#": self._input(p)} for p in products],
+        )  # fmt: skip
         outcomes = []
-        for i, p in enumerate(products):
-            payload = data.get(f"p{i}") or {}
+        for p, payload in zip(products, payloads, strict=True):
             error = _user_errors(payload)
             product = payload.get("product") or {}
             if error or not product.get("id"):
@@ -136,11 +152,15 @@ class ShopifyAdapter(PlatformAdapter):
                 outcomes.append(ItemOutcome(p.product_id, ok=True, external_id=product["id"]))
         return outcomes
 
-    async def _variants(
-        self, product_ids: list[str]
-    ) -> tuple[str | None, dict[str, dict[str, Any]]]:
-        """The location to stock at, and each product's first variant (id, inventory item)."""
-        data = await self._graphql(VARIANTS_QUERY, {"ids": product_ids})
+    async def _resolve(
+        self, items: Sequence[StockLevel] | Sequence[PriceLevel]
+    ) -> tuple[str | None, dict[str, dict[str, Any]], list[Any], dict[Any, ItemOutcome]]:
+        """The location to stock at, each linked product's first variant (id, inventory
+        item), the items that can be sent, and an error outcome for each of the others."""
+        linked, outcomes = split_linked(items)
+        if not linked:
+            return None, {}, [], outcomes
+        data = await self._graphql(VARIANTS_QUERY, {"ids": [i.external_id for i in linked]})
         location = self.config.options.get("location_id") or next(
             (n["id"] for n in data.get("locations", {}).get("nodes", [])), None
         )
@@ -149,24 +169,19 @@ class ShopifyAdapter(PlatformAdapter):
             for node in data.get("nodes") or []
             if node and node.get("variants", {}).get("nodes")
         }
-        return location, variants
+        for item in linked:
+            if item.external_id not in variants:
+                outcomes[item.product_id] = ItemOutcome(item.product_id, False, error="introuvable")
+        return location, variants, [i for i in linked if i.external_id in variants], outcomes
 
     async def push_stock(self, levels: Sequence[StockLevel]) -> list[ItemOutcome]:
-        linked, outcomes = split_linked(levels)
-        if linked:
-            location, variants = await self._variants([s.external_id for s in linked])
-            sendable = [s for s in linked if s.external_id in variants]
-            for s in linked:
-                if s.external_id not in variants:
-                    outcomes[s.product_id] = ItemOutcome(s.product_id, False, error="introuvable")
+        location, variants, sendable, outcomes = await self._resolve(levels)
+        if sendable:
             quantities = [
-                {
-                    "inventoryItemId": variants[s.external_id]["inventoryItem"]["id"],
-                    "locationId": location,
-                    "quantity": s.quantity,
-                }
+                {"inventoryItemId": variants[s.external_id]["inventoryItem"]["id"],
+                 "locationId": location, "quantity": s.quantity}
                 for s in sendable
-            ]
+            ]  # fmt: skip
             data = await self._graphql(SET_QUANTITIES, {"input": {
                 "name": "available", "reason": "correction", "ignoreCompareQuantity": True,
                 "quantities": quantities,
@@ -190,33 +205,18 @@ class ShopifyAdapter(PlatformAdapter):
         return failed
 
     async def push_prices(self, prices: Sequence[PriceLevel]) -> list[ItemOutcome]:
-        linked, outcomes = split_linked(prices)
-        if linked:
-            _location, variants = await self._variants([p.external_id for p in linked])
-            sendable = [p for p in linked if p.external_id in variants]
-            for p in linked:
-                if p.external_id not in variants:
-                    outcomes[p.product_id] = ItemOutcome(p.product_id, False, error="introuvable")
-            params = ", ".join(
-                f"$id{i}: ID!, $v{i}: [ProductVariantsBulkInput!]!" for i in range(len(sendable))
-            )
-            fields = " ".join(
-                f"p{i}: productVariantsBulkUpdate(productId: $id{i}, variants: $v{i}) "
-                "{ userErrors { field message } }"
-                for i in range(len(sendable))
-            )
-            variables: dict[str, Any] = {}
-            for i, p in enumerate(sendable):
-                variables[f"id{i}"] = p.external_id
-                variables[f"v{i}"] = [
-                    {"id": variants[p.external_id or ""]["id"], "price": f"{p.price:.2f}"}
-                ]
-            data = await self._graphql(f"mutation PushPrices({params}) {{ {fields} }}", variables)
-            for i, p in enumerate(sendable):
-                error = _user_errors(data.get(f"p{i}"))
-                outcomes[p.product_id] = ItemOutcome(
-                    p.product_id, error is None, p.external_id, error
-                )
+        _location, variants, sendable, outcomes = await self._resolve(prices)
+        payloads = await self._aliased(
+            "PushPrices", "$id#: ID!, $v#: [ProductVariantsBulkInput!]!",
+            "productVariantsBulkUpdate(productId: $id#, variants: $v#) "
+            "{ userErrors { field message } }",
+            [{"id#": p.external_id,
+              "v#": [{"id": variants[p.external_id]["id"], "price": f"{p.price:.2f}"}]}
+             for p in sendable],
+        )  # fmt: skip
+        for p, payload in zip(sendable, payloads, strict=True):
+            error = _user_errors(payload)
+            outcomes[p.product_id] = ItemOutcome(p.product_id, error is None, p.external_id, error)
         return [outcomes[p.product_id] for p in prices]
 
     async def pull_products(self) -> AsyncIterator[list[RemoteProduct]]:

@@ -47,14 +47,8 @@ def connector_detail(c: Connector, stats: SyncStats) -> dict[str, Any]:
 
 
 def sync_job_out(job: SyncJob) -> dict[str, Any]:
-    return {
-        "job_id": str(job.id), "connector_id": str(job.connector_id), "kind": job.kind,
-        "status": job.status, "total": job.total, "processed": job.processed,
-        "succeeded": job.succeeded, "failed": job.failed, "skipped": job.skipped,
-        "created": job.created, "last_error": job.last_error,
-        "created_at": isoformat_z(job.created_at), "started_at": isoformat_z(job.started_at),
-        "completed_at": isoformat_z(job.completed_at),
-    }  # fmt: skip
+    state = sync.progress_state(job)
+    return {"job_id": state.pop("id"), **state, "created_at": isoformat_z(job.created_at)}
 
 
 def _id(value: str, name: str = "connector_id") -> uuid.UUID:

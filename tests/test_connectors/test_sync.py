@@ -18,9 +18,10 @@ from tests.test_connectors.conftest import (
     sync,
 )
 
-# Product write requests for 250 new products: one per chunk of 100, except BigCommerce,
-# whose API creates one product per POST (its batch PUT only updates).
-WRITES_FOR_250 = {"woocommerce": 3, "magento": 3, "shopify": 3, "bigcommerce": 250}
+# Product write requests for 250 new products: one per chunk of 100 (3), except Shopify,
+# which takes 25 aliased productSet per request (4 + 4 + 2), and BigCommerce, whose API
+# creates one product per POST (its batch PUT only updates).
+WRITES_FOR_250 = {"woocommerce": 3, "magento": 3, "shopify": 10, "bigcommerce": 250}
 
 
 async def test_push_sends_chunks_then_only_what_changed(
