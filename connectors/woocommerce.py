@@ -29,6 +29,15 @@ def _number(value: Any) -> float | None:
         return None
 
 
+def _in_order(items: Sequence[Any], outcomes: dict[Any, ItemOutcome]) -> list[ItemOutcome]:
+    """One outcome per item, in input order; an item the batch answer left out failed."""
+    return [
+        outcomes.get(i.product_id)
+        or ItemOutcome(i.product_id, ok=False, error="absent de la réponse de la plateforme")
+        for i in items
+    ]
+
+
 @register
 class WooCommerceAdapter(PlatformAdapter):
     platform = "woocommerce"
@@ -94,11 +103,7 @@ class WooCommerceAdapter(PlatformAdapter):
             for key, group in (("create", creates), ("update", updates))
             for p, item in zip(group, answer.get(key, []), strict=False)
         }
-        return [
-            done.get(p.product_id)
-            or ItemOutcome(p.product_id, ok=False, error="absent de la réponse")
-            for p in products
-        ]
+        return _in_order(products, done)
 
     async def _update_linked(
         self, items: Sequence[StockLevel] | Sequence[PriceLevel], fields: Any
@@ -110,11 +115,7 @@ class WooCommerceAdapter(PlatformAdapter):
             )
             for item, result in zip(linked, answer.get("update", []), strict=False):
                 outcomes[item.product_id] = self._outcome(item.product_id, result)
-        return [
-            outcomes.get(i.product_id)
-            or ItemOutcome(i.product_id, ok=False, error="absent de la réponse")
-            for i in items
-        ]
+        return _in_order(items, outcomes)
 
     async def push_stock(self, levels: Sequence[StockLevel]) -> list[ItemOutcome]:
         return await self._update_linked(

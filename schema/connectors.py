@@ -233,35 +233,31 @@ async def _start(
     )
 
 
+async def _save(info: Info, resolver: Any, **kwargs: Any) -> ConnectorPayload:
+    """Create or update, then answer with the connector and its sync stats."""
+
+    async def run() -> Connector:
+        async with info.context.runtime.db.transaction() as session:
+            saved = await resolver(
+                session, info.context.caller(), settings=info.context.runtime.settings, **kwargs
+            )
+            return Connector.from_model(saved, await connectors.sync_stats(session, saved))
+
+    connector, errors = await user_errors(run)
+    return ConnectorPayload(connector=connector, errors=errors)
+
+
 @strawberry.type
 class ConnectorMutation:
     @strawberry.mutation(description="Create a connector (settings:manage).")
     async def create_connector(self, info: Info, input: ConnectorInput) -> ConnectorPayload:
-        async def run() -> Connector:
-            async with info.context.runtime.db.transaction() as session:
-                created = await connectors.create_connector(
-                    session, info.context.caller(), settings=info.context.runtime.settings,
-                    data=_fields(input),
-                )  # fmt: skip
-                return Connector.from_model(created, await connectors.sync_stats(session, created))
-
-        connector, errors = await user_errors(run)
-        return ConnectorPayload(connector=connector, errors=errors)
+        return await _save(info, connectors.create_connector, data=_fields(input))
 
     @strawberry.mutation(description="Update a connector's given fields (settings:manage).")
     async def update_connector(
         self, info: Info, id: strawberry.ID, input: ConnectorInput
     ) -> ConnectorPayload:
-        async def run() -> Connector:
-            async with info.context.runtime.db.transaction() as session:
-                updated = await connectors.update_connector(
-                    session, info.context.caller(), settings=info.context.runtime.settings,
-                    id=parse_id(id), data=_fields(input),
-                )  # fmt: skip
-                return Connector.from_model(updated, await connectors.sync_stats(session, updated))
-
-        connector, errors = await user_errors(run)
-        return ConnectorPayload(connector=connector, errors=errors)
+        return await _save(info, connectors.update_connector, id=parse_id(id), data=_fields(input))
 
     @strawberry.mutation(description="Delete a connector, its sync jobs and links.")
     async def delete_connector(self, info: Info, id: strawberry.ID) -> DeleteConnectorPayload:
