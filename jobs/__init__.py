@@ -8,3 +8,9 @@ REGISTRY: dict[str, JobFunction] = {
     "load_demo_catalog": load_demo_catalog,
     "run_connector_sync": run_connector_sync,
 }
+
+# Seconds a job may run before arq gives up on it (the worker's default is 300): a push
+# of a large catalog takes longer, and checkpoints per chunk make a re-run cheap.
+TIMEOUTS: dict[str, int] = {
+    "run_connector_sync": 6 * 3600,
+}

@@ -52,7 +52,7 @@ class QueuedSync:
     products_queued: int | None
 
 
-def _live_products(account_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
+def _live_products(account_id: uuid.UUID) -> Select[uuid.UUID]:
     return select(Product.id).where(Product.account_id == account_id, Product.deleted_at.is_(None))
 
 

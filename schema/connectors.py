@@ -4,7 +4,7 @@ import uuid
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -70,7 +70,7 @@ class Connector:
     def from_model(cls, c: ConnectorModel, stats: SyncStatsValue) -> "Connector":
         return cls(
             id=strawberry.ID(str(c.id)), name=c.name, platform=c.platform, status=c.status,
-            base_url=c.base_url, channel=c.channel, options=c.options or {},
+            base_url=c.base_url, channel=c.channel, options=cast(JSON, c.options or {}),
             credential_fields=list(c.credential_fields or []),
             sync_stats=SyncStats.from_value(stats), last_sync_at=c.last_sync_at,
             created_at=c.created_at, updated_at=c.updated_at,
