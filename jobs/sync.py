@@ -25,19 +25,24 @@ log = logging.getLogger("pim.sync")
 T = TypeVar("T")
 
 
+async def backoff(settings: Settings, exc: PlatformError, attempt: int) -> None:
+    """Wait before try `attempt + 1`, or re-raise when the error is permanent or tries ran out."""
+    if not exc.transient or attempt >= max(0, settings.connector_retry_attempts):
+        raise exc
+    delay = exc.retry_after
+    if delay is None:
+        delay = settings.connector_retry_base_delay * 2**attempt
+    await asyncio.sleep(min(delay, settings.connector_retry_max_delay))
+
+
 async def with_retries(settings: Settings, call: Callable[[], Awaitable[T]]) -> T:
-    attempts = max(0, settings.connector_retry_attempts)
-    for attempt in range(attempts + 1):
+    attempt = 0
+    while True:
         try:
             return await call()
         except PlatformError as exc:
-            if not exc.transient or attempt == attempts:
-                raise
-            delay = exc.retry_after
-            if delay is None:
-                delay = settings.connector_retry_base_delay * 2**attempt
-            await asyncio.sleep(min(delay, settings.connector_retry_max_delay))
-    raise AssertionError("unreachable")
+            await backoff(settings, exc, attempt)
+            attempt += 1
 
 
 async def _chunk_outcomes(
@@ -114,18 +119,27 @@ async def _push_levels(runtime: Runtime, run: RunningJob, adapter: PlatformAdapt
 
 
 async def _pull_products(runtime: Runtime, run: RunningJob, adapter: PlatformAdapter) -> None:
-    pages = adapter.pull_products()
+    """Page by page. An iterator that raised cannot go on: after a transient error the
+    pull starts again and skips the pages already stored."""
+    stored = 0
+    attempt = 0
     while True:
         try:
-            page = await with_retries(runtime.settings, lambda: anext(pages))
-        except StopAsyncIteration:
+            index = 0
+            async for page in adapter.pull_products():
+                index += 1
+                if index <= stored:
+                    continue
+                if page:
+                    async with runtime.db.transaction() as session:
+                        job = await sync.record_pull(session, run, page)
+                        state = sync.progress_state(job)
+                    await _publish(runtime, state)
+                stored = index
             return
-        if not page:
-            continue
-        async with runtime.db.transaction() as session:
-            job = await sync.record_pull(session, run, page)
-            state = sync.progress_state(job)
-        await _publish(runtime, state)
+        except PlatformError as exc:
+            await backoff(runtime.settings, exc, attempt)
+            attempt += 1
 
 
 STEPS = {

@@ -39,6 +39,8 @@ class Fake:
     writes: int = 0  # product write requests (creates and updates)
     requests: list[tuple[str, str]] = field(default_factory=list)
     errors: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    # An error to answer to the n-th request (1-based), whatever it is.
+    errors_at: dict[int, tuple[int, dict[str, str]]] = field(default_factory=dict)
     ids: Any = field(default_factory=lambda: itertools.count(1001))
     # How this platform says "slow down": status and headers of the answer.
     throttle: ClassVar[tuple[int, dict[str, str]]] = (429, {"Retry-After": "1"})
@@ -62,9 +64,10 @@ class Fake:
         return str(next(self.ids))
 
     def pending_error(self) -> Response | None:
-        if not self.errors:
+        scheduled = self.errors_at.pop(len(self.requests), None)
+        if scheduled is None and not self.errors:
             return None
-        status, headers = self.errors.pop(0)
+        status, headers = scheduled or self.errors.pop(0)
         return JSONResponse({"message": f"error {status}"}, status_code=status, headers=headers)
 
     def upsert(self, pid: str | None, sku: str, **values: Any) -> Remote:

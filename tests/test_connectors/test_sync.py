@@ -111,6 +111,25 @@ async def test_pull_matches_by_external_id_then_ean_and_creates_the_rest(
     assert page.total == 3
 
 
+async def test_a_pull_interrupted_by_a_transient_error_resumes_where_it_was(
+    open_client: httpx.AsyncClient, open_runtime: Runtime, make_key: MakeKey, woo: Store
+) -> None:
+    key = await make_key()
+    connector = await create_connector(open_client, key, woo.fields())
+    for i in range(250):
+        woo.fake.upsert(None, f"PULL-{i}", name=f"Distant {i}", ean=ean13(), price=1.0 + i)
+    woo.fake.errors_at[2] = (503, {})  # the second page fails once
+
+    pulled = await sync(open_client, open_runtime, key, connector["id"], "pull-products")
+    assert (pulled["status"], pulled["processed"], pulled["created"]) == ("completed", 250, 250)
+    pages = [path for method, path in woo.fake.requests if method == "GET"]
+    assert len(pages) == 5  # page 1, page 2 refused, page 1 again (skipped), pages 2 and 3
+
+    woo.fake.errors.append((401, {}))
+    refused = await sync(open_client, open_runtime, key, connector["id"], "pull-products")
+    assert refused["status"] == "failed" and "HTTP 401" in refused["last_error"]
+
+
 async def test_a_failing_chunk_never_aborts_the_others(
     open_client: httpx.AsyncClient, open_runtime: Runtime, make_key: MakeKey, woo: Store
 ) -> None:
