@@ -88,6 +88,8 @@ async def _push_products(runtime: Runtime, run: RunningJob, adapter: PlatformAda
             )
             state = sync.progress_state(job)
         await _publish(runtime, state)
+        if state["status"] == "cancelled":
+            return
 
 
 async def _push_levels(runtime: Runtime, run: RunningJob, adapter: PlatformAdapter) -> None:
@@ -116,6 +118,8 @@ async def _push_levels(runtime: Runtime, run: RunningJob, adapter: PlatformAdapt
             job = await sync.count_outcomes(session, run, outcomes, skipped=len(ids) - len(levels))
             state = sync.progress_state(job)
         await _publish(runtime, state)
+        if state["status"] == "cancelled":
+            return
 
 
 async def _pull_products(runtime: Runtime, run: RunningJob, adapter: PlatformAdapter) -> None:
@@ -135,6 +139,8 @@ async def _pull_products(runtime: Runtime, run: RunningJob, adapter: PlatformAda
                         job = await sync.record_pull(session, run, page)
                         state = sync.progress_state(job)
                     await _publish(runtime, state)
+                    if state["status"] == "cancelled":
+                        return
                 stored = index
             return
         except PlatformError as exc:

@@ -148,6 +148,19 @@ async def list_sync_jobs(
     return list(rows)
 
 
+async def cancel_sync_job(
+    session: AsyncSession, caller: Caller, *, id: uuid.UUID, connector_id: uuid.UUID | None = None
+) -> SyncJob:
+    """Stop a queued or running job; a running one stops after its current chunk."""
+    require(caller, SETTINGS_MANAGE)
+    job = await get_sync_job(session, caller, id=id, connector_id=connector_id)
+    if job.status in FINAL:
+        raise Conflict(message=f"La tâche est déjà terminée ({job.status}).")
+    job.status, job.completed_at = "cancelled", utcnow()
+    await session.flush()
+    return job
+
+
 def progress_state(job: SyncJob) -> dict[str, Any]:
     """What subscribers of a sync job see, published after every chunk."""
     return {
@@ -489,6 +502,8 @@ async def finish_job(
     connector = await session.get(Connector, run.connector.id, populate_existing=True)
     assert job is not None
     now = utcnow()
+    if job.status == "cancelled":
+        return job
     job.status = "failed" if error else "completed"
     job.completed_at = now
     if error:

@@ -234,4 +234,14 @@ def connector_router(
             )
         return OrjsonResponse(sync_job_out(job))
 
+    @router.post("/{connector_id}/sync/jobs/{job_id}/cancel")
+    async def cancel_sync_job(
+        request: Request, connector_id: str, job_id: str, caller: Caller = Depends(authenticated)
+    ) -> OrjsonResponse:
+        async with runtime(request).db.transaction() as session:
+            job = await sync.cancel_sync_job(
+                session, caller, id=_id(job_id, "job_id"), connector_id=_id(connector_id)
+            )
+        return OrjsonResponse(sync_job_out(job))
+
     return router

@@ -310,6 +310,15 @@ class ConnectorMutation:
     async def push_prices(self, info: Info, connector_id: strawberry.ID) -> SyncJobPayload:
         return await _start(info, connector_id, SyncKind.PUSH_PRICES)
 
+    @strawberry.mutation(description="Cancel a queued or running sync job (after its chunk).")
+    async def cancel_sync_job(self, info: Info, id: strawberry.ID) -> SyncJobPayload:
+        async def run() -> SyncJobModel:
+            async with info.context.runtime.db.transaction() as session:
+                return await sync.cancel_sync_job(session, info.context.caller(), id=parse_id(id))
+
+        job, errors = await user_errors(run)
+        return SyncJobPayload(job=SyncJob.from_model(job) if job else None, errors=errors)
+
 
 @strawberry.type
 class ConnectorSubscription:

@@ -5,10 +5,12 @@ import uuid
 
 import httpx
 
+from pim.jobs import InProcessQueue
 from pim.runtime import Runtime
 from resolvers import products
 from resolvers.product_writes import WriteItem, write_products
 from tests.conftest import MakeKey
+from tests.jobs_helper import run_jobs
 from tests.test_connectors.conftest import (
     Store,
     create_connector,
@@ -211,3 +213,28 @@ async def test_an_inactive_connector_does_not_sync(
     )
     assert response.status_code == 409
     assert response.json()["code"] == "conflict"
+
+
+async def test_a_cancelled_job_does_not_run_and_cannot_be_cancelled_twice(
+    open_client: httpx.AsyncClient, open_runtime: Runtime, make_key: MakeKey, woo: Store
+) -> None:
+    key = await make_key()
+    await make_products(open_runtime, key, 5)
+    connector = await create_connector(open_client, key, woo.fields())
+    base = f"/api/v1/connectors/{connector['id']}/sync"
+    job_id = (await open_client.post(f"{base}/push-products", headers=key.bearer)).json()["job_id"]
+
+    cancelled = await open_client.post(f"{base}/jobs/{job_id}/cancel", headers=key.bearer)
+    if cancelled.status_code == 409:
+        # The in-process queue may have run it already: cancelling a finished job is refused.
+        assert cancelled.json()["code"] == "conflict"
+        return
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    await run_jobs(open_runtime, queue="connectors")
+    job = (await open_client.get(f"{base}/jobs/{job_id}", headers=key.bearer)).json()
+    assert job["status"] == "cancelled"  # the job's end did not overwrite it
+    if not isinstance(open_runtime.queue, InProcessQueue):
+        # On arq the job waited in Redis: the worker found it cancelled and sent nothing.
+        assert (job["processed"], woo.fake.writes) == (0, 0)
+    again = await open_client.post(f"{base}/jobs/{job_id}/cancel", headers=key.bearer)
+    assert again.status_code == 409
