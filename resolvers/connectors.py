@@ -322,29 +322,31 @@ async def open_adapter(
         yield platforms.adapter_for(config, http)
 
 
-async def test_connector(
+async def config_to_test(
     session: AsyncSession,
     caller: Caller,
     *,
     settings: Settings,
     id: uuid.UUID,
     platform: str | None = None,
-) -> TestResult:
-    """Authentication and reachability only; nothing is synced or stored."""
+) -> ConnectorConfig:
+    """The first half of a connection test: permission and configuration, from the database."""
     require(caller, SETTINGS_MANAGE)
-    connector = await load_connector(session, caller, id, platform)
-    config = config_for(connector, settings)
+    return config_for(await load_connector(session, caller, id, platform), settings)
+
+
+async def test_connector(config: ConnectorConfig, *, settings: Settings) -> TestResult:
+    """The second half, outside any transaction (a platform may take seconds to answer and
+    must not hold a database connection): authentication and reachability only."""
     started = time.perf_counter()
     try:
         async with open_adapter(config, settings) as adapter:
             description = await adapter.test()
-        success, message = (
-            True,
-            f"Connection successful{f' ({description})' if description else ''}",
-        )
+        success = True
+        message = f"Connection successful{f' ({description})' if description else ''}"
     except PlatformError as exc:
         success, message = False, exc.message
     latency = int((time.perf_counter() - started) * 1000)
     return TestResult(
-        success=success, platform=connector.platform, latency_ms=latency, message=message
+        success=success, platform=config.platform, latency_ms=latency, message=message
     )

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.base import ItemOutcome, OutgoingProduct, PriceLevel, RemoteProduct, StockLevel
@@ -42,6 +42,7 @@ PROGRESS_KIND = "sync"
 Kind = Literal["push-products", "pull-products", "push-stock", "push-prices"]
 KINDS: tuple[Kind, ...] = ("push-products", "pull-products", "push-stock", "push-prices")
 FINAL = frozenset({"completed", "failed", "cancelled"})
+RUNNABLE = ("queued", "running")
 MAX_PRODUCT_IDS = 10_000
 LINK = ConnectorProductLink
 
@@ -154,10 +155,14 @@ async def cancel_sync_job(
     """Stop a queued or running job; a running one stops after its current chunk."""
     require(caller, SETTINGS_MANAGE)
     job = await get_sync_job(session, caller, id=id, connector_id=connector_id)
-    if job.status in FINAL:
+    cancelled = await session.execute(
+        update(SyncJob)
+        .where(SyncJob.id == job.id, SyncJob.status.in_(RUNNABLE))
+        .values(status="cancelled", completed_at=utcnow())
+    )
+    await session.refresh(job)
+    if not cancelled.rowcount:  # type: ignore[attr-defined]
         raise Conflict(message=f"La tâche est déjà terminée ({job.status}).")
-    job.status, job.completed_at = "cancelled", utcnow()
-    await session.flush()
     return job
 
 
@@ -189,15 +194,27 @@ async def begin_job(
 ) -> tuple[RunningJob, dict[str, Any]] | None:
     """Mark a job running, with its first progress state; None when it is gone or already
     final (jobs may run twice)."""
-    job = await session.get(SyncJob, job_id)
-    if job is None or job.status in FINAL:
+    # Compare and set: a cancel committed meanwhile is never overwritten. A re-run
+    # (after a worker crash) starts its counters again; links make it cheap.
+    started = await session.execute(
+        update(SyncJob)
+        .where(SyncJob.id == job_id, SyncJob.status.in_(RUNNABLE))
+        .values(
+            status="running",
+            started_at=utcnow(),
+            processed=0,
+            succeeded=0,
+            failed=0,
+            skipped=0,
+            created=0,
+        )
+    )
+    if not started.rowcount:  # type: ignore[attr-defined]
         return None
-    connector = await session.get(Connector, job.connector_id)
-    if connector is None:
+    job = await session.get(SyncJob, job_id, populate_existing=True)
+    connector = await session.get(Connector, job.connector_id) if job else None
+    if job is None or connector is None:
         return None
-    # A re-run starts its counters again; links make re-sending what was done cheap.
-    job.status, job.started_at = "running", utcnow()
-    job.processed = job.succeeded = job.failed = job.skipped = job.created = 0
     ids = [uuid.UUID(i) for i in job.product_ids] if job.product_ids else None
     if job.kind in ("push-products", "push-stock", "push-prices"):
         live = _live_products(job.account_id)
@@ -498,17 +515,18 @@ async def finish_job(
     session: AsyncSession, run: RunningJob, *, error: str | None = None
 ) -> SyncJob:
     """Completed (per-product failures are in the counters and links) or failed as a whole."""
+    now = utcnow()
+    values: dict[str, Any] = {"status": "failed" if error else "completed", "completed_at": now}
+    if error:
+        values["last_error"] = error
+    # Compare and set, so that a cancel committed meanwhile stands.
+    ended = await session.execute(
+        update(SyncJob).where(SyncJob.id == run.id, SyncJob.status == "running").values(**values)
+    )
     job = await session.get(SyncJob, run.id, populate_existing=True)
     connector = await session.get(Connector, run.connector.id, populate_existing=True)
     assert job is not None
-    now = utcnow()
-    if job.status == "cancelled":
-        return job
-    job.status = "failed" if error else "completed"
-    job.completed_at = now
-    if error:
-        job.last_error = error
-    if connector is not None:
+    if ended.rowcount and connector is not None:  # type: ignore[attr-defined]
         connector.last_error = job.last_error
         if not error:
             connector.last_sync_at = now

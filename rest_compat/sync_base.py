@@ -167,9 +167,10 @@ def connector_router(
     ) -> OrjsonResponse:
         rt = runtime(request)
         async with rt.db.transaction() as session:
-            result: TestResult = await connectors.test_connector(
+            config = await connectors.config_to_test(
                 session, caller, settings=rt.settings, id=_id(connector_id), platform=platform
             )
+        result: TestResult = await connectors.test_connector(config, settings=rt.settings)
         return OrjsonResponse(
             {"success": result.success, "platform": result.platform,
              "latency_ms": result.latency_ms, "message": result.message}

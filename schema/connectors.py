@@ -275,11 +275,12 @@ class ConnectorMutation:
     @strawberry.mutation(description="Test authentication and reachability; syncs nothing.")
     async def test_connector(self, info: Info, id: strawberry.ID) -> ConnectorTestPayload:
         async def run() -> ConnectorTest:
+            settings = info.context.runtime.settings
             async with info.context.runtime.db.transaction() as session:
-                result = await connectors.test_connector(
-                    session, info.context.caller(), settings=info.context.runtime.settings,
-                    id=parse_id(id),
-                )  # fmt: skip
+                config = await connectors.config_to_test(
+                    session, info.context.caller(), settings=settings, id=parse_id(id)
+                )
+            result = await connectors.test_connector(config, settings=settings)
             return ConnectorTest(success=result.success, platform=result.platform,
                                  latency_ms=result.latency_ms, message=result.message)  # fmt: skip
 

@@ -75,6 +75,10 @@ async def test_connector_lifecycle_through_graphql(
     job = (await gql(open_client, JOB, key, id=pushed["pushProducts"]["job"]["id"]))["data"]
     assert job["syncJob"]["status"] == "completed" and job["syncJob"]["succeeded"] == 1
 
+    cancel = "mutation C($id: ID!) { cancelSyncJob(id: $id) { job { id } errors { code } } }"
+    finished = (await gql(open_client, cancel, key, id=job["syncJob"]["id"]))["data"]
+    assert finished["cancelSyncJob"] == {"job": None, "errors": [{"code": "CONFLICT"}]}
+
     read = (await gql(open_client, READ, key, id=connector["id"]))["data"]
     assert read["connector"]["syncStats"] == {"productsSynced": 1, "productsPending": 2}
     assert read["connector"]["lastSyncAt"] is not None
