@@ -94,7 +94,6 @@ async def _push_products(runtime: Runtime, run: RunningJob, adapter: PlatformAda
 
 async def _push_levels(runtime: Runtime, run: RunningJob, adapter: PlatformAdapter) -> None:
     """Push stock or prices, chunk by chunk."""
-    currency = str(run.connector.options.get("currency", "EUR")) if run.connector.options else "EUR"
     after: uuid.UUID | None = None
     while True:
         async with runtime.db.transaction() as session:
@@ -102,7 +101,9 @@ async def _push_levels(runtime: Runtime, run: RunningJob, adapter: PlatformAdapt
             if run.kind == "push-stock":
                 levels: list[Any] = await sync.stock_levels(session, run.connector, ids)
             else:
-                levels = await sync.price_levels(session, run.connector, ids, currency)
+                levels = await sync.price_levels(
+                    session, run.connector, ids, adapter.config.currency
+                )
         if not ids:
             return
         after = ids[-1]
