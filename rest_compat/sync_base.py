@@ -87,7 +87,7 @@ def connector_router(
     """The connector routes under `prefix`, for every platform or for one."""
     router = APIRouter(prefix=prefix, tags=[tag], redirect_slashes=False)
 
-    @router.get("", include_in_schema=False)
+    @router.api_route("", methods=["GET", "POST"], include_in_schema=False)
     async def without_slash() -> None:
         # The app would otherwise redirect; the published contract answers 404 here.
         raise NotFound(

@@ -47,6 +47,8 @@ async def test_list_answers_only_with_the_trailing_slash(
     assert no_slash.status_code == 404
     assert no_slash.json()["code"] == "not_found"
     assert "location" not in no_slash.headers
+    no_slash_create = await open_client.post("/api/v1/connectors", json={}, headers=key.bearer)
+    assert no_slash_create.status_code == 404
 
 
 async def test_get_test_and_the_four_sync_operations_answer_as_documented(

@@ -238,3 +238,19 @@ async def test_a_cancelled_job_does_not_run_and_cannot_be_cancelled_twice(
         assert (job["processed"], woo.fake.writes) == (0, 0)
     again = await open_client.post(f"{base}/jobs/{job_id}/cancel", headers=key.bearer)
     assert again.status_code == 409
+
+
+async def test_a_sync_to_a_private_address_is_refused_at_connect_time(
+    client: httpx.AsyncClient, runtime: Runtime, make_key: MakeKey
+) -> None:
+    key = await make_key()
+    await make_products(runtime, key, 3)
+    created = await client.post(
+        "/api/v1/connectors/",
+        json={"name": "Interne", "platform": "magento", "base_url": "https://localhost:8443",
+              "credentials": {"access_token": "t"}},
+        headers=key.bearer,
+    )  # fmt: skip
+    job = await sync(client, runtime, key, created.json()["id"], "push-products")
+    assert (job["status"], job["succeeded"], job["failed"]) == ("completed", 0, 3)
+    assert "destination refusée" in job["last_error"]
