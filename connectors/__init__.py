@@ -5,18 +5,22 @@
 
 from connectors import (  # noqa: F401  (each module registers its adapter when imported)
     amazon,
+    bigcommerce,
     cdiscount,
     fnac,
     google_merchant,
+    magento,
     medusa,
     mirakl,
     saleor,
     sap_commerce,
     sfcc,
+    shopify,
     shopware,
     squarespace,
     sylius,
     wizishop,
+    woocommerce,
 )
 from connectors.base import ADAPTERS, PlatformAdapter, adapter_for
 

@@ -94,6 +94,23 @@ class ItemOutcome:
     transient: bool = False
 
 
+NOT_LINKED = "produit non lié à la plateforme : poussez d'abord les produits"
+
+
+def split_linked(
+    items: Sequence[StockLevel] | Sequence[PriceLevel],
+) -> tuple[list[Any], dict[uuid.UUID, ItemOutcome]]:
+    """For platforms that address products by their own id: the linked items, and an
+    error outcome for each item never pushed (no external id yet)."""
+    linked = [item for item in items if item.external_id]
+    missing = {
+        item.product_id: ItemOutcome(item.product_id, ok=False, error=NOT_LINKED)
+        for item in items
+        if not item.external_id
+    }
+    return linked, missing
+
+
 class PlatformAdapter(ABC):
     platform: ClassVar[str]
 

@@ -35,9 +35,11 @@ def retry_after_seconds(
         if value is None:
             continue
         try:
-            return max(0.0, float(value))
+            seconds = float(value)
         except ValueError:
             continue
+        # Some platforms count in milliseconds (BigCommerce's X-Rate-Limit-Time-Reset-Ms).
+        return max(0.0, seconds / 1000 if name.lower().endswith("-ms") else seconds)
     return None
 
 

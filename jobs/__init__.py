@@ -1,8 +1,16 @@
 """Background job functions. Each takes (ctx, *ids), reloads what it needs and is idempotent."""
 
 from jobs.demo import load_demo_catalog
+from jobs.sync import run_connector_sync
 from pim.jobs import JobFunction
 
 REGISTRY: dict[str, JobFunction] = {
     "load_demo_catalog": load_demo_catalog,
+    "run_connector_sync": run_connector_sync,
+}
+
+# Seconds a job may run before arq gives up on it (the worker's default is 300): a push
+# of a large catalog takes longer, and checkpoints per chunk make a re-run cheap.
+TIMEOUTS: dict[str, int] = {
+    "run_connector_sync": 6 * 3600,
 }

@@ -1,11 +1,12 @@
 """`pim worker`: the arq worker running every job function of jobs/ on Redis."""
 
-from typing import Any
+from typing import Any, cast
 
 from arq.connections import RedisSettings
-from arq.worker import Worker
+from arq.typing import WorkerCoroutine
+from arq.worker import Worker, func
 
-from jobs import REGISTRY
+from jobs import REGISTRY, TIMEOUTS
 from pim.jobs import DEFAULT_QUEUE
 from pim.runtime import Runtime
 from pim.settings import Settings
@@ -26,7 +27,10 @@ def worker_for(settings: Settings, *, burst: bool = False, queue: str = DEFAULT_
             await runtime.close()
 
     return Worker(
-        functions=list(REGISTRY.values()),
+        functions=[
+            func(cast(WorkerCoroutine, f), name=name, timeout=TIMEOUTS.get(name))
+            for name, f in REGISTRY.items()
+        ],
         queue_name=queue,
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         on_startup=startup,
@@ -39,6 +43,7 @@ def worker_for(settings: Settings, *, burst: bool = False, queue: str = DEFAULT_
     )
 
 
-def run_worker(settings: Settings) -> None:
+def run_worker(settings: Settings, queue: str = DEFAULT_QUEUE) -> None:
     # arq's run() handles SIGINT/SIGTERM: running jobs finish before the worker stops.
-    worker_for(settings).run()
+    # One worker serves one queue: run one `pim worker --queue connectors` for syncs.
+    worker_for(settings, queue=queue).run()

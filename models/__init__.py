@@ -3,6 +3,7 @@
 from models.accounts import Account, ApiKey, ProductCountDelta
 from models.base import Base
 from models.catalog import Brand, Category, Supplier
+from models.connectors import Connector, ConnectorProductLink, SyncJob
 from models.events import Event
 from models.prices import PriceList, PriceListItem
 from models.products import Product
@@ -14,6 +15,8 @@ __all__ = [
     "Base",
     "Brand",
     "Category",
+    "Connector",
+    "ConnectorProductLink",
     "Event",
     "PriceList",
     "PriceListItem",
@@ -22,4 +25,5 @@ __all__ = [
     "ProductStock",
     "Supplier",
     "SupplierProduct",
+    "SyncJob",
 ]

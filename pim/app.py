@@ -12,7 +12,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from pim.responses import OrjsonResponse
 from pim.runtime import Runtime
 from pim.settings import Settings, get_settings
-from rest_compat import errors, ext, products, windev
+from rest_compat import connectors, errors, ext, magento, products, windev, woocommerce
 from schema import build_schema
 from schema.context import context_getter
 
@@ -48,13 +48,23 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(ext.router)
     app.include_router(windev.router)
     app.include_router(products.router)
+    app.include_router(connectors.router)
+    app.include_router(woocommerce.router)
+    app.include_router(magento.router)
 
     @app.get("/", include_in_schema=False)
     async def index() -> dict[str, object]:
         return {
             "name": "Pixee PIM API",
             "graphql": "/graphql",
-            "rest": ["/api/v1/ext", "/api/v1/windev", "/api/v1/products"],
+            "rest": [
+                "/api/v1/ext",
+                "/api/v1/windev",
+                "/api/v1/products",
+                "/api/v1/connectors/",
+                "/api/v1/woocommerce/",
+                "/api/v1/magento/",
+            ],
             "openapi": "/openapi.json",
         }
 

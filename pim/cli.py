@@ -27,7 +27,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve.add_argument("--no-migrate", action="store_true", help="skip migrations at start")
     serve.add_argument("--no-access-log", action="store_true", help="do not log every request")
 
-    commands.add_parser("worker", help="run the background job worker (arq on Redis)")
+    worker = commands.add_parser("worker", help="run the background job worker (arq on Redis)")
+    worker.add_argument(
+        "--queue",
+        default="default",
+        help="queue to serve: 'default' (imports, demo…) or 'connectors' (platform syncs)",
+    )
     commands.add_parser("migrate", help="apply database migrations")
 
     key_cmd = commands.add_parser("keys", help="manage API keys").add_subparsers(
@@ -56,8 +61,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         )  # fmt: skip
     elif args.command == "worker":
         from jobs.worker import run_worker
+        from pim.jobs import DEFAULT_QUEUE
 
-        run_worker(settings)
+        run_worker(settings, DEFAULT_QUEUE if args.queue == "default" else args.queue)
     elif args.command == "migrate":
         upgrade(settings)
         print("Base de données à jour.")

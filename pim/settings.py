@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     # (e.g. "127.0.0.0/8" for tests, an on-premise SFTP range), and plain http.
     outbound_allowed_networks: list[str] = Field(default_factory=list)
     outbound_allow_http: bool = False
+    # Connector sync: how often a chunk hit by a transient platform error (429, 5xx)
+    # is retried, and the backoff between tries (a platform's Retry-After wins, capped).
+    connector_retry_attempts: int = 4
+    connector_retry_base_delay: float = 2.0
+    connector_retry_max_delay: float = 60.0
 
     @property
     def resolved_database_url(self) -> str:

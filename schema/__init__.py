@@ -16,16 +16,21 @@ from strawberry.tools import merge_types
 from pim.settings import Settings
 from schema.activation import ActivationMutation
 from schema.catalog import CatalogMutation, CatalogQuery
+from schema.connectors import ConnectorMutation, ConnectorQuery, ConnectorSubscription
 from schema.prices import PriceMutation
 from schema.products import ProductMutation, ProductQuery
 from schema.stock import StockMutation
 from schema.viewer import ViewerQuery
 
-Query = merge_types("Query", (ViewerQuery, ProductQuery, CatalogQuery))
+Query = merge_types("Query", (ViewerQuery, ProductQuery, CatalogQuery, ConnectorQuery))
 Mutation = merge_types(
     "Mutation",
-    (ProductMutation, CatalogMutation, StockMutation, PriceMutation, ActivationMutation),
-)
+    (
+        ProductMutation, CatalogMutation, StockMutation, PriceMutation, ActivationMutation,
+        ConnectorMutation,
+    ),
+)  # fmt: skip
+Subscription = merge_types("Subscription", (ConnectorSubscription,))
 
 SDL_PATH = Path(__file__).resolve().parent.parent / "schema.graphql"
 
@@ -41,7 +46,9 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if not settings.graphql_introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
+    return strawberry.Schema(
+        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
+    )
 
 
 def export_sdl(settings: Settings) -> str:

@@ -1,0 +1,164 @@
+"""Each platform adapter against its fake on loopback: test, push in chunks, pull with the
+platform's pagination, stock, prices, and the platform's rate-limit and 5xx signals."""
+
+import ipaddress
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from connectors.base import (
+    CHUNK_SIZE,
+    NOT_LINKED,
+    ConnectorConfig,
+    OutgoingProduct,
+    PlatformAdapter,
+    PriceLevel,
+    StockLevel,
+    adapter_for,
+)
+from connectors.http import PlatformError, PlatformHttp
+from pim import outbound
+from pim.outbound import OutboundPolicy
+from tests.loopback import serve
+from tests.test_connectors.fakes import FAKES, Fake
+
+LOOPBACK = OutboundPolicy(
+    allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),), allow_plain_http=True
+)
+PLATFORMS = sorted(FAKES)
+
+
+@pytest.fixture(params=PLATFORMS)
+async def platform(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Fake, PlatformAdapter]]:
+    fake = FAKES[request.param]()
+    async with serve(fake.app()) as url, outbound.client() as client:
+        fields = fake.connector(url)
+        config = ConnectorConfig(
+            platform=fields["platform"], base_url=fields["base_url"],
+            credentials=fields["credentials"],
+        )  # fmt: skip
+        yield fake, adapter_for(config, PlatformHttp(client, LOOPBACK))
+
+
+def outgoing(count: int, start: int = 0) -> list[OutgoingProduct]:
+    return [
+        OutgoingProduct(
+            product_id=uuid.uuid4(),
+            sku=f"SKU-{i}",
+            ean=None,
+            name=f"Produit {i}",
+            price=10.0 + i,
+            stock=i,
+        )
+        for i in range(start, start + count)
+    ]
+
+
+async def test_test_checks_auth_and_reachability(platform: tuple[Fake, PlatformAdapter]) -> None:
+    fake, adapter = platform
+    assert await adapter.test()
+    assert fake.writes == 0
+
+
+async def test_wrong_credentials_are_a_permanent_error(
+    platform: tuple[Fake, PlatformAdapter],
+) -> None:
+    _fake, adapter = platform
+    for name in adapter.config.credentials:
+        adapter.config.credentials[name] = "wrong"
+    with pytest.raises(PlatformError) as caught:
+        await adapter.test()
+    assert caught.value.status == 401 and not caught.value.transient
+
+
+async def test_push_creates_then_updates_by_the_platform_id(
+    platform: tuple[Fake, PlatformAdapter],
+) -> None:
+    fake, adapter = platform
+    products = outgoing(CHUNK_SIZE)
+    outcomes = await adapter.push_products(products)
+    assert [o.product_id for o in outcomes] == [p.product_id for p in products]
+    assert all(o.ok and o.external_id for o in outcomes)
+    assert len(fake.products) == CHUNK_SIZE
+    assert fake.by_sku()["SKU-7"].price == 17.0
+
+    renamed = [
+        OutgoingProduct(
+            product_id=p.product_id,
+            sku=p.sku,
+            ean=None,
+            name="Renommé",
+            price=p.price,
+            external_id=o.external_id,
+        )
+        for p, o in zip(products[:3], outcomes, strict=False)
+    ]
+    again = await adapter.push_products(renamed)
+    assert all(o.ok for o in again)
+    assert len(fake.products) == CHUNK_SIZE
+    assert fake.by_sku()["SKU-1"].name == "Renommé"
+
+
+async def test_pull_follows_the_platforms_pagination(
+    platform: tuple[Fake, PlatformAdapter],
+) -> None:
+    fake, adapter = platform
+    fake.seed(260)
+    pages = [page async for page in adapter.pull_products()]
+    assert len(pages) >= 2
+    pulled = [p for page in pages for p in page]
+    assert sorted(p.sku for p in pulled if p.sku) == sorted(fake.by_sku())
+    assert len({p.external_id for p in pulled}) == 260
+
+
+async def test_push_stock_and_prices(platform: tuple[Fake, PlatformAdapter]) -> None:
+    fake, adapter = platform
+    products = outgoing(3)
+    linked = await adapter.push_products(products)
+    levels = [StockLevel(p.product_id, p.sku, 40 + i, o.external_id)
+              for i, (p, o) in enumerate(zip(products, linked, strict=True))]  # fmt: skip
+    assert all(o.ok for o in await adapter.push_stock(levels))
+    assert [fake.by_sku()[p.sku].stock for p in products] == [40, 41, 42]
+    prices = [PriceLevel(p.product_id, p.sku, 99.5, "EUR", o.external_id)
+              for p, o in zip(products, linked, strict=True)]  # fmt: skip
+    assert all(o.ok for o in await adapter.push_prices(prices))
+    assert {fake.by_sku()[p.sku].price for p in products} == {99.5}
+
+
+@pytest.mark.parametrize("name", ["woocommerce", "shopify", "bigcommerce"])
+async def test_platforms_addressing_by_id_refuse_unlinked_stock(name: str) -> None:
+    fake = FAKES[name]()
+    async with serve(fake.app()) as url, outbound.client() as client:
+        fields = fake.connector(url)
+        config = ConnectorConfig(name, fields["base_url"], fields["credentials"])
+        adapter = adapter_for(config, PlatformHttp(client, LOOPBACK))
+        [outcome] = await adapter.push_stock([StockLevel(uuid.uuid4(), "X", 3)])
+    assert not outcome.ok and outcome.error == NOT_LINKED
+
+
+async def test_rate_limit_is_transient_with_the_platforms_wait(
+    platform: tuple[Fake, PlatformAdapter],
+) -> None:
+    fake, adapter = platform
+    fake.errors.append(fake.throttle)
+    with pytest.raises(PlatformError) as caught:
+        await adapter.push_products(outgoing(2))
+    assert caught.value.transient
+    expected = {"shopify": 0.4, "bigcommerce": 1.5}.get(adapter.platform, 1.0)
+    assert caught.value.retry_after == pytest.approx(expected)
+    assert all(o.ok for o in await adapter.push_products(outgoing(2)))
+
+
+async def test_server_errors_are_transient_and_client_errors_permanent(
+    platform: tuple[Fake, PlatformAdapter],
+) -> None:
+    fake, adapter = platform
+    fake.errors.append((503, {}))
+    with pytest.raises(PlatformError) as caught:
+        await adapter.test()
+    assert caught.value.transient and caught.value.status == 503
+    fake.errors.append((400, {}))
+    with pytest.raises(PlatformError) as refused:
+        await adapter.test()
+    assert not refused.value.transient
