@@ -3,9 +3,11 @@
 from typing import Any
 
 from arq.connections import RedisSettings
-from arq.worker import Worker
+from arq.cron import cron
+from arq.worker import Worker, func
 
 from jobs import REGISTRY
+from jobs.webhooks import CRON_SECONDS, deliver_webhooks
 from pim.jobs import DEFAULT_QUEUE
 from pim.runtime import Runtime
 from pim.settings import Settings
@@ -26,7 +28,11 @@ def worker_for(settings: Settings, *, burst: bool = False, queue: str = DEFAULT_
             await runtime.close()
 
     return Worker(
-        functions=list(REGISTRY.values()),
+        # The webhook sender runs after every commit that records events: its results
+        # are worth nothing once it ends, so Redis keeps none.
+        functions=[
+            func(f, keep_result=0) if f is deliver_webhooks else f for f in REGISTRY.values()
+        ],
         queue_name=queue,
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         on_startup=startup,
@@ -36,6 +42,9 @@ def worker_for(settings: Settings, *, burst: bool = False, queue: str = DEFAULT_
         handle_signals=not burst,
         allow_abort_jobs=True,
         max_jobs=8,
+        # The webhook safety net: due retries and events no commit-time run picked up.
+        # Burst workers (tests) run only what was enqueued.
+        cron_jobs=[] if burst else [cron(deliver_webhooks, second=CRON_SECONDS, unique=True)],
     )
 
 

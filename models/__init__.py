@@ -7,6 +7,7 @@ from models.events import Event
 from models.prices import PriceList, PriceListItem
 from models.products import Product
 from models.stock import ProductStock, SupplierProduct
+from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookDispatchState, WebhookEndpoint
 
 __all__ = [
     "Account",
@@ -21,4 +22,8 @@ __all__ = [
     "ProductStock",
     "Supplier",
     "SupplierProduct",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookDispatchState",
+    "WebhookEndpoint",
 ]

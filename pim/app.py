@@ -1,5 +1,7 @@
 """The ASGI application: GraphQL at /graphql, the REST shims under /api/v1."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -7,10 +9,11 @@ from fastapi import FastAPI, Request, Response
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from jobs import webhooks as webhook_jobs
 from pim.responses import OrjsonResponse
 from pim.runtime import Runtime
 from pim.settings import Settings, get_settings
-from rest_compat import errors, ext
+from rest_compat import errors, ext, webhooks
 from schema import build_schema
 from schema.context import context_getter
 
@@ -21,7 +24,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # The embedded default has no arq cron: its webhook safety net is a task here.
+        poller = (
+            None
+            if settings.redis_url
+            else asyncio.create_task(webhook_jobs.every(runtime, settings.webhook_poll_seconds))
+        )
         yield
+        if poller is not None:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
         await runtime.close()
 
     app = FastAPI(
@@ -44,13 +57,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.include_router(graphql, prefix="/graphql")
     app.include_router(ext.router)
+    app.include_router(webhooks.router)
 
     @app.get("/", include_in_schema=False)
     async def index() -> dict[str, object]:
         return {
             "name": "Pixee PIM API",
             "graphql": "/graphql",
-            "rest": ["/api/v1/ext"],
+            "rest": ["/api/v1/ext", "/api/v1/webhooks"],
             "openapi": "/openapi.json",
         }
 

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     # (e.g. "127.0.0.0/8" for tests, an on-premise SFTP range), and plain http.
     outbound_allowed_networks: list[str] = Field(default_factory=list)
     outbound_allow_http: bool = False
+    # Webhooks: how long a receiver may take to answer, and how often the embedded
+    # default's safety net looks for due retries and undelivered events.
+    webhook_timeout_seconds: float = 10.0
+    webhook_poll_seconds: float = 30.0
 
     @property
     def resolved_database_url(self) -> str:
