@@ -31,7 +31,8 @@ def worker_for(settings: Settings, *, burst: bool = False, queue: str = DEFAULT_
         # The webhook sender runs after every commit that records events: its results
         # are worth nothing once it ends, so Redis keeps none.
         functions=[
-            func(f, keep_result=0) if f is deliver_webhooks else f for f in REGISTRY.values()
+            func(f, keep_result=0) if f is deliver_webhooks else f  # type: ignore[misc]  # arq's WorkerCoroutine is our JobFunction
+            for f in REGISTRY.values()
         ],
         queue_name=queue,
         redis_settings=RedisSettings.from_dsn(settings.redis_url),

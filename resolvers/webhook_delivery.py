@@ -22,6 +22,7 @@ During a secret rotation the header carries one `v1=` per secret still valid
 import hashlib
 import hmac
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -174,7 +175,7 @@ def matching(event_types: list[str]) -> Any:
 def delivery_rows(
     endpoint_id: uuid.UUID,
     account_id: uuid.UUID,
-    events: list[Any],
+    events: Sequence[Any],
     now: datetime,
     *,
     replay: bool = False,
@@ -200,13 +201,13 @@ def delivery_rows(
     ]
 
 
-def event_keys() -> Select[Any]:
+def event_keys() -> Select[int, uuid.UUID, str, uuid.UUID | None]:
     return select(Event.seq, Event.id, Event.type, Event.subject_id)
 
 
 async def _db_now(session: AsyncSession) -> datetime:
     # The horizon is computed from the database's clock on PostgreSQL: compare like with like.
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         return as_utc(await session.scalar(text("SELECT clock_timestamp()")))
     return utcnow()
 
@@ -310,7 +311,7 @@ async def claim_due(
         .limit(limit)
         .execution_options(populate_existing=True)
     )
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         # Concurrent senders each take different deliveries.
         stmt = stmt.with_for_update(skip_locked=True, of=WebhookDelivery)
     rows = (await session.execute(stmt)).all()
@@ -426,7 +427,7 @@ def _track_endpoint(
 
 def events_in_range(
     account_id: uuid.UUID, event_types: list[str], since: datetime, until: datetime
-) -> Select[Any]:
+) -> Select[int, uuid.UUID, str, uuid.UUID | None]:
     return (
         event_keys()
         .where(

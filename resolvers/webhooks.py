@@ -64,6 +64,13 @@ class Page(Generic[T]):
     total: int
 
 
+def endpoint_status(endpoint: WebhookEndpoint) -> str:
+    """active, paused (by its owner) or disabled (after failing for too long)."""
+    if endpoint.disabled_at is not None:
+        return "disabled"
+    return "active" if endpoint.is_active else "paused"
+
+
 def _new_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)
 
@@ -121,7 +128,7 @@ async def _page(session: AsyncSession, stmt: Select[Any], limit: int, offset: in
     return Page(items=items, total=int(total or 0))
 
 
-def _scoped_endpoints(caller: Caller) -> Select[tuple[WebhookEndpoint]]:
+def _scoped_endpoints(caller: Caller) -> Select[WebhookEndpoint]:
     return (
         select(WebhookEndpoint)
         .where(WebhookEndpoint.account_id == caller.account_id)

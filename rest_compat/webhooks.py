@@ -68,14 +68,13 @@ async def _body(request: Request, model: type[M], *, optional: bool = False) -> 
 
 
 def endpoint_out(endpoint: WebhookEndpoint, secret: str | None = None) -> dict[str, Any]:
-    status = "disabled" if endpoint.disabled_at else "active" if endpoint.is_active else "paused"
     out: dict[str, Any] = {
         "id": str(endpoint.id),
         "url": endpoint.url,
         "description": endpoint.description,
         "events": endpoint.event_types,
         "is_active": endpoint.is_active,
-        "status": status,
+        "status": webhooks.endpoint_status(endpoint),
         "disabled_at": isoformat_z(endpoint.disabled_at),
         "disabled_reason": endpoint.disabled_reason,
         "consecutive_failures": endpoint.consecutive_failures,

@@ -17,9 +17,10 @@ from pim.settings import Settings
 from schema.catalog import CatalogMutation, CatalogQuery
 from schema.products import ProductMutation, ProductQuery
 from schema.viewer import ViewerQuery
+from schema.webhooks import WebhookMutation, WebhookQuery
 
-Query = merge_types("Query", (ViewerQuery, ProductQuery, CatalogQuery))
-Mutation = merge_types("Mutation", (ProductMutation, CatalogMutation))
+Query = merge_types("Query", (ViewerQuery, ProductQuery, CatalogQuery, WebhookQuery))
+Mutation = merge_types("Mutation", (ProductMutation, CatalogMutation, WebhookMutation))
 
 SDL_PATH = Path(__file__).resolve().parent.parent / "schema.graphql"
 
