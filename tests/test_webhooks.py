@@ -2,6 +2,7 @@
 loopback — signatures, per-product order, retries through time, dead letters, disabling,
 replay — by the in-process runner and by a real arq worker."""
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ import pytest
 from sqlalchemy import select, update
 
 from jobs import webhooks as sender
+from jobs.worker import worker_for
 from models import Event, WebhookDelivery
 from pim.clock import write_timestamp
 from pim.runtime import Runtime
@@ -516,3 +518,46 @@ async def test_a_claimed_delivery_whose_sender_died_is_sent_again_after_the_leas
     assert len(receiver.received) == 1
     await deliver_at(runtime, utcnow() + timedelta(minutes=6))
     assert len(receiver.received) == 2
+
+
+async def test_the_guard_also_refuses_at_delivery_time_and_the_attempt_says_why(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    key: Key,
+    receiver: Receiver,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An address accepted when saved is checked again on every request (DNS can change)."""
+    endpoint = await create_endpoint(client, key, receiver.url, ["product.created"])
+    monkeypatch.setattr(settings, "outbound_allowed_networks", [])
+    await write_products(client, key, {"ean": ean13(98), "name": "Rebound"})
+    await run_jobs(runtime)
+    assert receiver.received == []
+    [refused] = await deliveries(client, key, endpoint["id"])
+    assert refused["status"] == "failed" and refused["last_status_code"] is None
+    assert refused["last_error"].startswith("destination refusée par le garde sortant")
+
+
+async def test_concurrent_senders_deliver_each_event_once_and_in_order(
+    client: httpx.AsyncClient, runtime: Runtime, key: Key, receiver: Receiver
+) -> None:
+    await create_endpoint(client, key, receiver.url, ["product.created", "product.updated"])
+    products = [{"ean": ean13(200 + i), "name": "v1"} for i in range(20)]
+    await write_products(client, key, *products)
+    await write_products(client, key, *({**p, "name": "v2"} for p in products))
+    await asyncio.gather(*(sender.run(runtime) for _ in range(4)))
+    await run_jobs(runtime)
+    ids = [b["id"] for b in receiver.bodies]
+    assert len(ids) == len(set(ids)) == 40
+    for product in products:
+        seen = [b["type"] for b in receiver.bodies if b["data"]["ean"] == product["ean"]]
+        assert seen == ["product.created", "product.updated"]
+
+
+def test_the_real_worker_runs_the_sender_on_a_timer_too(backend: str, settings: Settings) -> None:
+    if backend != "postgres":
+        pytest.skip("the embedded default's timer is the app's background task")
+    worker = worker_for(settings)
+    assert "cron:deliver_webhooks" in worker.functions
+    assert worker.functions["deliver_webhooks"].keep_result_s == 0
