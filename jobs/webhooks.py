@@ -9,6 +9,7 @@ no transaction stays open across an HTTP call.
 import asyncio
 import logging
 import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,8 +28,12 @@ log = logging.getLogger("pim.webhooks")
 
 # Seconds of each minute at which the safety net runs (arq cron wants sets).
 CRON_SECONDS = {0, 30}
-# Rounds per run; a backlog larger than this goes on at the next run.
-MAX_ROUNDS = 100
+# A run starts no new round after this long (well within arq's job timeout); a larger
+# backlog goes on at the next run.
+RUN_BUDGET_SECONDS = 120.0
+# Requests in flight to one endpoint at once. They carry different products: the
+# deliveries of one product are never claimed together.
+PER_ENDPOINT_CONCURRENCY = 8
 ERROR_BODY_CHARS = 200
 
 
@@ -73,7 +78,8 @@ async def _run(runtime: Runtime, now: datetime | None) -> RunSummary:
     cipher = cipher_for(runtime.settings)
     dispatched = attempted = succeeded = 0
     async with outbound.client(timeout=runtime.settings.webhook_timeout_seconds) as http:
-        for _ in range(MAX_ROUNDS):
+        deadline = time.monotonic() + RUN_BUDGET_SECONDS
+        while time.monotonic() < deadline:
             at = now or utcnow()
             async with runtime.db.transaction() as session:
                 created = await delivery.dispatch(session, now=at)
@@ -97,16 +103,16 @@ async def _send_all(
     policy: outbound.OutboundPolicy,
     at: datetime,
 ) -> list[AttemptResult]:
-    """Endpoints in parallel; one endpoint's deliveries one after the other, in order."""
-    by_endpoint: dict[Any, list[Outgoing]] = defaultdict(list)
-    for item in claimed:
-        by_endpoint[item.endpoint_id].append(item)
+    """Every claimed delivery at once, at most PER_ENDPOINT_CONCURRENCY per endpoint."""
+    limits: dict[uuid.UUID, asyncio.Semaphore] = defaultdict(
+        lambda: asyncio.Semaphore(PER_ENDPOINT_CONCURRENCY)
+    )
 
-    async def one_endpoint(items: list[Outgoing]) -> list[AttemptResult]:
-        return [await send(http, item, cipher, policy, at) for item in items]
+    async def bounded(item: Outgoing) -> AttemptResult:
+        async with limits[item.endpoint_id]:
+            return await send(http, item, cipher, policy, at)
 
-    groups = await asyncio.gather(*(one_endpoint(items) for items in by_endpoint.values()))
-    return [result for group in groups for result in group]
+    return list(await asyncio.gather(*(bounded(item) for item in claimed)))
 
 
 def request_for(item: Outgoing, secrets: list[str], at: datetime) -> httpx.Request:

@@ -248,11 +248,14 @@ async def dispatch(session: AsyncSession, *, now: datetime) -> int:
                 WebhookEndpoint.account_id,
                 WebhookEndpoint.event_types,
                 WebhookEndpoint.last_event_seq,
-            ).where(
+            )
+            .where(
                 WebhookEndpoint.is_active.is_(True),
                 WebhookEndpoint.disabled_at.is_(None),
                 WebhookEndpoint.last_event_seq < upper,
             )
+            # Endpoint rows are locked in id order everywhere: concurrent senders never deadlock.
+            .order_by(WebhookEndpoint.id)
         )
     ).all()
     created = 0
@@ -375,6 +378,7 @@ async def record_results(
         for e in await session.scalars(
             select(WebhookEndpoint)
             .where(WebhookEndpoint.id.in_({r.outgoing.endpoint_id for r in results}))
+            .order_by(WebhookEndpoint.id)
             .with_for_update()
             .execution_options(populate_existing=True)
         )
