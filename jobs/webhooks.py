@@ -59,21 +59,6 @@ async def run(runtime: Runtime, *, now: datetime | None = None) -> RunSummary:
     `now` fixes the clock (tests drive retries through time without sleeping);
     unset, each round reads the real time.
     """
-    if runtime.db.dialect == "sqlite":
-        # No row locks on SQLite: this process is its only writer, so serialise here.
-        async with _sqlite_lock(runtime):
-            return await _run(runtime, now)
-    return await _run(runtime, now)
-
-
-_SQLITE_LOCKS: dict[int, asyncio.Lock] = {}
-
-
-def _sqlite_lock(runtime: Runtime) -> asyncio.Lock:
-    return _SQLITE_LOCKS.setdefault(id(runtime), asyncio.Lock())
-
-
-async def _run(runtime: Runtime, now: datetime | None) -> RunSummary:
     policy = outbound.OutboundPolicy.from_settings(runtime.settings)
     cipher = cipher_for(runtime.settings)
     dispatched = attempted = succeeded = 0

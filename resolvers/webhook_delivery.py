@@ -212,11 +212,27 @@ async def _db_now(session: AsyncSession) -> datetime:
     return utcnow()
 
 
+async def write_first(session: AsyncSession) -> None:
+    """On SQLite, take the database's write lock before this transaction reads anything.
+
+    A SQLite transaction that reads, then writes after another connection committed,
+    fails at once (SQLITE_BUSY_SNAPSHOT, which busy_timeout does not retry); holding
+    the write lock from the start makes it wait its turn instead. PostgreSQL locks rows.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(
+            update(WebhookDispatchState)
+            .where(WebhookDispatchState.id == STATE_ID)
+            .values(safe_seq=WebhookDispatchState.safe_seq)
+        )
+
+
 async def safe_seq(session: AsyncSession) -> int:
     """Advance and return the sequence below which the outbox is complete.
 
     Locks the state row: dispatchers run one at a time.
     """
+    await write_first(session)
     state = await session.scalar(
         select(WebhookDispatchState)
         .where(WebhookDispatchState.id == STATE_ID)
@@ -292,6 +308,7 @@ async def claim_due(
     session: AsyncSession, *, now: datetime, limit: int = CLAIM_BATCH
 ) -> list[Outgoing]:
     """Lease the deliveries due now whose product has no earlier open delivery."""
+    await write_first(session)
     earlier = aliased(WebhookDelivery)
     held_back = exists().where(
         earlier.endpoint_id == WebhookDelivery.endpoint_id,
@@ -373,6 +390,7 @@ async def record_results(
     """Log the attempts, move each delivery on, and keep each endpoint's failure streak."""
     if not results:
         return
+    await write_first(session)
     endpoints = {
         e.id: e
         for e in await session.scalars(
