@@ -41,6 +41,8 @@ class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         Index(None, "endpoint_id", "event_seq"),
+        # The ordering check: is an earlier delivery of this product still open?
+        Index(None, "endpoint_id", "subject_id", "event_seq"),
         # The due-delivery scan: pending or retrying deliveries by time.
         Index(None, "status", "next_attempt_at"),
         Index(None, "account_id", "created_at"),

@@ -153,6 +153,17 @@ async def test_bad_input_is_a_plain_422_naming_the_field(
         assert response.json()["field"] == field, (body, response.json())
     malformed = await client.post(BASE, content=b"{nope", headers=key.headers)
     assert malformed.status_code == 422 and malformed.json()["field"] == "body"
+    not_an_object = await client.post(BASE, json=["http://127.0.0.1:9/x"], headers=key.headers)
+    assert not_an_object.status_code == 422 and not_an_object.json()["field"] == "body"
+    for params, field in (
+        ({"limit": 0}, "limit"),
+        ({"skip": -1}, "skip"),
+        ({"limit": "x"}, "limit"),
+    ):
+        response = await client.get(BASE, params=params, headers=key.headers)
+        assert response.status_code == 422 and response.json()["field"] == field, params
+    bad_id = await client.get(f"{BASE}/not-a-uuid", headers=key.headers)
+    assert bad_id.status_code == 422 and bad_id.json()["field"] == "endpoint_id"
     assert (await client.get(BASE, headers=key.headers)).json()["meta"]["total"] == 0
 
 
@@ -464,6 +475,10 @@ async def test_replay_of_one_event_and_of_a_time_range(
         f"{BASE}/{endpoint['id']}/replay", json={"event_id": str(uuid.uuid4())}, headers=key.headers
     )
     assert unknown.status_code == 404 and unknown.json()["field"] == "event_id"
+    bad_status = await client.get(
+        f"{BASE}/{endpoint['id']}/deliveries", params={"status": "lost"}, headers=key.headers
+    )
+    assert bad_status.status_code == 422 and bad_status.json()["field"] == "status"
     backwards = await client.post(
         f"{BASE}/{endpoint['id']}/replay-range",
         json={"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"},

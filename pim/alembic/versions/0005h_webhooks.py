@@ -75,6 +75,7 @@ def upgrade() -> None:
     with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_webhook_deliveries_account_id_created_at'), ['account_id', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_webhook_deliveries_endpoint_id_event_seq'), ['endpoint_id', 'event_seq'], unique=False)
+        batch_op.create_index(batch_op.f('ix_webhook_deliveries_endpoint_id_subject_id_event_seq'), ['endpoint_id', 'subject_id', 'event_seq'], unique=False)
         batch_op.create_index(batch_op.f('ix_webhook_deliveries_status_next_attempt_at'), ['status', 'next_attempt_at'], unique=False)
 
     op.create_table('webhook_attempts',
@@ -104,6 +105,7 @@ def downgrade() -> None:
     op.drop_table('webhook_attempts')
     with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_webhook_deliveries_status_next_attempt_at'))
+        batch_op.drop_index(batch_op.f('ix_webhook_deliveries_endpoint_id_subject_id_event_seq'))
         batch_op.drop_index(batch_op.f('ix_webhook_deliveries_endpoint_id_event_seq'))
         batch_op.drop_index(batch_op.f('ix_webhook_deliveries_account_id_created_at'))
 
