@@ -2,11 +2,13 @@
 
 from jobs.demo import load_demo_catalog
 from jobs.sync import run_connector_sync
+from jobs.webhooks import deliver_webhooks
 from pim.jobs import JobFunction
 
 REGISTRY: dict[str, JobFunction] = {
     "load_demo_catalog": load_demo_catalog,
     "run_connector_sync": run_connector_sync,
+    "deliver_webhooks": deliver_webhooks,
 }
 
 # Seconds a job may run before arq gives up on it (the worker's default is 300): a push

@@ -3,10 +3,12 @@
 from typing import Any, cast
 
 from arq.connections import RedisSettings
+from arq.cron import cron
 from arq.typing import WorkerCoroutine
 from arq.worker import Worker, func
 
 from jobs import REGISTRY, TIMEOUTS
+from jobs.webhooks import CRON_SECONDS, deliver_webhooks
 from pim.jobs import DEFAULT_QUEUE
 from pim.runtime import Runtime
 from pim.settings import Settings
@@ -27,8 +29,15 @@ def worker_for(settings: Settings, *, burst: bool = False, queue: str = DEFAULT_
             await runtime.close()
 
     return Worker(
+        # The webhook sender runs after every commit that records events: its results
+        # are worth nothing once it ends, so Redis keeps none.
         functions=[
-            func(cast(WorkerCoroutine, f), name=name, timeout=TIMEOUTS.get(name))
+            func(
+                cast(WorkerCoroutine, f),
+                name=name,
+                timeout=TIMEOUTS.get(name),
+                keep_result=0 if name == "deliver_webhooks" else None,
+            )
             for name, f in REGISTRY.items()
         ],
         queue_name=queue,
@@ -40,6 +49,9 @@ def worker_for(settings: Settings, *, burst: bool = False, queue: str = DEFAULT_
         handle_signals=not burst,
         allow_abort_jobs=True,
         max_jobs=8,
+        # The webhook safety net: due retries and events no commit-time run picked up.
+        # Burst workers (tests) run only what was enqueued.
+        cron_jobs=[] if burst else [cron(deliver_webhooks, second=CRON_SECONDS, unique=True)],
     )
 
 

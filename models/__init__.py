@@ -8,6 +8,7 @@ from models.events import Event
 from models.prices import PriceList, PriceListItem
 from models.products import Product
 from models.stock import ProductStock, SupplierProduct
+from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookDispatchState, WebhookEndpoint
 
 __all__ = [
     "Account",
@@ -26,4 +27,8 @@ __all__ = [
     "Supplier",
     "SupplierProduct",
     "SyncJob",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookDispatchState",
+    "WebhookEndpoint",
 ]

@@ -1,5 +1,7 @@
 """The ASGI application: GraphQL at /graphql, the REST shims under /api/v1."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,10 +11,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from jobs import webhooks as webhook_jobs
 from pim.responses import OrjsonResponse
 from pim.runtime import Runtime
 from pim.settings import Settings, get_settings
-from rest_compat import connectors, errors, ext, magento, products, windev, woocommerce
+from rest_compat import connectors, errors, ext, magento, products, webhooks, windev, woocommerce
 from schema import build_schema
 from schema.context import context_getter
 
@@ -23,7 +26,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # The embedded default has no arq cron: its webhook safety net is a task here.
+        poller = (
+            None
+            if settings.redis_url
+            else asyncio.create_task(webhook_jobs.every(runtime, settings.webhook_poll_seconds))
+        )
         yield
+        if poller is not None:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
         await runtime.close()
 
     app = FastAPI(
@@ -51,6 +64,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(connectors.router)
     app.include_router(woocommerce.router)
     app.include_router(magento.router)
+    app.include_router(webhooks.router)
 
     @app.get("/", include_in_schema=False)
     async def index() -> dict[str, object]:
@@ -64,6 +78,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 "/api/v1/connectors/",
                 "/api/v1/woocommerce/",
                 "/api/v1/magento/",
+                "/api/v1/webhooks",
             ],
             "openapi": "/openapi.json",
         }

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Event
 from pim.ids import uuid7
+from resolvers import webhook_delivery
 
 # Batch stock and price events name the first EANs only, as the spec says.
 BATCH_EAN_SAMPLE = 50
@@ -38,6 +39,11 @@ def batch_payload(eans: Sequence[str | None], **extra: Any) -> dict[str, Any]:
 
 
 async def record(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Append events in the given order (their sequence numbers follow it)."""
+    """Append events in the given order (their sequence numbers follow it).
+
+    Webhook endpoints of the account hear about them once the transaction commits.
+    """
     if rows:
         await session.execute(insert(Event), rows)
+        for account_id in {row["account_id"] for row in rows}:
+            await webhook_delivery.enqueue_if_subscribed(session, account_id)

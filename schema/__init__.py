@@ -21,13 +21,16 @@ from schema.prices import PriceMutation
 from schema.products import ProductMutation, ProductQuery
 from schema.stock import StockMutation
 from schema.viewer import ViewerQuery
+from schema.webhooks import WebhookMutation, WebhookQuery
 
-Query = merge_types("Query", (ViewerQuery, ProductQuery, CatalogQuery, ConnectorQuery))
+Query = merge_types(
+    "Query", (ViewerQuery, ProductQuery, CatalogQuery, ConnectorQuery, WebhookQuery)
+)
 Mutation = merge_types(
     "Mutation",
     (
         ProductMutation, CatalogMutation, StockMutation, PriceMutation, ActivationMutation,
-        ConnectorMutation,
+        ConnectorMutation, WebhookMutation,
     ),
 )  # fmt: skip
 Subscription = merge_types("Subscription", (ConnectorSubscription,))
