@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     # (e.g. "127.0.0.0/8" for tests, an on-premise SFTP range), and plain http.
     outbound_allowed_networks: list[str] = Field(default_factory=list)
     outbound_allow_http: bool = False
+    # Rows per import transaction: the checkpoint, pause and cancel granularity.
+    import_chunk_size: int = 2000
 
     @property
     def resolved_database_url(self) -> str:
