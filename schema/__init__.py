@@ -15,11 +15,13 @@ from strawberry.tools import merge_types
 
 from pim.settings import Settings
 from schema.catalog import CatalogMutation, CatalogQuery
+from schema.imports import ImportMutation, ImportQuery, ImportSubscription
 from schema.products import ProductMutation, ProductQuery
 from schema.viewer import ViewerQuery
 
-Query = merge_types("Query", (ViewerQuery, ProductQuery, CatalogQuery))
-Mutation = merge_types("Mutation", (ProductMutation, CatalogMutation))
+Query = merge_types("Query", (ViewerQuery, ProductQuery, CatalogQuery, ImportQuery))
+Mutation = merge_types("Mutation", (ProductMutation, CatalogMutation, ImportMutation))
+Subscription = merge_types("Subscription", (ImportSubscription,))
 
 SDL_PATH = Path(__file__).resolve().parent.parent / "schema.graphql"
 
@@ -35,7 +37,9 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if not settings.graphql_introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
+    return strawberry.Schema(
+        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
+    )
 
 
 def export_sdl(settings: Settings) -> str:
