@@ -40,6 +40,7 @@ _TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "resume": (frozenset({"paused"}), "processing"),
     "cancel": (frozenset({"pending", "analyzing", "ready", "processing", "paused"}), "cancelled"),
 }
+ACTIONS = tuple(_TRANSITIONS)
 _ACTION_NAMES = {
     "confirm": "confirmer",
     "pause": "mettre en pause",

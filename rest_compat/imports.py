@@ -30,17 +30,10 @@ _FALSE = {"false", "0", "no", "off", ""}
 
 def job_out(job: ImportJob) -> dict[str, Any]:
     return {
-        "id": str(job.id),
+        **imports.progress_state(job),
         "file_name": job.file_name,
         "file_type": job.file_type,
         "file_size": job.file_size,
-        "status": job.status,
-        "total_rows": job.total_rows,
-        "processed_rows": job.checkpoint,
-        "successful_rows": job.successful_rows,
-        "failed_rows": job.failed_rows,
-        "products_created": job.products_created,
-        "products_updated": job.products_updated,
         "supplier_code": job.supplier_code,
         "dry_run": job.dry_run,
         "mode": job.mode,
@@ -49,7 +42,6 @@ def job_out(job: ImportJob) -> dict[str, Any]:
         "created_at": isoformat_z(job.created_at),
         "started_at": isoformat_z(job.started_at),
         "completed_at": isoformat_z(job.completed_at),
-        "error_summary": job.error_summary,
     }
 
 
@@ -150,38 +142,22 @@ async def get_job(
     return OrjsonResponse(job_out(job))
 
 
-async def _control(request: Request, caller: Caller, job_id: uuid.UUID, action: str) -> Any:
-    async with runtime(request).db.transaction() as session:
-        job = await imports.control_job(session, caller, job_id=job_id, action=action)
-    return OrjsonResponse({"id": str(job.id), "status": job.status})
+def _control_route(action: str) -> Any:
+    async def control(
+        request: Request, job_id: uuid.UUID, caller: Caller = Depends(authenticated)
+    ) -> OrjsonResponse:
+        async with runtime(request).db.transaction() as session:
+            job = await imports.control_job(session, caller, job_id=job_id, action=action)
+        return OrjsonResponse({"id": str(job.id), "status": job.status})
+
+    return control
 
 
-@router.post("/jobs/{job_id}/confirm")
-async def confirm(
-    request: Request, job_id: uuid.UUID, caller: Caller = Depends(authenticated)
-) -> OrjsonResponse:
-    return await _control(request, caller, job_id, "confirm")
-
-
-@router.post("/jobs/{job_id}/pause")
-async def pause(
-    request: Request, job_id: uuid.UUID, caller: Caller = Depends(authenticated)
-) -> OrjsonResponse:
-    return await _control(request, caller, job_id, "pause")
-
-
-@router.post("/jobs/{job_id}/resume")
-async def resume(
-    request: Request, job_id: uuid.UUID, caller: Caller = Depends(authenticated)
-) -> OrjsonResponse:
-    return await _control(request, caller, job_id, "resume")
-
-
-@router.post("/jobs/{job_id}/cancel")
-async def cancel(
-    request: Request, job_id: uuid.UUID, caller: Caller = Depends(authenticated)
-) -> OrjsonResponse:
-    return await _control(request, caller, job_id, "cancel")
+# confirm (a ready dry run), pause, resume, cancel: {id, status}, 409 when not allowed.
+for _action in imports.ACTIONS:
+    router.add_api_route(
+        f"/jobs/{{job_id}}/{_action}", _control_route(_action), methods=["POST"], name=_action
+    )
 
 
 @router.get("/jobs/{job_id}/logs")

@@ -3,9 +3,10 @@
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import strawberry
+from starlette.datastructures import UploadFile
 from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
@@ -68,7 +69,7 @@ class ImportJob:
             supplier_code=job.supplier_code,
             dry_run=job.dry_run,
             mode=ImportMode(job.mode),
-            mapping=job.mapping,
+            mapping=cast(JSON, job.mapping),
             automation_id=strawberry.ID(str(job.automation_id)) if job.automation_id else None,
             created_at=job.created_at,
             started_at=job.started_at,
@@ -182,9 +183,26 @@ class ImportQuery:
         result = await run_query(info, imports.preview, job_id=parse_id(id), limit=limit)
         return ImportPreview(
             total_rows=result.total_rows,
-            rows=result.rows,
-            validation_errors=result.validation_errors,
+            rows=cast(list[JSON], result.rows),
+            validation_errors=cast(list[JSON], result.validation_errors),
         )
+
+
+def _control(action: str, description: str) -> Any:
+    """One mutation per control action, all alike: a job or typed errors (CONFLICT…)."""
+
+    async def resolve(info: Info, id: strawberry.ID) -> ImportJobPayload:
+        async def run() -> ImportJob:
+            async with info.context.runtime.db.transaction() as session:
+                job = await imports.control_job(
+                    session, info.context.caller(), job_id=parse_id(id), action=action
+                )
+            return ImportJob.from_model(job)
+
+        job, errors = await user_errors(run)
+        return ImportJobPayload(job=job, errors=errors)
+
+    return strawberry.mutation(resolver=resolve, description=description)
 
 
 @strawberry.type
@@ -203,16 +221,18 @@ class ImportMutation:
         mode: ImportMode = ImportMode.UPSERT,
     ) -> ImportJobPayload:
         async def run() -> ImportJob:
-            content = await file.read()
+            # On FastAPI an Upload is Starlette's UploadFile.
+            upload = cast(UploadFile, file)
+            content = await upload.read()
             async with info.context.runtime.db.transaction() as session:
                 job = await imports.create_job(
                     session,
                     info.context.caller(),
-                    file_name=file.filename or "",
+                    file_name=upload.filename or "",
                     content=content,
                     supplier_code=supplier_code,
                     dry_run=dry_run,
-                    mapping=mapping,
+                    mapping=cast(dict[str, str] | None, mapping),
                     mode=mode.value,
                 )
             return ImportJob.from_model(job)
@@ -220,33 +240,18 @@ class ImportMutation:
         job, errors = await user_errors(run)
         return ImportJobPayload(job=job, errors=errors)
 
-    @strawberry.mutation(description="Turn a ready dry run into the real import.")
-    async def confirm_import_job(self, info: Info, id: strawberry.ID) -> ImportJobPayload:
-        return await _control(info, id, "confirm")
-
-    @strawberry.mutation(description="Pause a running import after its current chunk.")
-    async def pause_import_job(self, info: Info, id: strawberry.ID) -> ImportJobPayload:
-        return await _control(info, id, "pause")
-
-    @strawberry.mutation(description="Resume a paused import where it stopped.")
-    async def resume_import_job(self, info: Info, id: strawberry.ID) -> ImportJobPayload:
-        return await _control(info, id, "resume")
-
-    @strawberry.mutation(description="Cancel an import; rows already committed stay.")
-    async def cancel_import_job(self, info: Info, id: strawberry.ID) -> ImportJobPayload:
-        return await _control(info, id, "cancel")
-
-
-async def _control(info: Info, id: strawberry.ID, action: str) -> ImportJobPayload:
-    async def run() -> ImportJob:
-        async with info.context.runtime.db.transaction() as session:
-            job = await imports.control_job(
-                session, info.context.caller(), job_id=parse_id(id), action=action
-            )
-        return ImportJob.from_model(job)
-
-    job, errors = await user_errors(run)
-    return ImportJobPayload(job=job, errors=errors)
+    confirm_import_job: ImportJobPayload = _control(
+        "confirm", "Turn a ready dry run into the real import."
+    )
+    pause_import_job: ImportJobPayload = _control(
+        "pause", "Pause a running import after its current chunk."
+    )
+    resume_import_job: ImportJobPayload = _control(
+        "resume", "Resume a paused import where it stopped."
+    )
+    cancel_import_job: ImportJobPayload = _control(
+        "cancel", "Cancel an import; rows already committed stay."
+    )
 
 
 @strawberry.type

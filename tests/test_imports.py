@@ -103,7 +103,7 @@ async def test_each_format_imports_its_rows(
         "products_updated": 0, "supplier_code": "SUP_A", "dry_run": False, "mode": "upsert",
         "mapping": None, "automation_id": None, "created_at": body["created_at"],
         "started_at": body["started_at"], "completed_at": body["completed_at"],
-        "error_summary": None,
+        "error_summary": None, "last_error": None,
     }  # fmt: skip
     assert body["started_at"].endswith("Z") and body["completed_at"].endswith("Z")
     product = (await catalog(runtime, key))[ean13(2)]
