@@ -49,9 +49,12 @@ async def run_import(ctx: dict[str, Any], job_id: str) -> str:
                 return await _publish_current(runtime, job_uuid)
             await progress.publish(runtime.broker, PROGRESS_KIND, job_uuid, progress_state(job))
         rows = mapped_rows(plan.content, plan.file_type, plan.mapping)
-        for chunk in _batched(islice(rows, checkpoint, None), runtime.settings.import_chunk_size):
+        keys = import_runs.FileKeys()
+        keys.add(islice(rows, checkpoint))  # rows committed before a restart
+        for chunk in _batched(rows, runtime.settings.import_chunk_size):
+            repeated = keys.repeated(chunk)
             async with runtime.db.transaction() as session:
-                job = await import_runs.write_chunk(session, plan, checkpoint, chunk)
+                job = await import_runs.write_chunk(session, plan, checkpoint, chunk, repeated)
             if job is None:
                 return await _publish_current(runtime, job_uuid)
             checkpoint += len(chunk)

@@ -8,7 +8,7 @@ continues after the last committed chunk.
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,11 +19,13 @@ from models import Account, ImportFile, ImportJob, ImportLog
 from pim.auth import Caller
 from pim.timeutil import utcnow
 from resolvers import import_files
+from resolvers.ean import normalize_ean
 from resolvers.import_files import ImportFileError, Row
 from resolvers.product_writes import WriteItem, WriteOptions, write_products
 
 # Statuses in which a worker has work to do.
 RUNNABLE = frozenset({"pending", "analyzing", "processing"})
+REPEATED_MESSAGE = "en double dans le fichier : seule la première occurrence est traitée"
 _WRITE_MODES = {"upsert": "upsert", "create_only": "create", "update_only": "update"}
 
 
@@ -114,10 +116,43 @@ async def fail(session: AsyncSession, job_id: uuid.UUID, error: ImportFileError)
     )
 
 
+class FileKeys:
+    """The EANs of earlier chunks' rows.
+
+    The writer refuses an EAN repeated within one batch; a repeat in a later chunk
+    is refused alike, so the outcome does not depend on where chunks end and a dry
+    run announces what the real run does. A million EANs cost some 70 MB here.
+    """
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def add(self, rows: Iterable[Row]) -> None:
+        self._seen.update(key for row in rows if (key := _ean(row)) is not None)
+
+    def repeated(self, rows: Sequence[Row]) -> set[int]:
+        """Indexes of the rows whose EAN an earlier chunk had; then remembers this chunk."""
+        indexes = {i for i, row in enumerate(rows) if _ean(row) in self._seen}
+        self.add(rows)
+        return indexes
+
+
+def _ean(row: Row) -> str | None:
+    value = row.data.get("ean")
+    return None if value is None else normalize_ean(value)
+
+
 async def write_chunk(
-    session: AsyncSession, plan: RunPlan, checkpoint: int, rows: Sequence[Row]
+    session: AsyncSession,
+    plan: RunPlan,
+    checkpoint: int,
+    rows: Sequence[Row],
+    repeated: Collection[int] = (),
 ) -> ImportJob | None:
-    """Write one chunk and advance the checkpoint; None if the job stopped or moved on."""
+    """Write one chunk and advance the checkpoint; None if the job stopped or moved on.
+
+    `repeated`: indexes of rows whose EAN an earlier chunk had (see FileKeys).
+    """
     claimed = await session.execute(
         update(ImportJob)
         .where(
@@ -129,16 +164,19 @@ async def write_chunk(
     )
     if not _changed(claimed):
         return None
+    written = [row for i, row in enumerate(rows) if i not in repeated]
     batch = await write_products(
         session,
         plan.caller,
-        items=[WriteItem(row.data) for row in rows],
+        items=[WriteItem(row.data) for row in written],
         options=plan.options,
     )
-    logs: list[dict[str, Any]] = []
     now = utcnow()
+    logs = [
+        _log(plan.job_id, rows[i], "error", "ean", REPEATED_MESSAGE, now) for i in sorted(repeated)
+    ]
     for result in batch.results:
-        row = rows[result.index]
+        row = written[result.index]
         for level, issues in (("error", result.errors), ("warning", result.warnings)):
             for issue in issues:
                 logs.append(_log(plan.job_id, row, level, issue.field, issue.message, now))
@@ -146,8 +184,9 @@ async def write_chunk(
             reason = "existe déjà" if plan.options.mode == "create" else "produit introuvable"
             logs.append(_log(plan.job_id, row, "info", "ean", f"ligne ignorée : {reason}", now))
     if logs:
+        logs.sort(key=lambda log: log["row_number"])  # stable: a row's logs keep their order
         await session.execute(insert(ImportLog), logs)
-    failed = batch.count("error", "not_found")
+    failed = batch.count("error", "not_found") + len(repeated)
     last_error = next((_describe(log) for log in reversed(logs) if log["level"] == "error"), None)
     values: dict[str, Any] = {
         "successful_rows": ImportJob.successful_rows + len(rows) - failed,

@@ -254,15 +254,17 @@ async def test_dry_run_is_ready_then_confirm_gives_what_it_announced(
             [ean13(1), "Renamed", "5,00", "9,99", "Acme", "1,5", "1"],
             *rows(3, start=2),
             ["123ABC7890", "Bad", "1", "2", "B", "1", "1"],
+            # A repeat in a later chunk is refused like a repeat within one chunk.
+            [ean13(2), "Again", "1", "2", "B", "1", "1"],
         ]
     )
     dry = await imported(client, runtime, key, "catalog.csv", content, dry_run="true")
     announced = {k: dry[k] for k in ("total_rows", "successful_rows", "failed_rows",
                                      "products_created", "products_updated", "error_summary")}  # fmt: skip
     assert dry["status"] == "ready" and dry["dry_run"] is True
-    assert announced == {"total_rows": 5, "successful_rows": 4, "failed_rows": 1,
+    assert announced == {"total_rows": 6, "successful_rows": 4, "failed_rows": 2,
                          "products_created": 3, "products_updated": 1,
-                         "error_summary": "1 row failed EAN validation"}  # fmt: skip
+                         "error_summary": "2 rows failed EAN validation"}  # fmt: skip
     assert set(await catalog(runtime, key)) == {ean13(1)}  # nothing written
     assert (await catalog(runtime, key))[ean13(1)].product.name == "Produit 1"
 
@@ -274,7 +276,11 @@ async def test_dry_run_is_ready_then_confirm_gives_what_it_announced(
     assert {k: real[k] for k in announced} == announced
     assert len(await catalog(runtime, key)) == 4
     logs = await client.get(f"{BASE}/jobs/{dry['id']}/logs", headers=key.bearer)
-    assert logs.json()["meta"]["total"] == 1  # the dry run's logs were replaced
+    assert [(i["row_number"], i["message"]) for i in logs.json()["items"]] == [
+        (6, "format invalide (8, 12, 13 ou 14 chiffres attendus)"),
+        (7, "en double dans le fichier : seule la première occurrence est traitée"),
+    ]  # the dry run's logs were replaced, not added to
+    assert (await catalog(runtime, key))[ean13(2)].product.name == "Produit 2"
     again = await client.post(f"{BASE}/jobs/{dry['id']}/confirm", headers=key.bearer)
     assert again.status_code == 409
     assert again.json()["detail"] == (
@@ -291,11 +297,11 @@ def _interrupt_after(
     original = import_runs.write_chunk
     calls: list[int] = []
 
-    async def write_chunk(session: Any, plan: import_runs.RunPlan, checkpoint: int, rows_: Any):  # type: ignore[no-untyped-def]
-        calls.append(checkpoint)
+    async def write_chunk(session: Any, plan: import_runs.RunPlan, *args: Any) -> Any:
+        calls.append(1)
         if len(calls) == chunks + 1:
             await action(session, plan.job_id)
-        return await original(session, plan, checkpoint, rows_)
+        return await original(session, plan, *args)
 
     monkeypatch.setattr(import_runs, "write_chunk", write_chunk)
 
