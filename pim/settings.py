@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     outbound_allowed_networks: list[str] = Field(default_factory=list)
     outbound_allow_http: bool = False
     # Rows per import transaction: the checkpoint, pause and cancel granularity.
-    import_chunk_size: int = 2000
+    import_chunk_size: int = Field(default=2000, ge=1)
 
     @property
     def resolved_database_url(self) -> str:

@@ -95,12 +95,14 @@ def test_blank_lines_are_skipped_and_rows_stream() -> None:
         (b'{"ean": "1"}', "json", "tableau"),
         (xml_bytes([ROW])[:-30], "xml", "tronqué"),
         (BILLION_LAUGHS, "xml", "entités"),
+        (b'<?xml version="1.0"?><!DOCTYPE p [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+         b"<products><product><EAN>&x;</EAN></product></products>", "xml", "entités"),
         (xlsx_bytes([ROW])[:2000], "xlsx", "illisible"),
         (zip_bomb(), "xlsx", "bombe"),
         (b"not a zip at all", "xlsx", "illisible"),
     ],
     ids=["empty", "blank-json", "truncated-csv", "utf16-csv", "unknown-columns",
-         "truncated-json", "json-object", "truncated-xml", "billion-laughs",
+         "truncated-json", "json-object", "truncated-xml", "billion-laughs", "external-entity",
          "truncated-xlsx", "zip-bomb", "not-a-zip"],
 )  # fmt: skip
 def test_broken_files_fail_with_a_reason(content: bytes, kind: str, reason: str) -> None:
