@@ -51,7 +51,7 @@ async def run_import(ctx: dict[str, Any], job_id: str) -> str:
         rows = mapped_rows(plan.content, plan.file_type, plan.mapping)
         keys = import_runs.FileKeys()
         keys.add(islice(rows, checkpoint))  # rows committed before a restart
-        for chunk in _batched(rows, runtime.settings.import_chunk_size):
+        for written, chunk in enumerate(_batched(rows, runtime.settings.import_chunk_size), 1):
             repeated = keys.repeated(chunk)
             async with runtime.db.transaction() as session:
                 job = await import_runs.write_chunk(session, plan, checkpoint, chunk, repeated)
@@ -59,6 +59,8 @@ async def run_import(ctx: dict[str, Any], job_id: str) -> str:
                 return await _publish_current(runtime, job_uuid)
             checkpoint += len(chunk)
             await progress.publish(runtime.broker, PROGRESS_KIND, job_uuid, progress_state(job))
+            async with runtime.db.transaction() as session:
+                await import_runs.refresh_statistics(session, written)
     except ImportFileError as error:
         async with runtime.db.transaction() as session:
             await import_runs.fail(session, job_uuid, error)

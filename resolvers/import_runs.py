@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Account, ImportFile, ImportJob, ImportLog
@@ -198,6 +198,20 @@ async def write_chunk(
         values["last_error"] = last_error
     await session.execute(update(ImportJob).where(ImportJob.id == plan.job_id).values(values))
     return await load(session, plan.job_id)
+
+
+async def refresh_statistics(session: AsyncSession, chunks_written: int) -> None:
+    """ANALYZE products after chunks 1, 2, 4, 8… of a run, on PostgreSQL.
+
+    Measured: on a table that grew since its last ANALYZE, the planner filters the
+    whole account instead of using the (account_id, ean) index, and the writer's
+    lookup per chunk grew from 5 ms to 600 ms by 40,000 rows (quadratic overall);
+    autovacuum comes too late within one import. A sampled ANALYZE costs tens of
+    milliseconds, at most about twenty times per run.
+    """
+    if session.get_bind().dialect.name != "postgresql" or chunks_written & (chunks_written - 1):
+        return
+    await session.execute(text("ANALYZE products"))
 
 
 def _log(
