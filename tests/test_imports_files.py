@@ -2,6 +2,7 @@
 
 import pytest
 
+from resolvers import import_files
 from resolvers.import_files import ImportFileError, count_rows, mapped_rows
 from tests.import_files import (
     BILLION_LAUGHS,
@@ -48,6 +49,18 @@ def test_comma_csv_keeps_quoted_decimal_commas() -> None:
 def test_other_formats_give_the_same_rows(build, kind: str) -> None:  # type: ignore[no-untyped-def]
     [row] = mapped_rows(build([ROW]), kind)
     assert row.data == EXPECTED
+
+
+def test_large_xlsx_files_stream_through_openpyxl_with_the_same_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    content = xlsx_bytes([ROW, [3760000000019, "Chaise", 5, 9.99, "Acme", 1.5, 12.0]])
+    in_memory = [(r.number, r.data) for r in mapped_rows(content, "xlsx")]
+    monkeypatch.setattr(import_files, "XLSX_IN_MEMORY_LIMIT", 0)
+    assert [(r.number, r.data) for r in mapped_rows(content, "xlsx")] == in_memory
+    assert in_memory[0][1] == EXPECTED
+    with pytest.raises(ImportFileError, match="illisible"):
+        count_rows(content[:2000], "xlsx")
 
 
 def test_xlsx_numbers_become_codes_and_numbers() -> None:
