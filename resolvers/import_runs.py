@@ -21,12 +21,16 @@ from pim.timeutil import utcnow
 from resolvers import import_files
 from resolvers.ean import normalize_ean
 from resolvers.import_files import ImportFileError, Row
-from resolvers.product_writes import WriteItem, WriteOptions, write_products
+from resolvers.product_writes import WriteItem, WriteMode, WriteOptions, write_products
 
 # Statuses in which a worker has work to do.
 RUNNABLE = frozenset({"pending", "analyzing", "processing"})
 REPEATED_MESSAGE = "en double dans le fichier : seule la première occurrence est traitée"
-_WRITE_MODES = {"upsert": "upsert", "create_only": "create", "update_only": "update"}
+_WRITE_MODES: dict[str, WriteMode] = {
+    "upsert": "upsert",
+    "create_only": "create",
+    "update_only": "update",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +69,7 @@ async def begin(session: AsyncSession, job_id: uuid.UUID) -> RunPlan | None:
         strict_ean=account.strict_ean,
     )
     options = WriteOptions(
-        mode=_WRITE_MODES[job.mode],  # type: ignore[arg-type]
+        mode=_WRITE_MODES[job.mode],
         dry_run=job.dry_run,
         skip_existing=job.mode == "create_only",
         skip_missing=job.mode == "update_only",

@@ -90,7 +90,33 @@ def _form_mapping(value: Any) -> dict[str, str] | None:
     return mapping
 
 
-@router.post("/jobs", status_code=201)
+# The form is read by hand (errors in the plain envelope); this documents it.
+_UPLOAD_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary",
+                                 "description": ".csv, .xlsx, .json or .xml"},
+                        "supplier_code": {"type": "string"},
+                        "dry_run": {"type": "boolean", "default": False},
+                        "mapping": {"type": "string",
+                                    "description": "JSON object: file column → product field"},
+                        "mode": {"type": "string", "default": "upsert",
+                                 "enum": list(imports.MODES)},
+                    },
+                }
+            }
+        },
+    }
+}  # fmt: skip
+
+
+@router.post("/jobs", status_code=201, openapi_extra=_UPLOAD_FORM)
 async def create_job(request: Request, caller: Caller = Depends(authenticated)) -> OrjsonResponse:
     try:
         form = await request.form()
