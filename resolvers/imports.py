@@ -141,11 +141,19 @@ def _check_page(skip: int, limit: int, extra: list[FieldError] | None = None) ->
 
 
 async def list_jobs(
-    session: AsyncSession, caller: Caller, *, skip: int = 0, limit: int = 50
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    skip: int = 0,
+    limit: int = 50,
+    automation_id: uuid.UUID | None = None,
 ) -> Page:
+    """Newest first; `automation_id` keeps the runs of one automation."""
     require(caller, IMPORTS_READ)
     _check_page(skip, limit)
     scoped = select(ImportJob).where(ImportJob.account_id == caller.account_id)
+    if automation_id is not None:
+        scoped = scoped.where(ImportJob.automation_id == automation_id)
     total = await session.scalar(select(func.count()).select_from(scoped.subquery()))
     rows = await session.scalars(
         scoped.order_by(ImportJob.created_at.desc(), ImportJob.id.desc()).offset(skip).limit(limit)

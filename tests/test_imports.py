@@ -190,6 +190,30 @@ async def test_jobs_are_listed_newest_first_with_page_meta(
     assert too_many.status_code == 422
 
 
+async def test_an_automation_starts_jobs_through_create_job(
+    client: httpx.AsyncClient, runtime: Runtime, key: Key
+) -> None:
+    automation = uuid.uuid4()
+    async with runtime.db.transaction() as session:
+        started = await imports.create_job(
+            session, key.caller("imports:write"), file_name="feed.json",
+            content=json_bytes(rows(2)), supplier_code="SUP_A",
+            mapping={"EAN": "ean", "Titre": "name"}, automation_id=automation,
+        )  # fmt: skip
+    await run_jobs(runtime)
+    body = await job(client, key, str(started.id))
+    assert (body["status"], body["automation_id"], body["products_created"]) == (
+        "completed",
+        str(automation),
+        2,
+    )
+    assert (await catalog(runtime, key))[ean13(1)].product.price is None  # mapped columns only
+    async with runtime.db.transaction() as session:
+        runs = await imports.list_jobs(session, key.caller(), automation_id=automation)
+        others = await imports.list_jobs(session, key.caller(), automation_id=uuid.uuid4())
+    assert ([j.id for j in runs.items], others.total) == ([started.id], 0)
+
+
 # ---------------------------------------------------------------- logs and preview
 
 
