@@ -2,19 +2,24 @@
 through their statuses. The rows themselves are read and written by the `run_import`
 job (jobs/imports.py, resolvers/import_runs.py)."""
 
+import asyncio
+import base64
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, select
+import orjson
+from sqlalchemy import Select, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import ImportFile, ImportJob, ImportLog
 from pim.auth import Caller
 from pim.jobs import defer
+from pim.timeutil import isoformat_z, parse_iso8601
 from resolvers.errors import Conflict, FieldError, NotFound, ValidationFailed
 from resolvers.import_files import (
     ImportFileError,
+    count_rows,
     file_type_of,
     mapped_rows,
     validate_mapping,
@@ -128,6 +133,9 @@ async def _load(
 class Page:
     items: list[Any]
     total: int
+    # One per item: passed as `after`, the next page starts past that item.
+    cursors: list[str] = field(default_factory=list)
+    has_next: bool = False
 
 
 def _check_page(skip: int, limit: int, extra: list[FieldError] | None = None) -> None:
@@ -140,25 +148,57 @@ def _check_page(skip: int, limit: int, extra: list[FieldError] | None = None) ->
         raise ValidationFailed.of(errors)
 
 
+def _cursor(*values: Any) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(values)).decode()
+
+
+def _after(cursor: str, size: int) -> list[Any]:
+    try:
+        values = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, orjson.JSONDecodeError) as exc:
+        raise ValidationFailed.of([FieldError("after", "curseur invalide")]) from exc
+    if not isinstance(values, list) or len(values) != size:
+        raise ValidationFailed.of([FieldError("after", "curseur invalide")])
+    return values
+
+
+async def _page(
+    session: AsyncSession, scoped: Select[Any], ordered: Select[Any], skip: int, limit: int
+) -> tuple[list[Any], int, bool]:
+    """The exact total of `scoped`, then `limit` rows of `ordered` and whether more follow."""
+    total = await session.scalar(select(func.count()).select_from(scoped.subquery()))
+    rows = list(await session.scalars(ordered.offset(skip).limit(limit + 1)))
+    return rows[:limit], total or 0, len(rows) > limit
+
+
 async def list_jobs(
     session: AsyncSession,
     caller: Caller,
     *,
     skip: int = 0,
     limit: int = 50,
+    after: str | None = None,
     automation_id: uuid.UUID | None = None,
 ) -> Page:
-    """Newest first; `automation_id` keeps the runs of one automation."""
+    """Newest first, by offset or after a keyset cursor; `automation_id` keeps one
+    automation's runs."""
     require(caller, IMPORTS_READ)
     _check_page(skip, limit)
     scoped = select(ImportJob).where(ImportJob.account_id == caller.account_id)
     if automation_id is not None:
         scoped = scoped.where(ImportJob.automation_id == automation_id)
-    total = await session.scalar(select(func.count()).select_from(scoped.subquery()))
-    rows = await session.scalars(
-        scoped.order_by(ImportJob.created_at.desc(), ImportJob.id.desc()).offset(skip).limit(limit)
-    )
-    return Page(items=list(rows), total=total or 0)
+    ordered = scoped
+    if after is not None:
+        created, job_id = _after(after, 2)
+        try:
+            key = (parse_iso8601(str(created)), uuid.UUID(str(job_id)))
+        except ValueError as exc:
+            raise ValidationFailed.of([FieldError("after", "curseur invalide")]) from exc
+        ordered = scoped.where(tuple_(ImportJob.created_at, ImportJob.id) < key)
+    ordered = ordered.order_by(ImportJob.created_at.desc(), ImportJob.id.desc())
+    jobs, total, has_next = await _page(session, scoped, ordered, skip, limit)
+    cursors = [_cursor(isoformat_z(j.created_at), str(j.id)) for j in jobs]
+    return Page(items=jobs, total=total, cursors=cursors, has_next=has_next)
 
 
 async def job_logs(
@@ -169,7 +209,9 @@ async def job_logs(
     level: str | None = None,
     skip: int = 0,
     limit: int = 50,
+    after: str | None = None,
 ) -> Page:
+    """In row order, by offset or after a keyset cursor."""
     require(caller, IMPORTS_READ)
     wrong_level = level is not None and level not in LOG_LEVELS
     _check_page(
@@ -183,9 +225,17 @@ async def job_logs(
     scoped = select(ImportLog).where(ImportLog.job_id == job.id)
     if level is not None:
         scoped = scoped.where(ImportLog.level == level)
-    total = await session.scalar(select(func.count()).select_from(scoped.subquery()))
-    rows = await session.scalars(scoped.order_by(ImportLog.seq).offset(skip).limit(limit))
-    return Page(items=list(rows), total=total or 0)
+    ordered = scoped
+    if after is not None:
+        (seq,) = _after(after, 1)
+        if not isinstance(seq, int):
+            raise ValidationFailed.of([FieldError("after", "curseur invalide")])
+        ordered = scoped.where(ImportLog.seq > seq)
+    logs, total, has_next = await _page(session, scoped, ordered.order_by(ImportLog.seq), skip,
+                                        limit)  # fmt: skip
+    return Page(
+        items=logs, total=total, cursors=[_cursor(log.seq) for log in logs], has_next=has_next
+    )
 
 
 @dataclass(slots=True)
@@ -207,8 +257,8 @@ async def preview(
     try:
         if not job.total_rows:
             # Not analysed yet: count now, so the preview always tells the size.
-            result.total_rows = sum(
-                1 for _ in mapped_rows(content or b"", job.file_type, job.mapping)
+            result.total_rows = await asyncio.to_thread(
+                count_rows, content or b"", job.file_type, job.mapping
             )
         for row in mapped_rows(content or b"", job.file_type, job.mapping):
             if len(result.rows) == limit:

@@ -17,6 +17,7 @@ from resolvers import imports
 from resolvers.errors import DomainError
 from schema.context import Info, graphql_error, parse_id, subscription_caller
 from schema.errors import UserError, run_query, user_errors
+from schema.products import PageInfo
 
 
 @strawberry.enum(description="How rows meet existing products.")
@@ -100,15 +101,34 @@ class ImportLog:
 
 
 @strawberry.type
-class ImportJobPage:
-    items: list[ImportJob]
-    total: int
+class ImportJobEdge:
+    cursor: str
+    node: ImportJob
+
+
+@strawberry.type(description="A page of import jobs (Relay connection), newest first.")
+class ImportJobConnection:
+    edges: list[ImportJobEdge]
+    page_info: PageInfo
+    total_count: int
 
 
 @strawberry.type
-class ImportLogPage:
-    items: list[ImportLog]
-    total: int
+class ImportLogEdge:
+    cursor: str
+    node: ImportLog
+
+
+@strawberry.type(description="A page of a job's row logs (Relay connection), in row order.")
+class ImportLogConnection:
+    edges: list[ImportLogEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+def _page_info(page: imports.Page) -> PageInfo:
+    end = page.cursors[-1] if page.cursors else None
+    return PageInfo(has_next_page=page.has_next, end_cursor=end)
 
 
 @strawberry.type(description="The first rows after column mapping, and what is wrong with them.")
@@ -160,21 +180,26 @@ class ImportQuery:
         job = await run_query(info, imports.get_job, job_id=parse_id(id))
         return ImportJob.from_model(job)
 
-    @strawberry.field(description="Import jobs, newest first.")
-    async def import_jobs(self, info: Info, skip: int = 0, limit: int = 50) -> ImportJobPage:
-        page = await run_query(info, imports.list_jobs, skip=skip, limit=limit)
-        return ImportJobPage(items=[ImportJob.from_model(j) for j in page.items], total=page.total)
+    @strawberry.field(description="Import jobs, newest first; `after` is an edge's cursor.")
+    async def import_jobs(
+        self, info: Info, first: int = 50, after: str | None = None
+    ) -> ImportJobConnection:
+        page = await run_query(info, imports.list_jobs, limit=first, after=after)
+        edges = [ImportJobEdge(cursor=c, node=ImportJob.from_model(j))
+                 for c, j in zip(page.cursors, page.items, strict=True)]  # fmt: skip
+        return ImportJobConnection(edges=edges, page_info=_page_info(page), total_count=page.total)
 
     @strawberry.field(description="A job's row logs; `level`: error, warning or info.")
     async def import_job_logs(
-        self, info: Info, id: strawberry.ID, level: str | None = None, skip: int = 0,
-        limit: int = 50,
-    ) -> ImportLogPage:  # fmt: skip
+        self, info: Info, id: strawberry.ID, level: str | None = None, first: int = 50,
+        after: str | None = None,
+    ) -> ImportLogConnection:  # fmt: skip
         page = await run_query(
-            info, imports.job_logs, job_id=parse_id(id), level=level, skip=skip, limit=limit
+            info, imports.job_logs, job_id=parse_id(id), level=level, limit=first, after=after
         )
-        return ImportLogPage(items=[ImportLog.from_model(log) for log in page.items],
-                             total=page.total)  # fmt: skip
+        edges = [ImportLogEdge(cursor=c, node=ImportLog.from_model(log))
+                 for c, log in zip(page.cursors, page.items, strict=True)]  # fmt: skip
+        return ImportLogConnection(edges=edges, page_info=_page_info(page), total_count=page.total)
 
     @strawberry.field(description="The first rows of the file as the import reads them.")
     async def import_job_preview(

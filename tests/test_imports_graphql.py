@@ -25,8 +25,9 @@ CREATE = """mutation($file: Upload!, $dryRun: Boolean!, $mapping: JSON) {
 JOB = """query($id: ID!) {
   importJob(id: $id) { status totalRows processedRows successfulRows failedRows productsCreated
     productsUpdated errorSummary startedAt completedAt }
-  importJobs(limit: 5) { total items { id } }
-  importJobLogs(id: $id, level: "error") { total items { rowNumber level field message value } }
+  importJobs(first: 5) { totalCount edges { node { id } } }
+  importJobLogs(id: $id, level: "error") {
+    totalCount edges { node { rowNumber level field message value } } }
   importJobPreview(id: $id, limit: 1) { totalRows rows validationErrors }
 }"""
 CONTROL = """mutation($id: ID!) {
@@ -72,10 +73,10 @@ async def test_upload_run_and_read_a_job(
         "failedRows": 1, "productsCreated": 2, "productsUpdated": 0,
         "errorSummary": "1 row failed EAN validation", "startedAt": None, "completedAt": None,
     }  # fmt: skip
-    assert data["importJobs"] == {"total": 1, "items": [{"id": job["id"]}]}
-    assert data["importJobLogs"]["items"] == [
+    assert data["importJobs"] == {"totalCount": 1, "edges": [{"node": {"id": job["id"]}}]}
+    assert data["importJobLogs"]["edges"] == [{"node":
         {"rowNumber": 2, "level": "error", "field": "ean",
-         "message": "format invalide (8, 12, 13 ou 14 chiffres attendus)", "value": "123ABC7890"}
+         "message": "format invalide (8, 12, 13 ou 14 chiffres attendus)", "value": "123ABC7890"}}
     ]  # fmt: skip
     assert data["importJobPreview"]["totalRows"] == 3
     assert data["importJobPreview"]["rows"][0]["ean"] == "123ABC7890"
@@ -87,6 +88,37 @@ async def test_upload_run_and_read_a_job(
     assert again["job"] is None
     assert again["errors"] == [{"field": "status", "code": "CONFLICT", "message":
         "Impossible de confirmer l'import : son statut est « completed » (attendu : ready)."}]  # fmt: skip
+
+
+JOBS_PAGE = """query($after: String) {
+  importJobs(first: 2, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor } edges { node { fileName } } }
+}"""
+LOGS_PAGE = """query($id: ID!, $after: String) {
+  importJobLogs(id: $id, first: 2, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor } edges { node { rowNumber } } }
+}"""
+
+
+async def test_job_and_log_lists_are_relay_connections_with_keyset_cursors(
+    client: httpx.AsyncClient, runtime: Runtime, key: Key
+) -> None:
+    bad = [[f"12345{n}", "Bad", "1", "2", "B", "1", "1"] for n in range(3)]
+    ids = [(await create(client, key, csv_bytes(bad)))["job"]["id"] for _ in range(3)]
+    await run_jobs(runtime)
+    jobs = (await gql(client, JOBS_PAGE, key))["data"]["importJobs"]
+    assert (jobs["totalCount"], jobs["pageInfo"]["hasNextPage"], len(jobs["edges"])) == (3, True, 2)
+    rest = (await gql(client, JOBS_PAGE, key, after=jobs["pageInfo"]["endCursor"]))["data"]
+    assert (len(rest["importJobs"]["edges"]), rest["importJobs"]["pageInfo"]["hasNextPage"]) == (
+        1,
+        False,
+    )
+    logs = (await gql(client, LOGS_PAGE, key, id=ids[0]))["data"]["importJobLogs"]
+    assert [e["node"]["rowNumber"] for e in logs["edges"]] == [2, 3]
+    more = await gql(client, LOGS_PAGE, key, id=ids[0], after=logs["pageInfo"]["endCursor"])
+    assert [e["node"]["rowNumber"] for e in more["data"]["importJobLogs"]["edges"]] == [4]
+    wrong = await gql(client, JOBS_PAGE, key, after="nope")
+    assert wrong["errors"][0]["message"] == "after : curseur invalide"
 
 
 async def test_bad_input_and_missing_scopes_are_typed_errors(
