@@ -151,6 +151,27 @@ async def test_a_given_mapping_and_update_only_mode(
     assert [(i["row_number"], i["level"]) for i in logs["items"]] == [(3, "info")]
 
 
+async def test_create_only_mode_leaves_existing_products_alone(
+    client: httpx.AsyncClient, runtime: Runtime, key: Key
+) -> None:
+    await imported(client, runtime, key, "first.csv", csv_bytes(rows(1)))
+    content = csv_bytes([[ean13(1), "Renamed"], [ean13(2), "New"]], header=["EAN", "Nom"])
+    body = await imported(client, runtime, key, "second.csv", content, mode="create_only")
+    assert (body["mode"], body["products_created"], body["products_updated"]) == (
+        "create_only",
+        1,
+        0,
+    )
+    found = await catalog(runtime, key)
+    assert (found[ean13(1)].product.name, found[ean13(2)].product.name) == ("Produit 1", "New")
+    logs = (
+        await client.get(f"{BASE}/jobs/{body['id']}/logs?level=info", headers=key.bearer)
+    ).json()
+    assert [(i["row_number"], i["message"]) for i in logs["items"]] == [
+        (2, "ligne ignorée : existe déjà")
+    ]
+
+
 @pytest.mark.parametrize(
     "form,field",
     [({"mode": "merge"}, "mode"), ({"mapping": "{not json"}, "mapping"),
