@@ -388,13 +388,12 @@ def _local(tag: str) -> str:
 _READERS = {"csv": _csv_records, "xlsx": _xlsx_records, "json": _json_records, "xml": _xml_records}
 
 
-def mapped_rows(
-    content: bytes, file_type: str, mapping: dict[str, str] | None = None
-) -> Iterator[Row]:
-    """Every data record of the file, mapped onto product fields, in file order."""
+def _records(
+    content: bytes, file_type: str, headers: HeaderMap
+) -> Iterator[tuple[int, dict[Any, Any]]]:
+    """The file's raw records; it fails unless the first one has a column we know."""
     if not content.strip():
         raise ImportFileError("fichier vide", "empty_file")
-    headers = HeaderMap(mapping)
     recognised = False
     for number, record in _READERS[file_type](content):
         if not recognised:
@@ -405,11 +404,21 @@ def mapped_rows(
                     "no_columns",
                 )
             recognised = True
+        yield number, record
+
+
+def mapped_rows(
+    content: bytes, file_type: str, mapping: dict[str, str] | None = None
+) -> Iterator[Row]:
+    """Every data record of the file, mapped onto product fields, in file order."""
+    headers = HeaderMap(mapping)
+    for number, record in _records(content, file_type, headers):
         yield Row(number=number, data=map_record(record, headers))
 
 
 def count_rows(content: bytes, file_type: str, mapping: dict[str, str] | None = None) -> int:
-    return sum(1 for _ in mapped_rows(content, file_type, mapping))
+    """Reads the whole file (so a broken one fails here) without converting values."""
+    return sum(1 for _ in _records(content, file_type, HeaderMap(mapping)))
 
 
 def validate_row(row: Row, *, strict_ean: bool) -> list[RowIssue]:
