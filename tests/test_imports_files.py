@@ -129,3 +129,15 @@ def test_header_only_files_have_no_rows() -> None:
                           (xlsx_bytes([]), "xlsx")]:  # fmt: skip
         assert count_rows(content, kind) == 0, kind
     assert HEADER[0] == "EAN"
+
+
+def test_xml_records_may_use_attributes_and_namespaces() -> None:
+    content = (
+        b'<?xml version="1.0" encoding="ISO-8859-1"?>'
+        b'<catalog xmlns="urn:supplier"><item EAN="3760000000019"><Nom>Ch\xe8vre</Nom>'
+        b"<Prix>4,50</Prix></item><item EAN='3760000000026'/></catalog>"
+    )
+    assert [r.data for r in mapped_rows(content, "xml")] == [
+        {"ean": "3760000000019", "name": "Chèvre", "price": 4.5},
+        {"ean": "3760000000026"},
+    ]
