@@ -3,9 +3,14 @@
 Idempotent and resumable: each chunk commits with the job's checkpoint, a re-run
 skips the rows already committed, and pause or cancel is noticed between chunks
 (the next chunk's compare-and-set fails). Progress goes out after every step.
+
+A run stops after `import_slice_seconds` and enqueues its own continuation, so no
+run outlives arq's job timeout and a worker shutting down gracefully waits for
+one slice, not for a whole million-row import.
 """
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from itertools import islice
@@ -30,6 +35,7 @@ def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
 async def run_import(ctx: dict[str, Any], job_id: str) -> str:
     runtime: Runtime = ctx["runtime"]
     job_uuid = uuid.UUID(job_id)
+    deadline = time.monotonic() + runtime.settings.import_slice_seconds
     async with runtime.db.transaction() as session:
         plan = await import_runs.begin(session, job_uuid)
     if plan is None:
@@ -61,6 +67,9 @@ async def run_import(ctx: dict[str, Any], job_id: str) -> str:
             await progress.publish(runtime.broker, PROGRESS_KIND, job_uuid, progress_state(job))
             async with runtime.db.transaction() as session:
                 await import_runs.refresh_statistics(session, written)
+            if time.monotonic() >= deadline:
+                await runtime.queue.enqueue("run_import", job_id)
+                return "continued"
     except ImportFileError as error:
         async with runtime.db.transaction() as session:
             await import_runs.fail(session, job_uuid, error)

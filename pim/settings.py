@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     outbound_allow_http: bool = False
     # Rows per import transaction: the checkpoint, pause and cancel granularity.
     import_chunk_size: int = Field(default=2000, ge=1)
+    # An import run hands over to a fresh job after this long (under arq's job timeout).
+    import_slice_seconds: float = Field(default=120, ge=0)
 
     @property
     def resolved_database_url(self) -> str:

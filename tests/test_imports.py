@@ -441,6 +441,19 @@ async def test_a_run_killed_half_way_continues_without_duplicates_or_loss(
     assert created_events == 7  # each product's event emitted once
 
 
+async def test_a_long_run_continues_in_slices(
+    client: httpx.AsyncClient, runtime: Runtime, key: Key, small_chunks: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # A zero budget: every run writes one chunk, then enqueues its continuation.
+    monkeypatch.setattr(runtime.settings, "import_slice_seconds", 0)
+    content = csv_bytes([*rows(4), [ean13(1), "Repeat", "1", "2", "B", "1", "1"], *rows(2, 5)])
+    body = await imported(client, runtime, key, "catalog.csv", content)
+    assert (body["status"], body["processed_rows"], body["products_created"]) == ("completed", 7, 6)
+    assert body["failed_rows"] == 1  # the repeat is still caught across slices
+    assert len(await catalog(runtime, key)) == 6
+
+
 # ---------------------------------------------------------------- broken files
 
 
