@@ -1,6 +1,7 @@
 """Background job functions. Each takes (ctx, *ids), reloads what it needs and is idempotent."""
 
 from jobs.demo import load_demo_catalog
+from jobs.imports import run_import
 from jobs.sync import run_connector_sync
 from jobs.webhooks import deliver_webhooks
 from pim.jobs import JobFunction
@@ -9,6 +10,7 @@ REGISTRY: dict[str, JobFunction] = {
     "load_demo_catalog": load_demo_catalog,
     "run_connector_sync": run_connector_sync,
     "deliver_webhooks": deliver_webhooks,
+    "run_import": run_import,
 }
 
 # Seconds a job may run before arq gives up on it (the worker's default is 300): a push

@@ -5,6 +5,7 @@ from models.base import Base
 from models.catalog import Brand, Category, Supplier
 from models.connectors import Connector, ConnectorProductLink, SyncJob
 from models.events import Event
+from models.imports import ImportFile, ImportJob, ImportLog
 from models.prices import PriceList, PriceListItem
 from models.products import Product
 from models.stock import ProductStock, SupplierProduct
@@ -19,6 +20,9 @@ __all__ = [
     "Connector",
     "ConnectorProductLink",
     "Event",
+    "ImportFile",
+    "ImportJob",
+    "ImportLog",
     "PriceList",
     "PriceListItem",
     "Product",

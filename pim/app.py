@@ -16,6 +16,7 @@ from pim.responses import OrjsonResponse
 from pim.runtime import Runtime
 from pim.settings import Settings, get_settings
 from rest_compat import connectors, errors, ext, magento, products, webhooks, windev, woocommerce
+from rest_compat import imports as imports_api
 from schema import build_schema
 from schema.context import context_getter
 
@@ -56,11 +57,16 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         # Only the protocol that gates operations on connection_init (the legacy
         # graphql-ws handler let clients skip authentication: CVE-2026-35523).
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        # File uploads (createImportJob) are off by default against CSRF
+        # (CVE-2024-47082): a cross-site form cannot set headers, and every
+        # operation here needs an API key header, so a forged upload is refused.
+        multipart_uploads_enabled=True,
     )
     app.include_router(graphql, prefix="/graphql")
     app.include_router(ext.router)
     app.include_router(windev.router)
     app.include_router(products.router)
+    app.include_router(imports_api.router)
     app.include_router(connectors.router)
     app.include_router(woocommerce.router)
     app.include_router(magento.router)
@@ -75,6 +81,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 "/api/v1/ext",
                 "/api/v1/windev",
                 "/api/v1/products",
+                imports_api.PREFIX,
                 "/api/v1/connectors/",
                 "/api/v1/woocommerce/",
                 "/api/v1/magento/",

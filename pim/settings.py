@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     # default's safety net looks for due retries and undelivered events.
     webhook_timeout_seconds: float = 10.0
     webhook_poll_seconds: float = 30.0
+    # Rows per import transaction: the checkpoint, pause and cancel granularity.
+    import_chunk_size: int = Field(default=2000, ge=1)
+    # An import run hands over to a fresh job after this long (under arq's job timeout).
+    import_slice_seconds: float = Field(default=120, ge=0)
 
     @property
     def resolved_database_url(self) -> str:

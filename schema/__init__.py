@@ -17,6 +17,7 @@ from pim.settings import Settings
 from schema.activation import ActivationMutation
 from schema.catalog import CatalogMutation, CatalogQuery
 from schema.connectors import ConnectorMutation, ConnectorQuery, ConnectorSubscription
+from schema.imports import ImportMutation, ImportQuery, ImportSubscription
 from schema.prices import PriceMutation
 from schema.products import ProductMutation, ProductQuery
 from schema.stock import StockMutation
@@ -24,16 +25,17 @@ from schema.viewer import ViewerQuery
 from schema.webhooks import WebhookMutation, WebhookQuery
 
 Query = merge_types(
-    "Query", (ViewerQuery, ProductQuery, CatalogQuery, ConnectorQuery, WebhookQuery)
+    "Query",
+    (ViewerQuery, ProductQuery, CatalogQuery, ImportQuery, ConnectorQuery, WebhookQuery),
 )
 Mutation = merge_types(
     "Mutation",
     (
         ProductMutation, CatalogMutation, StockMutation, PriceMutation, ActivationMutation,
-        ConnectorMutation, WebhookMutation,
+        ImportMutation, ConnectorMutation, WebhookMutation,
     ),
 )  # fmt: skip
-Subscription = merge_types("Subscription", (ConnectorSubscription,))
+Subscription = merge_types("Subscription", (ImportSubscription, ConnectorSubscription))
 
 SDL_PATH = Path(__file__).resolve().parent.parent / "schema.graphql"
 
