@@ -3,9 +3,11 @@
 from typing import Any
 
 from arq.connections import RedisSettings
+from arq.cron import cron
 from arq.worker import Worker
 
 from jobs import REGISTRY
+from jobs.automations import schedule_due_automations
 from pim.jobs import DEFAULT_QUEUE
 from pim.runtime import Runtime
 from pim.settings import Settings
@@ -27,6 +29,8 @@ def worker_for(settings: Settings, *, burst: bool = False, queue: str = DEFAULT_
 
     return Worker(
         functions=list(REGISTRY.values()),
+        # User cron schedules are checked every minute; see jobs/automations.py.
+        cron_jobs=[cron(schedule_due_automations, name="cron:schedule_due_automations")],
         queue_name=queue,
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         on_startup=startup,

@@ -1,6 +1,7 @@
 """SQLAlchemy models. Importing this package registers every table on Base.metadata."""
 
 from models.accounts import Account, ApiKey
+from models.automations import Automation
 from models.base import Base
 from models.catalog import Brand, Category, Supplier
 from models.events import Event
@@ -11,6 +12,7 @@ from models.stock import ProductStock, SupplierProduct
 __all__ = [
     "Account",
     "ApiKey",
+    "Automation",
     "Base",
     "Brand",
     "Category",

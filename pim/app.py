@@ -7,10 +7,11 @@ from fastapi import FastAPI, Request, Response
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from jobs.automations import embedded_scheduler
 from pim.responses import OrjsonResponse
 from pim.runtime import Runtime
 from pim.settings import Settings, get_settings
-from rest_compat import errors, ext
+from rest_compat import errors, ext, imports_automations
 from schema import build_schema
 from schema.context import context_getter
 
@@ -21,7 +22,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with embedded_scheduler(runtime):
+            yield
         await runtime.close()
 
     app = FastAPI(
@@ -44,6 +46,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.include_router(graphql, prefix="/graphql")
     app.include_router(ext.router)
+    app.include_router(imports_automations.router)
 
     @app.get("/", include_in_schema=False)
     async def index() -> dict[str, object]:

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     # (e.g. "127.0.0.0/8" for tests, an on-premise SFTP range), and plain http.
     outbound_allowed_networks: list[str] = Field(default_factory=list)
     outbound_allow_http: bool = False
+    # Scheduled imports: the largest file an automation may download, and how long it may take.
+    automation_max_file_bytes: int = 200 * 1024 * 1024
+    automation_fetch_timeout: float = 300.0
 
     @property
     def resolved_database_url(self) -> str:

@@ -14,12 +14,13 @@ from strawberry.extensions import (
 from strawberry.tools import merge_types
 
 from pim.settings import Settings
+from schema.automations import AutomationMutation, AutomationQuery
 from schema.catalog import CatalogMutation, CatalogQuery
 from schema.products import ProductMutation, ProductQuery
 from schema.viewer import ViewerQuery
 
-Query = merge_types("Query", (ViewerQuery, ProductQuery, CatalogQuery))
-Mutation = merge_types("Mutation", (ProductMutation, CatalogMutation))
+Query = merge_types("Query", (ViewerQuery, ProductQuery, CatalogQuery, AutomationQuery))
+Mutation = merge_types("Mutation", (ProductMutation, CatalogMutation, AutomationMutation))
 
 SDL_PATH = Path(__file__).resolve().parent.parent / "schema.graphql"
 
