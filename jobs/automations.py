@@ -38,6 +38,7 @@ async def run_automation(ctx: dict[str, Any], automation_id: str, fire_at: str |
             automation_id=uuid.UUID(automation_id),
             fire_at=parse_iso8601(fire_at) if fire_at else None,
             cipher=cipher_for(settings),
+            retry=ctx.get("job_try", 1) > 1,
         )
     if plan is None:
         return "skipped"  # another runner has it, or it was deactivated or deleted

@@ -380,13 +380,18 @@ class RunPlan:
 
 
 async def start_run(
-    session: AsyncSession, *, automation_id: uuid.UUID, fire_at: datetime | None, cipher: Cipher
+    session: AsyncSession,
+    *,
+    automation_id: uuid.UUID,
+    fire_at: datetime | None,
+    cipher: Cipher,
+    retry: bool = False,
 ) -> RunPlan | None:
     """Claim the run and return what it needs, or None when it is not (or no longer) due.
 
     A scheduled run claims its fire time by moving `next_run_at` on in one conditional
-    UPDATE: of two runners of the same fire time only one matches. The retry of a run
-    that claimed but never finished (a worker crash) matches its own claim again.
+    UPDATE: of two runners of the same fire time only one matches. A `retry` of the run
+    (the queue re-running a job whose worker died) may take over its own unfinished claim.
     """
     row = (
         await session.execute(
@@ -401,13 +406,15 @@ async def start_run(
     now = utcnow()
     claim = update(Automation).where(Automation.id == automation_id)
     if fire_at is not None:
-        claim = claim.where(
-            Automation.is_active.is_(True),
-            or_(
-                Automation.next_run_at == fire_at,
-                and_(Automation.last_fire_at == fire_at, Automation.last_status == "running"),
-            ),
-        ).values(next_run_at=next_fire(automation.schedule, max(now, fire_at)))
+        mine = Automation.next_run_at == fire_at
+        if retry:
+            unfinished = and_(
+                Automation.last_fire_at == fire_at, Automation.last_status == "running"
+            )
+            mine = or_(mine, unfinished)
+        claim = claim.where(Automation.is_active.is_(True), mine).values(
+            next_run_at=next_fire(automation.schedule, max(now, fire_at))
+        )
     result = await session.execute(
         claim.values(last_run_at=now, last_fire_at=fire_at, last_status="running", last_error=None)
         .execution_options(synchronize_session=False)
