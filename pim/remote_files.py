@@ -135,8 +135,8 @@ async def _ftp(source: RemoteSource, policy: OutboundPolicy, max_bytes: int) -> 
     # A PASV reply's address is ignored (aioftp's default): data connections go to the
     # checked control address, never to one the server names.
     client = aioftp.Client()
-    await client.connect(address, port)
     try:
+        await client.connect(address, port)
         await client.login(source.username or "anonymous", source.password or "")
         path = source.path or ""
         try:
