@@ -57,10 +57,18 @@ async def run_automation(ctx: dict[str, Any], automation_id: str, fire_at: str |
                 return "started"
             except DomainError as exc:
                 error = exc.message
+            except Exception:
+                # A bug, not the user's doing: say so on the automation, keep the traceback.
+                await _record_failure(runtime, plan, "erreur interne au démarrage de l'import")
+                raise
+    await _record_failure(runtime, plan, error or "échec")
+    return "failed"
+
+
+async def _record_failure(runtime: Runtime, plan: automations.RunPlan, error: str) -> None:
     async with runtime.db.transaction() as session:
         await automations.finish_run(session, plan, error=error)
-    log.warning("automation %s failed: %s", automation_id, error)
-    return "failed"
+    log.warning("automation %s failed: %s", plan.automation_id, error)
 
 
 async def _start_import(session: Any, plan: automations.RunPlan, content: bytes) -> uuid.UUID:

@@ -73,7 +73,9 @@ async def sftp_server(tmp_path: Path) -> AsyncIterator[SftpServer]:
     )  # fmt: skip
     port = server.sockets[0].getsockname()[1]
     try:
-        yield SftpServer(port, host_key.export_public_key().decode(), client_key.export_private_key().decode())
+        yield SftpServer(
+            port, host_key.export_public_key().decode(), client_key.export_private_key().decode()
+        )
     finally:
         server.close()
         await server.wait_closed()
@@ -126,7 +128,13 @@ async def _missing(request: Request) -> Response:
 
 @pytest.fixture
 async def http_files() -> AsyncIterator[HttpFiles]:
-    app = Starlette(routes=[Route("/exports/products.csv", _file), Route("/big.csv", _big), Route("/missing.csv", _missing)])
+    app = Starlette(
+        routes=[
+            Route("/exports/products.csv", _file),
+            Route("/big.csv", _big),
+            Route("/missing.csv", _missing),
+        ]
+    )
     app.state.hits = []
     async with serve(app) as base:
         yield HttpFiles(base, app.state.hits)
@@ -136,7 +144,14 @@ async def http_files() -> AsyncIterator[HttpFiles]:
 
 
 async def test_sftp_with_a_password(sftp_server: SftpServer) -> None:
-    source = RemoteSource("sftp", host="127.0.0.1", port=sftp_server.port, username="user", password="secret", path="/exports/products.csv")
+    source = RemoteSource(
+        "sftp",
+        host="127.0.0.1",
+        port=sftp_server.port,
+        username="user",
+        password="secret",
+        path="/exports/products.csv",
+    )
     assert await fetch(source, LOOPBACK, LIMITS) == CSV
     assert source.file_name() == "products.csv"
 
@@ -157,8 +172,17 @@ def _with(source: RemoteSource, **changes: Any) -> RemoteSource:
 
 
 async def test_sftp_errors_are_clear(sftp_server: SftpServer) -> None:
-    source = RemoteSource("sftp", host="127.0.0.1", port=sftp_server.port, username="user", password="secret", path="/exports/none.csv")
-    with pytest.raises(FetchFailed, match=r"fichier introuvable sur le serveur SFTP : /exports/none\.csv"):
+    source = RemoteSource(
+        "sftp",
+        host="127.0.0.1",
+        port=sftp_server.port,
+        username="user",
+        password="secret",
+        path="/exports/none.csv",
+    )
+    with pytest.raises(
+        FetchFailed, match=r"fichier introuvable sur le serveur SFTP : /exports/none\.csv"
+    ):
         await fetch(source, LOOPBACK, LIMITS)
     with pytest.raises(FetchFailed, match="téléchargement impossible"):
         await fetch(_with(source, password="wrong", path="/exports/products.csv"), LOOPBACK, LIMITS)
@@ -167,7 +191,14 @@ async def test_sftp_errors_are_clear(sftp_server: SftpServer) -> None:
 
 
 async def test_ftp_with_a_password(ftp_port: int) -> None:
-    source = RemoteSource("ftp", host="127.0.0.1", port=ftp_port, username="user", password="secret", path="/exports/products.csv")
+    source = RemoteSource(
+        "ftp",
+        host="127.0.0.1",
+        port=ftp_port,
+        username="user",
+        password="secret",
+        path="/exports/products.csv",
+    )
     assert await fetch(source, LOOPBACK, LIMITS) == CSV
     with pytest.raises(FetchFailed, match="fichier introuvable sur le serveur FTP"):
         await fetch(_with(source, path="/exports/none.csv"), LOOPBACK, LIMITS)
@@ -178,7 +209,9 @@ async def test_ftp_with_a_password(ftp_port: int) -> None:
 
 
 async def test_http_with_basic_auth(http_files: HttpFiles) -> None:
-    source = RemoteSource("http", url=f"{http_files.base}/exports/products.csv", username="user", password="secret")
+    source = RemoteSource(
+        "http", url=f"{http_files.base}/exports/products.csv", username="user", password="secret"
+    )
     assert await fetch(source, LOOPBACK, LIMITS) == CSV
     assert source.file_name() == "products.csv"
     with pytest.raises(FetchFailed, match="répondu 401"):
@@ -200,9 +233,28 @@ async def test_every_protocol_refuses_a_private_destination(
     sftp_server: SftpServer, ftp_port: int, http_files: HttpFiles
 ) -> None:
     sources = [
-        RemoteSource("sftp", host="localhost", port=sftp_server.port, username="user", password="secret", path="/exports/products.csv"),
-        RemoteSource("ftp", host="localhost", port=ftp_port, username="user", password="secret", path="/exports/products.csv"),
-        RemoteSource("http", url=f"{http_files.base.replace('127.0.0.1', 'localhost')}/exports/products.csv", username="user", password="secret"),
+        RemoteSource(
+            "sftp",
+            host="localhost",
+            port=sftp_server.port,
+            username="user",
+            password="secret",
+            path="/exports/products.csv",
+        ),
+        RemoteSource(
+            "ftp",
+            host="localhost",
+            port=ftp_port,
+            username="user",
+            password="secret",
+            path="/exports/products.csv",
+        ),
+        RemoteSource(
+            "http",
+            url=f"{http_files.base.replace('127.0.0.1', 'localhost')}/exports/products.csv",
+            username="user",
+            password="secret",
+        ),
     ]
     for source in sources:
         with pytest.raises(FetchFailed, match="non publique"):
@@ -210,7 +262,9 @@ async def test_every_protocol_refuses_a_private_destination(
     assert http_files.hits == []
 
 
-async def test_the_guard_resolves_before_connecting(monkeypatch: pytest.MonkeyPatch, ftp_port: int) -> None:
+async def test_the_guard_resolves_before_connecting(
+    monkeypatch: pytest.MonkeyPatch, ftp_port: int
+) -> None:
     """The connection goes to the address the guard checked, not to a second lookup."""
     checked: list[str] = []
     real = outbound.resolve
@@ -221,7 +275,14 @@ async def test_the_guard_resolves_before_connecting(monkeypatch: pytest.MonkeyPa
         return address
 
     monkeypatch.setattr(outbound, "resolve", spy)
-    source = RemoteSource("ftp", host="localhost", port=ftp_port, username="user", password="secret", path="/exports/products.csv")
+    source = RemoteSource(
+        "ftp",
+        host="localhost",
+        port=ftp_port,
+        username="user",
+        password="secret",
+        path="/exports/products.csv",
+    )
     assert await fetch(source, LOOPBACK, LIMITS) == CSV
     assert checked in (["127.0.0.1"], ["::1"])
 
@@ -239,4 +300,3 @@ async def test_a_slow_server_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
             await fetch(source, LOOPBACK, FetchLimits(LIMITS.max_bytes, 0.2))
     finally:
         server.close()
-
