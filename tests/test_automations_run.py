@@ -23,7 +23,7 @@ from tests.jobs_helper import run_jobs
 from tests.loopback import serve
 
 BASE = "/api/v1/imports/automations"
-CSV = "EAN;Titre;Prix HT\n3760000000001;Support TV;29,99\n".encode()
+CSV = b"EAN;Titre;Prix HT\n3760000000001;Support TV;29,99\n"
 
 
 @pytest.fixture
