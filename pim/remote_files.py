@@ -101,7 +101,9 @@ async def _sftp(source: RemoteSource, policy: OutboundPolicy, max_bytes: int) ->
     address, port = await _checked_address(source, policy)
     keys = [asyncssh.import_private_key(source.private_key)] if source.private_key else None
     # Nothing from this machine's ~/.ssh (keys, agent, config, known_hosts) may be used.
-    trusted = ([asyncssh.import_public_key(source.host_key)], [], []) if source.host_key else None
+    trusted: tuple[list[asyncssh.SSHKey], list[asyncssh.SSHKey], list[asyncssh.SSHKey]] | None = (
+        ([asyncssh.import_public_key(source.host_key)], [], []) if source.host_key else None
+    )
     async with (
         asyncssh.connect(
             address,

@@ -10,7 +10,7 @@ import ipaddress
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 from urllib.parse import urlsplit
 
 from croniter import croniter
@@ -359,7 +359,8 @@ async def enqueue_due_runs(session: AsyncSession, *, now: datetime) -> int:
         .limit(1000)
     )
     count = 0
-    for automation_id, fire_at in due:
+    for automation_id, next_run_at in due:
+        fire_at = cast(datetime, next_run_at)  # never null: the WHERE clause compared it
         defer(
             session, RUN_JOB, str(automation_id), isoformat_z(fire_at),
             job_id=run_job_id(automation_id, fire_at),

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -76,7 +76,7 @@ class Automation:
                 has_private_key=source["has_private_key"],
                 host_key=source["host_key"],
             ),
-            mapping=a.mapping,
+            mapping=cast(JSON, a.mapping),
             is_active=a.is_active,
             next_run_at=a.next_run_at,
             last_run_at=a.last_run_at,

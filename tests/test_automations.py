@@ -452,13 +452,14 @@ async def test_two_concurrent_runners_of_one_fire_time_start_it_once(
             update(Automation).where(Automation.id == automation.id).values(next_run_at=fire)
         )
 
-    async def claim() -> Any:
+    async def claim(retry: bool = False) -> Any:
         async with runtime.db.transaction() as session:
             return await automations.start_run(
                 session,
                 automation_id=automation.id,
                 fire_at=fire,
                 cipher=cipher_for(runtime.settings),
+                retry=retry,
             )
 
     plans = await asyncio.gather(claim(), claim())
@@ -470,20 +471,10 @@ async def test_two_concurrent_runners_of_one_fire_time_start_it_once(
         assert stored.next_run_at is not None and stored.next_run_at > datetime.now(UTC)
     assert await claim() is None
 
-    async def retry() -> Any:
-        async with runtime.db.transaction() as session:
-            return await automations.start_run(
-                session,
-                automation_id=automation.id,
-                fire_at=fire,
-                cipher=cipher_for(runtime.settings),
-                retry=True,
-            )
-
     # The queue's retry of a run whose worker died takes its unfinished claim over; once the
     # run has finished, not even a retry starts it again.
-    plan = await retry()
+    plan = await claim(retry=True)
     assert plan is not None
     async with runtime.db.transaction() as session:
         await automations.finish_run(session, plan, error="boom")
-    assert await retry() is None
+    assert await claim(retry=True) is None

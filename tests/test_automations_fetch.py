@@ -143,15 +143,20 @@ async def http_files() -> AsyncIterator[HttpFiles]:
 # ---- fetching -----------------------------------------------------------------------
 
 
-async def test_sftp_with_a_password(sftp_server: SftpServer) -> None:
+def sftp_source(server: SftpServer, **changes: Any) -> RemoteSource:
     source = RemoteSource(
         "sftp",
         host="127.0.0.1",
-        port=sftp_server.port,
+        port=server.port,
         username="user",
         password="secret",
         path="/exports/products.csv",
     )
+    return replace(source, **changes)
+
+
+async def test_sftp_with_a_password(sftp_server: SftpServer) -> None:
+    source = sftp_source(sftp_server)
     assert await fetch(source, LOOPBACK, LIMITS) == CSV
     assert source.file_name() == "products.csv"
 
@@ -172,14 +177,7 @@ def _with(source: RemoteSource, **changes: Any) -> RemoteSource:
 
 
 async def test_sftp_errors_are_clear(sftp_server: SftpServer) -> None:
-    source = RemoteSource(
-        "sftp",
-        host="127.0.0.1",
-        port=sftp_server.port,
-        username="user",
-        password="secret",
-        path="/exports/none.csv",
-    )
+    source = sftp_source(sftp_server, path="/exports/none.csv")
     with pytest.raises(
         FetchFailed, match=r"fichier introuvable sur le serveur SFTP : /exports/none\.csv"
     ):
