@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, cast
 from urllib.parse import urlsplit
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,17 +36,25 @@ MAX_PAGE_SIZE = 200
 RUN_JOB = "run_automation"
 SOURCE_TYPES = ("sftp", "ftp", "http", "https")
 Text255 = Annotated[str, Field(min_length=1, max_length=255)]
+Stripped255 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 
 
 class FileSourceIn(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    # Not stripped as a whole: a password or a key is taken exactly as given.
+    model_config = ConfigDict(extra="ignore")
 
     type: Literal["sftp", "ftp", "http", "https"]
-    host: Text255 | None = None
+    host: Stripped255 | None = None
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
-    username: Text255 | None = None
-    path: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
-    url: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+    username: Stripped255 | None = None
+    path: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+        | None
+    ) = None
+    url: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+        | None
+    ) = None
     password: Annotated[str, Field(max_length=1000)] | None = None
     private_key: Annotated[str, Field(max_length=20000)] | None = None
     host_key: Annotated[str, Field(max_length=20000)] | None = None

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
+import httpx
 import pytest
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler
@@ -22,14 +23,19 @@ from starlette.routing import Route
 from pim import outbound
 from pim.outbound import OutboundPolicy
 from pim.remote_files import FetchFailed, FetchLimits, RemoteSource, fetch
+from pim.runtime import Runtime
 from pim.settings import Settings
+from tests.conftest import Key
+from tests.jobs_helper import run_jobs
 from tests.loopback import serve
+from tests.test_automations_run import loopback_allowed
 
 CSV = b"EAN;Titre;Prix HT\n3760000000001;Support TV;29,99\n"
 LOOPBACK = OutboundPolicy.from_settings(
     Settings(outbound_allowed_networks=["127.0.0.0/8"], outbound_allow_http=True)
 )
 PUBLIC_ONLY = OutboundPolicy(allow_plain_http=True)
+AUTOMATIONS = "/api/v1/imports/automations"
 LIMITS = FetchLimits(max_bytes=1024 * 1024, timeout=10)
 
 
@@ -298,3 +304,34 @@ async def test_a_slow_server_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
             await fetch(source, LOOPBACK, FetchLimits(LIMITS.max_bytes, 0.2))
     finally:
         server.close()
+
+
+# ---- through the API and the run job ---------------------------------------------------
+
+
+@pytest.mark.usefixtures("loopback_allowed")
+async def test_runs_over_sftp_and_ftp_use_the_stored_credentials(
+    client: httpx.AsyncClient, runtime: Runtime, key: Key, sftp_server: SftpServer, ftp_port: int
+) -> None:
+    sources = [
+        {"type": "sftp", "host": "127.0.0.1", "port": sftp_server.port, "username": "keyuser",
+         "private_key": sftp_server.client_key, "host_key": sftp_server.host_key,
+         "path": "/exports/products.csv"},
+        {"type": "ftp", "host": "127.0.0.1", "port": ftp_port, "username": "user",
+         "password": "secret", "path": "/exports/products.csv"},
+    ]  # fmt: skip
+    for source in sources:
+        body = {
+            "name": f"Supplier over {source['type']}",
+            "schedule": "0 2 * * *",
+            "file_source": source,
+        }
+        created = (await client.post(AUTOMATIONS, json=body, headers=key.bearer)).json()
+        await client.post(f"{AUTOMATIONS}/{created['id']}/run", headers=key.bearer)
+        await run_jobs(runtime)
+        got = (await client.get(f"{AUTOMATIONS}/{created['id']}", headers=key.bearer)).json()
+        assert (got["last_status"], got["last_error"]) == ("started", None)
+        assert got["last_import_job_id"] is not None
+
+
+__all__ = ["loopback_allowed"]  # a fixture shared with the run tests
