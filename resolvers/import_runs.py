@@ -1,0 +1,209 @@
+"""The steps of an import run, each one transaction: begin, analyse, write a chunk, finish.
+
+Every step that moves the job is a compare-and-set on its status (and, for chunks,
+on its checkpoint): a paused or cancelled job, or a second worker running the same
+job, makes the step a no-op instead of a duplicate write. A chunk's products, its
+logs, the counters and the checkpoint commit together, so a run killed half way
+continues after the last committed chunk.
+"""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Account, ImportFile, ImportJob, ImportLog
+from pim.auth import Caller
+from pim.timeutil import utcnow
+from resolvers.import_files import ImportFileError, Row, mapped_rows
+from resolvers.product_writes import WriteItem, WriteOptions, write_products
+
+# Statuses in which a worker has work to do.
+RUNNABLE = frozenset({"pending", "analyzing", "processing"})
+_WRITE_MODES = {"upsert": "upsert", "create_only": "create", "update_only": "update"}
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    job_id: uuid.UUID
+    caller: Caller
+    content: bytes
+    file_type: str
+    mapping: dict[str, str] | None
+    checkpoint: int
+    options: WriteOptions
+    dry_run: bool
+
+
+async def load(session: AsyncSession, job_id: uuid.UUID) -> ImportJob | None:
+    return await session.get(ImportJob, job_id, populate_existing=True)
+
+
+async def begin(session: AsyncSession, job_id: uuid.UUID) -> RunPlan | None:
+    """Claim a runnable job (pending becomes analyzing); None when there is nothing to do."""
+    job = await session.scalar(select(ImportJob).where(ImportJob.id == job_id).with_for_update())
+    if job is None or job.status not in RUNNABLE:
+        return None
+    if job.status == "pending":
+        job.status = "analyzing"
+    job.started_at = job.started_at or utcnow()
+    account = await session.get_one(Account, job.account_id)
+    content = await session.scalar(select(ImportFile.content).where(ImportFile.job_id == job.id))
+    # The job acts for its account with the right to write products, nothing more.
+    caller = Caller(
+        account_id=account.id,
+        account_name=account.name,
+        key_id=job.id,
+        key_name=f"import {job.id}",
+        scopes=frozenset({"products:write"}),
+        strict_ean=account.strict_ean,
+    )
+    options = WriteOptions(
+        mode=_WRITE_MODES[job.mode],  # type: ignore[arg-type]
+        dry_run=job.dry_run,
+        skip_existing=job.mode == "create_only",
+        skip_missing=job.mode == "update_only",
+        default_supplier_code=job.supplier_code,
+    )
+    await session.flush()
+    return RunPlan(
+        job_id=job.id,
+        caller=caller,
+        content=content or b"",
+        file_type=job.file_type,
+        mapping=job.mapping,
+        checkpoint=job.checkpoint,
+        options=options,
+        dry_run=job.dry_run,
+    )
+
+
+def count_rows(plan: RunPlan) -> int:
+    """Read the whole file once before writing anything: a broken file fails undamaged."""
+    return sum(1 for _ in mapped_rows(plan.content, plan.file_type, plan.mapping))
+
+
+def running_status(plan: RunPlan) -> str:
+    # A dry run never leaves analysis: it validates every row and writes nothing.
+    return "analyzing" if plan.dry_run else "processing"
+
+
+async def analysed(session: AsyncSession, plan: RunPlan, total: int) -> ImportJob | None:
+    result = await session.execute(
+        update(ImportJob)
+        .where(ImportJob.id == plan.job_id, ImportJob.status.in_(RUNNABLE))
+        .values(total_rows=total, status=running_status(plan))
+    )
+    return await load(session, plan.job_id) if _changed(result) else None
+
+
+async def fail(session: AsyncSession, job_id: uuid.UUID, error: ImportFileError) -> None:
+    await session.execute(
+        update(ImportJob)
+        .where(ImportJob.id == job_id, ImportJob.status.in_(RUNNABLE))
+        .values(
+            status="failed",
+            error_summary=error.message,
+            last_error=error.message,
+            completed_at=utcnow(),
+        )
+    )
+
+
+async def write_chunk(
+    session: AsyncSession, plan: RunPlan, checkpoint: int, rows: Sequence[Row]
+) -> ImportJob | None:
+    """Write one chunk and advance the checkpoint; None if the job stopped or moved on."""
+    claimed = await session.execute(
+        update(ImportJob)
+        .where(
+            ImportJob.id == plan.job_id,
+            ImportJob.status == running_status(plan),
+            ImportJob.checkpoint == checkpoint,
+        )
+        .values(checkpoint=checkpoint + len(rows))
+    )
+    if not _changed(claimed):
+        return None
+    batch = await write_products(
+        session,
+        plan.caller,
+        items=[WriteItem(row.data) for row in rows],
+        options=plan.options,
+    )
+    logs: list[dict[str, Any]] = []
+    now = utcnow()
+    for result in batch.results:
+        row = rows[result.index]
+        for level, issues in (("error", result.errors), ("warning", result.warnings)):
+            for issue in issues:
+                logs.append(_log(plan.job_id, row, level, issue.field, issue.message, now))
+        if result.status == "skipped":
+            reason = "existe déjà" if plan.options.mode == "create" else "produit introuvable"
+            logs.append(_log(plan.job_id, row, "info", "ean", f"ligne ignorée : {reason}", now))
+    if logs:
+        await session.execute(insert(ImportLog), logs)
+    failed = batch.count("error", "not_found")
+    last_error = next((_describe(log) for log in reversed(logs) if log["level"] == "error"), None)
+    values: dict[str, Any] = {
+        "successful_rows": ImportJob.successful_rows + len(rows) - failed,
+        "failed_rows": ImportJob.failed_rows + failed,
+        "products_created": ImportJob.products_created + batch.count("created"),
+        "products_updated": ImportJob.products_updated + batch.count("updated"),
+    }
+    if last_error is not None:
+        values["last_error"] = last_error
+    await session.execute(update(ImportJob).where(ImportJob.id == plan.job_id).values(values))
+    return await load(session, plan.job_id)
+
+
+def _log(
+    job_id: uuid.UUID, row: Row, level: str, field: str, message: str, now: Any
+) -> dict[str, Any]:
+    value = row.data.get(field)
+    return {
+        "job_id": job_id, "row_number": row.number, "level": level, "field": field or None,
+        "message": message, "value": None if value is None else str(value), "timestamp": now,
+    }  # fmt: skip
+
+
+def _describe(log: dict[str, Any]) -> str:
+    return f"ligne {log['row_number']} : {log['field']} : {log['message']}"
+
+
+async def finish(session: AsyncSession, plan: RunPlan) -> ImportJob | None:
+    """completed, or ready for a dry run, with a summary of the failures."""
+    job = await load(session, plan.job_id)
+    if job is None or job.status != running_status(plan):
+        return job
+    job.status = "ready" if plan.dry_run else "completed"
+    job.completed_at = utcnow()
+    job.error_summary = await _error_summary(session, job)
+    await session.flush()
+    return job
+
+
+async def _error_summary(session: AsyncSession, job: ImportJob) -> str | None:
+    if not job.failed_rows:
+        return None
+    rows = await session.execute(
+        select(ImportLog.field, func.count(func.distinct(ImportLog.row_number)))
+        .where(ImportLog.job_id == job.id, ImportLog.level == "error")
+        .group_by(ImportLog.field)
+        .order_by(ImportLog.field)
+    )
+    by_field = {field or "row": count for field, count in rows}
+    noun = "row" if job.failed_rows == 1 else "rows"
+    if len(by_field) == 1:
+        (field,) = by_field
+        label = "EAN" if field == "ean" else field
+        return f"{job.failed_rows} {noun} failed {label} validation"
+    details = ", ".join(f"{field}: {count}" for field, count in by_field.items())
+    return f"{job.failed_rows} {noun} failed validation ({details})"
+
+
+def _changed(result: Any) -> bool:
+    return bool(result.rowcount)

@@ -1,0 +1,256 @@
+"""File imports: creating jobs, reading them with their logs and preview, and moving them
+through their statuses. The rows themselves are read and written by the `run_import`
+job (jobs/imports.py, resolvers/import_runs.py)."""
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import ImportFile, ImportJob, ImportLog
+from pim.auth import Caller
+from pim.jobs import defer
+from resolvers.errors import Conflict, FieldError, NotFound, ValidationFailed
+from resolvers.import_files import (
+    ImportFileError,
+    file_type_of,
+    mapped_rows,
+    validate_mapping,
+    validate_row,
+)
+from resolvers.permissions import require
+
+IMPORTS_READ = frozenset({"imports:read"})
+IMPORTS_WRITE = frozenset({"imports:write"})
+MODES = ("upsert", "create_only", "update_only")
+LOG_LEVELS = ("error", "warning", "info")
+MAX_LOG_PAGE = 200
+# No more work will happen on its own: a progress stream ends at these.
+FINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "ready"})
+RUN_IMPORT = "run_import"
+
+# Which statuses each control action may start from, and where it leads.
+_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "confirm": (frozenset({"ready"}), "pending"),
+    "pause": (frozenset({"pending", "analyzing", "processing"}), "paused"),
+    "resume": (frozenset({"paused"}), "processing"),
+    "cancel": (frozenset({"pending", "analyzing", "ready", "processing", "paused"}), "cancelled"),
+}
+_ACTION_NAMES = {
+    "confirm": "confirmer",
+    "pause": "mettre en pause",
+    "resume": "reprendre",
+    "cancel": "annuler",
+}
+
+
+async def create_job(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    file_name: str,
+    content: bytes,
+    supplier_code: str | None = None,
+    dry_run: bool = False,
+    mapping: dict[str, str] | None = None,
+    mode: str = "upsert",
+    automation_id: uuid.UUID | None = None,
+) -> ImportJob:
+    """Store the file with a new job and start it once the transaction commits.
+
+    The file is only looked at by the job: a broken file makes a failed job with
+    its reason, which the client reads like any other outcome.
+    """
+    require(caller, IMPORTS_WRITE)
+    errors: list[FieldError] = []
+    file_type = file_type_of(file_name)
+    if file_type is None:
+        errors.append(
+            FieldError("file", "format non pris en charge (.csv, .xlsx, .json, .xml)", "file_type")
+        )
+    if mode not in MODES:
+        errors.append(
+            FieldError("mode", f"valeur non autorisée (attendu : {', '.join(MODES)})", "mode")
+        )
+    if mapping is not None:
+        errors.extend(validate_mapping(mapping))
+    if supplier_code is not None and len(supplier_code) > 64:
+        errors.append(FieldError("supplier_code", "trop long (au plus 64 caractères)", "too_long"))
+    if errors:
+        raise ValidationFailed.of(errors)
+    job = ImportJob(
+        id=uuid.uuid4(),
+        account_id=caller.account_id,
+        status="analyzing",
+        file_name=file_name[:255],
+        file_type=file_type,
+        file_size=len(content),
+        supplier_code=supplier_code or None,
+        dry_run=dry_run,
+        mode=mode,
+        mapping=mapping or None,
+        automation_id=automation_id,
+    )
+    session.add(job)
+    await session.flush()
+    session.add(ImportFile(job_id=job.id, content=content))
+    await session.flush()
+    defer(session, RUN_IMPORT, str(job.id))
+    return job
+
+
+async def get_job(session: AsyncSession, caller: Caller, *, job_id: uuid.UUID) -> ImportJob:
+    require(caller, IMPORTS_READ)
+    return await _load(session, caller, job_id)
+
+
+async def _load(
+    session: AsyncSession, caller: Caller, job_id: uuid.UUID, *, for_update: bool = False
+) -> ImportJob:
+    statement = select(ImportJob).where(
+        ImportJob.account_id == caller.account_id, ImportJob.id == job_id
+    )
+    if for_update:
+        # Serialises control actions with the worker's chunk commits (PostgreSQL).
+        statement = statement.with_for_update()
+    job = await session.scalar(statement)
+    if job is None:
+        raise NotFound(message=f"Import '{job_id}' introuvable.", field="id")
+    return job
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Any]
+    total: int
+
+
+async def list_jobs(session: AsyncSession, caller: Caller, *, skip: int, limit: int) -> Page:
+    require(caller, IMPORTS_READ)
+    scoped = select(ImportJob).where(ImportJob.account_id == caller.account_id)
+    total = await session.scalar(select(func.count()).select_from(scoped.subquery()))
+    rows = await session.scalars(
+        scoped.order_by(ImportJob.created_at.desc(), ImportJob.id.desc()).offset(skip).limit(limit)
+    )
+    return Page(items=list(rows), total=total or 0)
+
+
+async def job_logs(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    job_id: uuid.UUID,
+    level: str | None = None,
+    skip: int = 0,
+    limit: int = 50,
+) -> Page:
+    require(caller, IMPORTS_READ)
+    errors: list[FieldError] = []
+    if level is not None and level not in LOG_LEVELS:
+        errors.append(FieldError("level", "valeur non autorisée (attendu : error, warning, info)"))
+    if not 1 <= limit <= MAX_LOG_PAGE:
+        errors.append(FieldError("limit", f"doit être compris entre 1 et {MAX_LOG_PAGE}"))
+    if skip < 0:
+        errors.append(FieldError("skip", "doit être supérieur ou égal à 0"))
+    if errors:
+        raise ValidationFailed.of(errors)
+    job = await _load(session, caller, job_id)
+    scoped = select(ImportLog).where(ImportLog.job_id == job.id)
+    if level is not None:
+        scoped = scoped.where(ImportLog.level == level)
+    total = await session.scalar(select(func.count()).select_from(scoped.subquery()))
+    rows = await session.scalars(scoped.order_by(ImportLog.seq).offset(skip).limit(limit))
+    return Page(items=list(rows), total=total or 0)
+
+
+@dataclass(slots=True)
+class Preview:
+    total_rows: int
+    rows: list[dict[str, Any]]
+    validation_errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def preview(
+    session: AsyncSession, caller: Caller, *, job_id: uuid.UUID, limit: int = 10
+) -> Preview:
+    """The first rows as the import reads them (after mapping) and what is wrong with them."""
+    require(caller, IMPORTS_READ)
+    if not 1 <= limit <= MAX_LOG_PAGE:
+        raise ValidationFailed.of(
+            [FieldError("limit", f"doit être compris entre 1 et {MAX_LOG_PAGE}")]
+        )
+    job = await _load(session, caller, job_id)
+    content = await session.scalar(select(ImportFile.content).where(ImportFile.job_id == job.id))
+    result = Preview(total_rows=job.total_rows, rows=[])
+    try:
+        for row in mapped_rows(content or b"", job.file_type, job.mapping):
+            if len(result.rows) == limit:
+                break
+            result.rows.append(row.data)
+            for issue in validate_row(row, strict_ean=caller.strict_ean):
+                result.validation_errors.append(
+                    {
+                        "row_number": row.number,
+                        "level": issue.level,
+                        "field": issue.field,
+                        "message": issue.message,
+                        "value": issue.value,
+                    }
+                )
+    except ImportFileError as exc:
+        raise ValidationFailed.of([FieldError("file", exc.message, exc.code)]) from exc
+    return result
+
+
+async def control_job(
+    session: AsyncSession, caller: Caller, *, job_id: uuid.UUID, action: str
+) -> ImportJob:
+    """confirm, pause, resume or cancel; anything else than the allowed moves is a Conflict."""
+    require(caller, IMPORTS_WRITE)
+    allowed, target = _TRANSITIONS[action]
+    job = await _load(session, caller, job_id, for_update=True)
+    if job.status not in allowed:
+        raise Conflict(
+            message=(
+                f"Impossible de {_ACTION_NAMES[action]} l'import : son statut est "
+                f"« {job.status} » (attendu : {', '.join(sorted(allowed))})."
+            ),
+            field="status",
+        )
+    job.status = target
+    if action == "confirm":
+        # The real run starts over: its counts and logs replace the dry run's.
+        job.dry_run = False
+        _reset_progress(job)
+        await session.execute(delete(ImportLog).where(ImportLog.job_id == job.id))
+    elif action == "resume" and job.dry_run:
+        job.status = "analyzing"
+    await session.flush()
+    # The job publishes the new state; after confirm and resume it also does the work.
+    defer(session, RUN_IMPORT, str(job.id))
+    return job
+
+
+def _reset_progress(job: ImportJob) -> None:
+    job.total_rows = job.successful_rows = job.failed_rows = 0
+    job.products_created = job.products_updated = job.checkpoint = 0
+    job.started_at = job.completed_at = None
+    job.last_error = job.error_summary = None
+
+
+def progress_state(job: ImportJob) -> dict[str, Any]:
+    """What progress subscribers receive."""
+    return {
+        "id": str(job.id),
+        "status": job.status,
+        "total_rows": job.total_rows,
+        "processed_rows": job.checkpoint,
+        "successful_rows": job.successful_rows,
+        "failed_rows": job.failed_rows,
+        "products_created": job.products_created,
+        "products_updated": job.products_updated,
+        "last_error": job.last_error,
+        "error_summary": job.error_summary,
+    }
