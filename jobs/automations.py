@@ -6,6 +6,8 @@ import logging
 import uuid
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from pim.crypto import cipher_for
 from pim.outbound import OutboundPolicy
 from pim.remote_files import FetchFailed, FetchLimits, fetch
@@ -13,6 +15,7 @@ from pim.runtime import Runtime
 from pim.timeutil import parse_iso8601, utcnow
 from resolvers import automations
 from resolvers.errors import DomainError
+from resolvers.imports import create_job
 
 log = logging.getLogger("pim.automations")
 
@@ -31,38 +34,38 @@ async def run_automation(ctx: dict[str, Any], automation_id: str, fire_at: str |
     `fire_at` is the scheduled time this run is for, or None for "run now".
     """
     runtime: Runtime = ctx["runtime"]
-    settings = runtime.settings
     async with runtime.db.transaction() as session:
         plan = await automations.start_run(
             session,
             automation_id=uuid.UUID(automation_id),
             fire_at=parse_iso8601(fire_at) if fire_at else None,
-            cipher=cipher_for(settings),
+            cipher=cipher_for(runtime.settings),
             retry=ctx.get("job_try", 1) > 1,
         )
     if plan is None:
         return "skipped"  # another runner has it, or it was deactivated or deleted
-    error = plan.error
-    if plan.source is not None and error is None:
-        limits = FetchLimits(settings.automation_max_file_bytes, settings.automation_fetch_timeout)
-        try:
-            content = await fetch(plan.source, OutboundPolicy.from_settings(settings), limits)
-        except FetchFailed as exc:
-            error = str(exc)
-        else:
-            try:
-                async with runtime.db.transaction() as session:
-                    job_id = await _start_import(session, plan, content)
-                    await automations.finish_run(session, plan, import_job_id=job_id)
-                return "started"
-            except DomainError as exc:
-                error = exc.message
-            except Exception:
-                # A bug, not the user's doing: say so on the automation, keep the traceback.
-                await _record_failure(runtime, plan, "erreur interne au démarrage de l'import")
-                raise
-    await _record_failure(runtime, plan, error or "échec")
+    try:
+        content = await _download(plan, runtime)
+        async with runtime.db.transaction() as session:
+            job_id = await _start_import(session, plan, content)
+            await automations.finish_run(session, plan, import_job_id=job_id)
+        return "started"
+    except (FetchFailed, DomainError) as exc:
+        error = str(exc)
+    except Exception:
+        # A bug, not the user's doing: say so on the automation, keep the traceback.
+        await _record_failure(runtime, plan, "erreur interne au démarrage de l'import")
+        raise
+    await _record_failure(runtime, plan, error)
     return "failed"
+
+
+async def _download(plan: automations.RunPlan, runtime: Runtime) -> bytes:
+    if plan.source is None:
+        raise FetchFailed(plan.error or "source illisible")
+    settings = runtime.settings
+    limits = FetchLimits(settings.automation_max_file_bytes, settings.automation_fetch_timeout)
+    return await fetch(plan.source, OutboundPolicy.from_settings(settings), limits)
 
 
 async def _record_failure(runtime: Runtime, plan: automations.RunPlan, error: str) -> None:
@@ -71,11 +74,10 @@ async def _record_failure(runtime: Runtime, plan: automations.RunPlan, error: st
     log.warning("automation %s failed: %s", plan.automation_id, error)
 
 
-async def _start_import(session: Any, plan: automations.RunPlan, content: bytes) -> uuid.UUID:
-    # Imported here: file imports are their own feature (resolvers/imports.py).
-    from resolvers.imports import create_job
-
-    assert plan.source is not None
+async def _start_import(
+    session: AsyncSession, plan: automations.RunPlan, content: bytes
+) -> uuid.UUID:
+    assert plan.source is not None  # _download checked it
     job = await create_job(
         session,
         plan.caller,

@@ -27,11 +27,10 @@ from pim.outbound import OutboundPolicy
 from pim.remote_files import RemoteSource, check_private_key, check_public_key
 from pim.timeutil import isoformat_z, utcnow
 from resolvers.errors import FieldError, NotFound, ValidationFailed
+from resolvers.imports import IMPORTS_READ, IMPORTS_WRITE
 from resolvers.permissions import require
 from resolvers.validation import parse
 
-IMPORTS_READ = frozenset({"imports:read"})
-IMPORTS_WRITE = frozenset({"imports:write"})
 MAX_PAGE_SIZE = 200
 RUN_JOB = "run_automation"
 SOURCE_TYPES = ("sftp", "ftp", "http", "https")

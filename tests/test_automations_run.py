@@ -98,6 +98,7 @@ async def test_run_now_downloads_the_file_and_starts_a_linked_import(
         (automation.last_import_job_id, "products.csv", "SUPPLIER_A")
     ]
     assert jobs[0].mapping == {"EAN": "ean", "Titre": "name", "Prix HT": "price"}
+    assert (jobs[0].status, jobs[0].products_created) == ("completed", 1), jobs[0].last_error
     body = (await client.get(f"{BASE}/{created['id']}", headers=key.bearer)).json()
     assert body["last_status"] == "started"
     assert body["last_import_job_id"] == str(automation.last_import_job_id)
