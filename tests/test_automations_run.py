@@ -151,3 +151,25 @@ async def test_the_scheduler_starts_a_due_run_once_whatever_the_number_of_schedu
     assert automation.last_fire_at == fire
     assert automation.next_run_at is not None and automation.next_run_at.hour == 2
     assert len(await import_jobs_of(runtime, created["id"])) == 1
+
+
+async def test_the_scheduler_runs_where_the_jobs_run(runtime: Runtime) -> None:
+    """Real stack: an arq cron on every worker, each minute. Embedded default: a task of the
+    API process, started and stopped with the app."""
+    from jobs.automations import embedded_scheduler
+
+    def scheduler_tasks() -> list[asyncio.Task[Any]]:
+        return [t for t in asyncio.all_tasks() if t.get_name() == "automation-scheduler"]
+
+    async with embedded_scheduler(runtime):
+        running = scheduler_tasks()
+    assert scheduler_tasks() == []
+    if runtime.settings.redis_url:
+        from jobs.worker import worker_for
+
+        assert running == []
+        worker = worker_for(runtime.settings, burst=True)
+        [cron] = [c for c in worker.cron_jobs if c.name == "cron:schedule_due_automations"]
+        assert (cron.minute, cron.hour, cron.second) == (None, None, 0)
+    else:
+        assert len(running) == 1 and running[0].done()
