@@ -149,11 +149,12 @@ async def http_files() -> AsyncIterator[HttpFiles]:
 # ---- fetching -----------------------------------------------------------------------
 
 
-def sftp_source(server: SftpServer, **changes: Any) -> RemoteSource:
+def remote(kind: str, port: int, **changes: Any) -> RemoteSource:
+    """An SFTP or FTP source for the test servers' password user and file."""
     source = RemoteSource(
-        "sftp",
+        kind,
         host="127.0.0.1",
-        port=server.port,
+        port=port,
         username="user",
         password="secret",
         path="/exports/products.csv",
@@ -162,7 +163,7 @@ def sftp_source(server: SftpServer, **changes: Any) -> RemoteSource:
 
 
 async def test_sftp_with_a_password(sftp_server: SftpServer) -> None:
-    source = sftp_source(sftp_server)
+    source = remote("sftp", sftp_server.port)
     assert await fetch(source, LOOPBACK, LIMITS) == CSV
     assert source.file_name() == "products.csv"
 
@@ -183,7 +184,7 @@ def _with(source: RemoteSource, **changes: Any) -> RemoteSource:
 
 
 async def test_sftp_errors_are_clear(sftp_server: SftpServer) -> None:
-    source = sftp_source(sftp_server, path="/exports/none.csv")
+    source = remote("sftp", sftp_server.port, path="/exports/none.csv")
     with pytest.raises(
         FetchFailed, match=r"fichier introuvable sur le serveur SFTP : /exports/none\.csv"
     ):
@@ -195,14 +196,7 @@ async def test_sftp_errors_are_clear(sftp_server: SftpServer) -> None:
 
 
 async def test_ftp_with_a_password(ftp_port: int) -> None:
-    source = RemoteSource(
-        "ftp",
-        host="127.0.0.1",
-        port=ftp_port,
-        username="user",
-        password="secret",
-        path="/exports/products.csv",
-    )
+    source = remote("ftp", ftp_port)
     assert await fetch(source, LOOPBACK, LIMITS) == CSV
     with pytest.raises(FetchFailed, match="fichier introuvable sur le serveur FTP"):
         await fetch(_with(source, path="/exports/none.csv"), LOOPBACK, LIMITS)
@@ -237,22 +231,8 @@ async def test_every_protocol_refuses_a_private_destination(
     sftp_server: SftpServer, ftp_port: int, http_files: HttpFiles
 ) -> None:
     sources = [
-        RemoteSource(
-            "sftp",
-            host="localhost",
-            port=sftp_server.port,
-            username="user",
-            password="secret",
-            path="/exports/products.csv",
-        ),
-        RemoteSource(
-            "ftp",
-            host="localhost",
-            port=ftp_port,
-            username="user",
-            password="secret",
-            path="/exports/products.csv",
-        ),
+        remote("sftp", sftp_server.port, host="localhost"),
+        remote("ftp", ftp_port, host="localhost"),
         RemoteSource(
             "http",
             url=f"{http_files.base.replace('127.0.0.1', 'localhost')}/exports/products.csv",
@@ -279,19 +259,12 @@ async def test_the_guard_resolves_before_connecting(
         return address
 
     monkeypatch.setattr(outbound, "resolve", spy)
-    source = RemoteSource(
-        "ftp",
-        host="localhost",
-        port=ftp_port,
-        username="user",
-        password="secret",
-        path="/exports/products.csv",
-    )
+    source = remote("ftp", ftp_port, host="localhost")
     assert await fetch(source, LOOPBACK, LIMITS) == CSV
     assert checked in (["127.0.0.1"], ["::1"])
 
 
-async def test_a_slow_server_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_slow_server_times_out() -> None:
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read()  # never greets; returns when the client hangs up
         writer.close()
