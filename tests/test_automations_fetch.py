@@ -176,11 +176,7 @@ async def test_sftp_with_a_private_key_and_a_pinned_host_key(sftp_server: SftpSe
     assert await fetch(source, LOOPBACK, LIMITS) == CSV
     other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
     with pytest.raises(FetchFailed, match="téléchargement impossible"):
-        await fetch(_with(source, host_key=other), LOOPBACK, LIMITS)
-
-
-def _with(source: RemoteSource, **changes: Any) -> RemoteSource:
-    return replace(source, **changes)
+        await fetch(replace(source, host_key=other), LOOPBACK, LIMITS)
 
 
 async def test_sftp_errors_are_clear(sftp_server: SftpServer) -> None:
@@ -190,20 +186,20 @@ async def test_sftp_errors_are_clear(sftp_server: SftpServer) -> None:
     ):
         await fetch(source, LOOPBACK, LIMITS)
     with pytest.raises(FetchFailed, match="téléchargement impossible"):
-        await fetch(_with(source, password="wrong", path="/exports/products.csv"), LOOPBACK, LIMITS)
+        await fetch(replace(source, password="wrong", path="/exports/products.csv"), LOOPBACK, LIMITS)
     with pytest.raises(FetchFailed, match="trop volumineux"):
-        await fetch(_with(source, path="/exports/products.csv"), LOOPBACK, FetchLimits(10, 10))
+        await fetch(replace(source, path="/exports/products.csv"), LOOPBACK, FetchLimits(10, 10))
 
 
 async def test_ftp_with_a_password(ftp_port: int) -> None:
     source = remote("ftp", ftp_port)
     assert await fetch(source, LOOPBACK, LIMITS) == CSV
     with pytest.raises(FetchFailed, match="fichier introuvable sur le serveur FTP"):
-        await fetch(_with(source, path="/exports/none.csv"), LOOPBACK, LIMITS)
+        await fetch(replace(source, path="/exports/none.csv"), LOOPBACK, LIMITS)
     with pytest.raises(FetchFailed, match="trop volumineux"):
         await fetch(source, LOOPBACK, FetchLimits(10, 10))
     with pytest.raises(FetchFailed, match="téléchargement impossible"):
-        await fetch(_with(source, password="wrong"), LOOPBACK, LIMITS)
+        await fetch(replace(source, password="wrong"), LOOPBACK, LIMITS)
 
 
 async def test_http_with_basic_auth(http_files: HttpFiles) -> None:
@@ -213,11 +209,11 @@ async def test_http_with_basic_auth(http_files: HttpFiles) -> None:
     assert await fetch(source, LOOPBACK, LIMITS) == CSV
     assert source.file_name() == "products.csv"
     with pytest.raises(FetchFailed, match="répondu 401"):
-        await fetch(_with(source, password="wrong"), LOOPBACK, LIMITS)
+        await fetch(replace(source, password="wrong"), LOOPBACK, LIMITS)
     with pytest.raises(FetchFailed, match="répondu 404"):
-        await fetch(_with(source, url=f"{http_files.base}/missing.csv"), LOOPBACK, LIMITS)
+        await fetch(replace(source, url=f"{http_files.base}/missing.csv"), LOOPBACK, LIMITS)
     with pytest.raises(FetchFailed, match="trop volumineux"):
-        await fetch(_with(source, url=f"{http_files.base}/big.csv"), LOOPBACK, LIMITS)
+        await fetch(replace(source, url=f"{http_files.base}/big.csv"), LOOPBACK, LIMITS)
 
 
 async def test_https_sources_need_an_https_url(http_files: HttpFiles) -> None:
