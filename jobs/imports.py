@@ -15,9 +15,8 @@ from pim import progress
 from pim.runtime import Runtime
 from resolvers import import_runs
 from resolvers.import_files import ImportFileError, mapped_rows
-from resolvers.imports import progress_state
+from resolvers.imports import PROGRESS_KIND, progress_state
 
-PROGRESS_KIND = "import"
 T = TypeVar("T")
 
 
@@ -41,7 +40,7 @@ async def run_import(ctx: dict[str, Any], job_id: str) -> str:
     try:
         if checkpoint == 0:
             # CPU-bound over the whole file: off the event loop.
-            total = await asyncio.to_thread(import_runs.count_rows, plan)
+            total = await asyncio.to_thread(import_runs.analyse, plan)
             if total == 0:
                 raise ImportFileError("aucune ligne de données dans le fichier", "no_rows")
             async with runtime.db.transaction() as session:

@@ -12,6 +12,7 @@ from pim.responses import OrjsonResponse
 from pim.runtime import Runtime
 from pim.settings import Settings, get_settings
 from rest_compat import errors, ext, imports_automations
+from rest_compat import imports as imports_api
 from schema import build_schema
 from schema.context import context_getter
 
@@ -43,9 +44,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         # Only the protocol that gates operations on connection_init (the legacy
         # graphql-ws handler let clients skip authentication: CVE-2026-35523).
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        # File uploads (createImportJob) are off by default against CSRF
+        # (CVE-2024-47082): a cross-site form cannot set headers, and every
+        # operation here needs an API key header, so a forged upload is refused.
+        multipart_uploads_enabled=True,
     )
     app.include_router(graphql, prefix="/graphql")
     app.include_router(ext.router)
+    app.include_router(imports_api.router)
     app.include_router(imports_automations.router)
 
     @app.get("/", include_in_schema=False)
@@ -53,7 +59,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         return {
             "name": "Pixee PIM API",
             "graphql": "/graphql",
-            "rest": ["/api/v1/ext"],
+            "rest": ["/api/v1/ext", imports_api.PREFIX],
             "openapi": "/openapi.json",
         }
 

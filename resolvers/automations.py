@@ -238,11 +238,11 @@ async def create_automation(
 
 
 async def list_automations(
-    session: AsyncSession, caller: Caller, *, offset: int = 0, limit: int = 50
+    session: AsyncSession, caller: Caller, *, skip: int = 0, limit: int = 50
 ) -> AutomationPage:
     require(caller, IMPORTS_READ)
     errors = []
-    if offset < 0:
+    if skip < 0:
         errors.append(FieldError("skip", "doit être supérieur ou égal à 0"))
     if not 1 <= limit <= MAX_PAGE_SIZE:
         errors.append(FieldError("limit", f"doit être compris entre 1 et {MAX_PAGE_SIZE}"))
@@ -251,7 +251,7 @@ async def list_automations(
     scoped = select(Automation).where(Automation.account_id == caller.account_id)
     total = await session.scalar(select(func.count()).select_from(scoped.subquery())) or 0
     rows = await session.scalars(
-        scoped.order_by(Automation.created_at, Automation.id).offset(offset).limit(limit)
+        scoped.order_by(Automation.created_at, Automation.id).offset(skip).limit(limit)
     )
     return AutomationPage(items=list(rows), total=total)
 

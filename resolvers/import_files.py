@@ -386,6 +386,10 @@ def mapped_rows(
         yield Row(number=number, data=map_record(record, headers))
 
 
+def count_rows(content: bytes, file_type: str, mapping: dict[str, str] | None = None) -> int:
+    return sum(1 for _ in mapped_rows(content, file_type, mapping))
+
+
 def validate_row(row: Row, *, strict_ean: bool) -> list[RowIssue]:
     """The checks the writer makes on one row alone (used by the preview)."""
     fields, errors = parse(ProductFields, row.data)

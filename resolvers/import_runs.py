@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Account, ImportFile, ImportJob, ImportLog
 from pim.auth import Caller
 from pim.timeutil import utcnow
-from resolvers.import_files import ImportFileError, Row, mapped_rows
+from resolvers import import_files
+from resolvers.import_files import ImportFileError, Row
 from resolvers.product_writes import WriteItem, WriteOptions, write_products
 
 # Statuses in which a worker has work to do.
@@ -81,9 +82,9 @@ async def begin(session: AsyncSession, job_id: uuid.UUID) -> RunPlan | None:
     )
 
 
-def count_rows(plan: RunPlan) -> int:
+def analyse(plan: RunPlan) -> int:
     """Read the whole file once before writing anything: a broken file fails undamaged."""
-    return sum(1 for _ in mapped_rows(plan.content, plan.file_type, plan.mapping))
+    return import_files.count_rows(plan.content, plan.file_type, plan.mapping)
 
 
 def running_status(plan: RunPlan) -> str:

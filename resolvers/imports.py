@@ -26,10 +26,12 @@ IMPORTS_READ = frozenset({"imports:read"})
 IMPORTS_WRITE = frozenset({"imports:write"})
 MODES = ("upsert", "create_only", "update_only")
 LOG_LEVELS = ("error", "warning", "info")
-MAX_LOG_PAGE = 200
+MAX_PAGE = 200
 # No more work will happen on its own: a progress stream ends at these.
 FINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "ready"})
 RUN_IMPORT = "run_import"
+# The pim.progress kind of import jobs: topics are "import:<job id>".
+PROGRESS_KIND = "import"
 
 # Which statuses each control action may start from, and where it leads.
 _TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
@@ -127,8 +129,21 @@ class Page:
     total: int
 
 
-async def list_jobs(session: AsyncSession, caller: Caller, *, skip: int, limit: int) -> Page:
+def _check_page(skip: int, limit: int, extra: list[FieldError] | None = None) -> None:
+    errors = list(extra or [])
+    if not 1 <= limit <= MAX_PAGE:
+        errors.append(FieldError("limit", f"doit être compris entre 1 et {MAX_PAGE}"))
+    if skip < 0:
+        errors.append(FieldError("skip", "doit être supérieur ou égal à 0"))
+    if errors:
+        raise ValidationFailed.of(errors)
+
+
+async def list_jobs(
+    session: AsyncSession, caller: Caller, *, skip: int = 0, limit: int = 50
+) -> Page:
     require(caller, IMPORTS_READ)
+    _check_page(skip, limit)
     scoped = select(ImportJob).where(ImportJob.account_id == caller.account_id)
     total = await session.scalar(select(func.count()).select_from(scoped.subquery()))
     rows = await session.scalars(
@@ -147,15 +162,14 @@ async def job_logs(
     limit: int = 50,
 ) -> Page:
     require(caller, IMPORTS_READ)
-    errors: list[FieldError] = []
-    if level is not None and level not in LOG_LEVELS:
-        errors.append(FieldError("level", "valeur non autorisée (attendu : error, warning, info)"))
-    if not 1 <= limit <= MAX_LOG_PAGE:
-        errors.append(FieldError("limit", f"doit être compris entre 1 et {MAX_LOG_PAGE}"))
-    if skip < 0:
-        errors.append(FieldError("skip", "doit être supérieur ou égal à 0"))
-    if errors:
-        raise ValidationFailed.of(errors)
+    wrong_level = level is not None and level not in LOG_LEVELS
+    _check_page(
+        skip,
+        limit,
+        [FieldError("level", "valeur non autorisée (attendu : error, warning, info)")]
+        if wrong_level
+        else [],
+    )
     job = await _load(session, caller, job_id)
     scoped = select(ImportLog).where(ImportLog.job_id == job.id)
     if level is not None:
@@ -177,14 +191,16 @@ async def preview(
 ) -> Preview:
     """The first rows as the import reads them (after mapping) and what is wrong with them."""
     require(caller, IMPORTS_READ)
-    if not 1 <= limit <= MAX_LOG_PAGE:
-        raise ValidationFailed.of(
-            [FieldError("limit", f"doit être compris entre 1 et {MAX_LOG_PAGE}")]
-        )
+    _check_page(0, limit)
     job = await _load(session, caller, job_id)
     content = await session.scalar(select(ImportFile.content).where(ImportFile.job_id == job.id))
     result = Preview(total_rows=job.total_rows, rows=[])
     try:
+        if not job.total_rows:
+            # Not analysed yet: count now, so the preview always tells the size.
+            result.total_rows = sum(
+                1 for _ in mapped_rows(content or b"", job.file_type, job.mapping)
+            )
         for row in mapped_rows(content or b"", job.file_type, job.mapping):
             if len(result.rows) == limit:
                 break

@@ -13,11 +13,11 @@ from pim.responses import OrjsonResponse
 from pim.runtime import Runtime
 from pim.timeutil import isoformat_z
 from resolvers import automations
-from rest_compat.common import caller_with, json_object, runtime
+from rest_compat.common import json_object, runtime
+from rest_compat.imports import PREFIX, authenticated, page_meta
 
-router = APIRouter(prefix="/api/v1/imports", tags=["Imports"])
-# The operations check imports:read / imports:write themselves, for every surface.
-authenticated = caller_with(None)
+# Its own router under the Imports API's prefix, with the same authentication and paging.
+router = APIRouter(prefix=PREFIX, tags=["Imports"])
 
 
 def _guards(rt: Runtime) -> dict[str, Any]:
@@ -67,19 +67,11 @@ async def list_automations(
     caller: Caller = Depends(authenticated),
 ) -> OrjsonResponse:
     async with runtime(request).db.transaction() as session:
-        page = await automations.list_automations(session, caller, offset=skip, limit=limit)
-    total_pages = (page.total + limit - 1) // limit
+        page = await automations.list_automations(session, caller, skip=skip, limit=limit)
     return OrjsonResponse(
         {
             "items": [automation_out(a) for a in page.items],
-            "meta": {
-                "total": page.total,
-                "page": skip // limit + 1,
-                "per_page": limit,
-                "total_pages": total_pages,
-                "has_next": skip + limit < page.total,
-                "has_previous": skip > 0,
-            },
+            "meta": page_meta(page.total, skip, limit),
         }
     )
 

@@ -16,11 +16,17 @@ from strawberry.tools import merge_types
 from pim.settings import Settings
 from schema.automations import AutomationMutation, AutomationQuery
 from schema.catalog import CatalogMutation, CatalogQuery
+from schema.imports import ImportMutation, ImportQuery, ImportSubscription
 from schema.products import ProductMutation, ProductQuery
 from schema.viewer import ViewerQuery
 
-Query = merge_types("Query", (ViewerQuery, ProductQuery, CatalogQuery, AutomationQuery))
-Mutation = merge_types("Mutation", (ProductMutation, CatalogMutation, AutomationMutation))
+Query = merge_types(
+    "Query", (ViewerQuery, ProductQuery, CatalogQuery, ImportQuery, AutomationQuery)
+)
+Mutation = merge_types(
+    "Mutation", (ProductMutation, CatalogMutation, ImportMutation, AutomationMutation)
+)
+Subscription = merge_types("Subscription", (ImportSubscription,))
 
 SDL_PATH = Path(__file__).resolve().parent.parent / "schema.graphql"
 
@@ -36,7 +42,9 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if not settings.graphql_introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
+    return strawberry.Schema(
+        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
+    )
 
 
 def export_sdl(settings: Settings) -> str:

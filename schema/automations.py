@@ -160,7 +160,7 @@ class DeleteAutomationPayload:
 class AutomationQuery:
     @strawberry.field(description="The account's automations, oldest first.")
     async def automations(self, info: Info, skip: int = 0, limit: int = 50) -> AutomationList:
-        page = await run_query(info, automations.list_automations, offset=skip, limit=limit)
+        page = await run_query(info, automations.list_automations, skip=skip, limit=limit)
         return AutomationList(
             nodes=[Automation.from_model(a) for a in page.items], total_count=page.total
         )

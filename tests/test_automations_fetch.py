@@ -186,7 +186,9 @@ async def test_sftp_errors_are_clear(sftp_server: SftpServer) -> None:
     ):
         await fetch(source, LOOPBACK, LIMITS)
     with pytest.raises(FetchFailed, match="téléchargement impossible"):
-        await fetch(replace(source, password="wrong", path="/exports/products.csv"), LOOPBACK, LIMITS)
+        await fetch(
+            replace(source, password="wrong", path="/exports/products.csv"), LOOPBACK, LIMITS
+        )
     with pytest.raises(FetchFailed, match="trop volumineux"):
         await fetch(replace(source, path="/exports/products.csv"), LOOPBACK, FetchLimits(10, 10))
 

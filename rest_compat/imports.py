@@ -1,0 +1,220 @@
+"""The Imports API (/api/v1/imports): file import jobs, their control, logs and preview.
+
+Bearer (or X-API-Key); scopes imports:read and imports:write, checked by the
+resolvers; errors as plain JSON (rest_compat.errors.plain_error).
+"""
+
+import math
+import uuid
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.datastructures import UploadFile
+
+from models import ImportJob, ImportLog
+from pim.auth import Caller
+from pim.responses import OrjsonResponse
+from pim.timeutil import isoformat_z
+from resolvers import imports
+from resolvers.errors import FieldError, ValidationFailed
+from rest_compat.common import caller_with, runtime
+
+PREFIX = "/api/v1/imports"
+router = APIRouter(prefix=PREFIX, tags=["Imports"])
+# The operations check scopes and bounds themselves, for GraphQL alike.
+authenticated = caller_with(None)
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off", ""}
+
+
+def job_out(job: ImportJob) -> dict[str, Any]:
+    return {
+        "id": str(job.id),
+        "file_name": job.file_name,
+        "file_type": job.file_type,
+        "file_size": job.file_size,
+        "status": job.status,
+        "total_rows": job.total_rows,
+        "processed_rows": job.checkpoint,
+        "successful_rows": job.successful_rows,
+        "failed_rows": job.failed_rows,
+        "products_created": job.products_created,
+        "products_updated": job.products_updated,
+        "supplier_code": job.supplier_code,
+        "dry_run": job.dry_run,
+        "mode": job.mode,
+        "mapping": job.mapping,
+        "automation_id": str(job.automation_id) if job.automation_id else None,
+        "created_at": isoformat_z(job.created_at),
+        "started_at": isoformat_z(job.started_at),
+        "completed_at": isoformat_z(job.completed_at),
+        "error_summary": job.error_summary,
+    }
+
+
+def log_out(log: ImportLog) -> dict[str, Any]:
+    return {
+        "row_number": log.row_number,
+        "level": log.level,
+        "field": log.field,
+        "message": log.message,
+        "value": log.value,
+        "timestamp": isoformat_z(log.timestamp),
+    }
+
+
+def page_meta(total: int, skip: int, limit: int) -> dict[str, Any]:
+    page = skip // limit + 1
+    total_pages = math.ceil(total / limit) if total else 0
+    return {
+        "total": total,
+        "page": page,
+        "per_page": limit,
+        "total_pages": total_pages,
+        "has_next": skip + limit < total,
+        "has_previous": skip > 0,
+    }
+
+
+def _form_bool(value: Any, name: str) -> bool:
+    text = str(value or "").strip().lower()
+    if text in _TRUE | _FALSE:
+        return text in _TRUE
+    raise ValidationFailed.of([FieldError(name, "booléen attendu (true ou false)", "bool_parsing")])
+
+
+def _form_mapping(value: Any) -> dict[str, str] | None:
+    if value is None or not str(value).strip():
+        return None
+    try:
+        mapping = orjson.loads(str(value))
+    except orjson.JSONDecodeError as exc:
+        raise ValidationFailed.of(
+            [FieldError("mapping", f"JSON invalide ({exc})", "json_invalid")]
+        ) from exc
+    if not isinstance(mapping, dict):
+        raise ValidationFailed.of([FieldError("mapping", "objet JSON attendu", "type_error")])
+    return mapping
+
+
+@router.post("/jobs", status_code=201)
+async def create_job(request: Request, caller: Caller = Depends(authenticated)) -> OrjsonResponse:
+    try:
+        form = await request.form()
+    except Exception as exc:  # python-multipart rejects malformed bodies with its own errors
+        raise ValidationFailed.of(
+            [FieldError("file", "corps multipart/form-data attendu", "multipart")]
+        ) from exc
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise ValidationFailed.of([FieldError("file", "fichier obligatoire", "missing")])
+    content = await upload.read()
+    supplier_code = form.get("supplier_code")
+    async with runtime(request).db.transaction() as session:
+        job = await imports.create_job(
+            session,
+            caller,
+            file_name=upload.filename or "",
+            content=content,
+            supplier_code=str(supplier_code).strip() if supplier_code else None,
+            dry_run=_form_bool(form.get("dry_run"), "dry_run"),
+            mapping=_form_mapping(form.get("mapping")),
+            mode=str(form.get("mode") or "upsert"),
+        )
+    body = {"id": str(job.id), "status": job.status, "file_name": job.file_name,
+            "file_type": job.file_type}  # fmt: skip
+    return OrjsonResponse(body, status_code=201)
+
+
+@router.get("/jobs")
+async def list_jobs(
+    request: Request,
+    skip: int = Query(0),
+    limit: int = Query(50),
+    caller: Caller = Depends(authenticated),
+) -> OrjsonResponse:
+    async with runtime(request).db.transaction() as session:
+        page = await imports.list_jobs(session, caller, skip=skip, limit=limit)
+    return OrjsonResponse(
+        {"items": [job_out(j) for j in page.items], "meta": page_meta(page.total, skip, limit)}
+    )
+
+
+@router.get("/jobs/{job_id}")
+async def get_job(
+    request: Request, job_id: uuid.UUID, caller: Caller = Depends(authenticated)
+) -> OrjsonResponse:
+    async with runtime(request).db.transaction() as session:
+        job = await imports.get_job(session, caller, job_id=job_id)
+    return OrjsonResponse(job_out(job))
+
+
+async def _control(request: Request, caller: Caller, job_id: uuid.UUID, action: str) -> Any:
+    async with runtime(request).db.transaction() as session:
+        job = await imports.control_job(session, caller, job_id=job_id, action=action)
+    return OrjsonResponse({"id": str(job.id), "status": job.status})
+
+
+@router.post("/jobs/{job_id}/confirm")
+async def confirm(
+    request: Request, job_id: uuid.UUID, caller: Caller = Depends(authenticated)
+) -> OrjsonResponse:
+    return await _control(request, caller, job_id, "confirm")
+
+
+@router.post("/jobs/{job_id}/pause")
+async def pause(
+    request: Request, job_id: uuid.UUID, caller: Caller = Depends(authenticated)
+) -> OrjsonResponse:
+    return await _control(request, caller, job_id, "pause")
+
+
+@router.post("/jobs/{job_id}/resume")
+async def resume(
+    request: Request, job_id: uuid.UUID, caller: Caller = Depends(authenticated)
+) -> OrjsonResponse:
+    return await _control(request, caller, job_id, "resume")
+
+
+@router.post("/jobs/{job_id}/cancel")
+async def cancel(
+    request: Request, job_id: uuid.UUID, caller: Caller = Depends(authenticated)
+) -> OrjsonResponse:
+    return await _control(request, caller, job_id, "cancel")
+
+
+@router.get("/jobs/{job_id}/logs")
+async def logs(
+    request: Request,
+    job_id: uuid.UUID,
+    level: str | None = Query(None),
+    skip: int = Query(0),
+    limit: int = Query(50),
+    caller: Caller = Depends(authenticated),
+) -> OrjsonResponse:
+    async with runtime(request).db.transaction() as session:
+        page = await imports.job_logs(
+            session, caller, job_id=job_id, level=level, skip=skip, limit=limit
+        )
+    return OrjsonResponse(
+        {"items": [log_out(log) for log in page.items], "meta": page_meta(page.total, skip, limit)}
+    )
+
+
+@router.get("/jobs/{job_id}/preview")
+async def preview(
+    request: Request,
+    job_id: uuid.UUID,
+    limit: int = Query(10),
+    caller: Caller = Depends(authenticated),
+) -> OrjsonResponse:
+    async with runtime(request).db.transaction() as session:
+        result = await imports.preview(session, caller, job_id=job_id, limit=limit)
+    return OrjsonResponse(
+        {
+            "total_rows": result.total_rows,
+            "preview": result.rows,
+            "validation_errors": result.validation_errors,
+        }
+    )

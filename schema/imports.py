@@ -1,0 +1,287 @@
+"""GraphQL types, fields and the progress subscription for file imports."""
+
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.file_uploads import Upload
+from strawberry.scalars import JSON
+
+from models import ImportJob as ImportJobModel
+from models import ImportLog as ImportLogModel
+from pim import progress
+from resolvers import imports
+from resolvers.errors import DomainError
+from schema.context import Info, graphql_error, parse_id, subscription_caller
+from schema.errors import UserError, run_query, user_errors
+
+
+@strawberry.enum(description="How rows meet existing products.")
+class ImportMode(Enum):
+    UPSERT = "upsert"
+    CREATE_ONLY = "create_only"
+    UPDATE_ONLY = "update_only"
+
+
+@strawberry.type(
+    description="A file import. `status`: pending, analyzing, ready (dry run done), "
+    "processing, paused, completed, failed or cancelled."
+)
+class ImportJob:
+    id: strawberry.ID
+    file_name: str
+    file_type: str
+    file_size: int
+    status: str
+    total_rows: int
+    processed_rows: int = strawberry.field(description="Rows already committed (checkpoint).")
+    successful_rows: int
+    failed_rows: int
+    products_created: int
+    products_updated: int
+    supplier_code: str | None
+    dry_run: bool
+    mode: ImportMode
+    mapping: JSON | None = strawberry.field(description="File column → product field.")
+    automation_id: strawberry.ID | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    error_summary: str | None
+
+    @classmethod
+    def from_model(cls, job: ImportJobModel) -> "ImportJob":
+        return cls(
+            id=strawberry.ID(str(job.id)),
+            file_name=job.file_name,
+            file_type=job.file_type,
+            file_size=job.file_size,
+            status=job.status,
+            total_rows=job.total_rows,
+            processed_rows=job.checkpoint,
+            successful_rows=job.successful_rows,
+            failed_rows=job.failed_rows,
+            products_created=job.products_created,
+            products_updated=job.products_updated,
+            supplier_code=job.supplier_code,
+            dry_run=job.dry_run,
+            mode=ImportMode(job.mode),
+            mapping=job.mapping,
+            automation_id=strawberry.ID(str(job.automation_id)) if job.automation_id else None,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            completed_at=job.completed_at,
+            error_summary=job.error_summary,
+        )
+
+
+@strawberry.type(description="A row's error, warning or note during an import.")
+class ImportLog:
+    row_number: int | None
+    level: str
+    field: str | None
+    message: str
+    value: str | None
+    timestamp: datetime
+
+    @classmethod
+    def from_model(cls, log: ImportLogModel) -> "ImportLog":
+        return cls(
+            row_number=log.row_number,
+            level=log.level,
+            field=log.field,
+            message=log.message,
+            value=log.value,
+            timestamp=log.timestamp,
+        )
+
+
+@strawberry.type
+class ImportJobPage:
+    items: list[ImportJob]
+    total: int
+
+
+@strawberry.type
+class ImportLogPage:
+    items: list[ImportLog]
+    total: int
+
+
+@strawberry.type(description="The first rows after column mapping, and what is wrong with them.")
+class ImportPreview:
+    total_rows: int
+    rows: list[JSON]
+    validation_errors: list[JSON]
+
+
+@strawberry.type(description="A job's progress, as the worker publishes it after each chunk.")
+class ImportProgress:
+    id: strawberry.ID
+    status: str
+    total_rows: int
+    processed_rows: int
+    successful_rows: int
+    failed_rows: int
+    products_created: int
+    products_updated: int
+    last_error: str | None
+    error_summary: str | None
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "ImportProgress":
+        return cls(
+            id=strawberry.ID(state["id"]),
+            status=state["status"],
+            total_rows=state["total_rows"],
+            processed_rows=state["processed_rows"],
+            successful_rows=state["successful_rows"],
+            failed_rows=state["failed_rows"],
+            products_created=state["products_created"],
+            products_updated=state["products_updated"],
+            last_error=state.get("last_error"),
+            error_summary=state.get("error_summary"),
+        )
+
+
+@strawberry.type
+class ImportJobPayload:
+    job: ImportJob | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class ImportQuery:
+    @strawberry.field(description="One import job of the account.")
+    async def import_job(self, info: Info, id: strawberry.ID) -> ImportJob:
+        job = await run_query(info, imports.get_job, job_id=parse_id(id))
+        return ImportJob.from_model(job)
+
+    @strawberry.field(description="Import jobs, newest first.")
+    async def import_jobs(self, info: Info, skip: int = 0, limit: int = 50) -> ImportJobPage:
+        page = await run_query(info, imports.list_jobs, skip=skip, limit=limit)
+        return ImportJobPage(items=[ImportJob.from_model(j) for j in page.items], total=page.total)
+
+    @strawberry.field(description="A job's row logs; `level`: error, warning or info.")
+    async def import_job_logs(
+        self, info: Info, id: strawberry.ID, level: str | None = None, skip: int = 0,
+        limit: int = 50,
+    ) -> ImportLogPage:  # fmt: skip
+        page = await run_query(
+            info, imports.job_logs, job_id=parse_id(id), level=level, skip=skip, limit=limit
+        )
+        return ImportLogPage(items=[ImportLog.from_model(log) for log in page.items],
+                             total=page.total)  # fmt: skip
+
+    @strawberry.field(description="The first rows of the file as the import reads them.")
+    async def import_job_preview(
+        self, info: Info, id: strawberry.ID, limit: int = 10
+    ) -> ImportPreview:
+        result = await run_query(info, imports.preview, job_id=parse_id(id), limit=limit)
+        return ImportPreview(
+            total_rows=result.total_rows,
+            rows=result.rows,
+            validation_errors=result.validation_errors,
+        )
+
+
+@strawberry.type
+class ImportMutation:
+    @strawberry.mutation(
+        description="Upload a file (multipart request) and start importing it; "
+        "`dryRun` only validates, then `confirmImportJob` imports."
+    )
+    async def create_import_job(
+        self,
+        info: Info,
+        file: Upload,
+        supplier_code: str | None = None,
+        dry_run: bool = False,
+        mapping: JSON | None = None,
+        mode: ImportMode = ImportMode.UPSERT,
+    ) -> ImportJobPayload:
+        async def run() -> ImportJob:
+            content = await file.read()
+            async with info.context.runtime.db.transaction() as session:
+                job = await imports.create_job(
+                    session,
+                    info.context.caller(),
+                    file_name=file.filename or "",
+                    content=content,
+                    supplier_code=supplier_code,
+                    dry_run=dry_run,
+                    mapping=mapping,
+                    mode=mode.value,
+                )
+            return ImportJob.from_model(job)
+
+        job, errors = await user_errors(run)
+        return ImportJobPayload(job=job, errors=errors)
+
+    @strawberry.mutation(description="Turn a ready dry run into the real import.")
+    async def confirm_import_job(self, info: Info, id: strawberry.ID) -> ImportJobPayload:
+        return await _control(info, id, "confirm")
+
+    @strawberry.mutation(description="Pause a running import after its current chunk.")
+    async def pause_import_job(self, info: Info, id: strawberry.ID) -> ImportJobPayload:
+        return await _control(info, id, "pause")
+
+    @strawberry.mutation(description="Resume a paused import where it stopped.")
+    async def resume_import_job(self, info: Info, id: strawberry.ID) -> ImportJobPayload:
+        return await _control(info, id, "resume")
+
+    @strawberry.mutation(description="Cancel an import; rows already committed stay.")
+    async def cancel_import_job(self, info: Info, id: strawberry.ID) -> ImportJobPayload:
+        return await _control(info, id, "cancel")
+
+
+async def _control(info: Info, id: strawberry.ID, action: str) -> ImportJobPayload:
+    async def run() -> ImportJob:
+        async with info.context.runtime.db.transaction() as session:
+            job = await imports.control_job(
+                session, info.context.caller(), job_id=parse_id(id), action=action
+            )
+        return ImportJob.from_model(job)
+
+    job, errors = await user_errors(run)
+    return ImportJobPayload(job=job, errors=errors)
+
+
+@strawberry.type
+class ImportSubscription:
+    @strawberry.subscription(
+        description="A job's progress over websocket (graphql-transport-ws; the API key "
+        "goes in connection_init as X-API-Key or Authorization): the current state "
+        "first, then every change, ending at completed, failed, cancelled or ready."
+    )
+    async def import_job_progress(
+        self, info: Info, id: strawberry.ID
+    ) -> AsyncGenerator[ImportProgress, None]:
+        runtime = info.context.runtime
+        try:
+            caller = await subscription_caller(info)
+            job_id = parse_id(id)
+            async with runtime.db.transaction() as session:
+                await imports.get_job(session, caller, job_id=job_id)
+        except DomainError as exc:
+            raise graphql_error(exc) from exc
+        # Subscribed before the state is read, so no change in between is lost; the
+        # state comes from the database, which is never behind the broker.
+        async with runtime.broker.subscribe(
+            progress.topic(imports.PROGRESS_KIND, job_id)
+        ) as changes:
+            async with runtime.db.transaction() as session:
+                job = await imports.get_job(session, caller, job_id=job_id)
+            last = imports.progress_state(job)
+            yield ImportProgress.from_state(last)
+            if last["status"] in imports.FINAL_STATUSES:
+                return
+            async for state in changes:
+                if state == last or state["processed_rows"] < last["processed_rows"]:
+                    continue  # published before our read: already told
+                last = state
+                yield ImportProgress.from_state(state)
+                if state["status"] in imports.FINAL_STATUSES:
+                    return
