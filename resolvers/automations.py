@@ -27,6 +27,7 @@ from pim.outbound import OutboundPolicy
 from pim.remote_files import RemoteSource, check_private_key, check_public_key
 from pim.timeutil import isoformat_z, utcnow
 from resolvers.errors import FieldError, NotFound, ValidationFailed
+from resolvers.import_files import validate_mapping
 from resolvers.imports import IMPORTS_READ, IMPORTS_WRITE
 from resolvers.permissions import require
 from resolvers.validation import parse
@@ -191,15 +192,16 @@ def source_view(automation: Automation) -> dict[str, Any]:
     return view
 
 
-def _stored_source(automation: Automation, cipher: Cipher) -> dict[str, Any]:
-    """The stored source as input, credentials decrypted, for merging a PATCH into it."""
+def _stored_source(automation: Automation, cipher: Cipher | None) -> dict[str, Any]:
+    """The stored source as input, credentials decrypted (left out without a cipher)."""
     view = source_view(automation)
     for flag in ("has_password", "has_private_key"):
         view.pop(flag)
-    if automation.password_encrypted:
-        view["password"] = cipher.decrypt(automation.password_encrypted)
-    if automation.private_key_encrypted:
-        view["private_key"] = cipher.decrypt(automation.private_key_encrypted)
+    if cipher is not None:
+        if automation.password_encrypted:
+            view["password"] = cipher.decrypt(automation.password_encrypted)
+        if automation.private_key_encrypted:
+            view["private_key"] = cipher.decrypt(automation.private_key_encrypted)
     return {k: v for k, v in view.items() if v is not None}
 
 
@@ -218,7 +220,11 @@ async def create_automation(
     parsed, errors = parse(AutomationIn, data)
     if parsed is None:
         raise ValidationFailed.of(errors)
-    errors = _schedule_errors(parsed.schedule) + _source_errors(parsed.file_source, policy)
+    errors = (
+        _schedule_errors(parsed.schedule)
+        + _source_errors(parsed.file_source, policy)
+        + validate_mapping(parsed.mapping)
+    )
     if errors:
         raise ValidationFailed.of(errors)
     automation = Automation(
@@ -298,8 +304,8 @@ async def update_automation(
     if patch.file_source is not None:
         try:
             stored = _stored_source(automation, cipher)
-        except DecryptionFailed:
-            stored = {"type": automation.source_type}
+        except DecryptionFailed:  # a retired key: the client must give the credentials again
+            stored = _stored_source(automation, None)
         # Another type of source starts afresh: an SFTP key means nothing to an HTTP URL.
         if patch.file_source.get("type", automation.source_type) != automation.source_type:
             stored = {}
@@ -307,6 +313,8 @@ async def update_automation(
         errors = [FieldError(f"file_source.{e.field}", e.message, e.code) for e in errors]
     if patch.schedule is not None:
         errors += _schedule_errors(patch.schedule)
+    if patch.mapping is not None:
+        errors += validate_mapping(patch.mapping)
     if source is not None:
         errors += _source_errors(source, policy)
     if errors:

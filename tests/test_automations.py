@@ -219,6 +219,7 @@ async def test_delete_removes_it(client: httpx.AsyncClient, key: Key) -> None:
             "file_source.port",
         ),
         ({"mapping": ["EAN"]}, "mapping"),
+        ({"mapping": {"EAN": "not_a_product_field"}}, "mapping"),
         ({"is_active": "perhaps"}, "is_active"),
     ],
 )

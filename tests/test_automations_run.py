@@ -173,3 +173,27 @@ async def test_the_scheduler_runs_where_the_jobs_run(runtime: Runtime) -> None:
         assert (cron.minute, cron.hour, cron.second) == (None, None, 0)
     else:
         assert len(running) == 1 and running[0].done()
+
+
+async def test_credentials_sealed_with_a_retired_key_fail_the_run_clearly(
+    client: httpx.AsyncClient, runtime: Runtime, key: Key, loopback_allowed: None,
+    supplier_site: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    base, hits = supplier_site
+    body = http_automation(base)
+    body["file_source"] |= {"username": "user", "password": "secret"}
+    created = (await client.post(BASE, json=body, headers=key.bearer)).json()
+    monkeypatch.setattr(runtime.settings, "secret_key", "a-new-secret-without-the-old-one")
+    await client.post(f"{BASE}/{created['id']}/run", headers=key.bearer)
+    await run_jobs(runtime)
+    assert hits == []
+    automation = await stored(runtime, created["id"])
+    assert (automation.last_status, automation.last_error) == (
+        "failed", "identifiants illisibles : ressaisissez le mot de passe",
+    )  # fmt: skip
+    # The source can still be edited: the client gives the password again.
+    response = await client.patch(
+        f"{BASE}/{created['id']}", json={"file_source": {"password": "secret"}}, headers=key.bearer
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["file_source"]["url"] == body["file_source"]["url"]
