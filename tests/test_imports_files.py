@@ -1,0 +1,116 @@
+"""Reading import files: formats, encodings, delimiters, header mapping, broken files."""
+
+import pytest
+
+from resolvers.import_files import ImportFileError, count_rows, mapped_rows
+from tests.import_files import (
+    BILLION_LAUGHS,
+    HEADER,
+    csv_bytes,
+    ean13,
+    json_bytes,
+    xlsx_bytes,
+    xml_bytes,
+    zip_bomb,
+)
+
+EXPECTED = {
+    "ean": ean13(1), "name": "Crème brûlée", "cost_price": 5.0, "price": 9.99,
+    "brand_name": "Acme", "weight": 1.5, "stock": 12,
+}  # fmt: skip
+ROW = [ean13(1), "Crème brûlée", "5,00", "9,99", "Acme", "1,5", "12"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        csv_bytes([ROW], delimiter=";"),
+        csv_bytes([ROW], delimiter=","),
+        b"\xef\xbb\xbf" + csv_bytes([ROW], delimiter=","),
+        csv_bytes([ROW], encoding="cp1252"),
+        csv_bytes([ROW], encoding="latin-1"),
+    ],
+    ids=["semicolon", "comma", "utf8-bom", "windows-1252", "latin-1"],
+)
+def test_csv_rows_are_mapped_whatever_the_delimiter_and_encoding(content: bytes) -> None:
+    [row] = mapped_rows(content, "csv")
+    assert (row.number, row.data) == (2, EXPECTED)
+
+
+def test_comma_csv_keeps_quoted_decimal_commas() -> None:
+    content = f'EAN,Prix TTC\n{ean13(1)},"12,50"\n'.encode()
+    [row] = mapped_rows(content, "csv")
+    assert row.data == {"ean": ean13(1), "price": 12.5}
+
+
+@pytest.mark.parametrize("build,kind", [(xlsx_bytes, "xlsx"), (json_bytes, "json"),
+                                        (xml_bytes, "xml")])  # fmt: skip
+def test_other_formats_give_the_same_rows(build, kind: str) -> None:  # type: ignore[no-untyped-def]
+    [row] = mapped_rows(build([ROW]), kind)
+    assert row.data == EXPECTED
+
+
+def test_xlsx_numbers_become_codes_and_numbers() -> None:
+    content = xlsx_bytes([[3760000000019, "Chaise", 5, 9.99, "Acme", 1.5, 12.0]])
+    [row] = mapped_rows(content, "xlsx")
+    assert row.data == {"ean": "3760000000019", "name": "Chaise", "cost_price": 5,
+                        "price": 9.99, "brand_name": "Acme", "weight": 1.5, "stock": 12}  # fmt: skip
+
+
+def test_english_field_names_and_a_given_mapping() -> None:
+    english = csv_bytes(
+        [[ean13(1), "Chair", "12.5"]], header=["ean", "name", "price"], delimiter=","
+    )
+    assert next(mapped_rows(english, "csv")).data == {
+        "ean": ean13(1),
+        "name": "Chair",
+        "price": 12.5,
+    }
+    custom = csv_bytes([[ean13(1), "Chair", "12,5"]], header=["Code", "Libellé produit", "PV"])
+    mapping = {"Code": "ean", "Libellé produit": "name", "PV": "price"}
+    assert next(mapped_rows(custom, "csv", mapping)).data == {
+        "ean": ean13(1), "name": "Chair", "price": 12.5,
+    }  # fmt: skip
+
+
+def test_blank_lines_are_skipped_and_rows_stream() -> None:
+    content = csv_bytes([ROW, ["", "", "", "", "", "", ""], ROW])
+    assert [r.number for r in mapped_rows(content, "csv")] == [2, 4]
+    big = csv_bytes([[ean13(n), f"P{n}", "1", "2", "B", "1", "1"] for n in range(5000)])
+    rows = mapped_rows(big, "csv")
+    assert next(rows).data["name"] == "P0"  # a generator: rows come one at a time
+    assert count_rows(big, "csv") == 5000
+
+
+@pytest.mark.parametrize(
+    "content,kind,reason",
+    [
+        (b"", "csv", "fichier vide"),
+        (b"   \n", "json", "fichier vide"),
+        (csv_bytes([])[:-2] + f'\r\n{ean13(1)};"Crème br'.encode(), "csv", "tronqué"),
+        ("EAN;Titre\n1;é\n".encode("utf-16"), "csv", "encodage"),
+        (csv_bytes([ROW], header=["foo", "bar", "baz", "a", "b", "c", "d"]), "csv",
+         "aucune colonne reconnue"),
+        (json_bytes([ROW])[:-20], "json", "tronqué"),
+        (b'{"ean": "1"}', "json", "tableau"),
+        (xml_bytes([ROW])[:-30], "xml", "tronqué"),
+        (BILLION_LAUGHS, "xml", "entités"),
+        (xlsx_bytes([ROW])[:2000], "xlsx", "illisible"),
+        (zip_bomb(), "xlsx", "bombe"),
+        (b"not a zip at all", "xlsx", "illisible"),
+    ],
+    ids=["empty", "blank-json", "truncated-csv", "utf16-csv", "unknown-columns",
+         "truncated-json", "json-object", "truncated-xml", "billion-laughs",
+         "truncated-xlsx", "zip-bomb", "not-a-zip"],
+)  # fmt: skip
+def test_broken_files_fail_with_a_reason(content: bytes, kind: str, reason: str) -> None:
+    with pytest.raises(ImportFileError) as caught:
+        count_rows(content, kind)
+    assert reason in caught.value.message
+
+
+def test_header_only_files_have_no_rows() -> None:
+    for content, kind in [(csv_bytes([]), "csv"), (b"[]", "json"), (xml_bytes([]), "xml"),
+                          (xlsx_bytes([]), "xlsx")]:  # fmt: skip
+        assert count_rows(content, kind) == 0, kind
+    assert HEADER[0] == "EAN"
