@@ -1,5 +1,6 @@
 """Background job functions. Each takes (ctx, *ids), reloads what it needs and is idempotent."""
 
+from jobs.automations import run_automation, schedule_due_automations
 from jobs.demo import load_demo_catalog
 from jobs.imports import run_import
 from jobs.sync import run_connector_sync
@@ -10,6 +11,8 @@ REGISTRY: dict[str, JobFunction] = {
     "load_demo_catalog": load_demo_catalog,
     "run_connector_sync": run_connector_sync,
     "deliver_webhooks": deliver_webhooks,
+    "run_automation": run_automation,
+    "schedule_due_automations": schedule_due_automations,
     "run_import": run_import,
 }
 

@@ -8,6 +8,7 @@ from arq.typing import WorkerCoroutine
 from arq.worker import Worker, func
 
 from jobs import REGISTRY, TIMEOUTS
+from jobs.automations import schedule_due_automations
 from jobs.webhooks import CRON_SECONDS, deliver_webhooks
 from pim.jobs import DEFAULT_QUEUE
 from pim.runtime import Runtime
@@ -49,9 +50,15 @@ def worker_for(settings: Settings, *, burst: bool = False, queue: str = DEFAULT_
         handle_signals=not burst,
         allow_abort_jobs=True,
         max_jobs=8,
-        # The webhook safety net: due retries and events no commit-time run picked up.
+        # The webhook safety net (due retries, events no commit-time run picked up) and
+        # the user cron schedules, checked every minute (see jobs/automations.py).
         # Burst workers (tests) run only what was enqueued.
-        cron_jobs=[] if burst else [cron(deliver_webhooks, second=CRON_SECONDS, unique=True)],
+        cron_jobs=[]
+        if burst
+        else [
+            cron(deliver_webhooks, second=CRON_SECONDS, unique=True),
+            cron(schedule_due_automations, name="cron:schedule_due_automations"),
+        ],
     )
 
 

@@ -1,6 +1,7 @@
 """SQLAlchemy models. Importing this package registers every table on Base.metadata."""
 
 from models.accounts import Account, ApiKey, ProductCountDelta
+from models.automations import Automation
 from models.base import Base
 from models.catalog import Brand, Category, Supplier
 from models.connectors import Connector, ConnectorProductLink, SyncJob
@@ -14,6 +15,7 @@ from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookDispatchStat
 __all__ = [
     "Account",
     "ApiKey",
+    "Automation",
     "Base",
     "Brand",
     "Category",

@@ -12,10 +12,21 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from jobs import webhooks as webhook_jobs
+from jobs.automations import embedded_scheduler
 from pim.responses import OrjsonResponse
 from pim.runtime import Runtime
 from pim.settings import Settings, get_settings
-from rest_compat import connectors, errors, ext, magento, products, webhooks, windev, woocommerce
+from rest_compat import (
+    connectors,
+    errors,
+    ext,
+    imports_automations,
+    magento,
+    products,
+    webhooks,
+    windev,
+    woocommerce,
+)
 from rest_compat import imports as imports_api
 from schema import build_schema
 from schema.context import context_getter
@@ -33,7 +44,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             if settings.redis_url
             else asyncio.create_task(webhook_jobs.every(runtime, settings.webhook_poll_seconds))
         )
-        yield
+        async with embedded_scheduler(runtime):
+            yield
         if poller is not None:
             poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -67,6 +79,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(windev.router)
     app.include_router(products.router)
     app.include_router(imports_api.router)
+    app.include_router(imports_automations.router)
     app.include_router(connectors.router)
     app.include_router(woocommerce.router)
     app.include_router(magento.router)

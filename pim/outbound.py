@@ -96,11 +96,20 @@ async def _pinned(request: httpx.Request, policy: OutboundPolicy) -> httpx.Reque
 
 
 async def send(
-    client: httpx.AsyncClient, request: httpx.Request, policy: OutboundPolicy
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    policy: OutboundPolicy,
+    *,
+    stream: bool = False,
 ) -> httpx.Response:
-    """Send a request through the guard, following (and checking) redirects ourselves."""
+    """Send a request through the guard, following (and checking) redirects ourselves.
+
+    With `stream`, the body is left unread (the caller caps it and closes the response).
+    """
     for _ in range(MAX_REDIRECTS + 1):
-        response = await client.send(await _pinned(request, policy), follow_redirects=False)
+        response = await client.send(
+            await _pinned(request, policy), follow_redirects=False, stream=stream
+        )
         if response.status_code not in REDIRECTS or "location" not in response.headers:
             return response
         await response.aclose()

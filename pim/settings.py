@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # default's safety net looks for due retries and undelivered events.
     webhook_timeout_seconds: float = 10.0
     webhook_poll_seconds: float = 30.0
+    # Scheduled imports: the largest file an automation may download, and how long it may take.
+    automation_max_file_bytes: int = 200 * 1024 * 1024
+    automation_fetch_timeout: float = 300.0
     # Rows per import transaction: the checkpoint, pause and cancel granularity.
     import_chunk_size: int = Field(default=2000, ge=1)
     # An import run hands over to a fresh job after this long (under arq's job timeout).

@@ -15,6 +15,7 @@ from strawberry.tools import merge_types
 
 from pim.settings import Settings
 from schema.activation import ActivationMutation
+from schema.automations import AutomationMutation, AutomationQuery
 from schema.catalog import CatalogMutation, CatalogQuery
 from schema.connectors import ConnectorMutation, ConnectorQuery, ConnectorSubscription
 from schema.imports import ImportMutation, ImportQuery, ImportSubscription
@@ -26,13 +27,16 @@ from schema.webhooks import WebhookMutation, WebhookQuery
 
 Query = merge_types(
     "Query",
-    (ViewerQuery, ProductQuery, CatalogQuery, ImportQuery, ConnectorQuery, WebhookQuery),
-)
+    (
+        ViewerQuery, ProductQuery, CatalogQuery, ImportQuery, AutomationQuery, ConnectorQuery,
+        WebhookQuery,
+    ),
+)  # fmt: skip
 Mutation = merge_types(
     "Mutation",
     (
         ProductMutation, CatalogMutation, StockMutation, PriceMutation, ActivationMutation,
-        ImportMutation, ConnectorMutation, WebhookMutation,
+        ImportMutation, AutomationMutation, ConnectorMutation, WebhookMutation,
     ),
 )  # fmt: skip
 Subscription = merge_types("Subscription", (ImportSubscription, ConnectorSubscription))

@@ -1,0 +1,118 @@
+"""Imports API, automations (/api/v1/imports/automations): plain JSON, `items` + `meta` lists."""
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from models import Automation
+from pim.auth import Caller
+from pim.crypto import cipher_for
+from pim.outbound import OutboundPolicy
+from pim.responses import OrjsonResponse
+from pim.runtime import Runtime
+from pim.timeutil import isoformat_z
+from resolvers import automations
+from rest_compat.common import json_object, runtime
+from rest_compat.imports import PREFIX, authenticated, page_meta
+
+# Its own router under the Imports API's prefix, with the same authentication and paging.
+router = APIRouter(prefix=PREFIX, tags=["Imports"])
+
+
+def _guards(rt: Runtime) -> dict[str, Any]:
+    return {"cipher": cipher_for(rt.settings), "policy": OutboundPolicy.from_settings(rt.settings)}
+
+
+def created_out(a: Automation) -> dict[str, Any]:
+    return {
+        "id": str(a.id),
+        "name": a.name,
+        "schedule": a.schedule,
+        "is_active": a.is_active,
+        "created_at": isoformat_z(a.created_at),
+    }
+
+
+def automation_out(a: Automation) -> dict[str, Any]:
+    return created_out(a) | {
+        "supplier_code": a.supplier_code,
+        "file_source": automations.source_view(a),
+        "mapping": a.mapping,
+        "next_run_at": isoformat_z(a.next_run_at),
+        "last_run_at": isoformat_z(a.last_run_at),
+        "last_status": a.last_status,
+        "last_error": a.last_error,
+        "last_import_job_id": str(a.last_import_job_id) if a.last_import_job_id else None,
+        "updated_at": isoformat_z(a.updated_at),
+    }
+
+
+@router.post("/automations", status_code=201)
+async def create_automation(
+    request: Request, caller: Caller = Depends(authenticated)
+) -> OrjsonResponse:
+    body = await json_object(request)
+    rt = runtime(request)
+    async with rt.db.transaction() as session:
+        automation = await automations.create_automation(session, caller, data=body, **_guards(rt))
+    return OrjsonResponse(created_out(automation), status_code=201)
+
+
+@router.get("/automations")
+async def list_automations(
+    request: Request,
+    skip: int = Query(0),
+    limit: int = Query(50),
+    caller: Caller = Depends(authenticated),
+) -> OrjsonResponse:
+    async with runtime(request).db.transaction() as session:
+        page = await automations.list_automations(session, caller, skip=skip, limit=limit)
+    return OrjsonResponse(
+        {
+            "items": [automation_out(a) for a in page.items],
+            "meta": page_meta(page.total, skip, limit),
+        }
+    )
+
+
+@router.get("/automations/{automation_id}")
+async def get_automation(
+    request: Request, automation_id: uuid.UUID, caller: Caller = Depends(authenticated)
+) -> OrjsonResponse:
+    async with runtime(request).db.transaction() as session:
+        automation = await automations.get_automation(session, caller, automation_id=automation_id)
+    return OrjsonResponse(automation_out(automation))
+
+
+@router.patch("/automations/{automation_id}")
+async def update_automation(
+    request: Request, automation_id: uuid.UUID, caller: Caller = Depends(authenticated)
+) -> OrjsonResponse:
+    body = await json_object(request)
+    rt = runtime(request)
+    async with rt.db.transaction() as session:
+        automation = await automations.update_automation(
+            session, caller, automation_id=automation_id, changes=body, **_guards(rt)
+        )
+    return OrjsonResponse(automation_out(automation))
+
+
+@router.delete("/automations/{automation_id}", status_code=204)
+async def delete_automation(
+    request: Request, automation_id: uuid.UUID, caller: Caller = Depends(authenticated)
+) -> Response:
+    async with runtime(request).db.transaction() as session:
+        await automations.delete_automation(session, caller, automation_id=automation_id)
+    return Response(status_code=204)
+
+
+@router.post("/automations/{automation_id}/run", status_code=202)
+async def run_automation(
+    request: Request, automation_id: uuid.UUID, caller: Caller = Depends(authenticated)
+) -> OrjsonResponse:
+    async with runtime(request).db.transaction() as session:
+        automation = await automations.run_automation_now(
+            session, caller, automation_id=automation_id
+        )
+    return OrjsonResponse({"id": str(automation.id), "status": "queued"}, status_code=202)
