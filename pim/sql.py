@@ -1,9 +1,14 @@
 """Dialect-aware statement builders shared by the set-based writers."""
 
+import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
+import asyncpg
+import orjson
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 T = TypeVar("T")
@@ -28,3 +33,51 @@ def like_pattern(text: str) -> str:
 
 def unique(values: Iterable[T]) -> list[T]:
     return list(dict.fromkeys(values))
+
+
+# Below this many rows a plain multi-row statement is as fast as COPY and cheaper to set up.
+COPY_THRESHOLD = 50
+
+
+def _copy_value(value: Any) -> Any:
+    # asyncpg's binary COPY takes JSON documents as text.
+    return orjson.dumps(value).decode() if isinstance(value, dict | list) else value
+
+
+async def copy_upsert(
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    conflict: Sequence[str],
+    update: Sequence[str],
+) -> None:
+    """INSERT … ON CONFLICT DO UPDATE for many rows: COPY into a temporary table, then one
+    INSERT … SELECT (PostgreSQL). Several times faster than executemany for big batches.
+
+    The session must already be in its transaction (a statement ran before), so the
+    ON COMMIT DROP table lives until the end of it.
+    """
+    columns = list(rows[0])
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    scratch = f"scratch_{table.name}_{secrets.token_hex(4)}"
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    assignments = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in update)
+    try:
+        await raw.execute(
+            f'CREATE TEMP TABLE {scratch} (LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
+        )
+        await raw.copy_records_to_table(
+            scratch,
+            records=[tuple(_copy_value(row[c]) for c in columns) for row in rows],
+            columns=columns,
+        )
+        await raw.execute(
+            f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM {scratch} '
+            f"ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {assignments}"
+        )
+        await raw.execute(f"DROP TABLE {scratch}")
+    except asyncpg.UniqueViolationError as exc:
+        # Callers handle write races on SQLAlchemy's exception, whatever the path.
+        raise IntegrityError("copy_upsert", None, exc) from exc

@@ -20,7 +20,7 @@ from models import Product, ProductStock, SupplierProduct
 from pim.auth import Caller
 from pim.clock import MICROSECOND, write_timestamp
 from pim.ids import uuid7
-from pim.sql import unique, upsert
+from pim.sql import COPY_THRESHOLD, copy_upsert, unique, upsert
 from resolvers import catalog, counts, events
 from resolvers.ean import CHECKSUM_MESSAGE, FORMAT_MESSAGE, check_ean
 from resolvers.errors import Conflict, FieldError
@@ -483,13 +483,16 @@ async def _write(
         payload = {"id": str(result.id), "ean": result.ean, "reference": result.reference,
                    "changed": result.changed_fields}  # fmt: skip
         event_rows.append(events.event_row(account_id, kind, payload, when, result.id))
-    statement = upsert(session, PRODUCTS)
-    excluded = statement.excluded
-    statement = statement.on_conflict_do_update(
-        index_elements=["id"],
-        set_={c: excluded[c] for c in COLUMNS if c not in ("id", "account_id", "created_at")},
-    )
-    await session.execute(statement, rows)
+    kept = [c for c in COLUMNS if c not in ("id", "account_id", "created_at")]
+    if session.bind.dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD:
+        await copy_upsert(session, PRODUCTS, rows, conflict=["id"], update=kept)
+    else:
+        statement = upsert(session, PRODUCTS)
+        excluded = statement.excluded
+        statement = statement.on_conflict_do_update(
+            index_elements=["id"], set_={c: excluded[c] for c in kept}
+        )
+        await session.execute(statement, rows)
     await _write_stock(session, account_id, changed, refs, stamp, event_rows)
     await events.record(session, event_rows)
     await counts.add_live_products(

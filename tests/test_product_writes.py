@@ -90,3 +90,34 @@ async def test_folding_the_count_keeps_it_exact(
             .where(ProductCountDelta.account_id == key.account_id)
         )
     assert rows is not None and rows < 9  # folded, not one row per write
+
+
+async def test_big_batches_write_every_field_like_small_ones(
+    client: httpx.AsyncClient, key: Key
+) -> None:
+    """Past a few dozen rows PostgreSQL writes through COPY: same values either way."""
+    specs = {"hdmi": 3, "vesa": [200, 400]}
+    for size in (3, 80):
+        items = [
+            {"ean": ean13(1000 * size + n), "name": f"P{n}", "technical_specs": specs, "compatibility": ["TV", "PC"],
+             "price": 19.99, "end_of_life_date": "2030-01-31", "dangerous_goods": False, "package_weight": 1200}
+            for n in range(size)
+        ]  # fmt: skip
+        body = (
+            await client.post(
+                f"{BASE}/products/batch", json={"products": items}, headers=key.headers
+            )
+        ).json()
+        assert body["data"]["created"] == size
+        again = (
+            await client.post(
+                f"{BASE}/products/batch", json={"products": items}, headers=key.headers
+            )
+        ).json()
+        assert again["data"]["updated"] == size
+        query = '{ product(ean: "%s") { technicalSpecs compatibility price endOfLifeDate dangerousGoods packageWeight } }'
+        from tests.conftest import gql
+
+        product = (await gql(client, query % ean13(1000 * size + size - 1), key))["data"]["product"]
+        assert product == {"technicalSpecs": specs, "compatibility": ["TV", "PC"], "price": 19.99,
+                           "endOfLifeDate": "2030-01-31", "dangerousGoods": False, "packageWeight": 1200}  # fmt: skip
