@@ -82,17 +82,24 @@ def bare(env: dict[str, str], workers: int = 2) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children (uvicorn workers), in MB."""
-    total = 0
+def peak_process_rss_mb(pid: int) -> float:
+    """The largest resident memory among a process and its children (uvicorn workers), MB."""
     pids = [pid]
     children = Path(f"/proc/{pid}/task/{pid}/children")
     if children.exists():
         pids += [int(p) for p in children.read_text().split()]
+    largest = 0
     for p in pids:
         status = Path(f"/proc/{p}/status")
         if status.exists():
             for line in status.read_text().splitlines():
                 if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-    return total / 1024
+                    largest = max(largest, int(line.split()[1]))
+    return largest / 1024
+
+
+@contextmanager
+def worker(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """One arq worker (`pim worker`) on the default queue."""
+    with process([sys.executable, "-m", "pim.cli", "worker"], env) as proc:
+        yield proc
