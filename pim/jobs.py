@@ -75,7 +75,15 @@ class InProcessQueue:
         ctx = {**self._ctx, "job_id": job_id, "job_try": 1}
         task = asyncio.create_task(self._run(function, ctx, args), name=f"job:{function}:{job_id}")
         self._tasks[job_id] = task
+        # Finished jobs are forgotten: a long-running process enqueues jobs forever.
+        task.add_done_callback(lambda done: self._forget(job_id, done))
         return job_id
+
+    def _forget(self, job_id: str, task: asyncio.Task[Any]) -> None:
+        if self._tasks.get(job_id) is task:
+            del self._tasks[job_id]
+        if not task.cancelled():
+            task.exception()  # already logged by _run; marks it as seen
 
     async def _run(self, function: str, ctx: dict[str, Any], args: tuple[Any, ...]) -> Any:
         try:

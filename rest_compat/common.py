@@ -1,5 +1,6 @@
 """What every REST surface shares: the caller dependency, JSON bodies, status codes."""
 
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -73,6 +74,18 @@ def caller_with(surface_scope: str | None) -> Callable[[Request], Awaitable[Call
         return caller
 
     return dependency
+
+
+def page_meta(total: int, skip: int, limit: int) -> dict[str, Any]:
+    """The `meta` of the plain surfaces' lists (Products, Imports, Connectors, Webhooks)."""
+    return {
+        "total": total,
+        "page": skip // limit + 1,
+        "per_page": limit,
+        "total_pages": math.ceil(total / limit) if total else 0,
+        "has_next": skip + limit < total,
+        "has_previous": skip > 0,
+    }
 
 
 async def json_body(request: Request) -> Any:

@@ -4,7 +4,6 @@ Bearer (or X-API-Key); scopes imports:read and imports:write, checked by the
 resolvers; errors as plain JSON (rest_compat.errors.plain_error).
 """
 
-import math
 import uuid
 from typing import Any
 
@@ -18,7 +17,7 @@ from pim.responses import OrjsonResponse
 from pim.timeutil import isoformat_z
 from resolvers import imports
 from resolvers.errors import FieldError, ValidationFailed
-from rest_compat.common import caller_with, runtime
+from rest_compat.common import caller_with, page_meta, runtime
 
 PREFIX = "/api/v1/imports"
 router = APIRouter(prefix=PREFIX, tags=["Imports"])
@@ -53,19 +52,6 @@ def log_out(log: ImportLog) -> dict[str, Any]:
         "message": log.message,
         "value": log.value,
         "timestamp": isoformat_z(log.timestamp),
-    }
-
-
-def page_meta(total: int, skip: int, limit: int) -> dict[str, Any]:
-    page = skip // limit + 1
-    total_pages = math.ceil(total / limit) if total else 0
-    return {
-        "total": total,
-        "page": page,
-        "per_page": limit,
-        "total_pages": total_pages,
-        "has_next": skip + limit < total,
-        "has_previous": skip > 0,
     }
 
 

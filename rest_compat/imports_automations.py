@@ -13,8 +13,8 @@ from pim.responses import OrjsonResponse
 from pim.runtime import Runtime
 from pim.timeutil import isoformat_z
 from resolvers import automations
-from rest_compat.common import json_object, runtime
-from rest_compat.imports import PREFIX, authenticated, page_meta
+from rest_compat.common import json_object, page_meta, runtime
+from rest_compat.imports import PREFIX, authenticated
 
 # Its own router under the Imports API's prefix, with the same authentication and paging.
 router = APIRouter(prefix=PREFIX, tags=["Imports"])

@@ -5,7 +5,6 @@ Plain JSON objects, `items` + `meta` lists; errors through the default plain map
 The list answers only with its trailing slash: these routers do not redirect slashes.
 """
 
-import math
 import uuid
 from typing import Any
 
@@ -20,7 +19,7 @@ from resolvers import connectors, sync
 from resolvers.connectors import SyncStats, TestResult
 from resolvers.errors import FieldError, NotFound, ValidationFailed
 from resolvers.sync import Kind
-from rest_compat.common import caller_with, json_object, runtime
+from rest_compat.common import caller_with, json_object, page_meta, runtime
 
 authenticated = caller_with(None)
 
@@ -106,11 +105,9 @@ def connector_router(
             result = await connectors.list_connectors(
                 session, caller, platform=platform, limit=per_page, offset=(page - 1) * per_page
             )
-        pages = max(1, math.ceil(result.total / per_page))
         return OrjsonResponse({
             "items": [connector_summary(c) for c in result.connectors],
-            "meta": {"total": result.total, "page": page, "per_page": per_page,
-                     "total_pages": pages, "has_next": page < pages, "has_previous": page > 1},
+            "meta": page_meta(result.total, (page - 1) * per_page, per_page),
         })  # fmt: skip
 
     @router.post("/", status_code=201)

@@ -18,7 +18,7 @@ from pim.timeutil import isoformat_z
 from resolvers import webhooks
 from resolvers.errors import ValidationFailed
 from resolvers.validation import parse
-from rest_compat.common import caller_with, json_object, runtime
+from rest_compat.common import caller_with, json_object, page_meta, runtime
 
 PREFIX = "/api/v1/webhooks"
 router = APIRouter(prefix=PREFIX, tags=["Webhooks"])
@@ -117,20 +117,7 @@ def attempt_out(attempt: WebhookAttempt) -> dict[str, Any]:
 
 
 def listing(items: list[dict[str, Any]], total: int, skip: int, limit: int) -> OrjsonResponse:
-    pages = (total + limit - 1) // limit
-    return OrjsonResponse(
-        {
-            "items": items,
-            "meta": {
-                "total": total,
-                "page": skip // limit + 1,
-                "per_page": limit,
-                "total_pages": pages,
-                "has_next": skip + limit < total,
-                "has_previous": skip > 0,
-            },
-        }
-    )
+    return OrjsonResponse({"items": items, "meta": page_meta(total, skip, limit)})
 
 
 @router.get("")

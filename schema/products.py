@@ -139,10 +139,13 @@ class Product:
             **values,
         )
 
-    @strawberry.field(description="The brand (batched per request).")
+    @strawberry.field(description="The brand.")
     async def brand(self, info: Info) -> Brand | None:
         if self.brand_id is None:
             return None
+        if self.brand_name is not None:
+            # Product reads join the brand's name already: no query needed.
+            return Brand(id=strawberry.ID(str(self.brand_id)), name=self.brand_name)
         model = await info.context.brands.load(self.brand_id)
         return Brand.from_model(model) if model else None
 
