@@ -1,12 +1,13 @@
 """Dialect-aware statement builders shared by the set-based writers."""
 
+import operator
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
 import orjson
-from sqlalchemy import Table
+from sqlalchemy import JSON, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,9 +40,23 @@ def unique(values: Iterable[T]) -> list[T]:
 COPY_THRESHOLD = 50
 
 
-def _copy_value(value: Any) -> Any:
-    # asyncpg's binary COPY takes JSON documents as text.
-    return orjson.dumps(value).decode() if isinstance(value, dict | list) else value
+def _records(
+    rows: Sequence[dict[str, Any]], columns: list[str], documents: set[str]
+) -> list[tuple[Any, ...]]:
+    """Rows as COPY tuples; JSON documents as text, which asyncpg's binary COPY expects."""
+    pick = operator.itemgetter(*columns)
+    records = [pick(row) for row in rows]
+    positions = [i for i, c in enumerate(columns) if c in documents]
+    if not positions:
+        return records
+    converted = []
+    for record in records:
+        values = list(record)
+        for i in positions:
+            if values[i] is not None:
+                values[i] = orjson.dumps(values[i]).decode()
+        converted.append(tuple(values))
+    return converted
 
 
 async def copy_upsert(
@@ -68,11 +83,9 @@ async def copy_upsert(
         await raw.execute(
             f'CREATE TEMP TABLE {scratch} (LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
         )
-        await raw.copy_records_to_table(
-            scratch,
-            records=[tuple(_copy_value(row[c]) for c in columns) for row in rows],
-            columns=columns,
-        )
+        documents = {c.name for c in table.columns if isinstance(c.type, JSON)}
+        records = _records(rows, columns, documents)
+        await raw.copy_records_to_table(scratch, records=records, columns=columns)
         await raw.execute(
             f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM {scratch} '
             f"ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {assignments}"

@@ -262,8 +262,9 @@ async def _load_current(session: AsyncSession, account_id: uuid.UUID, plans: lis
     by_id: dict[uuid.UUID, dict[str, Any]] = {}
     by_ean: dict[str, dict[str, Any]] = {}
     by_reference: dict[str, dict[str, Any]] = {}
-    for row in rows.mappings():
-        record = dict(row)
+    names = list(rows.keys())
+    for values in rows:
+        record = dict(zip(names, values, strict=True))
         by_id[record["id"]] = record
         if record["ean"] is not None:
             by_ean[record["ean"]] = record
@@ -401,7 +402,8 @@ def _decide(plan: _Plan, options: WriteOptions, refs: _References, account_id: u
 
     assert current is not None
     result.id = current["id"]
-    changed = [c for c in WRITABLE_COLUMNS if new.get(c) != current.get(c)]
+    candidates = WRITABLE_COLUMNS if options.mode == "replace" else _touched(plan.given)
+    changed = [c for c in candidates if new.get(c) != current.get(c)]
     stock_changed = (
         stock is not None and not plan.given.get("supplier_code") and stock != current.get("_stock")
     )
@@ -412,6 +414,24 @@ def _decide(plan: _Plan, options: WriteOptions, refs: _References, account_id: u
         result.changed_fields = changed + (["stock"] if stock_changed or supplier_stock else [])
     else:
         result.status = "unchanged"
+
+
+# Columns an input field writes besides its own; every other given field is its own column.
+_DERIVED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "brand_name": ("brand_id",),
+    "is_active": ("status",),
+    "supplier_code": ("supplier_code", "supplier_id"),
+    "ean": ("ean", "ean_checksum_valid"),
+    "stock": (),
+}
+
+
+def _touched(given: dict[str, Any]) -> list[str]:
+    """The columns a PATCH-like write of `given` may change (in column order)."""
+    touched: set[str] = set()
+    for name in given:
+        touched.update(_DERIVED_COLUMNS.get(name, (name,)))
+    return [c for c in WRITABLE_COLUMNS if c in touched]
 
 
 def _replaced_columns() -> set[str]:
@@ -453,7 +473,7 @@ def _apply(
             raise _ItemError(FieldError("category_id", "catégorie introuvable", "not_found"))
         new["category_id"] = category
     if plan.fields.ean is not None:
-        new["ean_checksum_valid"] = check_ean(plan.fields.ean).checksum_valid
+        new["ean_checksum_valid"] = not any(w.code == "ean_checksum" for w in plan.result.warnings)
     return new
 
 
