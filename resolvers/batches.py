@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Product
 from pim.auth import Caller
 from pim.clock import MICROSECOND
-from pim.sql import unique
+from pim.sql import among, unique
 from resolvers.ean import FORMAT_MESSAGE, is_well_formed
 from resolvers.errors import FieldError, ValidationFailed
 from resolvers.permissions import PRODUCT_WRITE, require
@@ -171,10 +171,11 @@ async def load_products(
         select(PRODUCTS.c.id, PRODUCTS.c.ean, *(PRODUCTS.c[c] for c in columns)).where(
             PRODUCTS.c.account_id == account_id,
             PRODUCTS.c.deleted_at.is_(None),
-            PRODUCTS.c.ean.in_(eans),
+            among(session, PRODUCTS.c.ean, eans),
         )
     )
-    by_ean = {row["ean"]: dict(row) for row in rows.mappings()}
+    names = list(rows.keys())
+    by_ean = {values[1]: dict(zip(names, values, strict=True)) for values in rows}
     found: list[Valid[Any]] = []
     for entry in valid:
         product = by_ean.get(entry.result.ean)

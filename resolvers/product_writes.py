@@ -20,7 +20,7 @@ from models import Product, ProductStock, SupplierProduct
 from pim.auth import Caller
 from pim.clock import MICROSECOND, write_timestamp
 from pim.ids import uuid7
-from pim.sql import COPY_THRESHOLD, copy_upsert, unique, upsert
+from pim.sql import COPY_THRESHOLD, among, copy_upsert, unique, upsert
 from resolvers import catalog, counts, events
 from resolvers.ean import CHECKSUM_MESSAGE, FORMAT_MESSAGE, check_ean
 from resolvers.errors import Conflict, FieldError
@@ -251,11 +251,11 @@ async def _load_current(session: AsyncSession, account_id: uuid.UUID, plans: lis
     refs = unique(p.fields.reference for p in plans if p.fields.ean is None and p.fields.reference)
     conditions = []
     if ids:
-        conditions.append(PRODUCTS.c.id.in_(ids))
+        conditions.append(among(session, PRODUCTS.c.id, ids))
     if eans:
-        conditions.append(PRODUCTS.c.ean.in_(eans))
+        conditions.append(among(session, PRODUCTS.c.ean, eans))
     if refs:
-        conditions.append(PRODUCTS.c.reference.in_(refs))
+        conditions.append(among(session, PRODUCTS.c.reference, refs))
     rows = await session.execute(
         select(PRODUCTS).where(PRODUCTS.c.account_id == account_id, or_(*conditions))
     )

@@ -13,7 +13,7 @@ from models import ProductStock, SupplierProduct
 from pim.auth import Caller
 from pim.clock import write_timestamp
 from pim.ids import uuid7
-from pim.sql import unique
+from pim.sql import among, unique
 from resolvers import batches, catalog, events
 from resolvers.batches import EanBatchResult
 from resolvers.product_fields import EanText
@@ -111,7 +111,8 @@ async def _current(
     """Current generic and supplier-level quantities of the batch's products."""
     generic_rows = await session.execute(
         select(ProductStock.product_id, ProductStock.quantity).where(
-            ProductStock.account_id == account_id, ProductStock.product_id.in_(product_ids)
+            ProductStock.account_id == account_id,
+            among(session, ProductStock.product_id, product_ids),
         )
     )
     generic = {pid: quantity for pid, quantity in generic_rows}
@@ -122,7 +123,7 @@ async def _current(
                 SupplierProduct.product_id, SupplierProduct.supplier_id, SupplierProduct.stock
             ).where(
                 SupplierProduct.account_id == account_id,
-                SupplierProduct.product_id.in_(product_ids),
+                among(session, SupplierProduct.product_id, product_ids),
                 SupplierProduct.supplier_id.in_(supplier_ids),
             )
         )
