@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pim.broker import Broker, InProcessBroker, RedisBroker
 from pim.db import Database, create_engine
 from pim.jobs import ArqQueue, InProcessQueue, JobQueue, PendingJob
+from pim.memo import Memo, MemoryMemo, RedisMemo
 from pim.ratelimit import RateLimiter
 from pim.settings import Settings
 
@@ -16,6 +17,7 @@ class Runtime:
     limiter: RateLimiter
     queue: JobQueue = field(init=False)
     broker: Broker = field(init=False)
+    memo: Memo = field(init=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Runtime":
@@ -27,11 +29,13 @@ class Runtime:
         if settings.redis_url:
             runtime.queue = ArqQueue(settings.redis_url)
             runtime.broker = RedisBroker(settings.redis_url)
+            runtime.memo = RedisMemo(settings.redis_url)
         else:
             from jobs import REGISTRY  # jobs import resolvers, which import this module's users
 
             runtime.queue = InProcessQueue(REGISTRY, {"runtime": runtime})
             runtime.broker = InProcessBroker()
+            runtime.memo = MemoryMemo()
         runtime.db.dispatch = runtime.enqueue_all
         return runtime
 
@@ -43,4 +47,5 @@ class Runtime:
         await self.queue.close()
         await self.broker.close()
         await self.limiter.close()
+        await self.memo.close()
         await self.db.dispose()

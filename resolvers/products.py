@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Brand, Product, ProductStock
 from pim.auth import Caller
 from pim.clock import MICROSECOND, stable_horizon, write_timestamp
+from pim.memo import Memo
 from pim.sql import like_pattern
 from resolvers import counts, events
 from resolvers.batches import check_size
@@ -282,6 +283,7 @@ async def delta(
     since: datetime,
     limit: int = 100,
     supplier_code: str | None = None,
+    memo: Memo | None = None,
 ) -> DeltaPage:
     """Changes at or after `since`, oldest first, deletions included as tombstones.
 
@@ -300,22 +302,58 @@ async def delta(
     window = [Product.updated_at >= since, Product.updated_at < horizon]
     if supplier_code:
         window.append(Product.supplier_code == supplier_code)
+    stmt = _scoped(caller).where(*window).order_by(Product.updated_at, Product.id)
+    rows = _rows(await session.execute(stmt.limit(limit)))
+    if len(rows) < limit:
+        # A short page is the whole rest of the window: it is its own total.
+        return DeltaPage(rows=rows, high_water=max(horizon, since), total=len(rows))
+    last = rows[-1].product.updated_at
+    rows += _rows(
+        await session.execute(
+            stmt.where(Product.updated_at == last, Product.id > rows[-1].product.id)
+        )
+    )
+    total = await _delta_total(session, caller, since, horizon, window, supplier_code, memo)
+    high_water = last + MICROSECOND
+    if memo is not None:
+        # What remains after this page, for the loop's next call from `high_water`.
+        await memo.set(
+            _delta_key(caller, high_water, supplier_code),
+            [total - len(rows), horizon.isoformat()],
+        )
+    return DeltaPage(rows=rows, high_water=high_water, total=total)
+
+
+def _delta_key(caller: Caller, since: datetime, supplier_code: str | None) -> str:
+    return f"delta:{caller.account_id}:{supplier_code or ''}:{since.isoformat()}"
+
+
+async def _delta_total(
+    session: AsyncSession,
+    caller: Caller,
+    since: datetime,
+    horizon: datetime,
+    window: list[ColumnElement[bool]],
+    supplier_code: str | None,
+    memo: Memo | None,
+) -> int:
+    """Changes in [since, horizon). Counting them on every page of a loop over a big
+    catalog costs more than the pages; so the previous page leaves what remained, which
+    still holds while no product of the account changed since it was counted."""
+    known = await memo.get(_delta_key(caller, since, supplier_code)) if memo else None
+    if known is not None:
+        remaining, counted_at = known[0], datetime.fromisoformat(known[1])
+        newest = await session.scalar(
+            select(func.max(Product.updated_at)).where(Product.account_id == caller.account_id)
+        )
+        if newest is None or newest < counted_at:
+            return int(remaining)
     total = await session.scalar(
         select(func.count())
         .select_from(Product)
         .where(Product.account_id == caller.account_id, *window)
     )
-    stmt = _scoped(caller).where(*window).order_by(Product.updated_at, Product.id)
-    rows = _rows(await session.execute(stmt.limit(limit)))
-    if len(rows) < limit:
-        return DeltaPage(rows=rows, high_water=max(horizon, since), total=total or 0)
-    last = rows[-1].product.updated_at
-    ties = _rows(
-        await session.execute(
-            stmt.where(Product.updated_at == last, Product.id > rows[-1].product.id)
-        )
-    )
-    return DeltaPage(rows=rows + ties, high_water=last + MICROSECOND, total=total or 0)
+    return total or 0
 
 
 async def get_product(

@@ -157,7 +157,9 @@ async def delta(
     since_at = _datetime_arg("since", since)
     async with runtime(request).db.transaction() as session:
         # `page` is accepted for compatibility; the high-water mark is the real cursor.
-        result = await products.delta(session, caller, since=since_at, limit=page_size)
+        result = await products.delta(
+            session, caller, since=since_at, limit=page_size, memo=runtime(request).memo
+        )
     return envelope(
         [product_out(r) for r in result.rows],
         total=result.total,

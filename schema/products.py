@@ -461,7 +461,9 @@ class ProductQuery:
         "Feed `nextSince` back until `hasMore` is false."
     )
     async def products_delta(self, info: Info, since: datetime, first: int = 100) -> ProductDelta:
-        page = await run_query(info, products.delta, since=since, limit=first)
+        page = await run_query(
+            info, products.delta, since=since, limit=first, memo=info.context.runtime.memo
+        )
         return ProductDelta(
             nodes=[Product.from_row(r) for r in page.rows],
             total_count=page.total,

@@ -128,3 +128,27 @@ async def test_high_water_never_runs_ahead_of_the_clock(
         response.json()["data"][-1]["updated_at"]
     ) >= timedelta(0)
     assert meta["page_size"] == 100 and meta["total"] == 1
+
+
+async def test_each_page_tells_how_many_changes_remain(
+    client: httpx.AsyncClient, key: Key, runtime: Runtime
+) -> None:
+    await bulk_create(client, key, 700, 12)
+
+    async def page(since: str) -> dict:
+        response = await client.get(
+            f"{BASE}/products/delta", params={"since": since, "page_size": 5}, headers=key.headers
+        )
+        return response.json()
+
+    first = await page("2020-01-01T00:00:00Z")
+    assert first["meta"]["total"] == 12 and len(first["data"]) == 5
+    second = await page(first["meta"]["updated_at"])
+    assert second["meta"]["total"] == 7  # from what the first page left, no recount
+    # A write in between makes the next page count again rather than trust the memo.
+    await client.post(
+        f"{BASE}/products", json={"ean": ean13(700), "name": "Changé"}, headers=key.headers
+    )
+    third = await page(second["meta"]["updated_at"])
+    assert third["meta"]["total"] == 3  # 2 left in the window + the product just changed
+    assert [p["ean"] for p in third["data"]][-1] == ean13(700)
