@@ -39,6 +39,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 
 Dispatch = Callable[[list[PendingJob]], Awaitable[None]]
+# What a unit of work hands to resolvers; the layers above name it without SQLAlchemy.
+DbSession = AsyncSession
 
 
 class Database:

@@ -10,10 +10,10 @@ import strawberry
 from aiodataloader import DataLoader
 from fastapi import Request, WebSocket
 from graphql import GraphQLError
-from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.fastapi import BaseContext
 
 from pim.auth import Caller
+from pim.db import DbSession
 from pim.ratelimit import RateWindow
 from pim.runtime import Runtime
 from resolvers import keys, loaders
@@ -26,7 +26,7 @@ from resolvers.errors import (
 )
 from rest_compat.common import presented_key
 
-BatchFn = Callable[[AsyncSession, Caller, Sequence[Any]], Awaitable[list[Any]]]
+BatchFn = Callable[[DbSession, Caller, Sequence[Any]], Awaitable[list[Any]]]
 
 
 def graphql_error(exc: DomainError) -> GraphQLError:

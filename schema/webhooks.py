@@ -6,11 +6,11 @@ from enum import Enum
 from typing import TypeVar
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import WebhookAttempt as AttemptModel
 from models import WebhookDelivery as DeliveryModel
 from models import WebhookEndpoint as EndpointModel
+from pim.db import DbSession
 from resolvers import webhooks
 from schema.context import Info, parse_id
 from schema.errors import UserError, run_query, user_errors
@@ -192,7 +192,7 @@ class WebhookReplayPayload:
 
 
 async def _in_transaction(
-    info: Info, body: Callable[[AsyncSession], Awaitable[T]]
+    info: Info, body: Callable[[DbSession], Awaitable[T]]
 ) -> tuple[T | None, list[UserError]]:
     """A mutation body in one transaction; expected failures become payload errors."""
 
