@@ -42,7 +42,7 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformError, PlatformHttp
-from connectors.support import CachedToken, default_wait, each_concurrently
+from connectors.toolkit import CachedToken, default_wait, each_concurrently
 
 LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
 LISTINGS = "/listings/2021-08-01/items"

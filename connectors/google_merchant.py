@@ -42,7 +42,7 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformError, PlatformHttp
-from connectors.support import CachedToken, default_wait
+from connectors.toolkit import CachedToken, default_wait
 
 API = "/content/v2.1"
 SCOPE = "https://www.googleapis.com/auth/content"

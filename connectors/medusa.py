@@ -37,7 +37,7 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformError, PlatformHttp
-from connectors.support import (
+from connectors.toolkit import (
     Addressed,
     CachedToken,
     each_concurrently,
@@ -197,7 +197,7 @@ class MedusaAdapter(PlatformAdapter):
         return outcomes
 
     async def push_prices(self, prices: Sequence[PriceLevel]) -> list[ItemOutcome]:
-        return await for_variants(prices, "Medusa", self._send_prices)
+        return await for_variants(prices, self._send_prices)
 
     async def _send_prices(self, linked: list[Addressed[PriceLevel]]) -> list[ItemOutcome]:
         by_product: dict[str, list[tuple[str, PriceLevel]]] = defaultdict(list)

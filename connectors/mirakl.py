@@ -38,7 +38,7 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformHttp
-from connectors.support import Identified, multipart_form
+from connectors.toolkit import Identified, multipart_form
 
 PAGE_SIZE = 100  # OF21 refuses more
 NEW_STATE = "11"

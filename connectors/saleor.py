@@ -35,7 +35,7 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformError, PlatformHttp
-from connectors.support import Addressed, for_variants, pair_id, split_pair
+from connectors.toolkit import Addressed, for_variants, pair_id, split_pair
 
 PAGE_SIZE = 100
 ERRORS = "errors { field message code }"
@@ -214,7 +214,7 @@ class SaleorAdapter(PlatformAdapter):
             return [_outcome(item.product_id, data[f"m{n}"], item.external_id)
                     for n, (item, _, _) in enumerate(linked)]  # fmt: skip
 
-        return await for_variants(items, "Saleor", send)
+        return await for_variants(items, send)
 
     async def push_stock(self, levels: Sequence[StockLevel]) -> list[ItemOutcome]:
         warehouse = self.options["warehouse_id"]

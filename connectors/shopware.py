@@ -36,7 +36,7 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformError, PlatformHttp
-from connectors.support import CachedToken
+from connectors.toolkit import CachedToken
 
 PAGE_SIZE = 100
 OPERATION = "pim-products"

@@ -34,7 +34,7 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformHttp
-from connectors.support import (
+from connectors.toolkit import (
     Addressed,
     default_wait,
     each_concurrently,
@@ -138,7 +138,7 @@ class SquarespaceAdapter(PlatformAdapter):
                 return
 
     async def push_stock(self, levels: Sequence[StockLevel]) -> list[ItemOutcome]:
-        return await for_variants(levels, "Squarespace", self._adjust)
+        return await for_variants(levels, self._adjust)
 
     async def _adjust(self, levels: list[Addressed[StockLevel]]) -> list[ItemOutcome]:
         for start in range(0, len(levels), ADJUSTMENTS_PER_CALL):
@@ -165,7 +165,7 @@ class SquarespaceAdapter(PlatformAdapter):
         async def send(addressed: list[Addressed[PriceLevel]]) -> list[ItemOutcome]:
             return await each_concurrently([a[0] for a in addressed], one, limit=CONCURRENCY)
 
-        return await for_variants(prices, "Squarespace", send)
+        return await for_variants(prices, send)
 
 
 def _amount(money_value: dict[str, Any] | None) -> float | None:

@@ -1,17 +1,20 @@
-"""What several platform adapters share: OAuth2 client-credentials tokens, one call per
-item for platforms without a batch endpoint, polling of asynchronous integration
-reports, and multipart bodies for batch APIs (OCAPI batch requests, OData $batch).
+"""What several platform adapters share: cached access tokens (OAuth2 client
+credentials among them), per-item calls for platforms without a batch endpoint,
+polling of asynchronous integration reports, composite "product:variant" ids, and
+multipart bodies (form uploads, OCAPI batch requests, OData $batch).
 """
 
 import asyncio
 import base64
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol, TypeVar
 
-from connectors.base import ItemOutcome
+from connectors.base import NOT_LINKED, ItemOutcome
 from connectors.http import PlatformError, PlatformHttp
 
 # Renew a token this long before the platform says it expires, so that a request
@@ -28,9 +31,26 @@ T = TypeVar("T")
 Item = TypeVar("Item", bound=Identified)
 
 
+class CachedToken:
+    """An access token fetched when first needed and reused until shortly before it
+    expires: token endpoints are rate-limited on their own. `fetch` answers the token
+    and its lifetime in seconds."""
+
+    def __init__(self, fetch: Callable[[], Awaitable[tuple[str, float]]]) -> None:
+        self._fetch = fetch
+        self._token: str | None = None
+        self._expires_at = 0.0
+
+    async def get(self) -> str:
+        if self._token is None or time.monotonic() >= self._expires_at:
+            token, lifetime = await self._fetch()
+            self._token = token
+            self._expires_at = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS)
+        return self._token
+
+
 class ClientCredentials:
-    """An OAuth2 client-credentials token, fetched when first needed and reused until
-    shortly before it expires (token endpoints are rate-limited on their own)."""
+    """An OAuth2 client-credentials token (a CachedToken fetched from `token_url`)."""
 
     def __init__(
         self,
@@ -48,15 +68,12 @@ class ClientCredentials:
         self.client_secret = client_secret
         self.basic_auth = basic_auth
         self.scope = scope
-        self._token: str | None = None
-        self._expires_at = 0.0
+        self._token = CachedToken(self._fetch)
 
     async def headers(self) -> dict[str, str]:
-        if self._token is None or time.monotonic() >= self._expires_at:
-            await self._fetch()
-        return {"Authorization": f"Bearer {self._token}"}
+        return {"Authorization": f"Bearer {await self._token.get()}"}
 
-    async def _fetch(self) -> None:
+    async def _fetch(self) -> tuple[str, float]:
         form = {"grant_type": "client_credentials"}
         headers: dict[str, str] = {}
         if self.basic_auth:
@@ -68,32 +85,67 @@ class ClientCredentials:
             form["scope"] = self.scope
         response = await self.http.request("POST", self.token_url, data=form, headers=headers)
         body = response.json()
-        self._token = str(body["access_token"])
-        lifetime = float(body.get("expires_in") or 300)
-        self._expires_at = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS)
+        return str(body["access_token"]), float(body.get("expires_in") or 300)
+
+
+@contextmanager
+def default_wait(seconds: float) -> Iterator[None]:
+    """A 429 that names no wait gets `seconds`, the window the platform documents."""
+    try:
+        yield
+    except PlatformError as exc:
+        if exc.status == 429 and exc.retry_after is None:
+            exc.retry_after = seconds
+        raise
+
+
+async def run_bounded(
+    calls: Sequence[Callable[[], Awaitable[T]]], *, limit: int
+) -> list[T | PlatformError]:
+    """Run the calls at most `limit` at a time, for platforms without a batch endpoint
+    for the operation. A refusal (4xx) takes the place of its call's result. After a
+    transient failure (throttling, outage) no further call starts, and the failure is
+    raised once the running ones end, so the job retries the chunk after the wait the
+    platform asked for instead of hammering it (the calls must be idempotent upserts,
+    so a retry converges)."""
+    gate = asyncio.Semaphore(limit)
+    stopped: list[PlatformError] = []
+
+    async def one(call: Callable[[], Awaitable[T]]) -> T | PlatformError:
+        async with gate:
+            if stopped:
+                return stopped[0]
+            try:
+                return await call()
+            except PlatformError as exc:
+                if exc.transient:
+                    stopped.append(exc)
+                return exc
+
+    results = await asyncio.gather(*(one(call) for call in calls))
+    if stopped:
+        raise stopped[0]
+    return results
+
+
+async def each_concurrently(
+    items: Sequence[Item], call: Callable[[Item], Awaitable[str | None]], *, limit: int
+) -> list[ItemOutcome]:
+    """One call per item (see run_bounded); `call` answers the platform's id for the item."""
+    results = await run_bounded([partial(call, item) for item in items], limit=limit)
+    return [
+        ItemOutcome(item.product_id, ok=False, error=result.message)
+        if isinstance(result, PlatformError)
+        else ItemOutcome(item.product_id, ok=True, external_id=result)
+        for item, result in zip(items, results, strict=True)
+    ]
 
 
 async def each_item(
     items: Sequence[Item], call: Callable[[Item], Awaitable[str | None]]
 ) -> list[ItemOutcome]:
-    """One call per item, for platforms that have no batch endpoint for the operation.
-
-    `call` returns the platform's id for the item. A refusal (a 4xx) is that item's
-    outcome and the others go on; a transient failure (throttling, outage) stops the
-    chunk and propagates, so the job retries it after the wait the platform asked for
-    instead of hammering it with the rest.
-    """
-    outcomes = []
-    for item in items:
-        try:
-            external_id = await call(item)
-        except PlatformError as exc:
-            if exc.transient:
-                raise
-            outcomes.append(ItemOutcome(item.product_id, ok=False, error=exc.message))
-        else:
-            outcomes.append(ItemOutcome(item.product_id, ok=True, external_id=external_id))
-    return outcomes
+    """One call per item, one at a time."""
+    return await each_concurrently(items, call, limit=1)
 
 
 async def poll(
@@ -134,7 +186,48 @@ def reported_outcomes(
     return outcomes
 
 
-# --- multipart/mixed -------------------------------------------------------------
+# Platforms where a sellable item is a variant of a product need both ids to update
+# it; the link stores them as one external id, "product:variant".
+def pair_id(product: str, variant: str) -> str:
+    return f"{product}:{variant}"
+
+
+def split_pair(external_id: str) -> tuple[str, str | None]:
+    product, _, variant = external_id.partition(":")
+    return product, variant or None
+
+
+class Linked(Identified, Protocol):
+    @property
+    def external_id(self) -> str | None: ...
+
+
+L = TypeVar("L", bound=Linked)
+# An item, with its platform product id and variant id.
+Addressed = tuple[L, str, str]
+
+
+async def for_variants(
+    items: Sequence[L],
+    send: Callable[[list[Addressed[L]]], Awaitable[list[ItemOutcome]]],
+) -> list[ItemOutcome]:
+    """Stock or price updates addressed to variants: `send` gets the items linked to a
+    variant (and answers their outcomes in order); the others fail as never pushed."""
+    addressed: list[Addressed[L]] = []
+    for item in items:
+        product_id, variant_id = split_pair(item.external_id or "")
+        if variant_id:
+            addressed.append((item, product_id, variant_id))
+    sent = iter(await send(addressed) if addressed else [])
+    return [
+        next(sent)
+        if split_pair(item.external_id or "")[1]
+        else ItemOutcome(item.product_id, ok=False, error=NOT_LINKED)
+        for item in items
+    ]
+
+
+# --- multipart -------------------------------------------------------------
 
 
 @dataclass
@@ -203,3 +296,18 @@ def parse_http_response(message: bytes) -> tuple[int, dict[str, str], bytes]:
     if len(fields) < 2 or not fields[1].isdigit():
         raise PlatformError(f"réponse de lot illisible : {status_line[:80]!r}")
     return int(fields[1]), parse_headers(header_block), body
+
+
+def multipart_form(
+    fields: dict[str, str], file_field: str, filename: str, file: bytes, file_type: str
+) -> tuple[bytes, str]:
+    """A multipart/form-data body with text fields and one file; answers the body and
+    its Content-Type (PlatformHttp takes raw content)."""
+    boundary = new_boundary("pim")
+    parts = [
+        Part({"Content-Disposition": f'form-data; name="{name}"'}, value.encode())
+        for name, value in fields.items()
+    ]
+    disposition = f'form-data; name="{file_field}"; filename="{filename}"'
+    parts.append(Part({"Content-Disposition": disposition, "Content-Type": file_type}, file))
+    return encode_multipart(parts, boundary), f"multipart/form-data; boundary={boundary}"
