@@ -6,6 +6,7 @@ not found / error), then writes all changed rows in one statement per table.
 A dry run stops before the writes and returns exactly the same results.
 """
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -426,12 +427,18 @@ _DERIVED_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _touched(given: dict[str, Any]) -> list[str]:
+def _touched(given: dict[str, Any]) -> tuple[str, ...]:
     """The columns a PATCH-like write of `given` may change (in column order)."""
+    return _columns_for(frozenset(given))
+
+
+@functools.lru_cache(maxsize=1024)
+def _columns_for(fields: frozenset[str]) -> tuple[str, ...]:
+    # Cached: the rows of one import or batch nearly always give the same fields.
     touched: set[str] = set()
-    for name in given:
+    for name in fields:
         touched.update(_DERIVED_COLUMNS.get(name, (name,)))
-    return [c for c in WRITABLE_COLUMNS if c in touched]
+    return tuple(c for c in WRITABLE_COLUMNS if c in touched)
 
 
 def _replaced_columns() -> set[str]:
