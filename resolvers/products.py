@@ -107,7 +107,10 @@ class ProductPage:
 
     @property
     def end_cursor(self) -> str | None:
-        return self.cursors[-1] if self.rows else None
+        if not self.rows:
+            return None
+        last = self.rows[-1]
+        return encode_cursor([_sort_value(last, self.sort), str(last.product.id)])
 
 
 @dataclass(frozen=True, slots=True)

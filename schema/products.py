@@ -127,15 +127,15 @@ class Product:
 
     @classmethod
     def from_row(cls, row: ProductRow) -> "Product":
-        p = row.product
-        values = {name: getattr(p, name) for name in _COPIED}
-        values["status"] = ProductStatus("deleted" if p.deleted_at else p.status)
+        record = row.product.values
+        values = {name: record[name] for name in _COPIED}
+        values["status"] = _STATUSES["deleted" if record["deleted_at"] else record["status"]]
         return cls(
-            id=strawberry.ID(str(p.id)),
+            id=strawberry.ID(str(record["id"])),
             brand_name=row.brand_name,
             stock=row.stock,
-            is_active=p.is_active,
-            model_id=p.id,
+            is_active=record["status"] == "active",
+            model_id=record["id"],
             **values,
         )
 
@@ -192,6 +192,7 @@ class Product:
 
 
 _DERIVED = {"id", "status", "brand_name", "stock", "is_active", "model_id"}
+_STATUSES = {status.value: status for status in ProductStatus}
 _COPIED = [
     f.name
     for f in dataclasses.fields(Product)  # type: ignore[arg-type]
