@@ -5,11 +5,9 @@ import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-import asyncpg
 import orjson
-from sqlalchemy import JSON, ColumnElement, Table, any_, bindparam
+from sqlalchemy import JSON, ColumnElement, Table, any_, bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 T = TypeVar("T")
@@ -79,27 +77,49 @@ async def copy_upsert(
     """INSERT … ON CONFLICT DO UPDATE for many rows: COPY into a temporary table, then one
     INSERT … SELECT (PostgreSQL). Several times faster than executemany for big batches.
 
-    The session must already be in its transaction (a statement ran before), so the
-    ON COMMIT DROP table lives until the end of it.
+    Only the COPY goes through the driver directly; the other statements go through the
+    session like any other (and show in its statement events). The session must already
+    be in its transaction (a statement ran before), so the ON COMMIT DROP table lives
+    until the end of it.
     """
     columns = list(rows[0])
-    connection = await session.connection()
-    raw = (await connection.get_raw_connection()).driver_connection
     scratch = f"scratch_{table.name}_{secrets.token_hex(4)}"
     quoted = ", ".join(f'"{c}"' for c in columns)
     assignments = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in update)
-    try:
-        await raw.execute(
-            f'CREATE TEMP TABLE {scratch} (LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
-        )
-        documents = {c.name for c in table.columns if isinstance(c.type, JSON)}
-        records = _records(rows, columns, documents)
-        await raw.copy_records_to_table(scratch, records=records, columns=columns)
-        await raw.execute(
+    await session.execute(
+        text(f'CREATE TEMP TABLE {scratch} (LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP')
+    )
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    documents = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    records = _records(rows, columns, documents)
+    await raw.copy_records_to_table(scratch, records=records, columns=columns)
+    await session.execute(
+        text(
             f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM {scratch} '
             f"ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {assignments}"
         )
-        await raw.execute(f"DROP TABLE {scratch}")
-    except asyncpg.UniqueViolationError as exc:
-        # Callers handle write races on SQLAlchemy's exception, whatever the path.
-        raise IntegrityError("copy_upsert", None, exc) from exc
+    )
+    await session.execute(text(f"DROP TABLE {scratch}"))
+
+
+async def bulk_upsert(
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    conflict: Sequence[str],
+    update: Sequence[str],
+) -> None:
+    """Insert `rows`, updating `update` columns where `conflict` columns already match:
+    COPY for big batches on PostgreSQL, one multi-row statement otherwise."""
+    if not rows:
+        return
+    if session.bind.dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD:
+        await copy_upsert(session, table, rows, conflict=conflict, update=update)
+        return
+    statement = upsert(session, table)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(conflict), set_={c: statement.excluded[c] for c in update}
+    )
+    await session.execute(statement, list(rows))

@@ -21,7 +21,7 @@ from models import Product, ProductStock, SupplierProduct
 from pim.auth import Caller
 from pim.clock import MICROSECOND, write_timestamp
 from pim.ids import uuid7
-from pim.sql import COPY_THRESHOLD, among, copy_upsert, unique, upsert
+from pim.sql import among, bulk_upsert, unique
 from resolvers import catalog, counts, events
 from resolvers.ean import CHECKSUM_MESSAGE, FORMAT_MESSAGE, check_ean
 from resolvers.errors import Conflict, FieldError
@@ -34,6 +34,8 @@ RACE_ATTEMPTS = 3
 ItemStatus = Literal["created", "updated", "unchanged", "skipped", "not_found", "error"]
 
 PRODUCTS: Table = Product.__table__  # type: ignore[assignment]
+PRODUCT_STOCKS: Table = ProductStock.__table__  # type: ignore[assignment]
+SUPPLIER_PRODUCTS: Table = SupplierProduct.__table__  # type: ignore[assignment]
 SYSTEM_COLUMNS = frozenset({"id", "account_id", "created_at", "updated_at", "deleted_at"})
 COLUMNS = tuple(c.name for c in PRODUCTS.columns)
 WRITABLE_COLUMNS = tuple(c for c in COLUMNS if c not in SYSTEM_COLUMNS)
@@ -511,15 +513,7 @@ async def _write(
                    "changed": result.changed_fields}  # fmt: skip
         event_rows.append(events.event_row(account_id, kind, payload, when, result.id))
     kept = [c for c in COLUMNS if c not in ("id", "account_id", "created_at")]
-    if session.bind.dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD:
-        await copy_upsert(session, PRODUCTS, rows, conflict=["id"], update=kept)
-    else:
-        statement = upsert(session, PRODUCTS)
-        excluded = statement.excluded
-        statement = statement.on_conflict_do_update(
-            index_elements=["id"], set_={c: excluded[c] for c in kept}
-        )
-        await session.execute(statement, rows)
+    await bulk_upsert(session, PRODUCTS, rows, conflict=["id"], update=kept)
     await _write_stock(session, account_id, changed, refs, stamp, event_rows)
     await events.record(session, event_rows)
     await counts.add_live_products(
@@ -560,22 +554,14 @@ async def _write_stock(
 
 
 async def upsert_generic_stock(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    stmt = upsert(session, ProductStock)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["account_id", "product_id"],
-        set_={"quantity": stmt.excluded.quantity, "updated_at": stmt.excluded.updated_at},
-    )
-    await session.execute(stmt, rows)
+    await bulk_upsert(
+        session, PRODUCT_STOCKS, rows, conflict=["account_id", "product_id"],
+        update=["quantity", "updated_at"],
+    )  # fmt: skip
 
 
 async def upsert_supplier_stock(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    stmt = upsert(session, SupplierProduct)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["account_id", "product_id", "supplier_id"],
-        set_={"stock": stmt.excluded.stock, "updated_at": stmt.excluded.updated_at},
-    )
-    await session.execute(stmt, rows)
+    await bulk_upsert(
+        session, SUPPLIER_PRODUCTS, rows, conflict=["account_id", "product_id", "supplier_id"],
+        update=["stock", "updated_at"],
+    )  # fmt: skip
