@@ -1,18 +1,37 @@
 """`pim worker`: the arq worker running every job function of jobs/ on Redis."""
 
+import functools
 from typing import Any, cast
 
 from arq.connections import RedisSettings
 from arq.cron import cron
 from arq.typing import WorkerCoroutine
-from arq.worker import Worker, func
+from arq.worker import Retry, Worker, func
 
 from jobs import REGISTRY, TIMEOUTS
 from jobs.automations import schedule_due_automations
 from jobs.webhooks import CRON_SECONDS, deliver_webhooks
-from pim.jobs import DEFAULT_QUEUE
+from pim.jobs import DEFAULT_QUEUE, MAX_TRIES, RETRY_DELAY_SECONDS, JobFunction
 from pim.runtime import Runtime
 from pim.settings import Settings
+
+
+def retrying(function: JobFunction) -> JobFunction:
+    """Unexpected failures become arq retries with a growing delay (arq itself retries
+    only on Retry or a timeout): jobs are idempotent, so running again is safe."""
+
+    @functools.wraps(function)
+    async def run(ctx: dict[str, Any], *args: Any) -> Any:
+        try:
+            return await function(ctx, *args)
+        except Retry:
+            raise
+        except Exception as exc:
+            if ctx["job_try"] >= MAX_TRIES:
+                raise
+            raise Retry(defer=RETRY_DELAY_SECONDS * ctx["job_try"]) from exc
+
+    return run
 
 
 def worker_for(settings: Settings, *, burst: bool = False, queue: str = DEFAULT_QUEUE) -> Worker:
@@ -34,7 +53,7 @@ def worker_for(settings: Settings, *, burst: bool = False, queue: str = DEFAULT_
         # are worth nothing once it ends, so Redis keeps none.
         functions=[
             func(
-                cast(WorkerCoroutine, f),
+                cast(WorkerCoroutine, retrying(f)),
                 name=name,
                 timeout=TIMEOUTS.get(name),
                 keep_result=0 if name == "deliver_webhooks" else None,
@@ -50,6 +69,7 @@ def worker_for(settings: Settings, *, burst: bool = False, queue: str = DEFAULT_
         handle_signals=not burst,
         allow_abort_jobs=True,
         max_jobs=8,
+        max_tries=MAX_TRIES,
         # The webhook safety net (due retries, events no commit-time run picked up) and
         # the user cron schedules, checked every minute (see jobs/automations.py).
         # Burst workers (tests) run only what was enqueued.

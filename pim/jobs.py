@@ -19,6 +19,10 @@ JobFunction = Callable[..., Awaitable[Any]]
 log = logging.getLogger("pim.jobs")
 
 DEFAULT_QUEUE = "arq:queue"
+# A job that fails unexpectedly (a lost connection, a crash in a dependency) runs again,
+# this many times in all, after `RETRY_DELAY_SECONDS × try`: jobs are idempotent.
+MAX_TRIES = 5
+RETRY_DELAY_SECONDS = 5.0
 _PENDING = "pim_pending_jobs"
 
 
@@ -86,11 +90,15 @@ class InProcessQueue:
             task.exception()  # already logged by _run; marks it as seen
 
     async def _run(self, function: str, ctx: dict[str, Any], args: tuple[Any, ...]) -> Any:
-        try:
-            return await self._registry[function](ctx, *args)
-        except Exception:
-            log.exception("job %s (%s) failed", function, ctx["job_id"])
-            raise
+        while True:
+            try:
+                return await self._registry[function](ctx, *args)
+            except Exception:
+                log.exception("job %s (%s) failed, try %d", function, ctx["job_id"], ctx["job_try"])
+                if ctx["job_try"] >= MAX_TRIES:
+                    raise
+            await asyncio.sleep(RETRY_DELAY_SECONDS * ctx["job_try"])
+            ctx = {**ctx, "job_try": ctx["job_try"] + 1}
 
     async def drain(self) -> None:
         """Wait for every job started so far (tests, shutdown)."""

@@ -63,3 +63,26 @@ async def test_a_late_watcher_gets_the_final_state_and_stops(runtime: Runtime) -
         s async for s in progress.watch(runtime.broker, "test", "done-job", final={"completed"})
     ]
     assert states == [{"status": "completed", "processed": 5}]
+
+
+async def test_a_job_failing_unexpectedly_runs_again(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jobs
+    import jobs.worker
+    import pim.jobs
+
+    tries: list[int] = []
+
+    async def flaky(ctx: dict, marker: str) -> str:
+        tries.append(ctx["job_try"])
+        if len(tries) < 3:
+            raise ConnectionError("the database went away")
+        return marker
+
+    monkeypatch.setitem(jobs.REGISTRY, "flaky", flaky)
+    monkeypatch.setattr(pim.jobs, "RETRY_DELAY_SECONDS", 0.0)
+    monkeypatch.setattr(jobs.worker, "RETRY_DELAY_SECONDS", 0.0)
+    await runtime.queue.enqueue("flaky", "done")
+    await run_jobs(runtime)
+    assert tries == [1, 2, 3]
