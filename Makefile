@@ -23,6 +23,7 @@ run: install
 ## The whole suite, on PostgreSQL + Redis and on the embedded default.
 test: install services
 	$(BIN)/ruff check .
+	$(BIN)/mypy pim models resolvers schema rest_compat jobs connectors
 	$(BIN)/pytest
 
 services:
@@ -36,7 +37,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy pim models resolvers schema rest_compat jobs
+	$(BIN)/mypy pim models resolvers schema rest_compat jobs connectors
 
 ## Regenerate the checked-in GraphQL SDL after a schema change.
 schema: install

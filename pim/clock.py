@@ -17,6 +17,7 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
+from pim.db import on_postgres
 from pim.timeutil import as_utc, utcnow
 
 _open_writers: dict[int, datetime] = {}
@@ -26,7 +27,7 @@ MICROSECOND = timedelta(microseconds=1)
 
 async def write_timestamp(session: AsyncSession) -> datetime:
     """The time to stamp this transaction's writes with; marks it as an open writer."""
-    if session.bind.dialect.name == "postgresql":
+    if on_postgres(session):
         # pg_current_xact_id() gives the transaction an xid now, so readers see it
         # as a writer from this instant, before any row carries the timestamp.
         row = (await session.execute(text("SELECT pg_current_xact_id(), clock_timestamp()"))).one()
@@ -42,7 +43,7 @@ async def write_timestamp(session: AsyncSession) -> datetime:
 
 async def stable_horizon(session: AsyncSession) -> datetime:
     """Every row stamped before the returned time is committed or will never be."""
-    if session.bind.dialect.name == "postgresql":
+    if on_postgres(session):
         value = await session.scalar(
             text(
                 "SELECT least(clock_timestamp(), min(xact_start)) FROM pg_stat_activity "

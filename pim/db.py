@@ -16,6 +16,11 @@ from pim.jobs import PendingJob, take_pending
 from pim.settings import Settings
 
 
+def on_postgres(session: AsyncSession) -> bool:
+    """Whether the session talks to PostgreSQL (else the embedded SQLite)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers run while a writer holds the lock; the timeout queues writers.

@@ -60,7 +60,7 @@ async def resolve(host: str, port: int, policy: OutboundPolicy) -> str:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise OutboundBlocked(f"nom d'hôte introuvable : {host}") from exc
-    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     refused = [a for a in addresses if not policy.address_allowed(a)]
     if not addresses or refused:
         raise OutboundBlocked(

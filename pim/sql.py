@@ -10,12 +10,14 @@ from sqlalchemy import JSON, ColumnElement, Table, any_, bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pim.db import on_postgres
+
 T = TypeVar("T")
 
 
 def upsert(session: AsyncSession, table: Any) -> Any:
     """INSERT with ON CONFLICT support: the PostgreSQL or the SQLite flavour."""
-    if session.bind.dialect.name == "postgresql":
+    if on_postgres(session):
         return postgresql.insert(table)
     return sqlite.insert(table)
 
@@ -28,7 +30,7 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 def among(session: AsyncSession, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
     """`column IN values` for long lists: one array parameter on PostgreSQL (rendering
     thousands of bound parameters costs more than the query itself), IN elsewhere."""
-    if session.bind.dialect.name == "postgresql":
+    if on_postgres(session):
         array = bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
         return column == any_(array)  # type: ignore[no-any-return]
     return column.in_(values)  # type: ignore[no-any-return]
@@ -91,6 +93,7 @@ async def copy_upsert(
     )
     connection = await session.connection()
     raw = (await connection.get_raw_connection()).driver_connection
+    assert raw is not None  # an open asyncpg connection inside the transaction
     documents = {c.name for c in table.columns if isinstance(c.type, JSON)}
     records = _records(rows, columns, documents)
     await raw.copy_records_to_table(scratch, records=records, columns=columns)
@@ -115,7 +118,7 @@ async def bulk_upsert(
     COPY for big batches on PostgreSQL, one multi-row statement otherwise."""
     if not rows:
         return
-    if session.bind.dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD:
+    if on_postgres(session) and len(rows) >= COPY_THRESHOLD:
         await copy_upsert(session, table, rows, conflict=conflict, update=update)
         return
     statement = upsert(session, table)

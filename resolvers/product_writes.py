@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Product, ProductStock, SupplierProduct
 from pim.auth import Caller
 from pim.clock import MICROSECOND, write_timestamp
+from pim.db import on_postgres
 from pim.ids import uuid7
 from pim.sql import among, bulk_upsert, unique
 from resolvers import catalog, counts, events
@@ -41,8 +42,7 @@ COLUMNS = tuple(c.name for c in PRODUCTS.columns)
 WRITABLE_COLUMNS = tuple(c for c in COLUMNS if c not in SYSTEM_COLUMNS)
 # The state of a product that has never been written: what PUT resets fields to.
 FRESH: dict[str, Any] = {
-    name: (PRODUCTS.c[name].default.arg if PRODUCTS.c[name].default is not None else None)
-    for name in WRITABLE_COLUMNS
+    name: getattr(PRODUCTS.c[name].default, "arg", None) for name in WRITABLE_COLUMNS
 }
 FRESH["ean_checksum_valid"] = True
 
@@ -123,7 +123,7 @@ async def write_products(
     require(caller, PRODUCT_WRITE)
     if options.dry_run:
         return await _write_once(session, caller, items, options)
-    if session.bind.dialect.name == "postgresql":
+    if on_postgres(session):
         for _ in range(RACE_ATTEMPTS):
             try:
                 async with session.begin_nested():

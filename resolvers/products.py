@@ -179,7 +179,7 @@ def _filters(flt: ProductFilter) -> list[ColumnElement[bool]]:
 
 
 def _sort_column(sort: ProductSort) -> ColumnElement[Any]:
-    column: ColumnElement[Any] = {
+    column: Any = {
         "created_at": Product.created_at,
         "updated_at": Product.updated_at,
         "name": func.coalesce(Product.name, ""),
@@ -242,6 +242,7 @@ async def list_products(
     if offset < 0:
         raise ValidationFailed.of([FieldError("skip", "doit être positif ou nul")])
     conditions = _filters(filters)
+    total: int | None
     if filters == ProductFilter():
         total = await counts.live_products(session, caller.account_id)
     else:
