@@ -8,6 +8,7 @@ import orjson
 from fastapi import Request
 
 from pim.auth import Caller
+from pim.responses import OrjsonResponse
 from pim.runtime import Runtime
 from resolvers import keys
 from resolvers.errors import (
@@ -86,6 +87,11 @@ def page_meta(total: int, skip: int, limit: int) -> dict[str, Any]:
         "has_next": skip + limit < total,
         "has_previous": skip > 0,
     }
+
+
+def listing(items: list[Any], total: int, skip: int, limit: int) -> OrjsonResponse:
+    """A plain surface's list response: `items` and their `meta`."""
+    return OrjsonResponse({"items": items, "meta": page_meta(total, skip, limit)})
 
 
 async def json_body(request: Request) -> Any:

@@ -17,7 +17,7 @@ from pim.responses import OrjsonResponse
 from pim.timeutil import isoformat_z
 from resolvers import imports
 from resolvers.errors import FieldError, ValidationFailed
-from rest_compat.common import caller_with, page_meta, runtime
+from rest_compat.common import caller_with, listing, runtime
 
 PREFIX = "/api/v1/imports"
 router = APIRouter(prefix=PREFIX, tags=["Imports"])
@@ -140,9 +140,7 @@ async def list_jobs(
 ) -> OrjsonResponse:
     async with runtime(request).db.transaction() as session:
         page = await imports.list_jobs(session, caller, skip=skip, limit=limit)
-    return OrjsonResponse(
-        {"items": [job_out(j) for j in page.items], "meta": page_meta(page.total, skip, limit)}
-    )
+    return listing([job_out(j) for j in page.items], page.total, skip, limit)
 
 
 @router.get("/jobs/{job_id}")
@@ -185,9 +183,7 @@ async def logs(
         page = await imports.job_logs(
             session, caller, job_id=job_id, level=level, skip=skip, limit=limit
         )
-    return OrjsonResponse(
-        {"items": [log_out(log) for log in page.items], "meta": page_meta(page.total, skip, limit)}
-    )
+    return listing([log_out(log) for log in page.items], page.total, skip, limit)
 
 
 @router.get("/jobs/{job_id}/preview")

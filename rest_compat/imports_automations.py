@@ -13,7 +13,7 @@ from pim.responses import OrjsonResponse
 from pim.runtime import Runtime
 from pim.timeutil import isoformat_z
 from resolvers import automations
-from rest_compat.common import json_object, page_meta, runtime
+from rest_compat.common import json_object, listing, runtime
 from rest_compat.imports import PREFIX, authenticated
 
 # Its own router under the Imports API's prefix, with the same authentication and paging.
@@ -68,12 +68,7 @@ async def list_automations(
 ) -> OrjsonResponse:
     async with runtime(request).db.transaction() as session:
         page = await automations.list_automations(session, caller, skip=skip, limit=limit)
-    return OrjsonResponse(
-        {
-            "items": [automation_out(a) for a in page.items],
-            "meta": page_meta(page.total, skip, limit),
-        }
-    )
+    return listing([automation_out(a) for a in page.items], page.total, skip, limit)
 
 
 @router.get("/automations/{automation_id}")

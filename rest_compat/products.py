@@ -34,7 +34,7 @@ from resolvers.errors import DomainError, ValidationFailed
 from resolvers.product_writes import ItemResult, ItemStatus, WriteOptions
 from resolvers.products import ProductFilter, ProductRow, ProductSort
 from resolvers.validation import parse
-from rest_compat.common import caller_with, json_object, page_meta, runtime
+from rest_compat.common import caller_with, json_object, listing, runtime
 from rest_compat.errors import field_error_out
 
 PREFIX = "/api/v1/products"
@@ -187,8 +187,7 @@ async def list_products(
             limit=limit,
             offset=skip,
         )
-    meta = page_meta(page.total, skip, limit)
-    return OrjsonResponse({"items": [product_out(r) for r in page.rows], "meta": meta})
+    return listing([product_out(r) for r in page.rows], page.total, skip, limit)
 
 
 @router.get("/{id}")

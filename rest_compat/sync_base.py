@@ -19,7 +19,7 @@ from resolvers import connectors, sync
 from resolvers.connectors import SyncStats, TestResult
 from resolvers.errors import FieldError, NotFound, ValidationFailed
 from resolvers.sync import Kind
-from rest_compat.common import caller_with, json_object, page_meta, runtime
+from rest_compat.common import caller_with, json_object, listing, runtime
 
 authenticated = caller_with(None)
 
@@ -105,10 +105,8 @@ def connector_router(
             result = await connectors.list_connectors(
                 session, caller, platform=platform, limit=per_page, offset=(page - 1) * per_page
             )
-        return OrjsonResponse({
-            "items": [connector_summary(c) for c in result.connectors],
-            "meta": page_meta(result.total, (page - 1) * per_page, per_page),
-        })  # fmt: skip
+        items = [connector_summary(c) for c in result.connectors]
+        return listing(items, result.total, (page - 1) * per_page, per_page)
 
     @router.post("/", status_code=201)
     async def create_connector(

@@ -18,7 +18,7 @@ from pim.timeutil import isoformat_z
 from resolvers import webhooks
 from resolvers.errors import ValidationFailed
 from resolvers.validation import parse
-from rest_compat.common import caller_with, json_object, page_meta, runtime
+from rest_compat.common import caller_with, json_object, listing, runtime
 
 PREFIX = "/api/v1/webhooks"
 router = APIRouter(prefix=PREFIX, tags=["Webhooks"])
@@ -114,10 +114,6 @@ def attempt_out(attempt: WebhookAttempt) -> dict[str, Any]:
         "error": attempt.error,
         "attempted_at": isoformat_z(attempt.attempted_at),
     }
-
-
-def listing(items: list[dict[str, Any]], total: int, skip: int, limit: int) -> OrjsonResponse:
-    return OrjsonResponse({"items": items, "meta": page_meta(total, skip, limit)})
 
 
 @router.get("")
