@@ -80,9 +80,7 @@ async def copy_upsert(
     INSERT … SELECT (PostgreSQL). Several times faster than executemany for big batches.
 
     Only the COPY goes through the driver directly; the other statements go through the
-    session like any other (and show in its statement events). The session must already
-    be in its transaction (a statement ran before), so the ON COMMIT DROP table lives
-    until the end of it.
+    session like any other (and show in its statement events).
     """
     columns = list(rows[0])
     scratch = f"scratch_{table.name}_{secrets.token_hex(4)}"
@@ -91,12 +89,7 @@ async def copy_upsert(
     await session.execute(
         text(f'CREATE TEMP TABLE {scratch} (LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP')
     )
-    connection = await session.connection()
-    raw = (await connection.get_raw_connection()).driver_connection
-    assert raw is not None  # an open asyncpg connection inside the transaction
-    documents = {c.name for c in table.columns if isinstance(c.type, JSON)}
-    records = _records(rows, columns, documents)
-    await raw.copy_records_to_table(scratch, records=records, columns=columns)
+    await _copy(session, table, scratch, rows, columns)
     await session.execute(
         text(
             f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM {scratch} '
@@ -104,6 +97,37 @@ async def copy_upsert(
         )
     )
     await session.execute(text(f"DROP TABLE {scratch}"))
+
+
+async def _copy(
+    session: AsyncSession,
+    table: Table,
+    target: str,
+    rows: Sequence[dict[str, Any]],
+    columns: list[str],
+) -> None:
+    """COPY `rows` into `target` (shaped like `table`) within the session's transaction."""
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    assert raw is not None
+    if not raw.is_in_transaction():
+        # The driver opens its transaction with the first statement; a COPY before any
+        # would commit on its own, whatever became of the session's transaction.
+        await session.execute(text("SELECT 1"))
+    documents = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    records = _records(rows, columns, documents)
+    await raw.copy_records_to_table(target, records=records, columns=columns)
+
+
+async def bulk_insert(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Append `rows` in their order: COPY for big batches on PostgreSQL (rows keep their
+    order, and so do the defaults they draw from sequences), one statement otherwise."""
+    if not rows:
+        return
+    if on_postgres(session) and len(rows) >= COPY_THRESHOLD:
+        await _copy(session, table, table.name, rows, list(rows[0]))
+        return
+    await session.execute(table.insert(), list(rows))
 
 
 async def bulk_upsert(

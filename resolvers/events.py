@@ -5,13 +5,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Event
 from pim.ids import uuid7
+from pim.sql import bulk_insert
 from resolvers import webhook_delivery
 
+EVENTS: Table = Event.__table__  # type: ignore[assignment]
 # Batch stock and price events name the first EANs only, as the spec says.
 BATCH_EAN_SAMPLE = 50
 
@@ -44,6 +46,6 @@ async def record(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     Webhook endpoints of the account hear about them once the transaction commits.
     """
     if rows:
-        await session.execute(insert(Event), rows)
+        await bulk_insert(session, EVENTS, rows)
         for account_id in {row["account_id"] for row in rows}:
             await webhook_delivery.enqueue_if_subscribed(session, account_id)
