@@ -10,11 +10,10 @@ import uuid
 
 
 def uuid7() -> uuid.UUID:
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76
-    value |= ((rand >> 62) & 0xFFF) << 64
-    value |= 0b10 << 62
-    value |= rand & ((1 << 62) - 1)
-    return uuid.UUID(int=value)
+    # 48 bits of milliseconds, then version 7 and 12 random bits, then variant 0b10
+    # and 62 random bits; built from bytes, as imports make a million at a time.
+    ms = (time.time_ns() // 1_000_000).to_bytes(8, "big")[2:]
+    rand = os.urandom(10)
+    return uuid.UUID(
+        bytes=ms + bytes((0x70 | rand[0] & 0x0F, rand[1], 0x80 | rand[2] & 0x3F)) + rand[3:]
+    )

@@ -20,7 +20,7 @@ import types
 import typing
 import unicodedata
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from xml.etree.ElementTree import ParseError
@@ -30,8 +30,7 @@ from defusedxml.ElementTree import iterparse
 
 from resolvers.ean import CHECKSUM_MESSAGE, FORMAT_MESSAGE, check_ean
 from resolvers.errors import FieldError
-from resolvers.product_fields import ProductFields
-from resolvers.validation import parse
+from resolvers.product_fields import ProductFields, check_fields
 
 FILE_TYPES = ("csv", "xlsx", "json", "xml")
 # Uncompressed XLSX content allowed, in total and relative to the compressed size.
@@ -47,6 +46,10 @@ class ImportFileError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
+
+    def __reduce__(self) -> tuple[type["ImportFileError"], tuple[str, str]]:
+        # Raised in the process that reads the file, reported by the one that writes.
+        return (ImportFileError, (self.message, self.code))
 
 
 @dataclass(slots=True)
@@ -124,14 +127,19 @@ class HeaderMap:
 
     def __init__(self, mapping: dict[str, str] | None) -> None:
         self._given = {_normalise(k): v for k, v in mapping.items()} if mapping else None
-        self._cache: dict[str, str | None] = {}
+        # Column as read → how it reads, or None for a column that maps to nothing.
+        self.readers: dict[Any, FieldReader | None] = {}
 
     def field(self, header: object) -> str | None:
-        key = str(header)
-        if key not in self._cache:
+        reader = self.reader(header)
+        return None if reader is None else reader.field
+
+    def reader(self, header: Any) -> "FieldReader | None":
+        if header not in self.readers:
             table = self._given if self._given is not None else AUTO_HEADERS
-            self._cache[key] = table.get(_normalise(key))
-        return self._cache[key]
+            field = table.get(_normalise(str(header)))
+            self.readers[header] = None if field is None else READERS[field]
+        return self.readers[header]
 
 
 # ---------------------------------------------------------------- value conversion
@@ -146,53 +154,80 @@ def _kinds(annotation: Any) -> set[type]:
     return {annotation} if isinstance(annotation, type) else set()
 
 
-_FIELD_KINDS = {name: _kinds(info.annotation) for name, info in ProductFields.model_fields.items()}
-_TRUE = {"1", "true", "vrai", "oui", "yes", "o", "y", "x"}
-_FALSE = {"0", "false", "faux", "non", "no", "n"}
+_BOOLEANS = {
+    **dict.fromkeys(("1", "true", "vrai", "oui", "yes", "o", "y", "x"), True),
+    **dict.fromkeys(("0", "false", "faux", "non", "no", "n"), False),
+}
 _NUMBER = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
+_SPACES = str.maketrans("", "", " \u00a0\u202f")
 
 
-def convert(field: str, value: Any) -> Any:
-    """A file cell as the product field expects it; None for an empty cell.
+@dataclass(frozen=True, slots=True)
+class FieldReader:
+    """How one product field reads a file cell.
 
-    French files write decimals with a comma ('5,00') and thousands with spaces.
+    French files write decimals with a comma ('5,00') and thousands with spaces;
+    spreadsheets store codes (EAN, reference) as numbers. Built once per field,
+    because an import reads millions of cells: plain text fields (`from_text` None)
+    only strip, in map_record itself.
     """
-    if value is None:
-        return None
-    kinds = _FIELD_KINDS[field]
-    if isinstance(value, str):
-        value = value.strip()
-        if value == "":
-            return None
-        if bool in kinds and value.lower() in _TRUE | _FALSE:
-            return value.lower() in _TRUE
-        if kinds & {float, int}:
-            compact = value.replace("\u00a0", "").replace("\u202f", "").replace(" ", "")
+
+    field: str
+    from_text: Callable[[str], Any] | None  # given a stripped, non-empty text
+    from_value: Callable[[Any], Any]  # given a spreadsheet's number, date or boolean
+
+
+def _reader(field: str, kinds: set[type]) -> FieldReader:
+    boolean = bool in kinds
+    numeric = bool(kinds & {float, int})
+    integral = int in kinds and float not in kinds
+    text_only = str in kinds and not numeric
+
+    def from_text(value: str) -> Any:
+        if boolean and (flag := _BOOLEANS.get(value.lower())) is not None:
+            return flag
+        if numeric:
+            compact = value.translate(_SPACES)
             if _NUMBER.match(compact):
                 number = float(compact.replace(",", "."))
-                if float not in kinds and number.is_integer():
-                    return int(number)
-                return number
+                return int(number) if integral and number.is_integer() else number
         return value
-    text_only = str in kinds and not kinds & {float, int}
-    if isinstance(value, int | float) and not isinstance(value, bool) and text_only:
-        # Spreadsheets store codes (EAN, reference) as numbers.
-        integral = isinstance(value, float) and value.is_integer()
-        return str(int(value)) if integral else str(value)
-    if isinstance(value, float) and int in kinds and float not in kinds and value.is_integer():
-        return int(value)
-    return value
+
+    def from_value(value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if text_only:
+                whole = isinstance(value, float) and value.is_integer()
+                return str(int(value)) if whole else str(value)
+            if integral and isinstance(value, float) and value.is_integer():
+                return int(value)
+        return value
+
+    return FieldReader(field, from_text if boolean or numeric else None, from_value)
+
+
+READERS: dict[str, FieldReader] = {
+    name: _reader(name, _kinds(info.annotation))
+    for name, info in ProductFields.model_fields.items()
+}
 
 
 def map_record(record: dict[Any, Any], headers: HeaderMap) -> dict[str, Any]:
+    """The record's cells as product fields; empty cells and unknown columns left out."""
     data: dict[str, Any] = {}
+    readers = headers.readers
     for column, value in record.items():
-        target = headers.field(column)
-        if target is None:
+        reader = readers[column] if column in readers else headers.reader(column)
+        if reader is None or value is None:
             continue
-        converted = convert(target, value)
-        if converted is not None:
-            data[target] = converted
+        if value.__class__ is str:
+            value = value.strip()
+            if not value:
+                continue
+            if reader.from_text is not None:
+                value = reader.from_text(value)
+        else:
+            value = reader.from_value(value)
+        data[reader.field] = value
     return data
 
 
@@ -423,17 +458,20 @@ def count_rows(content: bytes, file_type: str, mapping: dict[str, str] | None = 
 
 def validate_row(row: Row, *, strict_ean: bool) -> list[RowIssue]:
     """The checks the writer makes on one row alone (used by the preview)."""
-    fields, errors = parse(ProductFields, row.data)
+    given, errors = check_fields(row.data, drop_nulls=True)
     issues = [RowIssue("error", e.field, e.message, _text(row.data.get(e.field))) for e in errors]
-    if fields is not None and fields.ean is not None:
-        check = check_ean(fields.ean)
-        if not check.well_formed:
-            issues.append(RowIssue("error", "ean", FORMAT_MESSAGE, fields.ean))
-        elif not check.checksum_valid:
-            level = "error" if strict_ean else "warning"
-            issues.append(RowIssue(level, "ean", CHECKSUM_MESSAGE, fields.ean))
-    if fields is not None and fields.ean is None:
+    if given is None:
+        return issues
+    ean = given.get("ean")
+    if ean is None:
         issues.append(RowIssue("error", "ean", "champ obligatoire", None))
+        return issues
+    check = check_ean(ean)
+    if not check.well_formed:
+        issues.append(RowIssue("error", "ean", FORMAT_MESSAGE, ean))
+    elif not check.checksum_valid:
+        level = "error" if strict_ean else "warning"
+        issues.append(RowIssue(level, "ean", CHECKSUM_MESSAGE, ean))
     return issues
 
 
