@@ -10,14 +10,18 @@ one slice, not for a whole million-row import.
 """
 
 import asyncio
+import contextlib
+import functools
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from itertools import islice
 from typing import Any, TypeVar
 
+from jobs.ahead import produced_elsewhere
 from pim import progress
 from pim.runtime import Runtime
+from pim.settings import Settings
 from resolvers import import_runs
 from resolvers.import_files import ImportFileError, mapped_rows
 from resolvers.imports import PROGRESS_KIND, progress_state
@@ -54,22 +58,21 @@ async def run_import(ctx: dict[str, Any], job_id: str) -> str:
             if job is None:
                 return await _publish_current(runtime, job_uuid)
             await progress.publish(runtime.broker, PROGRESS_KIND, job_uuid, progress_state(job))
-        rows = mapped_rows(plan.content, plan.file_type, plan.mapping)
-        keys = import_runs.FileKeys()
-        keys.add(islice(rows, checkpoint))  # rows committed before a restart
-        for written, chunk in enumerate(_batched(rows, runtime.settings.import_chunk_size), 1):
-            repeated = keys.repeated(chunk)
-            async with runtime.db.transaction() as session:
-                job = await import_runs.write_chunk(session, plan, checkpoint, chunk, repeated)
-            if job is None:
-                return await _publish_current(runtime, job_uuid)
-            checkpoint += len(chunk)
-            await progress.publish(runtime.broker, PROGRESS_KIND, job_uuid, progress_state(job))
-            async with runtime.db.transaction() as session:
-                await import_runs.refresh_statistics(session, written)
-            if time.monotonic() >= deadline:
-                await runtime.queue.enqueue("run_import", job_id)
-                return "continued"
+        async with _chunks(plan, runtime.settings) as chunks:
+            written = 0
+            async for chunk in chunks:
+                async with runtime.db.transaction() as session:
+                    job = await import_runs.write_chunk(session, plan, checkpoint, chunk)
+                if job is None:
+                    return await _publish_current(runtime, job_uuid)
+                written += 1
+                checkpoint += len(chunk.rows)
+                await progress.publish(runtime.broker, PROGRESS_KIND, job_uuid, progress_state(job))
+                async with runtime.db.transaction() as session:
+                    await import_runs.refresh_statistics(session, written)
+                if time.monotonic() >= deadline:
+                    await runtime.queue.enqueue("run_import", job_id)
+                    return "continued"
     except ImportFileError as error:
         async with runtime.db.transaction() as session:
             await import_runs.fail(session, job_uuid, error)
@@ -77,6 +80,33 @@ async def run_import(ctx: dict[str, Any], job_id: str) -> str:
     async with runtime.db.transaction() as session:
         await import_runs.finish(session, plan)
     return await _publish_current(runtime, job_uuid)
+
+
+@contextlib.asynccontextmanager
+async def _chunks(
+    plan: import_runs.RunPlan, settings: Settings
+) -> AsyncIterator[AsyncIterator[import_runs.Chunk]]:
+    """The file's chunks from the checkpoint on, read and checked in another process
+    for files big enough to repay starting one."""
+    make = functools.partial(_prepared_chunks, plan, settings.import_chunk_size)
+    if len(plan.content) >= settings.import_reader_process_bytes:
+        async with produced_elsewhere(make) as chunks:
+            yield chunks
+    else:
+        yield _aiter(make())
+
+
+async def _aiter(items: Iterator[T]) -> AsyncIterator[T]:
+    for item in items:
+        yield item
+
+
+def _prepared_chunks(plan: import_runs.RunPlan, size: int) -> Iterator[import_runs.Chunk]:
+    rows = mapped_rows(plan.content, plan.file_type, plan.mapping)
+    keys = import_runs.FileKeys()
+    keys.add(islice(rows, plan.checkpoint))  # rows committed before a restart
+    for chunk in _batched(rows, size):
+        yield import_runs.prepare_chunk(plan, chunk, keys)
 
 
 async def _publish_current(runtime: Runtime, job_id: uuid.UUID) -> str:

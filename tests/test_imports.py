@@ -39,6 +39,16 @@ def small_chunks(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runtime.settings, "import_chunk_size", 2)
 
 
+@pytest.fixture(params=["inline", "process"])
+def reader(
+    request: pytest.FixtureRequest, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """Rows read and checked by the job itself, or by a separate process (big files)."""
+    size = 0 if request.param == "process" else 1 << 40
+    monkeypatch.setattr(runtime.settings, "import_reader_process_bytes", size)
+    return str(request.param)
+
+
 async def upload(
     client: httpx.AsyncClient, key: Key, name: str, content: bytes, **form: str
 ) -> httpx.Response:
@@ -93,8 +103,9 @@ async def test_create_answers_at_once_as_the_spec_shows(
      ("catalog.xml", xml_bytes)],
 )  # fmt: skip
 async def test_each_format_imports_its_rows(
-    client: httpx.AsyncClient, runtime: Runtime, key: Key, name: str, build: Callable[..., bytes]
-) -> None:
+    client: httpx.AsyncClient, runtime: Runtime, key: Key, name: str, build: Callable[..., bytes],
+    reader: str,
+) -> None:  # fmt: skip
     body = await imported(client, runtime, key, name, build(rows(3)), supplier_code="SUP_A")
     assert body == {
         "id": body["id"], "file_name": name, "file_type": name.rsplit(".")[-1],
@@ -239,7 +250,7 @@ async def test_an_automation_starts_jobs_through_create_job(
 
 
 async def test_bad_rows_are_logged_and_do_not_stop_the_others(
-    client: httpx.AsyncClient, runtime: Runtime, key: Key
+    client: httpx.AsyncClient, runtime: Runtime, key: Key, reader: str
 ) -> None:
     content = csv_bytes([*rows(1), ["123ABC7890", "Bad", "1", "2", "B", "1", "1"], ["3760000000010", "Checksum", "1", "2", "B", "1", "1"], *rows(1, start=5)])  # fmt: skip
     body = await imported(client, runtime, key, "catalog.csv", content)
@@ -353,7 +364,7 @@ def _interrupt_after(
 
 async def test_pause_stops_between_chunks_and_resume_continues(
     client: httpx.AsyncClient, runtime: Runtime, key: Key, small_chunks: None,
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, reader: str,
 ) -> None:  # fmt: skip
     async def pause(session: Any, job_id: uuid.UUID) -> None:
         await imports.control_job(session, key.caller(), job_id=job_id, action="pause")
@@ -411,7 +422,7 @@ async def test_cancel_before_the_worker_runs(
 
 async def test_a_run_killed_half_way_continues_without_duplicates_or_loss(
     client: httpx.AsyncClient, runtime: Runtime, key: Key, small_chunks: None,
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, reader: str,
 ) -> None:  # fmt: skip
     import jobs.worker
     import pim.jobs
