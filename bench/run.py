@@ -356,13 +356,25 @@ def fig9_subscribers(ctx: Context) -> Figure:
                   note=f"{finished}/{count} got the final event, {failures} failed")  # fmt: skip
 
 
-def measure(ctx: Context, pids: dict[str, list[int]]) -> list[Figure]:
-    figures = fig1_csv_import(ctx, pids)
-    figures.append(fig2_xlsx_import(ctx, pids))
-    rest = fig3_rest_list(ctx)
-    figures += [rest, fig4_graphql_list(ctx, rest.value or 1.0), fig5_statements(ctx)]
-    figures += fig6_batches(ctx)
-    figures += [fig7_delta(ctx), fig8_deep_page(ctx), fig9_subscribers(ctx)]
+def measure(ctx: Context, pids: dict[str, list[int]], only: set[str]) -> list[Figure]:
+    """Every figure, or the groups named in `only` (by the number of their first figure)."""
+    rest_rps: list[float] = []
+
+    def rest_then_graphql() -> list[Figure]:
+        rest = fig3_rest_list(ctx)
+        rest_rps.append(rest.value or 1.0)
+        return [rest, fig4_graphql_list(ctx, rest_rps[0]), fig5_statements(ctx)]
+
+    groups: dict[str, Callable[[], list[Figure]]] = {
+        "1": lambda: fig1_csv_import(ctx, pids),
+        "2": lambda: [fig2_xlsx_import(ctx, pids)],
+        "3": rest_then_graphql,
+        "6": lambda: fig6_batches(ctx),
+        "7": lambda: [fig7_delta(ctx)],
+        "8": lambda: [fig8_deep_page(ctx)],
+        "9": lambda: [fig9_subscribers(ctx)],
+    }
+    figures = [f for name, group in groups.items() if not only or name in only for f in group()]
     return sorted(figures, key=lambda f: (int(f.number.rstrip("abc")), f.number))
 
 
@@ -381,6 +393,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument(
+        "--only", default="", help="comma-separated groups: 1 (CSV + RSS), 2, 3 (3-5), 6, 7, 8, 9"
+    )
     args = parser.parse_args(argv)
     count = SCALES[args.scale]
     runs = args.runs or (1 if args.scale == "tiny" else 3)
@@ -398,7 +413,7 @@ def main(argv: list[str] | None = None) -> None:
     ):
         ctx = Context(args.scale, count, runs, seconds, api_url, bare_url, key, env, account_id)
         pids = {"api": [api_proc.pid], "worker": [first_worker.pid, second_worker.pid]}
-        figures = measure(ctx, pids)
+        figures = measure(ctx, pids, {g for g in args.only.split(",") if g})
     print_table(figures)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {
