@@ -9,6 +9,7 @@ over through a bounded queue, a few ahead of the writer.
 import asyncio
 import contextlib
 import multiprocessing
+import multiprocessing.forkserver
 import queue
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +22,12 @@ DEPTH = 2
 # forking the worker itself would copy its event loop, connections and thread locks.
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["jobs.imports"])
+
+
+def start_fork_server() -> None:
+    """Start the fork server now (a second or so: it imports the project) rather than
+    during the first big import."""
+    multiprocessing.forkserver.ensure_running()
 
 
 @dataclass(frozen=True, slots=True)

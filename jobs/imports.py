@@ -7,6 +7,9 @@ skips the rows already committed, and pause or cancel is noticed between chunks
 A run stops after `import_slice_seconds` and enqueues its own continuation, so no
 run outlives arq's job timeout and a worker shutting down gracefully waits for
 one slice, not for a whole million-row import.
+
+Rows of big files are read, mapped and checked by another process (jobs.ahead)
+while this one writes the previous chunk.
 """
 
 import asyncio

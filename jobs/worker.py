@@ -1,5 +1,6 @@
 """`pim worker`: the arq worker running every job function of jobs/ on Redis."""
 
+import asyncio
 import functools
 from typing import Any, cast
 
@@ -9,6 +10,7 @@ from arq.typing import WorkerCoroutine
 from arq.worker import Retry, Worker, func
 
 from jobs import REGISTRY, TIMEOUTS
+from jobs.ahead import start_fork_server
 from jobs.automations import schedule_due_automations
 from jobs.webhooks import CRON_SECONDS, deliver_webhooks
 from pim.jobs import DEFAULT_QUEUE, MAX_TRIES, RETRY_DELAY_SECONDS, JobFunction
@@ -42,6 +44,8 @@ def worker_for(settings: Settings, *, burst: bool = False, queue: str = DEFAULT_
 
     async def startup(ctx: dict[str, Any]) -> None:
         ctx["runtime"] = Runtime.from_settings(settings)
+        if not burst and queue == DEFAULT_QUEUE:
+            await asyncio.to_thread(start_fork_server)  # imports use it
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         runtime: Runtime | None = ctx.get("runtime")

@@ -51,9 +51,9 @@ class Settings(BaseSettings):
     import_chunk_size: int = Field(default=2000, ge=1)
     # An import run hands over to a fresh job after this long (under arq's job timeout).
     import_slice_seconds: float = Field(default=120, ge=0)
-    # From this file size on, another process reads and checks the rows while the job
-    # writes them (a second process costs a few tens of milliseconds to start).
-    import_reader_process_bytes: int = Field(default=1024 * 1024, ge=0)
+    # From this file size on (a couple of chunks), another process reads and checks the
+    # rows while the job writes them; starting it costs a few tens of milliseconds.
+    import_reader_process_bytes: int = Field(default=256 * 1024, ge=0)
 
     @property
     def resolved_database_url(self) -> str:
