@@ -82,14 +82,20 @@ def bare(env: dict[str, str], workers: int = 2) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
 
 
-def peak_process_rss_mb(pid: int) -> float:
-    """The largest resident memory among a process and its children (uvicorn workers), MB."""
+def _family(pid: int) -> list[int]:
     pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
+    for member in pids:  # grows as children are found
+        children = Path(f"/proc/{member}/task/{member}/children")
+        if children.exists():
+            pids += [int(p) for p in children.read_text().split()]
+    return pids
+
+
+def peak_process_rss_mb(pid: int) -> float:
+    """The largest resident memory among a process and its descendants (uvicorn workers,
+    an import's reader process under the fork server), MB."""
     largest = 0
-    for p in pids:
+    for p in _family(pid):
         status = Path(f"/proc/{p}/status")
         if status.exists():
             for line in status.read_text().splitlines():
