@@ -398,8 +398,10 @@ async def test_creating_a_deleted_ean_again_restores_it(
 ) -> None:
     created = await create(client, key, **SPEC_PRODUCT)
     await client.delete(f"{BASE}/{created['id']}", headers=key.bearer)
-    again = await create(client, key, **{**SPEC_PRODUCT, "name": "Revenu"})
+    again = await create(client, key, ean=SPEC_PRODUCT["ean"], name="Revenu")
     assert (again["id"], again["name"]) == (created["id"], "Revenu")
+    # It starts afresh: what the first life had and the new creation does not give is gone.
+    assert (again["price"], again["cost_price"], again["weight"]) == (None, None, None)
 
 
 # --- POST /products/bulk ---------------------------------------------------------------
