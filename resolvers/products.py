@@ -140,7 +140,18 @@ def _scoped(caller: Caller) -> Select[Any]:
     )
 
 
-def _rows(result: Any) -> list[ProductRow]:
+# The label of the page total in list_products' rows.
+_TOTAL = "listing_total"
+
+
+async def _execute(session: AsyncSession, stmt: Select[Any]) -> list[Row[Any]]:
+    """Through Core: these statements load no ORM entities, and the ORM's result
+    machinery costs more than the query on a page of wide rows."""
+    connection = await session.connection()
+    return list((await connection.execute(stmt)).all())
+
+
+def _rows(result: Sequence[Row[Any]]) -> list[ProductRow]:
     return [
         ProductRow(product=ProductRecord(r), brand_name=r.brand_name, stock=r.stock_quantity)
         for r in result
@@ -242,15 +253,16 @@ async def list_products(
     if offset < 0:
         raise ValidationFailed.of([FieldError("skip", "doit être positif ou nul")])
     conditions = _filters(filters)
-    total: int | None
-    if filters == ProductFilter():
-        total = await counts.live_products(session, caller.account_id)
-    else:
-        total = await session.scalar(
-            select(func.count())
-            .select_from(Product)
-            .where(Product.account_id == caller.account_id, *conditions)
-        )
+    # The exact total rides along with the page as a scalar subquery (computed once):
+    # one statement and one round trip instead of two.
+    total_query = (
+        counts.live_products_query(caller.account_id)
+        if filters == ProductFilter()
+        else select(func.count())
+        .select_from(Product)
+        .where(Product.account_id == caller.account_id, *conditions)
+        .scalar_subquery()
+    )
     column = _sort_column(sort)
     ordering = (
         (column.asc(), Product.id.asc())
@@ -274,7 +286,15 @@ async def list_products(
         if after:
             stmt = stmt.where(_after(sort, after))
         stmt = stmt.limit(limit + 1)
-    rows = _rows(await session.execute(stmt.order_by(*ordering)))
+    result = await _execute(
+        session, stmt.add_columns(total_query.label(_TOTAL)).order_by(*ordering)
+    )
+    if result:
+        total = result[0]._mapping[_TOTAL]
+    else:
+        # An empty page carries no total: ask for it alone.
+        total = await session.scalar(select(total_query))
+    rows = _rows(result)
     has_next = len(rows) > limit
     rows = rows[:limit]
     return ProductPage(rows=rows, total=total or 0, sort=sort, has_next=has_next)
@@ -307,14 +327,14 @@ async def delta(
     if supplier_code:
         window.append(Product.supplier_code == supplier_code)
     stmt = _scoped(caller).where(*window).order_by(Product.updated_at, Product.id)
-    rows = _rows(await session.execute(stmt.limit(limit)))
+    rows = _rows(await _execute(session, stmt.limit(limit)))
     if len(rows) < limit:
         # A short page is the whole rest of the window: it is its own total.
         return DeltaPage(rows=rows, high_water=max(horizon, since), total=len(rows))
     last = rows[-1].product.updated_at
     rows += _rows(
-        await session.execute(
-            stmt.where(Product.updated_at == last, Product.id > rows[-1].product.id)
+        await _execute(
+            session, stmt.where(Product.updated_at == last, Product.id > rows[-1].product.id)
         )
     )
     total = await _delta_total(session, caller, since, horizon, window, supplier_code, memo)
@@ -386,7 +406,7 @@ async def get_product(
         stmt = stmt.where(Product.reference == reference).order_by(Product.updated_at.desc())
     else:
         raise ValidationFailed.of([FieldError("id", "un identifiant ou un EAN est requis")])
-    rows = _rows(await session.execute(stmt.limit(1)))
+    rows = _rows(await _execute(session, stmt.limit(1)))
     if not rows:
         raise _not_found(id=id, ean=ean, reference=reference)
     return rows[0]
