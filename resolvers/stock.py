@@ -90,10 +90,7 @@ async def update_stock(
     await upsert_supplier_stock(session, supplier_rows)
     # The product's own updated_at moves too, so delta sync and /since see the change.
     await batches.update_products(
-        session,
-        account_id,
-        [{"b_id": pid, "b_updated_at": at} for pid, at in when.items()],
-        {"updated_at": batches.STAMP},
+        session, account_id, [{"id": pid, "updated_at": at} for pid, at in when.items()]
     )
     eans = unique(v.result.ean for v in changed)
     await events.record(
