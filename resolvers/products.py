@@ -100,17 +100,13 @@ class ProductPage:
     sort: ProductSort
     has_next: bool = False
 
-    @property
-    def cursors(self) -> list[str]:
-        """Keyset position of each row: pass one as `after` to continue from it."""
-        return [encode_cursor([_sort_value(r, self.sort), str(r.product.id)]) for r in self.rows]
+    def cursor(self, row: ProductRow) -> str:
+        """Keyset position of a row: pass it as `after` to continue from it."""
+        return encode_cursor([_sort_value(row, self.sort), str(row.product.id)])
 
     @property
     def end_cursor(self) -> str | None:
-        if not self.rows:
-            return None
-        last = self.rows[-1]
-        return encode_cursor([_sort_value(last, self.sort), str(last.product.id)])
+        return self.cursor(self.rows[-1]) if self.rows else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,22 +118,22 @@ class DeltaPage:
     total: int
 
 
-def _scoped(caller: Caller) -> Select[Any]:
-    return (
-        select(
-            PRODUCTS, Brand.name.label("brand_name"), ProductStock.quantity.label("stock_quantity")
-        )
-        .select_from(PRODUCTS)
-        .outerjoin(Brand, Brand.id == Product.brand_id)
-        .outerjoin(
-            ProductStock,
-            and_(
-                ProductStock.product_id == Product.id,
-                ProductStock.account_id == caller.account_id,
-            ),
-        )
-        .where(Product.account_id == caller.account_id)
+# Built once: only the account's condition changes from call to call. The stock join
+# names the product's account (the same as the caller's, which the WHERE fixes), so
+# the unique (account_id, product_id) index serves it.
+_SCOPED: Select[Any] = (
+    select(PRODUCTS, Brand.name.label("brand_name"), ProductStock.quantity.label("stock_quantity"))
+    .select_from(PRODUCTS)
+    .outerjoin(Brand, Brand.id == Product.brand_id)
+    .outerjoin(
+        ProductStock,
+        and_(ProductStock.product_id == Product.id, ProductStock.account_id == Product.account_id),
     )
+)
+
+
+def _scoped(caller: Caller) -> Select[Any]:
+    return _SCOPED.where(Product.account_id == caller.account_id)
 
 
 # The label of the page total in list_products' rows.
@@ -158,8 +154,11 @@ def _rows(result: Sequence[Row[Any]]) -> list[ProductRow]:
     ]
 
 
+_LIVE = Product.deleted_at.is_(None)
+
+
 def _filters(flt: ProductFilter) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [Product.deleted_at.is_(None)]
+    conditions: list[ColumnElement[bool]] = [_LIVE]
     if flt.search:
         pattern = like_pattern(flt.search.strip())
         conditions.append(
@@ -189,15 +188,17 @@ def _filters(flt: ProductFilter) -> list[ColumnElement[bool]]:
     return conditions
 
 
+_SORT_COLUMNS: dict[str, Any] = {
+    "created_at": Product.created_at,
+    "updated_at": Product.updated_at,
+    "name": func.coalesce(Product.name, ""),
+    "price": func.coalesce(Product.price, -1.0),
+    "ean": func.coalesce(Product.ean, ""),
+}
+
+
 def _sort_column(sort: ProductSort) -> ColumnElement[Any]:
-    column: Any = {
-        "created_at": Product.created_at,
-        "updated_at": Product.updated_at,
-        "name": func.coalesce(Product.name, ""),
-        "price": func.coalesce(Product.price, -1.0),
-        "ean": func.coalesce(Product.ean, ""),
-    }[sort.field]
-    return column
+    return _SORT_COLUMNS[sort.field]
 
 
 def encode_cursor(values: Sequence[Any]) -> str:
@@ -395,7 +396,7 @@ async def get_product(
     may address and read back what it writes.
     """
     require(caller, scopes)
-    stmt = _scoped(caller).where(Product.deleted_at.is_(None))
+    stmt = _scoped(caller).where(_LIVE)
     if id is not None:
         stmt = stmt.where(Product.id == id)
     elif ean is not None:
