@@ -1,10 +1,10 @@
 """Engine and sessions. The request edge (or the job) owns the transaction."""
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVarTuple
 
-from sqlalchemy import event
+from sqlalchemy import Row, Select, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -20,6 +20,16 @@ from pim.settings import Settings
 def on_postgres(session: AsyncSession) -> bool:
     """Whether the session talks to PostgreSQL (else the embedded SQLite)."""
     return session.get_bind().dialect.name == "postgresql"
+
+
+_Ts = TypeVarTuple("_Ts")
+
+
+async def fetch(session: AsyncSession, statement: Select[*_Ts]) -> Sequence[Row[*_Ts]]:
+    """The rows of a statement that loads no ORM entities, through Core: on pages of wide
+    rows or batches of thousands, the ORM's result machinery costs more than the query."""
+    connection = await session.connection()
+    return (await connection.execute(statement)).all()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

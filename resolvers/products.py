@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Brand, Product, ProductStock
 from pim.auth import Caller
 from pim.clock import MICROSECOND, stable_horizon, write_timestamp
+from pim.db import fetch
 from pim.memo import Memo
 from pim.sql import like_pattern
 from resolvers import counts, events
@@ -138,13 +139,6 @@ def _scoped(caller: Caller) -> Select[Any]:
 
 # The label of the page total in list_products' rows.
 _TOTAL = "listing_total"
-
-
-async def _execute(session: AsyncSession, stmt: Select[Any]) -> list[Row[Any]]:
-    """Through Core: these statements load no ORM entities, and the ORM's result
-    machinery costs more than the query on a page of wide rows."""
-    connection = await session.connection()
-    return list((await connection.execute(stmt)).all())
 
 
 def _rows(result: Sequence[Row[Any]]) -> list[ProductRow]:
@@ -287,9 +281,7 @@ async def list_products(
         if after:
             stmt = stmt.where(_after(sort, after))
         stmt = stmt.limit(limit + 1)
-    result = await _execute(
-        session, stmt.add_columns(total_query.label(_TOTAL)).order_by(*ordering)
-    )
+    result = await fetch(session, stmt.add_columns(total_query.label(_TOTAL)).order_by(*ordering))
     if result:
         total = result[0]._mapping[_TOTAL]
     else:
@@ -328,13 +320,13 @@ async def delta(
     if supplier_code:
         window.append(Product.supplier_code == supplier_code)
     stmt = _scoped(caller).where(*window).order_by(Product.updated_at, Product.id)
-    rows = _rows(await _execute(session, stmt.limit(limit)))
+    rows = _rows(await fetch(session, stmt.limit(limit)))
     if len(rows) < limit:
         # A short page is the whole rest of the window: it is its own total.
         return DeltaPage(rows=rows, high_water=max(horizon, since), total=len(rows))
     last = rows[-1].product.updated_at
     rows += _rows(
-        await _execute(
+        await fetch(
             session, stmt.where(Product.updated_at == last, Product.id > rows[-1].product.id)
         )
     )
@@ -407,7 +399,7 @@ async def get_product(
         stmt = stmt.where(Product.reference == reference).order_by(Product.updated_at.desc())
     else:
         raise ValidationFailed.of([FieldError("id", "un identifiant ou un EAN est requis")])
-    rows = _rows(await _execute(session, stmt.limit(1)))
+    rows = _rows(await fetch(session, stmt.limit(1)))
     if not rows:
         raise _not_found(id=id, ean=ean, reference=reference)
     return rows[0]
