@@ -4,6 +4,7 @@ import hashlib
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 KEY_PREFIX = "pm_live_"
@@ -63,9 +64,12 @@ class CallerCache:
     cached: a new key works at once, and random keys cannot fill the cache.
     """
 
-    def __init__(self, ttl: float, max_size: int = 4096) -> None:
+    def __init__(
+        self, ttl: float, max_size: int = 4096, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.ttl = ttl
         self.max_size = max_size
+        self.clock = clock
         # Insertion order is expiry order: entries are only ever added with now + ttl.
         self._entries: dict[str, tuple[Caller, float]] = {}
 
@@ -73,7 +77,7 @@ class CallerCache:
         entry = self._entries.get(key_hash)
         if entry is None:
             return None
-        if entry[1] <= time.monotonic():
+        if entry[1] <= self.clock():
             del self._entries[key_hash]
             return None
         return entry[0]
@@ -82,7 +86,7 @@ class CallerCache:
         self._entries.pop(key_hash, None)
         if len(self._entries) >= self.max_size:
             del self._entries[next(iter(self._entries))]
-        self._entries[key_hash] = (caller, time.monotonic() + self.ttl)
+        self._entries[key_hash] = (caller, self.clock() + self.ttl)
 
     def forget(self, key_hash: str) -> None:
         self._entries.pop(key_hash, None)

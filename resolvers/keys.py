@@ -20,7 +20,7 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 # a key revoked elsewhere (the CLI, another worker) stops working within this bound.
 CALLER_TTL_SECONDS = 5.0
 # Process-wide, so that revoke_key can forget a key at once in this process.
-_recent = CallerCache(ttl=CALLER_TTL_SECONDS)
+recent_callers = CallerCache(ttl=CALLER_TTL_SECONDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +109,7 @@ async def revoke_key(
         raise NotFound(message="Clé API introuvable ou déjà révoquée.")
     keys[0].revoked_at = utcnow()
     await session.flush()
-    _recent.forget(keys[0].key_hash)
+    recent_callers.forget(keys[0].key_hash)
     return keys[0]
 
 
@@ -120,7 +120,7 @@ async def any_key_exists(session: AsyncSession) -> bool:
 def recent_caller(plain: str | None) -> Caller | None:
     """The caller of a key authenticated in this process less than CALLER_TTL_SECONDS ago;
     None means: call authenticate."""
-    return _recent.get(hash_key(plain)) if plain else None
+    return recent_callers.get(hash_key(plain)) if plain else None
 
 
 async def authenticate(session: AsyncSession, plain: str | None) -> Caller:
@@ -150,5 +150,5 @@ async def authenticate(session: AsyncSession, plain: str | None) -> Caller:
         rate_limit_per_minute=key.rate_limit_per_minute,
         strict_ean=account.strict_ean,
     )
-    _recent.put(key_hash, caller)
+    recent_callers.put(key_hash, caller)
     return caller
