@@ -222,7 +222,8 @@ async def update_products(
             .values({name: func.coalesce(given.c[name], PRODUCTS.c[name]) for name in names})
         )
         return
-    # SQLite has no arrays: one execution per row, by the driver's executemany.
+    # SQLite has no arrays: one execution per row, by the driver's executemany. The
+    # parameters are renamed: SQLAlchemy keeps bind names equal to column names for SET.
     statement = (
         update(PRODUCTS)
         .where(PRODUCTS.c.account_id == account_id, PRODUCTS.c.id == bindparam("b_id"))
