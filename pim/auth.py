@@ -2,7 +2,9 @@
 
 import hashlib
 import secrets
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 KEY_PREFIX = "pm_live_"
@@ -50,3 +52,41 @@ class Caller:
 
     def has_any(self, scopes: frozenset[str] | set[str]) -> bool:
         return not self.scopes.isdisjoint(scopes)
+
+
+class CallerCache:
+    """The callers of recently authenticated keys, by key hash, for `ttl` seconds.
+
+    Most requests then skip the key lookup (a transaction and a query). The price, by
+    design: a key revoked (or an account changed) by another process — the CLI, another
+    API worker or replica — keeps working in this process for at most `ttl` seconds;
+    `forget` drops a key revoked in this process at once. Unknown keys are never
+    cached: a new key works at once, and random keys cannot fill the cache.
+    """
+
+    def __init__(
+        self, ttl: float, max_size: int = 4096, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl = ttl
+        self.max_size = max_size
+        self.clock = clock
+        # Insertion order is expiry order: entries are only ever added with now + ttl.
+        self._entries: dict[str, tuple[Caller, float]] = {}
+
+    def get(self, key_hash: str) -> Caller | None:
+        entry = self._entries.get(key_hash)
+        if entry is None:
+            return None
+        if entry[1] <= self.clock():
+            del self._entries[key_hash]
+            return None
+        return entry[0]
+
+    def put(self, key_hash: str, caller: Caller) -> None:
+        self._entries.pop(key_hash, None)
+        if len(self._entries) >= self.max_size:
+            del self._entries[next(iter(self._entries))]
+        self._entries[key_hash] = (caller, self.clock() + self.ttl)
+
+    def forget(self, key_hash: str) -> None:
+        self._entries.pop(key_hash, None)

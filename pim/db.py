@@ -1,10 +1,11 @@
 """Engine and sessions. The request edge (or the job) owns the transaction."""
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVarTuple
 
-from sqlalchemy import event
+from sqlalchemy import Row, Select, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -21,6 +22,16 @@ def on_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+_Ts = TypeVarTuple("_Ts")
+
+
+async def fetch(session: AsyncSession, statement: Select[*_Ts]) -> Sequence[Row[*_Ts]]:
+    """The rows of a statement that loads no ORM entities, through Core: on pages of wide
+    rows or batches of thousands, the ORM's result machinery costs more than the query."""
+    connection = await session.connection()
+    return (await connection.execute(statement)).all()
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers run while a writer holds the lock; the timeout queues writers.
@@ -31,6 +42,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _drop_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    # Instead of pool_pre_ping, which costs three round trips per checkout on asyncpg
+    # (BEGIN, a ping, ROLLBACK): a connection the server closed (restart, terminated
+    # backend, idle timeout) is already known closed to asyncpg, and the pool then
+    # takes or opens another one. A connection that dies silently still fails its
+    # statement and is replaced by the pool's disconnect handling.
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("connection closed by the server")
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
@@ -38,9 +59,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(url, echo=settings.sql_echo)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(
-        url, echo=settings.sql_echo, pool_size=10, max_overflow=20, pool_pre_ping=True
-    )
+    engine = create_async_engine(url, echo=settings.sql_echo, pool_size=10, max_overflow=20)
+    event.listen(engine.sync_engine, "checkout", _drop_closed)
+    return engine
 
 
 Dispatch = Callable[[list[PendingJob]], Awaitable[None]]
@@ -52,6 +73,11 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self._read_sessions = async_sessionmaker(
+            engine.execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False,
+            autoflush=False,
+        )
         # Set by the runtime: enqueues the jobs a transaction deferred, after its commit.
         self.dispatch: Dispatch | None = None
 
@@ -71,6 +97,17 @@ class Database:
             pending = take_pending(session)
         if pending and self.dispatch is not None:
             await self.dispatch(pending)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A unit of reads only: no BEGIN and COMMIT round trips around them.
+
+        Each statement sees what was committed when it started, as it would inside
+        a READ COMMITTED transaction. Never write here: each statement would commit
+        on its own.
+        """
+        async with self._read_sessions() as session:
+            yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()

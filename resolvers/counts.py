@@ -2,7 +2,7 @@
 
 import uuid
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import ScalarSelect, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import ProductCountDelta
@@ -37,10 +37,15 @@ async def _fold(session: AsyncSession, account_id: uuid.UUID, up_to: int) -> Non
         await session.execute(insert(ProductCountDelta).values(account_id=account_id, delta=total))
 
 
-async def live_products(session: AsyncSession, account_id: uuid.UUID) -> int:
-    total = await session.scalar(
-        select(func.coalesce(func.sum(ProductCountDelta.delta), 0)).where(
-            ProductCountDelta.account_id == account_id
-        )
+def live_products_query(account_id: uuid.UUID) -> ScalarSelect[int]:
+    """The count as a scalar subquery, to ride along with another statement."""
+    return (
+        select(func.coalesce(func.sum(ProductCountDelta.delta), 0))
+        .where(ProductCountDelta.account_id == account_id)
+        .scalar_subquery()
     )
+
+
+async def live_products(session: AsyncSession, account_id: uuid.UUID) -> int:
+    total = await session.scalar(select(live_products_query(account_id)))
     return int(total or 0)

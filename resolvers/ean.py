@@ -16,6 +16,8 @@ class EanCheck:
 
 def normalize_ean(raw: object) -> str:
     """EANs arrive as strings or, from spreadsheets and ERPs, as numbers."""
+    if type(raw) is str:  # the usual case, first: batches check thousands
+        return raw.strip()
     if isinstance(raw, bool):
         return str(raw)
     if isinstance(raw, int):

@@ -9,13 +9,18 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Account, ApiKey
-from pim.auth import SCOPES, Caller, display_prefix, generate_key, hash_key
+from pim.auth import SCOPES, Caller, CallerCache, display_prefix, generate_key, hash_key
 from pim.timeutil import utcnow
 from resolvers.errors import FieldError, NotFound, Unauthenticated, ValidationFailed
 from resolvers.permissions import SETTINGS_MANAGE, require
 
 # Writing last_used_at on every request would turn every read into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# How long this process trusts a key it has authenticated without looking it up again:
+# a key revoked elsewhere (the CLI, another worker) stops working within this bound.
+CALLER_TTL_SECONDS = 5.0
+# Process-wide, so that revoke_key can forget a key at once in this process.
+recent_callers = CallerCache(ttl=CALLER_TTL_SECONDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +109,7 @@ async def revoke_key(
         raise NotFound(message="Clé API introuvable ou déjà révoquée.")
     keys[0].revoked_at = utcnow()
     await session.flush()
+    recent_callers.forget(keys[0].key_hash)
     return keys[0]
 
 
@@ -111,15 +117,22 @@ async def any_key_exists(session: AsyncSession) -> bool:
     return await session.scalar(select(ApiKey.id).limit(1)) is not None
 
 
+def recent_caller(plain: str | None) -> Caller | None:
+    """The caller of a key authenticated in this process less than CALLER_TTL_SECONDS ago;
+    None means: call authenticate."""
+    return recent_callers.get(hash_key(plain)) if plain else None
+
+
 async def authenticate(session: AsyncSession, plain: str | None) -> Caller:
     """The caller for a presented key; Unauthenticated for a missing, unknown or revoked one."""
     if not plain:
         raise Unauthenticated()
+    key_hash = hash_key(plain)
     row = (
         await session.execute(
             select(ApiKey, Account)
             .join(Account, Account.id == ApiKey.account_id)
-            .where(ApiKey.key_hash == hash_key(plain), ApiKey.revoked_at.is_(None))
+            .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
         )
     ).first()
     if row is None:
@@ -128,7 +141,7 @@ async def authenticate(session: AsyncSession, plain: str | None) -> Caller:
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
-    return Caller(
+    caller = Caller(
         account_id=account.id,
         account_name=account.name,
         key_id=key.id,
@@ -137,3 +150,5 @@ async def authenticate(session: AsyncSession, plain: str | None) -> Caller:
         rate_limit_per_minute=key.rate_limit_per_minute,
         strict_ean=account.strict_ean,
     )
+    recent_callers.put(key_hash, caller)
+    return caller

@@ -5,13 +5,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import bindparam, func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pim.auth import Caller
 from pim.clock import write_timestamp
 from resolvers import batches, events
-from resolvers.batches import PRODUCTS, EanBatchResult
+from resolvers.batches import EanBatchResult
 from resolvers.errors import FieldError
 from resolvers.product_fields import EanText, PriceValue
 
@@ -64,29 +63,19 @@ async def update_prices(
 
     stamp = await write_timestamp(session)
     when = batches.stamps([v.product_id for v in changed], stamp)
-    # A price left out keeps its stored value (coalesce), even if another writer
-    # changed it since this batch read it.
+    # A price left out (None) keeps its stored value.
     await batches.update_products(
         session,
         caller.account_id,
         [
             {
-                "b_id": v.product_id,
-                "b_updated_at": when[v.product_id],
-                "b_price": v.item.price,
-                "b_cost_price": v.item.cost_price,
+                "id": v.product_id,
+                "updated_at": when[v.product_id],
+                "price": v.item.price,
+                "cost_price": v.item.cost_price,
             }
             for v in changed
         ],
-        {
-            "price": func.coalesce(
-                bindparam("b_price", type_=PRODUCTS.c.price.type), PRODUCTS.c.price
-            ),
-            "cost_price": func.coalesce(
-                bindparam("b_cost_price", type_=PRODUCTS.c.cost_price.type), PRODUCTS.c.cost_price
-            ),
-            "updated_at": batches.STAMP,
-        },
     )
     eans = [v.result.ean for v in changed]
     await events.record(

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Brand, Product, ProductStock
 from pim.auth import Caller
 from pim.clock import MICROSECOND, stable_horizon, write_timestamp
+from pim.db import fetch
 from pim.memo import Memo
 from pim.sql import like_pattern
 from resolvers import counts, events
@@ -100,17 +101,13 @@ class ProductPage:
     sort: ProductSort
     has_next: bool = False
 
-    @property
-    def cursors(self) -> list[str]:
-        """Keyset position of each row: pass one as `after` to continue from it."""
-        return [encode_cursor([_sort_value(r, self.sort), str(r.product.id)]) for r in self.rows]
+    def cursor(self, row: ProductRow) -> str:
+        """Keyset position of a row: pass it as `after` to continue from it."""
+        return encode_cursor([_sort_value(row, self.sort), str(row.product.id)])
 
     @property
     def end_cursor(self) -> str | None:
-        if not self.rows:
-            return None
-        last = self.rows[-1]
-        return encode_cursor([_sort_value(last, self.sort), str(last.product.id)])
+        return self.cursor(self.rows[-1]) if self.rows else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,33 +119,40 @@ class DeltaPage:
     total: int
 
 
-def _scoped(caller: Caller) -> Select[Any]:
-    return (
-        select(
-            PRODUCTS, Brand.name.label("brand_name"), ProductStock.quantity.label("stock_quantity")
-        )
-        .select_from(PRODUCTS)
-        .outerjoin(Brand, Brand.id == Product.brand_id)
-        .outerjoin(
-            ProductStock,
-            and_(
-                ProductStock.product_id == Product.id,
-                ProductStock.account_id == caller.account_id,
-            ),
-        )
-        .where(Product.account_id == caller.account_id)
+# Built once: only the account's condition changes from call to call. The stock join
+# names the product's account (the same as the caller's, which the WHERE fixes), so
+# the unique (account_id, product_id) index serves it.
+_SCOPED: Select[Any] = (
+    select(PRODUCTS, Brand.name.label("brand_name"), ProductStock.quantity.label("stock_quantity"))
+    .select_from(PRODUCTS)
+    .outerjoin(Brand, Brand.id == Product.brand_id)
+    .outerjoin(
+        ProductStock,
+        and_(ProductStock.product_id == Product.id, ProductStock.account_id == Product.account_id),
     )
+)
 
 
-def _rows(result: Any) -> list[ProductRow]:
+def _scoped(caller: Caller) -> Select[Any]:
+    return _SCOPED.where(Product.account_id == caller.account_id)
+
+
+# The label of the page total in list_products' rows.
+_TOTAL = "listing_total"
+
+
+def _rows(result: Sequence[Row[Any]]) -> list[ProductRow]:
     return [
         ProductRow(product=ProductRecord(r), brand_name=r.brand_name, stock=r.stock_quantity)
         for r in result
     ]
 
 
+_LIVE = Product.deleted_at.is_(None)
+
+
 def _filters(flt: ProductFilter) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [Product.deleted_at.is_(None)]
+    conditions: list[ColumnElement[bool]] = [_LIVE]
     if flt.search:
         pattern = like_pattern(flt.search.strip())
         conditions.append(
@@ -178,15 +182,17 @@ def _filters(flt: ProductFilter) -> list[ColumnElement[bool]]:
     return conditions
 
 
+_SORT_COLUMNS: dict[str, Any] = {
+    "created_at": Product.created_at,
+    "updated_at": Product.updated_at,
+    "name": func.coalesce(Product.name, ""),
+    "price": func.coalesce(Product.price, -1.0),
+    "ean": func.coalesce(Product.ean, ""),
+}
+
+
 def _sort_column(sort: ProductSort) -> ColumnElement[Any]:
-    column: Any = {
-        "created_at": Product.created_at,
-        "updated_at": Product.updated_at,
-        "name": func.coalesce(Product.name, ""),
-        "price": func.coalesce(Product.price, -1.0),
-        "ean": func.coalesce(Product.ean, ""),
-    }[sort.field]
-    return column
+    return _SORT_COLUMNS[sort.field]
 
 
 def encode_cursor(values: Sequence[Any]) -> str:
@@ -242,15 +248,16 @@ async def list_products(
     if offset < 0:
         raise ValidationFailed.of([FieldError("skip", "doit être positif ou nul")])
     conditions = _filters(filters)
-    total: int | None
-    if filters == ProductFilter():
-        total = await counts.live_products(session, caller.account_id)
-    else:
-        total = await session.scalar(
-            select(func.count())
-            .select_from(Product)
-            .where(Product.account_id == caller.account_id, *conditions)
-        )
+    # The exact total rides along with the page as a scalar subquery (computed once):
+    # one statement and one round trip instead of two.
+    total_query = (
+        counts.live_products_query(caller.account_id)
+        if filters == ProductFilter()
+        else select(func.count())
+        .select_from(Product)
+        .where(Product.account_id == caller.account_id, *conditions)
+        .scalar_subquery()
+    )
     column = _sort_column(sort)
     ordering = (
         (column.asc(), Product.id.asc())
@@ -274,7 +281,13 @@ async def list_products(
         if after:
             stmt = stmt.where(_after(sort, after))
         stmt = stmt.limit(limit + 1)
-    rows = _rows(await session.execute(stmt.order_by(*ordering)))
+    result = await fetch(session, stmt.add_columns(total_query.label(_TOTAL)).order_by(*ordering))
+    if result:
+        total = result[0]._mapping[_TOTAL]
+    else:
+        # An empty page carries no total: ask for it alone.
+        total = await session.scalar(select(total_query))
+    rows = _rows(result)
     has_next = len(rows) > limit
     rows = rows[:limit]
     return ProductPage(rows=rows, total=total or 0, sort=sort, has_next=has_next)
@@ -307,14 +320,14 @@ async def delta(
     if supplier_code:
         window.append(Product.supplier_code == supplier_code)
     stmt = _scoped(caller).where(*window).order_by(Product.updated_at, Product.id)
-    rows = _rows(await session.execute(stmt.limit(limit)))
+    rows = _rows(await fetch(session, stmt.limit(limit)))
     if len(rows) < limit:
         # A short page is the whole rest of the window: it is its own total.
         return DeltaPage(rows=rows, high_water=max(horizon, since), total=len(rows))
     last = rows[-1].product.updated_at
     rows += _rows(
-        await session.execute(
-            stmt.where(Product.updated_at == last, Product.id > rows[-1].product.id)
+        await fetch(
+            session, stmt.where(Product.updated_at == last, Product.id > rows[-1].product.id)
         )
     )
     total = await _delta_total(session, caller, since, horizon, window, supplier_code, memo)
@@ -375,7 +388,7 @@ async def get_product(
     may address and read back what it writes.
     """
     require(caller, scopes)
-    stmt = _scoped(caller).where(Product.deleted_at.is_(None))
+    stmt = _scoped(caller).where(_LIVE)
     if id is not None:
         stmt = stmt.where(Product.id == id)
     elif ean is not None:
@@ -386,7 +399,7 @@ async def get_product(
         stmt = stmt.where(Product.reference == reference).order_by(Product.updated_at.desc())
     else:
         raise ValidationFailed.of([FieldError("id", "un identifiant ou un EAN est requis")])
-    rows = _rows(await session.execute(stmt.limit(1)))
+    rows = _rows(await fetch(session, stmt.limit(1)))
     if not rows:
         raise _not_found(id=id, ean=ean, reference=reference)
     return rows[0]

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import ProductStock, SupplierProduct
 from pim.auth import Caller
 from pim.clock import write_timestamp
+from pim.db import fetch
 from pim.ids import uuid7
 from pim.sql import among, unique
 from resolvers import batches, catalog, events
@@ -58,13 +59,16 @@ async def update_stock(
         session, account_id, product_ids, list(suppliers.values())
     )
 
+    # By item index: the stock record the item writes, if it exists (id, quantity).
+    records: dict[int, tuple[uuid.UUID, int] | None] = {}
     for entry in found:
-        item, result = entry.item, entry.result
+        item = entry.item
         if item.supplier_code:
-            current = by_supplier.get((entry.product_id, suppliers[item.supplier_code]))
+            record = by_supplier.get((entry.product_id, suppliers[item.supplier_code]))
         else:
-            current = generic.get(entry.product_id)
-        result.changed = current != item.stock
+            record = generic.get(entry.product_id)
+        records[entry.result.index] = record
+        entry.result.changed = record is None or record[1] != item.stock
     changed = [v for v in found if v.result.changed]
     if not changed:
         return EanBatchResult(results)
@@ -75,8 +79,10 @@ async def update_stock(
     supplier_rows: list[dict[str, Any]] = []
     for entry in changed:
         product_id = entry.product_id
+        record = records[entry.result.index]
         row = {
-            "id": uuid7(),
+            # An existing record keeps its id (the upsert updates it in place).
+            "id": uuid7() if record is None else record[0],
             "account_id": account_id,
             "product_id": product_id,
             "updated_at": when[product_id],
@@ -90,10 +96,7 @@ async def update_stock(
     await upsert_supplier_stock(session, supplier_rows)
     # The product's own updated_at moves too, so delta sync and /since see the change.
     await batches.update_products(
-        session,
-        account_id,
-        [{"b_id": pid, "b_updated_at": at} for pid, at in when.items()],
-        {"updated_at": batches.STAMP},
+        session, account_id, [{"id": pid, "updated_at": at} for pid, at in when.items()]
     )
     eans = unique(v.result.ean for v in changed)
     await events.record(
@@ -107,25 +110,33 @@ async def _current(
     account_id: uuid.UUID,
     product_ids: list[uuid.UUID],
     supplier_ids: list[uuid.UUID],
-) -> tuple[dict[uuid.UUID, int], dict[tuple[uuid.UUID, uuid.UUID], int]]:
-    """Current generic and supplier-level quantities of the batch's products."""
-    generic_rows = await session.execute(
-        select(ProductStock.product_id, ProductStock.quantity).where(
+) -> tuple[
+    dict[uuid.UUID, tuple[uuid.UUID, int]],
+    dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, int]],
+]:
+    """The batch's products' generic and supplier-level stock records: (id, quantity)."""
+    generic_rows = await fetch(
+        session,
+        select(ProductStock.product_id, ProductStock.id, ProductStock.quantity).where(
             ProductStock.account_id == account_id,
             among(session, ProductStock.product_id, product_ids),
-        )
+        ),
     )
-    generic = {pid: quantity for pid, quantity in generic_rows}
-    by_supplier: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
+    generic = {pid: (record_id, quantity) for pid, record_id, quantity in generic_rows}
+    by_supplier: dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, int]] = {}
     if supplier_ids:
-        rows = await session.execute(
+        rows = await fetch(
+            session,
             select(
-                SupplierProduct.product_id, SupplierProduct.supplier_id, SupplierProduct.stock
+                SupplierProduct.product_id,
+                SupplierProduct.supplier_id,
+                SupplierProduct.id,
+                SupplierProduct.stock,
             ).where(
                 SupplierProduct.account_id == account_id,
                 among(session, SupplierProduct.product_id, product_ids),
                 SupplierProduct.supplier_id.in_(supplier_ids),
-            )
+            ),
         )
-        by_supplier = {(pid, sid): stock for pid, sid, stock in rows}
+        by_supplier = {(pid, sid): (record_id, stock) for pid, sid, record_id, stock in rows}
     return generic, by_supplier

@@ -129,7 +129,7 @@ async def list_products(
     _page_args(page, page_size)
     since = _datetime_arg("updated_since", updated_since) if updated_since else None
     flt = ProductFilter(supplier_code=supplier_code, updated_since=since)
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         result = await products.list_products(
             session,
             caller,
@@ -173,7 +173,7 @@ async def delta(
 async def get_product(
     request: Request, ean: str, caller: Caller = Depends(reader)
 ) -> OrjsonResponse:
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         row = await products.get_product(session, caller, ean=ean)
     return envelope(product_out(row))
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import strawberry
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -45,10 +46,16 @@ SDL_PATH = Path(__file__).resolve().parent.parent / "schema.graphql"
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
+    # The limits' validation rules (stateless classes) are made once: rule classes made
+    # per request are part of the ValidationCache's key, so every request would miss
+    # it, validate the document again and push a dead entry into the cache.
+    limits = [
+        *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
+    ]
     extensions: list = [
         # Factories, not instances: an instance would share state across requests.
-        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        lambda: AddValidationRules(limits),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),

@@ -16,7 +16,7 @@ from pim.auth import Caller
 from pim.db import DbSession
 from pim.ratelimit import RateWindow
 from pim.runtime import Runtime
-from resolvers import keys, loaders
+from resolvers import loaders
 from resolvers.errors import (
     DomainError,
     FieldError,
@@ -24,7 +24,7 @@ from resolvers.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from rest_compat.common import presented_key
+from rest_compat.common import authenticate, presented_key
 
 BatchFn = Callable[[DbSession, Caller, Sequence[Any]], Awaitable[list[Any]]]
 
@@ -52,7 +52,7 @@ class Context(BaseContext):
 
         async def load(keys_: list[Any]) -> list[Any]:
             # Each batch has its own session: loaders of one request run concurrently.
-            async with self.runtime.db.transaction() as session:
+            async with self.runtime.db.read() as session:
                 return await batch(session, caller, keys_)
 
         return DataLoader(load)
@@ -92,8 +92,7 @@ async def identify(
     if plain is None:
         return None, None, None
     try:
-        async with runtime.db.transaction() as session:
-            caller = await keys.authenticate(session, plain)
+        caller = await authenticate(runtime, plain)
     except DomainError as exc:
         return None, exc, None
     window = await runtime.limiter.hit(caller.key_id, caller.rate_limit_per_minute)

@@ -66,10 +66,10 @@ _TOP_LEVEL = (Unauthenticated, Forbidden, RateLimited)
 
 
 async def run_query(info: Info, resolver: Callable[..., Awaitable[T]], **kwargs: Any) -> T:
-    """Call a read resolver in its own transaction; domain errors become GraphQL errors."""
+    """Call a read resolver in its own read unit; domain errors become GraphQL errors."""
     caller = info.context.caller()
     try:
-        async with info.context.runtime.db.transaction() as session:
+        async with info.context.runtime.db.read() as session:
             return await resolver(session, caller, **kwargs)
     except DomainError as exc:
         raise graphql_error(exc) from exc

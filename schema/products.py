@@ -1,6 +1,5 @@
 """GraphQL types, queries and mutations for products."""
 
-import dataclasses
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
@@ -8,10 +7,9 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from models import Product as ProductModel
 from resolvers import products
 from resolvers.product_writes import BatchResult, ItemResult, WriteOptions
-from resolvers.products import ProductFilter, ProductRow, ProductSort
+from resolvers.products import ProductFilter, ProductPage, ProductRow, ProductSort
 from schema.catalog import Brand, Category, Supplier
 from schema.context import Info, parse_id
 from schema.errors import UserError, run_query, user_errors
@@ -128,16 +126,19 @@ class Product:
     @classmethod
     def from_row(cls, row: ProductRow) -> "Product":
         record = row.product.values
-        values = {name: record[name] for name in _COPIED}
-        values["status"] = _STATUSES["deleted" if record["deleted_at"] else record["status"]]
-        return cls(
-            id=strawberry.ID(str(record["id"])),
-            brand_name=row.brand_name,
-            stock=row.stock,
-            is_active=record["status"] == "active",
-            model_id=record["id"],
-            **values,
-        )
+        # Made without __init__: the row's columns become the attributes the plain
+        # fields read, in one copy, instead of seventy keyword arguments per product.
+        # Every field is a column of the row or one of the values set below.
+        product = cls.__new__(cls)
+        attributes = product.__dict__
+        attributes.update(record)
+        attributes["id"] = strawberry.ID(str(record["id"]))
+        attributes["status"] = _STATUSES["deleted" if record["deleted_at"] else record["status"]]
+        attributes["brand_name"] = row.brand_name
+        attributes["stock"] = row.stock
+        attributes["is_active"] = record["status"] == "active"
+        attributes["model_id"] = record["id"]
+        return product
 
     @strawberry.field(description="The brand.")
     async def brand(self, info: Info) -> Brand | None:
@@ -191,19 +192,20 @@ class Product:
         ]
 
 
-_DERIVED = {"id", "status", "brand_name", "stock", "is_active", "model_id"}
 _STATUSES = {status.value: status for status in ProductStatus}
-_COPIED = [
-    f.name
-    for f in dataclasses.fields(Product)  # type: ignore[arg-type]
-    if f.name not in _DERIVED and hasattr(ProductModel, f.name)
-]
+
+
+def _edge_cursor(root: "ProductEdge") -> str:
+    # Encoded only when asked for: most pages are read without their cursors.
+    return root.page.cursor(root.row)
 
 
 @strawberry.type
 class ProductEdge:
-    cursor: str
+    cursor: str = strawberry.field(resolver=_edge_cursor)
     node: Product
+    page: strawberry.Private[ProductPage]
+    row: strawberry.Private[ProductRow]
 
 
 @strawberry.type
@@ -447,10 +449,7 @@ class ProductQuery:
             limit=first,
             after=after,
         )
-        edges = [
-            ProductEdge(cursor=cursor, node=Product.from_row(row))
-            for cursor, row in zip(page.cursors, page.rows, strict=True)
-        ]
+        edges = [ProductEdge(node=Product.from_row(row), page=page, row=row) for row in page.rows]
         return ProductConnection(
             edges=edges,
             page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),

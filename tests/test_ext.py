@@ -74,6 +74,42 @@ async def test_revoked_key_is_refused(client: httpx.AsyncClient, key: Key, runti
     assert response.status_code == 401
 
 
+async def test_a_key_revoked_in_this_process_is_refused_at_once_even_just_after_use(
+    client: httpx.AsyncClient, key: Key, runtime
+) -> None:  # type: ignore[no-untyped-def]
+    from resolvers import keys
+
+    assert (await client.get(f"{BASE}/status", headers=key.headers)).status_code == 200
+    async with runtime.db.transaction() as session:
+        await keys.revoke_key(session, key_id=key.key_id)
+    response = await client.get(f"{BASE}/status", headers=key.headers)
+    assert response.status_code == 401
+
+
+async def test_a_key_revoked_elsewhere_is_refused_within_the_cache_bound(
+    client: httpx.AsyncClient, key: Key, runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from sqlalchemy import update
+
+    from models import ApiKey
+    from pim.timeutil import utcnow
+    from resolvers import keys
+
+    assert (await client.get(f"{BASE}/status", headers=key.headers)).status_code == 200
+    # What another process (the CLI, another API worker) does: only the row changes.
+    async with runtime.db.transaction() as session:
+        await session.execute(
+            update(ApiKey).where(ApiKey.id == key.key_id).values(revoked_at=utcnow())
+        )
+    assert (await client.get(f"{BASE}/status", headers=key.headers)).status_code == 200
+    later = time.monotonic() + keys.CALLER_TTL_SECONDS
+    monkeypatch.setattr(keys.recent_callers, "clock", lambda: later)
+    response = await client.get(f"{BASE}/status", headers=key.headers)
+    assert response.status_code == 401
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [
