@@ -80,7 +80,8 @@ async def copy_upsert(
     INSERT … SELECT (PostgreSQL). Several times faster than executemany for big batches.
 
     Only the COPY goes through the driver directly; the other statements go through the
-    session like any other (and show in its statement events).
+    session like any other (and show in its statement events). The scratch table goes
+    with the transaction.
     """
     columns = list(rows[0])
     scratch = f"scratch_{table.name}_{secrets.token_hex(4)}"
@@ -96,7 +97,6 @@ async def copy_upsert(
             f"ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {assignments}"
         )
     )
-    await session.execute(text(f"DROP TABLE {scratch}"))
 
 
 async def _copy(

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Product, ProductStock, SupplierProduct
 from pim.auth import Caller
 from pim.clock import MICROSECOND, write_timestamp
-from pim.db import on_postgres
+from pim.db import fetch, on_postgres
 from pim.ids import uuid7
 from pim.sql import among, bulk_upsert, unique
 from resolvers import catalog, counts, events
@@ -320,16 +320,17 @@ async def _load_current(
         conditions.append(among(session, PRODUCTS.c.ean, eans))
     if refs:
         conditions.append(among(session, PRODUCTS.c.reference, refs))
-    rows = await session.execute(
-        # updated_at is written afresh, never compared: not worth decoding.
-        select(*(PRODUCTS.c[c] for c in columns if c != "updated_at")).where(
+    # updated_at is written afresh, never compared: not worth decoding.
+    names = [c for c in columns if c != "updated_at"]
+    rows = await fetch(
+        session,
+        select(*(PRODUCTS.c[c] for c in names)).where(
             PRODUCTS.c.account_id == account_id, or_(*conditions)
-        )
+        ),
     )
     by_id: dict[uuid.UUID, dict[str, Any]] = {}
     by_ean: dict[str, dict[str, Any]] = {}
     by_reference: dict[str, dict[str, Any]] = {}
-    names = list(rows.keys())
     for values in rows:
         record = dict(zip(names, values, strict=True))
         by_id[record["id"]] = record
@@ -368,11 +369,12 @@ async def _current_stock(
 ) -> dict[uuid.UUID, int]:
     if not product_ids:
         return {}
-    rows = await session.execute(
-        select(ProductStock.product_id, ProductStock.quantity).where(
-            ProductStock.account_id == account_id,
+    rows = await fetch(
+        session,
+        select(PRODUCT_STOCKS.c.product_id, PRODUCT_STOCKS.c.quantity).where(
+            PRODUCT_STOCKS.c.account_id == account_id,
             among(session, PRODUCT_STOCKS.c.product_id, product_ids),
-        )
+        ),
     )
     return {product_id: quantity for product_id, quantity in rows}
 
