@@ -105,7 +105,7 @@ async def _aiter(items: Iterator[T]) -> AsyncIterator[T]:
 
 
 def _prepared_chunks(plan: import_runs.RunPlan, size: int) -> Iterator[import_runs.Chunk]:
-    rows = mapped_rows(plan.content, plan.file_type, plan.mapping)
+    rows = mapped_rows(plan.content, plan.file_type, plan.mapping, eans_only=plan.checkpoint)
     keys = import_runs.FileKeys()
     keys.add(islice(rows, plan.checkpoint))  # rows committed before a restart
     for chunk in _batched(rows, size):

@@ -22,6 +22,7 @@ import unicodedata
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 from xml.etree.ElementTree import ParseError
 
@@ -443,12 +444,24 @@ def _records(
 
 
 def mapped_rows(
-    content: bytes, file_type: str, mapping: dict[str, str] | None = None
+    content: bytes, file_type: str, mapping: dict[str, str] | None = None, *, eans_only: int = 0
 ) -> Iterator[Row]:
-    """Every data record of the file, mapped onto product fields, in file order."""
+    """Every data record of the file, mapped onto product fields, in file order.
+
+    The first `eans_only` rows carry their EAN alone: a run that resumes after them
+    only needs to know which EANs they had, and a million rows in, mapping them whole
+    would cost seconds.
+    """
     headers = HeaderMap(mapping)
-    for number, record in _records(content, file_type, headers):
+    records = _records(content, file_type, headers)
+    for number, record in islice(records, eans_only):
+        yield Row(number=number, data=_ean_only(record, headers))
+    for number, record in records:
         yield Row(number=number, data=map_record(record, headers))
+
+
+def _ean_only(record: dict[Any, Any], headers: HeaderMap) -> dict[str, Any]:
+    return map_record({c: v for c, v in record.items() if headers.field(c) == "ean"}, headers)
 
 
 def count_rows(content: bytes, file_type: str, mapping: dict[str, str] | None = None) -> int:

@@ -435,13 +435,16 @@ async def test_a_run_killed_half_way_continues_without_duplicates_or_loss(
     monkeypatch.setattr(pim.jobs, "RETRY_DELAY_SECONDS", 0.0)
     monkeypatch.setattr(jobs.worker, "RETRY_DELAY_SECONDS", 0.0)
     _interrupt_after(monkeypatch, 2, crash)
-    content = csv_bytes([*rows(4), ["123ABC7890", "Bad", "1", "2", "B", "1", "1"], *rows(3, 5)])
+    # The last row repeats an EAN committed before the crash: still refused after it.
+    again = [ean13(2), "Again", "1", "2", "B", "1", "1"]
+    content = csv_bytes([*rows(4), ["123ABC7890", "Bad", "1", "2", "B", "1", "1"], *rows(3, 5), again])  # fmt: skip
     done = await imported(client, runtime, key, "catalog.csv", content)
-    assert (done["status"], done["processed_rows"], done["total_rows"]) == ("completed", 8, 8)
-    assert (done["products_created"], done["failed_rows"], done["successful_rows"]) == (7, 1, 7)
+    assert (done["status"], done["processed_rows"], done["total_rows"]) == ("completed", 9, 9)
+    assert (done["products_created"], done["failed_rows"], done["successful_rows"]) == (7, 2, 7)
     assert len(await catalog(runtime, key)) == 7
+    assert (await catalog(runtime, key))[ean13(2)].product.name == "Produit 2"
     logs = await client.get(f"{BASE}/jobs/{done['id']}/logs", headers=key.bearer)
-    assert logs.json()["meta"]["total"] == 1  # logged once
+    assert [i["row_number"] for i in logs.json()["items"]] == [6, 10]  # each logged once
     async with runtime.db.transaction() as session:
         created_events = await session.scalar(
             select(func.count())

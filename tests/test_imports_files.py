@@ -93,6 +93,12 @@ def test_blank_lines_are_skipped_and_rows_stream() -> None:
     rows = mapped_rows(big, "csv")
     assert next(rows).data["name"] == "P0"  # a generator: rows come one at a time
     assert count_rows(big, "csv") == 5000
+    resumed = mapped_rows(big, "csv", eans_only=2)
+    assert [next(resumed).data for _ in range(3)] == [
+        {"ean": ean13(0)}, {"ean": ean13(1)},
+        {"ean": ean13(2), "name": "P2", "cost_price": 1, "price": 2, "brand_name": "B",
+         "weight": 1, "stock": 1},
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
