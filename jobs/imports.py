@@ -1,4 +1,5 @@
-"""Running a file import: analyse the whole file, then write it chunk by chunk.
+"""Running a file import: read the whole file once (a broken one fails before anything
+is written), then write it chunk by chunk.
 
 Idempotent and resumable: each chunk commits with the job's checkpoint, a re-run
 skips the rows already committed, and pause or cancel is noticed between chunks
@@ -8,16 +9,16 @@ A run stops after `import_slice_seconds` and enqueues its own continuation, so n
 run outlives arq's job timeout and a worker shutting down gracefully waits for
 one slice, not for a whole million-row import.
 
-Rows of big files are read, mapped and checked by another process (jobs.ahead)
-while this one writes the previous chunk.
+Big files are read, mapped and checked by another process (jobs.ahead) while this
+one writes the previous chunk.
 """
 
-import asyncio
 import contextlib
 import functools
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -51,26 +52,21 @@ async def run_import(ctx: dict[str, Any], job_id: str) -> str:
     await _publish_current(runtime, job_uuid)
     checkpoint = plan.checkpoint
     try:
-        if checkpoint == 0:
-            # CPU-bound over the whole file: off the event loop.
-            total = await asyncio.to_thread(import_runs.analyse, plan)
-            if total == 0:
-                raise ImportFileError("aucune ligne de données dans le fichier", "no_rows")
-            async with runtime.db.transaction() as session:
-                job = await import_runs.analysed(session, plan, total)
-            if job is None:
-                return await _publish_current(runtime, job_uuid)
-            await progress.publish(runtime.broker, PROGRESS_KIND, job_uuid, progress_state(job))
-        async with _chunks(plan, runtime.settings) as chunks:
+        async with _file_work(plan, runtime.settings) as items:
             written = 0
-            async for chunk in chunks:
+            async for item in items:
                 async with runtime.db.transaction() as session:
-                    job = await import_runs.write_chunk(session, plan, checkpoint, chunk)
+                    if isinstance(item, _Analysed):
+                        job = await import_runs.analysed(session, plan, item.total)
+                    else:
+                        job = await import_runs.write_chunk(session, plan, checkpoint, item)
                 if job is None:
                     return await _publish_current(runtime, job_uuid)
-                written += 1
-                checkpoint += len(chunk.rows)
                 await progress.publish(runtime.broker, PROGRESS_KIND, job_uuid, progress_state(job))
+                if isinstance(item, _Analysed):
+                    continue
+                written += 1
+                checkpoint += len(item.rows)
                 async with runtime.db.transaction() as session:
                     await import_runs.refresh_statistics(session, written)
                 if time.monotonic() >= deadline:
@@ -85,16 +81,23 @@ async def run_import(ctx: dict[str, Any], job_id: str) -> str:
     return await _publish_current(runtime, job_uuid)
 
 
+@dataclass(frozen=True, slots=True)
+class _Analysed:
+    """The whole file was read: it holds `total` data rows."""
+
+    total: int
+
+
 @contextlib.asynccontextmanager
-async def _chunks(
+async def _file_work(
     plan: import_runs.RunPlan, settings: Settings
-) -> AsyncIterator[AsyncIterator[import_runs.Chunk]]:
-    """The file's chunks from the checkpoint on, read and checked in another process
-    for files big enough to repay starting one."""
-    make = functools.partial(_prepared_chunks, plan, settings.import_chunk_size)
+) -> AsyncIterator[AsyncIterator[_Analysed | import_runs.Chunk]]:
+    """What reading the file yields for the run, in another process for files big
+    enough to repay starting one (the worker then never holds a parsed sheet)."""
+    make = functools.partial(_read, plan, settings.import_chunk_size)
     if len(plan.content) >= settings.import_reader_process_bytes:
-        async with produced_elsewhere(make) as chunks:
-            yield chunks
+        async with produced_elsewhere(make) as items:
+            yield items
     else:
         yield _aiter(make())
 
@@ -104,7 +107,13 @@ async def _aiter(items: Iterator[T]) -> AsyncIterator[T]:
         yield item
 
 
-def _prepared_chunks(plan: import_runs.RunPlan, size: int) -> Iterator[import_runs.Chunk]:
+def _read(plan: import_runs.RunPlan, size: int) -> Iterator[_Analysed | import_runs.Chunk]:
+    if plan.checkpoint == 0:
+        # The whole file is read before anything is written: a broken one fails undamaged.
+        total = import_runs.analyse(plan)
+        if total == 0:
+            raise ImportFileError("aucune ligne de données dans le fichier", "no_rows")
+        yield _Analysed(total)
     rows = mapped_rows(plan.content, plan.file_type, plan.mapping, eans_only=plan.checkpoint)
     keys = import_runs.FileKeys()
     keys.add(islice(rows, plan.checkpoint))  # rows committed before a restart

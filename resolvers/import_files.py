@@ -37,8 +37,10 @@ FILE_TYPES = ("csv", "xlsx", "json", "xml")
 # Uncompressed XLSX content allowed, in total and relative to the compressed size.
 MAX_XLSX_UNCOMPRESSED = 512 * 1024 * 1024
 MAX_XLSX_RATIO = 200
-# Up to this unpacked size an XLSX is read by calamine (fast, in memory, ~2× the size).
-XLSX_IN_MEMORY_LIMIT = 64 * 1024 * 1024
+# Up to this unpacked size an XLSX is read by calamine (fast, in memory, ~2× the size):
+# 100,000 rows of 15 columns (84 MB) still are, for at most ~180 MB more in the process
+# that reads it (an import's reader process, or the API for a preview).
+XLSX_IN_MEMORY_LIMIT = 96 * 1024 * 1024
 _READ_BLOCK = 1 << 20
 
 

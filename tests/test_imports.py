@@ -487,7 +487,7 @@ async def test_a_long_run_continues_in_slices(
 )  # fmt: skip
 async def test_a_broken_file_fails_clearly_and_writes_nothing(
     client: httpx.AsyncClient, runtime: Runtime, key: Key, small_chunks: None,
-    name: str, content: bytes, reason: str,
+    name: str, content: bytes, reason: str, reader: str,
 ) -> None:  # fmt: skip
     # Valid rows first: a file broken near its end must not leave them imported.
     body = await imported(client, runtime, key, name, content)
