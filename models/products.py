@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, JsonType, Money, account_column, id_column
@@ -21,8 +21,17 @@ class Product(Base):
         UniqueConstraint("account_id", "ean"),
         # Delta sync and updated_since walk this index in (updated_at, id) order.
         Index(None, "account_id", "updated_at", "id"),
-        # Default list order (creation); also lets deep OFFSET pages skip on the index.
-        Index(None, "account_id", "created_at", "id"),
+        # Default list order (creation) of live products. Partial, so that a deep OFFSET
+        # page skips its rows on the index alone, without visiting each row for
+        # deleted_at (page 2,000 of 500 on a million products: 0.8 s that way).
+        Index(
+            None,
+            "account_id",
+            "created_at",
+            "id",
+            postgresql_where=text("deleted_at IS NULL"),
+            sqlite_where=text("deleted_at IS NULL"),
+        ),
         Index(None, "account_id", "reference"),
         Index(None, "account_id", "supplier_code"),
     )
