@@ -155,7 +155,9 @@ async def delta(
         raise ValidationFailed.of([FieldError("since", "champ obligatoire", "missing")])
     _page_args(page, page_size)
     since_at = _datetime_arg("since", since)
-    async with runtime(request).db.transaction() as session:
+    # Reads only: each statement of the page sees what was committed when it started,
+    # and the stable horizon keeps later commits out of the page, as in a transaction.
+    async with runtime(request).db.read() as session:
         # `page` is accepted for compatibility; the high-water mark is the real cursor.
         result = await products.delta(
             session, caller, since=since_at, limit=page_size, memo=runtime(request).memo
