@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Account, ApiKey
 from pim.auth import SCOPES, Caller, CallerCache, display_prefix, generate_key, hash_key
+from pim.db import Database
 from pim.timeutil import utcnow
 from resolvers.errors import FieldError, NotFound, Unauthenticated, ValidationFailed
 from resolvers.permissions import SETTINGS_MANAGE, require
@@ -117,10 +118,14 @@ async def any_key_exists(session: AsyncSession) -> bool:
     return await session.scalar(select(ApiKey.id).limit(1)) is not None
 
 
-def recent_caller(plain: str | None) -> Caller | None:
-    """The caller of a key authenticated in this process less than CALLER_TTL_SECONDS ago;
-    None means: call authenticate."""
-    return recent_callers.get(hash_key(plain)) if plain else None
+async def caller_for(db: Database, plain: str | None) -> Caller:
+    """The caller of a presented key: one this process authenticated less than
+    CALLER_TTL_SECONDS ago needs no transaction of its own."""
+    caller = recent_callers.get(hash_key(plain)) if plain else None
+    if caller is None:
+        async with db.transaction() as session:
+            caller = await authenticate(session, plain)
+    return caller
 
 
 async def authenticate(session: AsyncSession, plain: str | None) -> Caller:

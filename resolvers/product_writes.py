@@ -136,7 +136,6 @@ async def write_products(
     items: Sequence[WriteItem],
     options: WriteOptions = WriteOptions(),
 ) -> BatchResult:
-    require(caller, PRODUCT_WRITE)
     checked = check_items(items, options, strict_ean=caller.strict_ean)
     return await write_checked(session, caller, checked, options)
 
@@ -144,8 +143,8 @@ async def write_products(
 def check_items(
     items: Sequence[WriteItem], options: WriteOptions, *, strict_ean: bool
 ) -> list[Checked]:
-    """The per-item checks, which need no database: pure, so an import runs them in a
-    thread for the next chunk while the current one is being written."""
+    """The per-item checks, which need no database: pure, so an import runs them in its
+    reader process for the next chunk while the current one is being written."""
     return [_check(index, item, options, strict_ean=strict_ean) for index, item in enumerate(items)]
 
 

@@ -56,22 +56,12 @@ def presented_key(headers: Any) -> str | None:
     return None
 
 
-async def authenticate(rt: Runtime, plain: str | None) -> Caller:
-    """The caller of a presented key: a key this process authenticated moments ago needs
-    no transaction of its own (see keys.CALLER_TTL_SECONDS)."""
-    caller = keys.recent_caller(plain)
-    if caller is None:
-        async with rt.db.transaction() as session:
-            caller = await keys.authenticate(session, plain)
-    return caller
-
-
 def caller_with(surface_scope: str | None) -> Callable[[Request], Awaitable[Caller]]:
     """A dependency: authenticate, apply the key's rate limit, check the surface's scope."""
 
     async def dependency(request: Request) -> Caller:
         rt = runtime(request)
-        caller = await authenticate(rt, presented_key(request.headers))
+        caller = await keys.caller_for(rt.db, presented_key(request.headers))
         window = await rt.limiter.hit(caller.key_id, caller.rate_limit_per_minute)
         request.state.rate_window = window
         if not window.allowed:

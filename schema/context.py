@@ -16,7 +16,7 @@ from pim.auth import Caller
 from pim.db import DbSession
 from pim.ratelimit import RateWindow
 from pim.runtime import Runtime
-from resolvers import loaders
+from resolvers import keys, loaders
 from resolvers.errors import (
     DomainError,
     FieldError,
@@ -24,7 +24,7 @@ from resolvers.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from rest_compat.common import authenticate, presented_key
+from rest_compat.common import presented_key
 
 BatchFn = Callable[[DbSession, Caller, Sequence[Any]], Awaitable[list[Any]]]
 
@@ -92,7 +92,7 @@ async def identify(
     if plain is None:
         return None, None, None
     try:
-        caller = await authenticate(runtime, plain)
+        caller = await keys.caller_for(runtime.db, plain)
     except DomainError as exc:
         return None, exc, None
     window = await runtime.limiter.hit(caller.key_id, caller.rate_limit_per_minute)

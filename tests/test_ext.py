@@ -1,10 +1,16 @@
 """The External API, route by route, against the examples of spec/ext-api.txt."""
 
 import re
+import time
 
 import httpx
 import pytest
+from sqlalchemy import update
 
+from models import ApiKey
+from pim.runtime import Runtime
+from pim.timeutil import utcnow
+from resolvers import keys
 from tests.conftest import Key, MakeKey
 
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
@@ -65,9 +71,9 @@ async def test_bearer_header_is_accepted_too(client: httpx.AsyncClient, key: Key
     assert response.status_code == 200
 
 
-async def test_revoked_key_is_refused(client: httpx.AsyncClient, key: Key, runtime) -> None:  # type: ignore[no-untyped-def]
-    from resolvers import keys
-
+async def test_revoked_key_is_refused(
+    client: httpx.AsyncClient, key: Key, runtime: Runtime
+) -> None:
     async with runtime.db.transaction() as session:
         await keys.revoke_key(session, key_id=key.key_id)
     response = await client.get(f"{BASE}/status", headers=key.headers)
@@ -75,10 +81,8 @@ async def test_revoked_key_is_refused(client: httpx.AsyncClient, key: Key, runti
 
 
 async def test_a_key_revoked_in_this_process_is_refused_at_once_even_just_after_use(
-    client: httpx.AsyncClient, key: Key, runtime
-) -> None:  # type: ignore[no-untyped-def]
-    from resolvers import keys
-
+    client: httpx.AsyncClient, key: Key, runtime: Runtime
+) -> None:
     assert (await client.get(f"{BASE}/status", headers=key.headers)).status_code == 200
     async with runtime.db.transaction() as session:
         await keys.revoke_key(session, key_id=key.key_id)
@@ -87,16 +91,8 @@ async def test_a_key_revoked_in_this_process_is_refused_at_once_even_just_after_
 
 
 async def test_a_key_revoked_elsewhere_is_refused_within_the_cache_bound(
-    client: httpx.AsyncClient, key: Key, runtime, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
-    import time
-
-    from sqlalchemy import update
-
-    from models import ApiKey
-    from pim.timeutil import utcnow
-    from resolvers import keys
-
+    client: httpx.AsyncClient, key: Key, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert (await client.get(f"{BASE}/status", headers=key.headers)).status_code == 200
     # What another process (the CLI, another API worker) does: only the row changes.
     async with runtime.db.transaction() as session:
