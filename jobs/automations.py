@@ -15,6 +15,7 @@ from pim.runtime import Runtime
 from pim.timeutil import parse_iso8601, utcnow
 from resolvers import automations
 from resolvers.errors import DomainError
+from resolvers.import_storage import InMemory
 from resolvers.imports import create_job
 
 log = logging.getLogger("pim.automations")
@@ -82,7 +83,7 @@ async def _start_import(
         session,
         plan.caller,
         file_name=plan.source.file_name(),
-        content=content,
+        file=InMemory(content),
         supplier_code=plan.supplier_code,
         mapping=plan.mapping or None,
         automation_id=plan.automation_id,

@@ -15,18 +15,19 @@ one writes the previous chunk.
 
 import contextlib
 import functools
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
+from pathlib import Path
 from typing import Any, TypeVar
 
 from jobs.ahead import produced_elsewhere
 from pim import progress
 from pim.runtime import Runtime
-from pim.settings import Settings
-from resolvers import import_runs
+from resolvers import import_runs, import_storage
 from resolvers.import_files import ImportFileError, mapped_rows
 from resolvers.imports import PROGRESS_KIND, progress_state
 
@@ -52,7 +53,7 @@ async def run_import(ctx: dict[str, Any], job_id: str) -> str:
     await _publish_current(runtime, job_uuid)
     checkpoint = plan.checkpoint
     try:
-        async with _file_work(plan, runtime.settings) as items:
+        async with _file_work(plan, runtime) as items:
             written = 0
             async for item in items:
                 async with runtime.db.transaction() as session:
@@ -90,16 +91,20 @@ class _Analysed:
 
 @contextlib.asynccontextmanager
 async def _file_work(
-    plan: import_runs.RunPlan, settings: Settings
+    plan: import_runs.RunPlan, runtime: Runtime
 ) -> AsyncIterator[AsyncIterator[_Analysed | import_runs.Chunk]]:
     """What reading the file yields for the run, in another process for files big
     enough to repay starting one (the worker then never holds a parsed sheet)."""
-    make = functools.partial(_read, plan, settings.import_chunk_size)
-    if len(plan.content) >= settings.import_reader_process_bytes:
-        async with produced_elsewhere(make) as items:
-            yield items
-    else:
-        yield _aiter(make())
+    # Deleted when closed; the reader process opens it by name meanwhile.
+    with tempfile.NamedTemporaryFile(prefix="pim-import-") as spool:
+        async with runtime.db.read() as session:
+            size = await import_storage.load_into(session, plan.job_id, spool)
+        make = functools.partial(_read, plan, Path(spool.name), runtime.settings.import_chunk_size)
+        if size >= runtime.settings.import_reader_process_bytes:
+            async with produced_elsewhere(make) as items:
+                yield items
+        else:
+            yield _aiter(make())
 
 
 async def _aiter(items: Iterator[T]) -> AsyncIterator[T]:
@@ -107,18 +112,22 @@ async def _aiter(items: Iterator[T]) -> AsyncIterator[T]:
         yield item
 
 
-def _read(plan: import_runs.RunPlan, size: int) -> Iterator[_Analysed | import_runs.Chunk]:
-    if plan.checkpoint == 0:
-        # The whole file is read before anything is written: a broken one fails undamaged.
-        total = import_runs.analyse(plan)
-        if total == 0:
-            raise ImportFileError("aucune ligne de données dans le fichier", "no_rows")
-        yield _Analysed(total)
-    rows = mapped_rows(plan.content, plan.file_type, plan.mapping, eans_only=plan.checkpoint)
-    keys = import_runs.FileKeys()
-    keys.add(islice(rows, plan.checkpoint))  # rows committed before a restart
-    for chunk in _batched(rows, size):
-        yield import_runs.prepare_chunk(plan, chunk, keys)
+def _read(
+    plan: import_runs.RunPlan, path: Path, size: int
+) -> Iterator[_Analysed | import_runs.Chunk]:
+    with path.open("rb") as file:
+        if plan.checkpoint == 0:
+            # The whole file is read before anything is written: a broken one fails undamaged.
+            total = import_runs.analyse(plan, file)
+            if total == 0:
+                raise ImportFileError("aucune ligne de données dans le fichier", "no_rows")
+            yield _Analysed(total)
+            file.seek(0)
+        rows = mapped_rows(file, plan.file_type, plan.mapping, eans_only=plan.checkpoint)
+        keys = import_runs.FileKeys()
+        keys.add(islice(rows, plan.checkpoint))  # rows committed before a restart
+        for chunk in _batched(rows, size):
+            yield import_runs.prepare_chunk(plan, chunk, keys)
 
 
 async def _publish_current(runtime: Runtime, job_id: uuid.UUID) -> str:

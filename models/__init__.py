@@ -6,7 +6,7 @@ from models.base import Base
 from models.catalog import Brand, Category, Supplier
 from models.connectors import Connector, ConnectorProductLink, SyncJob
 from models.events import Event
-from models.imports import ImportFile, ImportJob, ImportLog
+from models.imports import ImportFilePart, ImportJob, ImportLog
 from models.prices import PriceList, PriceListItem
 from models.products import Product
 from models.stock import ProductStock, SupplierProduct
@@ -22,7 +22,7 @@ __all__ = [
     "Connector",
     "ConnectorProductLink",
     "Event",
-    "ImportFile",
+    "ImportFilePart",
     "ImportJob",
     "ImportLog",
     "PriceList",

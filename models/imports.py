@@ -42,18 +42,21 @@ class ImportJob(Base):
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
-class ImportFile(Base):
+class ImportFilePart(Base):
     """The uploaded bytes, in the database so that every worker can read them.
 
-    A table of its own so that listing jobs never loads file contents.
+    Stored in parts so that neither the API storing a file nor a worker reading it
+    ever holds the whole file; a table of its own so that listing jobs never loads
+    file contents.
     """
 
-    __tablename__ = "import_files"
+    __tablename__ = "import_file_parts"
 
     job_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True
     )
-    content: Mapped[bytes] = mapped_column(LargeBinary)
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ImportLog(Base):

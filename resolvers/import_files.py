@@ -1,7 +1,8 @@
 """Reading import files: CSV, XLSX, JSON and XML records, mapped onto product fields.
 
-Records are yielded one at a time, so a million-row file is never held as a million
-Python dicts. A broken file raises ImportFileError with a reason a user can act on.
+Records are read from a file and yielded one at a time, so a million-row file is never
+held whole, nor as a million Python dicts. A broken file raises ImportFileError with a
+reason a user can act on.
 
 XLSX, measured here (15 columns): python-calamine reads 50,000 rows in 0.9 s where
 openpyxl in read_only mode takes 9.9 s, but calamine loads the whole sheet first
@@ -23,7 +24,7 @@ import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import Any, BinaryIO
 from xml.etree.ElementTree import ParseError
 
 from defusedxml import DefusedXmlException
@@ -237,19 +238,21 @@ def map_record(record: dict[Any, Any], headers: HeaderMap) -> dict[str, Any]:
 # ---------------------------------------------------------------- readers
 
 
-def _csv_encoding(content: bytes) -> str:
-    if content.startswith(codecs.BOM_UTF8):
+def _csv_encoding(file: BinaryIO) -> str:
+    head = file.read(_READ_BLOCK)
+    if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
-    if b"\x00" in content[:_READ_BLOCK]:
+    if b"\x00" in head:
         raise ImportFileError(
             "encodage non pris en charge : UTF-8 ou Windows-1252 attendu (UTF-16 ?)", "encoding"
         )
-    # Validate incrementally instead of decoding a huge file into one string.
+    # Validate block by block instead of decoding a huge file into one string.
     for encoding in ("utf-8", "cp1252"):
+        file.seek(0)
         decoder = codecs.getincrementaldecoder(encoding)()
         try:
-            for start in range(0, len(content), _READ_BLOCK):
-                decoder.decode(content[start : start + _READ_BLOCK])
+            while block := file.read(_READ_BLOCK):
+                decoder.decode(block)
             decoder.decode(b"", final=True)
             return encoding
         except UnicodeDecodeError:
@@ -257,8 +260,10 @@ def _csv_encoding(content: bytes) -> str:
     raise ImportFileError("encodage non reconnu : UTF-8 ou Windows-1252 attendu", "encoding")
 
 
-def _csv_records(content: bytes) -> Iterator[tuple[int, dict[Any, Any]]]:
-    text = io.TextIOWrapper(io.BytesIO(content), encoding=_csv_encoding(content), newline="")
+def _csv_records(file: BinaryIO) -> Iterator[tuple[int, dict[Any, Any]]]:
+    encoding = _csv_encoding(file)
+    file.seek(0)
+    text = io.TextIOWrapper(file, encoding=encoding, newline="")
     first_line = text.readline()
     # The delimiter is whichever of ; , and tab the header uses most.
     delimiter = max((";", ",", "\t"), key=first_line.count)
@@ -282,12 +287,16 @@ def _csv_records(content: bytes) -> Iterator[tuple[int, dict[Any, Any]]]:
         raise ImportFileError(
             f"CSV illisible ligne {reader.line_num} : {exc} (fichier tronqué ?)", "malformed"
         ) from exc
+    finally:
+        # The wrapper must not close the caller's file when it is collected.
+        if not file.closed:
+            text.detach()
 
 
-def _check_zip(content: bytes) -> int:
+def _check_zip(file: BinaryIO) -> int:
     """Refuse broken archives and zip bombs; the total uncompressed size otherwise."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(content))
+        archive = zipfile.ZipFile(file)
     except zipfile.BadZipFile as exc:
         raise ImportFileError("fichier XLSX illisible (archive ZIP invalide ou tronquée)") from exc
     with archive:
@@ -305,11 +314,12 @@ def _check_zip(content: bytes) -> int:
     return total
 
 
-def _xlsx_records(content: bytes) -> Iterator[tuple[int, dict[Any, Any]]]:
-    unpacked = _check_zip(content)
+def _xlsx_records(file: BinaryIO) -> Iterator[tuple[int, dict[Any, Any]]]:
+    unpacked = _check_zip(file)
+    file.seek(0)
     reader = _calamine_rows if unpacked <= XLSX_IN_MEMORY_LIMIT else _openpyxl_rows
     try:
-        rows = reader(content)
+        rows = reader(file)
         header = next(rows, None)
         if header is None or not any(h is not None and str(h).strip() for h in header):
             raise ImportFileError("fichier vide : aucune ligne d'en-tête", "empty_file")
@@ -324,65 +334,97 @@ def _xlsx_records(content: bytes) -> Iterator[tuple[int, dict[Any, Any]]]:
         raise ImportFileError(f"fichier XLSX illisible : {exc}") from exc
 
 
-def _calamine_rows(content: bytes) -> Iterator[Sequence[Any]]:
+def _calamine_rows(file: BinaryIO) -> Iterator[Sequence[Any]]:
     from python_calamine import CalamineWorkbook
 
-    with CalamineWorkbook.from_filelike(io.BytesIO(content)) as workbook:
+    with CalamineWorkbook.from_filelike(file) as workbook:
         yield from workbook.get_sheet_by_index(0).iter_rows()
 
 
-def _openpyxl_rows(content: bytes) -> Iterator[Sequence[Any]]:
+def _openpyxl_rows(file: BinaryIO) -> Iterator[Sequence[Any]]:
     import openpyxl
 
     # read_only streams the sheet XML; openpyxl parses through defusedxml when installed.
-    workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    workbook = openpyxl.load_workbook(file, read_only=True, data_only=True)
     try:
         yield from workbook.worksheets[0].iter_rows(values_only=True)
     finally:
         workbook.close()
 
 
-def _json_records(content: bytes) -> Iterator[tuple[int, dict[Any, Any]]]:
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ImportFileError("JSON illisible : encodage UTF-8 attendu", "encoding") from exc
-    decoder = json.JSONDecoder()
-    # Objects are decoded one by one from the array, never as one big list.
-    position = _skip_space(text, 0)
-    if position == len(text):
-        raise ImportFileError("fichier vide", "empty_file")
-    if text[position] != "[":
-        raise ImportFileError("JSON invalide : un tableau d'objets est attendu", "malformed")
-    position = _skip_space(text, position + 1)
-    number = 0
-    while position < len(text) and text[position] != "]":
+class _TextWindow:
+    """A file's text decoded block by block, keeping only what follows `position`."""
+
+    def __init__(self, file: BinaryIO, encoding: str) -> None:
+        self._file = file
+        self._decoder = codecs.getincrementaldecoder(encoding)()
+        self._ended = False
+        self.text = ""
+        self.position = 0
+
+    def more(self) -> bool:
+        """Read the next block; False at the end of the file."""
+        if self._ended:
+            return False
+        block = self._file.read(_READ_BLOCK)
+        self._ended = not block
         try:
-            record, position = decoder.raw_decode(text, position)
-        except json.JSONDecodeError as exc:
+            decoded = self._decoder.decode(block, final=self._ended)
+        except UnicodeDecodeError as exc:
+            raise ImportFileError("JSON illisible : encodage UTF-8 attendu", "encoding") from exc
+        self.text = self.text[self.position :] + decoded
+        self.position = 0
+        return True
+
+    def next_char(self) -> str | None:
+        """The next character that is not white space (left unread); None at the end."""
+        while True:
+            text, position = self.text, self.position
+            while position < len(text) and text[position] in " \t\r\n":
+                position += 1
+            self.position = position
+            if position < len(text):
+                return text[position]
+            if not self.more():
+                return None
+
+
+def _json_records(file: BinaryIO) -> Iterator[tuple[int, dict[Any, Any]]]:
+    # Objects are decoded one by one from the array, never as one big list nor one big text.
+    window = _TextWindow(file, "utf-8-sig")
+    decoder = json.JSONDecoder()
+    first = window.next_char()
+    if first is None:
+        raise ImportFileError("fichier vide", "empty_file")
+    if first != "[":
+        raise ImportFileError("JSON invalide : un tableau d'objets est attendu", "malformed")
+    window.position += 1
+    number = 0
+    while (char := window.next_char()) != "]":
+        if char is None:
             raise ImportFileError(
-                f"JSON invalide (élément {number + 1}) : {exc.msg} (fichier tronqué ?)", "malformed"
-            ) from exc
+                "JSON invalide : tableau non terminé (fichier tronqué ?)", "malformed"
+            )
+        while True:
+            try:
+                record, window.position = decoder.raw_decode(window.text, window.position)
+                break
+            except json.JSONDecodeError as exc:
+                # Perhaps only cut by the end of the block read so far.
+                if not window.more():
+                    raise ImportFileError(
+                        f"JSON invalide (élément {number + 1}) : {exc.msg} (fichier tronqué ?)",
+                        "malformed",
+                    ) from exc
         number += 1
         if not isinstance(record, dict):
             raise ImportFileError(f"JSON invalide : l'élément {number} n'est pas un objet")
         yield number, record
-        position = _skip_space(text, position)
-        if position < len(text) and text[position] == ",":
-            position = _skip_space(text, position + 1)
-    if position >= len(text):
-        raise ImportFileError(
-            "JSON invalide : tableau non terminé (fichier tronqué ?)", "malformed"
-        )
+        if window.next_char() == ",":
+            window.position += 1
 
 
-def _skip_space(text: str, position: int) -> int:
-    while position < len(text) and text[position] in " \t\r\n":
-        position += 1
-    return position
-
-
-def _xml_records(content: bytes) -> Iterator[tuple[int, dict[Any, Any]]]:
+def _xml_records(file: BinaryIO) -> Iterator[tuple[int, dict[Any, Any]]]:
     """Flat records: each child of the root is a record, its children (or attributes) fields.
 
     defusedxml refuses DTD entities and external references, so billion-laughs and
@@ -393,7 +435,7 @@ def _xml_records(content: bytes) -> Iterator[tuple[int, dict[Any, Any]]]:
     root: Any = None
     record: dict[str, Any] = {}
     try:
-        for event, element in iterparse(io.BytesIO(content), events=("start", "end")):
+        for event, element in iterparse(file, events=("start", "end")):
             if event == "start":
                 depth += 1
                 if depth == 1:
@@ -414,8 +456,6 @@ def _xml_records(content: bytes) -> Iterator[tuple[int, dict[Any, Any]]]:
             "xml_forbidden",
         ) from exc
     except ParseError as exc:
-        if root is None and not content.strip():
-            raise ImportFileError("fichier vide", "empty_file") from exc
         raise ImportFileError(f"XML invalide : {exc} (fichier tronqué ?)", "malformed") from exc
 
 
@@ -427,13 +467,13 @@ _READERS = {"csv": _csv_records, "xlsx": _xlsx_records, "json": _json_records, "
 
 
 def _records(
-    content: bytes, file_type: str, headers: HeaderMap
+    file: BinaryIO, file_type: str, headers: HeaderMap
 ) -> Iterator[tuple[int, dict[Any, Any]]]:
     """The file's raw records; it fails unless the first one has a column we know."""
-    if not content.strip():
+    if _blank(file):
         raise ImportFileError("fichier vide", "empty_file")
     recognised = False
-    for number, record in _READERS[file_type](content):
+    for number, record in _READERS[file_type](file):
         if not recognised:
             if not any(headers.field(column) for column in record):
                 raise ImportFileError(
@@ -445,8 +485,19 @@ def _records(
         yield number, record
 
 
+def _blank(file: BinaryIO) -> bool:
+    """Whether the file holds nothing but white space; read from the start again after."""
+    try:
+        while block := file.read(_READ_BLOCK):
+            if block.strip():
+                return False
+        return True
+    finally:
+        file.seek(0)
+
+
 def mapped_rows(
-    content: bytes, file_type: str, mapping: dict[str, str] | None = None, *, eans_only: int = 0
+    file: BinaryIO, file_type: str, mapping: dict[str, str] | None = None, *, eans_only: int = 0
 ) -> Iterator[Row]:
     """Every data record of the file, mapped onto product fields, in file order.
 
@@ -455,7 +506,7 @@ def mapped_rows(
     would cost seconds.
     """
     headers = HeaderMap(mapping)
-    records = _records(content, file_type, headers)
+    records = _records(file, file_type, headers)
     for number, record in islice(records, eans_only):
         yield Row(number=number, data=_ean_only(record, headers))
     for number, record in records:
@@ -466,9 +517,9 @@ def _ean_only(record: dict[Any, Any], headers: HeaderMap) -> dict[str, Any]:
     return map_record({c: v for c, v in record.items() if headers.field(c) == "ean"}, headers)
 
 
-def count_rows(content: bytes, file_type: str, mapping: dict[str, str] | None = None) -> int:
+def count_rows(file: BinaryIO, file_type: str, mapping: dict[str, str] | None = None) -> int:
     """Reads the whole file (so a broken one fails here) without converting values."""
-    return sum(1 for _ in _records(content, file_type, HeaderMap(mapping)))
+    return sum(1 for _ in _records(file, file_type, HeaderMap(mapping)))
 
 
 def validate_row(row: Row, *, strict_ean: bool) -> list[RowIssue]:

@@ -10,12 +10,12 @@ continues after the last committed chunk.
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Account, ImportFile, ImportJob, ImportLog
+from models import Account, ImportJob, ImportLog
 from pim.auth import Caller
 from pim.timeutil import utcnow
 from resolvers import import_files
@@ -44,7 +44,6 @@ _WRITE_MODES: dict[str, WriteMode] = {
 class RunPlan:
     job_id: uuid.UUID
     caller: Caller
-    content: bytes
     file_type: str
     mapping: dict[str, str] | None
     checkpoint: int
@@ -65,7 +64,6 @@ async def begin(session: AsyncSession, job_id: uuid.UUID) -> RunPlan | None:
         job.status = "analyzing"
     job.started_at = job.started_at or utcnow()
     account = await session.get_one(Account, job.account_id)
-    content = await session.scalar(select(ImportFile.content).where(ImportFile.job_id == job.id))
     # The job acts for its account with the right to write products, nothing more.
     caller = Caller(
         account_id=account.id,
@@ -86,7 +84,6 @@ async def begin(session: AsyncSession, job_id: uuid.UUID) -> RunPlan | None:
     return RunPlan(
         job_id=job.id,
         caller=caller,
-        content=content or b"",
         file_type=job.file_type,
         mapping=job.mapping,
         checkpoint=job.checkpoint,
@@ -95,9 +92,9 @@ async def begin(session: AsyncSession, job_id: uuid.UUID) -> RunPlan | None:
     )
 
 
-def analyse(plan: RunPlan) -> int:
+def analyse(plan: RunPlan, file: BinaryIO) -> int:
     """Read the whole file once before writing anything: a broken file fails undamaged."""
-    return import_files.count_rows(plan.content, plan.file_type, plan.mapping)
+    return import_files.count_rows(file, plan.file_type, plan.mapping)
 
 
 def running_status(plan: RunPlan) -> str:

@@ -4,18 +4,21 @@ job (jobs/imports.py, resolvers/import_runs.py)."""
 
 import asyncio
 import base64
+import tempfile
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import islice
+from typing import Any, BinaryIO
 
 import orjson
 from sqlalchemy import Select, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import ImportFile, ImportJob, ImportLog
+from models import ImportJob, ImportLog
 from pim.auth import Caller
 from pim.jobs import defer
 from pim.timeutil import isoformat_z, parse_iso8601
+from resolvers import import_storage
 from resolvers.errors import Conflict, FieldError, NotFound, ValidationFailed
 from resolvers.import_files import (
     ImportFileError,
@@ -25,6 +28,7 @@ from resolvers.import_files import (
     validate_mapping,
     validate_row,
 )
+from resolvers.import_storage import Readable
 from resolvers.permissions import require
 
 IMPORTS_READ = frozenset({"imports:read"})
@@ -59,7 +63,7 @@ async def create_job(
     caller: Caller,
     *,
     file_name: str,
-    content: bytes,
+    file: Readable,
     supplier_code: str | None = None,
     dry_run: bool = False,
     mapping: dict[str, str] | None = None,
@@ -94,7 +98,6 @@ async def create_job(
         status="analyzing",
         file_name=file_name[:255],
         file_type=file_type,
-        file_size=len(content),
         supplier_code=supplier_code or None,
         dry_run=dry_run,
         mode=mode,
@@ -103,7 +106,7 @@ async def create_job(
     )
     session.add(job)
     await session.flush()
-    session.add(ImportFile(job_id=job.id, content=content))
+    job.file_size = await import_storage.store(session, job.id, file)
     await session.flush()
     defer(session, RUN_IMPORT, str(job.id))
     return job
@@ -252,30 +255,32 @@ async def preview(
     require(caller, IMPORTS_READ)
     _check_page(0, limit)
     job = await _load(session, caller, job_id)
-    content = await session.scalar(select(ImportFile.content).where(ImportFile.job_id == job.id))
-    result = Preview(total_rows=job.total_rows, rows=[])
     try:
-        if not job.total_rows:
-            # Not analysed yet: count now, so the preview always tells the size.
-            result.total_rows = await asyncio.to_thread(
-                count_rows, content or b"", job.file_type, job.mapping
-            )
-        for row in mapped_rows(content or b"", job.file_type, job.mapping):
-            if len(result.rows) == limit:
-                break
-            result.rows.append(row.data)
-            for issue in validate_row(row, strict_ean=caller.strict_ean):
-                result.validation_errors.append(
-                    {
-                        "row_number": row.number,
-                        "level": issue.level,
-                        "field": issue.field,
-                        "message": issue.message,
-                        "value": issue.value,
-                    }
-                )
+        with tempfile.TemporaryFile() as file:
+            await import_storage.load_into(session, job.id, file)
+            return await asyncio.to_thread(_preview, file, job, limit, caller.strict_ean)
     except ImportFileError as exc:
         raise ValidationFailed.of([FieldError("file", exc.message, exc.code)]) from exc
+
+
+def _preview(file: BinaryIO, job: ImportJob, limit: int, strict_ean: bool) -> Preview:
+    result = Preview(total_rows=job.total_rows, rows=[])
+    if not job.total_rows:
+        # Not analysed yet: count now, so the preview always tells the size.
+        result.total_rows = count_rows(file, job.file_type, job.mapping)
+        file.seek(0)
+    for row in islice(mapped_rows(file, job.file_type, job.mapping), limit):
+        result.rows.append(row.data)
+        for issue in validate_row(row, strict_ean=strict_ean):
+            result.validation_errors.append(
+                {
+                    "row_number": row.number,
+                    "level": issue.level,
+                    "field": issue.field,
+                    "message": issue.message,
+                    "value": issue.value,
+                }
+            )
     return result
 
 

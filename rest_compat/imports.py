@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from models import ImportJob, ImportLog
 from pim.auth import Caller
@@ -110,25 +110,31 @@ async def create_job(request: Request, caller: Caller = Depends(authenticated)) 
         raise ValidationFailed.of(
             [FieldError("file", "corps multipart/form-data attendu", "multipart")]
         ) from exc
+    try:
+        job = await _create_job(request, caller, form)
+    finally:
+        await form.close()  # the upload's temporary file, at once
+    body = {"id": str(job.id), "status": job.status, "file_name": job.file_name,
+            "file_type": job.file_type}  # fmt: skip
+    return OrjsonResponse(body, status_code=201)
+
+
+async def _create_job(request: Request, caller: Caller, form: FormData) -> ImportJob:
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise ValidationFailed.of([FieldError("file", "fichier obligatoire", "missing")])
-    content = await upload.read()
     supplier_code = form.get("supplier_code")
     async with runtime(request).db.transaction() as session:
-        job = await imports.create_job(
+        return await imports.create_job(
             session,
             caller,
             file_name=upload.filename or "",
-            content=content,
+            file=upload,
             supplier_code=str(supplier_code).strip() if supplier_code else None,
             dry_run=_form_bool(form.get("dry_run"), "dry_run"),
             mapping=_form_mapping(form.get("mapping")),
             mode=str(form.get("mode") or "upsert"),
         )
-    body = {"id": str(job.id), "status": job.status, "file_name": job.file_name,
-            "file_type": job.file_type}  # fmt: skip
-    return OrjsonResponse(body, status_code=201)
 
 
 @router.get("/jobs")

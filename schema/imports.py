@@ -248,18 +248,20 @@ class ImportMutation:
         async def run() -> ImportJob:
             # On FastAPI an Upload is Starlette's UploadFile.
             upload = cast(UploadFile, file)
-            content = await upload.read()
-            async with info.context.runtime.db.transaction() as session:
-                job = await imports.create_job(
-                    session,
-                    info.context.caller(),
-                    file_name=upload.filename or "",
-                    content=content,
-                    supplier_code=supplier_code,
-                    dry_run=dry_run,
-                    mapping=cast(dict[str, str] | None, mapping),
-                    mode=mode.value,
-                )
+            try:
+                async with info.context.runtime.db.transaction() as session:
+                    job = await imports.create_job(
+                        session,
+                        info.context.caller(),
+                        file_name=upload.filename or "",
+                        file=upload,
+                        supplier_code=supplier_code,
+                        dry_run=dry_run,
+                        mapping=cast(dict[str, str] | None, mapping),
+                        mode=mode.value,
+                    )
+            finally:
+                await upload.close()  # its temporary file, at once
             return ImportJob.from_model(job)
 
         job, errors = await user_errors(run)

@@ -14,9 +14,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from models import Event
+from models import Event, ImportFilePart
 from pim.runtime import Runtime
-from resolvers import import_runs, imports, products
+from resolvers import import_runs, import_storage, imports, products
+from resolvers.import_storage import InMemory
 from tests.conftest import Key, MakeKey
 from tests.import_files import (
     BILLION_LAUGHS,
@@ -224,6 +225,28 @@ async def test_jobs_are_listed_newest_first_with_page_meta(
     assert too_many.status_code == 422
 
 
+async def test_a_file_is_stored_in_parts_and_read_back_whole(
+    client: httpx.AsyncClient, runtime: Runtime, key: Key, monkeypatch: pytest.MonkeyPatch,
+    reader: str,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(import_storage, "PART_BYTES", 500)
+    content = csv_bytes(rows(60))
+    body = await imported(client, runtime, key, "catalog.csv", content)
+    assert (body["status"], body["file_size"], body["products_created"]) == (
+        "completed", len(content), 60,
+    )  # fmt: skip
+    async with runtime.db.read() as session:
+        parts = list(
+            await session.scalars(
+                select(ImportFilePart.data)
+                .where(ImportFilePart.job_id == uuid.UUID(body["id"]))
+                .order_by(ImportFilePart.seq)
+            )
+        )
+    assert len(parts) == -(-len(content) // 500) > 3
+    assert b"".join(parts) == content
+
+
 async def test_an_automation_starts_jobs_through_create_job(
     client: httpx.AsyncClient, runtime: Runtime, key: Key
 ) -> None:
@@ -231,7 +254,7 @@ async def test_an_automation_starts_jobs_through_create_job(
     async with runtime.db.transaction() as session:
         started = await imports.create_job(
             session, key.caller("imports:write"), file_name="feed.json",
-            content=json_bytes(rows(2)), supplier_code="SUP_A",
+            file=InMemory(json_bytes(rows(2))), supplier_code="SUP_A",
             mapping={"EAN": "ean", "Titre": "name"}, automation_id=automation,
         )  # fmt: skip
     await run_jobs(runtime)

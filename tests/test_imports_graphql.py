@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from pim.runtime import Runtime
 from resolvers import imports
+from resolvers.import_storage import InMemory
 from tests.conftest import Key, MakeKey, gql
 from tests.import_files import csv_bytes, rows
 from tests.jobs_helper import run_jobs
@@ -157,7 +158,7 @@ async def test_a_websocket_subscriber_sees_progress_to_completion(
     monkeypatch.setattr(runtime.settings, "import_chunk_size", 2)
     async with runtime.db.transaction() as session:
         job = await imports.create_job(
-            session, key.caller(), file_name="catalog.csv", content=csv_bytes(rows(5))
+            session, key.caller(), file_name="catalog.csv", file=InMemory(csv_bytes(rows(5)))
         )
         # Paused before any worker sees it, so the stream's start is known.
         await imports.control_job(session, key.caller(), job_id=job.id, action="pause")
@@ -192,7 +193,7 @@ async def test_a_subscription_needs_a_key_with_imports_read(
     writer = await make_key(["imports:write"], account=owner.account)
     async with runtime.db.transaction() as session:
         job = await imports.create_job(
-            session, owner.caller(), file_name="c.csv", content=csv_bytes(rows(1))
+            session, owner.caller(), file_name="c.csv", file=InMemory(csv_bytes(rows(1)))
         )
     await run_jobs(runtime)
     async with serve(app) as base:
