@@ -110,6 +110,15 @@ class CheckedItem:
     target_id: uuid.UUID | None
     warnings: tuple[FieldError, ...]
 
+    def __reduce__(self) -> tuple[type["CheckedItem"], tuple[Any, ...]]:
+        # Imports send thousands a second between processes; the __getstate__ that
+        # dataclasses give frozen slotted classes walks fields() for each one (measured:
+        # a tenth of both processes' time).
+        return (
+            CheckedItem,
+            (self.index, self.ean, self.reference, self.given, self.target_id, self.warnings),
+        )
+
 
 # What check_items makes of each item: checked, or rejected for good.
 Checked = CheckedItem | ItemResult
