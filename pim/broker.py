@@ -2,8 +2,8 @@
 
 On the real stack both live in Redis (a key for the state, a pub/sub channel for
 changes), so a worker's progress reaches every API replica. One pub/sub
-connection per process fans out to per-subscriber queues: a thousand watchers
-cost a thousand queues, not a thousand Redis connections. The embedded default
+connection per process fans out to its subscribers: a thousand watchers cost a
+thousand small objects, not a thousand Redis connections. The embedded default
 keeps the same contract in process.
 """
 
@@ -18,7 +18,6 @@ import redis.asyncio as aioredis
 
 # A late subscriber must find the state: kept well past any job's end.
 STATE_TTL_SECONDS = 7 * 24 * 3600
-QUEUE_SIZE = 1000
 
 
 class Broker(Protocol):
@@ -33,36 +32,54 @@ class Broker(Protocol):
     async def close(self) -> None: ...
 
 
-class _FanOut:
-    """Per-topic sets of subscriber queues; a slow subscriber drops its oldest messages."""
+class _Newest:
+    """A subscriber's newest undelivered message.
+
+    Messages are states, each superseding the last: a subscriber that falls behind (a
+    slow socket, a busy process) skips to the newest instead of working through stale
+    ones, so it never lags more than one message and the final state is never dropped.
+    """
 
     def __init__(self) -> None:
-        self.queues: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
+        self._message: dict[str, Any] | None = None
+        self._ready = asyncio.Event()
 
-    def add(self, topic: str) -> asyncio.Queue[dict[str, Any]]:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=QUEUE_SIZE)
-        self.queues.setdefault(topic, set()).add(queue)
-        return queue
+    def put(self, message: dict[str, Any]) -> None:
+        self._message = message
+        self._ready.set()
 
-    def remove(self, topic: str, queue: asyncio.Queue[dict[str, Any]]) -> bool:
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            message, self._message = self._message, None
+            if message is not None:
+                yield message
+
+
+class _FanOut:
+    """Per-topic sets of subscribers."""
+
+    def __init__(self) -> None:
+        self.subscribers: dict[str, set[_Newest]] = {}
+
+    def add(self, topic: str) -> _Newest:
+        subscriber = _Newest()
+        self.subscribers.setdefault(topic, set()).add(subscriber)
+        return subscriber
+
+    def remove(self, topic: str, subscriber: _Newest) -> bool:
         """Drop a subscriber; True when it was the topic's last one."""
-        subscribers = self.queues.get(topic, set())
-        subscribers.discard(queue)
+        subscribers = self.subscribers.get(topic, set())
+        subscribers.discard(subscriber)
         if not subscribers:
-            self.queues.pop(topic, None)
+            self.subscribers.pop(topic, None)
             return True
         return False
 
     def deliver(self, topic: str, message: dict[str, Any]) -> None:
-        for queue in self.queues.get(topic, ()):
-            if queue.full():
-                queue.get_nowait()
-            queue.put_nowait(message)
-
-
-async def _drain(queue: asyncio.Queue[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
-    while True:
-        yield await queue.get()
+        for subscriber in self.subscribers.get(topic, ()):
+            subscriber.put(message)
 
 
 class InProcessBroker:
@@ -79,11 +96,11 @@ class InProcessBroker:
 
     @asynccontextmanager
     async def subscribe(self, topic: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
-        queue = self._fanout.add(topic)
+        subscriber = self._fanout.add(topic)
         try:
-            yield _drain(queue)
+            yield aiter(subscriber)
         finally:
-            self._fanout.remove(topic, queue)
+            self._fanout.remove(topic, subscriber)
 
     async def close(self) -> None:
         self._state.clear()
@@ -126,14 +143,14 @@ class RedisBroker:
     @asynccontextmanager
     async def subscribe(self, topic: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
         await self._ensure_reader()
-        first = topic not in self._fanout.queues
-        queue = self._fanout.add(topic)
+        first = topic not in self._fanout.subscribers
+        subscriber = self._fanout.add(topic)
         if first:
             await self._pubsub.subscribe(f"pim:topic:{topic}")
         try:
-            yield _drain(queue)
+            yield aiter(subscriber)
         finally:
-            if self._fanout.remove(topic, queue):
+            if self._fanout.remove(topic, subscriber):
                 with contextlib.suppress(Exception):
                     await self._pubsub.unsubscribe(f"pim:topic:{topic}")
 

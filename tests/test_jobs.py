@@ -2,6 +2,7 @@
 process), and progress published to the broker and watched to the end."""
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
@@ -36,23 +37,54 @@ async def test_a_deferred_job_is_dropped_on_rollback(runtime: Runtime, make_key:
         ).total == 0
 
 
-async def test_progress_is_watched_from_the_current_state_to_the_end(runtime: Runtime) -> None:
-    job = "job-under-watch"
-    await progress.publish(runtime.broker, "test", job, {"status": "processing", "processed": 10})
-    seen: list[dict] = []
-    first = asyncio.Event()
+async def watched(
+    runtime: Runtime, job: str, seen: list[dict], pause: float = 0
+) -> asyncio.Task[None]:
+    """A watcher of the job (taking `pause` seconds over each state), started once it has
+    seen the current state."""
 
     async def watcher() -> None:
         async for state in progress.watch(runtime.broker, "test", job, final={"completed"}):
             seen.append(state)
-            first.set()
+            await asyncio.sleep(pause)
 
     task = asyncio.create_task(watcher())
-    await asyncio.wait_for(first.wait(), timeout=5)
+    await until(lambda: len(seen) == 1)
+    return task
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(5):
+        while not condition():
+            await asyncio.sleep(0.005)
+
+
+async def test_progress_is_watched_from_the_current_state_to_the_end(runtime: Runtime) -> None:
+    job = "job-under-watch"
+    await progress.publish(runtime.broker, "test", job, {"status": "processing", "processed": 10})
+    seen: list[dict] = []
+    task = await watched(runtime, job, seen)
     await progress.publish(runtime.broker, "test", job, {"status": "processing", "processed": 20})
+    await until(lambda: len(seen) == 2)
     await progress.publish(runtime.broker, "test", job, {"status": "completed", "processed": 30})
     await asyncio.wait_for(task, timeout=5)
     assert [s["processed"] for s in seen] == [10, 20, 30]
+
+
+async def test_a_watcher_that_falls_behind_skips_to_the_newest_state(runtime: Runtime) -> None:
+    job = "job-watched-slowly"
+    await progress.publish(runtime.broker, "test", job, {"status": "processing", "processed": 0})
+    seen: list[dict] = []
+    task = await watched(runtime, job, seen, pause=0.2)
+    # Published faster than the watcher reads: the states in between are stale.
+    for processed in range(1, 50):
+        await progress.publish(
+            runtime.broker, "test", job, {"status": "processing", "processed": processed}
+        )
+    await progress.publish(runtime.broker, "test", job, {"status": "completed", "processed": 50})
+    await asyncio.wait_for(task, timeout=5)
+    processed = [s["processed"] for s in seen]
+    assert processed[-1] == 50 and len(processed) < 10 and processed == sorted(processed)
 
 
 async def test_a_late_watcher_gets_the_final_state_and_stops(runtime: Runtime) -> None:
