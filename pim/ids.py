@@ -8,7 +8,6 @@ import os
 import time
 import uuid
 
-
 # Version 7 and variant 0b10 over 48 bits of milliseconds and 74 random bits.
 _CLEAR = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
 _SET = (0x7 << 76) | (0x2 << 62)

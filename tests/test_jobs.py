@@ -2,7 +2,6 @@
 process), and progress published to the broker and watched to the end."""
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 
@@ -37,53 +36,56 @@ async def test_a_deferred_job_is_dropped_on_rollback(runtime: Runtime, make_key:
         ).total == 0
 
 
-async def watched(
-    runtime: Runtime, job: str, seen: list[dict], pause: float = 0
-) -> asyncio.Task[None]:
-    """A watcher of the job (taking `pause` seconds over each state), started once it has
-    seen the current state."""
+class Watcher:
+    """Watches a job's progress, taking `pause` seconds over each state (a slow socket)."""
 
-    async def watcher() -> None:
+    def __init__(self, runtime: Runtime, job: str, pause: float = 0) -> None:
+        self.seen: list[dict] = []
+        self._changed = asyncio.Event()
+        self.task = asyncio.create_task(self._watch(runtime, job, pause))
+
+    async def _watch(self, runtime: Runtime, job: str, pause: float) -> None:
         async for state in progress.watch(runtime.broker, "test", job, final={"completed"}):
-            seen.append(state)
+            self.seen.append(state)
+            self._changed.set()
             await asyncio.sleep(pause)
 
-    task = asyncio.create_task(watcher())
-    await until(lambda: len(seen) == 1)
-    return task
+    async def until_seen(self, count: int) -> None:
+        async with asyncio.timeout(5):
+            while True:
+                self._changed.clear()
+                if len(self.seen) >= count:
+                    return
+                await self._changed.wait()
 
-
-async def until(condition: Callable[[], bool]) -> None:
-    async with asyncio.timeout(5):
-        while not condition():
-            await asyncio.sleep(0.005)
+    async def processed(self) -> list[int]:
+        await asyncio.wait_for(self.task, timeout=5)
+        return [s["processed"] for s in self.seen]
 
 
 async def test_progress_is_watched_from_the_current_state_to_the_end(runtime: Runtime) -> None:
     job = "job-under-watch"
     await progress.publish(runtime.broker, "test", job, {"status": "processing", "processed": 10})
-    seen: list[dict] = []
-    task = await watched(runtime, job, seen)
+    watcher = Watcher(runtime, job)
+    await watcher.until_seen(1)
     await progress.publish(runtime.broker, "test", job, {"status": "processing", "processed": 20})
-    await until(lambda: len(seen) == 2)
+    await watcher.until_seen(2)
     await progress.publish(runtime.broker, "test", job, {"status": "completed", "processed": 30})
-    await asyncio.wait_for(task, timeout=5)
-    assert [s["processed"] for s in seen] == [10, 20, 30]
+    assert await watcher.processed() == [10, 20, 30]
 
 
 async def test_a_watcher_that_falls_behind_skips_to_the_newest_state(runtime: Runtime) -> None:
     job = "job-watched-slowly"
     await progress.publish(runtime.broker, "test", job, {"status": "processing", "processed": 0})
-    seen: list[dict] = []
-    task = await watched(runtime, job, seen, pause=0.2)
+    watcher = Watcher(runtime, job, pause=0.2)
+    await watcher.until_seen(1)
     # Published faster than the watcher reads: the states in between are stale.
     for processed in range(1, 50):
         await progress.publish(
             runtime.broker, "test", job, {"status": "processing", "processed": processed}
         )
     await progress.publish(runtime.broker, "test", job, {"status": "completed", "processed": 50})
-    await asyncio.wait_for(task, timeout=5)
-    processed = [s["processed"] for s in seen]
+    processed = await watcher.processed()
     assert processed[-1] == 50 and len(processed) < 10 and processed == sorted(processed)
 
 
