@@ -52,6 +52,8 @@ async def run_import(ctx: dict[str, Any], job_id: str) -> str:
         return await _publish_current(runtime, job_uuid)
     await _publish_current(runtime, job_uuid)
     checkpoint = plan.checkpoint
+    interval = runtime.settings.import_progress_interval_seconds
+    published = -interval
     try:
         async with _file_work(plan, runtime) as items:
             written = 0
@@ -63,7 +65,13 @@ async def run_import(ctx: dict[str, Any], job_id: str) -> str:
                         job = await import_runs.write_chunk(session, plan, checkpoint, item)
                 if job is None:
                     return await _publish_current(runtime, job_uuid)
-                await progress.publish(runtime.broker, PROGRESS_KIND, job_uuid, progress_state(job))
+                # Status changes always go out; rows written, at most once per interval:
+                # every state costs each API process a send per watching socket.
+                if isinstance(item, _Analysed) or time.monotonic() - published >= interval:
+                    await progress.publish(
+                        runtime.broker, PROGRESS_KIND, job_uuid, progress_state(job)
+                    )
+                    published = time.monotonic()
                 if isinstance(item, _Analysed):
                     continue
                 written += 1

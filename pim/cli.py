@@ -104,6 +104,9 @@ def _serve(
         port=port,
         workers=workers,
         access_log=access_log,
+        # Subscription messages are small JSON states: compressing each one, for each
+        # watching socket, costs CPU and a compressor per socket to save a few bytes.
+        ws_per_message_deflate=False,
     )
 
 

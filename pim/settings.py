@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # From this file size on (a couple of chunks), another process reads and checks the
     # rows while the job writes them; starting it costs a few tens of milliseconds.
     import_reader_process_bytes: int = Field(default=256 * 1024, ge=0)
+    # Watchers of a running import get its progress at most this often (and at every
+    # change of status).
+    import_progress_interval_seconds: float = Field(default=0.5, ge=0)
 
     @property
     def resolved_database_url(self) -> str:

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from models import Event, ImportFilePart
+from pim import progress
 from pim.runtime import Runtime
 from resolvers import import_runs, import_storage, imports, products
 from resolvers.import_storage import InMemory
@@ -490,6 +491,26 @@ async def test_a_long_run_continues_in_slices(
     assert (body["status"], body["processed_rows"], body["products_created"]) == ("completed", 7, 6)
     assert body["failed_rows"] == 1  # the repeat is still caught across slices
     assert len(await catalog(runtime, key)) == 6
+
+
+async def test_watchers_get_rows_written_at_most_once_per_interval(
+    client: httpx.AsyncClient, runtime: Runtime, key: Key, small_chunks: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(runtime.settings, "import_progress_interval_seconds", 3600)
+    sent: list[tuple[str, int]] = []
+    publish = progress.publish
+
+    async def recorded(broker: Any, kind: str, job_id: object, state: dict[str, Any]) -> None:
+        sent.append((state["status"], state["processed_rows"]))
+        await publish(broker, kind, job_id, state)
+
+    # The arq worker has a broker of its own: what the job hands to any broker is recorded.
+    monkeypatch.setattr(progress, "publish", recorded)
+    body = await imported(client, runtime, key, "catalog.csv", csv_bytes(rows(7)))
+    assert body["status"] == "completed"
+    # Every status; the chunks, written within the hour after the last state sent, are not.
+    assert sent == [("analyzing", 0), ("processing", 0), ("completed", 7)]
 
 
 # ---------------------------------------------------------------- broken files
