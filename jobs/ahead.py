@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import multiprocessing.forkserver
+import os
 import queue
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -36,15 +37,32 @@ class _Failed:
 
 
 def _produce(make: Callable[[], Iterator[Any]], out: Any) -> None:
+    # Our parent is the fork server, which exits with the consumer's process: when the
+    # consumer is killed, we are handed to another parent and stop instead of waiting
+    # forever for room in the queue.
+    parent = os.getppid()
     try:
         for item in make():
-            out.put(item)
+            if not _handed_over(out, item, parent):
+                return
     except Exception as exc:  # handed over to be raised in the consumer
-        out.put(_Failed(exc))
+        _handed_over(out, _Failed(exc), parent)
     else:
-        out.put(None)  # the end
+        _handed_over(out, None, parent)  # the end
     out.close()
     out.join_thread()
+
+
+def _handed_over(out: Any, item: Any, parent: int) -> bool:
+    """Put the item in the queue; False if the consumer is gone."""
+    while True:
+        try:
+            out.put(item, timeout=1)
+            return True
+        except queue.Full:
+            if os.getppid() != parent:
+                out.cancel_join_thread()  # nobody will read what is buffered
+                return False
 
 
 def _next(out: Any, process: Any) -> Any:

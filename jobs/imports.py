@@ -13,6 +13,7 @@ Big files are read, mapped and checked by another process (jobs.ahead) while thi
 one writes the previous chunk.
 """
 
+import asyncio
 import contextlib
 import functools
 import tempfile
@@ -103,16 +104,19 @@ async def _file_work(
 ) -> AsyncIterator[AsyncIterator[_Analysed | import_runs.Chunk]]:
     """What reading the file yields for the run, in another process for files big
     enough to repay starting one (the worker then never holds a parsed sheet)."""
-    # Deleted when closed; the reader process opens it by name meanwhile.
-    with tempfile.NamedTemporaryFile(prefix="pim-import-") as spool:
-        async with runtime.db.read() as session:
-            size = await import_storage.load_into(session, plan.job_id, spool)
-        make = functools.partial(_read, plan, Path(spool.name), runtime.settings.import_chunk_size)
-        if size >= runtime.settings.import_reader_process_bytes:
-            async with produced_elsewhere(make) as items:
-                yield items
-        else:
-            yield _aiter(make())
+    with tempfile.NamedTemporaryFile(prefix="pim-import-", delete=False) as spool:
+        path = Path(spool.name)
+        try:
+            async with runtime.db.read() as session:
+                size = await import_storage.load_into(session, plan.job_id, spool)
+            make = functools.partial(_read, plan, path, runtime.settings.import_chunk_size)
+            if size >= runtime.settings.import_reader_process_bytes:
+                async with produced_elsewhere(make) as items:
+                    yield items
+            else:
+                yield _aiter(make())
+        finally:
+            await asyncio.to_thread(path.unlink, missing_ok=True)
 
 
 async def _aiter(items: Iterator[T]) -> AsyncIterator[T]:
@@ -124,6 +128,9 @@ def _read(
     plan: import_runs.RunPlan, path: Path, size: int
 ) -> Iterator[_Analysed | import_runs.Chunk]:
     with path.open("rb") as file:
+        # Open, the file needs no name: gone with the last process reading it, even one
+        # that is killed.
+        path.unlink()
         if plan.checkpoint == 0:
             # The whole file is read before anything is written: a broken one fails undamaged.
             total = import_runs.analyse(plan, file)

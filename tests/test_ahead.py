@@ -1,11 +1,15 @@
 """Producing in another process (jobs.ahead): items in order, the producer's errors
 raised in the consumer as they were, and a producer that dies is noticed."""
 
+import asyncio
 import functools
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import signal
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -55,3 +59,27 @@ async def test_leaving_early_stops_the_producer() -> None:
             if n == 3:
                 break
     assert multiprocessing.active_children() == []
+
+
+async def test_a_producer_whose_consumer_was_killed_stops() -> None:
+    async with produced_elsewhere(functools.partial(numbers, 10**9)) as items:
+        [producer] = multiprocessing.active_children()
+        assert await anext(items) == 0
+        # A killed consumer takes its fork server along, the producer's parent.
+        server = multiprocessing.forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
+        os.kill(server, signal.SIGKILL)
+        assert await asyncio.to_thread(_ends_within, producer.pid, 10)
+    multiprocessing.forkserver.ensure_running()  # for the tests after this one
+
+
+def _ends_within(pid: int | None, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state in ("Z", "X"):  # ended, waiting (a zombie) to be reaped
+            return True
+        time.sleep(0.1)
+    return False
