@@ -1,0 +1,42 @@
+"""Migrations that move data keep it: import files, once one row each, now in parts."""
+
+import sqlite3
+import uuid
+from pathlib import Path
+
+from alembic import command
+
+from pim.migrate import alembic_config, upgrade
+from pim.settings import Settings
+
+BEFORE_PARTS = "0002i"
+
+
+def test_import_files_move_into_parts_and_back(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    config = alembic_config(settings)
+    upgrade(settings, BEFORE_PARTS)
+    job = uuid.uuid4().hex
+    content = bytes(range(256)) * 3  # every byte value, NUL included
+    with sqlite3.connect(tmp_path / "pim.sqlite3") as db:
+        db.execute(
+            "INSERT INTO import_jobs (id, account_id, status, file_name, file_type, file_size, "
+            "dry_run, mode, total_rows, successful_rows, failed_rows, products_created, "
+            "products_updated, checkpoint, created_at) VALUES (?, ?, 'pending', 'a.csv', 'csv', "
+            "?, 0, 'upsert', 0, 0, 0, 0, 0, 0, '2026-12-02 10:00:00')",
+            (job, uuid.uuid4().hex, len(content)),
+        )
+        db.execute("INSERT INTO import_files (job_id, content) VALUES (?, ?)", (job, content))
+
+    upgrade(settings)
+    with sqlite3.connect(tmp_path / "pim.sqlite3") as db:
+        parts = db.execute("SELECT seq, data FROM import_file_parts WHERE job_id = ?", (job,))
+        assert parts.fetchall() == [(0, content)]
+        db.execute(
+            "INSERT INTO import_file_parts (job_id, seq, data) VALUES (?, 1, ?)", (job, b"\0")
+        )
+
+    command.downgrade(config, BEFORE_PARTS)
+    with sqlite3.connect(tmp_path / "pim.sqlite3") as db:
+        joined = db.execute("SELECT content FROM import_files WHERE job_id = ?", (job,)).fetchone()
+    assert joined == (content + b"\0",)
