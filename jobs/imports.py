@@ -54,7 +54,7 @@ async def run_import(ctx: dict[str, Any], job_id: str) -> str:
     await _publish_current(runtime, job_uuid)
     checkpoint = plan.checkpoint
     interval = runtime.settings.import_progress_interval_seconds
-    published = -interval
+    published = float("-inf")  # when progress last went out: not yet
     try:
         async with _file_work(plan, runtime) as items:
             written = 0

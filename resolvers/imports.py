@@ -258,18 +258,28 @@ async def preview(
     try:
         with tempfile.TemporaryFile() as file:
             await import_storage.load_into(session, job.id, file)
-            return await asyncio.to_thread(_preview, file, job, limit, caller.strict_ean)
+            return await asyncio.to_thread(
+                _preview, file, job.file_type, job.mapping, job.total_rows, limit, caller.strict_ean
+            )
     except ImportFileError as exc:
         raise ValidationFailed.of([FieldError("file", exc.message, exc.code)]) from exc
 
 
-def _preview(file: BinaryIO, job: ImportJob, limit: int, strict_ean: bool) -> Preview:
-    result = Preview(total_rows=job.total_rows, rows=[])
-    if not job.total_rows:
+def _preview(
+    file: BinaryIO,
+    file_type: str,
+    mapping: dict[str, str] | None,
+    total_rows: int,
+    limit: int,
+    strict_ean: bool,
+) -> Preview:
+    """In a thread: given plain values, not the ORM job, which must not load from there."""
+    result = Preview(total_rows=total_rows, rows=[])
+    if not total_rows:
         # Not analysed yet: count now, so the preview always tells the size.
-        result.total_rows = count_rows(file, job.file_type, job.mapping)
+        result.total_rows = count_rows(file, file_type, mapping)
         file.seek(0)
-    for row in islice(mapped_rows(file, job.file_type, job.mapping), limit):
+    for row in islice(mapped_rows(file, file_type, mapping), limit):
         result.rows.append(row.data)
         for issue in validate_row(row, strict_ean=strict_ean):
             result.validation_errors.append(
