@@ -299,6 +299,7 @@ async def delta(
     *,
     since: datetime,
     limit: int = 100,
+    page: int = 1,
     supplier_code: str | None = None,
     memo: Memo | None = None,
 ) -> DeltaPage:
@@ -309,6 +310,11 @@ async def delta(
     timestamp all go in the same page, so the mark can move strictly past them:
     a polling loop feeding `high_water` back as `since` sees every change once
     and always terminates.
+
+    `page` > 1 skips the first (page - 1) × limit changes, for clients that walk
+    pages from one `since`. That walk may repeat a row (those sharing a page's last
+    timestamp) and, unlike the high-water loop, may miss one that a product changed
+    during the walk pushed back.
     """
     require(caller, PRODUCT_READ)
     if not 1 <= limit <= MAX_PAGE_SIZE:
@@ -320,10 +326,14 @@ async def delta(
     if supplier_code:
         window.append(Product.supplier_code == supplier_code)
     stmt = _scoped(caller).where(*window).order_by(Product.updated_at, Product.id)
-    rows = _rows(await fetch(session, stmt.limit(limit)))
+    skipped = (page - 1) * limit
+    rows = _rows(await fetch(session, stmt.offset(skipped).limit(limit)))
     if len(rows) < limit:
-        # A short page is the whole rest of the window: it is its own total.
-        return DeltaPage(rows=rows, high_water=max(horizon, since), total=len(rows))
+        # A short page is the whole rest of the window: with what it skipped, its total.
+        total = skipped + len(rows)
+        if skipped and not rows:  # past the end: how far the end is, unknown
+            total = await _delta_total(session, caller, since, horizon, window, supplier_code, memo)
+        return DeltaPage(rows=rows, high_water=max(horizon, since), total=total)
     last = rows[-1].product.updated_at
     rows += _rows(
         await fetch(
@@ -332,7 +342,7 @@ async def delta(
     )
     total = await _delta_total(session, caller, since, horizon, window, supplier_code, memo)
     high_water = last + MICROSECOND
-    if memo is not None:
+    if memo is not None and not skipped:
         # What remains after this page, for the loop's next call from `high_water`.
         await memo.set(
             _delta_key(caller, high_water, supplier_code),
@@ -370,6 +380,9 @@ async def _delta_total(
         .select_from(Product)
         .where(Product.account_id == caller.account_id, *window)
     )
+    if memo is not None:
+        # For the pages a client walks from this same `since`.
+        await memo.set(_delta_key(caller, since, supplier_code), [total or 0, horizon.isoformat()])
     return total or 0
 
 

@@ -158,10 +158,10 @@ async def delta(
     # Reads only: each statement of the page sees what was committed when it started,
     # and the stable horizon keeps later commits out of the page, as in a transaction.
     async with runtime(request).db.read() as session:
-        # `page` is accepted for compatibility; the high-water mark is the real cursor.
         result = await products.delta(
-            session, caller, since=since_at, limit=page_size, memo=runtime(request).memo
-        )
+            session, caller, since=since_at, limit=page_size, page=page,
+            memo=runtime(request).memo,
+        )  # fmt: skip
     return envelope(
         [product_out(r) for r in result.rows],
         total=result.total,

@@ -152,3 +152,25 @@ async def test_each_page_tells_how_many_changes_remain(
     third = await page(second["meta"]["updated_at"])
     assert third["meta"]["total"] == 3  # 2 left in the window + the product just changed
     assert [p["ean"] for p in third["data"]][-1] == ean13(700)
+
+
+async def test_pages_walked_from_one_since_follow_each_other(
+    client: httpx.AsyncClient, key: Key
+) -> None:
+    await bulk_create(client, key, 800, 12)
+
+    async def page(number: int) -> dict:
+        response = await client.get(
+            f"{BASE}/products/delta",
+            params={"since": "2020-01-01T00:00:00Z", "page": number, "page_size": 5},
+            headers=key.headers,
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    pages = [await page(n) for n in (1, 2, 3, 4)]
+    assert [len(p["data"]) for p in pages] == [5, 5, 2, 0]
+    assert [p["meta"]["page"] for p in pages] == [1, 2, 3, 4]
+    assert [p["meta"]["total"] for p in pages] == [12, 12, 12, 12]
+    walked = [product["ean"] for p in pages for product in p["data"]]
+    assert walked == [ean13(n) for n in range(800, 812)]
