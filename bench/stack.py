@@ -1,6 +1,7 @@
 """Starting the real stack for a benchmark: a fresh database, the API on uvicorn with two
 workers, the bare reference app, and arq workers, as separate processes."""
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -85,9 +86,10 @@ def bare(env: dict[str, str], workers: int = 2) -> Iterator[str]:
 def _family(pid: int) -> list[int]:
     pids = [pid]
     for member in pids:  # grows as children are found
-        children = Path(f"/proc/{member}/task/{member}/children")
-        if children.exists():
-            pids += [int(p) for p in children.read_text().split()]
+        with contextlib.suppress(FileNotFoundError):  # a child may end while we look
+            pids += [
+                int(p) for p in Path(f"/proc/{member}/task/{member}/children").read_text().split()
+            ]
     return pids
 
 
@@ -96,11 +98,13 @@ def peak_process_rss_mb(pid: int) -> float:
     an import's reader process under the fork server), MB."""
     largest = 0
     for p in _family(pid):
-        status = Path(f"/proc/{p}/status")
-        if status.exists():
-            for line in status.read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    largest = max(largest, int(line.split()[1]))
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except FileNotFoundError:  # it ended between listing and reading
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                largest = max(largest, int(line.split()[1]))
     return largest / 1024
 
 

@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from pim import collector
+
 T = TypeVar("T")
 # Items produced ahead of the consumer: enough to hide the hand-over, little memory.
 DEPTH = 2
@@ -41,6 +43,7 @@ def _produce(make: Callable[[], Iterator[Any]], out: Any) -> None:
     # consumer is killed, we are handed to another parent and stop instead of waiting
     # forever for room in the queue.
     parent = os.getppid()
+    collector.settle()
     try:
         for item in make():
             if not _handed_over(out, item, parent):

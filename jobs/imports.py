@@ -55,9 +55,9 @@ async def run_import(ctx: dict[str, Any], job_id: str) -> str:
     checkpoint = plan.checkpoint
     interval = runtime.settings.import_progress_interval_seconds
     published = float("-inf")  # when progress last went out: not yet
+    statistics = import_runs.StatisticsSchedule(plan.products_at_start)
     try:
         async with _file_work(plan, runtime) as items:
-            written = 0
             async for item in items:
                 async with runtime.db.transaction() as session:
                     if isinstance(item, _Analysed):
@@ -75,10 +75,10 @@ async def run_import(ctx: dict[str, Any], job_id: str) -> str:
                     published = time.monotonic()
                 if isinstance(item, _Analysed):
                     continue
-                written += 1
                 checkpoint += len(item.rows)
-                async with runtime.db.transaction() as session:
-                    await import_runs.refresh_statistics(session, written)
+                if statistics.due(checkpoint - plan.checkpoint):
+                    async with runtime.db.transaction() as session:
+                        await import_runs.refresh_statistics(session)
                 if time.monotonic() >= deadline:
                     await runtime.queue.enqueue("run_import", job_id)
                     return "continued"

@@ -13,6 +13,7 @@ from jobs import REGISTRY, TIMEOUTS
 from jobs.ahead import start_fork_server
 from jobs.automations import schedule_due_automations
 from jobs.webhooks import CRON_SECONDS, deliver_webhooks
+from pim import collector
 from pim.jobs import DEFAULT_QUEUE, MAX_TRIES, RETRY_DELAY_SECONDS, JobFunction
 from pim.runtime import Runtime
 from pim.settings import Settings
@@ -44,6 +45,7 @@ def worker_for(settings: Settings, *, burst: bool = False, queue: str = DEFAULT_
 
     async def startup(ctx: dict[str, Any]) -> None:
         ctx["runtime"] = Runtime.from_settings(settings)
+        collector.settle()
         if not burst and queue == DEFAULT_QUEUE:
             await asyncio.to_thread(start_fork_server)  # imports use it
 

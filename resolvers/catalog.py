@@ -3,16 +3,17 @@
 import re
 import unicodedata
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from models import Brand, Category, Supplier
 from pim.auth import Caller
 from pim.ids import uuid7
-from pim.sql import unique, upsert
+from pim.sql import among, unique, upsert
 from resolvers.errors import Conflict, FieldError, NotFound, ValidationFailed
 from resolvers.permissions import PRODUCT_READ, PRODUCT_WRITE, require
 
@@ -31,46 +32,60 @@ async def brand_ids_for(
 ) -> dict[str, uuid.UUID]:
     """Brand id per case-folded name, creating the missing brands unless told not to."""
     wanted = {brand_key(n): n.strip() for n in names if n and n.strip()}
-    if not wanted:
-        return {}
-    if create:
-        rows = [
-            {"id": uuid7(), "account_id": account_id, "name": name, "name_key": key}
-            for key, name in wanted.items()
-        ]
-        stmt = upsert(session, Brand).on_conflict_do_nothing(
-            index_elements=["account_id", "name_key"]
-        )
-        await session.execute(stmt, rows)
-    found = await session.execute(
-        select(Brand.name_key, Brand.id).where(
-            Brand.account_id == account_id, Brand.name_key.in_(list(wanted))
-        )
-    )
-    return {key: brand_id for key, brand_id in found}
+    return await _ids_for(
+        session, account_id, Brand.name_key, wanted,
+        lambda key: {"name": wanted[key], "name_key": key}, create=create,
+    )  # fmt: skip
 
 
 async def supplier_ids_for(
     session: AsyncSession, account_id: uuid.UUID, codes: Iterable[str], *, create: bool = True
 ) -> dict[str, uuid.UUID]:
     """Supplier id per code; an unknown code becomes a supplier named after it."""
-    wanted = unique(c for c in codes if c)
-    if not wanted:
-        return {}
-    if create:
-        stmt = upsert(session, Supplier).on_conflict_do_nothing(
-            index_elements=["account_id", "code"]
-        )
+    return await _ids_for(
+        session, account_id, Supplier.code, unique(c for c in codes if c),
+        lambda code: {"code": code, "name": code}, create=create,
+    )  # fmt: skip
+
+
+async def _ids_for(
+    session: AsyncSession,
+    account_id: uuid.UUID,
+    key: InstrumentedAttribute[str],
+    wanted: Iterable[str],
+    fields: Callable[[str], dict[str, str]],
+    *,
+    create: bool,
+) -> dict[str, uuid.UUID]:
+    """Id per key of the account's rows of `key`'s table; the missing ones are created
+    (and a row another writer creates meanwhile is taken as it is) unless told not to.
+
+    Batches nearly always name rows that exist: those cost one read and no write.
+    """
+    model = key.class_
+    found = await _ids_by(session, account_id, key, list(wanted))
+    missing = [k for k in wanted if k not in found]
+    if create and missing:
+        rows = [{"id": uuid7(), "account_id": account_id, **fields(k)} for k in missing]
         await session.execute(
-            stmt,
-            [{"id": uuid7(), "account_id": account_id, "code": c, "name": c} for c in wanted],
+            upsert(session, model)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["account_id", key.key])
         )
-    found = await session.execute(
-        select(Supplier.code, Supplier.id).where(
-            Supplier.account_id == account_id, Supplier.code.in_(wanted)
-        )
+        found |= await _ids_by(session, account_id, key, missing)
+    return found
+
+
+async def _ids_by(
+    session: AsyncSession, account_id: uuid.UUID, key: InstrumentedAttribute[str], keys: list[str]
+) -> dict[str, uuid.UUID]:
+    if not keys:
+        return {}
+    model = key.class_
+    rows = await session.execute(
+        select(key, model.id).where(model.account_id == account_id, among(session, key, keys))
     )
-    return {code: supplier_id for code, supplier_id in found}
+    return {k: v for k, v in rows}
 
 
 async def existing_category_ids(

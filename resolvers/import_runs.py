@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Account, ImportJob, ImportLog
 from pim.auth import Caller
 from pim.timeutil import utcnow
-from resolvers import import_files
+from resolvers import counts, import_files
 from resolvers.ean import normalize_ean
 from resolvers.import_files import ImportFileError, Row
 from resolvers.product_writes import (
@@ -49,6 +49,7 @@ class RunPlan:
     checkpoint: int
     options: WriteOptions
     dry_run: bool
+    products_at_start: int
 
 
 async def load(session: AsyncSession, job_id: uuid.UUID) -> ImportJob | None:
@@ -89,6 +90,7 @@ async def begin(session: AsyncSession, job_id: uuid.UUID) -> RunPlan | None:
         checkpoint=job.checkpoint,
         options=options,
         dry_run=job.dry_run,
+        products_at_start=await counts.live_products(session, account.id),
     )
 
 
@@ -220,19 +222,34 @@ async def write_chunk(
     return await load(session, plan.job_id)
 
 
-async def refresh_statistics(session: AsyncSession, chunks_written: int) -> None:
-    """ANALYZE products after chunks 1, 2, 4, 8… of a run, on PostgreSQL.
+class StatisticsSchedule:
+    """When a run ANALYZEs products (PostgreSQL): after its first chunk, then each time
+    the account may have doubled since the last time.
 
     Measured: on a table that grew since its last ANALYZE, the planner filters the
     whole account instead of using the (account_id, ean) index, and the writer's
     lookup per chunk grew from 5 ms to 600 ms by 40,000 rows (quadratic overall);
     autovacuum comes too late within one import. What the planner lacks is how many
-    rows the account has, so only account_id is analysed: 120 ms on 150,000 products
-    where the whole table takes 470 ms, at most about twenty times per run.
+    rows the account has, so only account_id is analysed: 120 ms on 150,000 products.
+    An account that starts with a million products is analysed once per run, not at
+    chunks 1, 2, 4 … 256 (each 230 ms there).
     """
-    if session.get_bind().dialect.name != "postgresql" or chunks_written & (chunks_written - 1):
-        return
-    await session.execute(text("ANALYZE products (account_id)"))
+
+    def __init__(self, products_at_start: int) -> None:
+        self._products = products_at_start
+        self._written_then: int | None = None  # rows written at the last ANALYZE
+
+    def due(self, rows_written: int) -> bool:
+        then = self._written_then
+        if then is not None and rows_written - then < self._products + then:
+            return False
+        self._written_then = rows_written
+        return True
+
+
+async def refresh_statistics(session: AsyncSession) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("ANALYZE products (account_id)"))
 
 
 def _log(

@@ -587,3 +587,19 @@ async def test_another_account_cannot_see_or_touch_a_job(
     listed = await client.get(f"{BASE}/jobs", headers=stranger.bearer)
     assert listed.json()["items"] == []
     assert (await job(client, owner, job_id))["status"] == "ready"
+
+
+# ---------------------------------------------------------------- planner statistics
+
+
+def test_statistics_are_refreshed_when_the_account_may_have_doubled() -> None:
+    def analysed_after(products_at_start: int, chunks: int) -> list[int]:
+        schedule = import_runs.StatisticsSchedule(products_at_start)
+        return [n for n in range(1, chunks + 1) if schedule.due(n * 2000)]
+
+    # An empty account: after chunks 1, 2, 4, 8 … as it doubles.
+    assert analysed_after(0, 40) == [1, 2, 4, 8, 16, 32]
+    # A million products: once at the start (statistics may predate the run), then only
+    # when the run has written as many rows again.
+    assert analysed_after(1_000_000, 500) == [1]
+    assert analysed_after(100_000, 120) == [1, 52]
