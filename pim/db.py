@@ -25,11 +25,13 @@ def on_postgres(session: AsyncSession) -> bool:
 _Ts = TypeVarTuple("_Ts")
 
 
-async def fetch(session: AsyncSession, statement: Select[*_Ts]) -> Sequence[Row[*_Ts]]:
+async def fetch(
+    session: AsyncSession, statement: Select[*_Ts], params: dict[str, Any] | None = None
+) -> Sequence[Row[*_Ts]]:
     """The rows of a statement that loads no ORM entities, through Core: on pages of wide
     rows or batches of thousands, the ORM's result machinery costs more than the query."""
     connection = await session.connection()
-    return (await connection.execute(statement)).all()
+    return (await connection.execute(statement, params)).all()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -2,7 +2,7 @@
 
 import uuid
 
-from sqlalchemy import ScalarSelect, delete, func, insert, select
+from sqlalchemy import BindParameter, ScalarSelect, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import ProductCountDelta
@@ -37,7 +37,7 @@ async def _fold(session: AsyncSession, account_id: uuid.UUID, up_to: int) -> Non
         await session.execute(insert(ProductCountDelta).values(account_id=account_id, delta=total))
 
 
-def live_products_query(account_id: uuid.UUID) -> ScalarSelect[int]:
+def live_products_query(account_id: uuid.UUID | BindParameter[uuid.UUID]) -> ScalarSelect[int]:
     """The count as a scalar subquery, to ride along with another statement."""
     return (
         select(func.coalesce(func.sum(ProductCountDelta.delta), 0))

@@ -1,14 +1,28 @@
 """Reading, writing and deleting products, scoped to the caller's account."""
 
 import base64
+import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import ColumnElement, Row, RowMapping, Select, and_, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    RowMapping,
+    ScalarSelect,
+    Select,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Brand, Product, ProductStock
@@ -151,34 +165,37 @@ def _rows(result: Sequence[Row[Any]]) -> list[ProductRow]:
 _LIVE = Product.deleted_at.is_(None)
 
 
-def _filters(flt: ProductFilter) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [_LIVE]
-    if flt.search:
-        pattern = like_pattern(flt.search.strip())
-        conditions.append(
-            or_(
-                Product.name.ilike(pattern, escape="\\"),
-                Product.ean.ilike(pattern, escape="\\"),
-                Product.reference.ilike(pattern, escape="\\"),
-            )
+# Each filter's condition; its value is bound at execution, under the filter's name.
+_FILTERS: dict[str, Callable[[], ColumnElement[bool]]] = {
+    "search": lambda: or_(
+        *(
+            c.ilike(bindparam("search"), escape="\\")
+            for c in (Product.name, Product.ean, Product.reference)
         )
-    if flt.ean:
-        conditions.append(Product.ean == flt.ean)
-    if flt.supplier_code:
-        conditions.append(Product.supplier_code == flt.supplier_code)
-    if flt.supplier_id:
-        conditions.append(Product.supplier_id == flt.supplier_id)
-    if flt.brand_id:
-        conditions.append(Product.brand_id == flt.brand_id)
-    if flt.category_id:
-        conditions.append(Product.category_id == flt.category_id)
-    if flt.is_active is not None:
+    ),
+    "ean": lambda: Product.ean == bindparam("ean"),
+    "supplier_code": lambda: Product.supplier_code == bindparam("supplier_code"),
+    "supplier_id": lambda: Product.supplier_id == bindparam("supplier_id"),
+    "brand_id": lambda: Product.brand_id == bindparam("brand_id"),
+    "category_id": lambda: Product.category_id == bindparam("category_id"),
+    "status": lambda: Product.status == bindparam("status"),
+    "updated_since": lambda: Product.updated_at > bindparam("updated_since"),
+}
+
+
+def _filter_values(flt: ProductFilter) -> dict[str, Any]:
+    """The given filters' values, by filter name (is_active is part of the shape)."""
+    values = {name: getattr(flt, name) for name in _FILTERS if getattr(flt, name)}
+    if "search" in values:
+        values["search"] = like_pattern(values["search"].strip())
+    return values
+
+
+def _conditions(filters: tuple[str, ...], is_active: bool | None) -> list[ColumnElement[bool]]:
+    conditions = [_LIVE, *(_FILTERS[name]() for name in filters)]
+    if is_active is not None:
         active = Product.status == "active"
-        conditions.append(active if flt.is_active else ~active)
-    if flt.status:
-        conditions.append(Product.status == flt.status)
-    if flt.updated_since is not None:
-        conditions.append(Product.updated_at > flt.updated_since)
+        conditions.append(active if is_active else ~active)
     return conditions
 
 
@@ -216,17 +233,89 @@ def _sort_value(row: ProductRow, sort: ProductSort) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def _after(sort: ProductSort, cursor: str) -> ColumnElement[bool]:
+def _after_values(sort: ProductSort, cursor: str) -> tuple[Any, uuid.UUID]:
+    """The sort value and id a keyset cursor holds."""
     raw_value, raw_id = decode_cursor(cursor)
     try:
         last_id = uuid.UUID(str(raw_id))
         value: Any = datetime.fromisoformat(raw_value) if sort.field.endswith("_at") else raw_value
     except (TypeError, ValueError) as exc:
         raise ValidationFailed.of([FieldError("after", "curseur invalide")]) from exc
+    return value, last_id
+
+
+def _after(sort: ProductSort) -> ColumnElement[bool]:
     column = _sort_column(sort)
+    value: ColumnElement[Any] = bindparam("after_value")
+    last_id: ColumnElement[Any] = bindparam("after_id")
     if sort.order == "asc":
         return or_(column > value, and_(column == value, Product.id > last_id))
     return or_(column < value, and_(column == value, Product.id < last_id))
+
+
+@dataclass(frozen=True, slots=True)
+class _ListShape:
+    """What a listing's statement depends on; every value is bound at execution."""
+
+    filters: tuple[str, ...]
+    is_active: bool | None
+    sort: ProductSort
+    by_offset: bool
+    after: bool
+
+
+_ACCOUNT = bindparam("account_id", type_=Product.account_id.type)
+
+
+def _total(shape: _ListShape) -> ScalarSelect[int]:
+    """The exact total of the listing's products."""
+    if shape.filters or shape.is_active is not None:
+        return (
+            select(func.count())
+            .select_from(Product)
+            .where(Product.account_id == _ACCOUNT, *_conditions(shape.filters, shape.is_active))
+            .scalar_subquery()
+        )
+    return counts.live_products_query(_ACCOUNT)
+
+
+@functools.lru_cache(maxsize=256)
+def _listing(shape: _ListShape) -> Select[Any]:
+    """One page of a listing with its total, built once per shape: building and keying a
+    statement cost more than running it (measured: a quarter of a request's CPU)."""
+    conditions = _conditions(shape.filters, shape.is_active)
+    column = _sort_column(shape.sort)
+    ordering = (
+        (column.asc(), Product.id.asc())
+        if shape.sort.order == "asc"
+        else (column.desc(), Product.id.desc())
+    )
+    limit = bindparam("limit", type_=Integer)
+    if shape.by_offset:
+        # Deferred join: skip `offset` rows on the narrow index alone, then load only
+        # the page's full rows (an OFFSET over the joined rows would build them all).
+        page = (
+            select(Product.id)
+            .where(Product.account_id == _ACCOUNT, *conditions)
+            .order_by(*ordering)
+            .offset(bindparam("offset", type_=Integer))
+            .limit(limit)
+            .subquery()
+        )
+        stmt = _SCOPED.where(Product.account_id == _ACCOUNT).join(page, page.c.id == Product.id)
+    else:
+        stmt = _SCOPED.where(Product.account_id == _ACCOUNT, *conditions)
+        if shape.after:
+            stmt = stmt.where(_after(shape.sort))
+        stmt = stmt.limit(limit)
+    # The exact total rides along with the page as a scalar subquery (computed once):
+    # one statement and one round trip instead of two.
+    return stmt.add_columns(_total(shape).label(_TOTAL)).order_by(*ordering)
+
+
+@functools.lru_cache(maxsize=256)
+def _total_alone(shape: _ListShape) -> Select[tuple[int]]:
+    return select(_total(shape))
 
 
 async def list_products(
@@ -247,46 +336,18 @@ async def list_products(
         )
     if offset < 0:
         raise ValidationFailed.of([FieldError("skip", "doit être positif ou nul")])
-    conditions = _filters(filters)
-    # The exact total rides along with the page as a scalar subquery (computed once):
-    # one statement and one round trip instead of two.
-    total_query = (
-        counts.live_products_query(caller.account_id)
-        if filters == ProductFilter()
-        else select(func.count())
-        .select_from(Product)
-        .where(Product.account_id == caller.account_id, *conditions)
-        .scalar_subquery()
-    )
-    column = _sort_column(sort)
-    ordering = (
-        (column.asc(), Product.id.asc())
-        if sort.order == "asc"
-        else (column.desc(), Product.id.desc())
-    )
-    if offset:
-        # Deferred join: skip `offset` rows on the narrow index alone, then load only
-        # the page's full rows (an OFFSET over the joined rows would build them all).
-        page = (
-            select(Product.id)
-            .where(Product.account_id == caller.account_id, *conditions)
-            .order_by(*ordering)
-            .offset(offset)
-            .limit(limit + 1)
-            .subquery()
-        )
-        stmt = _scoped(caller).join(page, page.c.id == Product.id)
-    else:
-        stmt = _scoped(caller).where(*conditions)
-        if after:
-            stmt = stmt.where(_after(sort, after))
-        stmt = stmt.limit(limit + 1)
-    result = await fetch(session, stmt.add_columns(total_query.label(_TOTAL)).order_by(*ordering))
+    values = _filter_values(filters)
+    keyset = bool(after) and not offset
+    shape = _ListShape(tuple(values), filters.is_active, sort, offset > 0, keyset)
+    params = {"account_id": caller.account_id, "limit": limit + 1, "offset": offset, **values}
+    if after and keyset:
+        params["after_value"], params["after_id"] = _after_values(sort, after)
+    result = await fetch(session, _listing(shape), params)
     if result:
         total = result[0]._mapping[_TOTAL]
     else:
         # An empty page carries no total: ask for it alone.
-        total = await session.scalar(select(total_query))
+        total = await session.scalar(_total_alone(shape), params)
     rows = _rows(result)
     has_next = len(rows) > limit
     rows = rows[:limit]

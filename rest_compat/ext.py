@@ -50,7 +50,7 @@ def error_response(exc: DomainError) -> OrjsonResponse:
     return OrjsonResponse(body, status_code=status_of(exc))
 
 
-# Copied as they are: orjson writes UUIDs and UTC datetimes (with Z) itself.
+# Copied as they are: orjson writes UTC datetimes (with Z) itself.
 _AS_IS = (
     "weight", "width", "height", "depth", "description", "short_description", "reference",
     "supplier_code", "category_id", "asin", "upc", "gtin", "unit_of_measure", "external_id",
@@ -61,8 +61,9 @@ _AS_IS = (
 def product_out(row: ProductRow) -> dict[str, Any]:
     """The External API's product: the spec's fields first, then every other ext field."""
     values = row.product.values
+    # The driver's UUIDs are a subclass orjson hands to a Python fallback, one call each.
     out = {
-        "id": values["id"],
+        "id": str(values["id"]),
         "ean": values["ean"],
         "title": values["name"],
         "brand_name": row.brand_name,
@@ -71,6 +72,8 @@ def product_out(row: ProductRow) -> dict[str, Any]:
     }
     for name in _AS_IS:
         out[name] = values[name]
+    if out["category_id"] is not None:
+        out["category_id"] = str(out["category_id"])  # keeps its place among the keys
     return out
 
 
