@@ -188,9 +188,19 @@ def fig5_statements(ctx: Context) -> Figure:
                   "constant and ≤ 5", large == small and large <= 5, note=f"{small} for first: 10")  # fmt: skip
 
 
-def _timed(method: str, url: str, ctx: Context, payload: Any) -> float:
+def _client(ctx: Context) -> httpx.Client:
+    """One kept-alive client per figure, as integrators hold theirs: a new httpx client
+    per request spent 38 ms of its own building a TLS context, counted as latency."""
+    return httpx.Client(base_url=ctx.api, headers=ctx.headers, timeout=120)
+
+
+def _timed(client: httpx.Client, method: str, path: str, payload: Any) -> float:
+    """Milliseconds from sending the request to having the whole response; the body is
+    encoded before the clock starts."""
+    body = None if payload is None else orjson.dumps(payload)
+    headers = {"Content-Type": "application/json"} if body is not None else {}
     started = time.perf_counter()
-    response = httpx.request(method, url, json=payload, headers=ctx.headers, timeout=120)
+    response = client.request(method, path, content=body, headers=headers)
     elapsed = (time.perf_counter() - started) * 1000
     response.raise_for_status()
     return elapsed
@@ -206,10 +216,11 @@ def fig6_batches(ctx: Context) -> list[Figure]:
             for n in range(500)
         ]
     }
-    samples = [
-        _timed("POST", f"{ctx.api}/api/v1/ext/products/batch", ctx, _vary(batch, i))
-        for i in range(ctx.runs * 3)
-    ]
+    with _client(ctx) as client:
+        samples = [
+            _timed(client, "POST", "/api/v1/ext/products/batch", _vary(batch, i))
+            for i in range(ctx.runs * 3)
+        ]
     p50 = statistics.median(samples)
     figures.append(
         Figure(
@@ -245,9 +256,8 @@ def fig6_batches(ctx: Context) -> list[Figure]:
                 )
             )
             continue
-        samples = [
-            _timed("POST", f"{ctx.api}{path}", ctx, _vary(payload, i)) for i in range(ctx.runs * 3)
-        ]
+        with _client(ctx) as client:
+            samples = [_timed(client, "POST", path, _vary(payload, i)) for i in range(ctx.runs * 3)]
         p50 = statistics.median(samples)
         figures.append(
             Figure(number, name, p50, "ms p50", f"≤ {goal} ms", p50 <= goal, runs=samples)
@@ -299,9 +309,10 @@ def fig7_delta(ctx: Context) -> Figure:
 
 def fig8_deep_page(ctx: Context) -> Figure:
     page = min(2000, max(1, ctx.count // 500))
-    url = f"{ctx.api}/api/v1/ext/products?page={page}&page_size=500"
-    httpx.get(url, headers=ctx.headers, timeout=60)
-    value, runs = median_of(ctx.runs * 2, lambda: _timed("GET", url, ctx, None))
+    path = f"/api/v1/ext/products?page={page}&page_size=500"
+    with _client(ctx) as client:
+        client.get(path)
+        value, runs = median_of(ctx.runs * 2, lambda: _timed(client, "GET", path, None))
     return Figure(
         "8",
         f"GET /ext/products?page={page}&page_size=500",
