@@ -66,7 +66,7 @@ async def footprint(runtime: Runtime, key: Key) -> dict[str, int]:
         return {
             "products": products or 0,
             "suppliers": suppliers or 0,
-            **dict(events.tuples().all()),
+            **{kind: count for kind, count in events},
         }
 
 
