@@ -3,7 +3,7 @@
 import re
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -52,7 +52,7 @@ async def _ids_for(
     session: AsyncSession,
     account_id: uuid.UUID,
     key: InstrumentedAttribute[str],
-    wanted: Iterable[str],
+    wanted: Collection[str],
     fields: Callable[[str], dict[str, str]],
     *,
     create: bool,

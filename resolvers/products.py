@@ -337,11 +337,11 @@ async def list_products(
     if offset < 0:
         raise ValidationFailed.of([FieldError("skip", "doit être positif ou nul")])
     values = _filter_values(filters)
-    keyset = bool(after) and not offset
-    shape = _ListShape(tuple(values), filters.is_active, sort, offset > 0, keyset)
+    cursor = after if after and not offset else None  # an offset wins over a cursor
+    shape = _ListShape(tuple(values), filters.is_active, sort, offset > 0, cursor is not None)
     params = {"account_id": caller.account_id, "limit": limit + 1, "offset": offset, **values}
-    if after and keyset:
-        params["after_value"], params["after_id"] = _after_values(sort, after)
+    if cursor is not None:
+        params["after_value"], params["after_id"] = _after_values(sort, cursor)
     result = await fetch(session, _listing(shape), params)
     if result:
         total = result[0]._mapping[_TOTAL]
