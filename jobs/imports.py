@@ -19,6 +19,7 @@ import functools
 import tempfile
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from jobs.ahead import produced_elsewhere
+from models import ImportJob
 from pim import progress
 from pim.runtime import Runtime
 from resolvers import import_runs, import_storage
@@ -45,50 +47,118 @@ def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
 async def run_import(ctx: dict[str, Any], job_id: str) -> str:
     runtime: Runtime = ctx["runtime"]
     job_uuid = uuid.UUID(job_id)
-    deadline = time.monotonic() + runtime.settings.import_slice_seconds
     async with runtime.db.transaction() as session:
         plan = await import_runs.begin(session, job_uuid)
     if plan is None:
         # Nothing to run (paused, cancelled, done): tell watchers the state it is in.
         return await _publish_current(runtime, job_uuid)
     await _publish_current(runtime, job_uuid)
+    run = _Run(runtime, plan)
+    # SQLite has one writer at a time: a second chunk in flight would only wait.
+    depth = CHUNKS_IN_FLIGHT if runtime.db.dialect == "postgresql" else 1
+    in_flight: deque[_ChunkTask] = deque()
     checkpoint = plan.checkpoint
-    interval = runtime.settings.import_progress_interval_seconds
-    published = float("-inf")  # when progress last went out: not yet
-    statistics = import_runs.StatisticsSchedule(plan.products_at_start)
     try:
         async with _file_work(plan, runtime) as items:
             async for item in items:
-                async with runtime.db.transaction() as session:
-                    if isinstance(item, _Analysed):
-                        job = await import_runs.analysed(session, plan, item.total)
-                    else:
-                        job = await import_runs.write_chunk(session, plan, checkpoint, item)
-                if job is None:
-                    return await _publish_current(runtime, job_uuid)
-                # Status changes always go out; rows written, at most once per interval:
-                # every state costs each API process a send per watching socket.
-                if isinstance(item, _Analysed) or time.monotonic() - published >= interval:
-                    await progress.publish(
-                        runtime.broker, PROGRESS_KIND, job_uuid, progress_state(job)
-                    )
-                    published = time.monotonic()
                 if isinstance(item, _Analysed):
+                    if not await run.analysed(item.total):
+                        return await _publish_current(runtime, job_uuid)
                     continue
+                before = in_flight[-1] if in_flight else None
+                in_flight.append(asyncio.create_task(run.write(checkpoint, item, before)))
                 checkpoint += len(item.rows)
-                if statistics.due(checkpoint - plan.checkpoint):
-                    async with runtime.db.transaction() as session:
-                        await import_runs.refresh_statistics(session)
-                if time.monotonic() >= deadline:
-                    await runtime.queue.enqueue("run_import", job_id)
-                    return "continued"
+                if len(in_flight) == depth and not await run.written(await in_flight.popleft()):
+                    break
+            while in_flight and run.going:
+                await run.written(await in_flight.popleft())
     except ImportFileError as error:
         async with runtime.db.transaction() as session:
             await import_runs.fail(session, job_uuid, error)
         return await _publish_current(runtime, job_uuid)
+    finally:
+        # Chunks still in flight end on their own: committed, or refused at the checkpoint
+        # because an earlier one was.
+        await asyncio.gather(*in_flight, return_exceptions=True)
+    if run.stopped:
+        return await _publish_current(runtime, job_uuid)
+    if run.out_of_time:
+        await runtime.queue.enqueue("run_import", job_id)
+        return "continued"
     async with runtime.db.transaction() as session:
         await import_runs.finish(session, plan)
     return await _publish_current(runtime, job_uuid)
+
+
+# A chunk being written: its job after the chunk, None if the job stopped meanwhile.
+_ChunkTask = asyncio.Task[ImportJob | None]
+# Chunks written at once on PostgreSQL: the next chunk's reads, decisions and row
+# building (Python) overlap the current one's statements and commit (the database).
+CHUNKS_IN_FLIGHT = 2
+
+
+class _Run:
+    """One slice of an import's run: writes chunks, and after each one tells watchers,
+    refreshes the planner's statistics when due and watches the clock."""
+
+    def __init__(self, runtime: Runtime, plan: import_runs.RunPlan) -> None:
+        self.runtime = runtime
+        self.plan = plan
+        self.deadline = time.monotonic() + runtime.settings.import_slice_seconds
+        self.statistics = import_runs.StatisticsSchedule(plan.products_at_start)
+        self.published = float("-inf")  # when progress last went out: not yet
+        self.stopped = False
+        self.out_of_time = False
+
+    @property
+    def going(self) -> bool:
+        return not (self.stopped or self.out_of_time)
+
+    async def analysed(self, total: int) -> bool:
+        async with self.runtime.db.transaction() as session:
+            job = await import_runs.analysed(session, self.plan, total)
+        if job is None:
+            return False
+        await self._publish(job)
+        return True
+
+    async def write(
+        self, checkpoint: int, chunk: import_runs.Chunk, before: _ChunkTask | None
+    ) -> ImportJob | None:
+        """The chunk written from `checkpoint`, once the chunk `before` it committed; None
+        if the job stopped or moved on (then nothing of it commits)."""
+        db = self.runtime.db
+        async with db.transaction() as session:
+            await import_runs.create_references(session, self.plan, chunk)
+        try:
+            async with db.transaction() as session:
+                written = await import_runs.write_chunk(session, self.plan, chunk)
+                # Its commit moves the checkpoint to where this chunk starts.
+                if before is not None and await before is None:
+                    raise import_runs.JobMovedOn(self.plan.job_id)
+                return await import_runs.advance(session, self.plan, checkpoint, written)
+        except import_runs.JobMovedOn:
+            return None
+
+    async def written(self, job: ImportJob | None) -> bool:
+        """After a chunk committed (or was refused): whether to go on."""
+        if job is None:
+            self.stopped = True
+            return False
+        # Rows written go out at most once per interval: every state costs each API
+        # process a send per watching socket.
+        interval = self.runtime.settings.import_progress_interval_seconds
+        if time.monotonic() - self.published >= interval:
+            await self._publish(job)
+        if self.statistics.due(job.checkpoint - self.plan.checkpoint):
+            async with self.runtime.db.transaction() as session:
+                await import_runs.refresh_statistics(session)
+        self.out_of_time = time.monotonic() >= self.deadline
+        return not self.out_of_time
+
+    async def _publish(self, job: ImportJob) -> None:
+        await progress.publish(self.runtime.broker, PROGRESS_KIND, job.id, progress_state(job))
+        self.published = time.monotonic()
 
 
 @dataclass(frozen=True, slots=True)

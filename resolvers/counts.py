@@ -25,11 +25,17 @@ async def add_live_products(session: AsyncSession, account_id: uuid.UUID, delta:
 
 
 async def _fold(session: AsyncSession, account_id: uuid.UUID, up_to: int) -> None:
-    # Each deleted row's delta moves exactly once, even with two folds at a time:
-    # a row another fold already deleted is simply not returned here.
+    # Each deleted row's delta moves exactly once, even with two folds at a time, and
+    # a fold never waits for another: rows another open fold holds are left to it (two
+    # import chunks in flight would otherwise deadlock, each waiting for the other).
+    held_by_none = (
+        select(ProductCountDelta.id)
+        .where(ProductCountDelta.account_id == account_id, ProductCountDelta.id <= up_to)
+        .with_for_update(skip_locked=True)
+    )
     moved = await session.scalars(
         delete(ProductCountDelta)
-        .where(ProductCountDelta.account_id == account_id, ProductCountDelta.id <= up_to)
+        .where(ProductCountDelta.id.in_(held_by_none))
         .returning(ProductCountDelta.delta)
     )
     total = sum(moved)

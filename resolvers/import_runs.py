@@ -17,12 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Account, ImportJob, ImportLog
 from pim.auth import Caller
+from pim.db import on_postgres
 from pim.timeutil import utcnow
-from resolvers import counts, import_files
+from resolvers import catalog, counts, import_files
 from resolvers.ean import normalize_ean
 from resolvers.import_files import ImportFileError, Row
 from resolvers.product_writes import (
     Checked,
+    CheckedItem,
     WriteItem,
     WriteMode,
     WriteOptions,
@@ -176,22 +178,48 @@ def prepare_chunk(plan: RunPlan, rows: Sequence[Row], keys: FileKeys) -> Chunk:
     return Chunk(rows, repeated, written, checked)
 
 
-async def write_chunk(
-    session: AsyncSession, plan: RunPlan, checkpoint: int, chunk: Chunk
-) -> ImportJob | None:
-    """Write one chunk and advance the checkpoint; None if the job stopped or moved on."""
+class JobMovedOn(Exception):
+    """The job was paused, cancelled or taken further by another run while a chunk was
+    being written: that chunk's writes must not commit."""
+
+
+async def create_references(session: AsyncSession, plan: RunPlan, chunk: Chunk) -> None:
+    """Create the brands and suppliers a chunk names, in a transaction of their own.
+
+    Two chunks in flight then never wait on each other's new brand: the later one
+    waits only for the earlier one's commit, at its checkpoint, and never the reverse
+    (which would be a deadlock).
+    """
+    if plan.dry_run:
+        return
+    given = [item.given for item in chunk.checked if isinstance(item, CheckedItem)]
+    account_id = plan.caller.account_id
+    names = {name for fields in given if (name := fields.get("brand_name"))}
+    codes = {code for fields in given if (code := fields.get("supplier_code"))}
+    await catalog.brand_ids_for(session, account_id, names)
+    await catalog.supplier_ids_for(session, account_id, codes)
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What writing a chunk did, for the job's counters."""
+
+    rows: int
+    failed: int
+    created: int
+    updated: int
+    last_error: str | None
+
+
+async def write_chunk(session: AsyncSession, plan: RunPlan, chunk: Chunk) -> Written:
+    """Write one chunk's products and logs; `advance` then moves the job past it."""
     rows, repeated, written = chunk.rows, chunk.repeated, chunk.written
-    claimed = await session.execute(
-        update(ImportJob)
-        .where(
-            ImportJob.id == plan.job_id,
-            ImportJob.status == running_status(plan),
-            ImportJob.checkpoint == checkpoint,
+    if not on_postgres(session):
+        # SQLite: hold the write lock from the start, or another connection's commit
+        # between this chunk's reads and its writes fails the chunk (SQLITE_BUSY_SNAPSHOT).
+        await session.execute(
+            update(ImportJob).where(ImportJob.id == plan.job_id).values(status=ImportJob.status)
         )
-        .values(checkpoint=checkpoint + len(rows))
-    )
-    if not _changed(claimed):
-        return None
     batch = await write_checked(session, plan.caller, chunk.checked, plan.options)
     now = utcnow()
     logs = [
@@ -208,18 +236,43 @@ async def write_chunk(
     if logs:
         logs.sort(key=lambda log: log["row_number"])  # stable: a row's logs keep their order
         await session.execute(insert(ImportLog), logs)
-    failed = batch.count("error", "not_found") + len(repeated)
-    last_error = next((_describe(log) for log in reversed(logs) if log["level"] == "error"), None)
+    return Written(
+        rows=len(rows),
+        failed=batch.count("error", "not_found") + len(repeated),
+        created=batch.count("created"),
+        updated=batch.count("updated"),
+        last_error=next(
+            (_describe(log) for log in reversed(logs) if log["level"] == "error"), None
+        ),
+    )
+
+
+async def advance(
+    session: AsyncSession, plan: RunPlan, checkpoint: int, written: Written
+) -> ImportJob:
+    """Move the checkpoint from `checkpoint` past a written chunk and count its rows, by
+    compare-and-set; raises JobMovedOn if the job stopped or moved on meanwhile."""
     values: dict[str, Any] = {
-        "successful_rows": ImportJob.successful_rows + len(rows) - failed,
-        "failed_rows": ImportJob.failed_rows + failed,
-        "products_created": ImportJob.products_created + batch.count("created"),
-        "products_updated": ImportJob.products_updated + batch.count("updated"),
+        "checkpoint": checkpoint + written.rows,
+        "successful_rows": ImportJob.successful_rows + written.rows - written.failed,
+        "failed_rows": ImportJob.failed_rows + written.failed,
+        "products_created": ImportJob.products_created + written.created,
+        "products_updated": ImportJob.products_updated + written.updated,
     }
-    if last_error is not None:
-        values["last_error"] = last_error
-    await session.execute(update(ImportJob).where(ImportJob.id == plan.job_id).values(values))
-    return await load(session, plan.job_id)
+    if written.last_error is not None:
+        values["last_error"] = written.last_error
+    claimed = await session.execute(
+        update(ImportJob)
+        .where(
+            ImportJob.id == plan.job_id,
+            ImportJob.status == running_status(plan),
+            ImportJob.checkpoint == checkpoint,
+        )
+        .values(values)
+    )
+    if not _changed(claimed):
+        raise JobMovedOn(plan.job_id)
+    return await session.get_one(ImportJob, plan.job_id, populate_existing=True)
 
 
 class StatisticsSchedule:
@@ -248,7 +301,7 @@ class StatisticsSchedule:
 
 
 async def refresh_statistics(session: AsyncSession) -> None:
-    if session.get_bind().dialect.name == "postgresql":
+    if on_postgres(session):
         await session.execute(text("ANALYZE products (account_id)"))
 
 

@@ -6,6 +6,7 @@ Jobs run with tests.jobs_helper.run_jobs: a real arq worker on PostgreSQL + Redi
 the in-process queue on SQLite. A chunk size of 2 makes chunk boundaries visible.
 """
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from models import Event, ImportFilePart
+from models import Event, ImportFilePart, ImportJob
 from pim import progress
 from pim.runtime import Runtime
 from resolvers import import_runs, import_storage, imports, products
@@ -372,20 +373,37 @@ async def test_dry_run_is_ready_then_confirm_gives_what_it_announced(
 
 def _interrupt_after(
     monkeypatch: pytest.MonkeyPatch,
+    runtime: Runtime,
     chunks: int,
     action: Callable[[Any, uuid.UUID], Awaitable[None]],
 ) -> None:
-    """Run `action` inside the transaction of the given chunk, as if it landed right after."""
+    """Run `action` in a transaction of its own once the given number of chunks (of 2
+    rows) committed and before the next one is written: a client's request landing
+    between two chunks, while the next ones may already be in flight."""
     original = import_runs.write_chunk
     calls: list[int] = []
 
     async def write_chunk(session: Any, plan: import_runs.RunPlan, *args: Any) -> Any:
         calls.append(1)
         if len(calls) == chunks + 1:
-            await action(session, plan.job_id)
+            await _checkpoint_reached(runtime, plan.job_id, 2 * chunks)
+            async with runtime.db.transaction() as own:
+                await action(own, plan.job_id)
         return await original(session, plan, *args)
 
     monkeypatch.setattr(import_runs, "write_chunk", write_chunk)
+
+
+async def _checkpoint_reached(runtime: Runtime, job_id: uuid.UUID, rows: int) -> None:
+    for _ in range(500):
+        async with runtime.db.read() as session:
+            if (
+                await session.scalar(select(ImportJob.checkpoint).where(ImportJob.id == job_id))
+                >= rows
+            ):
+                return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the import never committed {rows} rows")
 
 
 async def test_pause_stops_between_chunks_and_resume_continues(
@@ -395,7 +413,7 @@ async def test_pause_stops_between_chunks_and_resume_continues(
     async def pause(session: Any, job_id: uuid.UUID) -> None:
         await imports.control_job(session, key.caller(), job_id=job_id, action="pause")
 
-    _interrupt_after(monkeypatch, 2, pause)
+    _interrupt_after(monkeypatch, runtime, 2, pause)
     paused = await imported(client, runtime, key, "catalog.csv", csv_bytes(rows(7)))
     assert (paused["status"], paused["processed_rows"], paused["products_created"]) == (
         "paused",
@@ -423,7 +441,7 @@ async def test_cancel_stops_a_running_job_and_answers_as_the_spec(
     async def cancel(session: Any, job_id: uuid.UUID) -> None:
         await imports.control_job(session, key.caller(), job_id=job_id, action="cancel")
 
-    _interrupt_after(monkeypatch, 1, cancel)
+    _interrupt_after(monkeypatch, runtime, 1, cancel)
     body = await imported(client, runtime, key, "catalog.csv", csv_bytes(rows(6)))
     assert (body["status"], body["processed_rows"]) == ("cancelled", 2)
     assert len(await catalog(runtime, key)) == 2
@@ -460,7 +478,7 @@ async def test_a_run_killed_half_way_continues_without_duplicates_or_loss(
     # second try must resume after the last committed chunk.
     monkeypatch.setattr(pim.jobs, "RETRY_DELAY_SECONDS", 0.0)
     monkeypatch.setattr(jobs.worker, "RETRY_DELAY_SECONDS", 0.0)
-    _interrupt_after(monkeypatch, 2, crash)
+    _interrupt_after(monkeypatch, runtime, 2, crash)
     # The last row repeats an EAN committed before the crash: still refused after it.
     again = [ean13(2), "Again", "1", "2", "B", "1", "1"]
     content = csv_bytes([*rows(4), ["123ABC7890", "Bad", "1", "2", "B", "1", "1"], *rows(3, 5), again])  # fmt: skip

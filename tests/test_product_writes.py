@@ -92,6 +92,23 @@ async def test_folding_the_count_keeps_it_exact(
     assert rows is not None and rows < 9  # folded, not one row per write
 
 
+async def test_two_folds_at_once_neither_waits_and_the_count_stays_exact(
+    key: Key, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two import chunks in flight fold at once; waiting for each other would deadlock."""
+    if runtime.db.dialect != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    monkeypatch.setattr(counts, "FOLD_EVERY", 1)
+    async with runtime.db.transaction() as session:
+        await counts.add_live_products(session, key.account_id, 5)
+    async with runtime.db.transaction() as first:
+        await counts.add_live_products(first, key.account_id, 3)
+        async with runtime.db.transaction() as second:
+            await asyncio.wait_for(counts.add_live_products(second, key.account_id, 4), 5)
+    async with runtime.db.transaction() as session:
+        assert await counts.live_products(session, key.account_id) == 12
+
+
 async def test_big_batches_write_every_field_like_small_ones(
     client: httpx.AsyncClient, key: Key
 ) -> None:
