@@ -5,9 +5,11 @@ import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
+import asyncpg
 import orjson
 from sqlalchemy import JSON, ColumnElement, Table, any_, bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pim.db import on_postgres
@@ -116,7 +118,12 @@ async def _copy(
         await session.execute(text("SELECT 1"))
     documents = {c.name for c in table.columns if isinstance(c.type, JSON)}
     records = _records(rows, columns, documents)
-    await raw.copy_records_to_table(target, records=records, columns=columns)
+    try:
+        await raw.copy_records_to_table(target, records=records, columns=columns)
+    except asyncpg.IntegrityConstraintViolationError as error:
+        # Reported as the session's own statements report it: writers that decide again
+        # after a lost race catch this one.
+        raise IntegrityError(f"COPY {target}", None, error) from error
 
 
 async def bulk_insert(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:

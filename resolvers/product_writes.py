@@ -8,6 +8,7 @@ A dry run stops before the writes and returns exactly the same results.
 
 import functools
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,7 +23,7 @@ from pim.auth import Caller
 from pim.clock import MICROSECOND, write_timestamp
 from pim.db import fetch, on_postgres
 from pim.ids import uuid7
-from pim.sql import among, bulk_upsert, unique
+from pim.sql import among, bulk_insert, bulk_upsert, unique
 from resolvers import catalog, counts, events
 from resolvers.ean import CHECKSUM_MESSAGE, FORMAT_MESSAGE, check_ean
 from resolvers.errors import Conflict, FieldError
@@ -572,6 +573,10 @@ async def _write(
     if not changed:
         return
     rows: list[dict[str, Any]] = []
+    # Products that never existed have no row to conflict with: inserted straight (a
+    # concurrent creation of the same EAN fails the unique index, and write_checked
+    # decides again).
+    fresh: list[dict[str, Any]] = []
     # A deleted product created again starts afresh: every column is written.
     reborn: list[dict[str, Any]] = []
     event_rows: list[dict[str, Any]] = []
@@ -582,7 +587,7 @@ async def _write(
         row = {c: plan.new.get(c) for c in (COLUMNS if again else columns)}  # type: ignore[union-attr]
         row["updated_at"] = when
         row["created_at"] = plan.current["created_at"] if plan.current else when
-        (reborn if again else rows).append(row)
+        (reborn if again else rows if plan.current else fresh).append(row)
         result = plan.result
         if result.changed_fields == ["stock"]:
             continue  # a stock-only change is told by the stock.updated event below
@@ -590,6 +595,7 @@ async def _write(
         payload = {"id": str(result.id), "ean": result.ean, "reference": result.reference,
                    "changed": result.changed_fields}  # fmt: skip
         event_rows.append(events.event_row(account_id, kind, payload, when, result.id))
+    await bulk_insert(session, PRODUCTS, fresh)
     for written, names in ((rows, columns), (reborn, COLUMNS)):
         kept = [c for c in names if c not in ("id", "account_id", "created_at")]
         await bulk_upsert(session, PRODUCTS, written, conflict=["id"], update=kept)
@@ -608,24 +614,28 @@ async def _write_stock(
     stamp: datetime,
     event_rows: list[dict[str, Any]],
 ) -> None:
-    generic: list[dict[str, Any]] = []
-    by_supplier: list[dict[str, Any]] = []
+    # Per table, and whether the product is new (then it has no stock row yet).
+    stock_rows: dict[tuple[Table, bool], list[dict[str, Any]]] = defaultdict(list)
     eans: list[str | None] = []
     for plan in plans:
         if plan.stock is None or "stock" not in plan.result.changed_fields:
             continue
-        product_id = plan.result.id
-        code = plan.given.get("supplier_code")
         eans.append(plan.result.ean)
-        if code:
-            by_supplier.append({"id": uuid7(), "account_id": account_id, "product_id": product_id,
-                                "supplier_id": refs.suppliers[code], "stock": plan.stock,
-                                "updated_at": stamp})  # fmt: skip
+        row: dict[str, Any] = {"id": uuid7(), "account_id": account_id,
+                               "product_id": plan.result.id, "updated_at": stamp}  # fmt: skip
+        if code := plan.given.get("supplier_code"):
+            row |= {"supplier_id": refs.suppliers[code], "stock": plan.stock}
+            stock_rows[SUPPLIER_PRODUCTS, plan.current is None].append(row)
         else:
-            generic.append({"id": uuid7(), "account_id": account_id, "product_id": product_id,
-                            "quantity": plan.stock, "updated_at": stamp})  # fmt: skip
-    await upsert_generic_stock(session, generic)
-    await upsert_supplier_stock(session, by_supplier)
+            row["quantity"] = plan.stock
+            stock_rows[PRODUCT_STOCKS, plan.current is None].append(row)
+    for (table, new_product), written in stock_rows.items():
+        if new_product:
+            await bulk_insert(session, table, written)
+        elif table is PRODUCT_STOCKS:
+            await upsert_generic_stock(session, written)
+        else:
+            await upsert_supplier_stock(session, written)
     if eans:
         event_rows.append(
             events.event_row(account_id, "stock.updated", events.batch_payload(eans), stamp)

@@ -16,8 +16,9 @@ from tests.conftest import Key
 BASE = "/api/v1/ext"
 
 
+@pytest.mark.parametrize("others", [0, 60])  # alone, and in a batch written by COPY
 async def test_two_writers_creating_the_same_ean_both_succeed(
-    runtime: Runtime, key: Key, backend: str
+    runtime: Runtime, key: Key, backend: str, others: int
 ) -> None:
     caller = key.caller("ext:products:write", "ext:products:read")
     if backend != "postgres":
@@ -27,21 +28,20 @@ async def test_two_writers_creating_the_same_ean_both_succeed(
             first, caller, items=[WriteItem({"ean": ean13(1), "name": "Premier"})]
         )
 
-        async def second_writer() -> str:
+        async def second_writer() -> list[str]:
+            items = [WriteItem({"ean": ean13(n), "name": "Second"}) for n in range(1, others + 2)]
             async with runtime.db.transaction() as second:
-                batch = await write_products(
-                    second, caller, items=[WriteItem({"ean": ean13(1), "name": "Second"})]
-                )
-                return batch.results[0].status
+                batch = await write_products(second, caller, items=items)
+                return [result.status for result in batch.results]
 
         racing = asyncio.create_task(second_writer())
         await asyncio.sleep(0.2)  # the second writer now waits on the unique index
     assert created.results[0].status == "created"
-    assert await asyncio.wait_for(racing, timeout=10) == "updated"
+    assert await asyncio.wait_for(racing, timeout=10) == ["updated"] + ["created"] * others
     async with runtime.db.transaction() as session:
         row = await products.get_product(session, caller, ean=ean13(1))
         assert row.product.name == "Second"
-        assert await counts.live_products(session, key.account_id) == 1
+        assert await counts.live_products(session, key.account_id) == 1 + others
 
 
 async def test_live_count_follows_creates_deletes_and_restores(
