@@ -1,13 +1,15 @@
 """Dialect-aware statement builders shared by the set-based writers."""
 
+import functools
 import operator
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import asyncpg
 import orjson
-from sqlalchemy import JSON, ColumnElement, Table, any_, bindparam, text
+from sqlalchemy import JSON, ColumnElement, Float, Numeric, Table, any_, bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,23 +53,44 @@ def unique(values: Iterable[T]) -> list[T]:
 COPY_THRESHOLD = 50
 
 
-def _records(
-    rows: Sequence[dict[str, Any]], columns: list[str], documents: set[str]
-) -> list[tuple[Any, ...]]:
-    """Rows as COPY tuples; JSON documents as text, which asyncpg's binary COPY expects."""
+def _records(table: Table, rows: Sequence[dict[str, Any]], columns: list[str]) -> list[Any]:
+    """Rows as COPY tuples, with values in the form asyncpg's binary COPY encodes best."""
     pick = operator.itemgetter(*columns)
     records = [pick(row) for row in rows]
-    positions = [i for i, c in enumerate(columns) if c in documents]
-    if not positions:
+    converters = _converters(table, tuple(columns))
+    if not converters:
         return records
     converted = []
     for record in records:
         values = list(record)
-        for i in positions:
+        for i, convert in converters:
             if values[i] is not None:
-                values[i] = orjson.dumps(values[i]).decode()
+                values[i] = convert(values[i])
         converted.append(tuple(values))
     return converted
+
+
+def _document(value: Any) -> str:
+    return orjson.dumps(value).decode()  # JSON as text, which the binary COPY expects
+
+
+def _exact(value: Any) -> Any:
+    # A float into NUMERIC would go through its exact binary expansion (9.6 is
+    # 9.5999999999999996447…): measured 3.5 µs a value, against 1 µs from its shortest
+    # decimal form, which is also the number the client wrote.
+    return Decimal(repr(value)) if isinstance(value, float) else value
+
+
+@functools.lru_cache(maxsize=256)
+def _converters(table: Table, columns: tuple[str, ...]) -> tuple[tuple[int, Any], ...]:
+    found = []
+    for i, name in enumerate(columns):
+        kind = table.c[name].type
+        if isinstance(kind, JSON):
+            found.append((i, _document))
+        elif isinstance(kind, Numeric) and not isinstance(kind, Float):
+            found.append((i, _exact))
+    return tuple(found)
 
 
 async def copy_upsert(
@@ -116,8 +139,7 @@ async def _copy(
         # The driver opens its transaction with the first statement; a COPY before any
         # would commit on its own, whatever became of the session's transaction.
         await session.execute(text("SELECT 1"))
-    documents = {c.name for c in table.columns if isinstance(c.type, JSON)}
-    records = _records(rows, columns, documents)
+    records = _records(table, rows, columns)
     try:
         await raw.copy_records_to_table(target, records=records, columns=columns)
     except asyncpg.IntegrityConstraintViolationError as error:
