@@ -58,6 +58,10 @@ _AS_IS = (
 )  # fmt: skip
 
 
+# The product columns product_out reads.
+PRODUCT_COLUMNS = ("id", "ean", "name", "status", "deleted_at", *_AS_IS)
+
+
 def product_out(row: ProductRow) -> dict[str, Any]:
     """The External API's product: the spec's fields first, then every other ext field."""
     values = row.product.values
@@ -140,6 +144,7 @@ async def list_products(
             sort=products.ProductSort("updated_at" if since else "created_at"),
             limit=page_size,
             offset=(page - 1) * page_size,
+            columns=PRODUCT_COLUMNS,
         )
     return envelope(
         [product_out(r) for r in result.rows], total=result.total, page=page, page_size=page_size

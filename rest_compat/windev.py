@@ -83,6 +83,10 @@ def _domain_fields(body: dict[str, Any]) -> dict[str, Any]:
     return {RENAMES.get(name, name): value for name, value in body.items()}
 
 
+# The product columns product_item reads.
+PRODUCT_COLUMNS = ("id", "ean", "reference", "name", "cost_price", "price", "status", "updated_at")
+
+
 def product_item(row: ProductRow) -> dict[str, Any]:
     p = row.product
     return {
@@ -126,8 +130,9 @@ async def _product_page(
     _check_page(page)
     async with runtime(request).db.transaction() as session:
         result = await products.list_products(
-            session, caller, filters=flt, sort=sort, limit=limit, offset=(page - 1) * limit
-        )
+            session, caller, filters=flt, sort=sort, limit=limit, offset=(page - 1) * limit,
+            columns=PRODUCT_COLUMNS,
+        )  # fmt: skip
     items = [product_item(r) for r in result.rows]
     paging = {"page": page, "pages": math.ceil(result.total / limit), "total": result.total}
     return ok(f"{result.total} produits trouvés", items, count=len(items), paging=paging)

@@ -244,6 +244,17 @@ async def test_get_by_ean_matches_the_spec_shape(client: httpx.AsyncClient, key:
     assert ISO_Z.match(data["created_at"]) and ISO_Z.match(data["updated_at"])
 
 
+async def test_a_listed_product_reads_as_the_product_itself(
+    client: httpx.AsyncClient, key: Key
+) -> None:
+    """The listing reads only the columns it shows: all of them, no fewer."""
+    await create(client, key, **SPEC_PRODUCT, description="Écran", reference="REF-1")
+    alone = (await client.get(f"{BASE}/products/3760000000001", headers=key.headers)).json()
+    listed = (await client.get(f"{BASE}/products", headers=key.headers)).json()
+    assert listed["data"] == [alone["data"]]
+    assert listed["data"][0]["description"] == "Écran"
+
+
 @pytest.mark.parametrize("ean", ["123", "3760000000009", "abc"])
 async def test_unknown_or_malformed_ean_is_a_plain_404(
     client: httpx.AsyncClient, key: Key, ean: str
