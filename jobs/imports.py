@@ -10,7 +10,8 @@ run outlives arq's job timeout and a worker shutting down gracefully waits for
 one slice, not for a whole million-row import.
 
 Big files are read, mapped and checked by another process (jobs.ahead) while this
-one writes the previous chunk.
+one writes the previous chunk; on PostgreSQL two chunks are written at once (see
+CHUNKS_IN_FLIGHT), each committing after the one before it.
 """
 
 import asyncio

@@ -6,6 +6,8 @@ from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types.base import get_object_definition
+from strawberry.utils.str_converters import to_camel_case
 
 from resolvers import products
 from resolvers.product_writes import BatchResult, ItemResult, WriteOptions
@@ -13,6 +15,7 @@ from resolvers.products import ProductFilter, ProductPage, ProductRow, ProductSo
 from schema.catalog import Brand, Category, Supplier
 from schema.context import Info, parse_id
 from schema.errors import UserError, run_query, user_errors
+from schema.selection import selected_below
 
 MAX_BATCH = 500
 
@@ -193,6 +196,35 @@ class Product:
 
 
 _STATUSES = {status.value: status for status in ProductStatus}
+
+# The product columns a Product field reads, where it is not the column of its name
+# (brand_name and stock come from the joins every product read makes).
+_FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
+    "status": ("status", "deleted_at"), "is_active": ("status",), "brand": ("brand_id",),
+    "category": ("category_id",), "supplier": ("supplier_id",), "supplier_stocks": ("id",),
+    "channel_prices": ("id",), "brand_name": (), "stock": (),
+}  # fmt: skip
+_COLUMNS_BY_NAME: dict[str, tuple[str, ...]] = {
+    "__typename": (),
+    **{
+        to_camel_case(field.python_name): _FIELD_COLUMNS.get(
+            field.python_name, (field.python_name,)
+        )
+        for field in get_object_definition(Product, strict=True).fields
+    },
+}
+# What from_row reads whatever is selected.
+_ALWAYS_READ = ("id", "status", "deleted_at")
+
+
+def node_columns(info: Info, *path: str) -> tuple[str, ...] | None:
+    """The product columns the products at `path` below the resolving field need; None
+    (every column) when the query selects nothing there."""
+    names = selected_below(info, *path)
+    if names is None:
+        return None
+    columns = [c for name in names for c in _COLUMNS_BY_NAME[name]]
+    return tuple(dict.fromkeys((*_ALWAYS_READ, *columns)))
 
 
 def _edge_cursor(root: "ProductEdge") -> str:
@@ -448,6 +480,7 @@ class ProductQuery:
             sort=ProductSort(sort.value, order.value),
             limit=first,
             after=after,
+            columns=node_columns(info, "edges", "node"),
         )
         edges = [ProductEdge(node=Product.from_row(row), page=page, row=row) for row in page.rows]
         return ProductConnection(

@@ -229,6 +229,37 @@ async def test_filters_sort_and_keyset_pages(client: httpx.AsyncClient, key: Key
     ]
 
 
+PRODUCT_FIELDS = """
+fragment Identity on Product { id ean name status isActive }
+fragment Rest on Product {
+  ...Identity  price costPrice weight technicalSpecs createdAt updatedAt brandName stock
+  brand { name } supplier { code } supplierStocks { quantity }
+}"""
+
+
+async def test_a_page_reads_the_columns_its_nodes_select_and_the_same_values(
+    client: httpx.AsyncClient, key: Key, runtime: Runtime
+) -> None:
+    product = {"ean": ean13(1), "name": "Écran", "brandName": "KIMEX", "supplierCode": "ALSO",
+               "price": 19.9, "costPrice": 9.5, "weight": 1.5, "stock": 4,
+               "technicalSpecs": {"hdmi": 3}, "status": "INACTIVE"}  # fmt: skip
+    await gql(client, UPSERT, key, input=product)
+    alone = await gql(
+        client, PRODUCT_FIELDS + f'{{ product(ean: "{ean13(1)}") {{ ...Rest }} }}', key
+    )
+    with count_queries(runtime) as statements:
+        page = await gql(
+            client,
+            PRODUCT_FIELDS
+            + "{ products(first: 5) { edges { node { ... on Product { ...Rest } } } } }",
+            key,
+        )
+    assert page["data"]["products"]["edges"] == [{"node": alone["data"]["product"]}]
+    assert page["data"]["products"]["edges"][0]["node"]["isActive"] is False
+    listing = next(s for s in statements if "FROM products" in s and "LIMIT" in s)
+    assert "technical_specs" in listing and "compatibility" not in listing
+
+
 async def test_nested_page_costs_a_constant_number_of_queries(
     client: httpx.AsyncClient, key: Key, runtime: Runtime
 ) -> None:
