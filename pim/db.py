@@ -61,7 +61,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(url, echo=settings.sql_echo)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    engine = create_async_engine(url, echo=settings.sql_echo, pool_size=10, max_overflow=20)
+    engine = create_async_engine(
+        url,
+        echo=settings.sql_echo,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
     event.listen(engine.sync_engine, "checkout", _drop_closed)
     return engine
 
