@@ -32,7 +32,7 @@ from models import ImportJob
 from pim import progress
 from pim.runtime import Runtime
 from resolvers import import_runs, import_storage
-from resolvers.import_files import ImportFileError, mapped_rows
+from resolvers.import_files import FileRecords, ImportFileError
 from resolvers.imports import PROGRESS_KIND, progress_state
 
 T = TypeVar("T")
@@ -202,14 +202,14 @@ def _read(
         # Open, the file needs no name: gone with the last process reading it, even one
         # that is killed.
         path.unlink()
+        records = FileRecords(file, plan.file_type, plan.mapping)
         if plan.checkpoint == 0:
             # The whole file is read before anything is written: a broken one fails undamaged.
-            total = import_runs.analyse(plan, file)
+            total = records.count()
             if total == 0:
                 raise ImportFileError("aucune ligne de données dans le fichier", "no_rows")
             yield _Analysed(total)
-            file.seek(0)
-        rows = mapped_rows(file, plan.file_type, plan.mapping, eans_only=plan.checkpoint)
+        rows = records.rows(eans_only=plan.checkpoint)
         keys = import_runs.FileKeys()
         keys.add(islice(rows, plan.checkpoint))  # rows committed before a restart
         for chunk in _batched(rows, size):

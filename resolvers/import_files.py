@@ -314,12 +314,14 @@ def _check_zip(file: BinaryIO) -> int:
     return total
 
 
-def _xlsx_records(file: BinaryIO) -> Iterator[tuple[int, dict[Any, Any]]]:
+def _xlsx_records(
+    file: BinaryIO, parsed: "_ParsedSheet | None" = None
+) -> Iterator[tuple[int, dict[Any, Any]]]:
     unpacked = _check_zip(file)
     file.seek(0)
-    reader = _calamine_rows if unpacked <= XLSX_IN_MEMORY_LIMIT else _openpyxl_rows
+    in_memory = unpacked <= XLSX_IN_MEMORY_LIMIT
     try:
-        rows = reader(file)
+        rows = (parsed or _ParsedSheet()).rows(file) if in_memory else _openpyxl_rows(file)
         header = next(rows, None)
         if header is None or not any(h is not None and str(h).strip() for h in header):
             raise ImportFileError("fichier vide : aucune ligne d'en-tête", "empty_file")
@@ -334,11 +336,20 @@ def _xlsx_records(file: BinaryIO) -> Iterator[tuple[int, dict[Any, Any]]]:
         raise ImportFileError(f"fichier XLSX illisible : {exc}") from exc
 
 
-def _calamine_rows(file: BinaryIO) -> Iterator[Sequence[Any]]:
-    from python_calamine import CalamineWorkbook
+class _ParsedSheet:
+    """The first sheet of a workbook, parsed by calamine once however often it is read:
+    parsing is most of the time a read takes (a second for 100,000 rows)."""
 
-    with CalamineWorkbook.from_filelike(file) as workbook:
-        yield from workbook.get_sheet_by_index(0).iter_rows()
+    def __init__(self) -> None:
+        self._sheet: Any = None
+
+    def rows(self, file: BinaryIO) -> Iterator[Sequence[Any]]:
+        from python_calamine import CalamineWorkbook
+
+        if self._sheet is None:
+            with CalamineWorkbook.from_filelike(file) as workbook:
+                self._sheet = workbook.get_sheet_by_index(0)
+        yield from self._sheet.iter_rows()
 
 
 def _openpyxl_rows(file: BinaryIO) -> Iterator[Sequence[Any]]:
@@ -467,13 +478,14 @@ _READERS = {"csv": _csv_records, "xlsx": _xlsx_records, "json": _json_records, "
 
 
 def _records(
-    file: BinaryIO, file_type: str, headers: HeaderMap
+    file: BinaryIO, file_type: str, headers: HeaderMap, parsed: _ParsedSheet | None = None
 ) -> Iterator[tuple[int, dict[Any, Any]]]:
     """The file's raw records; it fails unless the first one has a column we know."""
     if _blank(file):
         raise ImportFileError("fichier vide", "empty_file")
     recognised = False
-    for number, record in _READERS[file_type](file):
+    raw = _xlsx_records(file, parsed) if file_type == "xlsx" else _READERS[file_type](file)
+    for number, record in raw:
         if not recognised:
             if not any(headers.field(column) for column in record):
                 raise ImportFileError(
@@ -496,30 +508,53 @@ def _blank(file: BinaryIO) -> bool:
         file.seek(0)
 
 
+class FileRecords:
+    """A file's records, counted and then read (an import analyses the whole file before
+    it writes anything): a spreadsheet parsed in memory is parsed once for both."""
+
+    def __init__(
+        self, file: BinaryIO, file_type: str, mapping: dict[str, str] | None = None
+    ) -> None:
+        self._file = file
+        self._file_type = file_type
+        self._headers = HeaderMap(mapping)
+        self._parsed = _ParsedSheet()
+
+    def _records(self) -> Iterator[tuple[int, dict[Any, Any]]]:
+        self._file.seek(0)
+        return _records(self._file, self._file_type, self._headers, self._parsed)
+
+    def count(self) -> int:
+        """Reads the whole file (so a broken one fails here) without converting values."""
+        return sum(1 for _ in self._records())
+
+    def rows(self, *, eans_only: int = 0) -> Iterator[Row]:
+        """Every data record of the file, mapped onto product fields, in file order.
+
+        The first `eans_only` rows carry their EAN alone: a run that resumes after them
+        only needs to know which EANs they had, and a million rows in, mapping them whole
+        would cost seconds.
+        """
+        headers = self._headers
+        records = self._records()
+        for number, record in islice(records, eans_only):
+            yield Row(number=number, data=_ean_only(record, headers))
+        for number, record in records:
+            yield Row(number=number, data=map_record(record, headers))
+
+
 def mapped_rows(
     file: BinaryIO, file_type: str, mapping: dict[str, str] | None = None, *, eans_only: int = 0
 ) -> Iterator[Row]:
-    """Every data record of the file, mapped onto product fields, in file order.
+    return FileRecords(file, file_type, mapping).rows(eans_only=eans_only)
 
-    The first `eans_only` rows carry their EAN alone: a run that resumes after them
-    only needs to know which EANs they had, and a million rows in, mapping them whole
-    would cost seconds.
-    """
-    headers = HeaderMap(mapping)
-    records = _records(file, file_type, headers)
-    for number, record in islice(records, eans_only):
-        yield Row(number=number, data=_ean_only(record, headers))
-    for number, record in records:
-        yield Row(number=number, data=map_record(record, headers))
+
+def count_rows(file: BinaryIO, file_type: str, mapping: dict[str, str] | None = None) -> int:
+    return FileRecords(file, file_type, mapping).count()
 
 
 def _ean_only(record: dict[Any, Any], headers: HeaderMap) -> dict[str, Any]:
     return map_record({c: v for c, v in record.items() if headers.field(c) == "ean"}, headers)
-
-
-def count_rows(file: BinaryIO, file_type: str, mapping: dict[str, str] | None = None) -> int:
-    """Reads the whole file (so a broken one fails here) without converting values."""
-    return sum(1 for _ in _records(file, file_type, HeaderMap(mapping)))
 
 
 def validate_row(row: Row, *, strict_ean: bool) -> list[RowIssue]:

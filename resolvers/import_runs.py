@@ -10,7 +10,7 @@ continues after the last committed chunk.
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +19,7 @@ from models import Account, ImportJob, ImportLog
 from pim.auth import Caller
 from pim.db import on_postgres
 from pim.timeutil import utcnow
-from resolvers import catalog, counts, import_files
+from resolvers import catalog, counts
 from resolvers.ean import normalize_ean
 from resolvers.import_files import ImportFileError, Row
 from resolvers.product_writes import (
@@ -94,11 +94,6 @@ async def begin(session: AsyncSession, job_id: uuid.UUID) -> RunPlan | None:
         dry_run=job.dry_run,
         products_at_start=await counts.live_products(session, account.id),
     )
-
-
-def analyse(plan: RunPlan, file: BinaryIO) -> int:
-    """Read the whole file once before writing anything: a broken file fails undamaged."""
-    return import_files.count_rows(file, plan.file_type, plan.mapping)
 
 
 def running_status(plan: RunPlan) -> str:

@@ -21,10 +21,9 @@ from pim.timeutil import isoformat_z, parse_iso8601
 from resolvers import import_storage
 from resolvers.errors import Conflict, FieldError, NotFound, ValidationFailed
 from resolvers.import_files import (
+    FileRecords,
     ImportFileError,
-    count_rows,
     file_type_of,
-    mapped_rows,
     validate_mapping,
     validate_row,
 )
@@ -275,11 +274,11 @@ def _preview(
 ) -> Preview:
     """In a thread: given plain values, not the ORM job, which must not load from there."""
     result = Preview(total_rows=total_rows, rows=[])
+    records = FileRecords(file, file_type, mapping)
     if not total_rows:
         # Not analysed yet: count now, so the preview always tells the size.
-        result.total_rows = count_rows(file, file_type, mapping)
-        file.seek(0)
-    for row in islice(mapped_rows(file, file_type, mapping), limit):
+        result.total_rows = records.count()
+    for row in islice(records.rows(), limit):
         result.rows.append(row.data)
         for issue in validate_row(row, strict_ean=strict_ean):
             result.validation_errors.append(

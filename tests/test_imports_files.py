@@ -77,6 +77,37 @@ def test_large_xlsx_files_stream_through_openpyxl_with_the_same_rows(
         count(content[:2000], "xlsx")
 
 
+def test_a_spreadsheet_counted_then_read_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import python_calamine
+
+    opened: list[object] = []
+    workbook = python_calamine.CalamineWorkbook
+
+    class Counted:
+        @staticmethod
+        def from_filelike(file: object) -> object:
+            opened.append(file)
+            return workbook.from_filelike(file)
+
+    content = xlsx_bytes([ROW, [3760000000019, "Chaise", 5, 9.99, "Acme", 1.5, 12.0]])
+    records = import_files.FileRecords(io.BytesIO(content), "xlsx")
+    with monkeypatch.context() as patched:
+        patched.setattr(python_calamine, "CalamineWorkbook", Counted)
+        assert records.count() == 2
+        assert [row.data for row in records.rows()] == [
+            EXPECTED,
+            {
+                **EXPECTED,
+                "ean": "3760000000019",
+                "name": "Chaise",
+                "price": 9.99,
+                "cost_price": 5.0,
+            },
+        ]
+        assert [row.number for row in records.rows(eans_only=1)] == [2, 3]
+    assert len(opened) == 1
+
+
 def test_xlsx_numbers_become_codes_and_numbers() -> None:
     content = xlsx_bytes([[3760000000019, "Chaise", 5, 9.99, "Acme", 1.5, 12.0]])
     [row] = read(content, "xlsx")
