@@ -19,6 +19,7 @@ from schema.activation import ActivationMutation
 from schema.automations import AutomationMutation, AutomationQuery
 from schema.catalog import CatalogMutation, CatalogQuery
 from schema.connectors import ConnectorMutation, ConnectorQuery, ConnectorSubscription
+from schema.execution import PlainLeafExecutor
 from schema.imports import ImportMutation, ImportQuery, ImportSubscription
 from schema.prices import PriceMutation
 from schema.products import ProductMutation, ProductQuery
@@ -63,7 +64,11 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     if not settings.graphql_introspection:
         extensions.append(DisableIntrospection)
     return strawberry.Schema(
-        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        execution_context_class=PlainLeafExecutor,
     )
 
 

@@ -1,0 +1,89 @@
+"""Plain leaf fields read directly give what the general execution gives, errors included."""
+
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from schema.execution import PlainLeafExecutor
+
+
+@strawberry.enum
+class Colour(Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@strawberry.type
+class Thing:
+    id: strawberry.ID
+    name: str
+    colour: Colour
+    seen_at: datetime
+    size: float | None
+    specs: JSON | None
+    count: int
+
+    @strawberry.field
+    def shout(self) -> str:
+        return self.name.upper()
+
+
+def _things() -> list[Thing | None]:
+    when = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
+    return [
+        Thing(id=strawberry.ID("1"), name="écran", colour=Colour.RED, seen_at=when, size=1.5,
+              specs={"hdmi": 3}, count=2),
+        # A null where the schema forbids it; a value no Int can hold.
+        Thing(id=strawberry.ID("2"), name=None, colour=Colour.BLUE, seen_at=when, size=None,  # type: ignore[arg-type]
+              specs=None, count=2),
+        Thing(id=strawberry.ID("3"), name="b", colour=Colour.BLUE, seen_at=when, size=None,
+              specs=None, count=2**40),
+    ]  # fmt: skip
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def things(self) -> list[Thing | None]:
+        return _things()
+
+
+QUERY = """{ things { __typename id name colour seenAt size specs count shout
+  ... on Thing { alias: name } } }"""
+
+
+def _run(executor: Any) -> Any:
+    schema = strawberry.Schema(query=Query, execution_context_class=executor)
+    result = schema.execute_sync(QUERY)
+    errors = sorted((e.message, tuple(e.path or ())) for e in result.errors or [])
+    return result.data, errors
+
+
+def test_plain_fields_read_directly_answer_as_the_general_execution() -> None:
+    fast = _run(PlainLeafExecutor)
+    assert fast == _run(None)
+    data, errors = fast
+    assert data["things"][0] == {
+        "__typename": "Thing", "id": "1", "name": "écran", "colour": "RED",
+        "seenAt": "2026-12-02T15:00:00+00:00", "size": 1.5, "specs": {"hdmi": 3}, "count": 2,
+        "shout": "ÉCRAN", "alias": "écran",
+    }  # fmt: skip
+    assert data["things"][1:] == [None, None]  # an error nulls its item, as the spec says
+    assert [path for _, path in errors] == [("things", 1, "name"), ("things", 2, "count")]
+
+
+def test_plain_fields_skip_the_resolve_info() -> None:
+    built: list[str] = []
+
+    class Counting(PlainLeafExecutor):
+        def build_resolve_info(self, field_def: Any, field_nodes: Any, *args: Any) -> Any:
+            built.append(field_nodes[0].name.value)
+            return super().build_resolve_info(field_def, field_nodes, *args)
+
+    schema = strawberry.Schema(query=Query, execution_context_class=Counting)
+    assert schema.execute_sync("{ things { id name colour size } }").data is not None
+    # The list itself, and the null name of the second thing, which errs the general way.
+    assert built == ["things", "name"]
