@@ -314,14 +314,12 @@ def _check_zip(file: BinaryIO) -> int:
     return total
 
 
-def _xlsx_records(
-    file: BinaryIO, parsed: "_ParsedSheet | None" = None
-) -> Iterator[tuple[int, dict[Any, Any]]]:
+def _xlsx_records(file: BinaryIO, parsed: "_ParsedSheet") -> Iterator[tuple[int, dict[Any, Any]]]:
     unpacked = _check_zip(file)
     file.seek(0)
     in_memory = unpacked <= XLSX_IN_MEMORY_LIMIT
     try:
-        rows = (parsed or _ParsedSheet()).rows(file) if in_memory else _openpyxl_rows(file)
+        rows = parsed.rows(file) if in_memory else _openpyxl_rows(file)
         header = next(rows, None)
         if header is None or not any(h is not None and str(h).strip() for h in header):
             raise ImportFileError("fichier vide : aucune ligne d'en-tête", "empty_file")
@@ -474,11 +472,12 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-_READERS = {"csv": _csv_records, "xlsx": _xlsx_records, "json": _json_records, "xml": _xml_records}
+# XLSX is read apart: its reader keeps the parsed sheet (see FileRecords).
+_READERS = {"csv": _csv_records, "json": _json_records, "xml": _xml_records}
 
 
 def _records(
-    file: BinaryIO, file_type: str, headers: HeaderMap, parsed: _ParsedSheet | None = None
+    file: BinaryIO, file_type: str, headers: HeaderMap, parsed: _ParsedSheet
 ) -> Iterator[tuple[int, dict[Any, Any]]]:
     """The file's raw records; it fails unless the first one has a column we know."""
     if _blank(file):
@@ -541,16 +540,6 @@ class FileRecords:
             yield Row(number=number, data=_ean_only(record, headers))
         for number, record in records:
             yield Row(number=number, data=map_record(record, headers))
-
-
-def mapped_rows(
-    file: BinaryIO, file_type: str, mapping: dict[str, str] | None = None, *, eans_only: int = 0
-) -> Iterator[Row]:
-    return FileRecords(file, file_type, mapping).rows(eans_only=eans_only)
-
-
-def count_rows(file: BinaryIO, file_type: str, mapping: dict[str, str] | None = None) -> int:
-    return FileRecords(file, file_type, mapping).count()
 
 
 def _ean_only(record: dict[Any, Any], headers: HeaderMap) -> dict[str, Any]:

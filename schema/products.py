@@ -207,7 +207,7 @@ _FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
 _COLUMNS_BY_NAME: dict[str, tuple[str, ...]] = {
     "__typename": (),
     **{
-        to_camel_case(field.python_name): _FIELD_COLUMNS.get(
+        (field.graphql_name or to_camel_case(field.python_name)): _FIELD_COLUMNS.get(
             field.python_name, (field.python_name,)
         )
         for field in get_object_definition(Product, strict=True).fields

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 
 from resolvers import import_files
-from resolvers.import_files import ImportFileError, Row, count_rows, mapped_rows
+from resolvers.import_files import FileRecords, ImportFileError, Row
 from tests.import_files import (
     BILLION_LAUGHS,
     HEADER,
@@ -22,11 +22,11 @@ from tests.import_files import (
 def read(
     content: bytes, kind: str, mapping: dict[str, str] | None = None, *, eans_only: int = 0
 ) -> Iterator[Row]:
-    return mapped_rows(io.BytesIO(content), kind, mapping, eans_only=eans_only)
+    return FileRecords(io.BytesIO(content), kind, mapping).rows(eans_only=eans_only)
 
 
 def count(content: bytes, kind: str) -> int:
-    return count_rows(io.BytesIO(content), kind)
+    return FileRecords(io.BytesIO(content), kind).count()
 
 
 EXPECTED = {
@@ -90,7 +90,7 @@ def test_a_spreadsheet_counted_then_read_is_parsed_once(monkeypatch: pytest.Monk
             return workbook.from_filelike(file)
 
     content = xlsx_bytes([ROW, [3760000000019, "Chaise", 5, 9.99, "Acme", 1.5, 12.0]])
-    records = import_files.FileRecords(io.BytesIO(content), "xlsx")
+    records = FileRecords(io.BytesIO(content), "xlsx")
     with monkeypatch.context() as patched:
         patched.setattr(python_calamine, "CalamineWorkbook", Counted)
         assert records.count() == 2
