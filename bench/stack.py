@@ -94,8 +94,12 @@ def _family(pid: int) -> list[int]:
 
 
 def peak_process_rss_mb(pid: int) -> float:
-    """The largest resident memory among a process and its descendants (uvicorn workers,
-    an import's reader process under the fork server), MB."""
+    """The largest peak resident memory among a process and its descendants (uvicorn
+    workers, an import's reader process under the fork server), MB.
+
+    The kernel's own high-water mark (VmHWM), so that sampling twice a second misses no
+    peak of a process still running; a child is seen at its last sample before it ends.
+    """
     largest = 0
     for p in _family(pid):
         try:
@@ -103,7 +107,7 @@ def peak_process_rss_mb(pid: int) -> float:
         except FileNotFoundError:  # it ended between listing and reading
             continue
         for line in status.splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith("VmHWM:"):
                 largest = max(largest, int(line.split()[1]))
     return largest / 1024
 

@@ -63,6 +63,11 @@ class Row:
     number: int
     data: dict[str, Any]
 
+    def __reduce__(self) -> tuple[type["Row"], tuple[int, dict[str, Any]]]:
+        # An import hands every row to its writer process; the pickling dataclasses give
+        # slotted classes walks fields() for each one (measured: 2 µs a row across both).
+        return (Row, (self.number, self.data))
+
 
 @dataclass(frozen=True, slots=True)
 class RowIssue:

@@ -1,6 +1,7 @@
 """Reading import files: formats, encodings, delimiters, header mapping, broken files."""
 
 import io
+import pickle
 from collections.abc import Iterator
 
 import pytest
@@ -144,6 +145,11 @@ def test_blank_lines_are_skipped_and_rows_stream() -> None:
         {"ean": ean13(2), "name": "P2", "cost_price": 1, "price": 2, "brand_name": "B",
          "weight": 1, "stock": 1},
     ]  # fmt: skip
+
+
+def test_rows_reach_the_writer_process_whole() -> None:
+    (row,) = read(csv_bytes([ROW]), "csv")
+    assert pickle.loads(pickle.dumps(row, protocol=pickle.HIGHEST_PROTOCOL)) == row
 
 
 @pytest.mark.parametrize(
