@@ -9,7 +9,7 @@ A dry run stops before the writes and returns exactly the same results.
 import functools
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -572,6 +572,9 @@ async def _write(
     changed = [p for p in plans if p.new is not None]
     if not changed:
         return
+    # An update writes the columns that changed in any row of the batch, not all it read:
+    # an import that changes titles sends 7 columns a row instead of 25.
+    updated = _updated_columns(p for p in changed if p.current and p.result.status != "created")
     rows: list[dict[str, Any]] = []
     # Products that never existed have no row to conflict with: inserted straight (a
     # concurrent creation of the same EAN fails the unique index, and write_checked
@@ -584,7 +587,8 @@ async def _write(
         # Distinct stamps within one write keep delta pages small and ordered.
         when = stamp + offset * MICROSECOND
         again = plan.current is not None and plan.result.status == "created"
-        row = {c: plan.new.get(c) for c in (COLUMNS if again else columns)}  # type: ignore[union-attr]
+        names = COLUMNS if again else updated if plan.current else columns
+        row = {c: plan.new.get(c) for c in names}  # type: ignore[union-attr]
         row["updated_at"] = when
         row["created_at"] = plan.current["created_at"] if plan.current else when
         (reborn if again else rows if plan.current else fresh).append(row)
@@ -596,7 +600,7 @@ async def _write(
                    "changed": result.changed_fields}  # fmt: skip
         event_rows.append(events.event_row(account_id, kind, payload, when, result.id))
     await bulk_insert(session, PRODUCTS, fresh)
-    for written, names in ((rows, columns), (reborn, COLUMNS)):
+    for written, names in ((rows, updated), (reborn, COLUMNS)):
         kept = [c for c in names if c not in ("id", "account_id", "created_at")]
         await bulk_upsert(session, PRODUCTS, written, conflict=["id"], update=kept)
     await _write_stock(session, account_id, changed, refs, stamp, event_rows)
@@ -604,6 +608,18 @@ async def _write(
     await counts.add_live_products(
         session, account_id, sum(1 for p in changed if p.result.status == "created")
     )
+
+
+# What every updated row carries, changed or not: the columns without a default that an
+# upsert's row must fill, though the row exists.
+_UPDATE_REQUIRED = frozenset(
+    c.name for c in PRODUCTS.columns if not c.nullable and c.server_default is None
+)
+
+
+def _updated_columns(plans: Iterable[_Plan]) -> tuple[str, ...]:
+    written = set(_UPDATE_REQUIRED).union(*(p.result.changed_fields for p in plans))
+    return tuple(c for c in COLUMNS if c in written)
 
 
 async def _write_stock(

@@ -44,6 +44,32 @@ async def test_two_writers_creating_the_same_ean_both_succeed(
         assert await counts.live_products(session, key.account_id) == 1 + others
 
 
+@pytest.mark.parametrize("size", [3, 80])  # a multi-row statement, and COPY
+async def test_rows_of_one_batch_changing_different_fields_each_get_their_own(
+    runtime: Runtime, key: Key, size: int
+) -> None:
+    """An update writes the columns that changed in any row of the batch: every row gets
+    its own changes, and the fields it left as they were keep their values."""
+    caller = key.caller("ext:products:write", "ext:products:read")
+    eans = [ean13(5000 + n) for n in range(size)]
+    async with runtime.db.transaction() as session:
+        await write_products(session, caller, items=[
+            WriteItem({"ean": e, "name": f"P{n}", "weight": 1.0, "price": 10.0, "color": "Noir"})
+            for n, e in enumerate(eans)
+        ])  # fmt: skip
+    changes = [{"name": "Renommé"}, {"weight": 2.5}, {"price": 12.0, "color": None}]
+    async with runtime.db.transaction() as session:
+        batch = await write_products(session, caller, items=[
+            WriteItem({"ean": e, **changes[n % 3], **({"price": 10.0} if n % 3 == 0 else {})})
+            for n, e in enumerate(eans)
+        ])  # fmt: skip
+        assert [r.changed_fields for r in batch.results[:3]] == [["name"], ["weight"], ["price"]]
+        found = [(await products.get_product(session, caller, ean=e)).product for e in eans[:3]]
+    assert [(p.name, p.weight, p.price, p.color) for p in found] == [
+        ("Renommé", 1.0, 10.0, "Noir"), ("P1", 2.5, 10.0, "Noir"), ("P2", 1.0, 12.0, "Noir"),
+    ]  # fmt: skip
+
+
 async def test_live_count_follows_creates_deletes_and_restores(
     client: httpx.AsyncClient, key: Key, runtime: Runtime
 ) -> None:
