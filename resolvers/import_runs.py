@@ -139,8 +139,10 @@ class FileKeys:
 
     def repeated(self, rows: Sequence[Row]) -> set[int]:
         """Indexes of the rows whose EAN an earlier chunk had; then remembers this chunk."""
-        indexes = {i for i, row in enumerate(rows) if _ean(row) in self._seen}
-        self.add(rows)
+        keys = [_ean(row) for row in rows]
+        seen = self._seen
+        indexes = {i for i, key in enumerate(keys) if key in seen}
+        seen.update(key for key in keys if key is not None)
         return indexes
 
 
