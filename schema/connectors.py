@@ -332,7 +332,7 @@ class ConnectorSubscription:
     ) -> AsyncGenerator[SyncJob, None]:
         caller = await subscription_caller(info)
         try:
-            async with info.context.runtime.db.transaction() as session:
+            async with info.context.runtime.db.read() as session:
                 job = await sync.get_sync_job(session, caller, id=parse_id(id))
         except DomainError as exc:
             raise graphql_error(exc) from exc

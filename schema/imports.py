@@ -295,7 +295,7 @@ class ImportSubscription:
         try:
             caller = await subscription_caller(info)
             job_id = parse_id(id)
-            async with runtime.db.transaction() as session:
+            async with runtime.db.read() as session:
                 await imports.get_job(session, caller, job_id=job_id)
         except DomainError as exc:
             raise graphql_error(exc) from exc
@@ -304,7 +304,7 @@ class ImportSubscription:
         async with runtime.broker.subscribe(
             progress.topic(imports.PROGRESS_KIND, job_id)
         ) as changes:
-            async with runtime.db.transaction() as session:
+            async with runtime.db.read() as session:
                 job = await imports.get_job(session, caller, job_id=job_id)
             last = imports.progress_state(job)
             yield ImportProgress.from_state(last)
