@@ -7,6 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from pim.responses import OrjsonResponse
 from resolvers.errors import DomainError, FieldError, NotFound, ValidationFailed
@@ -62,6 +63,12 @@ def install(app: FastAPI) -> None:
     async def on_request_validation(request: Request, exc: RequestValidationError) -> Response:
         errors = field_errors_from_list(list(exc.errors())) or [FieldError("", "requête invalide")]
         return mapper_for(request.url.path)(ValidationFailed.of(errors))
+
+    @app.exception_handler(ClientDisconnect)
+    async def on_client_gone(_request: Request, _exc: ClientDisconnect) -> Response:
+        # The client left while its body was being read: nobody to answer, nothing to
+        # report (else a traceback in the log for every load test that stops mid-flight).
+        return Response(status_code=499)  # "client closed request", as proxies log it
 
     @app.exception_handler(HTTPException)
     async def on_http_error(request: Request, exc: HTTPException) -> Response:

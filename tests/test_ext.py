@@ -1,10 +1,13 @@
 """The External API, route by route, against the examples of spec/ext-api.txt."""
 
+import logging
 import re
 import time
+from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import update
 
 from models import ApiKey
@@ -486,6 +489,29 @@ async def test_rate_limit_headers_and_429(client: httpx.AsyncClient, make_key: M
     assert limited.status_code == 429
     assert_envelope(limited.json(), success=False)
     assert int(limited.headers["Retry-After"]) >= 1
+
+
+async def test_a_client_gone_while_its_body_is_read_is_no_server_error(
+    app: FastAPI, key: Key, caplog: pytest.LogCaptureFixture
+) -> None:
+    sent: list[dict[str, Any]] = []
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/graphql", "raw_path": b"/graphql", "query_string": b"",
+        "root_path": "", "server": ("testserver", 80), "client": ("127.0.0.1", 5000),
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"100"),
+                    (b"x-api-key", key.plain.encode())],
+    }  # fmt: skip
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 499
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 async def test_unknown_route_under_ext_uses_the_envelope(
