@@ -574,7 +574,9 @@ async def _write(
         return
     # An update writes the columns that changed in any row of the batch, not all it read:
     # an import that changes titles sends 7 columns a row instead of 25.
-    updated = _updated_columns(p for p in changed if p.current and p.result.status != "created")
+    updated = _updated_columns(
+        p for p in changed if p.current is not None and p.result.status != "created"
+    )
     rows: list[dict[str, Any]] = []
     # Products that never existed have no row to conflict with: inserted straight (a
     # concurrent creation of the same EAN fails the unique index, and write_checked
