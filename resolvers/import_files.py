@@ -196,10 +196,16 @@ def _reader(field: str, kinds: set[type]) -> FieldReader:
         if boolean and (flag := _BOOLEANS.get(value.lower())) is not None:
             return flag
         if numeric:
-            compact = value.translate(_SPACES)
-            if _NUMBER.match(compact):
+            # Plain digits first (stock, sizes, rates): what _NUMBER matches with nothing
+            # to strip or replace, at a third of the cost; a million-row file has millions.
+            if value.isdecimal():
+                number = float(value)
+            else:
+                compact = value.translate(_SPACES)
+                if not _NUMBER.match(compact):
+                    return value
                 number = float(compact.replace(",", "."))
-                return int(number) if integral and number.is_integer() else number
+            return int(number) if integral and number.is_integer() else number
         return value
 
     def from_value(value: Any) -> Any:
