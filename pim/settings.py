@@ -38,10 +38,10 @@ class Settings(BaseSettings):
     # Every process may hold both at once: (API workers + arq workers) × (pool +
     # overflow) must stay under the server's max_connections (100 by default), or a
     # burst fails with "too many clients" instead of waiting for a pooled connection
-    # (seen: 1,000 subscribers connecting at once, with 2 API workers and 1 arq worker
-    # at 20 + 10).
+    # (seen: 1,000 subscribers connecting at once, with 2 API workers and 2 arq workers
+    # at 20 + 10). No overflow by default: 4 processes hold at most 80.
     db_pool_size: int = Field(default=20, ge=1)
-    db_max_overflow: int = Field(default=5, ge=0)
+    db_max_overflow: int = Field(default=0, ge=0)
     # Outbound guard: networks that user-given URLs may reach although not public
     # (e.g. "127.0.0.0/8" for tests, an on-premise SFTP range), and plain http.
     outbound_allowed_networks: list[str] = Field(default_factory=list)
