@@ -135,15 +135,17 @@ class FileKeys:
         self._seen: set[str] = set()
 
     def add(self, rows: Iterable[Row]) -> None:
-        self._seen.update(key for row in rows if (key := _ean(row)) is not None)
+        self._remember(_ean(row) for row in rows)
 
     def repeated(self, rows: Sequence[Row]) -> set[int]:
         """Indexes of the rows whose EAN an earlier chunk had; then remembers this chunk."""
         keys = [_ean(row) for row in rows]
-        seen = self._seen
-        indexes = {i for i, key in enumerate(keys) if key in seen}
-        seen.update(key for key in keys if key is not None)
+        indexes = {i for i, key in enumerate(keys) if key in self._seen}
+        self._remember(keys)
         return indexes
+
+    def _remember(self, keys: Iterable[str | None]) -> None:
+        self._seen.update(key for key in keys if key is not None)
 
 
 def _ean(row: Row) -> str | None:

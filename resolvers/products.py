@@ -133,10 +133,10 @@ class DeltaPage:
     total: int
 
 
-# Built once: only the account's condition changes from call to call. The stock join
-# names the product's account (the same as the caller's, which the WHERE fixes), so
-# the unique (account_id, product_id) index serves it.
 def _with_related(*columns: Any) -> Select[Any]:
+    """Product columns with the brand name and stock every product read shows. The stock
+    join names the product's account (the same as the caller's, which the WHERE fixes),
+    so the unique (account_id, product_id) index serves it."""
     return (
         select(
             *columns, Brand.name.label("brand_name"), ProductStock.quantity.label("stock_quantity")
@@ -152,6 +152,7 @@ def _with_related(*columns: Any) -> Select[Any]:
     )
 
 
+# Built once: only the account's condition changes from call to call.
 _SCOPED: Select[Any] = _with_related(PRODUCTS)
 
 
