@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from connectors.http import PlatformHttp
+from connectors.http import PlatformError, PlatformHttp
 
 # Push in chunks of this many products: the spec's figure, and what most platforms
 # accept per batch call.
@@ -150,3 +150,9 @@ def register(adapter: type[PlatformAdapter]) -> type[PlatformAdapter]:
 
 def adapter_for(config: ConnectorConfig, http: PlatformHttp) -> PlatformAdapter:
     return ADAPTERS[config.platform](config, http)
+
+
+class ConnectorUnusable(PlatformError):
+    """A failure of the connector as a whole (the platform retired the API it speaks,
+    say), not of the items sent: the job stops with this reason instead of recording
+    it as each product's error."""
