@@ -29,6 +29,11 @@ class ConnectorConfig:
     options: dict[str, Any] = field(default_factory=dict)  # store hash, locale, marketplace…
     channel: str | None = None
     currency: str = "EUR"
+    # How long an adapter waits for the platform's asynchronous processing (a bulk
+    # queue, an import job) before reporting the items as still pending, and how often
+    # it asks (settings connector_async_wait_seconds, connector_poll_interval_seconds).
+    async_wait_seconds: float = 600.0
+    poll_interval_seconds: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol, TypeVar
 
-from connectors.base import NOT_LINKED, ItemOutcome
+from connectors.base import NOT_LINKED, ConnectorConfig, ItemOutcome
 from connectors.http import PlatformError, PlatformHttp
 
 # Renew a token this long before the platform says it expires, so that a request
@@ -160,6 +160,15 @@ async def poll(
         await asyncio.sleep(wait)
         report = await fetch()
     return report
+
+
+async def poll_within(
+    config: ConnectorConfig, fetch: Callable[[], Awaitable[T]], finished: Callable[[T], bool]
+) -> T:
+    """`poll`, for as long as the connector's configuration allows."""
+    interval = config.poll_interval_seconds
+    attempts = max(1, int(config.async_wait_seconds // interval) + 1)
+    return await poll(fetch, finished, attempts=attempts, wait=interval)
 
 
 # What a platform reported for one item of an asynchronous integration: ok, error.
