@@ -156,7 +156,7 @@ class GoogleMerchantAdapter(PlatformAdapter):
 
     def _input_path(self, sku: str) -> str:
         # The encoded form is the one that survives a SKU holding "/", "%" or "~".
-        encoded = base64.urlsafe_b64encode(self.product_key(sku).encode()).rstrip(b"=").decode()
+        encoded = _b64url(self.product_key(sku).encode())
         return f"/products/v1/{self.account}/productInputs/{encoded}"
 
     def _attributes(self, product: OutgoingProduct) -> dict[str, Any]:

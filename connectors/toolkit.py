@@ -49,6 +49,11 @@ class CachedToken:
         return self._token
 
 
+def basic_authorization(user: str, password: str) -> str:
+    """An HTTP Basic Authorization header value (RFC 7617)."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
 class ClientCredentials:
     """An OAuth2 client-credentials token (a CachedToken fetched from `token_url`)."""
 
@@ -77,8 +82,7 @@ class ClientCredentials:
         form = {"grant_type": "client_credentials"}
         headers: dict[str, str] = {}
         if self.basic_auth:
-            pair = f"{self.client_id}:{self.client_secret}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+            headers["Authorization"] = basic_authorization(self.client_id, self.client_secret)
         else:
             form |= {"client_id": self.client_id, "client_secret": self.client_secret}
         if self.scope:
