@@ -318,6 +318,11 @@ THROTTLED = {
 }  # fmt: skip
 
 
+# The stable Admin API versions Shopify supports in December 2026 (four a year, each
+# for at least twelve months).
+SHOPIFY_SUPPORTED = ("2026-01", "2026-04", "2026-07", "2026-10")
+
+
 class ShopifyFake(Fake):
     throttle = (200, {"x-fake": "throttled"})  # Shopify throttles with a 200 and THROTTLED
 
@@ -397,8 +402,17 @@ class ShopifyFake(Fake):
             }
             return JSONResponse({"data": data, "extensions": {"cost": cost}})
 
+        async def versioned(request: Request) -> Response:
+            # Shopify serves an unsupported version as its oldest supported one, and
+            # says which it served.
+            asked = request.path_params["version"]
+            response = await graphql(request)
+            served = asked if asked in SHOPIFY_SUPPORTED else min(SHOPIFY_SUPPORTED)
+            response.headers["X-Shopify-API-Version"] = served
+            return response
+
         return Starlette(routes=[
-            Route("/admin/api/2025-01/graphql.json", graphql, methods=["POST"])
+            Route("/admin/api/{version}/graphql.json", versioned, methods=["POST"])
         ])  # fmt: skip
 
     def connector(self, url: str) -> dict[str, Any]:
