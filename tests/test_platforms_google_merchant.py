@@ -52,9 +52,10 @@ def attribute_errors(attributes: dict) -> str | None:
     return None
 
 
-def google_fake() -> tuple[Fake, list[Route]]:
+def google_fake(*, products_retired: bool = False) -> tuple[Fake, list[Route]]:
     """The Merchant API (accounts, data sources, products v1) and Google's token endpoint;
-    the retired Content API v2.1 answers 410 Gone, as Google does since its shutdown."""
+    the retired Content API v2.1 answers 410 Gone, as Google does since its shutdown,
+    and so does the products API when `products_retired` (a version Google retired)."""
     fake = Fake(authorized=bearer("ya29.token"), open_paths=frozenset({"/token"}))
     # Product inputs by their key, as the data source holds them; processed products
     # are listed from them (plus three made in Merchant Center by hand).
@@ -144,8 +145,10 @@ def google_fake() -> tuple[Fake, list[Route]]:
         return JSONResponse(body)
 
     async def retired(_: Request) -> JSONResponse:
-        return google_error(410, "GONE", "Content API for Shopping has been shut down")
+        return google_error(410, "GONE", "This API version has been shut down")
 
+    if products_retired:
+        insert = patch = list_products = retired
     return fake, [
         Route("/token", token, methods=["POST"]),
         Route("/accounts/v1/accounts/{account}", account),
