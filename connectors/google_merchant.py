@@ -100,8 +100,9 @@ class GoogleMerchantAdapter(PlatformAdapter):
         options = config.options
         self.base = (config.base_url or MERCHANT_API_URL).rstrip("/")
         self.account = f"accounts/{options['merchant_id']}"
-        source = str(options.get("data_source", ""))
-        self.data_source = source if "/" in source else f"{self.account}/dataSources/{source}"
+        source = str(options.get("data_source") or "")
+        self._data_source = source if "/" in source else f"{self.account}/dataSources/{source}"
+        self._has_data_source = bool(source)
         self.language = options.get("content_language", "fr")
         self.feed_label = options.get("feed_label") or options.get("target_country", "FR")
         self.token = CachedToken(self._fetch_token)
@@ -120,6 +121,16 @@ class GoogleMerchantAdapter(PlatformAdapter):
         body = (await self.http.request("POST", url, data=form)).json()
         return str(body["access_token"]), float(body.get("expires_in", 3600))
 
+    @property
+    def data_source(self) -> str:
+        """The data source products are written into (the Merchant API requires one)."""
+        if not self._has_data_source:
+            raise PlatformError(
+                "option data_source requise : l'identifiant d'une source de données "
+                "principale de type API dans Merchant Center"
+            )
+        return self._data_source
+
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         headers = {"Authorization": f"Bearer {await self.token.get()}"}
         try:
@@ -134,6 +145,7 @@ class GoogleMerchantAdapter(PlatformAdapter):
         return response.json()
 
     async def test(self) -> str:
+        source_path = f"/datasources/v1/{self.data_source}"
         try:
             account = await self._request("GET", f"/accounts/v1/{self.account}")
         except PlatformError as exc:
@@ -143,7 +155,7 @@ class GoogleMerchantAdapter(PlatformAdapter):
                     "n'est pas accessible", status=exc.status,
                 ) from exc  # fmt: skip
             raise
-        source = await self._request("GET", f"/datasources/v1/{self.data_source}")
+        source = await self._request("GET", source_path)
         if source.get("input") not in (None, "API"):
             raise PlatformError(
                 f"la source de données {self.data_source} n'accepte pas l'API "

@@ -16,8 +16,9 @@ OpenAPI: A01, P41, OF01, OF02, OF03, OF21, OF24).
   holds (price, quantity, description) and the seller's own offer settings from option
   `offer_fields` (leadtime_to_ship, logistic_class, min_quantity_alert,
   internal_description, offer_additional_fields…, merged into every offer). A product
-  without a price is refused before sending (OF24 requires one); an unknown stock is
-  sent as 0. The offer's outcome is the item's outcome: the external id is the shop SKU.
+  without a price is refused before sending (OF24 requires one); an unknown stock, or
+  an inactive product, is sent as quantity 0. The offer's outcome is the item's
+  outcome: the external id is the shop SKU.
 - Offer imports are asynchronous: OF02 `GET /api/offers/imports/{id}` is polled until
   COMPLETE (option `poll_attempts`, `poll_wait` seconds apart), then the OF03 error
   report (CSV, `sku` and `error-message` columns) tells which lines failed. An import
@@ -134,7 +135,7 @@ class MiraklAdapter(PlatformAdapter):
             "update_delete": "update",
             "description": product.short_description or product.description,
             "price": product.price,
-            "quantity": product.stock or 0,
+            "quantity": (product.stock or 0) if product.is_active else 0,
         }
 
     async def push_products(self, products: Sequence[OutgoingProduct]) -> list[ItemOutcome]:

@@ -291,3 +291,16 @@ async def test_google_merchant_inserts_each_product_of_a_chunk_of_100() -> None:
     # An insert replaces the input with the same key: sending again makes no second product.
     assert [o.external_id for o in again] == [o.external_id for o in outcomes]
     assert fake.most_in_flight > 1
+
+
+async def test_google_merchant_asks_for_its_data_source_before_any_call() -> None:
+    fake, routes = google_fake()
+
+    def config(base: str) -> ConnectorConfig:
+        return ConnectorConfig("google_merchant", base, refresh_config(base).credentials,
+                               options={"merchant_id": "123456", "token_url": f"{base}/token"})  # fmt: skip
+
+    async with connected(fake, routes, config) as adapter:
+        with pytest.raises(PlatformError, match="data_source"):
+            await adapter.test()
+    assert fake.received == []

@@ -183,3 +183,11 @@ async def test_mirakl_refuses_an_offer_without_price_before_sending_it() -> None
     ]
     (sent,) = fake.calls("POST", "/api/offers")
     assert [o["shop_sku"] for o in sent.json()["offers"]] == ["SKU-2"]
+
+
+async def test_mirakl_offers_an_inactive_product_with_no_quantity() -> None:
+    fake, routes, state = mirakl_fake()
+    inactive = replace(products(3, linked=True)[2], is_active=False)
+    async with connected(fake, routes, config) as adapter:
+        (outcome,) = await adapter.push_products([inactive])
+    assert outcome.ok and state["shop"]["SKU-2"]["quantity"] == 0
