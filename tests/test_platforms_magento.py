@@ -41,6 +41,15 @@ async def test_magento_records_each_bulk_operations_real_outcome() -> None:
     assert ("GET", f"/rest/V1/bulk/{bulk_uuid}/status") in fake.requests
 
 
+async def test_magento_reports_an_operation_worth_retrying_as_transient() -> None:
+    fake = MagentoFake(retriable={"SKU-0": "Deadlock found when trying to get lock"})
+    async with magento(fake) as adapter:
+        outcomes = await adapter.push_products(products(2))
+    assert [(o.ok, o.transient, o.error) for o in outcomes] == [
+        (False, True, "Deadlock found when trying to get lock"), (True, False, None),
+    ]  # fmt: skip
+
+
 async def test_magento_waits_for_its_queue_before_calling_a_product_saved() -> None:
     fake = MagentoFake(open_polls=2)
     async with magento(fake) as adapter:

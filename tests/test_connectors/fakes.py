@@ -176,10 +176,12 @@ class BulkOperation:
 class MagentoFake(Fake):
     """Bulk requests are queued, as Magento's message queue does: the products are saved
     when the consumer runs, here when the bulk's status has been asked `open_polls` times.
-    An operation fails (status 3) for a SKU in `refuse`, with its message."""
+    An operation fails (status 3) for a SKU in `refuse`, with its message, and fails in a
+    way worth retrying (status 2) for a SKU in `retriable`."""
 
     open_polls: int = 0
     refuse: dict[str, str] = field(default_factory=dict)
+    retriable: dict[str, str] = field(default_factory=dict)
     bulks: dict[str, list[BulkOperation]] = field(default_factory=dict)
     status_polls: int = 0
 
@@ -222,6 +224,9 @@ class MagentoFake(Fake):
             product = operation.product
             if message := self.refuse.get(product["sku"]):
                 operation.status, operation.result_message = 3, message
+                return
+            if message := self.retriable.get(product["sku"]):
+                operation.status, operation.result_message = 2, message
                 return
             stock = (product.get("extension_attributes") or {}).get("stock_item", {})
             self.upsert(None, product["sku"], name=product.get("name"), ean=ean_of(product),
