@@ -1,5 +1,9 @@
 """Amazon, through the Selling Partner API: Listings Items API 2021-08-01.
 
+Checked against Amazon's Selling Partner API documentation (developer-docs.amazon.com/sp-api:
+Listings Items API 2021-08-01 reference, Sellers API, Login with Amazon token
+exchange, usage plans and rate limits).
+
 - Auth: Login with Amazon. The app's `client_id`/`client_secret` and the seller's
   `refresh_token` are exchanged at `POST https://api.amazon.com/auth/o2/token` (grant
   `refresh_token`; option `token_url` replaces it) for an access token of an hour, sent

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from connectors.http import PlatformHttp
+from connectors.http import PlatformError, PlatformHttp
 
 # Push in chunks of this many products: the spec's figure, and what most platforms
 # accept per batch call.
@@ -29,6 +29,11 @@ class ConnectorConfig:
     options: dict[str, Any] = field(default_factory=dict)  # store hash, locale, marketplace…
     channel: str | None = None
     currency: str = "EUR"
+    # How long an adapter waits for the platform's asynchronous processing (a bulk
+    # queue, an import job) before reporting the items as still pending, and how often
+    # it asks (settings connector_async_wait_seconds, connector_poll_interval_seconds).
+    async_wait_seconds: float = 600.0
+    poll_interval_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -150,3 +155,9 @@ def register(adapter: type[PlatformAdapter]) -> type[PlatformAdapter]:
 
 def adapter_for(config: ConnectorConfig, http: PlatformHttp) -> PlatformAdapter:
     return ADAPTERS[config.platform](config, http)
+
+
+class ConnectorUnusable(PlatformError):
+    """A failure of the connector as a whole (the platform retired the API it speaks,
+    say), not of the items sent: the job stops with this reason instead of recording
+    it as each product's error."""

@@ -1,6 +1,10 @@
 """BigCommerce Catalog API v3: X-Auth-Token, /v3/catalog/products, batch updates (PUT with
 at most 10 products), one POST per new product, meta.pagination, and the
-X-Rate-Limit-Time-Reset-Ms header on 429."""
+X-Rate-Limit-Time-Reset-Ms header on 429.
+
+Checked against BigCommerce's developer documentation (developer.bigcommerce.com: Catalog
+API v3 products reference, API rate limits and the X-Rate-Limit-* headers).
+"""
 
 from collections.abc import AsyncIterator, Sequence
 from typing import Any

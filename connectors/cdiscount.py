@@ -1,6 +1,12 @@
 """Cdiscount marketplace, through the Octopia Seller API v2
 (`https://api.octopia-io.net/seller/v2`), which replaced the SOAP Marketplace API.
 
+Checked against Octopia's Seller API v2 documentation (developer.octopia-io.net:
+authentication, sellers, offers). The product-integration and offer-package
+resources (paths, the package life cycle and the report fields) could NOT be confirmed
+against a public reference: they follow Octopia's published overview and naming and
+are the least certain part of this adapter.
+
 - Auth: OAuth2 client credentials at Octopia's identity server
   (`POST https://auth.octopia-io.net/auth/realms/maas/protocol/openid-connect/token`,
   client_id and client_secret in the form). Tokens last two hours and the token

@@ -1,6 +1,9 @@
 """Fnac Darty marketplace, through its XML web services (`https://vendeur.fnac.com/api.php/`,
 the `mp-dialog.xsd` schema).
 
+Checked against Fnac Darty's Marketplace API documentation for sellers (services auth,
+offers_update, batch_status, offers_query and the mp-dialog.xsd schema).
+
 - Auth: `POST auth` with partner_id, shop_id and key answers a token; every later call
   carries partner_id, shop_id and token as attributes of its root element.
 - Products: Fnac sells offers on its own catalogue, matched by EAN, so a product is
@@ -10,9 +13,12 @@ the `mp-dialog.xsd` schema).
   `product_state` 11 = new, description). A product without an EAN cannot be offered
   and is refused without a call.
 - The update is asynchronous: it answers a `batch_id`, and `batch_status` reports each
-  offer (status, error). It is polled a few times (`options.batch_polls`,
-  `options.batch_wait` seconds apart); an offer still unreported then is a transient
-  outcome, to be sent again.
+  offer (status, error). It is polled within the connector's wait (settings
+  connector_async_wait_seconds, connector_poll_interval_seconds); an offer still
+  unreported then is a transient outcome, to be sent again. A batch whose root status
+  is ERROR has finished with at least one offer in error: each offer's own status
+  (OK or WARNING: done; ERROR: refused with its error text) is its outcome; only a
+  FATAL batch, or an ERROR that reports no offer, fails the call.
 - Pull: `offers_query` with `<paging>` and `results_count`, until `page` reaches
   `total_paging`.
 - Stock: `offers_update` with the offer reference and `quantity` only; prices with
@@ -36,12 +42,13 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformError, PlatformHttp
-from connectors.toolkit import Report, poll, reported_outcomes
+from connectors.toolkit import Report, poll_within, reported_outcomes
 
 NS = "http://www.fnac.com/schemas/mp-dialog.xsd"
 API = "https://vendeur.fnac.com/api.php"
 NEW = "11"  # product_state of a new item
 PENDING = {"ACTIVE", "RUNNING"}
+DONE = {"OK", "WARNING"}  # an offer's statuses in batch_status that mean it was applied
 PAGE_SIZE = 100
 
 
@@ -75,7 +82,9 @@ class FnacAdapter(PlatformAdapter):
         self.base = (config.base_url or API).rstrip("/")
         self._token: str | None = None
 
-    async def _post(self, service: str, root: ET.Element) -> ET.Element:
+    async def _post(
+        self, service: str, root: ET.Element, refused: tuple[str, ...] = ("ERROR", "FATAL")
+    ) -> ET.Element:
         response = await self.http.request(
             "POST", f"{self.base}/{service}",
             headers={"Content-Type": "text/xml; charset=utf-8"},
@@ -85,7 +94,7 @@ class FnacAdapter(PlatformAdapter):
             answer = ET.fromstring(response.content)
         except ET.ParseError as exc:
             raise PlatformError(f"{service} : réponse XML illisible") from exc
-        if answer.get("status") in ("ERROR", "FATAL"):
+        if answer.get("status") in refused:
             raise PlatformError(f"{service} : {error_text(answer)}")
         return answer
 
@@ -132,12 +141,8 @@ class FnacAdapter(PlatformAdapter):
         reports: dict[str, Report] = {}
         if any(offer is not None for offer in offers):
             batch_id = text_of(await self._post("offers_update", root), "batch_id") or ""
-            options = self.config.options
-            status = await poll(
-                lambda: self._batch_status(batch_id),
-                lambda report: report is not None,
-                attempts=int(options.get("batch_polls", 5)),
-                wait=float(options.get("batch_wait", 2.0)),
+            status = await poll_within(
+                self.config, lambda: self._batch_status(batch_id), lambda r: r is not None
             )
             reports = status or {}
         return reported_outcomes(
@@ -150,15 +155,19 @@ class FnacAdapter(PlatformAdapter):
         """Each offer's report, or None while Fnac is still processing the batch."""
         root = await self._request("batch_status")
         child(root, "batch_id", batch_id)
-        answer = await self._post("batch_status", root)
+        # ERROR at the root means "finished, with at least one offer in error".
+        answer = await self._post("batch_status", root, refused=("FATAL",))
         if answer.get("status") in PENDING:
             return None
+        offers = list(answer.iter(tag("offer")))
+        if answer.get("status") == "ERROR" and not offers:
+            raise PlatformError(f"batch_status : {error_text(answer)}")
         return {
             text_of(offer, "offer_seller_id") or "": (
-                offer.get("status") == "OK",
-                None if offer.get("status") == "OK" else error_text(offer),
+                offer.get("status") in DONE,
+                None if offer.get("status") in DONE else error_text(offer),
             )
-            for offer in answer.iter(tag("offer"))
+            for offer in offers
         }
 
     async def push_products(self, products: Sequence[OutgoingProduct]) -> list[ItemOutcome]:

@@ -1,4 +1,9 @@
-"""Google Merchant Center, through the Content API for Shopping v2.1.
+"""Google Merchant Center, through the Merchant API (Products sub-API v1).
+
+Checked against Google's Merchant API reference (developers.google.com/merchant/api:
+the products_v1 REST reference and its discovery document, the "Add and manage
+products" and "Make frequent updates" guides). The Content API for Shopping v2.1 this
+adapter used before was shut down on 18 August 2026.
 
 - Auth: an OAuth2 access token (scope `https://www.googleapis.com/auth/content`) from
   Google's token endpoint, either for a service account (credential
@@ -6,26 +11,35 @@
   `urn:ietf:params:oauth:grant-type:jwt-bearer`) or for a user who consented
   (`client_id`, `client_secret`, `refresh_token`, grant `refresh_token`). Option
   `token_url` replaces the endpoint (the service account's `token_uri` otherwise).
-- Test: `GET /content/v2.1/accounts/authinfo`, checking the merchant (option
-  `merchant_id`) is among the accounts the token reaches.
-- Products: `POST /content/v2.1/products/batch` (custombatch), one `insert` entry per
-  product (an insert replaces the product with the same offer id: an upsert); offerId =
-  SKU, gtin = EAN, channel `online`, `contentLanguage`/`targetCountry`/`feedLabel` from
-  options (`content_language`, `target_country`); `link` from option `product_url`
-  (a template with `{sku}`). Each entry answers its product or its errors.
-- Pull: `GET /content/v2.1/{merchantId}/products`, following `nextPageToken`.
-- Stock: the Content API has availability, not quantities: custombatch `update`
-  entries with `updateMask=availability` (in stock when the quantity is positive).
-  Prices: `update` entries with `updateMask=price`. The REST id of a product is
-  `online:{language}:{country}:{offerId}`, so unlinked products are addressed too.
-- Rate limits: quota errors are 429 RESOURCE_EXHAUSTED without Retry-After; quotas are
-  per minute, so the wait is a minute unless the answer names one.
+- Options: `merchant_id` (the account), `data_source` (the id of a primary data source
+  of input type API: the Merchant API only writes products into one),
+  `content_language`, `feed_label` (`target_country` is accepted for it), `product_url`
+  (a template with `{sku}` for the product's link).
+- Test: `GET /accounts/v1/accounts/{account}` (403/404: the token does not reach the
+  account), then `GET /datasources/v1/accounts/{account}/dataSources/{id}`.
+- Products: `POST /products/v1/accounts/{account}/productInputs:insert?dataSource=…`,
+  one request per product (the API has no custom batch): an insert replaces the input
+  with the same offer id, language and data source, so it is an upsert and safe to send
+  again. offerId = SKU, gtins = [EAN], attributes in `productAttributes` (price in
+  micros, availability and condition as enums). The external id is the product's
+  `{language}~{feedLabel}~{offerId}`.
+- Pull: `GET /products/v1/accounts/{account}/products` (processed products), following
+  `nextPageToken`.
+- Stock: the Merchant API has availability, not quantities: `PATCH
+  …/productInputs/{id}?updateMask=productAttributes.availability` (in stock when the
+  quantity is positive). Prices: the same with `productAttributes.price`. The id is
+  derived from the SKU, sent base64url-encoded as Google recommends.
+- Errors: quota errors are 429 RESOURCE_EXHAUSTED without Retry-After; quotas are per
+  minute, so the wait is a minute unless the answer names one. A 410 Gone means the API
+  version was retired: the connector as a whole fails with that reason, never each
+  product.
 """
 
 import base64
 import json
 import time
 from collections.abc import AsyncIterator, Sequence
+from functools import partial
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -33,6 +47,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from connectors.base import (
     ConnectorConfig,
+    ConnectorUnusable,
     ItemOutcome,
     OutgoingProduct,
     PlatformAdapter,
@@ -42,14 +57,20 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformError, PlatformHttp
-from connectors.toolkit import CachedToken, default_wait
+from connectors.toolkit import CachedToken, default_wait, run_bounded
 
-API = "/content/v2.1"
 SCOPE = "https://www.googleapis.com/auth/content"
+MERCHANT_API_URL = "https://merchantapi.googleapis.com"
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-PAGE_SIZE = 250
+PAGE_SIZE = 1000  # the largest page products.list serves
 QUOTA_WINDOW_SECONDS = 60.0
+# Requests at once: one per product, within the per-minute method quotas.
+CONCURRENCY = 8
+RETIRED = (
+    "cette API Google Merchant a été retirée par Google (HTTP 410) : "
+    "le connecteur doit passer à une version en service"
+)
 
 
 def _b64url(data: bytes) -> str:
@@ -76,10 +97,14 @@ class GoogleMerchantAdapter(PlatformAdapter):
 
     def __init__(self, config: ConnectorConfig, http: PlatformHttp) -> None:
         super().__init__(config, http)
-        self.base = (config.base_url or "https://shoppingcontent.googleapis.com").rstrip("/")
-        self.merchant_id = str(config.options["merchant_id"])
-        self.language = config.options.get("content_language", "fr")
-        self.country = config.options.get("target_country", "FR")
+        options = config.options
+        self.base = (config.base_url or MERCHANT_API_URL).rstrip("/")
+        self.account = f"accounts/{options['merchant_id']}"
+        source = str(options.get("data_source") or "")
+        self._data_source = source if "/" in source else f"{self.account}/dataSources/{source}"
+        self._has_data_source = bool(source)
+        self.language = options.get("content_language", "fr")
+        self.feed_label = options.get("feed_label") or options.get("target_country", "FR")
         self.token = CachedToken(self._fetch_token)
 
     async def _fetch_token(self) -> tuple[str, float]:
@@ -96,115 +121,179 @@ class GoogleMerchantAdapter(PlatformAdapter):
         body = (await self.http.request("POST", url, data=form)).json()
         return str(body["access_token"]), float(body.get("expires_in", 3600))
 
+    @property
+    def data_source(self) -> str:
+        """The data source products are written into (the Merchant API requires one)."""
+        if not self._has_data_source:
+            raise PlatformError(
+                "option data_source requise : l'identifiant d'une source de données "
+                "principale de type API dans Merchant Center"
+            )
+        return self._data_source
+
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         headers = {"Authorization": f"Bearer {await self.token.get()}"}
-        with default_wait(QUOTA_WINDOW_SECONDS):
-            response = await self.http.request(method, self.base + path, headers=headers, **kwargs)
+        try:
+            with default_wait(QUOTA_WINDOW_SECONDS):
+                response = await self.http.request(
+                    method, self.base + path, headers=headers, **kwargs
+                )
+        except PlatformError as exc:
+            if exc.status == 410:
+                raise ConnectorUnusable(RETIRED, status=410, body=exc.body) from exc
+            raise
         return response.json()
 
     async def test(self) -> str:
-        body = await self._request("GET", f"{API}/accounts/authinfo")
-        merchants = {str(a.get("merchantId")) for a in body.get("accountIdentifiers", [])}
-        merchants |= {str(a.get("aggregatorId")) for a in body.get("accountIdentifiers", [])}
-        if self.merchant_id not in merchants:
-            raise PlatformError(f"le compte marchand {self.merchant_id} n'est pas accessible")
-        return f"Merchant Center {self.merchant_id}"
+        source_path = f"/datasources/v1/{self.data_source}"
+        try:
+            account = await self._request("GET", f"/accounts/v1/{self.account}")
+        except PlatformError as exc:
+            if exc.status in (403, 404):
+                raise PlatformError(
+                    f"le compte marchand {self.account.removeprefix('accounts/')} "
+                    "n'est pas accessible", status=exc.status,
+                ) from exc  # fmt: skip
+            raise
+        source = await self._request("GET", source_path)
+        if source.get("input") not in (None, "API"):
+            raise PlatformError(
+                f"la source de données {self.data_source} n'accepte pas l'API "
+                f"(type {source.get('input')})"
+            )
+        return f"Merchant Center {account.get('accountName') or account.get('accountId')}"
 
-    def rest_id(self, sku: str) -> str:
-        return f"online:{self.language}:{self.country}:{sku}"
+    def product_key(self, sku: str) -> str:
+        return f"{self.language}~{self.feed_label}~{sku}"
 
-    def _product(self, product: OutgoingProduct) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "offerId": product.sku,
+    def _input_path(self, sku: str) -> str:
+        # The encoded form is the one that survives a SKU holding "/", "%" or "~".
+        encoded = _b64url(self.product_key(sku).encode())
+        return f"/products/v1/{self.account}/productInputs/{encoded}"
+
+    def _attributes(self, product: OutgoingProduct) -> dict[str, Any]:
+        attributes: dict[str, Any] = {
             "title": product.name,
             "description": product.description or product.short_description or product.name,
-            "contentLanguage": self.language,
-            "targetCountry": self.country,
-            "feedLabel": self.country,
-            "channel": "online",
-            "condition": "new",
-            "availability": "in stock" if (product.stock or 0) > 0 else "out of stock",
+            "condition": "NEW",
+            "availability": _availability(product.stock or 0),
         }
         if template := self.config.options.get("product_url"):
-            body["link"] = template.format(sku=product.sku)
+            attributes["link"] = template.format(sku=product.sku)
         if product.ean:
-            body["gtin"] = product.ean
+            attributes["gtins"] = [product.ean]
         if product.brand:
-            body["brand"] = product.brand
+            attributes["brand"] = product.brand
         if product.price is not None:
-            body["price"] = {"value": f"{product.price:.2f}", "currency": self.config.currency}
+            attributes["price"] = _price(product.price, self.config.currency)
         if product.weight is not None:
-            body["shippingWeight"] = {"value": product.weight, "unit": "kg"}
-        return body
+            attributes["shippingWeight"] = {"value": product.weight, "unit": "kg"}
+        return attributes
 
-    async def _batch(self, entries: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
-        """Send custombatch entries (numbered by position); answers each entry's result."""
-        for number, entry in enumerate(entries):
-            entry |= {"batchId": number, "merchantId": self.merchant_id}
-        body = await self._request("POST", f"{API}/products/batch", json={"entries": entries})
-        return {int(e["batchId"]): e for e in body.get("entries", [])}
+    async def _insert(self, product: OutgoingProduct) -> str:
+        body = {
+            "offerId": product.sku,
+            "contentLanguage": self.language,
+            "feedLabel": self.feed_label,
+            "productAttributes": self._attributes(product),
+        }
+        answer = await self._request(
+            "POST", f"/products/v1/{self.account}/productInputs:insert",
+            params={"dataSource": self.data_source}, json=body,
+        )  # fmt: skip
+        return _key_of(answer.get("name")) or self.product_key(product.sku)
 
-    @staticmethod
-    def _outcome(product_id: Any, result: dict[str, Any] | None) -> ItemOutcome:
-        if result is None:
-            return ItemOutcome(product_id, ok=False, error="absent de la réponse du lot")
-        if errors := result.get("errors"):
-            messages = [e.get("message", "") for e in errors.get("errors", [])]
-            return ItemOutcome(
-                product_id, ok=False, error="; ".join(messages) or errors.get("message")
-            )
-        return ItemOutcome(product_id, ok=True, external_id=result.get("product", {}).get("id"))
+    async def _patch(self, sku: str, field: str, value: Any) -> str:
+        await self._request(
+            "PATCH", self._input_path(sku),
+            params={"dataSource": self.data_source,
+                    "updateMask": f"productAttributes.{field}"},
+            json={"productAttributes": {field: value}},
+        )  # fmt: skip
+        return self.product_key(sku)
+
+    async def _each(
+        self, items: Sequence[OutgoingProduct | StockLevel | PriceLevel], calls: list[Any]
+    ) -> list[ItemOutcome]:
+        results = await run_bounded(calls, limit=CONCURRENCY)
+        outcomes = []
+        for item, result in zip(items, results, strict=True):
+            if isinstance(result, ConnectorUnusable):
+                raise result
+            if isinstance(result, PlatformError):
+                outcomes.append(ItemOutcome(item.product_id, ok=False, error=_reason(result)))
+            else:
+                outcomes.append(ItemOutcome(item.product_id, ok=True, external_id=result))
+        return outcomes
 
     async def push_products(self, products: Sequence[OutgoingProduct]) -> list[ItemOutcome]:
-        results = await self._batch(
-            [{"method": "insert", "product": self._product(p)} for p in products]
-        )
-        return [self._outcome(p.product_id, results.get(n)) for n, p in enumerate(products)]
+        return await self._each(products, [partial(self._insert, p) for p in products])
 
     async def pull_products(self) -> AsyncIterator[list[RemoteProduct]]:
         token: str | None = None
         while True:
-            params: dict[str, Any] = {"maxResults": PAGE_SIZE}
+            params: dict[str, Any] = {"pageSize": PAGE_SIZE}
             if token:
                 params["pageToken"] = token
-            body = await self._request("GET", f"{API}/{self.merchant_id}/products", params=params)
-            yield [_remote(resource) for resource in body.get("resources", [])]
+            body = await self._request(
+                "GET", f"/products/v1/{self.account}/products", params=params
+            )
+            yield [_remote(product) for product in body.get("products", [])]
             token = body.get("nextPageToken")
             if not token:
                 return
 
-    async def _updates(
-        self, items: Sequence[StockLevel | PriceLevel], mask: str,
-        fields: list[dict[str, Any]],
-    ) -> list[ItemOutcome]:  # fmt: skip
-        entries = [
-            {"method": "update", "productId": item.external_id or self.rest_id(item.sku),
-             "updateMask": mask, "product": body}
-            for item, body in zip(items, fields, strict=True)
-        ]  # fmt: skip
-        results = await self._batch(entries)
-        return [self._outcome(item.product_id, results.get(n)) for n, item in enumerate(items)]
-
     async def push_stock(self, levels: Sequence[StockLevel]) -> list[ItemOutcome]:
-        fields = [{"availability": "in stock" if lv.quantity > 0 else "out of stock"}
-                  for lv in levels]  # fmt: skip
-        return await self._updates(levels, "availability", fields)
+        calls = [partial(self._patch, lv.sku, "availability", _availability(lv.quantity))
+                 for lv in levels]  # fmt: skip
+        return await self._each(levels, calls)
 
     async def push_prices(self, prices: Sequence[PriceLevel]) -> list[ItemOutcome]:
-        fields = [{"price": {"value": f"{p.price:.2f}", "currency": p.currency}} for p in prices]
-        return await self._updates(prices, "price", fields)
+        calls = [partial(self._patch, p.sku, "price", _price(p.price, p.currency)) for p in prices]
+        return await self._each(prices, calls)
 
 
-def _remote(resource: dict[str, Any]) -> RemoteProduct:
-    price = resource.get("price") or {}
-    weight = resource.get("shippingWeight") or {}
+def _availability(quantity: int) -> str:
+    return "IN_STOCK" if quantity > 0 else "OUT_OF_STOCK"
+
+
+def _price(amount: float, currency: str) -> dict[str, str]:
+    # Micros as an int64 string, rounded to the cent as prices are.
+    return {"amountMicros": str(round(amount * 100) * 10_000), "currencyCode": currency}
+
+
+def _key_of(name: str | None) -> str | None:
+    """`language~feedLabel~offerId` from a resource name `accounts/…/products/{key}`."""
+    return name.rsplit("/", 1)[-1] if name else None
+
+
+def _reason(exc: PlatformError) -> str:
+    """Google's own message for a refused product, rather than the whole answer."""
+    try:
+        return str(json.loads(exc.body or "")["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return exc.message
+
+
+_WEIGHT_IN_KG = {"kg": 1.0, "g": 0.001, "lb": 0.45359237, "oz": 0.028349523125}
+
+
+def _remote(product: dict[str, Any]) -> RemoteProduct:
+    attributes = product.get("productAttributes") or {}
+    price = attributes.get("price") or {}
+    weight = attributes.get("shippingWeight") or {}
+    factor = _WEIGHT_IN_KG.get(str(weight.get("unit", "kg")).lower())
+    gtins = attributes.get("gtins") or []
     return RemoteProduct(
-        external_id=resource["id"],
-        sku=resource.get("offerId"),
-        ean=resource.get("gtin"),
-        name=resource.get("title"),
-        description=resource.get("description"),
-        brand=resource.get("brand"),
-        price=float(price["value"]) if price.get("value") else None,
-        weight=float(weight["value"]) if weight.get("value") is not None else None,
+        external_id=_key_of(product.get("name")) or "",
+        sku=product.get("offerId"),
+        ean=gtins[0] if gtins else None,
+        name=attributes.get("title"),
+        description=attributes.get("description"),
+        brand=attributes.get("brand"),
+        price=int(price["amountMicros"]) / 1_000_000 if price.get("amountMicros") else None,
+        weight=float(weight["value"]) * factor
+        if weight.get("value") is not None and factor
+        else None,
+        is_active=None,
     )

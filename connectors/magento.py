@@ -1,6 +1,19 @@
 """Magento 2 (Adobe Commerce) REST API: an integration's bearer token, products addressed
 by SKU, asynchronous bulk endpoint for product writes, searchCriteria pagination,
-inventory source items (MSI) for stock and base-prices for prices."""
+inventory source items (MSI) for stock and base-prices for prices.
+
+Checked against Adobe's Web API documentation (developer.adobe.com/commerce/webapi:
+"Bulk endpoints", "Bulk operation status endpoints", the products, inventory
+source-items and base-prices references).
+
+- Store views: with option `store_code` the routes are `/rest/<store>/V1/...` and, for
+  bulk, `/rest/<store>/async/bulk/V1/...` (the store code comes before `/async/bulk`).
+- A bulk request only queues its operations: "accepted" is not a success. The adapter
+  polls `GET /V1/bulk/{uuid}/status` until no operation is open (status 4), within the
+  connector's wait, and records each operation's own outcome: 1 complete, 2 failed but
+  retriable (transient), 3 failed, 5 rejected. Operations still open when the wait ends
+  are transient: saving a product by SKU again is an update, so a later run converges.
+"""
 
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -17,10 +30,14 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformError
+from connectors.toolkit import poll_within
 
 PAGE_SIZE = 100
 ENABLED, DISABLED = 1, 2
 VISIBLE_EVERYWHERE = 4
+# Bulk operation statuses (GET /V1/bulk/{uuid}/status).
+COMPLETE, RETRIABLY_FAILED, FAILED, OPEN, REJECTED = 1, 2, 3, 4, 5
+STILL_QUEUED = "toujours en file d'attente chez Magento (consommateurs arrêtés ?)"
 
 
 def _attribute(item: dict[str, Any], code: str) -> Any:
@@ -43,8 +60,8 @@ class MagentoAdapter(PlatformAdapter):
             raise PlatformError("Magento : base_url (adresse de la boutique) manquante")
         store = self.config.options.get("store_code")
         scope = f"/{store}" if store else ""
-        kind = "rest/async/bulk" if asynchronous else "rest"
-        return f"{self.config.base_url.rstrip('/')}/{kind}{scope}/V1/{path}"
+        bulk = "/async/bulk" if asynchronous else ""
+        return f"{self.config.base_url.rstrip('/')}/rest{scope}{bulk}/V1/{path}"
 
     async def _call(
         self, method: str, path: str, *, asynchronous: bool = False, **kwargs: Any
@@ -83,22 +100,47 @@ class MagentoAdapter(PlatformAdapter):
         return {"product": product}
 
     async def push_products(self, products: Sequence[OutgoingProduct]) -> list[ItemOutcome]:
-        # One asynchronous bulk request per chunk; Magento answers per item, in order.
+        # One asynchronous bulk request per chunk; Magento answers per item, in order,
+        # whether it queued it; what became of it is the bulk's status to tell.
         answer = (
             await self._call(
                 "POST", "products", asynchronous=True, json=[self._body(p) for p in products]
             )
         ).json()
         items = {int(item["id"]): item for item in answer.get("request_items", [])}
+        accepted = [i for i in range(len(products)) if items.get(i, {}).get("status") == "accepted"]
+        operations = (
+            await self._operations(str(answer.get("bulk_uuid")), accepted) if accepted else {}
+        )
         outcomes = []
         for index, p in enumerate(products):
-            item = items.get(index, {})
-            if item.get("status") == "accepted":
-                outcomes.append(ItemOutcome(p.product_id, ok=True, external_id=p.sku))
+            if index in operations:
+                outcomes.append(_operation_outcome(p, operations[index]))
+            elif index in accepted:
+                outcomes.append(ItemOutcome(p.product_id, ok=False, transient=True,
+                                            error="absent du statut du lot Magento"))  # fmt: skip
             else:
+                item = items.get(index, {})
                 message = item.get("error_message") or f"refusé ({item.get('status', 'absent')})"
                 outcomes.append(ItemOutcome(p.product_id, ok=False, error=str(message)))
         return outcomes
+
+    async def _operations(self, bulk_uuid: str, accepted: list[int]) -> dict[int, dict[str, Any]]:
+        """The bulk's operations by the index of their request item, once none is open
+        (or the wait is over)."""
+
+        async def fetch() -> list[dict[str, Any]]:
+            status = (await self._call("GET", f"bulk/{bulk_uuid}/status")).json()
+            return list(status.get("operations_list") or [])
+
+        operations = await poll_within(
+            self.config, fetch, lambda ops: all(op.get("status") != OPEN for op in ops)
+        )
+        by_id = {int(op["id"]): op for op in operations}
+        if set(accepted) <= set(by_id):
+            return by_id
+        # Magento before 2.4 numbers operations globally; they come in request order.
+        return dict(zip(accepted, operations, strict=False))
 
     @staticmethod
     def _failed_skus(answer: Any) -> dict[str, str]:
@@ -166,3 +208,15 @@ class MagentoAdapter(PlatformAdapter):
             price=item.get("price"), weight=item.get("weight"),
             stock=int(qty) if qty is not None else None, is_active=item.get("status") == ENABLED,
         )  # fmt: skip
+
+
+def _operation_outcome(product: OutgoingProduct, operation: dict[str, Any]) -> ItemOutcome:
+    status = operation.get("status")
+    if status == COMPLETE:
+        return ItemOutcome(product.product_id, ok=True, external_id=product.sku)
+    if status == OPEN:
+        return ItemOutcome(product.product_id, ok=False, transient=True, error=STILL_QUEUED)
+    message = str(operation.get("result_message") or f"échec de l'opération ({status})")
+    return ItemOutcome(
+        product.product_id, ok=False, error=message, transient=status == RETRIABLY_FAILED
+    )

@@ -1,5 +1,8 @@
 """Medusa, through the Admin API of Medusa v2.
 
+Checked against Medusa's v2 Admin API reference (docs.medusajs.com/api/admin: auth,
+stores, products and product batch, inventory items and location levels).
+
 - Auth: a secret API key (credential `api_key`, sent as Basic with the key as user
   name and no password), a JWT (`token`, bearer), or an admin's `email`/`password`
   exchanged at `POST /auth/user/emailpass` for a JWT.

@@ -3,13 +3,22 @@
 - Auth: the shop's API key, as is, in the Authorization header (no scheme); option
   `shop_id` is passed as `shop_id` for keys that reach several shops.
 - Test: A01 `GET /api/account` (the shop name).
+Checked against Mirakl's seller API reference (developer.mirakl.com, MMP seller
+OpenAPI: A01, P41, OF01, OF02, OF03, OF21, OF24).
+
 - Products: a marketplace sells offers on the operator's catalog products. New products
   (no link yet) first have their sheet sent with P41 `POST /api/products/imports` (CSV,
   columns sku;ean;title;description;brand;weight, mapped by the operator's import
   configuration; the operator integrates them on its side). Every product then gets its
   offer through OF24 `POST /api/offers` (JSON, `update_delete: update`, product
-  referenced by EAN when known, else by the shop SKU, state 11 = new). The offer's
-  outcome is the item's outcome: the external id is the shop SKU.
+  referenced by EAN when known, else by the shop SKU, state 11 = new). OF24 resets
+  every field of the offer that is not sent, so each offer is sent whole: what the PIM
+  holds (price, quantity, description) and the seller's own offer settings from option
+  `offer_fields` (leadtime_to_ship, logistic_class, min_quantity_alert,
+  internal_description, offer_additional_fields…, merged into every offer). A product
+  without a price is refused before sending (OF24 requires one); an unknown stock, or
+  an inactive product, is sent as quantity 0. The offer's outcome is the item's
+  outcome: the external id is the shop SKU.
 - Offer imports are asynchronous: OF02 `GET /api/offers/imports/{id}` is polled until
   COMPLETE (option `poll_attempts`, `poll_wait` seconds apart), then the OF03 error
   report (CSV, `sku` and `error-message` columns) tells which lines failed. An import
@@ -43,6 +52,7 @@ from connectors.toolkit import Identified, multipart_form
 PAGE_SIZE = 100  # OF21 refuses more
 NEW_STATE = "11"
 PENDING = "import Mirakl toujours en cours : poussé de nouveau au prochain essai"
+NO_PRICE = "prix manquant : une offre Mirakl (OF24) ne peut être envoyée sans prix"
 
 
 def to_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
@@ -115,31 +125,40 @@ class MiraklAdapter(PlatformAdapter):
         ]
 
     def _offer(self, product: OutgoingProduct) -> dict[str, Any]:
-        offer: dict[str, Any] = {
+        # The whole offer: OF24 resets whatever is left out.
+        return {
+            **dict(self.config.options.get("offer_fields") or {}),
             "shop_sku": product.sku,
             "product_id": product.ean or product.sku,
             "product_id_type": "EAN" if product.ean else "SHOP_SKU",
             "state_code": NEW_STATE,
             "update_delete": "update",
             "description": product.short_description or product.description,
+            "price": product.price,
+            "quantity": (product.stock or 0) if product.is_active else 0,
         }
-        if product.price is not None:
-            offer["price"] = product.price
-        if product.stock is not None:
-            offer["quantity"] = product.stock
-        return offer
 
     async def push_products(self, products: Sequence[OutgoingProduct]) -> list[ItemOutcome]:
-        new = [p for p in products if not p.external_id]
+        priced = [p for p in products if p.price is not None]
+        new = [p for p in priced if not p.external_id]
         if new:
             rows = [(p.sku, p.ean, p.name, p.description, p.brand, p.weight) for p in new]
             header = ("sku", "ean", "title", "description", "brand", "weight")
             await self._upload("/api/products/imports", {}, to_csv(header, rows))
-        response = await self._request(
-            "POST", "/api/offers", json={"offers": [self._offer(p) for p in products]}
-        )
-        import_id = str(response.json()["import_id"])
-        return await self._track(import_id, products, [p.sku for p in products])
+        sent: list[ItemOutcome] = []
+        if priced:
+            response = await self._request(
+                "POST", "/api/offers", json={"offers": [self._offer(p) for p in priced]}
+            )
+            import_id = str(response.json()["import_id"])
+            sent = await self._track(import_id, priced, [p.sku for p in priced])
+        outcomes = iter(sent)
+        return [
+            next(outcomes)
+            if p.price is not None
+            else ItemOutcome(p.product_id, ok=False, error=NO_PRICE)
+            for p in products
+        ]
 
     async def pull_products(self) -> AsyncIterator[list[RemoteProduct]]:
         offset = 0

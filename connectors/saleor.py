@@ -1,5 +1,9 @@
 """Saleor, through its GraphQL API (Saleor 3.x, `POST {base}/graphql/`).
 
+Checked against Saleor's API reference (docs.saleor.io/api-reference: productBulkCreate,
+productUpdate, productChannelListingUpdate, productVariantUpdate,
+productVariantStocksUpdate, productVariantChannelListingUpdate, products).
+
 - Auth: an app token as a bearer token.
 - Test: `query { shop { name } }`.
 - Products: new products in one `productBulkCreate` (`errorPolicy:
@@ -8,8 +12,12 @@
   name, EditorJS description, channel listing (option `channel_id`), one variant with
   SKU, weight, stock in the warehouse of option `warehouse_id`, price, and the EAN in
   the plain-text attribute of option `ean_attribute_id` when given (Saleor has no GTIN
-  field of its own). Linked products (external id "product:variant") are updated with
-  `productUpdate`, one aliased field per product in a single request.
+  field of its own). Linked products (external id "product:variant") are updated in a
+  single request of aliased mutations, since Saleor splits a product over several:
+  `productUpdate` (name, description), `productChannelListingUpdate` (published,
+  visible, available for purchase: our active flag), `productVariantUpdate` (SKU,
+  weight, EAN attribute), `productVariantStocksUpdate` and
+  `productVariantChannelListingUpdate` (stock, price); a product fails when any fails.
 - Pull: `products(first:, after:, channel:)` following `pageInfo.endCursor` while
   `hasNextPage`; one remote product per variant.
 - Stock: `productVariantStocksUpdate` (quantity in the warehouse) and prices:
@@ -39,6 +47,12 @@ from connectors.toolkit import Addressed, for_variants, pair_id, split_pair
 
 PAGE_SIZE = 100
 ERRORS = "errors { field message code }"
+# The variant mutations for stock and price, with their arguments' types.
+STOCKS = ("productVariantStocksUpdate", {"variantId": "ID!", "stocks": "[StockInput!]!"})
+LISTING = (
+    "productVariantChannelListingUpdate",
+    {"id": "ID!", "input": "[ProductVariantChannelListingAddInput!]!"},
+)
 
 BULK_CREATE = """
 mutation ProductBulkCreate($products: [ProductBulkCreateInput!]!) {
@@ -82,19 +96,31 @@ def plain_text(description: str | None) -> str | None:
     return "\n".join(str(b.get("data", {}).get("text", "")) for b in blocks) or None
 
 
-def aliased(mutation: str, arguments: dict[str, str], selection: str,
-            inputs: Sequence[dict[str, Any]]) -> tuple[str, dict[str, Any]]:  # fmt: skip
-    """One document running `mutation` once per input, as fields m0, m1…; `arguments`
-    maps each argument name to its GraphQL type."""
+# One mutation field of a document: its key (the field is aliased "m{key}" and its
+# variables are suffixed with the key), the mutation, its arguments' GraphQL types by
+# name, the selection, and the arguments' values.
+Call = tuple[str, str, dict[str, str], str, dict[str, Any]]
+
+
+def mutations(calls: Sequence[Call]) -> tuple[str, dict[str, Any]]:
+    """One document running every call (Saleor runs a document's mutations in order)."""
     declarations, fields, variables = [], [], {}
-    for n, values in enumerate(inputs):
+    for key, mutation, arguments, selection, values in calls:
         passed = []
         for name, kind in arguments.items():
-            declarations.append(f"${name}{n}: {kind}")
-            passed.append(f"{name}: ${name}{n}")
-            variables[f"{name}{n}"] = values[name]
-        fields.append(f"m{n}: {mutation}({', '.join(passed)}) {{ {selection} }}")
+            declarations.append(f"${name}{key}: {kind}")
+            passed.append(f"{name}: ${name}{key}")
+            variables[f"{name}{key}"] = values[name]
+        fields.append(f"m{key}: {mutation}({', '.join(passed)}) {{ {selection} }}")
     return f"mutation ({', '.join(declarations)}) {{ {' '.join(fields)} }}", variables
+
+
+def aliased(mutation: str, arguments: dict[str, str], selection: str,
+            inputs: Sequence[dict[str, Any]]) -> tuple[str, dict[str, Any]]:  # fmt: skip
+    """One document running `mutation` once per input, as fields m0, m1…"""
+    return mutations(
+        [(str(n), mutation, arguments, selection, values) for n, values in enumerate(inputs)]
+    )
 
 
 def _message(errors: list[dict[str, Any]]) -> str:
@@ -173,17 +199,63 @@ class SaleorAdapter(PlatformAdapter):
                     )
                     outcomes[n] = ItemOutcome(product.product_id, ok=False, error=error)
         if linked:
-            inputs = [{"id": split_pair(p.external_id or "")[0],
-                       "input": {"name": p.name, "description": editorjs(p.description)}}
-                      for _, p in linked]  # fmt: skip
-            query, variables = aliased("productUpdate", {"id": "ID!", "input": "ProductInput!"},
-                                       f"product {{ id }} {ERRORS}", inputs)  # fmt: skip
-            data = await self._graphql(query, variables)
-            for position, (n, product) in enumerate(linked):
-                outcomes[n] = _outcome(
-                    product.product_id, data[f"m{position}"], product.external_id
+            calls = [self._update_calls(position, p) for position, (_, p) in enumerate(linked)]
+            data = await self._graphql(*mutations([c for cs in calls for c in cs]))
+            for (n, product), product_calls in zip(linked, calls, strict=True):
+                errors = [
+                    e for key, *_ in product_calls for e in data[f"m{key}"].get("errors") or []
+                ]
+                outcomes[n] = (
+                    ItemOutcome(product.product_id, ok=False, error=_message(errors))
+                    if errors
+                    else ItemOutcome(product.product_id, ok=True, external_id=product.external_id)
                 )
         return [outcomes[n] for n in range(len(products))]
+
+    def _update_calls(self, position: int, product: OutgoingProduct) -> list[Call]:
+        """Everything a linked product's push changes, as Saleor splits it: the product
+        (name, description), its channel listing (active), its variant (SKU, weight,
+        EAN attribute), the variant's stock in the warehouse and its price in the channel."""
+        product_id, variant_id = split_pair(product.external_id or "")
+        channel = self.options["channel_id"]
+        active = product.is_active
+        calls: list[Call] = [
+            (f"{position}_p", "productUpdate", {"id": "ID!", "input": "ProductInput!"},
+             f"product {{ id }} {ERRORS}",
+             {"id": product_id,
+              "input": {"name": product.name, "description": editorjs(product.description)}}),
+            (f"{position}_l", "productChannelListingUpdate",
+             {"id": "ID!", "input": "ProductChannelListingUpdateInput!"},
+             f"product {{ id }} {ERRORS}",
+             {"id": product_id, "input": {"updateChannels": [
+                 {"channelId": channel, "isPublished": active, "visibleInListings": active,
+                  "isAvailableForPurchase": active}]}}),
+        ]  # fmt: skip
+        if not variant_id:
+            return calls
+        variant: dict[str, Any] = {"sku": product.sku}
+        if product.weight is not None:
+            variant["weight"] = product.weight
+        if product.ean and (attribute := self.options.get("ean_attribute_id")):
+            variant["attributes"] = [{"id": attribute, "plainText": product.ean}]
+        selection = f"productVariant {{ id }} {ERRORS}"
+        calls.append((f"{position}_v", "productVariantUpdate",
+                      {"id": "ID!", "input": "ProductVariantInput!"}, selection,
+                      {"id": variant_id, "input": variant}))  # fmt: skip
+        if product.stock is not None:
+            calls.append((f"{position}_s", STOCKS[0], STOCKS[1], selection,
+                          self._stock_values(product.stock, variant_id)))  # fmt: skip
+        if product.price is not None:
+            calls.append((f"{position}_c", LISTING[0], LISTING[1], f"variant {{ id }} {ERRORS}",
+                          self._price_values(product.price, variant_id)))  # fmt: skip
+        return calls
+
+    def _stock_values(self, quantity: int, variant: str) -> dict[str, Any]:
+        stock = {"warehouse": self.options["warehouse_id"], "quantity": quantity}
+        return {"variantId": variant, "stocks": [stock]}
+
+    def _price_values(self, price: float, variant: str) -> dict[str, Any]:
+        return {"id": variant, "input": [{"channelId": self.options["channel_id"], "price": price}]}
 
     async def pull_products(self) -> AsyncIterator[list[RemoteProduct]]:
         channel = self.options.get("channel_slug") or self.config.channel
@@ -217,26 +289,15 @@ class SaleorAdapter(PlatformAdapter):
         return await for_variants(items, send)
 
     async def push_stock(self, levels: Sequence[StockLevel]) -> list[ItemOutcome]:
-        warehouse = self.options["warehouse_id"]
-
-        def values(level: StockLevel, variant: str) -> dict[str, Any]:
-            return {"variantId": variant,
-                    "stocks": [{"warehouse": warehouse, "quantity": level.quantity}]}  # fmt: skip
-
         return await self._per_variant(
-            levels, "productVariantStocksUpdate",
-            {"variantId": "ID!", "stocks": "[StockInput!]!"}, f"productVariant {{ id }} {ERRORS}",
-            values,
+            levels, STOCKS[0], STOCKS[1], f"productVariant {{ id }} {ERRORS}",
+            lambda level, variant: self._stock_values(level.quantity, variant),
         )  # fmt: skip
 
     async def push_prices(self, prices: Sequence[PriceLevel]) -> list[ItemOutcome]:
-        channel = self.options["channel_id"]
         return await self._per_variant(
-            prices, "productVariantChannelListingUpdate",
-            {"id": "ID!", "input": "[ProductVariantChannelListingAddInput!]!"},
-            f"variant {{ id }} {ERRORS}",
-            lambda price, variant: {"id": variant,
-                                    "input": [{"channelId": channel, "price": price.price}]},
+            prices, LISTING[0], LISTING[1], f"variant {{ id }} {ERRORS}",
+            lambda price, variant: self._price_values(price.price, variant),
         )  # fmt: skip
 
 

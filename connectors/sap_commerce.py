@@ -1,9 +1,21 @@
 """SAP Commerce Cloud: OCC v2 REST for reading, the Integration API (OData v2) for writing.
 
-- Auth: OAuth2 client credentials at `POST {base}/authorizationserver/oauth/token`
-  (`grant_type=client_credentials`, client_id and client_secret in the form), for the
-  OAuth client defined in Backoffice; the bearer token goes on every call.
-- Test: `GET /occ/v2/basesites`.
+Checked against SAP's Help Portal documentation for SAP Commerce Cloud (OCC v2 API
+reference; Integration API module: inbound requests, $batch, integration objects and
+their authentication).
+
+- Auth, either or both:
+  - OAuth2 client credentials (credentials `client_id`, `client_secret`) at
+    `POST {base}/authorizationserver/oauth/token` (`grant_type=client_credentials`,
+    client id and secret in the form), for the OAuth client defined in Backoffice; the
+    bearer token goes on every call;
+  - HTTP Basic (credentials `username`, `password`) for an integration user (member
+    of `integrationadmingroup`), which is how the out-of-the-box inbound integration
+    objects are secured. Integration API calls then use Basic; OCC reads use the OAuth
+    token when there is one, else go anonymous (base sites and product search are
+    public storefront resources).
+- Test: `GET /occ/v2/basesites`, and with Basic credentials
+  `GET /odata2webservices/{product integration object}/$metadata`, which checks them.
 - Pull: `GET /occ/v2/{baseSiteId}/products/search?fields=FULL&currentPage=&pageSize=`,
   following OCC's `pagination` (zero-based `currentPage`, `totalPages`).
 - Writes: OCC is a storefront API without catalog writes; SAP's documented inbound
@@ -36,10 +48,11 @@ from connectors.base import (
     StockLevel,
     register,
 )
-from connectors.http import PlatformHttp
+from connectors.http import PlatformError, PlatformHttp
 from connectors.toolkit import (
     ClientCredentials,
     Part,
+    basic_authorization,
     decode_multipart,
     encode_multipart,
     http_request_message,
@@ -63,23 +76,52 @@ class SapCommerceAdapter(PlatformAdapter):
             "catalog": {"id": options.get("catalog", "Default")},
             "version": options.get("catalog_version", "Staged"),
         }
-        self.token = ClientCredentials(
-            http,
-            f"{self.base}/authorizationserver/oauth/token",
-            config.credentials["client_id"],
-            config.credentials["client_secret"],
-            basic_auth=False,
+        credentials = config.credentials
+        self.token = (
+            ClientCredentials(
+                http,
+                f"{self.base}/authorizationserver/oauth/token",
+                credentials["client_id"],
+                credentials["client_secret"],
+                basic_auth=False,
+            )
+            if credentials.get("client_id")
+            else None
         )
+        self.basic = (
+            basic_authorization(credentials["username"], credentials.get("password", ""))
+            if credentials.get("username")
+            else None
+        )
+        if self.token is None and self.basic is None:
+            raise PlatformError(
+                "SAP Commerce : identifiants client_id/client_secret (OAuth) ou "
+                "username/password (Basic) requis"
+            )
+
+    async def _occ_headers(self) -> dict[str, str]:
+        return await self.token.headers() if self.token else {}
+
+    async def _integration_headers(self) -> dict[str, str]:
+        if self.basic:
+            return {"Authorization": self.basic}
+        return await self._occ_headers()
 
     async def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         response = await self.http.request(
-            "GET", f"{self.base}{path}", headers=await self.token.headers(), params=params
+            "GET", f"{self.base}{path}", headers=await self._occ_headers(), params=params
         )
         return response.json()
 
     async def test(self) -> str:
         sites = (await self._get("/occ/v2/basesites")).get("baseSites", [])
         names = [site.get("name") or site.get("uid", "?") for site in sites]
+        if self.basic:
+            product_object = self.config.options.get("product_integration_object", "InboundProduct")
+            await self.http.request(
+                "GET", f"{self.base}/odata2webservices/{product_object}/$metadata",
+                headers=await self._integration_headers(),
+            )  # fmt: skip
         return f"SAP Commerce : {len(names)} site(s) ({', '.join(names)})"
 
     async def _batch(
@@ -110,7 +152,7 @@ class SapCommerceAdapter(PlatformAdapter):
             "POST",
             f"{self.base}/odata2webservices/{integration_object}/$batch",
             headers={
-                **await self.token.headers(),
+                **await self._integration_headers(),
                 "Content-Type": f"multipart/mixed; boundary={batch}",
                 "Accept": "multipart/mixed",
             },

@@ -1,5 +1,9 @@
 """Salesforce B2C Commerce Cloud, through the OCAPI Data API (version v23_2 by default).
 
+Checked against Salesforce's B2C Commerce OCAPI documentation (Data API: batch requests,
+products, product_search, inventory_lists, jobs/executions; Account Manager client
+credentials; WebDAV Impex access and the pricebook 2006-10-31 import schema).
+
 - Auth: OAuth2 client credentials at Account Manager
   (`POST https://account.demandware.com/dwsso/oauth2/access_token`, HTTP Basic
   client_id:client_secret, `grant_type=client_credentials`); the bearer token goes on
@@ -20,16 +24,21 @@
   product with the amount for quantity 1) is uploaded over WebDAV to
   `Impex/src/instance`, then the `sfcc-site-archive-import` system job is started
   (`POST jobs/sfcc-site-archive-import/executions`, mode merge) and polled until
-  finished; its exit status is the outcome of every price of the chunk. WebDAV takes
-  the same bearer token once the API client is granted `Impex` in the WebDAV client
-  permissions.
+  finished, within the connector's wait (settings connector_async_wait_seconds,
+  connector_poll_interval_seconds); its exit status is the outcome of every price of
+  the chunk. WebDAV takes the same bearer token once the API client is granted `Impex`
+  in the WebDAV client permissions. The archive is named after a digest of its price
+  book, and the execution id is written next to it (`{name}.execution`) as soon as the
+  job starts: a run that finds it (the same chunk, after a wait that ran out or a
+  crash) resumes polling that execution instead of starting a second import; it is
+  removed once the execution has finished.
 - Throttling: OCAPI quotas answer 429 (with Retry-After when given); a 429 or 5xx
   sub-response is a transient outcome for that product.
 """
 
+import hashlib
 import io
 import json
-import uuid
 import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import AsyncIterator, Sequence
@@ -45,14 +54,14 @@ from connectors.base import (
     StockLevel,
     register,
 )
-from connectors.http import PlatformHttp
+from connectors.http import PlatformError, PlatformHttp
 from connectors.toolkit import (
     ClientCredentials,
     Part,
     decode_multipart,
     encode_multipart,
     new_boundary,
-    poll,
+    poll_within,
 )
 
 ACCOUNT_MANAGER_TOKEN_URL = "https://account.demandware.com/dwsso/oauth2/access_token"
@@ -62,6 +71,7 @@ SEARCH_PAGE = 200  # product_search's largest page
 IMPEX = "/on/demandware.servlet/webdav/Sites/Impex/src/instance"
 IMPORT_JOB = "sfcc-site-archive-import"
 PRICEBOOK_NS = "http://www.demandware.com/xml/impex/pricebook/2006-10-31"
+JOB_ENDED = {"finished", "aborted"}  # execution statuses after which nothing changes
 
 
 def localized(value: str | None) -> dict[str, str] | None:
@@ -222,32 +232,54 @@ class SfccAdapter(PlatformAdapter):
         """Prices travel as a price book import: a site archive holding one price book
         XML, uploaded over WebDAV and imported by the `sfcc-site-archive-import` system
         job; the job's exit status is every price's outcome."""
-        name = f"pixee-prices-{uuid.uuid4().hex}"
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(f"{name}/pricebooks/pixee.xml", self._price_book(prices))
-        await self.http.request(
-            "PUT", f"{self.base}{IMPEX}/{name}.zip",
-            headers=await self.token.headers(), content=buffer.getvalue(),
-        )  # fmt: skip
-        job = f"jobs/{IMPORT_JOB}/executions"
-        started = await self._call("POST", job, {"file_name": f"{name}.zip", "mode": "merge"})
-        options = self.config.options
-        execution = await poll(
-            lambda: self._call("GET", f"{job}/{started['id']}"),
-            lambda execution: execution.get("execution_status") == "finished",
-            attempts=int(options.get("job_polls", 10)),
-            wait=float(options.get("job_wait", 3.0)),
+        book = self._price_book(prices)
+        name = f"pixee-prices-{hashlib.sha256(book).hexdigest()[:32]}"
+        marker = f"{self.base}{IMPEX}/{name}.execution"
+        execution_id = await self._started_execution(marker)
+        if execution_id is None:
+            execution_id = await self._start_import(name, book)
+            await self._webdav("PUT", marker, execution_id.encode())
+        execution = await poll_within(
+            self.config,
+            lambda: self._call("GET", f"jobs/{IMPORT_JOB}/executions/{execution_id}"),
+            lambda execution: execution.get("execution_status") in JOB_ENDED,
         )
+        if execution.get("execution_status") not in JOB_ENDED:
+            error = f"import du price book en cours (exécution {execution_id}), suivi ensuite"
+            return [ItemOutcome(p.product_id, ok=False, transient=True, error=error)
+                    for p in prices]  # fmt: skip
+        await self._webdav("DELETE", marker)
         exit_status = execution.get("exit_status") or {}
-        if execution.get("execution_status") != "finished":
-            return [ItemOutcome(p.product_id, ok=False, transient=True,
-                                error="import du price book en cours") for p in prices]  # fmt: skip
         if exit_status.get("code") != "OK":
             error = exit_status.get("message") or f"import du price book : {exit_status}"
             return [ItemOutcome(p.product_id, ok=False, error=error) for p in prices]
         return [ItemOutcome(p.product_id, ok=True, external_id=p.external_id or p.sku)
                 for p in prices]  # fmt: skip
+
+    async def _webdav(self, method: str, url: str, content: bytes | None = None) -> bytes:
+        response = await self.http.request(
+            method, url, headers=await self.token.headers(), content=content
+        )
+        return response.content
+
+    async def _started_execution(self, marker: str) -> str | None:
+        """The execution already importing this very price book, if one was started."""
+        try:
+            return (await self._webdav("GET", marker)).decode().strip() or None
+        except PlatformError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def _start_import(self, name: str, book: bytes) -> str:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(f"{name}/pricebooks/pixee.xml", book)
+        await self._webdav("PUT", f"{self.base}{IMPEX}/{name}.zip", buffer.getvalue())
+        started = await self._call(
+            "POST", f"jobs/{IMPORT_JOB}/executions", {"file_name": f"{name}.zip", "mode": "merge"}
+        )
+        return str(started["id"])
 
     def _price_book(self, prices: Sequence[PriceLevel]) -> bytes:
         books = ET.Element("pricebooks", {"xmlns": PRICEBOOK_NS})

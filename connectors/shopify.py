@@ -1,7 +1,13 @@
 """Shopify Admin GraphQL API: X-Shopify-Access-Token, productSet (one aliased field per
 product, 25 per request), productVariantsBulkUpdate for prices,
 inventorySetQuantities for stock, cursor pagination (pageInfo), and cost-based
-throttling (a THROTTLED error; extensions.cost says when enough points are back)."""
+throttling (a THROTTLED error; extensions.cost says when enough points are back).
+
+Checked against shopify.dev (GraphQL Admin API reference; "About Shopify API
+versioning": a stable version each quarter, each supported at least twelve months,
+an unsupported one served as the oldest supported). The version is option
+`api_version`, by default the current stable one (2026-10 in December 2026); it must
+be moved forward at least once a year."""
 
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -18,7 +24,7 @@ from connectors.base import (
 )
 from connectors.http import PlatformError
 
-API_VERSION = "2025-01"
+API_VERSION = "2026-10"
 PAGE_SIZE = 100
 # A mutation field costs about 10 points and one request at most 1000: alias 25 products
 # per request, well under the cap and the bucket of a standard plan.

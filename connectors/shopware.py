@@ -1,5 +1,8 @@
 """Shopware 6, through the Admin API (6.5 and later).
 
+Checked against Shopware's Admin API documentation (shopware.stoplight.io and
+developer.shopware.com: OAuth client credentials, the sync API, search criteria).
+
 - Auth: an integration's access key and secret exchanged at `POST /api/oauth/token`
   (grant `client_credentials`) for a bearer token of about ten minutes, renewed as
   needed.

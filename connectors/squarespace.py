@@ -1,5 +1,11 @@
 """Squarespace, through the Commerce APIs v1.0 (Products, Inventory, Authorization).
 
+Checked against Squarespace's Commerce APIs documentation (developers.squarespace.com:
+Authorization, Inventory, rate limits). The Products API paths used for writes
+(create, update of a product and of its variants) could NOT be confirmed against the
+public reference as it stands; they follow its published read paths and naming and
+are the least certain part of this adapter.
+
 - Auth: the site's API key as a bearer token; Squarespace also requires a User-Agent.
 - Test: `GET /1.0/authorization/website` (the site title).
 - Products: the Products API has no batch endpoint, so one call per product, a few at a

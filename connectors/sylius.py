@@ -1,5 +1,8 @@
 """Sylius, through its Admin API (API Platform, `/api/v2/admin`, Sylius 1.12 and 2.x).
 
+Checked against Sylius's API documentation (docs.sylius.com: the API Platform based
+Admin API v2, authentication, products, product variants, channel pricings).
+
 - Auth: `POST /api/v2/admin/administrators/token` with the administrator's email and
   password answers a JWT (`token`), sent as a bearer token.
 - Test: `GET /api/v2/admin/channels`.

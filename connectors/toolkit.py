@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol, TypeVar
 
-from connectors.base import NOT_LINKED, ItemOutcome
+from connectors.base import NOT_LINKED, ConnectorConfig, ItemOutcome
 from connectors.http import PlatformError, PlatformHttp
 
 # Renew a token this long before the platform says it expires, so that a request
@@ -49,6 +49,11 @@ class CachedToken:
         return self._token
 
 
+def basic_authorization(user: str, password: str) -> str:
+    """An HTTP Basic Authorization header value (RFC 7617)."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
 class ClientCredentials:
     """An OAuth2 client-credentials token (a CachedToken fetched from `token_url`)."""
 
@@ -77,8 +82,7 @@ class ClientCredentials:
         form = {"grant_type": "client_credentials"}
         headers: dict[str, str] = {}
         if self.basic_auth:
-            pair = f"{self.client_id}:{self.client_secret}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+            headers["Authorization"] = basic_authorization(self.client_id, self.client_secret)
         else:
             form |= {"client_id": self.client_id, "client_secret": self.client_secret}
         if self.scope:
@@ -160,6 +164,15 @@ async def poll(
         await asyncio.sleep(wait)
         report = await fetch()
     return report
+
+
+async def poll_within(
+    config: ConnectorConfig, fetch: Callable[[], Awaitable[T]], finished: Callable[[T], bool]
+) -> T:
+    """`poll`, for as long as the connector's configuration allows."""
+    interval = config.poll_interval_seconds
+    attempts = max(1, int(config.async_wait_seconds // interval) + 1)
+    return await poll(fetch, finished, attempts=attempts, wait=interval)
 
 
 # What a platform reported for one item of an asynchronous integration: ok, error.

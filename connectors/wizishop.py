@@ -1,5 +1,9 @@
 """WiziShop, through its REST API v3 (`https://api.wizishop.com/v3`).
 
+Checked against WiziShop's REST API v3 documentation (api.wizishop.com/v3 and its
+client libraries) for login, product listing and SKU stock. The product and price
+request bodies could NOT be confirmed against a public reference (see below).
+
 - Auth: `POST /v3/auth/login` with the account's username and password answers a JWT
   (`token`) and the account's `default_shop_id`; the token is sent as a bearer token.
   `options.shop_id` picks another shop of the account.

@@ -1,5 +1,9 @@
 """WooCommerce REST API v3 (/wp-json/wc/v3): consumer key and secret as HTTP Basic auth,
-products/batch for writes (at most 100 items), X-WP-TotalPages for pagination."""
+products/batch for writes (at most 100 items), X-WP-TotalPages for pagination.
+
+Checked against the WooCommerce REST API v3 documentation (woocommerce.github.io/
+woocommerce-rest-api-docs: authentication over HTTPS, products, batch, pagination).
+"""
 
 import base64
 from collections.abc import AsyncIterator, Sequence

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
-from connectors.base import CHUNK_SIZE, ItemOutcome, PlatformAdapter
+from connectors.base import CHUNK_SIZE, ConnectorUnusable, ItemOutcome, PlatformAdapter
 from connectors.http import PlatformError
 from pim import progress
 from pim.runtime import Runtime
@@ -50,9 +50,12 @@ async def _chunk_outcomes(
     product_ids: Sequence[uuid.UUID],
     call: Callable[[], Awaitable[list[ItemOutcome]]],
 ) -> list[ItemOutcome]:
-    """The adapter's outcomes, or the chunk's error on each of its products."""
+    """The adapter's outcomes, or the chunk's error on each of its products (unless the
+    connector as a whole is unusable: that fails the job)."""
     try:
         return await with_retries(settings, call)
+    except ConnectorUnusable:
+        raise
     except PlatformError as exc:
         return [ItemOutcome(pid, ok=False, error=exc.message, transient=exc.transient)
                 for pid in product_ids]  # fmt: skip

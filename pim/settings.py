@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     connector_retry_attempts: int = 4
     connector_retry_base_delay: float = 2.0
     connector_retry_max_delay: float = 60.0
+    # How long an adapter waits for a platform's asynchronous processing (Magento's bulk
+    # queue, an SFCC import job, a marketplace's offer import) before it reports the
+    # items as still pending, and how often it asks in the meantime.
+    connector_async_wait_seconds: float = Field(default=600.0, ge=0)
+    connector_poll_interval_seconds: float = Field(default=5.0, gt=0)
     # Webhooks: how long a receiver may take to answer, and how often the embedded
     # default's safety net looks for due retries and undelivered events.
     webhook_timeout_seconds: float = 10.0

@@ -309,6 +309,8 @@ def config_for(connector: Connector, settings: Settings) -> ConnectorConfig:
         options=options,
         channel=connector.channel,
         currency=str(options.get("currency", "EUR")),
+        async_wait_seconds=settings.connector_async_wait_seconds,
+        poll_interval_seconds=settings.connector_poll_interval_seconds,
     )
 
 

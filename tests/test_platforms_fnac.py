@@ -88,7 +88,9 @@ class FakeFnac(FakePlatform):
                 f'<offer status="OK"><offer_seller_id>{sku}</offer_seller_id></offer>'
                 for sku in self.batches[batch_id]
             )  # fmt: skip
-            return xml(f'<batch_status_response xmlns="{NS[1:-1]}" status="OK">'
+            # Like Fnac: a batch with any offer in error finishes with status ERROR.
+            status = "ERROR" if set(self.batches[batch_id]) & self.refuse else "OK"
+            return xml(f'<batch_status_response xmlns="{NS[1:-1]}" status="{status}">'
                        f"<batch_id>{batch_id}</batch_id>{offers}</batch_status_response>")  # fmt: skip
 
         @self.route(f"{API}/offers_query", "POST")
@@ -113,7 +115,7 @@ def adapter(base: str, http: PlatformHttp, key: str = "KEY") -> FnacAdapter:
     config = ConnectorConfig(
         platform="fnac", base_url=f"{base}{API}",
         credentials={"partner_id": "PARTNER", "shop_id": "SHOP", "key": key},
-        options={"page_size": 2, "batch_wait": 0},
+        options={"page_size": 2}, poll_interval_seconds=0.001,
     )  # fmt: skip
     return FnacAdapter(config, http)
 
@@ -153,6 +155,15 @@ async def test_hundred_products_in_one_offers_update_with_batch_status_per_offer
     assert sent[2] == {"product_reference": "3760000000002", "offer_reference": "SKU-002", "price": "12.0",
                        "product_state": "11", "quantity": "2", "description": "Court 2"}  # fmt: skip
     assert len(fake.to(f"{API}/batch_status")) == 2  # polled again while the batch was ACTIVE
+
+
+async def test_a_batch_finished_with_errors_fails_only_the_offers_in_error() -> None:
+    fake = FakeFnac(refuse=frozenset({"SKU-001"}))
+    async with running(fake) as (base, http):
+        outcomes = await adapter(base, http).push_stock(stock_levels(3))
+    assert [(o.ok, o.error) for o in outcomes] == [
+        (True, None), (False, "Produit inconnu : SKU-001"), (True, None),
+    ]  # fmt: skip
 
 
 async def test_pull_pages_through_offers_query() -> None:

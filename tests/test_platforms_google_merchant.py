@@ -1,8 +1,10 @@
-"""Google Merchant Center adapter against a fake Content API v2.1 and OAuth2 token endpoint."""
+"""Google Merchant Center adapter against a fake Merchant API (products v1) and OAuth2
+token endpoint; the fake answers 410 Gone on the retired Content API v2.1."""
 
 import base64
 import json
 import urllib.parse
+import uuid
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -11,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from connectors.base import ConnectorConfig, PriceLevel, StockLevel
+from connectors.base import ConnectorConfig, ConnectorUnusable, PriceLevel, StockLevel
 from connectors.http import PlatformError
 from tests.fakes_platforms2 import Fake, bearer, check_error_mapping, connected, products
 
@@ -22,13 +24,50 @@ def unpadded(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def google_fake() -> tuple[Fake, list[Route]]:
+ACCOUNT = "accounts/123456"
+DATA_SOURCE = f"{ACCOUNT}/dataSources/777"
+AVAILABILITY = {"IN_STOCK", "OUT_OF_STOCK", "PREORDER", "LIMITED_AVAILABILITY", "BACKORDER"}
+
+
+def google_error(code: int, status: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "status": status}}, code)
+
+
+def input_key(segment: str) -> str:
+    """A product input id as the Merchant API reads it: tilde form, or unpadded base64url."""
+    return segment if "~" in segment else unpadded(segment).decode()
+
+
+def attribute_errors(attributes: dict) -> str | None:
+    """The checks the Merchant API makes on the attributes this adapter sends."""
+    price = attributes.get("price")
+    if price is not None and (
+        set(price) != {"amountMicros", "currencyCode"} or not str(price["amountMicros"]).isdigit()
+    ):
+        return "[price] amountMicros and currencyCode expected"
+    if attributes.get("availability", "IN_STOCK") not in AVAILABILITY:
+        return "[availability] invalid enum value"
+    if not isinstance(attributes.get("gtins", []), list):
+        return "[gtins] must be a list"
+    return None
+
+
+def google_fake(*, products_retired: bool = False) -> tuple[Fake, list[Route]]:
+    """The Merchant API (accounts, data sources, products v1) and Google's token endpoint;
+    the retired Content API v2.1 answers 410 Gone, as Google does since its shutdown,
+    and so does the products API when `products_retired` (a version Google retired)."""
     fake = Fake(authorized=bearer("ya29.token"), open_paths=frozenset({"/token"}))
-    catalog = [
-        {"id": f"online:fr:FR:R-{i}", "offerId": f"R-{i}", "title": f"Remote {i}",
-         "gtin": f"400000000000{i}", "price": {"value": "5.00", "currency": "EUR"}}
+    # Product inputs by their key, as the data source holds them; processed products
+    # are listed from them (plus three made in Merchant Center by hand).
+    inputs: dict[str, dict] = {
+        f"fr~FR~R-{i}": {"offerId": f"R-{i}", "contentLanguage": "fr", "feedLabel": "FR",
+                         "productAttributes": {"title": f"Remote {i}",
+                                               "gtins": [f"400000000000{i}"],
+                                               "price": {"amountMicros": "5000000",
+                                                         "currencyCode": "EUR"},
+                                               "shippingWeight": {"value": 250, "unit": "g"}}}
         for i in range(3)
-    ]  # fmt: skip
+    }  # fmt: skip
 
     async def token(request: Request) -> JSONResponse:
         form = urllib.parse.parse_qs((await request.body()).decode())
@@ -46,48 +85,78 @@ def google_fake() -> tuple[Fake, list[Route]]:
         return JSONResponse({"access_token": "ya29.token", "expires_in": 3599,
                              "token_type": "Bearer"})  # fmt: skip
 
-    async def authinfo(_: Request) -> JSONResponse:
-        return JSONResponse({"kind": "content#accountsAuthInfoResponse",
-                             "accountIdentifiers": [{"merchantId": "123456"}]})  # fmt: skip
+    async def account(request: Request) -> JSONResponse:
+        if request.path_params["account"] != "123456":
+            return google_error(403, "PERMISSION_DENIED", "The caller does not have access")
+        return JSONResponse({"name": ACCOUNT, "accountId": "123456", "accountName": "Pixee"})
 
-    async def custombatch(request: Request) -> JSONResponse:
-        entries = []
-        for entry in (await request.json())["entries"]:
-            assert entry["merchantId"] == "123456"
-            product = entry["product"]
-            if product.get("title") == "Produit 1":
-                entries.append(
-                    {
-                        "batchId": entry["batchId"],
-                        "errors": {
-                            "code": 400,
-                            "message": "[gtin] invalid",
-                            "errors": [{"reason": "invalid", "message": "[gtin] Invalid value"}],
-                        },
-                    }
-                )
-                continue
-            pid = entry.get("productId") or f"online:fr:FR:{product['offerId']}"
-            entries.append(
-                {
-                    "batchId": entry["batchId"],
-                    "product": {**product, "id": pid, "kind": "content#product"},
-                }
-            )
-        return JSONResponse({"kind": "content#productsCustomBatchResponse", "entries": entries})
+    async def data_source(request: Request) -> JSONResponse:
+        name = f"accounts/{request.path_params['account']}/dataSources/{request.path_params['id']}"
+        if name != DATA_SOURCE:
+            return google_error(404, "NOT_FOUND", f"{name} not found")
+        return JSONResponse({"name": name, "dataSourceId": "777", "displayName": "PIM",
+                             "input": "API", "primaryProductDataSource": {}})  # fmt: skip
+
+    async def insert(request: Request) -> JSONResponse:
+        if request.query_params.get("dataSource") != DATA_SOURCE:
+            return google_error(400, "INVALID_ARGUMENT", "dataSource is required")
+        body = await request.json()
+        missing = [f for f in ("offerId", "contentLanguage", "feedLabel") if not body.get(f)]
+        unknown = set(body) - {"offerId", "contentLanguage", "feedLabel", "productAttributes",
+                               "customAttributes", "versionNumber", "legacyLocal"}  # fmt: skip
+        if missing or unknown:
+            return google_error(400, "INVALID_ARGUMENT", f"bad fields {missing} {sorted(unknown)}")
+        attributes = body.get("productAttributes", {})
+        if attributes.get("title") == "Produit 1":
+            return google_error(400, "INVALID_ARGUMENT", "[gtins] Invalid value")
+        if error := attribute_errors(attributes):
+            return google_error(400, "INVALID_ARGUMENT", error)
+        key = f"{body['contentLanguage']}~{body['feedLabel']}~{body['offerId']}"
+        inputs[key] = body  # an insert replaces the input with the same key
+        return JSONResponse({**body, "name": f"{ACCOUNT}/productInputs/{key}",
+                             "product": f"{ACCOUNT}/products/{key}"})  # fmt: skip
+
+    async def patch(request: Request) -> JSONResponse:
+        key = input_key(request.path_params["input"])
+        if request.query_params.get("dataSource") != DATA_SOURCE:
+            return google_error(400, "INVALID_ARGUMENT", "dataSource is required")
+        if key not in inputs:
+            return google_error(404, "NOT_FOUND", f"{ACCOUNT}/productInputs/{key} not found")
+        given = (await request.json()).get("productAttributes", {})
+        if error := attribute_errors(given):
+            return google_error(400, "INVALID_ARGUMENT", error)
+        attributes = inputs[key].setdefault("productAttributes", {})
+        for path in request.query_params["updateMask"].split(","):
+            field = path.removeprefix("productAttributes.")
+            if field in given:
+                attributes[field] = given[field]
+            else:  # in the mask, not in the body: deleted
+                attributes.pop(field, None)
+        return JSONResponse({**inputs[key], "name": f"{ACCOUNT}/productInputs/{key}"})
 
     async def list_products(request: Request) -> JSONResponse:
         start = int(request.query_params.get("pageToken", "0"))
-        body: dict = {"resources": catalog[start : start + 2]}
-        if start + 2 < len(catalog):
-            body["nextPageToken"] = str(start + 2)
+        size = min(int(request.query_params.get("pageSize", "25")), 2)  # pages smaller than asked
+        keys = sorted(inputs)[start : start + size]
+        body: dict = {"products": [{**inputs[k], "name": f"{ACCOUNT}/products/{k}",
+                                    "dataSource": DATA_SOURCE} for k in keys]}  # fmt: skip
+        if start + size < len(inputs):
+            body["nextPageToken"] = str(start + size)
         return JSONResponse(body)
 
+    async def retired(_: Request) -> JSONResponse:
+        return google_error(410, "GONE", "This API version has been shut down")
+
+    if products_retired:
+        insert = patch = list_products = retired
     return fake, [
         Route("/token", token, methods=["POST"]),
-        Route("/content/v2.1/accounts/authinfo", authinfo),
-        Route("/content/v2.1/products/batch", custombatch, methods=["POST"]),
-        Route("/content/v2.1/123456/products", list_products),
+        Route("/accounts/v1/accounts/{account}", account),
+        Route("/datasources/v1/accounts/{account}/dataSources/{id}", data_source),
+        Route("/products/v1/accounts/123456/productInputs:insert", insert, methods=["POST"]),
+        Route("/products/v1/accounts/123456/productInputs/{input}", patch, methods=["PATCH"]),
+        Route("/products/v1/accounts/123456/products", list_products),
+        Route("/content/v2.1/{rest:path}", retired, methods=["GET", "POST"]),
     ]
 
 
@@ -95,62 +164,87 @@ def refresh_config(base: str) -> ConnectorConfig:
     return ConnectorConfig(
         "google_merchant", base,
         {"client_id": "c", "client_secret": "s", "refresh_token": "1//refresh"},
-        options={"merchant_id": "123456", "token_url": f"{base}/token",
+        options={"merchant_id": "123456", "data_source": "777", "token_url": f"{base}/token",
                  "product_url": "https://shop.example/p/{sku}"},
     )  # fmt: skip
 
 
-async def test_google_merchant_end_to_end() -> None:
+def inserts(fake: Fake) -> list:
+    return fake.calls("POST", "/products/v1/accounts/123456/productInputs:insert")
+
+
+async def test_google_merchant_end_to_end_on_the_merchant_api() -> None:
     fake, routes = google_fake()
     async with connected(fake, routes, refresh_config) as adapter:
-        assert await adapter.test() == "Merchant Center 123456"
+        assert await adapter.test() == "Merchant Center Pixee"
 
         batch = products(3)
         outcomes = await adapter.push_products(batch)
         assert [(o.ok, o.external_id) for o in outcomes] == [
-            (True, "online:fr:FR:SKU-0"), (False, None), (True, "online:fr:FR:SKU-2"),
+            (True, "fr~FR~SKU-0"), (False, None), (True, "fr~FR~SKU-2"),
         ]  # fmt: skip
-        assert outcomes[1].error == "[gtin] Invalid value"
-        sent = fake.calls("POST", "/content/v2.1/products/batch")[0].json()["entries"][0]
-        assert sent == {
-            "batchId": 0, "merchantId": "123456", "method": "insert",
-            "product": {"offerId": "SKU-0", "title": "Produit 0", "description": "Description 0",
-                        "contentLanguage": "fr", "targetCountry": "FR", "feedLabel": "FR",
-                        "channel": "online", "condition": "new", "availability": "out of stock",
-                        "link": "https://shop.example/p/SKU-0", "gtin": "3000000000000",
-                        "brand": "Pixee", "price": {"value": "10.00", "currency": "EUR"},
-                        "shippingWeight": {"value": 0.5, "unit": "kg"}},
+        assert outcomes[1].error == "[gtins] Invalid value"
+        sent = next(r for r in inserts(fake) if r.json()["offerId"] == "SKU-0")
+        assert sent.query == {"dataSource": DATA_SOURCE}
+        assert sent.json() == {
+            "offerId": "SKU-0", "contentLanguage": "fr", "feedLabel": "FR",
+            "productAttributes": {
+                "title": "Produit 0", "description": "Description 0", "condition": "NEW",
+                "availability": "OUT_OF_STOCK", "link": "https://shop.example/p/SKU-0",
+                "gtins": ["3000000000000"], "brand": "Pixee",
+                "price": {"amountMicros": "10000000", "currencyCode": "EUR"},
+                "shippingWeight": {"value": 0.5, "unit": "kg"},
+            },
         }  # fmt: skip
-        # One token for the whole session.
+        # One token for the whole session; nothing sent to the retired Content API.
         assert len(fake.calls("POST", "/token")) == 1
+        assert not [r for r in fake.received if r.path.startswith("/content/")]
 
         pages = [page async for page in adapter.pull_products()]
-        assert [len(page) for page in pages] == [2, 1]
-        assert (pages[1][0].sku, pages[1][0].ean, pages[1][0].price) == (
-            "R-2",
-            "4000000000002",
-            5.0,
-        )
+        assert [len(page) for page in pages] == [2, 2, 1]
+        remote = {p.sku: p for page in pages for p in page}
+        assert (remote["R-2"].external_id, remote["R-2"].ean, remote["R-2"].price,
+                remote["R-2"].weight) == ("fr~FR~R-2", "4000000000002", 5.0, 0.25)  # fmt: skip
+        assert remote["SKU-2"].external_id == outcomes[2].external_id
 
         stock = await adapter.push_stock([StockLevel(batch[0].product_id, "SKU-0", 4)])
         assert stock[0].ok
-        entry = fake.calls("POST", "/content/v2.1/products/batch")[-1].json()["entries"][0]
-        assert entry == {"method": "update", "productId": "online:fr:FR:SKU-0",
-                         "updateMask": "availability", "product": {"availability": "in stock"},
-                         "batchId": 0, "merchantId": "123456"}  # fmt: skip
+        (patch,) = fake.calls("PATCH", "/products/v1/accounts/123456/productInputs/ZnJ-RlJ-U0tVLTA")
+        assert patch.query == {"dataSource": DATA_SOURCE,
+                               "updateMask": "productAttributes.availability"}  # fmt: skip
+        assert patch.json() == {"productAttributes": {"availability": "IN_STOCK"}}
 
         prices = await adapter.push_prices(
-            [PriceLevel(batch[2].product_id, "SKU-2", 19.9, external_id="online:fr:FR:SKU-2")]
+            [PriceLevel(batch[2].product_id, "SKU-2", 19.9, external_id="fr~FR~SKU-2")]
         )
         assert prices[0].ok
-        entry = fake.calls("POST", "/content/v2.1/products/batch")[-1].json()["entries"][0]
-        assert (entry["updateMask"], entry["product"]) == (
-            "price",
-            {"price": {"value": "19.90", "currency": "EUR"}},
-        )
+        pages = [page async for page in adapter.pull_products()]
+        assert {p.sku: p.price for page in pages for p in page}["SKU-2"] == 19.9
 
         quota = JSONResponse({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED"}}, 429)
         await check_error_mapping(fake, adapter.test, quota, expected_wait=60.0)
+
+
+async def test_google_merchant_reports_a_product_never_pushed_when_updating_its_stock() -> None:
+    fake, routes = google_fake()
+    async with connected(fake, routes, refresh_config) as adapter:
+        (outcome,) = await adapter.push_stock([StockLevel(uuid.uuid4(), "NEVER", 1)])
+    assert not outcome.ok and outcome.error and "not found" in outcome.error
+
+
+async def test_google_merchant_reports_a_retired_api_as_the_connectors_failure() -> None:
+    fake, routes = google_fake()
+    gone = {"error": {"code": 410, "message": "API version retired", "status": "GONE"}}
+    async with connected(fake, routes, refresh_config) as adapter:
+        assert await adapter.test()
+        fake.fail_next.append(JSONResponse(gone, 410))
+        with pytest.raises(ConnectorUnusable, match="retirée") as caught:
+            await adapter.push_products(products(5))
+        assert not caught.value.transient
+
+        fake.fail_next.append(JSONResponse(gone, 410))
+        with pytest.raises(ConnectorUnusable, match="retirée"):
+            await adapter.test()
 
 
 async def test_google_merchant_service_account_signs_its_token_request() -> None:
@@ -165,10 +259,10 @@ async def test_google_merchant_service_account_signs_its_token_request() -> None
                    "private_key": pem, "token_uri": f"{base}/token"}  # fmt: skip
         return ConnectorConfig("google_merchant", base,
                                {"service_account_json": json.dumps(account)},
-                               options={"merchant_id": "123456"})  # fmt: skip
+                               options={"merchant_id": "123456", "data_source": DATA_SOURCE})  # fmt: skip
 
     async with connected(fake, routes, config) as adapter:
-        assert await adapter.test() == "Merchant Center 123456"
+        assert await adapter.test() == "Merchant Center Pixee"
     assert fake.calls("POST", "/token")
 
 
@@ -177,17 +271,36 @@ async def test_google_merchant_refuses_a_merchant_the_token_cannot_reach() -> No
 
     def config(base: str) -> ConnectorConfig:
         return ConnectorConfig("google_merchant", base, refresh_config(base).credentials,
-                               options={"merchant_id": "999", "token_url": f"{base}/token"})  # fmt: skip
+                               options={"merchant_id": "999", "data_source": "777",
+                                        "token_url": f"{base}/token"})  # fmt: skip
 
     async with connected(fake, routes, config) as adapter:
         with pytest.raises(PlatformError, match="999"):
             await adapter.test()
 
 
-async def test_google_merchant_sends_a_chunk_of_100_in_one_custombatch() -> None:
+async def test_google_merchant_inserts_each_product_of_a_chunk_of_100() -> None:
     fake, routes = google_fake()
     async with connected(fake, routes, refresh_config) as adapter:
         outcomes = await adapter.push_products(products(100))
+        again = await adapter.push_products(products(100))
     assert [o.ok for o in outcomes] == [n != 1 for n in range(100)]
-    (batch,) = fake.calls("POST", "/content/v2.1/products/batch")
-    assert [e["batchId"] for e in batch.json()["entries"]] == list(range(100))
+    assert sorted(r.json()["offerId"] for r in inserts(fake)) == sorted(
+        f"SKU-{n}" for n in range(100) for _ in range(2)
+    )
+    # An insert replaces the input with the same key: sending again makes no second product.
+    assert [o.external_id for o in again] == [o.external_id for o in outcomes]
+    assert fake.most_in_flight > 1
+
+
+async def test_google_merchant_asks_for_its_data_source_before_any_call() -> None:
+    fake, routes = google_fake()
+
+    def config(base: str) -> ConnectorConfig:
+        return ConnectorConfig("google_merchant", base, refresh_config(base).credentials,
+                               options={"merchant_id": "123456", "token_url": f"{base}/token"})  # fmt: skip
+
+    async with connected(fake, routes, config) as adapter:
+        with pytest.raises(PlatformError, match="data_source"):
+            await adapter.test()
+    assert fake.received == []

@@ -2,6 +2,7 @@
 
 import csv
 import io
+from dataclasses import replace
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
@@ -10,10 +11,16 @@ from starlette.routing import Route
 from connectors.base import ConnectorConfig, PriceLevel, StockLevel
 from tests.fakes_platforms2 import Fake, check_error_mapping, connected, products
 
+# What an offer's fields become when OF24 does not send them.
+OF24_DEFAULTS = {"description": None, "internal_description": None, "price": None,
+                 "quantity": 0, "min_quantity_alert": None, "leadtime_to_ship": None,
+                 "logistic_class": None, "allow_quote_requests": False,
+                 "offer_additional_fields": []}  # fmt: skip
+
 
 def mirakl_fake() -> tuple[Fake, list[Route], dict]:
     fake = Fake(authorized=lambda r: r.headers.get("authorization") == "shop-key")
-    state: dict = {"imports": {}, "files": [], "polls": 0}
+    state: dict = {"imports": {}, "files": [], "polls": 0, "shop": {}}
     offers = [
         {"offer_id": i, "shop_sku": f"R-{i}", "product_sku": f"P{i}", "product_title": f"Remote {i}",
          "price": 12.0, "quantity": i, "active": True,
@@ -32,7 +39,12 @@ def mirakl_fake() -> tuple[Fake, list[Route], dict]:
 
     async def of24(request: Request) -> JSONResponse:
         lines = (await request.json())["offers"]
-        return record_import(lines, {o["shop_sku"] for o in lines if o["shop_sku"] == "SKU-1"})
+        bad = {o["shop_sku"] for o in lines if o["shop_sku"] == "SKU-1" or o.get("price") is None}
+        for line in lines:
+            if line["shop_sku"] not in bad:
+                # OF24 resets every field of the offer that is not sent.
+                state["shop"][line["shop_sku"]] = {**OF24_DEFAULTS, **line}
+        return record_import(lines, bad)
 
     async def uploads(request: Request) -> JSONResponse:
         form = await request.form()
@@ -138,3 +150,44 @@ async def test_mirakl_sends_a_chunk_of_100_in_one_offers_import() -> None:
     assert [o.ok for o in outcomes] == [n != 1 for n in range(100)]
     (offers,) = fake.calls("POST", "/api/offers")
     assert len(offers.json()["offers"]) == 100 and len(state["files"][0][2]) == 100
+
+
+async def test_mirakl_sends_each_offer_whole_so_of24_resets_nothing() -> None:
+    fake, routes, state = mirakl_fake()
+    settings = {"leadtime_to_ship": 3, "logistic_class": "L", "min_quantity_alert": 2,
+                "offer_additional_fields": [{"code": "warranty", "value": "2"}]}  # fmt: skip
+
+    def with_settings(base: str) -> ConnectorConfig:
+        return replace(config(base), options={**config(base).options, "offer_fields": settings})
+
+    linked = products(3, linked=True)[2]
+    async with connected(fake, routes, with_settings) as adapter:
+        (outcome,) = await adapter.push_products([replace(linked, stock=None)])
+    assert outcome.ok
+    assert state["shop"]["SKU-2"] == {
+        **OF24_DEFAULTS, **settings, "shop_sku": "SKU-2", "product_id": "3000000000002",
+        "product_id_type": "EAN", "state_code": "11", "update_delete": "update",
+        "description": "Description 2", "price": 12.0, "quantity": 0,
+    }  # fmt: skip
+
+
+async def test_mirakl_refuses_an_offer_without_price_before_sending_it() -> None:
+    fake, routes, _ = mirakl_fake()
+    batch = products(3, linked=True)
+    batch[0] = replace(batch[0], price=None)
+    async with connected(fake, routes, config) as adapter:
+        outcomes = await adapter.push_products([batch[0], batch[2]])
+    assert [(o.ok, o.error and "prix" in o.error) for o in outcomes] == [
+        (False, True),
+        (True, None),
+    ]
+    (sent,) = fake.calls("POST", "/api/offers")
+    assert [o["shop_sku"] for o in sent.json()["offers"]] == ["SKU-2"]
+
+
+async def test_mirakl_offers_an_inactive_product_with_no_quantity() -> None:
+    fake, routes, state = mirakl_fake()
+    inactive = replace(products(3, linked=True)[2], is_active=False)
+    async with connected(fake, routes, config) as adapter:
+        (outcome,) = await adapter.push_products([inactive])
+    assert outcome.ok and state["shop"]["SKU-2"]["quantity"] == 0

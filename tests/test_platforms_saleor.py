@@ -4,18 +4,39 @@ import json
 from dataclasses import replace
 
 import pytest
-from graphql import parse
+from graphql import FieldNode, OperationDefinitionNode, VariableNode, parse
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from connectors.base import ConnectorConfig, PriceLevel, StockLevel
 from connectors.http import PlatformError
+from connectors.saleor import editorjs
 from tests.fakes_platforms2 import Fake, bearer, check_error_mapping, connected, products
+
+# The input fields Saleor's schema defines, for those of its mutations the adapter runs
+# on linked products (an unknown field is a GraphQL error there, as in Saleor).
+INPUT_FIELDS = {
+    "productUpdate": {"name", "description", "attributes", "category", "seo", "slug"},
+    "productChannelListingUpdate": {"updateChannels", "removeChannels"},
+    "productVariantUpdate": {"sku", "name", "weight", "attributes", "trackInventory"},
+}
+CHANNEL_LISTING = {"channelId", "isPublished", "visibleInListings", "isAvailableForPurchase"}
+
+
+def argument_values(field: FieldNode, variables: dict) -> dict:
+    return {a.name.value: variables[a.value.name.value] for a in field.arguments
+            if isinstance(a.value, VariableNode)}  # fmt: skip
 
 
 def saleor_fake() -> tuple[Fake, list[Route]]:
+    """Saleor's GraphQL API over a catalog it keeps: products (name, description,
+    listing) and variants (sku, weight, EAN, stock, price), created by productBulkCreate
+    and changed only by the mutations that own each field."""
     fake = Fake(authorized=bearer("app-token"))
+    catalog: dict[str, dict] = {f"UHJvZHVjdDo{i}": {"name": f"Remote {i}"} for i in range(3)}
+    variants: dict[str, dict] = {f"UHJvZHVjdFZhcmlhbnQ6{i}": {"sku": f"R-{i}"} for i in range(3)}
+    fake.catalog, fake.variants = catalog, variants
     remote = [
         {"id": f"UHJvZHVjdDo{i}", "name": f"Remote {i}",
          "description": json.dumps({"blocks": [{"type": "paragraph", "data": {"text": f"D{i}"}}]}),
@@ -28,6 +49,61 @@ def saleor_fake() -> tuple[Fake, list[Route]]:
 
     def payload_errors(bad: bool, field: str) -> list[dict]:
         return [{"field": field, "message": "Invalid value", "code": "INVALID"}] if bad else []
+
+    def mutate(name: str, args: dict) -> tuple[str, list[dict]]:
+        """Apply one mutation; answers the id it names and its payload errors."""
+        key = args.get("id") or args.get("variantId")
+        if name in INPUT_FIELDS and set(args["input"]) - INPUT_FIELDS[name]:
+            raise ValueError(
+                f"Field {sorted(set(args['input']) - INPUT_FIELDS[name])} is not defined"
+            )
+        target = catalog if name in ("productUpdate", "productChannelListingUpdate") else variants
+        if key not in target:
+            return key, [
+                {"field": "id", "message": f"Couldn't resolve id: {key}.", "code": "NOT_FOUND"}
+            ]
+        if name == "productUpdate":
+            if args["input"].get("name") == "":
+                return key, payload_errors(True, "name")
+            target[key].update(args["input"])
+        elif name == "productChannelListingUpdate":
+            (listing,) = args["input"]["updateChannels"]
+            if set(listing) - CHANNEL_LISTING:
+                raise ValueError("Field is not defined by type ProductChannelListingAddInput")
+            target[key]["active"] = listing["isPublished"]
+        elif name == "productVariantUpdate":
+            values = dict(args["input"])
+            if attributes := values.pop("attributes", None):
+                values["ean"] = attributes[0]["plainText"]
+            target[key].update(values)
+        elif name == "productVariantStocksUpdate":
+            (stock,) = args["stocks"]
+            if stock["quantity"] < 0:
+                return key, payload_errors(True, "quantity")
+            target[key]["stock"] = stock["quantity"]
+        elif name == "productVariantChannelListingUpdate":
+            target[key]["price"] = args["input"][0]["price"]
+        else:
+            raise ValueError(f"Cannot query field '{name}' on type 'Mutation'.")
+        return key, []
+
+    def run_mutations(query: str, variables: dict) -> dict:
+        (operation,) = parse(query).definitions
+        assert isinstance(operation, OperationDefinitionNode)
+        data = {}
+        for field in operation.selection_set.selections:
+            assert isinstance(field, FieldNode) and field.alias
+            name = field.name.value
+            key, errors = mutate(name, argument_values(field, variables))
+            payload = (
+                "product"
+                if name.startswith("product") and "Variant" not in name
+                else (
+                    "variant" if name == "productVariantChannelListingUpdate" else "productVariant"
+                )
+            )
+            data[field.alias.value] = {payload: {"id": key}, "errors": errors}
+        return data
 
     async def graphql(request: Request) -> JSONResponse:
         body = await request.json()
@@ -54,6 +130,8 @@ def saleor_fake() -> tuple[Fake, list[Route]]:
                     )
                 else:
                     sku = row["variants"][0]["sku"]
+                    catalog[f"P-{sku}"] = {"name": row["name"]}
+                    variants[f"V-{sku}"] = {"sku": sku}
                     results.append(
                         {
                             "product": {
@@ -76,23 +154,11 @@ def saleor_fake() -> tuple[Fake, list[Route]]:
                     "edges": [{"node": node} for node in page],
                 }
             }
-        elif "productUpdate" in query:
-            for n in range(len(variables) // 2):
-                bad = variables[f"input{n}"]["name"] == ""
-                data[f"m{n}"] = {
-                    "product": {"id": variables[f"id{n}"]},
-                    "errors": payload_errors(bad, "name"),
-                }
-        elif "productVariantStocksUpdate" in query:
-            for n in range(len(variables) // 2):
-                bad = variables[f"stocks{n}"][0]["quantity"] < 0
-                data[f"m{n}"] = {
-                    "productVariant": {"id": variables[f"variantId{n}"]},
-                    "errors": payload_errors(bad, "quantity"),
-                }
-        elif "productVariantChannelListingUpdate" in query:
-            for n in range(len(variables) // 2):
-                data[f"m{n}"] = {"variant": {"id": variables[f"id{n}"]}, "errors": []}
+        elif query.startswith("mutation ("):
+            try:
+                data = run_mutations(query, variables)
+            except ValueError as exc:
+                return JSONResponse({"errors": [{"message": str(exc)}]})
         else:
             return JSONResponse({"errors": [{"message": "Cannot query field"}]})
         return JSONResponse({"data": data})
@@ -112,12 +178,14 @@ async def test_saleor_end_to_end() -> None:
         assert await adapter.test() == "Saleor Shop"
 
         batch = products(3)
-        batch.append(replace(products(4)[3], external_id="UHJvZHVjdDo5:UHJvZHVjdFZhcmlhbnQ6OQ=="))
-        batch.append(replace(products(5)[4], name="", external_id="UHJvZHVjdDo4:VmFyOjg="))
+        batch.append(replace(products(4)[3], external_id="UHJvZHVjdDo1:UHJvZHVjdFZhcmlhbnQ61"))
+        batch.append(
+            replace(products(5)[4], name="", external_id="UHJvZHVjdDo2:UHJvZHVjdFZhcmlhbnQ62")
+        )
         outcomes = await adapter.push_products(batch)
         assert [(o.ok, o.external_id) for o in outcomes] == [
             (True, "P-SKU-0:V-SKU-0"), (False, None), (True, "P-SKU-2:V-SKU-2"),
-            (True, "UHJvZHVjdDo5:UHJvZHVjdFZhcmlhbnQ6OQ=="), (False, None),
+            (True, "UHJvZHVjdDo1:UHJvZHVjdFZhcmlhbnQ61"), (False, None),
         ]  # fmt: skip
         assert outcomes[1].error == "variants.0.sku: SKU already exists"
         assert outcomes[4].error == "name: Invalid value"
@@ -181,3 +249,28 @@ async def test_saleor_creates_a_chunk_of_100_in_one_bulk_mutation() -> None:
     assert outcomes[99].external_id == "P-SKU-99:V-SKU-99"
     (request,) = fake.received
     assert len(request.json()["variables"]["products"]) == 100
+
+
+async def test_saleor_sends_every_changed_field_of_a_linked_product() -> None:
+    fake, routes = saleor_fake()
+    linked = replace(products(1)[0], sku="SKU-NEW", ean="3000000000017", price=21.5, stock=7,
+                     weight=1.25, is_active=False,
+                     external_id="UHJvZHVjdDo1:UHJvZHVjdFZhcmlhbnQ61")  # fmt: skip
+    async with connected(fake, routes, config) as adapter:
+        (outcome,) = await adapter.push_products([linked])
+    assert outcome.ok, outcome.error
+    assert len(fake.received) == 1  # one request for the whole update
+    assert fake.catalog["UHJvZHVjdDo1"] == {
+        "name": "Produit 0", "description": editorjs("Description 0"), "active": False,
+    }  # fmt: skip
+    assert fake.variants["UHJvZHVjdFZhcmlhbnQ61"] == {
+        "sku": "SKU-NEW", "weight": 1.25, "ean": "3000000000017", "stock": 7, "price": 21.5,
+    }  # fmt: skip
+
+
+async def test_saleor_fails_a_linked_product_when_any_of_its_mutations_fails() -> None:
+    fake, routes = saleor_fake()
+    linked = replace(products(1)[0], stock=-3, external_id="UHJvZHVjdDo1:UHJvZHVjdFZhcmlhbnQ61")
+    async with connected(fake, routes, config) as adapter:
+        (outcome,) = await adapter.push_products([linked])
+    assert (outcome.ok, outcome.error) == (False, "quantity: Invalid value")

@@ -1,6 +1,7 @@
 """The SAP Commerce adapter against a fake of its authorization server, OCC v2 and the
 Integration API's OData $batch."""
 
+import base64
 import json
 import uuid
 
@@ -15,7 +16,6 @@ from tests.fakes_platforms1 import (
     FakePlatform,
     all_pages,
     assert_errors_mapped,
-    bearer,
     first_page,
     multipart_body,
     multipart_parts,
@@ -42,8 +42,24 @@ def changeset_answer(status: str, body: dict) -> bytes:
     return f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n\r\n{json.dumps(body)}".encode()
 
 
+INTEGRATION_USER = "Basic " + base64.b64encode(b"integrationuser:pw").decode()
+
+
+def sap_authorized(request: Request, body: bytes) -> bool:
+    """The Integration API takes the OAuth token or an integration user's Basic
+    credentials; OCC's base sites and product search are public storefront resources."""
+    given = request.headers.get("authorization")
+    if request.url.path.startswith("/odata2webservices/"):
+        return given in (f"Bearer {TOKEN}", INTEGRATION_USER)
+    return given in (None, f"Bearer {TOKEN}")
+
+
 def fake_sap(refuse: set[str] | None = None) -> FakePlatform:
-    fake = FakePlatform(bearer(TOKEN))
+    fake = FakePlatform(sap_authorized)
+
+    @fake.route("/odata2webservices/{io}/$metadata")
+    async def metadata(_request: Request) -> Response:
+        return Response('<edmx:Edmx Version="1.0"/>', media_type="application/xml")
 
     @fake.route("/authorizationserver/oauth/token", "POST", open=True)
     async def token(request: Request) -> Response:
@@ -108,6 +124,36 @@ def posted(fake: FakePlatform, integration_object: str) -> list[list[tuple[str, 
 async def test_connection_test_names_the_base_sites() -> None:
     async with running(fake_sap()) as (base, http):
         assert await adapter(base, http).test() == "SAP Commerce : 1 site(s) (Electronics Site)"
+
+
+def basic_adapter(base: str, http: PlatformHttp, password: str = "pw") -> SapCommerceAdapter:
+    config = ConnectorConfig(
+        platform="sap_commerce", base_url=base,
+        credentials={"username": "integrationuser", "password": password},
+        options={"base_site": "electronics", "warehouse": "warehouse_e"},
+    )  # fmt: skip
+    return SapCommerceAdapter(config, http)
+
+
+async def test_an_integration_user_with_basic_auth_writes_through_the_integration_api() -> None:
+    fake = fake_sap()
+    async with running(fake) as (base, http):
+        client = basic_adapter(base, http)
+        assert await client.test() == "SAP Commerce : 1 site(s) (Electronics Site)"
+        outcomes = await client.push_products(products(2))
+    assert [o.ok for o in outcomes] == [True, True]
+    assert not fake.to("/authorizationserver/oauth/token")
+    (write,) = fake.to("/odata2webservices/InboundProduct/$batch")
+    assert write.headers["authorization"] == INTEGRATION_USER
+    (sites,) = fake.to("/occ/v2/basesites")
+    assert "authorization" not in sites.headers
+
+
+async def test_a_wrong_integration_password_fails_the_connection_test() -> None:
+    async with running(fake_sap()) as (base, http):
+        with pytest.raises(PlatformError) as refused:
+            await basic_adapter(base, http, password="nope").test()
+    assert (refused.value.status, refused.value.transient) == (401, False)
 
 
 async def test_wrong_client_secret_is_a_permanent_error() -> None:

@@ -40,13 +40,16 @@ CATALOG: list[dict[str, Any]] = [{"id": f"P{i}", "name": {"default": f"Remote {i
 
 class FakeSfcc(FakePlatform):
     uploads: dict[str, bytes]
+    executions: dict[str, int]  # an execution's id, and the status polls it still runs for
 
 
 def fake_sfcc(
-    refuse: set[str] | None = None, busy: set[str] | None = None, import_exit: str = "OK"
-) -> FakeSfcc:
+    refuse: set[str] | None = None, busy: set[str] | None = None, import_exit: str = "OK",
+    running_polls: int = 1,
+) -> FakeSfcc:  # fmt: skip
     fake = FakeSfcc(bearer(TOKEN))
     fake.uploads = {}
+    fake.executions = {}
 
     @fake.route("/dwsso/oauth2/access_token", "POST", open=True)
     async def token(request: Request) -> Response:
@@ -89,35 +92,51 @@ def fake_sfcc(
         return JSONResponse({"_type": "product_search_result", "start": start, "count": count,
                              "total": len(CATALOG), "hits": CATALOG[start:start + count]})  # fmt: skip
 
-    @fake.route(f"{IMPEX}/{{name}}", "PUT")
+    @fake.route(f"{IMPEX}/{{name}}", "PUT", "GET", "DELETE")
     async def webdav(request: Request) -> Response:
-        fake.uploads[request.path_params["name"]] = await request.body()
-        return Response(status_code=201)
+        name = request.path_params["name"]
+        if request.method == "PUT":
+            fake.uploads[name] = await request.body()
+            return Response(status_code=201)
+        if name not in fake.uploads:
+            return Response(status_code=404)
+        if request.method == "DELETE":
+            del fake.uploads[name]
+            return Response(status_code=204)
+        return Response(fake.uploads[name], media_type="application/octet-stream")
 
     @fake.route(f"{DATA}/jobs/sfcc-site-archive-import/executions", "POST")
     async def start_import(request: Request) -> Response:
         assert (await request.json())["file_name"] in fake.uploads
-        return JSONResponse({"id": "exec-1", "execution_status": "running"}, status_code=202)
+        if any(polls > 0 for polls in fake.executions.values()):
+            return JSONResponse({"fault": {"type": "JobAlreadyRunningException",
+                                           "message": "The job is already running."}}, 400)  # fmt: skip
+        execution = f"exec-{len(fake.executions) + 1}"
+        fake.executions[execution] = running_polls
+        return JSONResponse({"id": execution, "execution_status": "running"}, status_code=202)
 
-    @fake.route(f"{DATA}/jobs/sfcc-site-archive-import/executions/exec-1")
-    async def import_status(_request: Request) -> Response:
-        polls = len(fake.to(f"{DATA}/jobs/sfcc-site-archive-import/executions/exec-1"))
-        if polls < 2:  # the job runs for a while
-            return JSONResponse({"id": "exec-1", "execution_status": "running"})
-        return JSONResponse({"id": "exec-1", "execution_status": "finished",
+    @fake.route(f"{DATA}/jobs/sfcc-site-archive-import/executions/{{execution}}")
+    async def import_status(request: Request) -> Response:
+        execution = request.path_params["execution"]
+        if fake.executions.get(execution, 0) > 0:  # the job runs for a while
+            fake.executions[execution] -= 1
+            return JSONResponse({"id": execution, "execution_status": "running"})
+        return JSONResponse({"id": execution, "execution_status": "finished",
                              "exit_status": {"code": import_exit, "message": "fichier invalide"}})  # fmt: skip
 
     return fake
 
 
-def adapter(base: str, http: PlatformHttp, secret: str = "secret") -> SfccAdapter:
+def adapter(
+    base: str, http: PlatformHttp, secret: str = "secret", wait: float = 1.0
+) -> SfccAdapter:
     config = ConnectorConfig(
         platform="sfcc",
         base_url=base,
         credentials={"client_id": "client", "client_secret": secret},
         options={"token_url": f"{base}/dwsso/oauth2/access_token", "page_size": 2,
-                 "inventory_list_id": "inventory_m", "price_book_id": "eur-list-prices",
-                 "job_wait": 0},
+                 "inventory_list_id": "inventory_m", "price_book_id": "eur-list-prices"},
+        async_wait_seconds=wait, poll_interval_seconds=0.001,
     )  # fmt: skip
     return SfccAdapter(config, http)
 
@@ -198,7 +217,7 @@ async def test_prices_are_imported_as_a_price_book_archive() -> None:
     async with running(fake) as (base, http):
         outcomes = await adapter(base, http).push_prices(levels)
     assert [(o.ok, o.external_id) for o in outcomes] == [(True, "SKU-000"), (True, "SKU-001")]
-    ((name, upload),) = fake.uploads.items()
+    ((name, upload),) = fake.uploads.items()  # the archive; the execution's note is gone
     with zipfile.ZipFile(io.BytesIO(upload)) as archive:
         book = ET.fromstring(archive.read(f"{name.removesuffix('.zip')}/pricebooks/pixee.xml"))
     ns = "{http://www.demandware.com/xml/impex/pricebook/2006-10-31}"
@@ -208,6 +227,19 @@ async def test_prices_are_imported_as_a_price_book_archive() -> None:
             for t in book.iter(f"{ns}price-table")] == [("SKU-000", "19.90"), ("SKU-001", "20.90")]  # fmt: skip
     (start,) = fake.to(f"{DATA}/jobs/sfcc-site-archive-import/executions", "POST")
     assert start.json() == {"file_name": name, "mode": "merge"}
+
+
+async def test_a_price_import_still_running_is_resumed_by_the_next_run_not_started_again() -> None:
+    fake = fake_sfcc(running_polls=50)
+    levels = price_levels(2)
+    async with running(fake) as (base, http):
+        first = await adapter(base, http, wait=0.005).push_prices(levels)
+        assert [(o.ok, o.transient) for o in first] == [(False, True)] * 2
+        second = await adapter(base, http, wait=5.0).push_prices(levels)
+    assert [o.ok for o in second] == [True, True]
+    assert len(fake.to(f"{DATA}/jobs/sfcc-site-archive-import/executions", "POST")) == 1
+    assert list(fake.executions) == ["exec-1"]
+    assert [n for n in fake.uploads if n.endswith(".execution")] == []
 
 
 async def test_a_failed_price_book_import_fails_every_price() -> None:

@@ -8,6 +8,7 @@ wait signal, a 5xx, a 400).
 
 import base64
 import itertools
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -163,7 +164,27 @@ class WooFake(Fake):
 # --- Magento 2 REST ---------------------------------------------------------------------
 
 
+@dataclass
+class BulkOperation:
+    index: int
+    product: dict[str, Any]
+    status: int = 4  # open: queued, not yet consumed
+    result_message: str | None = None
+
+
+@dataclass
 class MagentoFake(Fake):
+    """Bulk requests are queued, as Magento's message queue does: the products are saved
+    when the consumer runs, here when the bulk's status has been asked `open_polls` times.
+    An operation fails (status 3) for a SKU in `refuse`, with its message, and fails in a
+    way worth retrying (status 2) for a SKU in `retriable`."""
+
+    open_polls: int = 0
+    refuse: dict[str, str] = field(default_factory=dict)
+    retriable: dict[str, str] = field(default_factory=dict)
+    bulks: dict[str, list[BulkOperation]] = field(default_factory=dict)
+    status_polls: int = 0
+
     def app(self) -> Starlette:
         async def guard(request: Request) -> Response | None:
             self.requests.append((request.method, request.url.path))
@@ -186,16 +207,56 @@ class MagentoFake(Fake):
             if refused := await guard(request):
                 return refused
             self.writes += 1
-            items = []
+            bulk_uuid = str(uuid.uuid4())
+            operations, items = [], []
             for index, entry in enumerate(await request.json()):
-                product = entry["product"]
-                stock = (product.get("extension_attributes") or {}).get("stock_item", {})
-                self.upsert(None, product["sku"], name=product.get("name"), ean=ean_of(product),
-                            price=product.get("price"), stock=stock.get("qty"),
-                            active=product.get("status") == 1)  # fmt: skip
+                if not isinstance(entry.get("product"), dict) or not entry["product"].get("sku"):
+                    items.append({"id": index, "status": "rejected",
+                                  "error_message": "product.sku is required"})  # fmt: skip
+                    continue
+                operations.append(BulkOperation(index, entry["product"]))
                 items.append({"id": index, "data_hash": f"h{index}", "status": "accepted"})
-            return JSONResponse({"bulk_uuid": "6ae6ff1c-5b32-4fbf-8b2a-1d9d3b63f3a4",
-                                 "request_items": items, "errors": False})  # fmt: skip
+            self.bulks[bulk_uuid] = operations
+            return JSONResponse({"bulk_uuid": bulk_uuid, "request_items": items,
+                                 "errors": len(operations) < len(items)})  # fmt: skip
+
+        def consume(operation: BulkOperation) -> None:
+            product = operation.product
+            if message := self.refuse.get(product["sku"]):
+                operation.status, operation.result_message = 3, message
+                return
+            if message := self.retriable.get(product["sku"]):
+                operation.status, operation.result_message = 2, message
+                return
+            stock = (product.get("extension_attributes") or {}).get("stock_item", {})
+            self.upsert(None, product["sku"], name=product.get("name"), ean=ean_of(product),
+                        price=product.get("price"), stock=stock.get("qty"),
+                        active=product.get("status") == 1)  # fmt: skip
+            operation.status = 1
+            operation.result_message = (
+                "Service execution success Magento\\Catalog\\Model\\ProductRepository::save"
+            )
+
+        async def bulk_status(request: Request) -> Response:
+            if refused := await guard(request):
+                return refused
+            operations = self.bulks.get(request.path_params["uuid"])
+            if operations is None:
+                return JSONResponse({"message": "Bulk is not found"}, status_code=404)
+            self.status_polls += 1
+            if self.status_polls > self.open_polls:
+                for operation in operations:
+                    if operation.status == 4:
+                        consume(operation)
+            return JSONResponse({
+                "operations_list": [{"id": o.index, "status": o.status,
+                                     "result_message": o.result_message, "error_code": None}
+                                    for o in operations],
+                "user_type": 1, "bulk_id": request.path_params["uuid"],
+                "description": "Topic async.magento.catalog.api.productrepositoryinterface.save.post",
+                "start_time": "2026-12-06 10:00:00", "user_id": 1,
+                "operation_count": len(operations),
+            })  # fmt: skip
 
         async def listing(request: Request) -> Response:
             if refused := await guard(request):
@@ -239,6 +300,9 @@ class MagentoFake(Fake):
         return Starlette(routes=[
             Route("/rest/V1/store/storeConfigs", store_configs),
             Route("/rest/async/bulk/V1/products", bulk, methods=["POST"]),
+            Route("/rest/{store}/async/bulk/V1/products", bulk, methods=["POST"]),
+            Route("/rest/V1/bulk/{uuid}/status", bulk_status),
+            Route("/rest/{store}/V1/bulk/{uuid}/status", bulk_status),
             Route("/rest/V1/products", listing),
             Route("/rest/V1/inventory/source-items", source_items, methods=["POST"]),
             Route("/rest/V1/products/base-prices", base_prices, methods=["POST"]),
@@ -257,6 +321,11 @@ THROTTLED = {
     "extensions": {"cost": {"requestedQueryCost": 80, "actualQueryCost": None, "throttleStatus": {
         "maximumAvailable": 2000.0, "currentlyAvailable": 40, "restoreRate": 100.0}}},
 }  # fmt: skip
+
+
+# The stable Admin API versions Shopify supports in December 2026 (four a year, each
+# for at least twelve months).
+SHOPIFY_SUPPORTED = ("2026-01", "2026-04", "2026-07", "2026-10")
 
 
 class ShopifyFake(Fake):
@@ -338,8 +407,17 @@ class ShopifyFake(Fake):
             }
             return JSONResponse({"data": data, "extensions": {"cost": cost}})
 
+        async def versioned(request: Request) -> Response:
+            # Shopify serves an unsupported version as its oldest supported one, and
+            # says which it served.
+            asked = request.path_params["version"]
+            response = await graphql(request)
+            served = asked if asked in SHOPIFY_SUPPORTED else min(SHOPIFY_SUPPORTED)
+            response.headers["X-Shopify-API-Version"] = served
+            return response
+
         return Starlette(routes=[
-            Route("/admin/api/2025-01/graphql.json", graphql, methods=["POST"])
+            Route("/admin/api/{version}/graphql.json", versioned, methods=["POST"])
         ])  # fmt: skip
 
     def connector(self, url: str) -> dict[str, Any]:

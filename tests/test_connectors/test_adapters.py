@@ -21,7 +21,7 @@ from connectors.http import PlatformError, PlatformHttp
 from pim import outbound
 from pim.outbound import OutboundPolicy
 from tests.loopback import serve
-from tests.test_connectors.fakes import FAKES, Fake
+from tests.test_connectors.fakes import FAKES, SHOPIFY_SUPPORTED, Fake
 
 LOOPBACK = OutboundPolicy(
     allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),), allow_plain_http=True
@@ -162,3 +162,19 @@ async def test_server_errors_are_transient_and_client_errors_permanent(
     with pytest.raises(PlatformError) as refused:
         await adapter.test()
     assert not refused.value.transient
+
+
+async def test_shopify_asks_for_an_admin_api_version_shopify_still_supports() -> None:
+    fake = FAKES["shopify"]()
+    async with serve(fake.app()) as url, outbound.client() as client:
+        fields = fake.connector(url)
+        for options, version in (({}, "2026-10"), ({"api_version": "2026-07"}, "2026-07")):
+            config = ConnectorConfig(
+                platform="shopify", base_url=url, credentials=fields["credentials"],
+                options=options,
+            )  # fmt: skip
+            http = PlatformHttp(client, LOOPBACK)
+            assert await adapter_for(config, http).test()
+            assert fake.requests[-1] == ("POST", f"/admin/api/{version}/graphql.json")
+            # Shopify serves it as asked (an unsupported one falls forward).
+            assert version in SHOPIFY_SUPPORTED

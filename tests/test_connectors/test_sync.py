@@ -11,6 +11,7 @@ from resolvers import products
 from resolvers.product_writes import WriteItem, write_products
 from tests.conftest import MakeKey
 from tests.jobs_helper import run_jobs
+from tests.loopback import serve
 from tests.test_connectors.conftest import (
     Store,
     create_connector,
@@ -19,6 +20,7 @@ from tests.test_connectors.conftest import (
     make_products,
     sync,
 )
+from tests.test_platforms_google_merchant import google_fake
 
 # Product write requests for 250 new products: one per chunk of 100 (3), except Shopify,
 # which takes 25 aliased productSet per request (4 + 4 + 2), and BigCommerce, whose API
@@ -254,3 +256,21 @@ async def test_a_sync_to_a_private_address_is_refused_at_connect_time(
     job = await sync(client, runtime, key, created.json()["id"], "push-products")
     assert (job["status"], job["succeeded"], job["failed"]) == ("completed", 0, 3)
     assert "destination refusée" in job["last_error"]
+
+
+async def test_a_retired_platform_api_fails_the_job_instead_of_each_product(
+    open_client: httpx.AsyncClient, open_runtime: Runtime, make_key: MakeKey
+) -> None:
+    key = await make_key()
+    await make_products(open_runtime, key, 3)
+    fake, routes = google_fake(products_retired=True)
+    async with serve(fake.app(routes)) as url:
+        connector = await create_connector(open_client, key, {
+            "name": "Merchant Center", "platform": "google_merchant", "base_url": url,
+            "credentials": {"client_id": "c", "client_secret": "s", "refresh_token": "1//refresh"},
+            "options": {"merchant_id": "123456", "data_source": "777", "token_url": f"{url}/token"},
+        })  # fmt: skip
+        job = await sync(open_client, open_runtime, key, connector["id"], "push-products")
+    assert job["status"] == "failed"
+    assert "retirée" in job["last_error"]
+    assert (job["succeeded"], job["failed"]) == (0, 0)
