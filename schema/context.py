@@ -33,7 +33,7 @@ class Context(BaseContext):
     runtime: Runtime = field(default=None)  # type: ignore[assignment]
     presented: Caller | None = None
     # A websocket's key, checked again while its subscriptions run.
-    presented_key: str | None = None
+    socket_key: str | None = None
 
     def caller(self) -> Caller:
         """The authenticated caller, or a GraphQL error: every data field needs a key."""

@@ -48,7 +48,7 @@ class KeyCheckedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             try:
                 # Within keys.CALLER_TTL_SECONDS of a revocation made elsewhere; at once
                 # for one made in this process.
-                await keys.caller_for(runtime.db, self.context.presented_key)
+                await keys.caller_for(runtime.db, self.context.socket_key)
             except Unauthenticated:
                 break
         for operation_id in list(self.operations):
@@ -86,5 +86,5 @@ class PimGraphQLRouter(GraphQLRouter[Context, None]):
             raise admission.refusal
         if admission.refusal is not None:
             raise ConnectionRejectionError()
-        context.presented, context.presented_key = admission.caller, plain
+        context.presented, context.socket_key = admission.caller, plain
         return await super().on_ws_connect(context)
