@@ -71,9 +71,14 @@ class PimGraphQLRouter(GraphQLRouter[Context, None]):
         # against orjson's 21 µs. Text, as websocket messages must be.
         return orjson.dumps(data).decode()
 
+    # The json module recurses into JSON nested 100,000 deep (RecursionError, a 500);
+    # orjson stops at its depth limit.
     def decode_json(self, data: str | bytes) -> object:
-        # The json module recurses into a body nested 100,000 deep (RecursionError, a
-        # 500); orjson stops at its depth limit, and the refusal is a GraphQL error.
+        # Websocket messages: a JSONDecodeError closes the socket with 4400.
+        return orjson.loads(data)
+
+    def parse_json(self, data: str | bytes) -> object:
+        # Request bodies: malformed or too deep is a GraphQL error (400), not plain text.
         return decode_json(data)
 
     async def on_ws_connect(self, context: Context) -> Any:

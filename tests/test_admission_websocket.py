@@ -99,6 +99,15 @@ async def test_a_connection_init_with_a_rate_limited_key_is_closed_4403(
     assert code == 4403 and received == []
 
 
+async def test_a_message_nested_100000_deep_closes_the_socket_4400(app: FastAPI, key: Key) -> None:
+    async with socket_to(app) as ws:
+        await init(ws, key.headers)
+        assert (await receive(ws))["type"] == "connection_ack"
+        await ws.send('{"type": "ping", "payload": ' + "[" * 100_000 + "]" * 100_000 + "}")
+        code, received = await closed_with(ws)
+    assert code == 4400 and received == []
+
+
 async def test_a_socket_that_sends_no_connection_init_is_closed_after_the_init_timeout(
     settings: Settings, runtime: Runtime
 ) -> None:
