@@ -24,8 +24,9 @@ PREFIX = "/api/v1/imports"
 router = APIRouter(prefix=PREFIX, tags=["Imports"])
 # The operations check scopes and bounds themselves, for GraphQL alike.
 authenticated = caller_with(None)
-# An upload is refused without the scope before any of it is read.
-uploader = caller_with(imports.IMPORTS_WRITE)
+# Routes that take a body (an upload, an automation) refuse a key without the scope
+# before reading any of it.
+writer = caller_with(imports.IMPORTS_WRITE)
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 
@@ -106,7 +107,7 @@ _UPLOAD_FORM = {
 
 
 @router.post("/jobs", status_code=201, openapi_extra=_UPLOAD_FORM)
-async def create_job(request: Request, caller: Caller = Depends(uploader)) -> OrjsonResponse:
+async def create_job(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
     budget_of(request.scope).allow(runtime(request).settings.max_upload_bytes)
     try:
         # Starlette spools the file to disk past 1 MB; the other fields are a handful of

@@ -11,6 +11,7 @@ import httpx
 import orjson
 import pytest
 
+from pim.auth import SCOPES
 from pim.runtime import Runtime
 from tests.conftest import Key, MakeKey, gql
 
@@ -170,6 +171,39 @@ async def test_a_key_without_the_imports_scope_gets_its_403_before_its_upload_is
         assert error_code(refused, surface) == "forbidden"
         assert body.sent == 0
     assert await import_job_count(client, reader) == 0
+
+
+SOME_ID = "00000000-0000-0000-0000-000000000001"
+
+
+@pytest.mark.parametrize(
+    ("surface", "method", "path", "scope"),
+    [
+        # (GraphQL checks scopes per field, after parsing; its uploads are tested above.)
+        *[(surface, "POST", path, scope) for surface, path, scope, _ in SURFACES[:4]],
+        ("plain", "PATCH", f"/api/v1/connectors/{SOME_ID}", "settings:manage"),
+        ("plain", "POST", f"/api/v1/connectors/{SOME_ID}/sync/push-products", "settings:manage"),
+        ("plain", "POST", "/api/v1/woocommerce/", "settings:manage"),
+        ("plain", "POST", "/api/v1/webhooks", "settings:manage"),
+        ("plain", "PATCH", f"/api/v1/webhooks/{SOME_ID}", "settings:manage"),
+        ("plain", "POST", f"/api/v1/webhooks/{SOME_ID}/replay-range", "settings:manage"),
+        ("plain", "POST", "/api/v1/imports/automations", "imports:write"),
+        ("plain", "PATCH", f"/api/v1/imports/automations/{SOME_ID}", "imports:write"),
+    ],
+)
+async def test_a_key_without_the_routes_scope_gets_its_403_before_its_body_is_read(
+    client: httpx.AsyncClient, make_key: MakeKey, surface: str, method: str, path: str,
+    scope: str,
+) -> None:  # fmt: skip
+    others = await make_key(sorted(set(SCOPES) - {scope}))
+    body = Body(5 * MB)  # within the JSON limit: only the scope can refuse it unread
+    headers = {**others.headers, "Content-Type": "application/json",
+               "Content-Length": str(body.size)}  # fmt: skip
+    response = await client.request(method, path, content=body, headers=headers)
+    refused = assert_refused(response, surface, 403)
+    assert error_code(refused, surface) in (None, "forbidden")
+    assert scope in response.text
+    assert body.sent == 0
 
 
 async def test_a_rate_limited_key_is_refused_before_its_body_is_read(
