@@ -63,10 +63,10 @@ def budget_of(scope: Scope) -> BodyBudget:
 
 def _budget(scope: Scope, limit: int) -> BodyBudget:
     headers = dict(scope.get("headers", ()))
-    length = headers.get(b"content-length", b"")
-    declared = int(length) if length.isdigit() else None
+    length = headers.get(b"content-length")
+    declared = int(length) if length is not None and length.isdigit() else None
     # Without a length or a chunked encoding, HTTP/1.1 says there is no body at all.
-    has_body = bool(declared) or b"transfer-encoding" in headers
+    has_body = (length is not None and declared != 0) or b"transfer-encoding" in headers
     return BodyBudget(limit=limit, declared=declared, complete=not has_body)
 
 
@@ -87,14 +87,15 @@ class BodyLimits:
         async def limited_receive() -> Message:
             if budget.complete:
                 # Only the disconnect is left to wait for, as long as the response takes.
-                return await receive()
-            if budget.declared is not None:
-                budget.check(budget.declared)
-            try:
-                async with asyncio.timeout(timeout):
-                    message = await receive()
-            except TimeoutError:
-                raise BodyTimedOut(timeout) from None
+                message = await receive()
+            else:
+                if budget.declared is not None:
+                    budget.check(budget.declared)
+                try:
+                    async with asyncio.timeout(timeout):
+                        message = await receive()
+                except TimeoutError:
+                    raise BodyTimedOut(timeout) from None
             if message["type"] == "http.request":
                 budget.received += len(message.get("body", b""))
                 budget.check(budget.received)

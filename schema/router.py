@@ -13,6 +13,7 @@ import contextlib
 from typing import Any
 
 import orjson
+from cross_web import FormData, StarletteRequestAdapter
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -25,6 +26,9 @@ from resolvers.admission import admit, presented_key
 from resolvers.bodies import decode_json
 from resolvers.errors import Unauthenticated
 from schema.context import Context
+
+# Files one GraphQL request may upload (createImportJob takes one; a few per request).
+MAX_UPLOAD_FILES = 10
 
 
 class KeyCheckedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
@@ -63,8 +67,19 @@ class KeyCheckedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         await super().shutdown()
 
 
+class BoundedFormAdapter(StarletteRequestAdapter):
+    """Multipart requests hold `operations`, `map` and the files (one per
+    createImportJob): Starlette's defaults (1,000 fields of up to 1 MB each, kept in
+    memory) would let an upload's 512 MB budget fill memory with fields."""
+
+    async def get_form_data(self) -> FormData:
+        form = await self._request.form(max_files=MAX_UPLOAD_FILES, max_fields=2)
+        return FormData(files=form, form=form)
+
+
 class PimGraphQLRouter(GraphQLRouter[Context, None]):
     graphql_transport_ws_handler_class = KeyCheckedTransportWS
+    request_adapter_class = BoundedFormAdapter
 
     def encode_json(self, data: object) -> str:
         # Strawberry encodes with the json module: on a page of 50 products, 230 µs

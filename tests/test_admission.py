@@ -14,6 +14,7 @@ import pytest
 from pim.auth import SCOPES
 from pim.runtime import Runtime
 from tests.conftest import Key, MakeKey, gql
+from tests.jobs_helper import run_jobs
 
 MB = 1024 * 1024
 EAN = "3760000000001"
@@ -283,6 +284,9 @@ async def test_a_json_body_within_the_limit_is_read_as_before(
     response = await client.post("/api/v1/ext/products", content=raw, headers=headers)
     assert response.status_code == 200, response.text
     assert await product_exists(client, key)
+    # A body read to its end, or no body at all, keeps the connection open.
+    listed = await client.get("/api/v1/ext/products", headers=key.headers)
+    assert "connection" not in response.headers and "connection" not in listed.headers
 
 
 @pytest.mark.usefixtures("small_limits")
@@ -304,7 +308,7 @@ async def test_an_upload_over_the_upload_limit_is_a_413_and_creates_no_job(
 
 @pytest.mark.usefixtures("small_limits")
 async def test_an_upload_within_the_upload_limit_but_over_the_json_limit_is_accepted(
-    client: httpx.AsyncClient, key: Key
+    client: httpx.AsyncClient, key: Key, runtime: Runtime
 ) -> None:
     file = b"ean;name\n" + b"3760000000001;x\n" * 10_000  # 160 KB
     files = {"file": ("ok.csv", file, "text/csv")}
@@ -317,6 +321,24 @@ async def test_an_upload_within_the_upload_limit_but_over_the_json_limit_is_acce
     assert response.status_code == 200, response.text
     assert response.json()["data"]["createImportJob"]["errors"] == []
     assert await import_job_count(client, key) == 2
+    await run_jobs(runtime)  # nothing left running after the test
+
+
+async def test_an_upload_padded_with_form_fields_is_refused_before_they_fill_memory(
+    client: httpx.AsyncClient, key: Key
+) -> None:
+    padding = "".join(
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="f{i}"\r\n\r\n{"x" * 1000}\r\n'
+        for i in range(100)
+    ).encode()
+    headers = {**MULTIPART, **key.headers}
+    graphql = await client.post("/graphql", content=padding + graphql_upload(b"ean\n"),
+                                headers=headers)  # fmt: skip
+    assert_refused(graphql, "graphql", 400)
+    rest = await client.post("/api/v1/imports/jobs", content=padding + graphql_upload(b"ean\n"),
+                             headers=headers)  # fmt: skip
+    assert error_code(assert_refused(rest, "plain", 422), "plain") == "validation_failed"
+    assert await import_job_count(client, key) == 0
 
 
 # --- Slow bodies ----------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from resolvers import imports, keys
 from resolvers.import_storage import InMemory
 from tests.conftest import Key, MakeKey
 from tests.import_files import csv_bytes, rows
+from tests.jobs_helper import run_jobs
 from tests.loopback import serve
 
 PROGRESS = """subscription($id: ID!) {
@@ -70,6 +71,7 @@ async def paused_job(runtime: Runtime, key: Key) -> str:
             session, key.caller(), file_name="c.csv", file=InMemory(csv_bytes(rows(3)))
         )
         await imports.control_job(session, key.caller(), job_id=job.id, action="pause")
+    await run_jobs(runtime)  # the job sees the pause and stops
     return str(job.id)
 
 
