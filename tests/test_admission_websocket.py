@@ -75,6 +75,16 @@ async def paused_job(runtime: Runtime, key: Key) -> str:
     return str(job.id)
 
 
+async def watch_paused_job(ws: ClientConnection, payload: dict[str, str], job_id: str) -> None:
+    """Acknowledged, subscribed, and told the job's state: the stream is open."""
+    await init(ws, payload)
+    assert (await receive(ws))["type"] == "connection_ack"
+    subscribe = {"query": PROGRESS, "variables": {"id": job_id}}
+    await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": subscribe}))
+    first = await receive(ws)
+    assert first["payload"]["data"]["importJobProgress"]["status"] == "paused"
+
+
 @pytest.mark.parametrize(
     "payload",
     [{}, {"X-API-Key": "pm_live_nope"}, {"Authorization": "Bearer pm_live_nope"}],
@@ -128,12 +138,7 @@ async def test_an_open_subscription_ends_when_its_key_is_revoked(
     key = await make_key()
     job_id = await paused_job(runtime, key)
     async with socket_to(app) as ws:
-        await init(ws, key.headers)
-        assert (await receive(ws))["type"] == "connection_ack"
-        subscribe = {"query": PROGRESS, "variables": {"id": job_id}}
-        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": subscribe}))
-        first = await receive(ws)
-        assert first["payload"]["data"]["importJobProgress"]["status"] == "paused"
+        await watch_paused_job(ws, key.headers, job_id)
         async with runtime.db.transaction() as session:
             if where == "this process":
                 await keys.revoke_key(session, key_id=key.key_id)
@@ -154,11 +159,7 @@ async def test_a_subscription_with_a_valid_key_keeps_streaming_past_the_key_chec
     monkeypatch.setattr(runtime.settings, "ws_key_check_seconds", 0.05)
     job_id = await paused_job(runtime, key)
     async with socket_to(app) as ws:
-        await init(ws, key.bearer)
-        assert (await receive(ws))["type"] == "connection_ack"
-        subscribe = {"query": PROGRESS, "variables": {"id": job_id}}
-        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": subscribe}))
-        assert (await receive(ws))["payload"]["data"]["importJobProgress"]["status"] == "paused"
+        await watch_paused_job(ws, key.bearer, job_id)
         await asyncio.sleep(0.5)  # several key checks
         await ws.send(json.dumps({"type": "ping"}))
         assert (await receive(ws))["type"] == "pong"
