@@ -1,7 +1,8 @@
 """Request bodies read under a budget: a size limit checked while the bytes arrive (a
-declared Content-Length is only believed when it is already too big), and a read
-timeout on every wait for the next piece, so that a client that declares a gigabyte
-and sends nothing holds a connection for seconds, not minutes.
+declared Content-Length is only believed when it is already too big), a read timeout on
+every wait for the next piece and a minimum average rate, so that a client that declares
+a gigabyte and sends nothing, or a byte now and then, holds a connection for seconds,
+not minutes.
 
 The budget starts at the JSON limit for every request. Whoever admits a request
 changes it from the headers, before the body is read: an import upload raises it to the
@@ -11,6 +12,7 @@ the refusal is an exception that each surface maps to its own envelope.
 """
 
 import asyncio
+import time
 from dataclasses import dataclass
 
 from starlette.datastructures import MutableHeaders
@@ -32,9 +34,11 @@ class BodyTooLarge(BodyRefused):
 
 
 class BodyTimedOut(BodyRefused):
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"Corps de requête non reçu à temps ({seconds:g} s sans données).")
-        self.seconds = seconds
+    def __init__(self, seconds: float, min_rate: int) -> None:
+        super().__init__(
+            f"Corps de requête reçu trop lentement (délai de lecture : {seconds:g} s, "
+            f"débit minimal : {min_rate} octets/s)."
+        )
 
 
 @dataclass
@@ -83,6 +87,16 @@ class BodyLimits:
             return
         budget = scope[SCOPE_KEY] = _budget(scope, self.settings.max_body_bytes)
         timeout = self.settings.body_read_timeout_seconds
+        min_rate = self.settings.body_min_bytes_per_second
+        started = time.monotonic()
+
+        def next_wait() -> float:
+            # The idle timeout, or less once the body is so far behind the minimum rate
+            # (after a first idle timeout of grace) that it has run out of time: a client
+            # sending a byte every few seconds is not idle, and would hold a connection
+            # for as long as it likes.
+            behind = started + timeout + budget.received / min_rate - time.monotonic()
+            return min(timeout, behind)
 
         async def limited_receive() -> Message:
             if budget.complete:
@@ -92,10 +106,10 @@ class BodyLimits:
                 if budget.declared is not None:
                     budget.check(budget.declared)
                 try:
-                    async with asyncio.timeout(timeout):
+                    async with asyncio.timeout(next_wait()):
                         message = await receive()
                 except TimeoutError:
-                    raise BodyTimedOut(timeout) from None
+                    raise BodyTimedOut(timeout, min_rate) from None
             if message["type"] == "http.request":
                 budget.received += len(message.get("body", b""))
                 budget.check(budget.received)

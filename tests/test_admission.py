@@ -361,6 +361,25 @@ async def test_a_stalled_body_is_a_408_after_the_read_timeout(
     assert not await product_exists(client, key)
 
 
+@pytest.mark.parametrize(("surface", "path", "scope", "valid"), SURFACES)
+async def test_a_body_dripping_under_the_minimum_rate_is_a_408_though_never_idle(
+    client: httpx.AsyncClient, make_key: MakeKey, runtime: Runtime,
+    monkeypatch: pytest.MonkeyPatch, surface: str, path: str, scope: str, valid: Any,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(runtime.settings, "body_read_timeout_seconds", 0.3)
+    monkeypatch.setattr(runtime.settings, "body_min_bytes_per_second", 10_000)
+    key = await make_key([scope, "ext:products:read"])
+
+    async def drip() -> AsyncIterator[bytes]:
+        for _ in range(MB // 10):
+            await asyncio.sleep(0.05)  # 200 bytes/s, a piece well within the idle timeout
+            yield b" " * 10
+
+    headers = {**key.headers, "Content-Type": "application/json", "Content-Length": str(MB)}
+    response = await asyncio.wait_for(client.post(path, content=drip(), headers=headers), 30)
+    assert error_code(assert_refused(response, surface, 408), surface) in (None, "request_timeout")
+
+
 # --- Nesting depth --------------------------------------------------------------------------
 
 
