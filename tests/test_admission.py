@@ -13,6 +13,7 @@ import pytest
 
 from pim.auth import SCOPES
 from pim.runtime import Runtime
+from resolvers.bodies import MAX_JSON_DEPTH
 from tests.conftest import Key, MakeKey, gql
 from tests.jobs_helper import run_jobs
 
@@ -398,6 +399,46 @@ async def test_json_nested_100000_deep_is_a_clear_4xx(
     assert response.status_code in ((400,) if surface == "graphql" else (400, 422))
     body = assert_refused(response, surface, response.status_code)
     assert error_code(body, surface) in (None, "validation_failed", "json_invalid")
+
+
+def nested(depth: int) -> bytes:
+    """JSON text of objects nested `depth` deep (encoders stop near 1,000 levels)."""
+    return b'{"x":' * (depth - 1) + b"1" + b"}" * (depth - 1)
+
+
+@pytest.mark.parametrize(("surface", "path", "scope", "valid"), SURFACES)
+async def test_json_nested_past_the_depth_bound_is_refused_before_anything_is_written(
+    client: httpx.AsyncClient, make_key: MakeKey, surface: str, path: str, scope: str,
+    valid: Any,
+) -> None:  # fmt: skip
+    """1,000 levels decode (orjson's limit is 1,024) but break json.dumps, orjson.dumps and
+    deepcopy afterwards: a connector with such options was a 500 when stored."""
+    key = await make_key([scope, "ext:products:read"])
+    if surface == "graphql":
+        body: Any = {**valid, "variables": {**valid["variables"], "unused": "DEEP"}}
+    elif surface == "windev":
+        body = [{**valid[0], "extra": "DEEP"}]
+    else:
+        body = {**valid, "options": "DEEP"}
+    raw = orjson.dumps(body).replace(b'"DEEP"', nested(1000))
+    headers = {**key.headers, "Content-Type": "application/json"}
+    response = await client.post(path, content=raw, headers=headers)
+    refused = assert_refused(response, surface, 400 if surface == "graphql" else 422)
+    assert error_code(refused, surface) in (None, "validation_failed")
+    assert "imbriqué" in response.text
+    assert not await product_exists(client, key)
+
+
+@pytest.mark.parametrize(("depth", "status"), [(MAX_JSON_DEPTH, 200), (MAX_JSON_DEPTH + 1, 400)])
+async def test_json_is_read_up_to_the_depth_bound_exactly(
+    client: httpx.AsyncClient, depth: int, status: int
+) -> None:
+    # An anonymous query whose unused variable takes the body `depth` levels deep (the
+    # body is level 1, `variables` level 2).
+    raw = b'{"query": "{ __typename }", "variables": {"deep": ' + nested(depth - 1) + b"}}"
+    response = await client.post("/graphql", content=raw,
+                                 headers={"Content-Type": "application/json"})  # fmt: skip
+    assert response.status_code == status, response.text
 
 
 # --- Trailing slashes -----------------------------------------------------------------------
