@@ -31,6 +31,18 @@ class Settings(BaseSettings):
     graphql_max_aliases: int = 30
     graphql_max_tokens: int = 5000
     sql_echo: bool = False
+    # Request bodies: JSON (and every other body) and import uploads are refused (413)
+    # past these sizes, counted as they arrive; a body that stops arriving for
+    # body_read_timeout_seconds, or arrives slower on average than
+    # body_min_bytes_per_second once that time has passed, is refused (408).
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=0)
+    body_read_timeout_seconds: float = Field(default=15.0, gt=0)
+    body_min_bytes_per_second: int = Field(default=1024, gt=0)
+    # Websockets: the time a client has to send connection_init, and how often an open
+    # subscription checks that its key is still valid (a revoked key ends it).
+    ws_init_timeout_seconds: float = Field(default=10.0, gt=0)
+    ws_key_check_seconds: float = Field(default=5.0, gt=0)
     # PostgreSQL connections each process keeps open, and how many more it may open
     # for a burst. Keep the first at the concurrency one process serves: a connection
     # returned beyond it is closed, and reopened for the next request (measured: 28 new

@@ -61,5 +61,15 @@ class RateLimited(DomainError):
     retry_after: int = 60
 
 
+@dataclass
+class PayloadTooLarge(DomainError):
+    code: str = "payload_too_large"
+
+
+@dataclass
+class RequestTimeout(DomainError):
+    code: str = "request_timeout"
+
+
 def product_not_found(ean: str) -> NotFound:
     return NotFound(message=f"Produit avec EAN '{ean}' introuvable.", field="ean")

@@ -4,20 +4,22 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from fastapi import Request
 
 from pim.auth import Caller
 from pim.responses import OrjsonResponse
 from pim.runtime import Runtime
-from resolvers import keys
+from resolvers.admission import admit, presented_key
+from resolvers.bodies import decode_json
 from resolvers.errors import (
     Conflict,
     DomainError,
     FieldError,
     Forbidden,
     NotFound,
+    PayloadTooLarge,
     RateLimited,
+    RequestTimeout,
     Unauthenticated,
     ValidationFailed,
 )
@@ -26,7 +28,9 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     Unauthenticated: 401,
     Forbidden: 403,
     NotFound: 404,
+    RequestTimeout: 408,
     Conflict: 409,
+    PayloadTooLarge: 413,
     ValidationFailed: 422,
     RateLimited: 429,
 }
@@ -44,34 +48,18 @@ def runtime(request: Request) -> Runtime:
     return value
 
 
-def presented_key(headers: Any) -> str | None:
-    """X-API-Key, or Authorization: Bearer — both are accepted everywhere."""
-    key = headers.get("x-api-key")
-    if key:
-        return str(key).strip()
-    authorization = headers.get("authorization") or ""
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return None
-
-
-def caller_with(surface_scope: str | None) -> Callable[[Request], Awaitable[Caller]]:
-    """A dependency: authenticate, apply the key's rate limit, check the surface's scope."""
+def caller_with(
+    scopes: str | frozenset[str] | None,
+) -> Callable[[Request], Awaitable[Caller]]:
+    """A dependency admitting the request from its headers, before its body is read:
+    the key, its rate limit, then one of `scopes` (None: the operations check theirs)."""
+    wanted = frozenset({scopes}) if isinstance(scopes, str) else scopes
 
     async def dependency(request: Request) -> Caller:
         rt = runtime(request)
-        caller = await keys.caller_for(rt.db, presented_key(request.headers))
-        window = await rt.limiter.hit(caller.key_id, caller.rate_limit_per_minute)
-        request.state.rate_window = window
-        if not window.allowed:
-            raise RateLimited(
-                message="Trop de requêtes : limite de la clé atteinte, réessayez plus tard.",
-                retry_after=window.retry_after,
-            )
-        if surface_scope is not None and surface_scope not in caller.scopes:
-            raise Forbidden(message=f"Portée requise manquante : {surface_scope}.")
-        return caller
+        admission = await admit(rt.db, rt.limiter, presented_key(request.headers), wanted)
+        request.state.rate_window = admission.window
+        return admission.admitted()
 
     return dependency
 
@@ -97,12 +85,7 @@ async def json_body(request: Request) -> Any:
     raw = await request.body()
     if not raw.strip():
         raise ValidationFailed.of([FieldError("body", "corps JSON manquant", "missing")])
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ValidationFailed.of(
-            [FieldError("body", f"JSON invalide ({exc})", "json_invalid")]
-        ) from exc
+    return decode_json(raw)
 
 
 async def json_object(request: Request) -> dict[str, Any]:

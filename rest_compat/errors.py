@@ -9,8 +9,16 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+from pim.request_body import BodyRefused, BodyTooLarge
 from pim.responses import OrjsonResponse
-from resolvers.errors import DomainError, FieldError, NotFound, ValidationFailed
+from resolvers.errors import (
+    DomainError,
+    FieldError,
+    NotFound,
+    PayloadTooLarge,
+    RequestTimeout,
+    ValidationFailed,
+)
 from resolvers.validation import field_errors_from_list
 from rest_compat import ext, windev
 from rest_compat.common import status_of
@@ -34,9 +42,21 @@ def plain_error(exc: DomainError) -> Response:
     return OrjsonResponse(body, status_code=status_of(exc))
 
 
+def graphql_error(exc: DomainError) -> Response:
+    """/graphql's shape for a request refused before it is executed (GraphQL over HTTP:
+    `errors` and no `data`); a malformed request is a 400 there, not a 422."""
+    extensions = {"code": exc.code.upper(), "field": exc.field}
+    status = status_of(exc)
+    return OrjsonResponse(
+        {"errors": [{"message": exc.message, "extensions": extensions}]},
+        status_code=400 if status == 422 else status,
+    )
+
+
 SURFACES: list[tuple[str, ErrorMapper]] = [
     (ext.PREFIX, ext.error_response),
     (windev.PREFIX, windev.error_response),
+    ("/graphql", graphql_error),
 ]
 
 
@@ -69,6 +89,11 @@ def install(app: FastAPI) -> None:
         # The client left while its body was being read: nobody to answer, nothing to
         # report (else a traceback in the log for every load test that stops mid-flight).
         return Response(status_code=499)  # "client closed request", as proxies log it
+
+    @app.exception_handler(BodyRefused)
+    async def on_body_refused(request: Request, exc: BodyRefused) -> Response:
+        kind = PayloadTooLarge if isinstance(exc, BodyTooLarge) else RequestTimeout
+        return mapper_for(request.url.path)(kind(message=str(exc)))
 
     @app.exception_handler(HTTPException)
     async def on_http_error(request: Request, exc: HTTPException) -> Response:

@@ -13,6 +13,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from models import ImportJob, ImportLog
 from pim.auth import Caller
+from pim.request_body import BodyRefused, budget_of
 from pim.responses import OrjsonResponse
 from pim.timeutil import isoformat_z
 from resolvers import imports
@@ -23,6 +24,9 @@ PREFIX = "/api/v1/imports"
 router = APIRouter(prefix=PREFIX, tags=["Imports"])
 # The operations check scopes and bounds themselves, for GraphQL alike.
 authenticated = caller_with(None)
+# Routes that take a body (an upload, an automation) refuse a key without the scope
+# before reading any of it.
+writer = caller_with(imports.IMPORTS_WRITE)
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 
@@ -103,9 +107,14 @@ _UPLOAD_FORM = {
 
 
 @router.post("/jobs", status_code=201, openapi_extra=_UPLOAD_FORM)
-async def create_job(request: Request, caller: Caller = Depends(authenticated)) -> OrjsonResponse:
+async def create_job(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
+    budget_of(request.scope).allow(runtime(request).settings.max_upload_bytes)
     try:
-        form = await request.form()
+        # Starlette spools the file to disk past 1 MB; the other fields are a handful of
+        # words (1 MB each at most), so a thousand of them are not kept in memory.
+        form = await request.form(max_files=1, max_fields=16)
+    except BodyRefused:
+        raise
     except Exception as exc:  # python-multipart rejects malformed bodies with its own errors
         raise ValidationFailed.of(
             [FieldError("file", "corps multipart/form-data attendu", "multipart")]

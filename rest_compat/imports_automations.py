@@ -14,7 +14,7 @@ from pim.runtime import Runtime
 from pim.timeutil import isoformat_z
 from resolvers import automations
 from rest_compat.common import json_object, listing, runtime
-from rest_compat.imports import PREFIX, authenticated
+from rest_compat.imports import PREFIX, authenticated, writer
 
 # Its own router under the Imports API's prefix, with the same authentication and paging.
 router = APIRouter(prefix=PREFIX, tags=["Imports"])
@@ -49,9 +49,7 @@ def automation_out(a: Automation) -> dict[str, Any]:
 
 
 @router.post("/automations", status_code=201)
-async def create_automation(
-    request: Request, caller: Caller = Depends(authenticated)
-) -> OrjsonResponse:
+async def create_automation(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
     body = await json_object(request)
     rt = runtime(request)
     async with rt.db.transaction() as session:
@@ -82,7 +80,7 @@ async def get_automation(
 
 @router.patch("/automations/{automation_id}")
 async def update_automation(
-    request: Request, automation_id: uuid.UUID, caller: Caller = Depends(authenticated)
+    request: Request, automation_id: uuid.UUID, caller: Caller = Depends(writer)
 ) -> OrjsonResponse:
     body = await json_object(request)
     rt = runtime(request)

@@ -18,10 +18,13 @@ from pim.timeutil import isoformat_z
 from resolvers import connectors, sync
 from resolvers.connectors import SyncStats, TestResult
 from resolvers.errors import FieldError, NotFound, ValidationFailed
+from resolvers.permissions import SETTINGS_MANAGE
 from resolvers.sync import Kind
 from rest_compat.common import caller_with, json_object, listing, runtime
 
 authenticated = caller_with(None)
+# The routes that take a body refuse a key without the scope before reading it.
+manager = caller_with(SETTINGS_MANAGE)
 
 
 def connector_summary(c: Connector) -> dict[str, Any]:
@@ -110,7 +113,7 @@ def connector_router(
 
     @router.post("/", status_code=201)
     async def create_connector(
-        request: Request, caller: Caller = Depends(authenticated)
+        request: Request, caller: Caller = Depends(manager)
     ) -> OrjsonResponse:
         data = await json_object(request)
         rt = runtime(request)
@@ -134,7 +137,7 @@ def connector_router(
 
     @router.patch("/{connector_id}")
     async def update_connector(
-        request: Request, connector_id: str, caller: Caller = Depends(authenticated)
+        request: Request, connector_id: str, caller: Caller = Depends(manager)
     ) -> OrjsonResponse:
         data = await json_object(request)
         rt = runtime(request)
@@ -187,7 +190,7 @@ def connector_router(
 
     @router.post("/{connector_id}/sync/push-products", status_code=202)
     async def push_products(
-        request: Request, connector_id: str, caller: Caller = Depends(authenticated)
+        request: Request, connector_id: str, caller: Caller = Depends(manager)
     ) -> OrjsonResponse:
         ids = await _optional_product_ids(request)
         return await _start(request, connector_id, caller, "push-products", ids)

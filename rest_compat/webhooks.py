@@ -1,6 +1,7 @@
 """Webhook endpoints over REST (/api/v1/webhooks): plain JSON, `items` + `meta` lists.
 
-Every route needs `settings:manage` (checked by the resolvers). Errors are the
+Every route needs `settings:manage`: checked from the headers before a body is read,
+and by the resolvers. Errors are the
 plain JSON of rest_compat.errors.plain_error.
 """
 
@@ -17,12 +18,13 @@ from pim.responses import OrjsonResponse
 from pim.timeutil import isoformat_z
 from resolvers import webhooks
 from resolvers.errors import ValidationFailed
+from resolvers.permissions import SETTINGS_MANAGE
 from resolvers.validation import parse
 from rest_compat.common import caller_with, json_object, listing, runtime
 
 PREFIX = "/api/v1/webhooks"
 router = APIRouter(prefix=PREFIX, tags=["Webhooks"])
-authenticated = caller_with(None)
+authenticated = caller_with(SETTINGS_MANAGE)
 M = TypeVar("M", bound=BaseModel)
 
 

@@ -14,17 +14,12 @@ from strawberry.fastapi import BaseContext
 
 from pim.auth import Caller
 from pim.db import DbSession
-from pim.ratelimit import RateWindow
+from pim.request_body import budget_of
 from pim.runtime import Runtime
-from resolvers import keys, loaders
-from resolvers.errors import (
-    DomainError,
-    FieldError,
-    RateLimited,
-    Unauthenticated,
-    ValidationFailed,
-)
-from rest_compat.common import presented_key
+from resolvers import loaders
+from resolvers.admission import admit, presented_key
+from resolvers.errors import DomainError, FieldError, Unauthenticated, ValidationFailed
+from resolvers.imports import IMPORTS_WRITE
 
 BatchFn = Callable[[DbSession, Caller, Sequence[Any]], Awaitable[list[Any]]]
 
@@ -37,12 +32,11 @@ def graphql_error(exc: DomainError) -> GraphQLError:
 class Context(BaseContext):
     runtime: Runtime = field(default=None)  # type: ignore[assignment]
     presented: Caller | None = None
-    auth_error: DomainError | None = None
+    # A websocket's key, checked again while its subscriptions run.
+    socket_key: str | None = None
 
     def caller(self) -> Caller:
         """The authenticated caller, or a GraphQL error: every data field needs a key."""
-        if self.auth_error is not None:
-            raise graphql_error(self.auth_error)
         if self.presented is None:
             raise graphql_error(Unauthenticated())
         return self.presented
@@ -85,51 +79,38 @@ class Context(BaseContext):
 Info = strawberry.Info[Context, None]
 
 
-async def identify(
-    runtime: Runtime, plain: str | None
-) -> tuple[Caller | None, DomainError | None, RateWindow | None]:
-    """Authenticate and rate-limit a presented key; no key at all is allowed (GraphiQL, docs)."""
-    if plain is None:
-        return None, None, None
-    try:
-        caller = await keys.caller_for(runtime.db, plain)
-    except DomainError as exc:
-        return None, exc, None
-    window = await runtime.limiter.hit(caller.key_id, caller.rate_limit_per_minute)
-    if not window.allowed:
-        limited = RateLimited(
-            message="Trop de requêtes : limite de la clé atteinte, réessayez plus tard.",
-            retry_after=window.retry_after,
-        )
-        return caller, limited, window
-    return caller, None, window
+# What an anonymous request may send: enough for GraphiQL's introspection query (about
+# 2 KB), which works without a key; data fields all need one.
+ANONYMOUS_BODY_BYTES = 32 * 1024
 
 
 async def context_getter(request: Request = None, websocket: WebSocket = None) -> Context:  # type: ignore[assignment]
+    """Admits an HTTP request from its headers, before strawberry reads its body: a wrong
+    key, an exhausted rate limit or an upload without the imports scope is refused here."""
     if request is None:
-        # Browsers cannot set websocket headers: subscriptions authenticate from the
-        # connection_init payload instead.
+        # Browsers cannot set websocket headers: sockets are admitted on connection_init.
         return Context(runtime=websocket.app.state.runtime)
     runtime: Runtime = request.app.state.runtime
-    caller, error, window = await identify(runtime, presented_key(request.headers))
-    request.state.rate_window = window
-    return Context(runtime=runtime, presented=caller, auth_error=error)
+    budget = budget_of(request.scope)
+    # Multipart requests carry files, and files here are import uploads.
+    uploading = request.headers.get("content-type", "").startswith("multipart/")
+    plain = presented_key(request.headers)
+    if plain is None and not uploading:
+        budget.allow(ANONYMOUS_BODY_BYTES, overflow=Unauthenticated())
+        return Context(runtime=runtime)
+    admission = await admit(
+        runtime.db, runtime.limiter, plain, IMPORTS_WRITE if uploading else None
+    )
+    request.state.rate_window = admission.window
+    caller = admission.admitted()
+    if uploading:
+        budget.allow(runtime.settings.max_upload_bytes)
+    return Context(runtime=runtime, presented=caller)
 
 
 async def subscription_caller(info: "Info") -> Caller:
-    """The caller of a websocket subscription, from its connection_init payload.
-
-    Browsers cannot set websocket headers, so clients (GraphiQL's Headers tab too)
-    send `{"X-API-Key": ...}` or `{"Authorization": "Bearer ..."}` in connection_init.
-    """
-    context = info.context
-    if context.presented is None and context.auth_error is None:
-        params = getattr(context, "connection_params", None) or {}
-        headers = {str(k).lower(): v for k, v in params.items()} if isinstance(params, dict) else {}
-        context.presented, context.auth_error, _ = await identify(
-            context.runtime, presented_key(headers)
-        )
-    return context.caller()
+    """The caller of a websocket subscription, admitted on connection_init."""
+    return info.context.caller()
 
 
 def parse_id(value: strawberry.ID | str, field_name: str = "id") -> uuid.UUID:

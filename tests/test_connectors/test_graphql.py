@@ -150,8 +150,8 @@ async def test_a_subscription_needs_a_key_and_the_jobs_account(
 ) -> None:
     stranger = await make_key(["connectors:read"])
     unknown = "00000000-0000-0000-0000-000000000000"
-    for init, code in (({}, "UNAUTHENTICATED"), ({"X-API-Key": stranger.plain}, "NOT_FOUND")):
-        async with subscribed(open_app, init, unknown) as ws:
-            message = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
-        assert message["payload"]["data"] is None
-        assert message["payload"]["errors"][0]["extensions"]["code"] == code
+    # A socket without a key is closed on connection_init (tests/test_admission_websocket.py).
+    async with subscribed(open_app, {"X-API-Key": stranger.plain}, unknown) as ws:
+        message = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+    assert message["payload"]["data"] is None
+    assert message["payload"]["errors"][0]["extensions"]["code"] == "NOT_FOUND"
