@@ -57,6 +57,7 @@ class ValidationFailed(DomainError):
 
 @dataclass
 class RateLimited(DomainError):
+    message: str = "Trop de requêtes : limite de la clé atteinte, réessayez plus tard."
     code: str = "rate_limited"
     retry_after: int = 60
 

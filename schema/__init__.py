@@ -19,6 +19,7 @@ from schema.activation import ActivationMutation
 from schema.automations import AutomationMutation, AutomationQuery
 from schema.catalog import CatalogMutation, CatalogQuery
 from schema.connectors import ConnectorMutation, ConnectorQuery, ConnectorSubscription
+from schema.cost import cost_limit
 from schema.execution import PlainLeafExecutor
 from schema.imports import ImportMutation, ImportQuery, ImportSubscription
 from schema.prices import PriceMutation
@@ -60,6 +61,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
+        cost_limit(settings),
     ]
     if not settings.graphql_introspection:
         extensions.append(DisableIntrospection)
