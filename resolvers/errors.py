@@ -62,5 +62,13 @@ class RateLimited(DomainError):
     retry_after: int = 60
 
 
+@dataclass
+class InternalError(DomainError):
+    """What a surface says instead of an unexpected exception (see pim/incidents.py)."""
+
+    message: str = "Erreur interne du serveur."
+    code: str = "internal_error"
+
+
 def product_not_found(ean: str) -> NotFound:
     return NotFound(message=f"Produit avec EAN '{ean}' introuvable.", field="ean")

@@ -16,6 +16,7 @@ from resolvers.errors import (
     DomainError,
     FieldError,
     Forbidden,
+    InternalError,
     NotFound,
     RateLimited,
     Unauthenticated,
@@ -29,6 +30,7 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     Conflict: 409,
     ValidationFailed: 422,
     RateLimited: 429,
+    InternalError: 500,
 }
 
 
