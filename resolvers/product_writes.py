@@ -27,7 +27,7 @@ from pim.sql import among, bulk_insert, bulk_upsert, unique
 from resolvers import catalog, counts, events
 from resolvers.ean import CHECKSUM_MESSAGE, FORMAT_MESSAGE, check_ean
 from resolvers.errors import Conflict, FieldError
-from resolvers.permissions import PRODUCT_WRITE, require
+from resolvers.permissions import ALLOWED, Operation, allows, require
 from resolvers.product_fields import NON_COLUMN_INPUTS, REPLACEABLE_FIELDS, check_fields
 
 WriteMode = Literal["upsert", "create", "update", "replace"]
@@ -139,6 +139,17 @@ class _Plan:
     stock: int | None = None
 
 
+def write_operation(mode: WriteMode) -> Operation:
+    """What a write needs at least; an upsert that creates needs PRODUCTS_CREATE too,
+    checked per item (a key that may only update still updates the products that exist)."""
+    return Operation.PRODUCTS_CREATE if mode == "create" else Operation.PRODUCTS_UPDATE
+
+
+_CREATE_FORBIDDEN = "Portée requise manquante pour créer un produit : " + " ou ".join(
+    sorted(ALLOWED[Operation.PRODUCTS_CREATE])
+)
+
+
 async def write_products(
     session: AsyncSession,
     caller: Caller,
@@ -161,7 +172,7 @@ def check_items(
 async def write_checked(
     session: AsyncSession, caller: Caller, checked: Sequence[Checked], options: WriteOptions
 ) -> BatchResult:
-    require(caller, PRODUCT_WRITE)
+    require(caller, write_operation(options.mode))
     if options.dry_run:
         return await _write_once(session, caller, checked, options)
     if on_postgres(session):
@@ -207,8 +218,9 @@ async def _write_once(
     await _load_current(session, caller.account_id, plans, columns)
     refs = await _resolve_references(session, caller.account_id, plans, create=not options.dry_run)
     stamp = await write_timestamp(session) if not options.dry_run else None
+    may_create = allows(caller, Operation.PRODUCTS_CREATE)
     for plan in plans:
-        _decide(plan, options, refs, caller.account_id)
+        _decide(plan, options, refs, caller.account_id, may_create=may_create)
     if options.dry_run or stamp is None:
         return BatchResult(results)
     await _write(session, caller.account_id, plans, refs, stamp, columns)
@@ -417,7 +429,10 @@ async def _resolve_references(
     return _References(brands=brands, suppliers=suppliers, categories=categories)
 
 
-def _decide(plan: _Plan, options: WriteOptions, refs: _References, account_id: uuid.UUID) -> None:
+def _decide(
+    plan: _Plan, options: WriteOptions, refs: _References, account_id: uuid.UUID, *,
+    may_create: bool,
+) -> None:  # fmt: skip
     result = plan.result
     if result.status == "error":
         return
@@ -436,6 +451,10 @@ def _decide(plan: _Plan, options: WriteOptions, refs: _References, account_id: u
         return
 
     creating = not alive
+    if creating and not may_create:
+        result.status = "error"
+        result.errors.append(FieldError("ean", _CREATE_FORBIDDEN, "forbidden"))
+        return
     if creating and not plan.given.get("name"):
         result.status = "error"
         result.errors.append(FieldError("name", "obligatoire pour créer un produit", "missing"))
