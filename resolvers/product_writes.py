@@ -216,11 +216,13 @@ async def _write_once(
 
     columns = _columns_needed(plans, options)
     await _load_current(session, caller.account_id, plans, columns)
+    if not allows(caller, Operation.PRODUCTS_CREATE):
+        # Refused before the brands and suppliers they name are created on their way.
+        plans = _refuse_creations(plans, options)
     refs = await _resolve_references(session, caller.account_id, plans, create=not options.dry_run)
     stamp = await write_timestamp(session) if not options.dry_run else None
-    may_create = allows(caller, Operation.PRODUCTS_CREATE)
     for plan in plans:
-        _decide(plan, options, refs, caller.account_id, may_create=may_create)
+        _decide(plan, options, refs, caller.account_id)
     if options.dry_run or stamp is None:
         return BatchResult(results)
     await _write(session, caller.account_id, plans, refs, stamp, columns)
@@ -429,10 +431,21 @@ async def _resolve_references(
     return _References(brands=brands, suppliers=suppliers, categories=categories)
 
 
-def _decide(
-    plan: _Plan, options: WriteOptions, refs: _References, account_id: uuid.UUID, *,
-    may_create: bool,
-) -> None:  # fmt: skip
+def _refuse_creations(plans: list[_Plan], options: WriteOptions) -> list[_Plan]:
+    """The plans left once those that would create a product fail as forbidden."""
+    if options.mode not in ("upsert", "create"):
+        return plans  # a missing product is not found, whoever asks
+    kept = []
+    for plan in plans:
+        if plan.current is None or plan.current["deleted_at"] is not None:
+            plan.result.status = "error"
+            plan.result.errors.append(FieldError("ean", _CREATE_FORBIDDEN, "forbidden"))
+        else:
+            kept.append(plan)
+    return kept
+
+
+def _decide(plan: _Plan, options: WriteOptions, refs: _References, account_id: uuid.UUID) -> None:
     result = plan.result
     if result.status == "error":
         return
@@ -451,10 +464,6 @@ def _decide(
         return
 
     creating = not alive
-    if creating and not may_create:
-        result.status = "error"
-        result.errors.append(FieldError("ean", _CREATE_FORBIDDEN, "forbidden"))
-        return
     if creating and not plan.given.get("name"):
         result.status = "error"
         result.errors.append(FieldError("name", "obligatoire pour créer un produit", "missing"))

@@ -33,7 +33,7 @@ from pim.demo import ean13
 from pim.settings import Settings
 from resolvers.permissions import ALLOWED, Operation
 from schema import build_schema
-from tests.conftest import MakeKey
+from tests.conftest import MakeKey, gql
 
 Op = Operation
 # fmt: off
@@ -225,3 +225,32 @@ async def test_a_field_is_allowed_to_exactly_the_scopes_its_operation_allows(
         refused = any(_forbidden(body))
         expected = operation is not None and scope not in ALLOWED[operation]
         assert refused == expected, (scope, document, body)
+
+
+async def test_a_key_that_may_only_update_updates_what_exists_and_creates_nothing(
+    client: httpx.AsyncClient, make_key: MakeKey
+) -> None:
+    account = f"acct-{uuid.uuid4().hex[:12]}"
+    syncer = await make_key(["windev:sync", "windev:read"], account=account)
+    writer = await make_key(["windev:write"], account=account)
+    existing, new = ean13(next(_EANS)), ean13(next(_EANS))
+    upsert = """mutation ($inputs: [ProductInput!]!) { upsertProducts(inputs: $inputs) {
+      created updated failed results { ean status errors { field code } } } }"""
+    created = await gql(client, upsert, syncer, inputs=[{"ean": existing, "name": "Support"}])
+    assert created["data"]["upsertProducts"]["created"] == 1
+
+    items = [
+        {"ean": existing, "name": "Support mural"},
+        {"ean": new, "name": "Nouveau", "brandName": "Marque inconnue"},
+    ]
+    body = (await gql(client, upsert, writer, inputs=items))["data"]["upsertProducts"]
+    assert (body["created"], body["updated"], body["failed"]) == (0, 1, 1)
+    assert body["results"][1] == {
+        "ean": new,
+        "status": "ERROR",
+        "errors": [{"field": "ean", "code": "FORBIDDEN"}],
+    }
+    brands = await gql(client, "{ brands { name } }", syncer)
+    assert brands["data"]["brands"] == []
+    product = await gql(client, "query ($e: String) { product(ean: $e) { id } }", syncer, e=new)
+    assert product["data"]["product"] is None
