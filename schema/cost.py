@@ -214,9 +214,12 @@ class CostLimit(SchemaExtension):
         ec = self.execution_context
         document = ec.graphql_document
         if document is not None and ec.result is None:
-            requested = self._plan(document).cost(ec.variables or {})
-            self.cost = QueryCost(requested, self.maximum)
-            error = await self._refusal(ec.context, self.cost)
+            self.cost = QueryCost(self._plan(document).cost(ec.variables or {}), self.maximum)
+            request = getattr(ec.context, "request", None)
+            if request is not None:  # for the logs and metrics of the request
+                request.state.graphql_cost = self.cost
+                request.state.graphql_operation = ec.operation_name
+            error = _too_costly(self.cost) or await self._charge(ec.context, request)
             if error is not None:
                 ec.result = ExecutionResult(data=None, errors=[error])
         yield
@@ -240,24 +243,15 @@ class CostLimit(SchemaExtension):
                 self.plans.popitem(last=False)
         return plan
 
-    async def _refusal(self, context: Any, cost: QueryCost) -> GraphQLError | None:
-        request = getattr(context, "request", None)
-        if request is not None:
-            request.state.graphql_cost = cost
-            request.state.graphql_operation = self.execution_context.operation_name
-        if cost.requested > cost.maximum:
-            return GraphQLError(
-                f"Requête trop coûteuse : coût {cost.requested}, maximum {cost.maximum}. "
-                "Demandez moins d'éléments (first, limit) ou moins de champs.",
-                extensions={"code": "QUERY_TOO_COSTLY", "cost": cost.as_dict()},
-            )
-        return await self._charge(context, request, cost)
-
-    async def _charge(self, context: Any, request: Any, cost: QueryCost) -> GraphQLError | None:
-        # The request itself was counted when the key was admitted; the cost adds the rest.
-        extra = -(-cost.requested // self.per_unit) - 1
-        caller = context.presented if isinstance(context, Context) else None
-        if extra <= 0 or caller is None or context.auth_error is not None:
+    async def _charge(self, context: Context, request: Any) -> GraphQLError | None:
+        """Spend the rest of the cost from the key's budget (admitting it counted one)."""
+        assert self.cost is not None
+        extra = -(-self.cost.requested // self.per_unit) - 1
+        if extra <= 0 or not isinstance(context, Context):
+            return None
+        try:
+            caller = context.caller()
+        except GraphQLError:  # no key, or refused: the fields say so
             return None
         window = await context.runtime.limiter.consume(
             caller.key_id, caller.rate_limit_per_minute, extra
@@ -267,6 +261,16 @@ class CostLimit(SchemaExtension):
         if window.allowed:
             return None
         return graphql_error(RateLimited(retry_after=window.retry_after))
+
+
+def _too_costly(cost: QueryCost) -> GraphQLError | None:
+    if cost.requested <= cost.maximum:
+        return None
+    return GraphQLError(
+        f"Requête trop coûteuse : coût {cost.requested}, maximum {cost.maximum}. "
+        "Demandez moins d'éléments (first, limit) ou moins de champs.",
+        extensions={"code": "QUERY_TOO_COSTLY", "cost": cost.as_dict()},
+    )
 
 
 def cost_limit(settings: Settings) -> Any:
