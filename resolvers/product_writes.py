@@ -439,7 +439,7 @@ def _refuse_creations(plans: list[_Plan], options: WriteOptions) -> list[_Plan]:
     for plan in plans:
         if plan.current is None or plan.current["deleted_at"] is not None:
             plan.result.status = "error"
-            plan.result.errors.append(FieldError("ean", _CREATE_FORBIDDEN, "forbidden"))
+            plan.result.errors.append(FieldError("ean", _CREATE_FORBIDDEN, "scope_missing"))
         else:
             kept.append(plan)
     return kept

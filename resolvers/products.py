@@ -583,7 +583,7 @@ async def write_one(
 
 
 def _item_error(result: ItemResult) -> Exception:
-    refused = next((e for e in result.errors if e.code == "forbidden"), None)
+    refused = next((e for e in result.errors if e.code == "scope_missing"), None)
     if refused is not None:
         return Forbidden(message=refused.message, field=refused.field)
     conflict = next((e for e in result.errors if e.code == "conflict"), None)

@@ -34,7 +34,7 @@ class ErrorCode(Enum):
     DUPLICATE = "duplicate"
     CONFLICT = "conflict"
     NOT_FOUND = "not_found"
-    FORBIDDEN = "forbidden"
+    SCOPE_MISSING = "scope_missing"
     TOO_MANY = "too_many"
     OTHER = "other"
 

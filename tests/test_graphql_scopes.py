@@ -180,9 +180,10 @@ def _call(kind: str, name: str) -> tuple[str, bool]:
 
 
 def _forbidden(value: Any) -> Iterator[bool]:
-    """Whether a response says FORBIDDEN anywhere: top level, payload, or batch item."""
+    """Whether a response refuses for want of a scope anywhere: top level, payload, or
+    batch item."""
     if isinstance(value, dict):
-        yield value.get("code") == "FORBIDDEN"
+        yield value.get("code") in ("FORBIDDEN", "SCOPE_MISSING")
         for inner in value.values():
             yield from _forbidden(inner)
     elif isinstance(value, list):
@@ -248,7 +249,7 @@ async def test_a_key_that_may_only_update_updates_what_exists_and_creates_nothin
     assert body["results"][1] == {
         "ean": new,
         "status": "ERROR",
-        "errors": [{"field": "ean", "code": "FORBIDDEN"}],
+        "errors": [{"field": "ean", "code": "SCOPE_MISSING"}],
     }
     brands = await gql(client, "{ brands { name } }", syncer)
     assert brands["data"]["brands"] == []
