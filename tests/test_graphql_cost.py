@@ -3,6 +3,7 @@ reported in `extensions.cost`, and spent from the key's rate budget."""
 
 import httpx
 
+from pim.runtime import Runtime
 from tests.conftest import Key, MakeKey, gql
 from tests.test_graphql import count_queries
 
@@ -32,11 +33,11 @@ async def test_an_ordinary_front_page_passes_and_tells_its_cost(
 
 
 async def test_thirty_pages_of_500_are_refused_before_anything_runs(
-    client: httpx.AsyncClient, key: Key, runtime: object
+    client: httpx.AsyncClient, key: Key, runtime: Runtime
 ) -> None:
     aliases = " ".join(f"p{n}: products(first: 500) {{ {NESTED} }}" for n in range(30))
     await gql(client, "{ viewer { keyName } }", key)  # the key's first use is written once
-    with count_queries(runtime) as statements:  # type: ignore[arg-type]
+    with count_queries(runtime) as statements:
         body = await gql(client, "{ %s }" % aliases, key)
     cost = 30 * PAGE_OF_500_COST
     assert body["data"] is None
