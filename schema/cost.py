@@ -6,11 +6,14 @@ Depth, alias and token limits do not bound the work: 30 aliases of
 can resolve: each field counts 1, and what lies under a field with a `first` or
 `limit` argument counts that many times (the argument as sent, from the variables,
 or its default); a list field without one counts its items as `UNSIZED_LIST`.
-Nested lists multiply. The list fields right under a paged field (a connection's
-`edges` or `nodes`) are the page itself and do not multiply again.
+Nested lists multiply. Under a paged field that is not a list itself (a connection),
+the page size multiplies its list fields (`edges`, `nodes`) and its totals count once.
+A front page of 50 products with brand, category and supplier costs 606.
 
-The document's shape is compiled once per query text (a tree of multipliers, some
-of them variables) and only the variables are read on each request.
+The document's shape is compiled once per query text (a tree of multipliers, what no
+variable changes folded into constants) and only the variables are read on each
+request. Measured on that front page: 50-60 µs to compile, then 0.3 µs a request
+(1.3 µs with `first: $n`), about 5 µs with the extension's hooks.
 """
 
 from collections import OrderedDict
