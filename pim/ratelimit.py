@@ -28,29 +28,29 @@ class RateWindow:
 
 
 class _Counter(Protocol):
-    async def incr(self, key: str, window_end: int) -> int: ...
+    async def incr(self, key: str, window_end: int, units: int = 1) -> int: ...
 
 
 class _MemoryCounter:
     def __init__(self) -> None:
         self._counts: dict[str, tuple[int, int]] = {}
 
-    async def incr(self, key: str, window_end: int) -> int:
+    async def incr(self, key: str, window_end: int, units: int = 1) -> int:
         count, end = self._counts.get(key, (0, window_end))
         if end != window_end:
             self._counts = {k: v for k, v in self._counts.items() if v[1] >= window_end}
             count = 0
-        self._counts[key] = (count + 1, window_end)
-        return count + 1
+        self._counts[key] = (count + units, window_end)
+        return count + units
 
 
 class _RedisCounter:
     def __init__(self, url: str) -> None:
         self._redis = aioredis.from_url(url)
 
-    async def incr(self, key: str, window_end: int) -> int:
+    async def incr(self, key: str, window_end: int, units: int = 1) -> int:
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.incr(key)
+            pipe.incrby(key, units)
             pipe.expireat(key, window_end + 1, nx=True)
             count, _ = await pipe.execute()
         return int(count)
@@ -67,9 +67,14 @@ class RateLimiter:
         self.default_per_minute = default_per_minute
 
     async def hit(self, key_id: uuid.UUID, per_minute: int | None) -> RateWindow:
+        return await self.consume(key_id, per_minute, 1)
+
+    async def consume(self, key_id: uuid.UUID, per_minute: int | None, units: int) -> RateWindow:
+        """Count `units` requests at once: an expensive GraphQL query spends more of the
+        key's budget than a cheap one."""
         limit = per_minute or self.default_per_minute
         window_end = (int(time.time()) // WINDOW_SECONDS + 1) * WINDOW_SECONDS
-        count = await self._counter.incr(f"pim:rate:{key_id}:{window_end}", window_end)
+        count = await self._counter.incr(f"pim:rate:{key_id}:{window_end}", window_end, units)
         return RateWindow(
             limit=limit,
             remaining=max(0, limit - count),

@@ -30,6 +30,13 @@ class Settings(BaseSettings):
     graphql_max_depth: int = 12
     graphql_max_aliases: int = 30
     graphql_max_tokens: int = 5000
+    # The most a GraphQL request may cost (fields it can resolve, lists counted by their
+    # `first`/`limit`; see schema/cost.py): products(first: 500) with 25 fields and its
+    # brand, category and stock costs about 16,000; 30 aliases of it are refused.
+    graphql_max_cost: int = Field(default=50_000, ge=1)
+    # A request costing more than this counts as one more request against the key's
+    # per-minute limit for every started multiple (a cost of 5,000 counts as 5).
+    graphql_cost_per_rate_unit: int = Field(default=1000, ge=1)
     sql_echo: bool = False
     # Request bodies: JSON (and every other body) and import uploads are refused (413)
     # past these sizes, counted as they arrive; a body that stops arriving for

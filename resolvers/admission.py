@@ -10,9 +10,7 @@ from pim.db import Database
 from pim.ratelimit import RateLimiter, RateWindow
 from resolvers import keys
 from resolvers.errors import DomainError, RateLimited, Unauthenticated
-from resolvers.permissions import require
-
-RATE_LIMITED_MESSAGE = "Trop de requêtes : limite de la clé atteinte, réessayez plus tard."
+from resolvers.permissions import ALLOWED, Operation, require_any
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +48,7 @@ async def admit(
     db: Database,
     limiter: RateLimiter,
     presented: str | None,
-    scopes: frozenset[str] | None = None,
+    scopes: frozenset[str] | Operation | None = None,
 ) -> Admission:
     """Authenticate the presented key, count the request against its rate limit, then
     check that it holds one of `scopes` (None: the operations check their own)."""
@@ -60,11 +58,11 @@ async def admit(
         return Admission(caller=None, refusal=exc)
     window = await limiter.hit(caller.key_id, caller.rate_limit_per_minute)
     if not window.allowed:
-        limited = RateLimited(message=RATE_LIMITED_MESSAGE, retry_after=window.retry_after)
+        limited = RateLimited(retry_after=window.retry_after)
         return Admission(caller, window, limited)
     if scopes is not None:
         try:
-            require(caller, scopes)
+            require_any(caller, ALLOWED[scopes] if isinstance(scopes, Operation) else scopes)
         except DomainError as exc:
             return Admission(caller, window, exc)
     return Admission(caller, window)

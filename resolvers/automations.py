@@ -28,8 +28,7 @@ from pim.remote_files import RemoteSource, check_private_key, check_public_key
 from pim.timeutil import isoformat_z, utcnow
 from resolvers.errors import FieldError, NotFound, ValidationFailed
 from resolvers.import_files import validate_mapping
-from resolvers.imports import IMPORTS_READ, IMPORTS_WRITE
-from resolvers.permissions import require
+from resolvers.permissions import ALLOWED, Operation, require
 from resolvers.validation import parse
 
 MAX_PAGE_SIZE = 200
@@ -216,7 +215,7 @@ async def create_automation(
     cipher: Cipher,
     policy: OutboundPolicy,
 ) -> Automation:
-    require(caller, IMPORTS_WRITE)
+    require(caller, Operation.IMPORTS_WRITE)
     parsed, errors = parse(AutomationIn, data)
     if parsed is None:
         raise ValidationFailed.of(errors)
@@ -246,7 +245,7 @@ async def create_automation(
 async def list_automations(
     session: AsyncSession, caller: Caller, *, skip: int = 0, limit: int = 50
 ) -> AutomationPage:
-    require(caller, IMPORTS_READ)
+    require(caller, Operation.IMPORTS_READ)
     errors = []
     if skip < 0:
         errors.append(FieldError("skip", "doit être supérieur ou égal à 0"))
@@ -276,7 +275,7 @@ async def _owned(session: AsyncSession, caller: Caller, automation_id: uuid.UUID
 async def get_automation(
     session: AsyncSession, caller: Caller, *, automation_id: uuid.UUID
 ) -> Automation:
-    require(caller, IMPORTS_READ)
+    require(caller, Operation.IMPORTS_READ)
     return await _owned(session, caller, automation_id)
 
 
@@ -289,7 +288,7 @@ async def update_automation(
     cipher: Cipher,
     policy: OutboundPolicy,
 ) -> Automation:
-    require(caller, IMPORTS_WRITE)
+    require(caller, Operation.IMPORTS_WRITE)
     patch, errors = parse(AutomationPatch, changes)
     if patch is None:
         raise ValidationFailed.of(errors)
@@ -339,7 +338,7 @@ async def update_automation(
 async def delete_automation(
     session: AsyncSession, caller: Caller, *, automation_id: uuid.UUID
 ) -> uuid.UUID:
-    require(caller, IMPORTS_WRITE)
+    require(caller, Operation.IMPORTS_WRITE)
     automation = await _owned(session, caller, automation_id)
     await session.delete(automation)
     await session.flush()
@@ -350,7 +349,7 @@ async def run_automation_now(
     session: AsyncSession, caller: Caller, *, automation_id: uuid.UUID
 ) -> Automation:
     """Queue a run outside the schedule (an inactive automation can be run this way too)."""
-    require(caller, IMPORTS_WRITE)
+    require(caller, Operation.IMPORTS_WRITE)
     automation = await _owned(session, caller, automation_id)
     job_id = f"automation:{automation.id}:now:{uuid7().hex}"
     defer(session, RUN_JOB, str(automation.id), None, job_id=job_id)
@@ -442,7 +441,7 @@ async def start_run(
         account_name=account.name,
         key_id=automation.id,
         key_name=f"automation:{automation.name}",
-        scopes=IMPORTS_WRITE,
+        scopes=ALLOWED[Operation.IMPORTS_WRITE],
         strict_ean=account.strict_ean,
     )
     plan = RunPlan(

@@ -20,7 +20,7 @@ from pim.db import fetch, on_postgres
 from pim.sql import among, unique
 from resolvers.ean import FORMAT_MESSAGE, is_well_formed
 from resolvers.errors import FieldError, ValidationFailed
-from resolvers.permissions import PRODUCT_WRITE, require
+from resolvers.permissions import Operation, require
 from resolvers.validation import parse
 
 PRODUCTS: Table = Product.__table__  # type: ignore[assignment]
@@ -101,7 +101,7 @@ async def prepare(
     columns: Sequence[str] = (),
 ) -> Prepared[M]:
     """Permission, size limit, per-item validation and one lookup of the products."""
-    require(caller, PRODUCT_WRITE)
+    require(caller, Operation.PRODUCTS_UPDATE)
     check_size(items, max_items)
     results, valid = validate_items(model, items, key=key, check=check)
     found, current = await load_products(session, caller.account_id, valid, *columns)

@@ -15,7 +15,7 @@ from pim.auth import Caller
 from pim.ids import uuid7
 from pim.sql import among, unique, upsert
 from resolvers.errors import Conflict, FieldError, NotFound, ValidationFailed
-from resolvers.permissions import PRODUCT_READ, PRODUCT_WRITE, require
+from resolvers.permissions import Operation, require
 
 
 def brand_key(name: str) -> str:
@@ -101,7 +101,7 @@ async def existing_category_ids(
 
 
 async def list_brands(session: AsyncSession, caller: Caller) -> list[Brand]:
-    require(caller, PRODUCT_READ)
+    require(caller, Operation.PRODUCTS_READ)
     rows = await session.scalars(
         select(Brand).where(Brand.account_id == caller.account_id).order_by(Brand.name_key)
     )
@@ -110,7 +110,7 @@ async def list_brands(session: AsyncSession, caller: Caller) -> list[Brand]:
 
 async def list_categories(session: AsyncSession, caller: Caller) -> list[Category]:
     """The whole tree, flat: by depth, then display order, then name."""
-    require(caller, PRODUCT_READ)
+    require(caller, Operation.PRODUCTS_READ)
     rows = await session.scalars(
         select(Category)
         .where(Category.account_id == caller.account_id)
@@ -122,7 +122,7 @@ async def list_categories(session: AsyncSession, caller: Caller) -> list[Categor
 async def list_suppliers(
     session: AsyncSession, caller: Caller, *, active_only: bool = True
 ) -> list[Supplier]:
-    require(caller, PRODUCT_READ)
+    require(caller, Operation.PRODUCTS_READ)
     stmt = select(Supplier).where(Supplier.account_id == caller.account_id)
     if active_only:
         stmt = stmt.where(Supplier.is_active.is_(True))
@@ -141,7 +141,7 @@ class CategoryInput:
 async def create_category(
     session: AsyncSession, caller: Caller, *, data: CategoryInput
 ) -> Category:
-    require(caller, PRODUCT_WRITE)
+    require(caller, Operation.CATALOG_WRITE)
     name = data.name.strip()
     if not name:
         raise ValidationFailed.of([FieldError("name", "ne peut pas être vide")])
@@ -179,7 +179,7 @@ class SupplierInput:
 async def create_supplier(
     session: AsyncSession, caller: Caller, *, data: SupplierInput
 ) -> Supplier:
-    require(caller, PRODUCT_WRITE)
+    require(caller, Operation.CATALOG_WRITE)
     code = data.code.strip()
     if not code or not data.name.strip():
         raise ValidationFailed.of([FieldError("code", "le code et le nom sont obligatoires")])

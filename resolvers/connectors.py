@@ -29,11 +29,10 @@ from pim.outbound import OutboundBlocked, OutboundPolicy
 from pim.settings import Settings
 from pim.timeutil import utcnow
 from resolvers.errors import FieldError, NotFound, ValidationFailed
-from resolvers.permissions import SETTINGS_MANAGE, require
+from resolvers.permissions import Operation, require
 from resolvers.validation import parse
 
 # Managing connectors implies seeing them.
-CONNECTORS_READ = frozenset({"connectors:read"}) | SETTINGS_MANAGE
 MAX_PAGE_SIZE = 100
 Status = Literal["active", "inactive"]
 Name = Annotated[str, Field(min_length=1, max_length=255)]
@@ -95,7 +94,7 @@ async def list_connectors(
     limit: int = 50,
     offset: int = 0,
 ) -> ConnectorPage:
-    require(caller, CONNECTORS_READ)
+    require(caller, Operation.CONNECTORS_READ)
     statement = _scoped(caller, platform)
     total = await session.scalar(select(func.count()).select_from(statement.subquery()))
     rows = list(
@@ -119,7 +118,7 @@ async def load_connector(
 async def get_connector(
     session: AsyncSession, caller: Caller, *, id: uuid.UUID, platform: str | None = None
 ) -> Connector:
-    require(caller, CONNECTORS_READ)
+    require(caller, Operation.CONNECTORS_READ)
     return await load_connector(session, caller, id, platform)
 
 
@@ -243,7 +242,7 @@ async def create_connector(
     data: dict[str, Any],
     platform: str | None = None,
 ) -> Connector:
-    require(caller, SETTINGS_MANAGE)
+    require(caller, Operation.SETTINGS_MANAGE)
     fields = _fields(data)
     chosen = platform or fields.platform
     missing = [
@@ -277,7 +276,7 @@ async def update_connector(
     data: dict[str, Any],
     platform: str | None = None,
 ) -> Connector:
-    require(caller, SETTINGS_MANAGE)
+    require(caller, Operation.SETTINGS_MANAGE)
     fields = _fields(data)
     connector = await load_connector(session, caller, id, platform)
     if "platform" in fields.model_fields_set and fields.platform != connector.platform:
@@ -293,7 +292,7 @@ async def update_connector(
 async def delete_connector(
     session: AsyncSession, caller: Caller, *, id: uuid.UUID, platform: str | None = None
 ) -> uuid.UUID:
-    require(caller, SETTINGS_MANAGE)
+    require(caller, Operation.SETTINGS_MANAGE)
     connector = await load_connector(session, caller, id, platform)
     await session.delete(connector)
     await session.flush()
@@ -333,7 +332,7 @@ async def config_to_test(
     platform: str | None = None,
 ) -> ConnectorConfig:
     """The first half of a connection test: permission and configuration, from the database."""
-    require(caller, SETTINGS_MANAGE)
+    require(caller, Operation.SETTINGS_MANAGE)
     return config_for(await load_connector(session, caller, id, platform), settings)
 
 

@@ -57,6 +57,7 @@ class ValidationFailed(DomainError):
 
 @dataclass
 class RateLimited(DomainError):
+    message: str = "Trop de requêtes : limite de la clé atteinte, réessayez plus tard."
     code: str = "rate_limited"
     retry_after: int = 60
 
@@ -69,6 +70,14 @@ class PayloadTooLarge(DomainError):
 @dataclass
 class RequestTimeout(DomainError):
     code: str = "request_timeout"
+
+
+@dataclass
+class InternalError(DomainError):
+    """What a surface says instead of an unexpected exception (see pim/incidents.py)."""
+
+    message: str = "Erreur interne du serveur."
+    code: str = "internal_error"
 
 
 def product_not_found(ean: str) -> NotFound:

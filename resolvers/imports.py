@@ -28,10 +28,8 @@ from resolvers.import_files import (
     validate_row,
 )
 from resolvers.import_storage import Readable
-from resolvers.permissions import require
+from resolvers.permissions import Operation, require
 
-IMPORTS_READ = frozenset({"imports:read"})
-IMPORTS_WRITE = frozenset({"imports:write"})
 MODES = ("upsert", "create_only", "update_only")
 LOG_LEVELS = ("error", "warning", "info")
 MAX_PAGE = 200
@@ -74,7 +72,7 @@ async def create_job(
     The file is only looked at by the job: a broken file makes a failed job with
     its reason, which the client reads like any other outcome.
     """
-    require(caller, IMPORTS_WRITE)
+    require(caller, Operation.IMPORTS_WRITE)
     errors: list[FieldError] = []
     file_type = file_type_of(file_name)
     if file_type is None:
@@ -112,7 +110,7 @@ async def create_job(
 
 
 async def get_job(session: AsyncSession, caller: Caller, *, job_id: uuid.UUID) -> ImportJob:
-    require(caller, IMPORTS_READ)
+    require(caller, Operation.IMPORTS_READ)
     return await _load(session, caller, job_id)
 
 
@@ -184,7 +182,7 @@ async def list_jobs(
 ) -> Page:
     """Newest first, by offset or after a keyset cursor; `automation_id` keeps one
     automation's runs."""
-    require(caller, IMPORTS_READ)
+    require(caller, Operation.IMPORTS_READ)
     _check_page(skip, limit)
     scoped = select(ImportJob).where(ImportJob.account_id == caller.account_id)
     if automation_id is not None:
@@ -214,7 +212,7 @@ async def job_logs(
     after: str | None = None,
 ) -> Page:
     """In row order, by offset or after a keyset cursor."""
-    require(caller, IMPORTS_READ)
+    require(caller, Operation.IMPORTS_READ)
     wrong_level = level is not None and level not in LOG_LEVELS
     _check_page(
         skip,
@@ -251,7 +249,7 @@ async def preview(
     session: AsyncSession, caller: Caller, *, job_id: uuid.UUID, limit: int = 10
 ) -> Preview:
     """The first rows as the import reads them (after mapping) and what is wrong with them."""
-    require(caller, IMPORTS_READ)
+    require(caller, Operation.IMPORTS_READ)
     _check_page(0, limit)
     job = await _load(session, caller, job_id)
     try:
@@ -297,7 +295,7 @@ async def control_job(
     session: AsyncSession, caller: Caller, *, job_id: uuid.UUID, action: str
 ) -> ImportJob:
     """confirm, pause, resume or cancel; anything else than the allowed moves is a Conflict."""
-    require(caller, IMPORTS_WRITE)
+    require(caller, Operation.IMPORTS_WRITE)
     allowed, target = _TRANSITIONS[action]
     job = await _load(session, caller, job_id, for_update=True)
     if job.status not in allowed:

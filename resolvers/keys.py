@@ -13,7 +13,7 @@ from pim.auth import SCOPES, Caller, CallerCache, display_prefix, generate_key, 
 from pim.db import Database
 from pim.timeutil import utcnow
 from resolvers.errors import FieldError, NotFound, Unauthenticated, ValidationFailed
-from resolvers.permissions import SETTINGS_MANAGE, require
+from resolvers.permissions import Operation, require
 
 # Writing last_used_at on every request would turn every read into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -75,7 +75,7 @@ async def create_key_for(
     session: AsyncSession, caller: Caller, *, name: str, scopes: list[str]
 ) -> CreatedKey:
     """A key created through the API: same account, never more scopes than the creator."""
-    require(caller, SETTINGS_MANAGE)
+    require(caller, Operation.SETTINGS_MANAGE)
     beyond = set(scopes) - caller.scopes
     if beyond:
         raise ValidationFailed.of(

@@ -21,13 +21,13 @@ from models import (
     SupplierProduct,
 )
 from pim.auth import Caller
-from resolvers.permissions import PRODUCT_READ, require
+from resolvers.permissions import Operation, require
 
 
 async def _by_id(
     session: AsyncSession, caller: Caller, model: Any, keys: Sequence[uuid.UUID]
 ) -> list[Any]:
-    require(caller, PRODUCT_READ)
+    require(caller, Operation.PRODUCTS_READ)
     rows = await session.scalars(
         select(model).where(model.account_id == caller.account_id, model.id.in_(list(keys)))
     )
@@ -56,7 +56,7 @@ async def suppliers(
 async def stock_quantities(
     session: AsyncSession, caller: Caller, product_ids: Sequence[uuid.UUID]
 ) -> list[int | None]:
-    require(caller, PRODUCT_READ)
+    require(caller, Operation.PRODUCTS_READ)
     rows = await session.execute(
         select(ProductStock.product_id, ProductStock.quantity).where(
             ProductStock.account_id == caller.account_id,
@@ -77,7 +77,7 @@ async def _grouped_by_product(
     order_by: Any,
 ) -> list[list[tuple[Any, Any]]]:
     """Rows of `child` (with their `parent`) per product, in product_ids order."""
-    require(caller, PRODUCT_READ)
+    require(caller, Operation.PRODUCTS_READ)
     rows = await session.execute(
         select(child, parent)
         .join(parent, join_on)

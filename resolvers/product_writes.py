@@ -27,7 +27,7 @@ from pim.sql import among, bulk_insert, bulk_upsert, unique
 from resolvers import catalog, counts, events
 from resolvers.ean import CHECKSUM_MESSAGE, FORMAT_MESSAGE, check_ean
 from resolvers.errors import Conflict, FieldError
-from resolvers.permissions import PRODUCT_WRITE, require
+from resolvers.permissions import ALLOWED, Operation, allows, require
 from resolvers.product_fields import NON_COLUMN_INPUTS, REPLACEABLE_FIELDS, check_fields
 
 WriteMode = Literal["upsert", "create", "update", "replace"]
@@ -139,6 +139,17 @@ class _Plan:
     stock: int | None = None
 
 
+def write_operation(mode: WriteMode) -> Operation:
+    """What a write needs at least; an upsert that creates needs PRODUCTS_CREATE too,
+    checked per item (a key that may only update still updates the products that exist)."""
+    return Operation.PRODUCTS_CREATE if mode == "create" else Operation.PRODUCTS_UPDATE
+
+
+_CREATE_FORBIDDEN = "Portée requise manquante pour créer un produit : " + " ou ".join(
+    sorted(ALLOWED[Operation.PRODUCTS_CREATE])
+)
+
+
 async def write_products(
     session: AsyncSession,
     caller: Caller,
@@ -161,7 +172,7 @@ def check_items(
 async def write_checked(
     session: AsyncSession, caller: Caller, checked: Sequence[Checked], options: WriteOptions
 ) -> BatchResult:
-    require(caller, PRODUCT_WRITE)
+    require(caller, write_operation(options.mode))
     if options.dry_run:
         return await _write_once(session, caller, checked, options)
     if on_postgres(session):
@@ -205,6 +216,9 @@ async def _write_once(
 
     columns = _columns_needed(plans, options)
     await _load_current(session, caller.account_id, plans, columns)
+    if not allows(caller, Operation.PRODUCTS_CREATE):
+        # Refused before the brands and suppliers they name are created on their way.
+        plans = _refuse_creations(plans, options)
     refs = await _resolve_references(session, caller.account_id, plans, create=not options.dry_run)
     stamp = await write_timestamp(session) if not options.dry_run else None
     for plan in plans:
@@ -415,6 +429,20 @@ async def _resolve_references(
     suppliers = await catalog.supplier_ids_for(session, account_id, codes, create=create)
     categories = await catalog.existing_category_ids(session, account_id, category_ids)
     return _References(brands=brands, suppliers=suppliers, categories=categories)
+
+
+def _refuse_creations(plans: list[_Plan], options: WriteOptions) -> list[_Plan]:
+    """The plans left once those that would create a product fail as forbidden."""
+    if options.mode not in ("upsert", "create"):
+        return plans  # a missing product is not found, whoever asks
+    kept = []
+    for plan in plans:
+        if plan.current is None or plan.current["deleted_at"] is not None:
+            plan.result.status = "error"
+            plan.result.errors.append(FieldError("ean", _CREATE_FORBIDDEN, "scope_missing"))
+        else:
+            kept.append(plan)
+    return kept
 
 
 def _decide(plan: _Plan, options: WriteOptions, refs: _References, account_id: uuid.UUID) -> None:

@@ -34,8 +34,15 @@ from pim.sql import like_pattern
 from resolvers import counts, events
 from resolvers.batches import check_size
 from resolvers.ean import is_well_formed
-from resolvers.errors import Conflict, FieldError, NotFound, ValidationFailed, product_not_found
-from resolvers.permissions import PRODUCT_READ, PRODUCT_WRITE, require
+from resolvers.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+    product_not_found,
+)
+from resolvers.permissions import Operation, require
 from resolvers.product_writes import (
     PRODUCTS,
     BatchResult,
@@ -43,12 +50,13 @@ from resolvers.product_writes import (
     WriteItem,
     WriteMode,
     WriteOptions,
+    write_operation,
     write_products,
 )
 
 MAX_PAGE_SIZE = 500
 # Finding a product to read or to write it.
-ADDRESS = PRODUCT_READ | PRODUCT_WRITE
+ADDRESS = Operation.PRODUCTS_ADDRESS
 # The Products API's documented bulk limit; GraphQL's createProducts/updateProducts share it.
 MAX_BULK_ITEMS = 1000
 SortField = Literal["created_at", "updated_at", "name", "price", "ean"]
@@ -348,7 +356,7 @@ async def list_products(
     costs the database, the driver and the decoding several times what a surface
     showing a third of them needs. The id and the sort column are always read.
     """
-    require(caller, PRODUCT_READ)
+    require(caller, Operation.PRODUCTS_READ)
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValidationFailed.of(
             [FieldError("limit", f"doit être compris entre 1 et {MAX_PAGE_SIZE}")]
@@ -397,7 +405,7 @@ async def delta(
     timestamp) and, unlike the high-water loop, may miss one that a product changed
     during the walk pushed back.
     """
-    require(caller, PRODUCT_READ)
+    require(caller, Operation.PRODUCTS_READ)
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValidationFailed.of(
             [FieldError("page_size", f"doit être compris entre 1 et {MAX_PAGE_SIZE}")]
@@ -474,14 +482,14 @@ async def get_product(
     id: uuid.UUID | None = None,
     ean: str | None = None,
     reference: str | None = None,
-    scopes: frozenset[str] = PRODUCT_READ,
+    operation: Operation = Operation.PRODUCTS_READ,
 ) -> ProductRow:
     """A live product by id, EAN or reference; NotFound otherwise (malformed EANs too).
 
-    Writers look up the product they write with `scopes=ADDRESS`: a write-only key
+    Writers look up the product they write with `operation=ADDRESS`: a write-only key
     may address and read back what it writes.
     """
-    require(caller, scopes)
+    require(caller, operation)
     stmt = _scoped(caller).where(_LIVE)
     if id is not None:
         stmt = stmt.where(Product.id == id)
@@ -526,6 +534,7 @@ async def write_batch(
     max_items: int,
 ) -> BatchResult:
     """A batch of independent items; the size limit is the surface's documented one."""
+    require(caller, write_operation(options.mode))
     if len(items) > max_items:
         raise ValidationFailed.of(
             [
@@ -553,10 +562,10 @@ async def write_one(
 
     `ean_lengths` narrows the accepted EAN lengths for surfaces that document fewer.
     """
-    require(caller, PRODUCT_WRITE)
+    require(caller, write_operation(mode))
     target_id = id
     if ean is not None and mode in ("update", "replace"):
-        target_id = (await get_product(session, caller, ean=ean, scopes=ADDRESS)).product.id
+        target_id = (await get_product(session, caller, ean=ean, operation=ADDRESS)).product.id
     result = (
         await write_products(
             session,
@@ -570,10 +579,13 @@ async def write_one(
     if result.status == "error":
         raise _item_error(result)
     assert result.id is not None
-    return result, await get_product(session, caller, id=result.id, scopes=ADDRESS)
+    return result, await get_product(session, caller, id=result.id, operation=ADDRESS)
 
 
 def _item_error(result: ItemResult) -> Exception:
+    refused = next((e for e in result.errors if e.code == "scope_missing"), None)
+    if refused is not None:
+        return Forbidden(message=refused.message, field=refused.field)
     conflict = next((e for e in result.errors if e.code == "conflict"), None)
     if conflict is not None:
         return Conflict(message=str(conflict), field=conflict.field)
@@ -584,8 +596,8 @@ async def delete_product(
     session: AsyncSession, caller: Caller, *, id: uuid.UUID | None = None, ean: str | None = None
 ) -> uuid.UUID:
     """Soft delete: the row stays for audit and shows in delta sync as a tombstone."""
-    require(caller, PRODUCT_WRITE)
-    row = await get_product(session, caller, id=id, ean=ean, scopes=ADDRESS)
+    require(caller, Operation.PRODUCTS_DELETE)
+    row = await get_product(session, caller, id=id, ean=ean, operation=ADDRESS)
     product = row.product
     stamp = await write_timestamp(session)
     await session.execute(
@@ -605,11 +617,11 @@ async def delete_product(
 async def get_by_reference_or_ean(session: AsyncSession, caller: Caller, *, ref: str) -> ProductRow:
     """WinDev addressing: `ref` is tried as the manufacturer reference, then as an EAN."""
     try:
-        return await get_product(session, caller, reference=ref, scopes=ADDRESS)
+        return await get_product(session, caller, reference=ref, operation=ADDRESS)
     except NotFound:
         pass
     try:
-        return await get_product(session, caller, ean=ref, scopes=ADDRESS)
+        return await get_product(session, caller, ean=ref, operation=ADDRESS)
     except NotFound:
         raise _not_found(id=None, ean=None, reference=ref) from None
 
@@ -633,6 +645,7 @@ async def set_active(
 ) -> ProductRow:
     """Activate (status active) or deactivate (status inactive) a product given by id or
     by reference-or-EAN; a no-op changes nothing."""
+    require(caller, Operation.PRODUCTS_UPDATE)
     if id is None:
         if not ref:
             raise ValidationFailed.of(
@@ -655,6 +668,7 @@ async def sync_products(
 ) -> BatchResult:
     """A batch matched by EAN, else by reference (WinDev sync), where every item must
     carry the `required` fields; an item missing one fails alone."""
+    require(caller, write_operation("upsert"))
     check_size(items, max_items)
     rejected: list[ItemResult] = []
     kept: list[tuple[int, Any]] = []

@@ -31,9 +31,9 @@ from pim.ids import uuid7
 from pim.jobs import defer
 from pim.sql import unique, upsert
 from pim.timeutil import isoformat_z, utcnow
-from resolvers.connectors import CONNECTORS_READ, load_connector
+from resolvers.connectors import load_connector
 from resolvers.errors import Conflict, FieldError, NotFound, ValidationFailed
-from resolvers.permissions import SETTINGS_MANAGE, require
+from resolvers.permissions import Operation, require
 from resolvers.product_writes import WriteItem, WriteOptions, write_products
 
 CONNECTORS_QUEUE = "connectors"
@@ -84,7 +84,7 @@ async def start_sync(
     platform: str | None = None,
 ) -> QueuedSync:
     """Create a sync job and enqueue it on the connectors queue once the transaction commits."""
-    require(caller, SETTINGS_MANAGE)
+    require(caller, Operation.SETTINGS_MANAGE)
     if kind not in KINDS:
         raise ValidationFailed.of([FieldError("kind", f"opération inconnue : {kind}")])
     connector = await load_connector(session, caller, connector_id, platform)
@@ -120,7 +120,7 @@ async def start_sync(
 async def get_sync_job(
     session: AsyncSession, caller: Caller, *, id: uuid.UUID, connector_id: uuid.UUID | None = None
 ) -> SyncJob:
-    require(caller, CONNECTORS_READ)
+    require(caller, Operation.CONNECTORS_READ)
     statement = select(SyncJob).where(SyncJob.account_id == caller.account_id, SyncJob.id == id)
     if connector_id is not None:
         statement = statement.where(SyncJob.connector_id == connector_id)
@@ -138,7 +138,7 @@ async def list_sync_jobs(
     platform: str | None = None,
     limit: int = 20,
 ) -> list[SyncJob]:
-    require(caller, CONNECTORS_READ)
+    require(caller, Operation.CONNECTORS_READ)
     await load_connector(session, caller, connector_id, platform)
     rows = await session.scalars(
         select(SyncJob)
@@ -153,7 +153,7 @@ async def cancel_sync_job(
     session: AsyncSession, caller: Caller, *, id: uuid.UUID, connector_id: uuid.UUID | None = None
 ) -> SyncJob:
     """Stop a queued or running job; a running one stops after its current chunk."""
-    require(caller, SETTINGS_MANAGE)
+    require(caller, Operation.SETTINGS_MANAGE)
     job = await get_sync_job(session, caller, id=id, connector_id=connector_id)
     cancelled = await session.execute(
         update(SyncJob)

@@ -22,7 +22,7 @@ from pim.settings import Settings
 from pim.timeutil import utcnow
 from resolvers import webhook_delivery as delivery
 from resolvers.errors import FieldError, NotFound, ValidationFailed
-from resolvers.permissions import SETTINGS_MANAGE, require
+from resolvers.permissions import Operation, require
 
 SECRET_PREFIX = "whsec_"
 MAX_PAGE_SIZE = 500
@@ -151,7 +151,7 @@ async def create_endpoint(
     session: AsyncSession, caller: Caller, *, data: EndpointInput, settings: Settings
 ) -> WithSecret:
     """A new endpoint; it receives events recorded from now on. The secret is shown once."""
-    require(caller, SETTINGS_MANAGE)
+    require(caller, Operation.SETTINGS_MANAGE)
     url = await _checked_url(data.url, settings)
     event_types = _event_types(data.event_types)
     secret = _new_secret()
@@ -178,7 +178,7 @@ async def create_endpoint(
 async def list_endpoints(
     session: AsyncSession, caller: Caller, *, limit: int = 100, offset: int = 0
 ) -> Page[WebhookEndpoint]:
-    require(caller, SETTINGS_MANAGE)
+    require(caller, Operation.SETTINGS_MANAGE)
     _page_args(limit, offset)
     stmt = _scoped_endpoints(caller).order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
     return await _page(session, stmt, limit, offset)
@@ -187,7 +187,7 @@ async def list_endpoints(
 async def get_endpoint(
     session: AsyncSession, caller: Caller, *, endpoint_id: uuid.UUID
 ) -> WebhookEndpoint:
-    require(caller, SETTINGS_MANAGE)
+    require(caller, Operation.SETTINGS_MANAGE)
     return await _endpoint(session, caller, endpoint_id)
 
 
@@ -199,7 +199,7 @@ async def update_endpoint(
     changes: EndpointChanges,
     settings: Settings,
 ) -> WebhookEndpoint:
-    require(caller, SETTINGS_MANAGE)
+    require(caller, Operation.SETTINGS_MANAGE)
     endpoint = await _endpoint(session, caller, endpoint_id)
     if changes.url is not None:
         endpoint.url = await _checked_url(changes.url, settings)
@@ -217,7 +217,7 @@ async def update_endpoint(
 
 
 async def delete_endpoint(session: AsyncSession, caller: Caller, *, endpoint_id: uuid.UUID) -> None:
-    require(caller, SETTINGS_MANAGE)
+    require(caller, Operation.SETTINGS_MANAGE)
     endpoint = await _endpoint(session, caller, endpoint_id)
     await session.delete(endpoint)
     await session.flush()
@@ -233,7 +233,7 @@ async def rotate_secret(
     now: datetime | None = None,
 ) -> WithSecret:
     """A new secret (shown once); the replaced one keeps signing until `grace` has passed."""
-    require(caller, SETTINGS_MANAGE)
+    require(caller, Operation.SETTINGS_MANAGE)
     if grace < timedelta(0) or grace > timedelta(days=7):
         raise ValidationFailed.of(
             [FieldError("expires_in_hours", "doit être compris entre 0 et 168")]
@@ -253,7 +253,7 @@ async def enable_endpoint(
     session: AsyncSession, caller: Caller, *, endpoint_id: uuid.UUID
 ) -> WebhookEndpoint:
     """Re-enable an endpoint (after automatic disabling, or a pause): the held events go out."""
-    require(caller, SETTINGS_MANAGE)
+    require(caller, Operation.SETTINGS_MANAGE)
     endpoint = await _endpoint(session, caller, endpoint_id)
     endpoint.is_active = True
     endpoint.disabled_at = None
@@ -276,7 +276,7 @@ async def list_deliveries(
     offset: int = 0,
 ) -> Page[WebhookDelivery]:
     """An endpoint's deliveries, newest event first."""
-    require(caller, SETTINGS_MANAGE)
+    require(caller, Operation.SETTINGS_MANAGE)
     _page_args(limit, offset)
     await _endpoint(session, caller, endpoint_id)
     stmt = (
@@ -300,7 +300,7 @@ async def list_attempts(
     session: AsyncSession, caller: Caller, *, endpoint_id: uuid.UUID, delivery_id: uuid.UUID
 ) -> list[WebhookAttempt]:
     """Every attempt of one delivery of the endpoint, first to last."""
-    require(caller, SETTINGS_MANAGE)
+    require(caller, Operation.SETTINGS_MANAGE)
     found = await session.scalar(
         select(WebhookDelivery.id).where(
             WebhookDelivery.account_id == caller.account_id,
@@ -331,7 +331,7 @@ async def replay_event(
     now: datetime | None = None,
 ) -> WebhookDelivery:
     """Deliver one event of the account to the endpoint again, as a new delivery."""
-    require(caller, SETTINGS_MANAGE)
+    require(caller, Operation.SETTINGS_MANAGE)
     endpoint = await _endpoint(session, caller, endpoint_id)
     event = (
         await session.execute(
@@ -360,7 +360,7 @@ async def replay_range(
     now: datetime | None = None,
 ) -> int:
     """Deliver again every subscribed event that occurred in [since, until); returns how many."""
-    require(caller, SETTINGS_MANAGE)
+    require(caller, Operation.SETTINGS_MANAGE)
     now = now or utcnow()
     until = until or now
     if until <= since:

@@ -16,6 +16,7 @@ from resolvers.errors import (
     DomainError,
     FieldError,
     Forbidden,
+    InternalError,
     NotFound,
     PayloadTooLarge,
     RateLimited,
@@ -23,6 +24,7 @@ from resolvers.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from resolvers.permissions import Operation
 
 STATUS_BY_ERROR: dict[type[DomainError], int] = {
     Unauthenticated: 401,
@@ -33,6 +35,7 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     PayloadTooLarge: 413,
     ValidationFailed: 422,
     RateLimited: 429,
+    InternalError: 500,
 }
 
 
@@ -49,11 +52,16 @@ def runtime(request: Request) -> Runtime:
 
 
 def caller_with(
-    scopes: str | frozenset[str] | None,
+    scopes: str | frozenset[str] | Operation | None,
 ) -> Callable[[Request], Awaitable[Caller]]:
     """A dependency admitting the request from its headers, before its body is read:
     the key, its rate limit, then one of `scopes` (None: the operations check theirs)."""
-    wanted = frozenset({scopes}) if isinstance(scopes, str) else scopes
+    # An Operation is a str too: it names its scopes through the permissions table.
+    wanted = (
+        frozenset({scopes})
+        if isinstance(scopes, str) and not isinstance(scopes, Operation)
+        else scopes
+    )
 
     async def dependency(request: Request) -> Caller:
         rt = runtime(request)

@@ -1,5 +1,5 @@
-"""Domain errors, request-validation errors and unknown routes, each mapped once to the
-envelope of the surface the request addressed."""
+"""Domain errors, request-validation errors, unknown routes and unexpected exceptions,
+each mapped once to the envelope of the surface the request addressed."""
 
 from collections.abc import Callable
 
@@ -8,12 +8,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pim import incidents
 from pim.request_body import BodyRefused, BodyTooLarge
 from pim.responses import OrjsonResponse
 from resolvers.errors import (
     DomainError,
     FieldError,
+    InternalError,
     NotFound,
     PayloadTooLarge,
     RequestTimeout,
@@ -74,7 +77,51 @@ def _with_retry_after(exc: DomainError, response: Response) -> Response:
     return response
 
 
+GRAPHQL_PATH = "/graphql"
+
+
+def internal_error(path: str, reference: str) -> Response:
+    """A 500 in the addressed surface's own shape, naming only the incident's reference."""
+    message = incidents.public_message(reference)
+    if path == GRAPHQL_PATH or path.startswith(GRAPHQL_PATH + "/"):
+        extensions = {"code": "INTERNAL_SERVER_ERROR", "errorId": reference}
+        error = {"message": message, "extensions": extensions}
+        return OrjsonResponse({"data": None, "errors": [error]}, status_code=500)
+    return mapper_for(path)(InternalError(message=message))
+
+
+class UnexpectedErrors:
+    """Answers an exception no handler knows with `internal_error`, logged by reference.
+
+    A plain ASGI middleware inside Starlette's: an `Exception` handler would be run by
+    ServerErrorMiddleware, which raises the exception again after answering.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            reference = incidents.record(exc, f"{scope['method']} {scope['path']}")
+            if not started:  # else the client sees the response cut short, and no more
+                await internal_error(scope["path"], reference)(scope, receive, send)
+
+
 def install(app: FastAPI) -> None:
+    app.add_middleware(UnexpectedErrors)
+
     @app.exception_handler(DomainError)
     async def on_domain_error(request: Request, exc: DomainError) -> Response:
         return _with_retry_after(exc, mapper_for(request.url.path)(exc))

@@ -18,6 +18,7 @@ from pim.responses import OrjsonResponse
 from pim.timeutil import isoformat_z
 from resolvers import imports
 from resolvers.errors import FieldError, ValidationFailed
+from resolvers.permissions import Operation
 from rest_compat.common import caller_with, listing, runtime
 
 PREFIX = "/api/v1/imports"
@@ -26,7 +27,7 @@ router = APIRouter(prefix=PREFIX, tags=["Imports"])
 authenticated = caller_with(None)
 # Routes that take a body (an upload, an automation) refuse a key without the scope
 # before reading any of it.
-writer = caller_with(imports.IMPORTS_WRITE)
+writer = caller_with(Operation.IMPORTS_WRITE)
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 

@@ -18,13 +18,13 @@ from pim.timeutil import isoformat_z
 from resolvers import connectors, sync
 from resolvers.connectors import SyncStats, TestResult
 from resolvers.errors import FieldError, NotFound, ValidationFailed
-from resolvers.permissions import SETTINGS_MANAGE
+from resolvers.permissions import Operation
 from resolvers.sync import Kind
 from rest_compat.common import caller_with, json_object, listing, runtime
 
 authenticated = caller_with(None)
 # The routes that take a body refuse a key without the scope before reading it.
-manager = caller_with(SETTINGS_MANAGE)
+manager = caller_with(Operation.SETTINGS_MANAGE)
 
 
 def connector_summary(c: Connector) -> dict[str, Any]:

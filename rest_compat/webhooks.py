@@ -18,13 +18,13 @@ from pim.responses import OrjsonResponse
 from pim.timeutil import isoformat_z
 from resolvers import webhooks
 from resolvers.errors import ValidationFailed
-from resolvers.permissions import SETTINGS_MANAGE
+from resolvers.permissions import Operation
 from resolvers.validation import parse
 from rest_compat.common import caller_with, json_object, listing, runtime
 
 PREFIX = "/api/v1/webhooks"
 router = APIRouter(prefix=PREFIX, tags=["Webhooks"])
-authenticated = caller_with(SETTINGS_MANAGE)
+authenticated = caller_with(Operation.SETTINGS_MANAGE)
 M = TypeVar("M", bound=BaseModel)
 
 

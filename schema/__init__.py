@@ -12,6 +12,7 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from pim.settings import Settings
@@ -19,8 +20,10 @@ from schema.activation import ActivationMutation
 from schema.automations import AutomationMutation, AutomationQuery
 from schema.catalog import CatalogMutation, CatalogQuery
 from schema.connectors import ConnectorMutation, ConnectorQuery, ConnectorSubscription
+from schema.cost import cost_limit
 from schema.execution import PlainLeafExecutor
 from schema.imports import ImportMutation, ImportQuery, ImportSubscription
+from schema.masking import MaskingSchema
 from schema.prices import PriceMutation
 from schema.products import ProductMutation, ProductQuery
 from schema.stock import StockMutation
@@ -60,15 +63,19 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
+        cost_limit(settings),
     ]
     if not settings.graphql_introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    return MaskingSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
         execution_context_class=PlainLeafExecutor,
+        # Suggestions ("Did you mean 'price'?") would tell the schema's names to whoever
+        # may not read them through introspection.
+        config=StrawberryConfig(disable_field_suggestions=not settings.graphql_introspection),
     )
 
 

@@ -19,7 +19,7 @@ from pim.runtime import Runtime
 from resolvers import loaders
 from resolvers.admission import admit, presented_key
 from resolvers.errors import DomainError, FieldError, Unauthenticated, ValidationFailed
-from resolvers.imports import IMPORTS_WRITE
+from resolvers.permissions import Operation
 
 BatchFn = Callable[[DbSession, Caller, Sequence[Any]], Awaitable[list[Any]]]
 
@@ -99,7 +99,7 @@ async def context_getter(request: Request = None, websocket: WebSocket = None) -
         budget.allow(ANONYMOUS_BODY_BYTES, overflow=Unauthenticated())
         return Context(runtime=runtime)
     admission = await admit(
-        runtime.db, runtime.limiter, plain, IMPORTS_WRITE if uploading else None
+        runtime.db, runtime.limiter, plain, Operation.IMPORTS_WRITE if uploading else None
     )
     request.state.rate_window = admission.window
     caller = admission.admitted()

@@ -34,6 +34,7 @@ class ErrorCode(Enum):
     DUPLICATE = "duplicate"
     CONFLICT = "conflict"
     NOT_FOUND = "not_found"
+    SCOPE_MISSING = "scope_missing"
     TOO_MANY = "too_many"
     OTHER = "other"
 

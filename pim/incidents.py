@@ -1,0 +1,22 @@
+"""Unexpected errors: the client sees a reference, the log holds the traceback under it.
+
+An exception nobody planned for can carry SQL, bound parameters (an account id, a
+credential's ciphertext), driver names or Python internals in its text. None of it
+may reach a client; the reference lets support find the full story in the log.
+"""
+
+import logging
+import secrets
+
+log = logging.getLogger("pim.incidents")
+
+
+def record(exc: BaseException, where: str) -> str:
+    """Log `exc` with its traceback and return the reference to show the client."""
+    reference = secrets.token_hex(8)
+    log.error("unexpected error %s in %s", reference, where, exc_info=exc)
+    return reference
+
+
+def public_message(reference: str) -> str:
+    return f"Erreur interne du serveur (référence {reference})."
