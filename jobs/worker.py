@@ -24,9 +24,9 @@ def retrying(function: JobFunction) -> JobFunction:
     only on Retry or a timeout): jobs are idempotent, so running again is safe."""
 
     @functools.wraps(function)
-    async def run(ctx: dict[str, Any], *args: Any) -> Any:
+    async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         try:
-            return await function(ctx, *args)
+            return await function(ctx, *args, **kwargs)
         except Retry:
             raise
         except Exception as exc:

@@ -83,3 +83,12 @@ def install(app: FastAPI) -> None:
         response = mapper_for(request.url.path)(error)
         response.status_code = exc.status_code
         return response
+
+
+def internal_error(path: str, error_id: str) -> Response:
+    """An error nothing else handled, in the surface's envelope and without internals:
+    the id, which is also the request's id, finds the full log line."""
+    error = DomainError(message=f"Erreur interne (référence : {error_id}).", code="internal_error")
+    response = mapper_for(path)(error)
+    response.status_code = 500
+    return response

@@ -24,6 +24,7 @@ from schema.imports import ImportMutation, ImportQuery, ImportSubscription
 from schema.prices import PriceMutation
 from schema.products import ProductMutation, ProductQuery
 from schema.stock import StockMutation
+from schema.telemetry import OperationTelemetry
 from schema.viewer import ViewerQuery
 from schema.webhooks import WebhookMutation, WebhookQuery
 
@@ -60,6 +61,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
+        OperationTelemetry,
     ]
     if not settings.graphql_introspection:
         extensions.append(DisableIntrospection)
