@@ -49,6 +49,16 @@ async def redis(url: str) -> str:
     return OK
 
 
+async def key_alive(url: str, key: str) -> str:
+    """Whether a key that its owner keeps renewing (an arq worker's health key) is there."""
+    client = aioredis.from_url(url, socket_connect_timeout=1)
+    try:
+        present = await client.exists(key)
+    finally:
+        await client.aclose()
+    return OK if present else "not running"
+
+
 def checks(settings: Settings, db: Database) -> dict[str, Check]:
     named: dict[str, Check] = {
         "database": lambda: database(db),
@@ -71,9 +81,11 @@ async def _outcome(check: Check, seconds: float) -> str:
         return "unreachable"
 
 
-async def readiness(settings: Settings, db: Database) -> dict[str, str]:
-    """Each check's outcome: "ok", or why it is not ready."""
-    named = checks(settings, db)
+async def readiness(
+    settings: Settings, db: Database, extra: dict[str, Check] | None = None
+) -> dict[str, str]:
+    """Each check's outcome (`extra` ones too): "ok", or why it is not ready."""
+    named = {**checks(settings, db), **(extra or {})}
     timeout = settings.health_timeout_seconds
     outcomes = await asyncio.gather(*(_outcome(check, timeout) for check in named.values()))
     return dict(zip(named, outcomes, strict=True))

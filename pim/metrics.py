@@ -23,6 +23,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -206,6 +207,17 @@ class _LiveCollector(Collector):
 
 def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROCESS_DIR_ENV) or None
+
+
+def serve(port: int) -> None:
+    """Serve this process's metrics on their own port, from a thread (a `pim worker` on
+    a host of its own)."""
+    if multiprocess_dir():
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        start_http_server(port, registry=registry)
+    else:
+        start_http_server(port)
 
 
 def exposition(live: LiveState | None = None) -> bytes:
