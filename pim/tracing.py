@@ -63,10 +63,18 @@ def instrument_app(app: FastAPI) -> None:
 
 
 def instrument_engine(engine: AsyncEngine) -> None:
-    if enabled():
-        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+    """Spans for every statement of this engine (SQLite's too).
 
-        SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine)
+    The engine's tracer itself, not SQLAlchemyInstrumentor: the instrumentor refuses
+    SQLAlchemy 2.1 (its declared range ends at 2.0) and instruments one engine per
+    process, where a process here may make several (migrations, then the runtime).
+    """
+    if enabled():
+        from opentelemetry import metrics
+        from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+
+        usage = metrics.get_meter("pim").create_up_down_counter("db.client.connections.usage")
+        EngineTracer(_tracer, engine.sync_engine, usage)
 
 
 def inject(carrier: dict[str, str]) -> None:
