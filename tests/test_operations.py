@@ -5,7 +5,9 @@ log lines of the job the request enqueued."""
 import asyncio
 import io
 import logging
+import os
 import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -402,3 +404,46 @@ async def test_metrics_ask_for_the_token_when_one_is_set(tmp_path: Path) -> None
     assert wrong.status_code == 401
     assert allowed.status_code == 200
     assert any(name == "pim_http_requests_total" for name, _ in samples(allowed.text))
+
+
+async def test_metrics_add_up_every_uvicorn_worker_process(tmp_path: Path) -> None:
+    """`pim serve --workers 2`: whichever worker answers the scrape, it reports the
+    requests that both served (prometheus-client's multiprocess mode)."""
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIM_")}
+    env |= {"PIM_DATA_DIR": str(tmp_path), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    server = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "pim"), "serve", "--port", str(port), "--workers", "2",
+        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    sent = 0
+    # A new connection per request, so that both workers take some of them.
+    fresh = httpx.Limits(max_keepalive_connections=0)
+    try:
+        async with httpx.AsyncClient(base_url=base, limits=fresh, timeout=10) as client:
+            await _until_up(client)
+            while len(list(metrics_dir.glob("counter_*.db"))) < 2 and sent < 400:
+                await asyncio.gather(*(client.get("/health/live") for _ in range(20)))
+                sent += 20
+            scraped = [samples((await client.get("/metrics")).text) for _ in range(4)]
+    finally:
+        server.terminate()
+        await server.wait()
+    assert len(list(metrics_dir.glob("counter_*.db"))) >= 2
+    live = {"route": "/health/live", "method": "GET", "status": "200"}
+    # _until_up's successful probe is one more request to the same route.
+    assert [value(s, "pim_http_requests_total", **live) for s in scraped] == [sent + 1] * 4
+
+
+async def _until_up(client: httpx.AsyncClient) -> None:
+    for _ in range(300):
+        try:
+            if (await client.get("/health/live")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError("the server did not start")
