@@ -179,7 +179,7 @@ class LiveState:
     webhook_backlog: int | None
 
 
-class _LiveCollector(Collector):
+class LiveCollector(Collector):
     def __init__(self, state: LiveState) -> None:
         self.state = state
 
@@ -230,6 +230,6 @@ def exposition(live: LiveState | None = None) -> bytes:
         text = generate_latest(REGISTRY)
     if live is not None:
         extra = CollectorRegistry()
-        extra.register(_LiveCollector(live))
+        extra.register(LiveCollector(live))
         text += generate_latest(extra)
     return text

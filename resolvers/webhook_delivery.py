@@ -470,8 +470,8 @@ async def undelivered_count(session: AsyncSession) -> int:
     """Deliveries of every account not delivered yet (the backlog an operator watches):
     read from the (status, next_attempt_at) index."""
     count = await session.scalar(
-        select(func.count()).select_from(WebhookDelivery).where(
-            WebhookDelivery.status.in_(OPEN_STATUSES)
-        )
+        select(func.count())
+        .select_from(WebhookDelivery)
+        .where(WebhookDelivery.status.in_(OPEN_STATUSES))
     )
     return int(count or 0)

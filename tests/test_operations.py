@@ -6,6 +6,7 @@ import asyncio
 import io
 import logging
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -447,3 +448,27 @@ async def _until_up(client: httpx.AsyncClient) -> None:
             pass
         await asyncio.sleep(0.1)
     raise AssertionError("the server did not start")
+
+
+def _exposed_sample_names() -> set[str]:
+    """Every sample name /metrics can show, whether or not it has samples yet."""
+    from prometheus_client import REGISTRY
+
+    from pim.metrics import LiveCollector, LiveState, QueueState
+
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
+    live = LiveCollector(LiveState([QueueState("default", 0, 0.0)], webhook_backlog=0))
+    names = set()
+    for family in [*REGISTRY.collect(), *live.collect()]:
+        for suffix in suffixes.get(family.type, ("",)):
+            names.add(family.name + suffix)
+    return names
+
+
+def test_the_dashboard_and_alert_rules_name_only_metrics_the_api_exposes() -> None:
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    exposed = _exposed_sample_names()
+    for document in ("grafana-dashboard.json", "prometheus-alerts.yaml"):
+        named = set(re.findall(r"\bpim_[a-z_]+", (docs / document).read_text()))
+        assert named, document
+        assert named <= exposed, f"{document}: {sorted(named - exposed)}"
