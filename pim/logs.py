@@ -28,7 +28,12 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 _SCOPE_ATTR = "pim_scope"
 # What a LogRecord holds by itself; anything else on it came from `extra=` or the context.
-_RECORD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# uvicorn adds `color_message`, the message again with terminal colours.
+_RECORD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 def request_id_from(presented: str | None) -> str:

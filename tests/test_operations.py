@@ -19,7 +19,6 @@ import httpx
 import orjson
 import pytest
 from fastapi import FastAPI
-from prometheus_client.parser import text_string_to_metric_families
 
 from pim.app import create_app
 from pim.logs import JsonFormatter
@@ -27,31 +26,11 @@ from pim.migrate import upgrade_async
 from pim.runtime import Runtime
 from pim.settings import Settings
 from tests.conftest import PG_URL, Key, gql
+from tests.import_files import csv_bytes, rows
 from tests.jobs_helper import run_jobs
 from tests.loopback import free_port
+from tests.scraping import samples, scrape, value
 from tests.webhook_receiver import receiving
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def samples(text: str) -> Samples:
-    """Every sample of an exposition, by name and labels, read by Prometheus' own parser."""
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def value(scraped: Samples, name: str, **labels: str) -> float:
-    return scraped.get((name, frozenset(labels.items())), 0.0)
-
-
-async def scrape(client: httpx.AsyncClient) -> Samples:
-    response = await client.get("/metrics")
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/plain")
-    return samples(response.text)
 
 
 @asynccontextmanager
@@ -286,7 +265,7 @@ async def test_an_unhandled_error_is_masked_with_the_id_in_its_log_line(
     assert "SELECT secret FROM internals" in error["exception"]
 
 
-async def test_the_request_id_reaches_the_log_lines_of_the_job_it_enqueued(
+async def test_the_request_id_reaches_the_log_lines_of_the_job_it_enqueued_and_its_delivery_is_counted(
     client: httpx.AsyncClient,
     key: Key,
     runtime: Runtime,
@@ -300,6 +279,7 @@ async def test_the_request_id_reaches_the_log_lines_of_the_job_it_enqueued(
             "/api/v1/webhooks", json={"url": receiver.url}, headers=key.headers
         )
         assert created.status_code == 201, created.text
+        before = await scrape(client)
         with json_log_lines() as lines:
             written = await client.post(
                 "/api/v1/ext/products/batch",
@@ -308,6 +288,7 @@ async def test_the_request_id_reaches_the_log_lines_of_the_job_it_enqueued(
             )
             assert written.status_code == 200, written.text
             await run_jobs(runtime)
+        after = await scrape(client)
     request_line = next(line for line in lines if line["logger"] == "pim.request")
     assert request_line["request_id"] == "erp-batch-7"
     job_lines = [line for line in lines if line.get("job_function") == "deliver_webhooks"]
@@ -316,7 +297,11 @@ async def test_the_request_id_reaches_the_log_lines_of_the_job_it_enqueued(
     ended = job_lines[-1]
     assert ended["message"] == "job deliver_webhooks ok"
     assert ended["job_id"]
-    assert receiver.received
+    assert len(receiver.received) == 1
+    delivered = {"outcome": "succeeded"}
+    assert value(after, "pim_webhook_deliveries_total", **delivered) - value(
+        before, "pim_webhook_deliveries_total", **delivered
+    ) == len(receiver.received)
 
 
 # Metrics
@@ -472,3 +457,33 @@ def test_the_dashboard_and_alert_rules_name_only_metrics_the_api_exposes() -> No
         named = set(re.findall(r"\bpim_[a-z_]+", (docs / document).read_text()))
         assert named, document
         assert named <= exposed, f"{document}: {sorted(named - exposed)}"
+
+
+async def test_an_import_logs_its_ids_and_counts_its_rows_by_outcome(
+    client: httpx.AsyncClient, key: Key, runtime: Runtime
+) -> None:
+    before = await scrape(client)
+    with json_log_lines() as lines:
+        created = await client.post(
+            "/api/v1/imports/jobs",
+            headers={**key.headers, "X-Request-ID": "erp-import-3"},
+            files={"file": ("catalog.csv", csv_bytes([*rows(3), ["123", "Mauvais EAN"]]))},
+            data={"supplier_code": "SUP_A"},
+        )
+        assert created.status_code == 201, created.text
+        await run_jobs(runtime)
+    after = await scrape(client)
+    import_id = created.json()["id"]
+    job_lines = [line for line in lines if line.get("import_id") == import_id]
+    ended = job_lines[-1]
+    assert ended["message"] == "job run_import ok"
+    assert ended["account_id"] == str(key.account_id)
+    assert ended["request_id"] == "erp-import-3"
+    assert ended["job_function"] == "run_import"
+
+    def moved(outcome: str) -> float:
+        return value(after, "pim_import_rows_total", outcome=outcome) - value(
+            before, "pim_import_rows_total", outcome=outcome
+        )
+
+    assert (moved("created"), moved("failed")) == (3, 1)
