@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,15 @@ def json_log_lines() -> Iterator[list[dict[str, Any]]]:
     finally:
         root.removeHandler(handler)
         lines.extend(orjson.loads(line) for line in stream.getvalue().splitlines())
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], failure: str) -> None:
+    """Wait up to 30 s for a process started by the test to get there."""
+    for _ in range(300):
+        if await condition():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(failure)
 
 
 def closed_port_url(scheme: str) -> str:
@@ -137,10 +146,7 @@ async def own_redis() -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
     )  # fmt: skip
     url = f"redis://127.0.0.1:{port}/0"
     try:
-        for _ in range(100):
-            if await _redis_answers(url):
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: _redis_answers(url), "redis-server did not start")
         yield url, process
     finally:
         if process.returncode is None:
@@ -410,7 +416,7 @@ async def test_metrics_add_up_every_uvicorn_worker_process(tmp_path: Path) -> No
     fresh = httpx.Limits(max_keepalive_connections=0)
     try:
         async with httpx.AsyncClient(base_url=base, limits=fresh, timeout=10) as client:
-            await _until_up(client)
+            await _first_answer(client, "/health/live")
             while len(list(metrics_dir.glob("counter_*.db"))) < 2 and sent < 400:
                 await asyncio.gather(*(client.get("/health/live") for _ in range(20)))
                 sent += 20
@@ -420,19 +426,37 @@ async def test_metrics_add_up_every_uvicorn_worker_process(tmp_path: Path) -> No
         await server.wait()
     assert len(list(metrics_dir.glob("counter_*.db"))) >= 2
     live = {"route": "/health/live", "method": "GET", "status": "200"}
-    # _until_up's successful probe is one more request to the same route.
+    # The probe that found the server up is one more request to the same route.
     assert [value(s, "pim_http_requests_total", **live) for s in scraped] == [sent + 1] * 4
 
 
-async def _until_up(client: httpx.AsyncClient) -> None:
-    for _ in range(300):
+async def _until_key(redis_url: str, key: str) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(redis_url)
+
+    async def present() -> bool:
+        return bool(await client.exists(key))
+
+    try:
+        await eventually(present, f"{key} never appeared")
+    finally:
+        await client.aclose()
+
+
+async def _first_answer(client: httpx.AsyncClient, path: str) -> httpx.Response:
+    """The first 200 from `path` of a server still starting."""
+    answers: list[httpx.Response] = []
+
+    async def answered() -> bool:
         try:
-            if (await client.get("/health/live")).status_code == 200:
-                return
+            answers.append(await client.get(path))
         except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError("the server did not start")
+            return False
+        return answers[-1].status_code == 200
+
+    await eventually(answered, "the server did not start")
+    return answers[-1]
 
 
 def _exposed_sample_names() -> set[str]:
@@ -487,3 +511,42 @@ async def test_an_import_logs_its_ids_and_counts_its_rows_by_outcome(
         )
 
     assert (moved("created"), moved("failed")) == (3, 1)
+
+
+async def test_a_running_worker_passes_its_check_and_serves_its_own_metrics(
+    settings: Settings,
+) -> None:
+    if not settings.redis_url:
+        pytest.skip("`pim worker` runs on the real stack only")
+    queue = f"ops-{uuid.uuid4().hex[:8]}"  # a queue of its own: it takes no other test's jobs
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIM_", "PROMETHEUS_"))}
+    env |= {
+        "PIM_DATABASE_URL": PG_URL,
+        "PIM_REDIS_URL": settings.redis_url,
+        # The suite's secret key: its cron may deliver other tests' webhooks meanwhile.
+        "PIM_DATA_DIR": str(settings.data_dir),
+        "PIM_WORKER_METRICS_PORT": str(port),
+    }
+    pim = str(Path(sys.executable).parent / "pim")
+    worker = await asyncio.create_subprocess_exec(
+        pim, "worker", "--queue", queue, env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            scraped = samples((await _first_answer(client, "/metrics")).text)
+        await _until_key(settings.redis_url, f"{queue}:health-check")
+        check = await asyncio.create_subprocess_exec(
+            pim, "worker", "--check", "--queue", queue, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        output, _ = await check.communicate()
+    finally:
+        worker.terminate()
+        await worker.wait()
+    assert ("pim_rate_limited_requests_total", frozenset()) in scraped
+    assert check.returncode == 0, output
+    assert orjson.loads(output.splitlines()[-1]) == {
+        "database": "ok", "migrations": "ok", "redis": "ok", "worker": "ok",
+    }  # fmt: skip

@@ -15,9 +15,11 @@ from pim.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _spans(settings: Settings, tmp_path: Path) -> list[dict[str, Any]]:
+def _spans(settings: Settings) -> list[dict[str, Any]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIM_", "OTEL_"))}
-    env["PIM_DATA_DIR"] = str(tmp_path)
+    # The suite's own data directory: the same secret key (the sender of later tests must
+    # read what the probe encrypts) and, on the embedded default, the same database.
+    env["PIM_DATA_DIR"] = str(settings.data_dir)
     env["PIM_LOG_LEVEL"] = "WARNING"
     if settings.database_url:
         env["PIM_DATABASE_URL"] = settings.database_url
@@ -35,10 +37,8 @@ def _spans(settings: Settings, tmp_path: Path) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in result.stdout.splitlines()]
 
 
-def test_a_job_continues_the_trace_of_the_request_that_enqueued_it(
-    settings: Settings, tmp_path: Path
-) -> None:
-    spans = _spans(settings, tmp_path)
+def test_a_job_continues_the_trace_of_the_request_that_enqueued_it(settings: Settings) -> None:
+    spans = _spans(settings)
     (request,) = [s for s in spans if s["name"] == "POST /api/v1/ext/products/batch"]
     assert request["kind"] == "SERVER"
     trace = [s for s in spans if s["trace_id"] == request["trace_id"]]
