@@ -209,25 +209,24 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROCESS_DIR_ENV) or None
 
 
+def _process_metrics() -> CollectorRegistry:
+    """This process's metrics, or in multiprocess mode those of every process."""
+    if not multiprocess_dir():
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
+
+
 def serve(port: int) -> None:
-    """Serve this process's metrics on their own port, from a thread (a `pim worker` on
-    a host of its own)."""
-    if multiprocess_dir():
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        start_http_server(port, registry=registry)
-    else:
-        start_http_server(port)
+    """Serve the metrics on a port of their own, from a thread (a `pim worker` on a host
+    of its own)."""
+    start_http_server(port, registry=_process_metrics())
 
 
 def exposition(live: LiveState | None = None) -> bytes:
     """The text exposition of every process's metrics, then the live ones."""
-    if multiprocess_dir():
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        text = generate_latest(registry)
-    else:
-        text = generate_latest(REGISTRY)
+    text = generate_latest(_process_metrics())
     if live is not None:
         extra = CollectorRegistry()
         extra.register(LiveCollector(live))
