@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -113,9 +114,21 @@ def operation_label(name: str | None) -> str:
     return name
 
 
+# The labelled children of the per-request metrics, kept: looking one up through
+# `labels()` (a lock, a tuple of strings) cost more than counting.
+_request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
-    HTTP_REQUESTS.labels(route, method, str(status)).inc()
-    HTTP_DURATION.labels(route, method).observe(seconds)
+    children = _request_children.get((route, method, status))
+    if children is None:
+        children = (
+            HTTP_REQUESTS.labels(route, method, str(status)),
+            HTTP_DURATION.labels(route, method),
+        )
+        _request_children[route, method, status] = children
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def observe_graphql(operation: str | None, outcome: str, cost: float | None = None) -> None:

@@ -18,6 +18,7 @@ from pim import logs, metrics
 log = logging.getLogger("pim.request")
 
 UNMATCHED = "unmatched"  # one label for every unknown path: scanners must not add series
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Probes and scrapes come every few seconds: counted, but logged only when they fail.
 QUIET_PREFIXES = ("/health/", "/metrics")
 
@@ -69,7 +70,7 @@ class RequestTelemetry:
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
         route = route_template(scope)
-        method = scope["method"]
+        method = scope["method"] if scope["method"] in METHODS else "other"
         metrics.observe_request(route, method, status, seconds)
         if not self.log_requests:
             return

@@ -550,3 +550,24 @@ async def test_a_running_worker_passes_its_check_and_serves_its_own_metrics(
     assert orjson.loads(output.splitlines()[-1]) == {
         "database": "ok", "migrations": "ok", "redis": "ok", "worker": "ok",
     }  # fmt: skip
+
+
+async def test_unknown_paths_and_methods_add_no_series(client: httpx.AsyncClient) -> None:
+    before = await scrape(client)
+    for _ in range(3):
+        await client.request("BREW", f"/coffee/{uuid.uuid4().hex}")
+    after = await scrape(client)
+    new = set(after) - set(before)
+    assert {name for name, _ in new} <= {
+        "pim_http_requests_total",
+        "pim_http_request_duration_seconds_bucket",
+        "pim_http_request_duration_seconds_count",
+        "pim_http_request_duration_seconds_sum",
+    }
+    assert all(dict(labels).get("route") in ("unmatched", "/metrics") for _, labels in new)
+    unmatched = {"route": "unmatched", "method": "other"}
+    assert (
+        value(after, "pim_http_request_duration_seconds_count", **unmatched)
+        - value(before, "pim_http_request_duration_seconds_count", **unmatched)
+        == 3
+    )
