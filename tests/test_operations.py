@@ -191,7 +191,7 @@ def test_worker_check_fails_while_no_worker_runs(settings: Settings) -> None:
     if not settings.redis_url:
         pytest.skip("`pim worker` runs on the real stack only")
     result = subprocess.run(
-        [str(Path(".venv/bin/pim").resolve()), "worker", "--check", "--queue", "nobody-serves"],
+        [str(Path(sys.executable).parent / "pim"), "worker", "--check", "--queue", "nobody-serves"],
         env={"PIM_DATABASE_URL": PG_URL, "PIM_REDIS_URL": settings.redis_url},
         capture_output=True,
         timeout=60,
