@@ -6,15 +6,30 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install services worker lint typecheck schema bench bench-quick clean
+# uv makes the lock; installs need only pip, which checks every file against its hash.
+UV_VERSION ?= 0.13.9
 
-$(STAMP): pyproject.toml
+.PHONY: run test install lock services worker lint typecheck schema bench bench-quick clean
+
+# Exactly the locked versions (hashes checked), then the project itself without its
+# dependencies: an install never picks up a version the lock does not name.
+$(STAMP): requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes --no-deps -r requirements-dev.txt
+	$(BIN)/pip install -q --no-deps -e .
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+## Resolve the dependencies of pyproject.toml again (from PyPI) into uv.lock, and export
+## it with hashes: requirements.txt (the image) and requirements-dev.txt (make install).
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q uv==$(UV_VERSION)
+	$(BIN)/uv lock
+	$(BIN)/uv export --frozen --no-emit-project --format requirements-txt -q -o requirements.txt
+	$(BIN)/uv export --frozen --no-emit-project --extra dev --format requirements-txt -q \
+		-o requirements-dev.txt
 
 ## Serve the API on the embedded default (SQLite file, in-process jobs).
 run: install

@@ -5,6 +5,7 @@ from jobs.demo import load_demo_catalog
 from jobs.imports import run_import
 from jobs.sync import run_connector_sync
 from jobs.webhooks import deliver_webhooks
+from pim.job_telemetry import observe_all
 from pim.jobs import JobFunction
 
 REGISTRY: dict[str, JobFunction] = {
@@ -15,6 +16,11 @@ REGISTRY: dict[str, JobFunction] = {
     "schedule_due_automations": schedule_due_automations,
     "run_import": run_import,
 }
+# Each run logs with its job id and the id of what it works on, and is counted and timed.
+REGISTRY = observe_all(
+    REGISTRY,
+    {"run_import": "import_id", "run_connector_sync": "sync_id", "run_automation": "automation_id"},
+)
 
 # Seconds a job may run before arq gives up on it (the worker's default is 300): a push
 # of a large catalog takes longer, and checkpoints per chunk make a re-run cheap.

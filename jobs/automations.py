@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pim import logs
 from pim.crypto import cipher_for
 from pim.outbound import OutboundPolicy
 from pim.remote_files import FetchFailed, FetchLimits, fetch
@@ -45,6 +46,7 @@ async def run_automation(ctx: dict[str, Any], automation_id: str, fire_at: str |
         )
     if plan is None:
         return "skipped"  # another runner has it, or it was deactivated or deleted
+    logs.bind(account_id=str(plan.caller.account_id))
     try:
         content = await _download(plan, runtime)
         async with runtime.db.transaction() as session:

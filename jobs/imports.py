@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from jobs.ahead import produced_elsewhere
 from models import ImportJob
-from pim import progress
+from pim import logs, progress
 from pim.runtime import Runtime
 from resolvers import import_runs, import_storage
 from resolvers.import_files import FileRecords, ImportFileError
@@ -53,6 +53,7 @@ async def run_import(ctx: dict[str, Any], job_id: str) -> str:
     if plan is None:
         # Nothing to run (paused, cancelled, done): tell watchers the state it is in.
         return await _publish_current(runtime, job_uuid)
+    logs.bind(account_id=str(plan.caller.account_id))
     await _publish_current(runtime, job_uuid)
     run = _Run(runtime, plan)
     # SQLite has one writer at a time: a second chunk in flight would only wait.

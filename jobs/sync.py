@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from connectors.base import CHUNK_SIZE, ConnectorUnusable, ItemOutcome, PlatformAdapter
 from connectors.http import PlatformError
-from pim import progress
+from pim import logs, progress
 from pim.runtime import Runtime
 from pim.settings import Settings
 from resolvers import sync
@@ -169,6 +169,7 @@ async def run_connector_sync(ctx: dict[str, Any], sync_job_id: str) -> str:
         if begun is None:
             return "skipped"
         run, state = begun
+        logs.bind(account_id=str(run.account_id))
         config = config_for(run.connector, runtime.settings)
     await _publish(runtime, state)
     error: str | None = None

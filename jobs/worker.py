@@ -18,15 +18,17 @@ from pim.jobs import DEFAULT_QUEUE, MAX_TRIES, RETRY_DELAY_SECONDS, JobFunction
 from pim.runtime import Runtime
 from pim.settings import Settings
 
+HEALTH_CHECK_SECONDS = 10
+
 
 def retrying(function: JobFunction) -> JobFunction:
     """Unexpected failures become arq retries with a growing delay (arq itself retries
     only on Retry or a timeout): jobs are idempotent, so running again is safe."""
 
     @functools.wraps(function)
-    async def run(ctx: dict[str, Any], *args: Any) -> Any:
+    async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         try:
-            return await function(ctx, *args)
+            return await function(ctx, *args, **kwargs)
         except Retry:
             raise
         except Exception as exc:
@@ -75,6 +77,9 @@ def worker_for(settings: Settings, *, burst: bool = False, queue: str = DEFAULT_
         handle_signals=not burst,
         allow_abort_jobs=True,
         max_jobs=8,
+        # The key `pim worker --check` looks for: renewed this often, gone soon after a
+        # stuck or dead worker stops renewing it (arq's default is an hour).
+        health_check_interval=HEALTH_CHECK_SECONDS,
         max_tries=MAX_TRIES,
         # The webhook safety net (due retries, events no commit-time run picked up) and
         # the user cron schedules, checked every minute (see jobs/automations.py).

@@ -13,8 +13,9 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from jobs import webhooks as webhook_jobs
 from jobs.automations import embedded_scheduler
-from pim import collector
+from pim import collector, logs, tracing
 from pim.request_body import BodyLimits
+from pim.request_telemetry import RequestTelemetry
 from pim.responses import OrjsonResponse
 from pim.runtime import Runtime
 from pim.settings import Settings, get_settings
@@ -24,6 +25,7 @@ from rest_compat import (
     ext,
     imports_automations,
     magento,
+    operations,
     products,
     webhooks,
     windev,
@@ -37,6 +39,8 @@ from schema.router import PimGraphQLRouter
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or get_settings()
+    logs.configure(settings.resolved_log_format, settings.log_level)
+    tracing.setup("pim-api")  # before the runtime: its engine gets instrumented
     runtime = runtime or Runtime.from_settings(settings)
 
     @asynccontextmanager
@@ -70,9 +74,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     errors.install(app)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(BodyLimits, settings=settings)
+    # Added last, so outermost: every response, a refusal by other middleware too, gets it.
+    app.add_middleware(
+        RequestTelemetry, on_error=errors.internal_error, log_requests=settings.request_log
+    )
+    tracing.instrument_app(app)
 
     graphql = PimGraphQLRouter(
         build_schema(settings),
+        # The path on the route itself (not an include prefix), so that the route template
+        # in metrics and logs reads "/graphql".
+        path="/graphql",
         context_getter=context_getter,
         graphql_ide="graphiql",
         # Only the protocol that gates operations on connection_init (the legacy
@@ -84,7 +96,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         # operation here needs an API key header, so a forged upload is refused.
         multipart_uploads_enabled=True,
     )
-    app.include_router(graphql, prefix="/graphql")
+    app.include_router(graphql)
     app.include_router(ext.router)
     app.include_router(windev.router)
     app.include_router(products.router)
@@ -94,6 +106,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(woocommerce.router)
     app.include_router(magento.router)
     app.include_router(webhooks.router)
+    app.include_router(operations.router)
 
     @app.get("/", include_in_schema=False)
     async def index() -> dict[str, object]:

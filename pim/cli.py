@@ -2,10 +2,15 @@
 
 import argparse
 import asyncio
+import os
 import sys
+import tempfile
 import uuid
 from collections.abc import Sequence
 
+import orjson
+
+from pim import health, logs, metrics, tracing
 from pim.auth import SCOPES
 from pim.migrate import upgrade
 from pim.runtime import Runtime
@@ -32,6 +37,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--queue",
         default="default",
         help="queue to serve: 'default' (imports, demo…) or 'connectors' (platform syncs)",
+    )
+    worker.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 0 if a worker of this queue runs and its database and Redis are ready "
+        "(a container HEALTHCHECK), else 1; prints each check",
     )
     commands.add_parser("migrate", help="apply database migrations")
 
@@ -60,10 +71,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             migrate=not args.no_migrate, access_log=not args.no_access_log,
         )  # fmt: skip
     elif args.command == "worker":
-        from jobs.worker import run_worker
         from pim.jobs import DEFAULT_QUEUE
 
-        run_worker(settings, DEFAULT_QUEUE if args.queue == "default" else args.queue)
+        queue = DEFAULT_QUEUE if args.queue == "default" else args.queue
+        if args.check:
+            sys.exit(asyncio.run(_check_worker(settings, queue)))
+        _worker(settings, queue)
     elif args.command == "migrate":
         upgrade(settings)
         print("Base de données à jour.")
@@ -88,14 +101,47 @@ async def _with_runtime(settings: Settings, work):  # type: ignore[no-untyped-de
         await runtime.close()
 
 
+def _worker(settings: Settings, queue: str) -> None:
+    from jobs.worker import run_worker
+
+    logs.configure(settings.resolved_log_format, settings.log_level)
+    tracing.setup("pim-worker")
+    if settings.worker_metrics_port is not None:
+        metrics.serve(settings.worker_metrics_port)
+    run_worker(settings, queue)
+
+
+async def _check_worker(settings: Settings, queue: str) -> int:
+    from arq.constants import health_check_key_suffix
+
+    runtime = Runtime.from_settings(settings)
+    try:
+        extra: dict[str, health.Check] = {}
+        if settings.redis_url:
+            url, key = settings.redis_url, queue + health_check_key_suffix
+            extra["worker"] = lambda: health.key_alive(url, key)
+        checks = await health.readiness(settings, runtime.db, extra)
+    finally:
+        await runtime.close()
+    print(orjson.dumps(checks).decode())
+    return 1 if health.failing(checks) else 0
+
+
 def _serve(
     settings: Settings, host: str, port: int, workers: int, *, migrate: bool, access_log: bool
 ) -> None:
     import uvicorn
 
+    logs.configure(settings.resolved_log_format, settings.log_level)
     if migrate:
         upgrade(settings)
     asyncio.run(_with_runtime(settings, _first_key))
+    if workers > 1 and not metrics.multiprocess_dir():
+        # Each worker process then writes its metrics where /metrics, served by any of
+        # them, adds them all up (set before the workers start: they read it at import).
+        os.environ[metrics.MULTIPROCESS_DIR_ENV] = tempfile.mkdtemp(prefix="pim-metrics-")
+    if not access_log:
+        os.environ["PIM_REQUEST_LOG"] = "false"  # read by each worker's settings
     print(f"Pixee PIM API on http://{host}:{port} — GraphiQL at http://{host}:{port}/graphql")
     uvicorn.run(
         "pim.app:create_app",
@@ -103,7 +149,10 @@ def _serve(
         host=host,
         port=port,
         workers=workers,
-        access_log=access_log,
+        # The app logs one structured line per request and formats uvicorn's own lines:
+        # uvicorn's access log would repeat each request, and its logging setup undo ours.
+        access_log=False,
+        log_config=None,
         # Subscription messages are small JSON states: compressing each one, for each
         # watching socket, costs CPU and a compressor per socket to save a few bytes.
         ws_per_message_deflate=False,

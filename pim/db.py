@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from pim import metrics, tracing
 from pim.jobs import PendingJob, take_pending
 from pim.settings import Settings
 
@@ -60,7 +61,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, echo=settings.sql_echo)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
+        return _observed(engine)
     engine = create_async_engine(
         url,
         echo=settings.sql_echo,
@@ -68,6 +69,13 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.db_max_overflow,
     )
     event.listen(engine.sync_engine, "checkout", _drop_closed)
+    return _observed(engine)
+
+
+def _observed(engine: AsyncEngine) -> AsyncEngine:
+    # After _drop_closed: a connection it refuses is never counted as in use.
+    metrics.watch_pool(engine)
+    tracing.instrument_engine(engine)
     return engine
 
 

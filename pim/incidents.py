@@ -8,13 +8,18 @@ may reach a client; the reference lets support find the full story in the log.
 import logging
 import secrets
 
+from pim import logs
+
 log = logging.getLogger("pim.incidents")
 
 
 def record(exc: BaseException, where: str) -> str:
-    """Log `exc` with its traceback and return the reference to show the client."""
-    reference = secrets.token_hex(8)
-    log.error("unexpected error %s in %s", reference, where, exc_info=exc)
+    """Log `exc` with its traceback and return the reference to show the client: the
+    request's id when there is one, so the request's own log line is found by it too."""
+    reference = logs.current_request_id() or secrets.token_hex(8)
+    log.error(
+        "unexpected error %s in %s", reference, where, exc_info=exc, extra={"error_id": reference}
+    )
     return reference
 
 

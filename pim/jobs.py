@@ -15,6 +15,8 @@ from typing import Any, Protocol
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pim.job_telemetry import carrier
+
 JobFunction = Callable[..., Awaitable[Any]]
 log = logging.getLogger("pim.jobs")
 
@@ -126,7 +128,7 @@ class ArqQueue:
     ) -> str:
         redis = await self._redis()
         job = await redis.enqueue_job(
-            function, *args, _job_id=job_id, _queue_name=queue or DEFAULT_QUEUE
+            function, *args, _job_id=job_id, _queue_name=queue or DEFAULT_QUEUE, **carrier()
         )
         # None: a job with this id is queued, running or kept as a result already.
         return job.job_id if job is not None else (job_id or "")

@@ -12,6 +12,8 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
+from pim import metrics
+
 WINDOW_SECONDS = 60
 
 
@@ -75,6 +77,8 @@ class RateLimiter:
         limit = per_minute or self.default_per_minute
         window_end = (int(time.time()) // WINDOW_SECONDS + 1) * WINDOW_SECONDS
         count = await self._counter.incr(f"pim:rate:{key_id}:{window_end}", window_end, units)
+        if count > limit:
+            metrics.rate_limited()
         return RateWindow(
             limit=limit,
             remaining=max(0, limit - count),

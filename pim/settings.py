@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -92,6 +93,23 @@ class Settings(BaseSettings):
     # Watchers of a running import get its progress at most this often (and at every
     # change of status).
     import_progress_interval_seconds: float = Field(default=0.5, ge=0)
+
+    # Operations: log format (unset: JSON on the real stack, text on the embedded default),
+    # level, and the one line per request; a bearer token /metrics then requires; how long a
+    # readiness check may take; the port a `pim worker` serves its own /metrics on (unset:
+    # none, as when it shares PROMETHEUS_MULTIPROC_DIR with the API on one host).
+    log_format: Literal["json", "text"] | None = None
+    log_level: str = "INFO"
+    request_log: bool = True
+    metrics_token: str | None = None
+    health_timeout_seconds: float = Field(default=2.0, gt=0)
+    worker_metrics_port: int | None = Field(default=None, ge=0, le=65535)
+
+    @property
+    def resolved_log_format(self) -> Literal["json", "text"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "text" if self.is_sqlite and not self.redis_url else "json"
 
     @property
     def resolved_database_url(self) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Account, ImportJob, ImportLog
+from pim import metrics
 from pim.auth import Caller
 from pim.db import on_postgres
 from pim.timeutil import utcnow
@@ -271,6 +272,9 @@ async def advance(
     )
     if not _changed(claimed):
         raise JobMovedOn(plan.job_id)
+    metrics.import_rows(
+        rows=written.rows, created=written.created, updated=written.updated, failed=written.failed
+    )
     return await session.get_one(ImportJob, plan.job_id, populate_existing=True)
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Account, ApiKey
+from pim import logs
 from pim.auth import SCOPES, Caller, CallerCache, display_prefix, generate_key, hash_key
 from pim.db import Database
 from pim.timeutil import utcnow
@@ -125,6 +126,7 @@ async def caller_for(db: Database, plain: str | None) -> Caller:
     if caller is None:
         async with db.transaction() as session:
             caller = await authenticate(session, plain)
+    logs.bind(account_id=str(caller.account_id), key_id=str(caller.key_id))
     return caller
 
 

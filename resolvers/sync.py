@@ -26,6 +26,7 @@ from models import (
     ProductStock,
     SyncJob,
 )
+from pim import metrics
 from pim.auth import Caller
 from pim.ids import uuid7
 from pim.jobs import defer
@@ -442,6 +443,10 @@ async def count_outcomes(
     job.failed += len(failures)
     job.skipped += skipped
     job.created += created
+    metrics.connector_items(
+        run.connector.platform, ok=len(outcomes) - len(failures), failed=len(failures),
+        skipped=skipped,
+    )  # fmt: skip
     if failures:
         job.last_error = failures[-1].error
     await session.flush()

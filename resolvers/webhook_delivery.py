@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from models import Event, WebhookAttempt, WebhookDelivery, WebhookDispatchState, WebhookEndpoint
+from pim import metrics
 from pim.clock import stable_horizon
 from pim.ids import uuid7
 from pim.jobs import defer
@@ -425,6 +426,7 @@ async def record_results(
     if attempts:
         await session.execute(insert(WebhookAttempt), attempts)
         await session.execute(update(WebhookDelivery), states)
+    metrics.webhook_deliveries(state["status"] for state in states)
     await session.flush()
 
 
@@ -462,3 +464,14 @@ def events_in_range(
         )
         .order_by(Event.seq)
     )
+
+
+async def undelivered_count(session: AsyncSession) -> int:
+    """Deliveries of every account not delivered yet (the backlog an operator watches):
+    read from the (status, next_attempt_at) index."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(WebhookDelivery)
+        .where(WebhookDelivery.status.in_(OPEN_STATUSES))
+    )
+    return int(count or 0)

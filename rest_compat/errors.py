@@ -8,7 +8,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pim import incidents
 from pim.request_body import BodyRefused, BodyTooLarge
@@ -90,38 +89,7 @@ def internal_error(path: str, reference: str) -> Response:
     return mapper_for(path)(InternalError(message=message))
 
 
-class UnexpectedErrors:
-    """Answers an exception no handler knows with `internal_error`, logged by reference.
-
-    A plain ASGI middleware inside Starlette's: an `Exception` handler would be run by
-    ServerErrorMiddleware, which raises the exception again after answering.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def watched(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watched)
-        except Exception as exc:
-            reference = incidents.record(exc, f"{scope['method']} {scope['path']}")
-            if not started:  # else the client sees the response cut short, and no more
-                await internal_error(scope["path"], reference)(scope, receive, send)
-
-
 def install(app: FastAPI) -> None:
-    app.add_middleware(UnexpectedErrors)
-
     @app.exception_handler(DomainError)
     async def on_domain_error(request: Request, exc: DomainError) -> Response:
         return _with_retry_after(exc, mapper_for(request.url.path)(exc))

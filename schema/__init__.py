@@ -27,6 +27,7 @@ from schema.masking import MaskingSchema
 from schema.prices import PriceMutation
 from schema.products import ProductMutation, ProductQuery
 from schema.stock import StockMutation
+from schema.telemetry import OperationTelemetry
 from schema.viewer import ViewerQuery
 from schema.webhooks import WebhookMutation, WebhookQuery
 
@@ -64,6 +65,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
         cost_limit(settings),
+        OperationTelemetry,
     ]
     if not settings.graphql_introspection:
         extensions.append(DisableIntrospection)

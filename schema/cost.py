@@ -46,6 +46,7 @@ from strawberry.extensions import SchemaExtension
 from pim.settings import Settings
 from resolvers.errors import RateLimited
 from schema.context import Context, graphql_error
+from schema.telemetry import note_cost
 
 PAGE_ARGUMENTS = ("first", "limit")
 # Lists no argument bounds (a payload's errors, an account's brands, a product's
@@ -56,7 +57,7 @@ _PLAN_CACHE_SIZE = 256
 
 @dataclass(frozen=True, slots=True)
 class QueryCost:
-    """What ops and clients see: `extensions.cost` and `request.state.graphql_cost`."""
+    """What clients see in `extensions.cost`; the request's log line and metrics get it too."""
 
     requested: int
     maximum: int
@@ -218,10 +219,8 @@ class CostLimit(SchemaExtension):
         document = ec.graphql_document
         if document is not None and ec.result is None:
             self.cost = QueryCost(self._plan(document).cost(ec.variables or {}), self.maximum)
+            note_cost(self.cost.requested)  # for the request's log line and metrics
             request = getattr(ec.context, "request", None)
-            if request is not None:  # for the logs and metrics of the request
-                request.state.graphql_cost = self.cost
-                request.state.graphql_operation = ec.operation_name
             error = _too_costly(self.cost) or await self._charge(ec.context, request)
             if error is not None:
                 ec.result = ExecutionResult(data=None, errors=[error])

@@ -33,7 +33,7 @@ INTERNALS = re.compile(
     r"\[parameters|relation|no such table|\.py\b|line \d+",
     re.IGNORECASE,
 )
-REFERENCE = re.compile(r"référence ([0-9a-f]{16})")
+REFERENCE = re.compile(r"référence ([0-9A-Za-z._:-]+)\)")
 
 
 @pytest.fixture
