@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, cast
 from urllib.parse import urlsplit
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +26,7 @@ from pim.jobs import defer
 from pim.outbound import OutboundPolicy
 from pim.remote_files import RemoteSource, check_private_key, check_public_key
 from pim.timeutil import isoformat_z, utcnow
+from resolvers.bounds import JsonBounded, check_window
 from resolvers.errors import FieldError, NotFound, ValidationFailed
 from resolvers.import_files import validate_mapping
 from resolvers.imports import IMPORTS_READ, IMPORTS_WRITE
@@ -67,7 +68,7 @@ class AutomationIn(BaseModel):
     supplier_code: Annotated[str, Field(max_length=64)] | None = None
     schedule: Annotated[str, Field(min_length=1, max_length=120)]
     file_source: FileSourceIn
-    mapping: dict[str, str] = Field(default_factory=dict)
+    mapping: Annotated[dict[str, str], JsonBounded] = Field(default_factory=dict)
     is_active: bool = True
 
 
@@ -81,7 +82,7 @@ class AutomationPatch(BaseModel):
     supplier_code: Annotated[str, Field(max_length=64)] | None = None
     schedule: Annotated[str, Field(min_length=1, max_length=120)] | None = None
     file_source: dict[str, Any] | None = None
-    mapping: dict[str, str] | None = None
+    mapping: Annotated[dict[str, str], JsonBounded] | None = None
     is_active: bool | None = None
 
 
@@ -107,6 +108,10 @@ def _schedule_errors(schedule: str) -> list[FieldError]:
         return [FieldError("schedule", "expression cron à 5 champs attendue (ex. 0 2 * * *)")]
     if not croniter.is_valid(schedule) or schedule == "@reboot":
         return [FieldError("schedule", f"expression cron invalide : {schedule}")]
+    try:
+        next_fire(schedule, utcnow())
+    except CroniterBadDateError:  # parses, but names a day no month has (0 0 30 2 *)
+        return [FieldError("schedule", f"expression cron qui ne se déclenche jamais : {schedule}")]
     return []
 
 
@@ -247,13 +252,7 @@ async def list_automations(
     session: AsyncSession, caller: Caller, *, skip: int = 0, limit: int = 50
 ) -> AutomationPage:
     require(caller, IMPORTS_READ)
-    errors = []
-    if skip < 0:
-        errors.append(FieldError("skip", "doit être supérieur ou égal à 0"))
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        errors.append(FieldError("limit", f"doit être compris entre 1 et {MAX_PAGE_SIZE}"))
-    if errors:
-        raise ValidationFailed.of(errors)
+    check_window(limit, skip, MAX_PAGE_SIZE)
     scoped = select(Automation).where(Automation.account_id == caller.account_id)
     total = await session.scalar(select(func.count()).select_from(scoped.subquery())) or 0
     rows = await session.scalars(

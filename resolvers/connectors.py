@@ -28,6 +28,7 @@ from pim.crypto import cipher_for
 from pim.outbound import OutboundBlocked, OutboundPolicy
 from pim.settings import Settings
 from pim.timeutil import utcnow
+from resolvers.bounds import SECRET_MAX, JsonBounded, check_text, check_window
 from resolvers.errors import FieldError, NotFound, ValidationFailed
 from resolvers.permissions import SETTINGS_MANAGE, require
 from resolvers.validation import parse
@@ -49,9 +50,12 @@ class ConnectorFields(BaseModel):
     status: Status | None = None
     base_url: Annotated[str, Field(max_length=2048)] | None = None
     channel: Annotated[str, Field(max_length=64)] | None = None
-    options: dict[str, Any] | None = None
+    options: Annotated[dict[str, Any], JsonBounded] | None = None
     # A null value removes that credential field on update.
-    credentials: dict[str, str | None] | None = None
+    credentials: (
+        Annotated[dict[str, Annotated[str, Field(max_length=SECRET_MAX)] | None], JsonBounded]
+        | None
+    ) = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,8 @@ async def list_connectors(
     offset: int = 0,
 ) -> ConnectorPage:
     require(caller, CONNECTORS_READ)
+    check_window(limit, offset, MAX_PAGE_SIZE, offset_field="offset")
+    check_text("platform", platform, 32)
     statement = _scoped(caller, platform)
     total = await session.scalar(select(func.count()).select_from(statement.subquery()))
     rows = list(

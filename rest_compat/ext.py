@@ -8,6 +8,7 @@ from pim.auth import Caller
 from pim.responses import OrjsonResponse
 from pim.timeutil import isoformat_z, parse_iso8601, utcnow
 from resolvers import products
+from resolvers.bounds import page_window
 from resolvers.errors import DomainError, FieldError, ValidationFailed
 from resolvers.product_writes import ItemResult, WriteMode, WriteOptions
 from resolvers.products import ProductFilter, ProductRow
@@ -81,16 +82,6 @@ def product_out(row: ProductRow) -> dict[str, Any]:
     return out
 
 
-def _page_args(page: int, page_size: int) -> None:
-    errors = []
-    if page < 1:
-        errors.append(FieldError("page", "doit être supérieur ou égal à 1"))
-    if not 1 <= page_size <= products.MAX_PAGE_SIZE:
-        errors.append(FieldError("page_size", "doit être compris entre 1 et 500"))
-    if errors:
-        raise ValidationFailed.of(errors)
-
-
 def _datetime_arg(name: str, value: str) -> Any:
     try:
         return parse_iso8601(value)
@@ -133,7 +124,7 @@ async def list_products(
     page_size: int = Query(50),
     caller: Caller = Depends(reader),
 ) -> OrjsonResponse:
-    _page_args(page, page_size)
+    offset = page_window(page, page_size, products.MAX_PAGE_SIZE, size_field="page_size")
     since = _datetime_arg("updated_since", updated_since) if updated_since else None
     flt = ProductFilter(supplier_code=supplier_code, updated_since=since)
     async with runtime(request).db.read() as session:
@@ -143,7 +134,7 @@ async def list_products(
             filters=flt,
             sort=products.ProductSort("updated_at" if since else "created_at"),
             limit=page_size,
-            offset=(page - 1) * page_size,
+            offset=offset,
             columns=PRODUCT_COLUMNS,
         )
     return envelope(
@@ -161,7 +152,6 @@ async def delta(
 ) -> OrjsonResponse:
     if not since:
         raise ValidationFailed.of([FieldError("since", "champ obligatoire", "missing")])
-    _page_args(page, page_size)
     since_at = _datetime_arg("since", since)
     # Reads only: each statement of the page sees what was committed when it started,
     # and the stable horizon keeps later commits out of the page, as in a transaction.

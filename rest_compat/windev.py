@@ -16,6 +16,7 @@ from pim.responses import OrjsonResponse
 from pim.timeutil import isoformat_z, utcnow
 from resolvers import catalog, prices, products, stock
 from resolvers.batches import BatchUpdate
+from resolvers.bounds import page_window
 from resolvers.errors import DomainError, FieldError, ValidationFailed
 from resolvers.product_writes import ItemResult
 from resolvers.products import ProductFilter, ProductRow, ProductSort
@@ -107,12 +108,6 @@ def _pick(item: dict[str, Any], *names: str) -> dict[str, Any]:
     return {name: item[name] for name in names}
 
 
-def _check_page(page: int) -> None:
-    # The limit is checked by the resolver; the page only exists on this surface.
-    if page < 1:
-        raise ValidationFailed.of([FieldError("page", "doit être supérieur ou égal à 1")])
-
-
 @router.get("/status")
 async def status() -> OrjsonResponse:
     data = {
@@ -127,10 +122,10 @@ async def status() -> OrjsonResponse:
 async def _product_page(
     request: Request, caller: Caller, flt: ProductFilter, sort: ProductSort, page: int, limit: int
 ) -> OrjsonResponse:
-    _check_page(page)
+    offset = page_window(page, limit, products.MAX_PAGE_SIZE)
     async with runtime(request).db.transaction() as session:
         result = await products.list_products(
-            session, caller, filters=flt, sort=sort, limit=limit, offset=(page - 1) * limit,
+            session, caller, filters=flt, sort=sort, limit=limit, offset=offset,
             columns=PRODUCT_COLUMNS,
         )  # fmt: skip
     items = [product_item(r) for r in result.rows]
