@@ -80,7 +80,13 @@ async def fetch(source: RemoteSource, policy: OutboundPolicy, limits: FetchLimit
         raise FetchFailed(str(exc)) from exc
     except TimeoutError as exc:
         raise FetchFailed(f"délai dépassé ({limits.timeout:g} s) pour {_where(source)}") from exc
-    except (OSError, asyncssh.Error, aioftp.AIOFTPException, httpx.HTTPError) as exc:
+    except (
+        OSError,
+        asyncssh.Error,
+        aioftp.AIOFTPException,
+        httpx.HTTPError,
+        httpx.InvalidURL,
+    ) as exc:
         raise FetchFailed(f"téléchargement impossible depuis {_where(source)} : {exc}") from exc
 
 

@@ -6,7 +6,6 @@ which act for the automation's own account. A fire time is claimed by one
 conditional UPDATE, so a run starts once however many schedulers saw it due.
 """
 
-import ipaddress
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -19,11 +18,12 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Account, Automation
+from pim import outbound
 from pim.auth import Caller
 from pim.crypto import Cipher, DecryptionFailed
 from pim.ids import uuid7
 from pim.jobs import defer
-from pim.outbound import OutboundPolicy
+from pim.outbound import OutboundBlocked, OutboundPolicy
 from pim.remote_files import RemoteSource, check_private_key, check_public_key
 from pim.timeutil import isoformat_z, utcnow
 from resolvers.bounds import JsonBounded, check_window
@@ -115,18 +115,6 @@ def _schedule_errors(schedule: str) -> list[FieldError]:
     return []
 
 
-def _private_literal(host: str, policy: OutboundPolicy) -> str | None:
-    """The address, if `host` is literally a non-public one (names are checked at fetch time)."""
-    name = host.strip("[]").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        name = "127.0.0.1"
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return None
-    return None if policy.address_allowed(address) else str(address)
-
-
 def _source_errors(source: FileSourceIn, policy: OutboundPolicy) -> list[FieldError]:
     errors: list[FieldError] = []
     host = source.host
@@ -150,10 +138,23 @@ def _source_errors(source: FileSourceIn, policy: OutboundPolicy) -> list[FieldEr
         errors.append(FieldError("file_source.private_key", "clé privée illisible"))
     if source.host_key and not check_public_key(source.host_key):
         errors.append(FieldError("file_source.host_key", "clé publique OpenSSH illisible"))
-    if host and (address := _private_literal(host, policy)) is not None:
-        field = "file_source.host" if source.type in ("sftp", "ftp") else "file_source.url"
-        errors.append(FieldError(field, f"adresse non publique refusée : {address}", "forbidden"))
+    if host:
+        # Names are checked at fetch time, against what they resolve to then.
+        try:
+            outbound.check_literal(host, policy)
+        except OutboundBlocked as exc:
+            field = "file_source.host" if source.type in ("sftp", "ftp") else "file_source.url"
+            errors.append(FieldError(field, str(exc), "forbidden"))
     return errors
+
+
+def _canonical(source: FileSourceIn) -> FileSourceIn:
+    """The source with its host in the form it is connected to (2130706433 → 127.0.0.1)."""
+    if source.host:
+        return source.model_copy(update={"host": outbound.canonical_host(source.host)})
+    if source.url:
+        return source.model_copy(update={"url": outbound.canonical_url(source.url)})
+    return source
 
 
 def _apply_source(automation: Automation, source: FileSourceIn, cipher: Cipher) -> None:
@@ -241,7 +242,7 @@ async def create_automation(
         mapping=parsed.mapping,
         is_active=parsed.is_active,
     )
-    _apply_source(automation, parsed.file_source, cipher)
+    _apply_source(automation, _canonical(parsed.file_source), cipher)
     _reschedule(automation)
     session.add(automation)
     await session.flush()
@@ -319,7 +320,7 @@ async def update_automation(
     if errors:
         raise ValidationFailed.of(errors)
     if source is not None:
-        _apply_source(automation, source, cipher)
+        _apply_source(automation, _canonical(source), cipher)
     if patch.name is not None:
         automation.name = patch.name
     if "supplier_code" in given:

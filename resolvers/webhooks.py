@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-import httpx
 from sqlalchemy import Select, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -81,19 +80,10 @@ async def _checked_url(url: str, settings: Settings) -> str:
     """The URL, after the outbound guard accepted its scheme and resolved addresses."""
     url = url.strip()
     check_text("url", url, 2048)
-    policy = outbound.OutboundPolicy.from_settings(settings)
     try:
-        parsed = httpx.URL(url)
-        if not parsed.host:
-            raise outbound.OutboundBlocked("adresse sans nom d'hôte")
-        outbound.check_scheme(parsed, policy)
-        port = parsed.port or outbound.DEFAULT_PORTS[parsed.scheme]
-        await outbound.resolve(parsed.host, port, policy)
+        return await outbound.check_url(url, outbound.OutboundPolicy.from_settings(settings))
     except outbound.OutboundBlocked as exc:
         raise ValidationFailed.of([FieldError("url", str(exc), "invalid")]) from exc
-    except (httpx.InvalidURL, KeyError) as exc:
-        raise ValidationFailed.of([FieldError("url", "URL invalide", "invalid")]) from exc
-    return url
 
 
 def _event_types(values: list[str]) -> list[str]:
