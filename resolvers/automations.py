@@ -309,6 +309,11 @@ async def update_automation(
         # Another type of source starts afresh: an SFTP key means nothing to an HTTP URL.
         if patch.file_source.get("type", automation.source_type) != automation.source_type:
             stored = {}
+        # Another server has another host key: the one held (or trusted on first use)
+        # goes, unless the patch gives one.
+        if any(k in patch.file_source and patch.file_source[k] != stored.get(k)
+               for k in ("host", "port")):  # fmt: skip
+            stored.pop("host_key", None)
         source, errors = parse(FileSourceIn, stored | patch.file_source)
         errors = [FieldError(f"file_source.{e.field}", e.message, e.code) for e in errors]
     if patch.schedule is not None:
@@ -466,7 +471,10 @@ async def finish_run(
     *,
     error: str | None = None,
     import_job_id: uuid.UUID | None = None,
+    first_host_key: str | None = None,
 ) -> None:
+    """Record the run's outcome, and the SFTP host key it trusted on first use: from then
+    on the server must present that key (only the first run to record one wins)."""
     await session.execute(
         update(Automation)
         .where(Automation.id == plan.automation_id)
@@ -474,6 +482,7 @@ async def finish_run(
             last_status="failed" if error else "started",
             last_error=error,
             last_import_job_id=import_job_id,
+            host_key=func.coalesce(Automation.host_key, first_host_key),
         )
         .execution_options(synchronize_session=False)
     )
