@@ -68,7 +68,21 @@ def _nul_paths(value: Any, path: str) -> Iterator[str]:
 
 def nul_errors(value: Any, path: str = "") -> list[FieldError]:
     """A field error for every string (key or value) in `value` that holds a NUL."""
+    if not _may_hold_nul(value):
+        return []
     return [FieldError(where, NUL_MESSAGE, "nul_character") for where in _nul_paths(value, path)]
+
+
+def _may_hold_nul(value: Any) -> bool:
+    # Every import row and batch item comes through here: encoding it in one call and
+    # looking for the escape costs a sixth of walking it in Python (1.9 against 13 µs
+    # for a 15-field row, whose validation costs 21). A false alarm (a literal
+    # "\\u0000") or a value orjson cannot encode (a non-text key) only takes the walk.
+    try:
+        encoded = orjson.dumps(value)
+    except TypeError:
+        return True
+    return b"\\u0000" in encoded
 
 
 def text_errors(field: str, value: str | None, max_length: int | None) -> list[FieldError]:
