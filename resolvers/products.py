@@ -33,7 +33,7 @@ from pim.memo import Memo
 from pim.sql import like_pattern
 from resolvers import counts, events
 from resolvers.batches import check_size
-from resolvers.bounds import check_text, check_window, nul_errors, page_window
+from resolvers.bounds import check_text, check_window, nul_errors, page_window, text_errors
 from resolvers.ean import is_well_formed
 from resolvers.errors import Conflict, FieldError, NotFound, ValidationFailed, product_not_found
 from resolvers.permissions import PRODUCT_READ, PRODUCT_WRITE, require
@@ -176,6 +176,7 @@ _LIVE = Product.deleted_at.is_(None)
 
 
 # Each filter's condition; its value is bound at execution, under the filter's name.
+FILTER_MAX_LENGTH = 255
 _FILTERS: dict[str, Callable[[], ColumnElement[bool]]] = {
     "search": lambda: or_(
         *(
@@ -196,7 +197,10 @@ _FILTERS: dict[str, Callable[[], ColumnElement[bool]]] = {
 def _filter_values(flt: ProductFilter) -> dict[str, Any]:
     """The given filters' values, by filter name (is_active is part of the shape)."""
     values = {name: getattr(flt, name) for name in _FILTERS if getattr(flt, name)}
-    if errors := [e for name, v in values.items() for e in nul_errors(v, name)]:
+    # No searched column is longer than 255: a longer text can match nothing, and
+    # a megabyte of LIKE pattern costs the database for every row.
+    texts = [(name, v) for name, v in values.items() if isinstance(v, str)]
+    if errors := [e for name, v in texts for e in text_errors(name, v, FILTER_MAX_LENGTH)]:
         raise ValidationFailed.of(errors)
     if "search" in values:
         values["search"] = like_pattern(values["search"].strip())
