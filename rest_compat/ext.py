@@ -10,8 +10,10 @@ from pim.timeutil import isoformat_z, parse_iso8601, utcnow
 from resolvers import products
 from resolvers.bounds import page_window
 from resolvers.errors import DomainError, FieldError, ValidationFailed
+from resolvers.product_fields import ProductFields
 from resolvers.product_writes import ItemResult, WriteMode, WriteOptions
 from resolvers.products import ProductFilter, ProductRow
+from rest_compat.body_docs import array_of, json_body, object_with, schema_of
 from rest_compat.common import caller_with, json_object, runtime, status_of
 
 PREFIX = "/api/v1/ext"
@@ -20,6 +22,7 @@ MAX_BATCH = 500
 router = APIRouter(prefix=PREFIX, tags=["External API"])
 reader = caller_with("ext:products:read")
 writer = caller_with("ext:products:write")
+PRODUCT_BODY = json_body(schema_of(ProductFields))
 
 
 def envelope(
@@ -178,7 +181,7 @@ async def get_product(
     return envelope(product_out(row))
 
 
-@router.post("/products")
+@router.post("/products", openapi_extra=PRODUCT_BODY)
 async def upsert_product(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
     body = await json_object(request)
     async with runtime(request).db.transaction() as session:
@@ -194,7 +197,10 @@ async def upsert_product(request: Request, caller: Caller = Depends(writer)) -> 
     return envelope(data)
 
 
-@router.post("/products/batch")
+@router.post(
+    "/products/batch",
+    openapi_extra=json_body(object_with(products=array_of(schema_of(ProductFields), MAX_BATCH))),
+)
 async def batch_upsert(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
     body = await json_object(request)
     items = body.get("products")
@@ -218,14 +224,14 @@ async def batch_upsert(request: Request, caller: Caller = Depends(writer)) -> Or
     return envelope(data, total=len(batch.results), page_size=len(batch.results))
 
 
-@router.put("/products/{ean}")
+@router.put("/products/{ean}", openapi_extra=PRODUCT_BODY)
 async def replace_product(
     request: Request, ean: str, caller: Caller = Depends(writer)
 ) -> OrjsonResponse:
     return await _write_addressed(request, caller, ean, "replace")
 
 
-@router.patch("/products/{ean}")
+@router.patch("/products/{ean}", openapi_extra=PRODUCT_BODY)
 async def patch_product(
     request: Request, ean: str, caller: Caller = Depends(writer)
 ) -> OrjsonResponse:

@@ -20,9 +20,12 @@ from resolvers.bounds import page_window
 from resolvers.connectors import SyncStats, TestResult
 from resolvers.errors import FieldError, NotFound, ValidationFailed
 from resolvers.sync import Kind
+from rest_compat.body_docs import json_body, schema_of
 from rest_compat.common import caller_with, json_object, listing, runtime
 
 authenticated = caller_with(None)
+
+CONNECTOR_BODY = json_body(schema_of(connectors.ConnectorFields))
 
 
 def connector_summary(c: Connector) -> dict[str, Any]:
@@ -97,7 +100,7 @@ def connector_router(
         items = [connector_summary(c) for c in result.connectors]
         return listing(items, result.total, offset, per_page)
 
-    @router.post("/", status_code=201)
+    @router.post("/", status_code=201, openapi_extra=CONNECTOR_BODY)
     async def create_connector(
         request: Request, caller: Caller = Depends(authenticated)
     ) -> OrjsonResponse:
@@ -121,7 +124,7 @@ def connector_router(
             stats = await connectors.sync_stats(session, found)
         return OrjsonResponse(connector_detail(found, stats))
 
-    @router.patch("/{connector_id}")
+    @router.patch("/{connector_id}", openapi_extra=CONNECTOR_BODY)
     async def update_connector(
         request: Request, connector_id: str, caller: Caller = Depends(authenticated)
     ) -> OrjsonResponse:

@@ -18,8 +18,10 @@ from resolvers import catalog, prices, products, stock
 from resolvers.batches import BatchUpdate
 from resolvers.bounds import page_window
 from resolvers.errors import DomainError, FieldError, ValidationFailed
+from resolvers.product_fields import ProductFields
 from resolvers.product_writes import ItemResult
 from resolvers.products import ProductFilter, ProductRow, ProductSort
+from rest_compat.body_docs import array_of, json_body, schema_of
 from rest_compat.common import caller_with, json_array, json_object, runtime, status_of
 
 PREFIX = "/api/v1/windev"
@@ -47,6 +49,8 @@ RENAMES = {
     "category": "category_name",
 }
 WIRE_NAMES = {domain: wire for wire, domain in RENAMES.items()} | {"body": "corps de la requête"}
+
+WIRE_PRODUCT = schema_of(ProductFields, RENAMES)
 
 router = APIRouter(prefix=PREFIX, tags=["WinDev API"])
 reader = caller_with("windev:read")
@@ -173,7 +177,7 @@ def _unix_time(text: str) -> datetime:
         ) from exc
 
 
-@router.post("/products/sync")
+@router.post("/products/sync", openapi_extra=json_body(array_of(WIRE_PRODUCT, MAX_SYNC)))
 async def sync_products(request: Request, caller: Caller = Depends(syncer)) -> OrjsonResponse:
     items = await json_array(request)
     async with runtime(request).db.transaction() as session:
@@ -220,7 +224,7 @@ async def get_product(
     )
 
 
-@router.patch("/products/{ref}")
+@router.patch("/products/{ref}", openapi_extra=json_body(WIRE_PRODUCT))
 async def patch_product(
     request: Request, ref: str, caller: Caller = Depends(writer)
 ) -> OrjsonResponse:
@@ -280,12 +284,18 @@ async def _ean_batch(
     return ok(message, data, count=len(data))
 
 
-@router.post("/stock/update")
+@router.post(
+    "/stock/update",
+    openapi_extra=json_body(array_of(schema_of(stock.StockItem), stock.MAX_ITEMS)),
+)
 async def update_stock(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
     return await _ean_batch(request, caller, stock.update_stock, "Stocks")
 
 
-@router.post("/prices/update")
+@router.post(
+    "/prices/update",
+    openapi_extra=json_body(array_of(schema_of(prices.PriceItem, RENAMES), prices.MAX_ITEMS)),
+)
 async def update_prices(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
     return await _ean_batch(request, caller, prices.update_prices, "Prix")
 
