@@ -38,7 +38,11 @@ Int32 = Annotated[int, Field(ge=-MAX_INT32 - 1, le=MAX_INT32)]
 
 
 def _json_within(value: Any) -> Any:
-    if len(orjson.dumps(value)) > JSON_MAX_BYTES:
+    try:
+        encoded = orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:  # nested past orjson's 255 levels
+        raise PydanticCustomError("json_too_deep", "JSON trop imbriqué") from exc
+    if len(encoded) > JSON_MAX_BYTES:
         raise PydanticCustomError(
             "json_too_large", "JSON trop volumineux (au plus {max_bytes} octets)",
             {"max_bytes": JSON_MAX_BYTES},
@@ -51,19 +55,22 @@ JsonBounded = AfterValidator(_json_within)
 
 
 def _nul_paths(value: Any, path: str) -> Iterator[str]:
-    if isinstance(value, str):
-        if NUL in value:
-            yield path
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            if isinstance(key, str) and NUL in key:
-                yield path or "body"
-            else:
-                yield from _nul_paths(item, where)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _nul_paths(item, f"{path}.{index}" if path else str(index))
+    # A loop, not recursion: a JSON value nested a thousand deep must not raise.
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, str):
+            if NUL in node:
+                yield where
+        elif isinstance(node, dict):
+            for key, item in reversed(node.items()):
+                if isinstance(key, str) and NUL in key:
+                    stack.append((key, where or "body"))
+                else:
+                    stack.append((item, f"{where}.{key}" if where else str(key)))
+        elif isinstance(node, list):
+            for index in reversed(range(len(node))):
+                stack.append((node[index], f"{where}.{index}" if where else str(index)))
 
 
 def nul_errors(value: Any, path: str = "") -> list[FieldError]:

@@ -35,6 +35,7 @@ _MESSAGES: dict[str, str] = {
     "list_type": "tableau JSON attendu",
     "finite_number": "nombre fini attendu",
     "json_too_large": "JSON trop volumineux (au plus {max_bytes} octets)",
+    "json_too_deep": "JSON trop imbriqué",
 }
 
 

@@ -14,6 +14,9 @@ from tests.conftest import Key, gql
 NUL = "a\x00b"
 INT32_OVER = 2**31
 EAN = "3760000000001"
+NESTED_300: Any = "x"
+for _ in range(300):
+    NESTED_300 = [NESTED_300]
 # What a leaked database error or traceback would show.
 INTERNALS = re.compile(
     r"Traceback|sqlalchemy|asyncpg|aiosqlite|sqlite3|psycopg|INSERT INTO|SELECT |"
@@ -89,6 +92,10 @@ EXT_BODIES = [
     (
         {"ean": EAN, "name": "x", "technical_specs": {"k": "x" * 70_000}},
         "technical_specs : JSON trop volumineux",
+    ),
+    (
+        {"ean": EAN, "name": "x", "technical_specs": {"k": NESTED_300}},
+        "technical_specs : JSON trop",
     ),
 ]
 
