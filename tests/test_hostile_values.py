@@ -314,6 +314,11 @@ GRAPHQL_CASES = [
         "upsertProduct",
         "description",
     ),
+    (
+        'mutation { createAutomation(input: {name: "a", schedule: "0 0 30 2 *", fileSource: {type: HTTPS, url: "https://files.example.com/f.csv"}}) { automation { id } errors { field code } } }',
+        "createAutomation",
+        "schedule",
+    ),
 ]
 
 
