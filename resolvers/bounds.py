@@ -9,6 +9,7 @@ its field, before any SQL runs.
 """
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -142,3 +143,14 @@ def page_window(page: int, size: int, max_size: int, *, size_field: str = "limit
     if errors:
         raise ValidationFailed.of(errors)
     return (page - 1) * size
+
+
+def utc_moment(field: str, value: datetime) -> datetime:
+    """`value` in UTC (naive is taken as UTC); refused when it has no UTC equivalent
+    (0001-01-01T00:00:00+01:00 is before the first representable instant)."""
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValidationFailed.of(
+            [FieldError(field, "date hors des limites représentables")]
+        ) from exc

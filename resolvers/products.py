@@ -33,7 +33,14 @@ from pim.memo import Memo
 from pim.sql import like_pattern
 from resolvers import counts, events
 from resolvers.batches import check_size
-from resolvers.bounds import check_text, check_window, nul_errors, page_window, text_errors
+from resolvers.bounds import (
+    check_text,
+    check_window,
+    nul_errors,
+    page_window,
+    text_errors,
+    utc_moment,
+)
 from resolvers.ean import is_well_formed
 from resolvers.errors import Conflict, FieldError, NotFound, ValidationFailed, product_not_found
 from resolvers.permissions import PRODUCT_READ, PRODUCT_WRITE, require
@@ -197,6 +204,8 @@ _FILTERS: dict[str, Callable[[], ColumnElement[bool]]] = {
 def _filter_values(flt: ProductFilter) -> dict[str, Any]:
     """The given filters' values, by filter name (is_active is part of the shape)."""
     values = {name: getattr(flt, name) for name in _FILTERS if getattr(flt, name)}
+    if "updated_since" in values:
+        values["updated_since"] = utc_moment("updated_since", values["updated_since"])
     # No searched column is longer than 255: a longer text can match nothing, and
     # a megabyte of LIKE pattern costs the database for every row.
     texts = [(name, v) for name, v in values.items() if isinstance(v, str)]
@@ -411,6 +420,7 @@ async def delta(
     """
     require(caller, PRODUCT_READ)
     skipped = page_window(page, limit, MAX_PAGE_SIZE, size_field="page_size")
+    since = utc_moment("since", since)
     check_text("supplier_code", supplier_code, 64)
     horizon = await stable_horizon(session)
     window = [Product.updated_at >= since, Product.updated_at < horizon]

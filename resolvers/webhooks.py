@@ -20,7 +20,7 @@ from pim.crypto import cipher_for
 from pim.settings import Settings
 from pim.timeutil import utcnow
 from resolvers import webhook_delivery as delivery
-from resolvers.bounds import check_text, check_window
+from resolvers.bounds import check_text, check_window, utc_moment
 from resolvers.errors import FieldError, NotFound, ValidationFailed
 from resolvers.permissions import SETTINGS_MANAGE, require
 
@@ -344,7 +344,8 @@ async def replay_range(
     """Deliver again every subscribed event that occurred in [since, until); returns how many."""
     require(caller, SETTINGS_MANAGE)
     now = now or utcnow()
-    until = until or now
+    since = utc_moment("since", since)
+    until = utc_moment("until", until) if until else now
     if until <= since:
         raise ValidationFailed.of([FieldError("until", "doit être postérieur à since")])
     endpoint = await _endpoint(session, caller, endpoint_id)

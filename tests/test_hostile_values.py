@@ -137,6 +137,9 @@ async def test_ext_batch_fails_the_hostile_item_alone(client: httpx.AsyncClient,
         ("/api/v1/ext/products?supplier_code=a%00b", "supplier_code"),
         ("/api/v1/ext/products/a%00b", "ean"),
         ("/api/v1/ext/products/delta?since=2026-01-01T00:00:00Z&page=99999999999", "page"),
+        ("/api/v1/ext/products/delta?since=0001-01-01T00:00:00%2B01:00", "since"),
+        ("/api/v1/ext/products/delta?since=9999-12-31T23:59:59-01:00", "since"),
+        ("/api/v1/ext/products?updated_since=0001-01-01T00:00:00%2B05:00", "updated_since"),
         ("/api/v1/windev/products?page=99999999999", "page"),
         ("/api/v1/windev/products?search=a%00b", "search"),
         ("/api/v1/windev/products?ean=a%00b", "ean"),
@@ -371,3 +374,19 @@ async def test_rotating_a_secret_for_1e308_hours_is_a_typed_error(
     )
     assert response.status_code == 422
     assert plain_fields(response) == ["expires_in_hours"]
+
+
+async def test_graphql_datetimes_without_a_utc_equivalent_are_refused(
+    client: httpx.AsyncClient, key: Key
+) -> None:
+    for query, field in [
+        ('{ productsDelta(since: "0001-01-01T00:00:00+01:00") { totalCount } }', "since"),
+        (
+            '{ products(filter: {updatedSince: "0001-01-01T00:00:00+01:00"}) { totalCount } }',
+            "updated_since",
+        ),
+    ]:
+        body = await gql(client, query, key)
+        assert body["errors"][0]["extensions"]["field"] == field, body
+        assert "hors des limites" in body["errors"][0]["message"]
+        assert not INTERNALS.search(str(body))
