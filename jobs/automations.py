@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pim import logs
 from pim.crypto import cipher_for
 from pim.outbound import OutboundPolicy
-from pim.remote_files import FetchFailed, FetchLimits, fetch
+from pim.remote_files import Fetched, FetchFailed, FetchLimits, fetch
 from pim.runtime import Runtime
 from pim.timeutil import parse_iso8601, utcnow
 from resolvers import automations
@@ -48,10 +48,12 @@ async def run_automation(ctx: dict[str, Any], automation_id: str, fire_at: str |
         return "skipped"  # another runner has it, or it was deactivated or deleted
     logs.bind(account_id=str(plan.caller.account_id))
     try:
-        content = await _download(plan, runtime)
+        fetched = await _download(plan, runtime)
         async with runtime.db.transaction() as session:
-            job_id = await _start_import(session, plan, content)
-            await automations.finish_run(session, plan, import_job_id=job_id)
+            job_id = await _start_import(session, plan, fetched.data)
+            await automations.finish_run(
+                session, plan, import_job_id=job_id, first_host_key=fetched.first_host_key
+            )
         return "started"
     except (FetchFailed, DomainError) as exc:
         error = str(exc)
@@ -63,7 +65,7 @@ async def run_automation(ctx: dict[str, Any], automation_id: str, fire_at: str |
     return "failed"
 
 
-async def _download(plan: automations.RunPlan, runtime: Runtime) -> bytes:
+async def _download(plan: automations.RunPlan, runtime: Runtime) -> Fetched:
     if plan.source is None:
         raise FetchFailed(plan.error or "source illisible")
     settings = runtime.settings

@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from pim.private_files import private_dir, private_file
 from pim.settings import Settings
 
 
@@ -29,10 +30,8 @@ def secrets_of(settings: Settings) -> list[str]:
     if settings.secret_key:
         return [s.strip() for s in settings.secret_key.split(",") if s.strip()]
     path = settings.data_dir / "secret.key"
-    if not path.exists():
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
+    private_dir(settings.data_dir)
+    private_file(path, secrets.token_urlsafe(48).encode())  # kept if it exists
     return [path.read_text().strip()]
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
 
 from pim import metrics, tracing
 from pim.jobs import PendingJob, take_pending
+from pim.private_files import private_sqlite_file
 from pim.settings import Settings
 
 
@@ -58,7 +59,7 @@ def _drop_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(settings)
         engine = create_async_engine(url, echo=settings.sql_echo)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return _observed(engine)

@@ -6,6 +6,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from pim.private_files import private_sqlite_file
 from pim.settings import Settings
 
 SCRIPTS = Path(__file__).resolve().parent / "alembic"
@@ -20,7 +21,7 @@ def alembic_config(settings: Settings) -> Config:
 
 def upgrade(settings: Settings, revision: str = "heads") -> None:
     if settings.is_sqlite:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(settings)
     command.upgrade(alembic_config(settings), revision)
 
 

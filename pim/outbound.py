@@ -10,9 +10,10 @@ redirect is checked again. Proxies from the environment are ignored.
 
 import asyncio
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass, field
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -23,6 +24,12 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 REDIRECTS = {301, 302, 303, 307, 308}
 MAX_REDIRECTS = 5
 DEFAULT_PORTS = {"https": 443, "http": 80, "sftp": 22, "ftp": 21}
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits: NAT64 (well-known and
+# local-use) and IPv4-compatible addresses. Such an address reaches the IPv4 one.
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+# The numeric host forms inet_aton accepts besides the dotted quad: 2130706433,
+# 0x7f000001, 127.1, 0177.0.0.1. Resolvers and HTTP stacks disagree about them.
+_NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?$", re.I)
 
 
 class OutboundBlocked(Exception):
@@ -45,11 +52,124 @@ class OutboundPolicy:
         )
 
     def address_allowed(self, address: IPAddress) -> bool:
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
         if any(address in network for network in self.allowed_networks):
             return True
+        if (
+            isinstance(address, ipaddress.IPv6Address)
+            and (embedded := embedded_ipv4(address)) is not None
+        ):
+            return self.address_allowed(embedded)
         return address.is_global and not address.is_multicast
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one reaches: IPv4-mapped, NAT64, 6to4, Teredo's client,
+    IPv4-compatible (::a.b.c.d). It is the one to check: 64:ff9b::127.0.0.1 is loopback."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if any(address in network for network in _NAT64) or 1 < int(address) < 2**32:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def numeric_ipv4(host: str) -> str | None:
+    """The dotted quad a numeric host form stands for, None for a name or another form.
+
+    `127.1` is 127.0.0.1 and `0177.0.0.1` too (octal), as inet_aton reads them: the
+    last part fills the remaining bytes, a leading 0 is octal, 0x hexadecimal.
+    """
+    if not _NUMERIC_HOST.match(host) or (host.count(".") == 3 and not _odd_parts(host)):
+        return None
+    parts = [_number(p) for p in host.rstrip(".").split(".")]
+    *head, last = parts
+    if any(p > 255 for p in head) or last >= 256 ** (4 - len(head)):
+        raise OutboundBlocked(f"adresse numérique invalide : {host}")
+    value = last
+    for index, part in enumerate(head):
+        value += part << (8 * (3 - index))
+    return str(ipaddress.IPv4Address(value))
+
+
+def _odd_parts(dotted: str) -> bool:
+    """Whether a four-part address has a part written other than in plain decimal."""
+    return any(
+        p.lower().startswith("0x") or (len(p) > 1 and p.startswith("0"))
+        for p in dotted.rstrip(".").split(".")
+    )
+
+
+def _number(part: str) -> int:
+    if part.lower().startswith("0x"):
+        return int(part[2:] or "0", 16)
+    if len(part) > 1 and part.startswith("0"):
+        try:
+            return int(part, 8)
+        except ValueError as exc:
+            raise OutboundBlocked(f"adresse numérique invalide : {part}") from exc
+    return int(part)
+
+
+def canonical_host(host: str) -> str:
+    """The host as it will be stored and connected to: numeric IPv4 forms as dotted quads,
+    IPv6 without brackets, names lower-cased."""
+    name = host.strip("[]").lower()
+    return numeric_ipv4(name) or name
+
+
+def literal_address(host: str) -> IPAddress | None:
+    """The address `host` names without any lookup (localhost included), or None."""
+    name = canonical_host(host)
+    if name == "localhost" or name.endswith(".localhost"):
+        name = "127.0.0.1"
+    try:
+        return ipaddress.ip_address(name)
+    except ValueError:
+        return None
+
+
+def check_literal(host: str, policy: OutboundPolicy) -> str:
+    """The canonical host, refused when it names a non-public address outright."""
+    if not host:
+        raise OutboundBlocked("adresse sans nom d'hôte")
+    address = literal_address(host)
+    if address is not None and not policy.address_allowed(address):
+        raise OutboundBlocked(f"adresse non publique refusée : {address}")
+    return canonical_host(host)
+
+
+def canonical_url(url: str) -> str:
+    """The URL with its host in canonical form (see canonical_host). Read with urllib:
+    httpx refuses some numeric forms (0177.0.0.1) that resolvers accept."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError as exc:
+        raise OutboundBlocked("URL invalide") from exc
+    canonical = canonical_host(host)
+    if canonical == host:
+        return url
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = (userinfo + "@" if userinfo else "") + canonical + (f":{port}" if port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+async def check_url(url: str, policy: OutboundPolicy) -> str:
+    """A URL a user saves (connector, webhook), as it will be stored: scheme allowed, host
+    in canonical form, and every address it names or resolves to right now allowed (checked
+    again at each connection, for names that change)."""
+    url = canonical_url(url)
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise OutboundBlocked("URL invalide") from exc
+    check_scheme(parsed, policy)
+    host = check_literal(parsed.host, policy)
+    await resolve(host, parsed.port or DEFAULT_PORTS[parsed.scheme], policy)
+    return url
 
 
 async def resolve(host: str, port: int, policy: OutboundPolicy) -> str:

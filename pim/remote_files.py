@@ -5,6 +5,10 @@ the very address that was checked, so a name that points at a private address
 today is refused even if it was public when the automation was saved. Downloads
 stop at a size cap; every failure becomes a `FetchFailed` whose message is shown
 to the user as the automation's last error.
+
+An SFTP server must present the host key the automation holds. An automation saved
+without one trusts the first key seen (trust on first use): `fetch` returns it, the
+caller records it, and every later run refuses any other key.
 """
 
 import asyncio
@@ -37,12 +41,20 @@ class RemoteSource:
     url: str | None = None
     password: str | None = None
     private_key: str | None = None
-    # An OpenSSH public key line: the SFTP server must present this key.
+    # An OpenSSH public key line: the SFTP server must present this key (None: the
+    # first key seen is returned, to be recorded).
     host_key: str | None = None
 
     def file_name(self) -> str:
         path = urlsplit(self.url).path if self.url else self.path or ""
         return posixpath.basename(unquote(path)) or "download"
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    data: bytes
+    # The key an SFTP server presented to a source that held none: to be recorded.
+    first_host_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,19 +80,30 @@ def check_public_key(text: str) -> bool:
     return True
 
 
-async def fetch(source: RemoteSource, policy: OutboundPolicy, limits: FetchLimits) -> bytes:
-    """The whole file's bytes, or FetchFailed."""
+async def fetch(source: RemoteSource, policy: OutboundPolicy, limits: FetchLimits) -> Fetched:
+    """The whole file's bytes (and the SFTP host key first seen), or FetchFailed."""
     fetcher = {"sftp": _sftp, "ftp": _ftp, "http": _http, "https": _http}[source.type]
     try:
         async with asyncio.timeout(limits.timeout):
             return await fetcher(source, policy, limits.max_bytes)
     except FetchFailed:
         raise
+    except asyncssh.HostKeyNotVerifiable as exc:
+        raise FetchFailed(
+            f"clé d'hôte refusée : {_where(source)} ne présente pas la clé enregistrée "
+            "pour cette automatisation (serveur changé ou usurpé ?)"
+        ) from exc
     except OutboundBlocked as exc:
         raise FetchFailed(str(exc)) from exc
     except TimeoutError as exc:
         raise FetchFailed(f"délai dépassé ({limits.timeout:g} s) pour {_where(source)}") from exc
-    except (OSError, asyncssh.Error, aioftp.AIOFTPException, httpx.HTTPError) as exc:
+    except (
+        OSError,
+        asyncssh.Error,
+        aioftp.AIOFTPException,
+        httpx.HTTPError,
+        httpx.InvalidURL,
+    ) as exc:
         raise FetchFailed(f"téléchargement impossible depuis {_where(source)} : {exc}") from exc
 
 
@@ -97,10 +120,11 @@ async def _checked_address(source: RemoteSource, policy: OutboundPolicy) -> tupl
     return await outbound.resolve(source.host or "", port, policy), port
 
 
-async def _sftp(source: RemoteSource, policy: OutboundPolicy, max_bytes: int) -> bytes:
+async def _sftp(source: RemoteSource, policy: OutboundPolicy, max_bytes: int) -> Fetched:
     address, port = await _checked_address(source, policy)
     keys = [asyncssh.import_private_key(source.private_key)] if source.private_key else None
     # Nothing from this machine's ~/.ssh (keys, agent, config, known_hosts) may be used.
+    # Without a held key, any key is accepted this once and returned to be recorded.
     trusted: tuple[list[asyncssh.SSHKey], list[asyncssh.SSHKey], list[asyncssh.SSHKey]] | None = (
         ([asyncssh.import_public_key(source.host_key)], [], []) if source.host_key else None
     )
@@ -118,6 +142,8 @@ async def _sftp(source: RemoteSource, policy: OutboundPolicy, max_bytes: int) ->
         ) as connection,
         connection.start_sftp_client() as sftp,
     ):
+        seen = connection.get_server_host_key()
+        first_key = None if trusted or seen is None else seen.export_public_key().decode().strip()
         path = source.path or ""
         try:
             size = (await sftp.stat(path)).size
@@ -129,10 +155,10 @@ async def _sftp(source: RemoteSource, policy: OutboundPolicy, max_bytes: int) ->
             data: bytes = await remote.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise _too_big(max_bytes)
-    return data
+    return Fetched(data, first_key)
 
 
-async def _ftp(source: RemoteSource, policy: OutboundPolicy, max_bytes: int) -> bytes:
+async def _ftp(source: RemoteSource, policy: OutboundPolicy, max_bytes: int) -> Fetched:
     address, port = await _checked_address(source, policy)
     # A PASV reply's address is ignored (aioftp's default): data connections go to the
     # checked control address, never to one the server names.
@@ -154,12 +180,12 @@ async def _ftp(source: RemoteSource, policy: OutboundPolicy, max_bytes: int) -> 
         finally:
             stream.close()
         await stream.finish()
-        return bytes(data)
+        return Fetched(bytes(data))
     finally:
         client.close()
 
 
-async def _http(source: RemoteSource, policy: OutboundPolicy, max_bytes: int) -> bytes:
+async def _http(source: RemoteSource, policy: OutboundPolicy, max_bytes: int) -> Fetched:
     url = httpx.URL(source.url or "")
     if source.type == "https" and url.scheme != "https":
         raise FetchFailed("une source https exige une URL https://")
@@ -183,6 +209,6 @@ async def _http(source: RemoteSource, policy: OutboundPolicy, max_bytes: int) ->
                 data += block
                 if len(data) > max_bytes:
                     raise _too_big(max_bytes)
-            return bytes(data)
+            return Fetched(bytes(data))
         finally:
             await response.aclose()

@@ -32,4 +32,7 @@ def parse_iso8601(text: str) -> datetime:
     cleaned = _SPACE_OFFSET.sub(r"\1+\2", cleaned)
     if cleaned.endswith(("Z", "z")):
         cleaned = cleaned[:-1] + "+00:00"
-    return as_utc(datetime.fromisoformat(cleaned))
+    try:
+        return as_utc(datetime.fromisoformat(cleaned))
+    except OverflowError as exc:  # 0001-01-01T00:00:00+01:00 has no UTC equivalent
+        raise ValueError(f"date out of range: {text}") from exc

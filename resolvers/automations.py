@@ -6,26 +6,27 @@ which act for the automation's own account. A fire time is claimed by one
 conditional UPDATE, so a run starts once however many schedulers saw it due.
 """
 
-import ipaddress
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Any, Literal, cast
 from urllib.parse import urlsplit
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Account, Automation
+from pim import outbound
 from pim.auth import Caller
 from pim.crypto import Cipher, DecryptionFailed
 from pim.ids import uuid7
 from pim.jobs import defer
-from pim.outbound import OutboundPolicy
+from pim.outbound import OutboundBlocked, OutboundPolicy
 from pim.remote_files import RemoteSource, check_private_key, check_public_key
 from pim.timeutil import isoformat_z, utcnow
+from resolvers.bounds import JsonBounded, check_window
 from resolvers.errors import FieldError, NotFound, ValidationFailed
 from resolvers.import_files import validate_mapping
 from resolvers.permissions import ALLOWED, Operation, require
@@ -66,7 +67,7 @@ class AutomationIn(BaseModel):
     supplier_code: Annotated[str, Field(max_length=64)] | None = None
     schedule: Annotated[str, Field(min_length=1, max_length=120)]
     file_source: FileSourceIn
-    mapping: dict[str, str] = Field(default_factory=dict)
+    mapping: Annotated[dict[str, str], JsonBounded] = Field(default_factory=dict)
     is_active: bool = True
 
 
@@ -80,7 +81,7 @@ class AutomationPatch(BaseModel):
     supplier_code: Annotated[str, Field(max_length=64)] | None = None
     schedule: Annotated[str, Field(min_length=1, max_length=120)] | None = None
     file_source: dict[str, Any] | None = None
-    mapping: dict[str, str] | None = None
+    mapping: Annotated[dict[str, str], JsonBounded] | None = None
     is_active: bool | None = None
 
 
@@ -106,19 +107,11 @@ def _schedule_errors(schedule: str) -> list[FieldError]:
         return [FieldError("schedule", "expression cron à 5 champs attendue (ex. 0 2 * * *)")]
     if not croniter.is_valid(schedule) or schedule == "@reboot":
         return [FieldError("schedule", f"expression cron invalide : {schedule}")]
-    return []
-
-
-def _private_literal(host: str, policy: OutboundPolicy) -> str | None:
-    """The address, if `host` is literally a non-public one (names are checked at fetch time)."""
-    name = host.strip("[]").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        name = "127.0.0.1"
     try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return None
-    return None if policy.address_allowed(address) else str(address)
+        next_fire(schedule, utcnow())
+    except CroniterBadDateError:  # parses, but names a day no month has (0 0 30 2 *)
+        return [FieldError("schedule", f"expression cron qui ne se déclenche jamais : {schedule}")]
+    return []
 
 
 def _source_errors(source: FileSourceIn, policy: OutboundPolicy) -> list[FieldError]:
@@ -144,10 +137,23 @@ def _source_errors(source: FileSourceIn, policy: OutboundPolicy) -> list[FieldEr
         errors.append(FieldError("file_source.private_key", "clé privée illisible"))
     if source.host_key and not check_public_key(source.host_key):
         errors.append(FieldError("file_source.host_key", "clé publique OpenSSH illisible"))
-    if host and (address := _private_literal(host, policy)) is not None:
-        field = "file_source.host" if source.type in ("sftp", "ftp") else "file_source.url"
-        errors.append(FieldError(field, f"adresse non publique refusée : {address}", "forbidden"))
+    if host:
+        # Names are checked at fetch time, against what they resolve to then.
+        try:
+            outbound.check_literal(host, policy)
+        except OutboundBlocked as exc:
+            field = "file_source.host" if source.type in ("sftp", "ftp") else "file_source.url"
+            errors.append(FieldError(field, str(exc), "forbidden"))
     return errors
+
+
+def _canonical(source: FileSourceIn) -> FileSourceIn:
+    """The source with its host in the form it is connected to (2130706433 → 127.0.0.1)."""
+    if source.host:
+        return source.model_copy(update={"host": outbound.canonical_host(source.host)})
+    if source.url:
+        return source.model_copy(update={"url": outbound.canonical_url(source.url)})
+    return source
 
 
 def _apply_source(automation: Automation, source: FileSourceIn, cipher: Cipher) -> None:
@@ -235,7 +241,7 @@ async def create_automation(
         mapping=parsed.mapping,
         is_active=parsed.is_active,
     )
-    _apply_source(automation, parsed.file_source, cipher)
+    _apply_source(automation, _canonical(parsed.file_source), cipher)
     _reschedule(automation)
     session.add(automation)
     await session.flush()
@@ -246,13 +252,7 @@ async def list_automations(
     session: AsyncSession, caller: Caller, *, skip: int = 0, limit: int = 50
 ) -> AutomationPage:
     require(caller, Operation.IMPORTS_READ)
-    errors = []
-    if skip < 0:
-        errors.append(FieldError("skip", "doit être supérieur ou égal à 0"))
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        errors.append(FieldError("limit", f"doit être compris entre 1 et {MAX_PAGE_SIZE}"))
-    if errors:
-        raise ValidationFailed.of(errors)
+    check_window(limit, skip, MAX_PAGE_SIZE)
     scoped = select(Automation).where(Automation.account_id == caller.account_id)
     total = await session.scalar(select(func.count()).select_from(scoped.subquery())) or 0
     rows = await session.scalars(
@@ -308,6 +308,11 @@ async def update_automation(
         # Another type of source starts afresh: an SFTP key means nothing to an HTTP URL.
         if patch.file_source.get("type", automation.source_type) != automation.source_type:
             stored = {}
+        # Another server has another host key: the one held (or trusted on first use)
+        # goes, unless the patch gives one.
+        if any(k in patch.file_source and patch.file_source[k] != stored.get(k)
+               for k in ("host", "port")):  # fmt: skip
+            stored.pop("host_key", None)
         source, errors = parse(FileSourceIn, stored | patch.file_source)
         errors = [FieldError(f"file_source.{e.field}", e.message, e.code) for e in errors]
     if patch.schedule is not None:
@@ -319,7 +324,7 @@ async def update_automation(
     if errors:
         raise ValidationFailed.of(errors)
     if source is not None:
-        _apply_source(automation, source, cipher)
+        _apply_source(automation, _canonical(source), cipher)
     if patch.name is not None:
         automation.name = patch.name
     if "supplier_code" in given:
@@ -465,7 +470,10 @@ async def finish_run(
     *,
     error: str | None = None,
     import_job_id: uuid.UUID | None = None,
+    first_host_key: str | None = None,
 ) -> None:
+    """Record the run's outcome, and the SFTP host key it trusted on first use: from then
+    on the server must present that key (only the first run to record one wins)."""
     await session.execute(
         update(Automation)
         .where(Automation.id == plan.automation_id)
@@ -473,6 +481,7 @@ async def finish_run(
             last_status="failed" if error else "started",
             last_error=error,
             last_import_job_id=import_job_id,
+            host_key=func.coalesce(Automation.host_key, first_host_key),
         )
         .execution_options(synchronize_session=False)
     )

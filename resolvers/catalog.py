@@ -14,6 +14,7 @@ from models import Brand, Category, Supplier
 from pim.auth import Caller
 from pim.ids import uuid7
 from pim.sql import among, unique, upsert
+from resolvers.bounds import text_errors
 from resolvers.errors import Conflict, FieldError, NotFound, ValidationFailed
 from resolvers.permissions import Operation, require
 
@@ -143,8 +144,11 @@ async def create_category(
 ) -> Category:
     require(caller, Operation.CATALOG_WRITE)
     name = data.name.strip()
+    errors = text_errors("name", name, 255) + text_errors("slug", data.slug, 255)
     if not name:
-        raise ValidationFailed.of([FieldError("name", "ne peut pas être vide")])
+        errors.append(FieldError("name", "ne peut pas être vide"))
+    if errors:
+        raise ValidationFailed.of(errors)
     level = 0
     if data.parent_id is not None:
         parent = await session.scalar(
@@ -181,8 +185,15 @@ async def create_supplier(
 ) -> Supplier:
     require(caller, Operation.CATALOG_WRITE)
     code = data.code.strip()
+    errors = (
+        text_errors("code", code, 64)
+        + text_errors("name", data.name, 255)
+        + text_errors("country", data.country, 2)
+    )
     if not code or not data.name.strip():
-        raise ValidationFailed.of([FieldError("code", "le code et le nom sont obligatoires")])
+        errors.append(FieldError("code", "le code et le nom sont obligatoires"))
+    if errors:
+        raise ValidationFailed.of(errors)
     exists = await session.scalar(
         select(Supplier.id).where(Supplier.account_id == caller.account_id, Supplier.code == code)
     )

@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-import httpx
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
@@ -28,6 +27,7 @@ from pim.crypto import cipher_for
 from pim.outbound import OutboundBlocked, OutboundPolicy
 from pim.settings import Settings
 from pim.timeutil import utcnow
+from resolvers.bounds import SECRET_MAX, JsonBounded, check_text, check_window
 from resolvers.errors import FieldError, NotFound, ValidationFailed
 from resolvers.permissions import Operation, require
 from resolvers.validation import parse
@@ -48,9 +48,12 @@ class ConnectorFields(BaseModel):
     status: Status | None = None
     base_url: Annotated[str, Field(max_length=2048)] | None = None
     channel: Annotated[str, Field(max_length=64)] | None = None
-    options: dict[str, Any] | None = None
+    options: Annotated[dict[str, Any], JsonBounded] | None = None
     # A null value removes that credential field on update.
-    credentials: dict[str, str | None] | None = None
+    credentials: (
+        Annotated[dict[str, Annotated[str, Field(max_length=SECRET_MAX)] | None], JsonBounded]
+        | None
+    ) = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +98,8 @@ async def list_connectors(
     offset: int = 0,
 ) -> ConnectorPage:
     require(caller, Operation.CONNECTORS_READ)
+    check_window(limit, offset, MAX_PAGE_SIZE, offset_field="offset")
+    check_text("platform", platform, 32)
     statement = _scoped(caller, platform)
     total = await session.scalar(select(func.count()).select_from(statement.subquery()))
     rows = list(
@@ -173,25 +178,23 @@ def _check_platform(platform: str) -> None:
         )
 
 
-def check_base_url(url: str, policy: OutboundPolicy) -> str:
-    """Wire-format checks when the URL is saved; the addresses are checked at connect time."""
+async def _checked_base_url(fields: ConnectorFields, settings: Settings) -> ConnectorFields:
+    """The fields with their base URL checked against the outbound guard, as the spec says
+    ("External URLs are validated against an SSRF allowlist"); checked again at connect time."""
+    if not fields.base_url:
+        return fields
     try:
-        parsed = httpx.URL(url)
-        outbound.check_scheme(parsed, policy)
+        url = await outbound.check_url(fields.base_url, OutboundPolicy.from_settings(settings))
     except OutboundBlocked as exc:
         raise ValidationFailed.of([FieldError("base_url", str(exc))]) from exc
-    except (httpx.InvalidURL, ValueError) as exc:
-        raise ValidationFailed.of([FieldError("base_url", "URL invalide")]) from exc
-    if not parsed.host:
-        raise ValidationFailed.of([FieldError("base_url", "URL sans nom d'hôte")])
-    return url.rstrip("/")
+    return fields.model_copy(update={"base_url": url.rstrip("/")})
 
 
-def _fields(data: dict[str, Any]) -> ConnectorFields:
+async def _fields(data: dict[str, Any], settings: Settings) -> ConnectorFields:
     fields, errors = parse(ConnectorFields, data)
     if fields is None:
         raise ValidationFailed.of(errors)
-    return fields
+    return await _checked_base_url(fields, settings)
 
 
 def _apply(
@@ -205,11 +208,7 @@ def _apply(
     if "status" in given and fields.status is not None:
         connector.status = fields.status
     if "base_url" in given:
-        connector.base_url = (
-            check_base_url(fields.base_url, OutboundPolicy.from_settings(settings))
-            if fields.base_url
-            else None
-        )
+        connector.base_url = fields.base_url or None
     if "channel" in given:
         connector.channel = fields.channel or None
     if "options" in given:
@@ -243,7 +242,7 @@ async def create_connector(
     platform: str | None = None,
 ) -> Connector:
     require(caller, Operation.SETTINGS_MANAGE)
-    fields = _fields(data)
+    fields = await _fields(data, settings)
     chosen = platform or fields.platform
     missing = [
         FieldError(name, "champ obligatoire", "missing")
@@ -277,7 +276,7 @@ async def update_connector(
     platform: str | None = None,
 ) -> Connector:
     require(caller, Operation.SETTINGS_MANAGE)
-    fields = _fields(data)
+    fields = await _fields(data, settings)
     connector = await load_connector(session, caller, id, platform)
     if "platform" in fields.model_fields_set and fields.platform != connector.platform:
         raise ValidationFailed.of(

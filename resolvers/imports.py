@@ -19,6 +19,7 @@ from pim.auth import Caller
 from pim.jobs import defer
 from pim.timeutil import isoformat_z, parse_iso8601
 from resolvers import import_storage
+from resolvers.bounds import MAX_INT64, nul_errors, text_errors, window_errors
 from resolvers.errors import Conflict, FieldError, NotFound, ValidationFailed
 from resolvers.import_files import (
     FileRecords,
@@ -84,9 +85,8 @@ async def create_job(
             FieldError("mode", f"valeur non autorisée (attendu : {', '.join(MODES)})", "mode")
         )
     if mapping is not None:
-        errors.extend(validate_mapping(mapping))
-    if supplier_code is not None and len(supplier_code) > 64:
-        errors.append(FieldError("supplier_code", "trop long (au plus 64 caractères)", "too_long"))
+        errors.extend(nul_errors(mapping, "mapping") or validate_mapping(mapping))
+    errors += text_errors("supplier_code", supplier_code, 64) + text_errors("file", file_name, None)
     if errors:
         raise ValidationFailed.of(errors)
     job = ImportJob(
@@ -139,11 +139,7 @@ class Page:
 
 
 def _check_page(skip: int, limit: int, extra: list[FieldError] | None = None) -> None:
-    errors = list(extra or [])
-    if not 1 <= limit <= MAX_PAGE:
-        errors.append(FieldError("limit", f"doit être compris entre 1 et {MAX_PAGE}"))
-    if skip < 0:
-        errors.append(FieldError("skip", "doit être supérieur ou égal à 0"))
+    errors = list(extra or []) + window_errors(limit, skip, MAX_PAGE)
     if errors:
         raise ValidationFailed.of(errors)
 
@@ -228,7 +224,7 @@ async def job_logs(
     ordered = scoped
     if after is not None:
         (seq,) = _after(after, 1)
-        if not isinstance(seq, int):
+        if not isinstance(seq, int) or not 0 <= seq <= MAX_INT64:
             raise ValidationFailed.of([FieldError("after", "curseur invalide")])
         ordered = scoped.where(ImportLog.seq > seq)
     logs, total, has_next = await _page(session, scoped, ordered.order_by(ImportLog.seq), skip,

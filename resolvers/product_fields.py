@@ -11,6 +11,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
+from resolvers.bounds import (
+    DESCRIPTION_MAX,
+    SHORT_TEXT_MAX,
+    AtLeastOne,
+    Count,
+    JsonBounded,
+)
 from resolvers.ean import normalize_ean
 from resolvers.errors import FieldError
 from resolvers.validation import parse
@@ -25,8 +32,8 @@ PriceValue = Annotated[
 ]
 # EANs arrive as strings or, from spreadsheets and ERPs, as numbers.
 EanText = Annotated[str, BeforeValidator(normalize_ean), Field(max_length=32)]
-Count = Annotated[int, Field(ge=0)]
-AtLeastOne = Annotated[int, Field(ge=1)]
+Description = Annotated[str, Field(max_length=DESCRIPTION_MAX)]
+ShortText = Annotated[str, Field(max_length=SHORT_TEXT_MAX)]
 
 STATUSES = ("active", "inactive", "archived")
 Status = Literal["active", "inactive", "archived"]
@@ -51,9 +58,9 @@ class ProductFields(BaseModel):
     category_id: Annotated[str, Field(max_length=64)] | None = None
     category_name: Text255 | None = None
     supplier_code: Short | None = None
-    description: str | None = None
-    short_description: str | None = None
-    promotional_text: str | None = None
+    description: Description | None = None
+    short_description: ShortText | None = None
+    promotional_text: ShortText | None = None
 
     status: Status | None = None
     is_active: bool | None = None
@@ -101,7 +108,7 @@ class ProductFields(BaseModel):
     energy_class: Annotated[str, Field(max_length=16)] | None = None
     recyclable: bool | None = None
     eco_friendly: bool | None = None
-    carbon_footprint_kg: Annotated[float, Field(ge=0)] | None = None
+    carbon_footprint_kg: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
 
     warranty_duration: Count | None = None
     warranty_type: Short | None = None
@@ -116,8 +123,8 @@ class ProductFields(BaseModel):
     style: Short | None = None
     pattern: Short | None = None
 
-    technical_specs: dict[str, Any] | None = None
-    compatibility: list[Any] | dict[str, Any] | None = None
+    technical_specs: Annotated[dict[str, Any], JsonBounded] | None = None
+    compatibility: Annotated[list[Any] | dict[str, Any], JsonBounded] | None = None
 
 
 FIELD_NAMES = frozenset(ProductFields.model_fields)

@@ -33,6 +33,14 @@ from pim.memo import Memo
 from pim.sql import like_pattern
 from resolvers import counts, events
 from resolvers.batches import check_size
+from resolvers.bounds import (
+    check_text,
+    check_window,
+    nul_errors,
+    page_window,
+    text_errors,
+    utc_moment,
+)
 from resolvers.ean import is_well_formed
 from resolvers.errors import (
     Conflict,
@@ -183,6 +191,7 @@ _LIVE = Product.deleted_at.is_(None)
 
 
 # Each filter's condition; its value is bound at execution, under the filter's name.
+FILTER_MAX_LENGTH = 255
 _FILTERS: dict[str, Callable[[], ColumnElement[bool]]] = {
     "search": lambda: or_(
         *(
@@ -203,6 +212,13 @@ _FILTERS: dict[str, Callable[[], ColumnElement[bool]]] = {
 def _filter_values(flt: ProductFilter) -> dict[str, Any]:
     """The given filters' values, by filter name (is_active is part of the shape)."""
     values = {name: getattr(flt, name) for name in _FILTERS if getattr(flt, name)}
+    if "updated_since" in values:
+        values["updated_since"] = utc_moment("updated_since", values["updated_since"])
+    # No searched column is longer than 255: a longer text can match nothing, and
+    # a megabyte of LIKE pattern costs the database for every row.
+    texts = [(name, v) for name, v in values.items() if isinstance(v, str)]
+    if errors := [e for name, v in texts for e in text_errors(name, v, FILTER_MAX_LENGTH)]:
+        raise ValidationFailed.of(errors)
     if "search" in values:
         values["search"] = like_pattern(values["search"].strip())
     return values
@@ -253,9 +269,19 @@ def _sort_value(row: ProductRow, sort: ProductSort) -> Any:
 def _after_values(sort: ProductSort, cursor: str) -> tuple[Any, uuid.UUID]:
     """The sort value and id a keyset cursor holds."""
     raw_value, raw_id = decode_cursor(cursor)
+    # A cursor comes back from the client: its value must be of the sort column's type.
+    expected: tuple[type, ...] = (int, float) if sort.field == "price" else (str,)
     try:
         last_id = uuid.UUID(str(raw_id))
-        value: Any = datetime.fromisoformat(raw_value) if sort.field.endswith("_at") else raw_value
+        if (
+            not isinstance(raw_value, expected)
+            or isinstance(raw_value, bool)
+            or nul_errors(raw_value)
+        ):
+            raise TypeError(raw_value)
+        value: Any = (
+            datetime.fromisoformat(str(raw_value)) if sort.field.endswith("_at") else raw_value
+        )
     except (TypeError, ValueError) as exc:
         raise ValidationFailed.of([FieldError("after", "curseur invalide")]) from exc
     return value, last_id
@@ -357,12 +383,7 @@ async def list_products(
     showing a third of them needs. The id and the sort column are always read.
     """
     require(caller, Operation.PRODUCTS_READ)
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise ValidationFailed.of(
-            [FieldError("limit", f"doit être compris entre 1 et {MAX_PAGE_SIZE}")]
-        )
-    if offset < 0:
-        raise ValidationFailed.of([FieldError("skip", "doit être positif ou nul")])
+    check_window(limit, offset, MAX_PAGE_SIZE)
     values = _filter_values(filters)
     cursor = after if after and not offset else None  # an offset wins over a cursor
     read = None if columns is None else tuple(dict.fromkeys(("id", sort.field, *columns)))
@@ -406,16 +427,14 @@ async def delta(
     during the walk pushed back.
     """
     require(caller, Operation.PRODUCTS_READ)
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise ValidationFailed.of(
-            [FieldError("page_size", f"doit être compris entre 1 et {MAX_PAGE_SIZE}")]
-        )
+    skipped = page_window(page, limit, MAX_PAGE_SIZE, size_field="page_size")
+    since = utc_moment("since", since)
+    check_text("supplier_code", supplier_code, 64)
     horizon = await stable_horizon(session)
     window = [Product.updated_at >= since, Product.updated_at < horizon]
     if supplier_code:
         window.append(Product.supplier_code == supplier_code)
     stmt = _scoped(caller).where(*window).order_by(Product.updated_at, Product.id)
-    skipped = (page - 1) * limit
     rows = _rows(await fetch(session, stmt.offset(skipped).limit(limit)))
     if len(rows) < limit:
         # A short page is the whole rest of the window: with what it skipped, its total.
@@ -490,6 +509,8 @@ async def get_product(
     may address and read back what it writes.
     """
     require(caller, operation)
+    check_text("ean", ean)
+    check_text("ref", reference)
     stmt = _scoped(caller).where(_LIVE)
     if id is not None:
         stmt = stmt.where(Product.id == id)
@@ -616,6 +637,7 @@ async def delete_product(
 
 async def get_by_reference_or_ean(session: AsyncSession, caller: Caller, *, ref: str) -> ProductRow:
     """WinDev addressing: `ref` is tried as the manufacturer reference, then as an EAN."""
+    check_text("ref", ref)
     try:
         return await get_product(session, caller, reference=ref, operation=ADDRESS)
     except NotFound:

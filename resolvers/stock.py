@@ -17,6 +17,7 @@ from pim.ids import uuid7
 from pim.sql import among, unique
 from resolvers import batches, catalog, events
 from resolvers.batches import EanBatchResult
+from resolvers.bounds import Count
 from resolvers.product_fields import EanText
 from resolvers.product_writes import upsert_generic_stock, upsert_supplier_stock
 
@@ -27,7 +28,7 @@ class StockItem(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     ean: EanText
-    stock: Annotated[int, Field(ge=0)]
+    stock: Count
     supplier_code: Annotated[str, Field(max_length=64)] | None = None
 
 

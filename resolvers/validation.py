@@ -4,6 +4,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from resolvers.bounds import nul_errors
 from resolvers.errors import FieldError
 
 M = TypeVar("M", bound=BaseModel)
@@ -33,6 +34,8 @@ _MESSAGES: dict[str, str] = {
     "model_type": "objet JSON attendu",
     "list_type": "tableau JSON attendu",
     "finite_number": "nombre fini attendu",
+    "json_too_large": "JSON trop volumineux (au plus {max_bytes} octets)",
+    "json_too_deep": "JSON trop imbriqué",
 }
 
 
@@ -60,6 +63,10 @@ def _number(value: Any) -> Any:
 
 
 def parse(model: type[M], data: Any) -> tuple[M | None, list[FieldError]]:
+    """The model, or the errors; a NUL anywhere in `data` is refused before the model
+    sees it (one walk for every input the resolvers parse)."""
+    if errors := nul_errors(data):
+        return None, errors
     try:
         return model.model_validate(data), []
     except ValidationError as exc:

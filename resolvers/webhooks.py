@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-import httpx
 from sqlalchemy import Select, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +20,7 @@ from pim.crypto import cipher_for
 from pim.settings import Settings
 from pim.timeutil import utcnow
 from resolvers import webhook_delivery as delivery
+from resolvers.bounds import check_text, check_window, utc_moment
 from resolvers.errors import FieldError, NotFound, ValidationFailed
 from resolvers.permissions import Operation, require
 
@@ -28,7 +28,8 @@ SECRET_PREFIX = "whsec_"
 MAX_PAGE_SIZE = 500
 # A replayed range is one insert; past this many events, ask for a narrower range.
 MAX_REPLAY = 10_000
-ROTATION_GRACE = timedelta(hours=24)
+ROTATION_GRACE_HOURS = 24.0
+MAX_GRACE_HOURS = 168
 DELIVERY_STATUSES = ("pending", "failed", "succeeded", "dead")
 
 T = TypeVar("T")
@@ -78,19 +79,11 @@ def _new_secret() -> str:
 async def _checked_url(url: str, settings: Settings) -> str:
     """The URL, after the outbound guard accepted its scheme and resolved addresses."""
     url = url.strip()
-    policy = outbound.OutboundPolicy.from_settings(settings)
+    check_text("url", url, 2048)
     try:
-        parsed = httpx.URL(url)
-        if not parsed.host:
-            raise outbound.OutboundBlocked("adresse sans nom d'hôte")
-        outbound.check_scheme(parsed, policy)
-        port = parsed.port or outbound.DEFAULT_PORTS[parsed.scheme]
-        await outbound.resolve(parsed.host, port, policy)
+        return await outbound.check_url(url, outbound.OutboundPolicy.from_settings(settings))
     except outbound.OutboundBlocked as exc:
         raise ValidationFailed.of([FieldError("url", str(exc), "invalid")]) from exc
-    except (httpx.InvalidURL, KeyError) as exc:
-        raise ValidationFailed.of([FieldError("url", "URL invalide", "invalid")]) from exc
-    return url
 
 
 def _event_types(values: list[str]) -> list[str]:
@@ -105,21 +98,8 @@ def _event_types(values: list[str]) -> list[str]:
 
 
 def _description(value: str | None) -> str | None:
-    if value is not None and len(value) > 255:
-        raise ValidationFailed.of(
-            [FieldError("description", "trop long (au plus 255 caractères)", "string_too_long")]
-        )
+    check_text("description", value, 255)
     return value
-
-
-def _page_args(limit: int, offset: int) -> None:
-    errors = []
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        errors.append(FieldError("limit", f"doit être compris entre 1 et {MAX_PAGE_SIZE}"))
-    if offset < 0:
-        errors.append(FieldError("skip", "doit être positif ou nul"))
-    if errors:
-        raise ValidationFailed.of(errors)
 
 
 async def _page(session: AsyncSession, stmt: Select[Any], limit: int, offset: int) -> Page[Any]:
@@ -179,7 +159,7 @@ async def list_endpoints(
     session: AsyncSession, caller: Caller, *, limit: int = 100, offset: int = 0
 ) -> Page[WebhookEndpoint]:
     require(caller, Operation.SETTINGS_MANAGE)
-    _page_args(limit, offset)
+    check_window(limit, offset, MAX_PAGE_SIZE)
     stmt = _scoped_endpoints(caller).order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
     return await _page(session, stmt, limit, offset)
 
@@ -229,15 +209,17 @@ async def rotate_secret(
     *,
     endpoint_id: uuid.UUID,
     settings: Settings,
-    grace: timedelta = ROTATION_GRACE,
+    expires_in_hours: float = ROTATION_GRACE_HOURS,
     now: datetime | None = None,
 ) -> WithSecret:
-    """A new secret (shown once); the replaced one keeps signing until `grace` has passed."""
+    """A new secret (shown once); the replaced one keeps signing for `expires_in_hours`."""
     require(caller, Operation.SETTINGS_MANAGE)
-    if grace < timedelta(0) or grace > timedelta(days=7):
+    # Checked as a number: 1e308 hours is no timedelta at all (an OverflowError).
+    if not 0 <= expires_in_hours <= MAX_GRACE_HOURS:
         raise ValidationFailed.of(
-            [FieldError("expires_in_hours", "doit être compris entre 0 et 168")]
+            [FieldError("expires_in_hours", f"doit être compris entre 0 et {MAX_GRACE_HOURS}")]
         )
+    grace = timedelta(hours=expires_in_hours)
     endpoint = await _endpoint(session, caller, endpoint_id)
     now = now or utcnow()
     secret = _new_secret()
@@ -277,7 +259,7 @@ async def list_deliveries(
 ) -> Page[WebhookDelivery]:
     """An endpoint's deliveries, newest event first."""
     require(caller, Operation.SETTINGS_MANAGE)
-    _page_args(limit, offset)
+    check_window(limit, offset, MAX_PAGE_SIZE)
     await _endpoint(session, caller, endpoint_id)
     stmt = (
         select(WebhookDelivery)
@@ -362,7 +344,8 @@ async def replay_range(
     """Deliver again every subscribed event that occurred in [since, until); returns how many."""
     require(caller, Operation.SETTINGS_MANAGE)
     now = now or utcnow()
-    until = until or now
+    since = utc_moment("since", since)
+    until = utc_moment("until", until) if until else now
     if until <= since:
         raise ValidationFailed.of([FieldError("until", "doit être postérieur à since")])
     endpoint = await _endpoint(session, caller, endpoint_id)

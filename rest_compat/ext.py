@@ -8,9 +8,12 @@ from pim.auth import Caller
 from pim.responses import OrjsonResponse
 from pim.timeutil import isoformat_z, parse_iso8601, utcnow
 from resolvers import products
+from resolvers.bounds import page_window
 from resolvers.errors import DomainError, FieldError, ValidationFailed
+from resolvers.product_fields import ProductFields
 from resolvers.product_writes import ItemResult, WriteMode, WriteOptions
 from resolvers.products import ProductFilter, ProductRow
+from rest_compat.body_docs import array_of, json_body, object_with, schema_of
 from rest_compat.common import caller_with, json_object, runtime, status_of
 
 PREFIX = "/api/v1/ext"
@@ -19,6 +22,7 @@ MAX_BATCH = 500
 router = APIRouter(prefix=PREFIX, tags=["External API"])
 reader = caller_with("ext:products:read")
 writer = caller_with("ext:products:write")
+PRODUCT_BODY = json_body(schema_of(ProductFields))
 
 
 def envelope(
@@ -81,16 +85,6 @@ def product_out(row: ProductRow) -> dict[str, Any]:
     return out
 
 
-def _page_args(page: int, page_size: int) -> None:
-    errors = []
-    if page < 1:
-        errors.append(FieldError("page", "doit être supérieur ou égal à 1"))
-    if not 1 <= page_size <= products.MAX_PAGE_SIZE:
-        errors.append(FieldError("page_size", "doit être compris entre 1 et 500"))
-    if errors:
-        raise ValidationFailed.of(errors)
-
-
 def _datetime_arg(name: str, value: str) -> Any:
     try:
         return parse_iso8601(value)
@@ -133,7 +127,7 @@ async def list_products(
     page_size: int = Query(50),
     caller: Caller = Depends(reader),
 ) -> OrjsonResponse:
-    _page_args(page, page_size)
+    offset = page_window(page, page_size, products.MAX_PAGE_SIZE, size_field="page_size")
     since = _datetime_arg("updated_since", updated_since) if updated_since else None
     flt = ProductFilter(supplier_code=supplier_code, updated_since=since)
     async with runtime(request).db.read() as session:
@@ -143,7 +137,7 @@ async def list_products(
             filters=flt,
             sort=products.ProductSort("updated_at" if since else "created_at"),
             limit=page_size,
-            offset=(page - 1) * page_size,
+            offset=offset,
             columns=PRODUCT_COLUMNS,
         )
     return envelope(
@@ -161,7 +155,6 @@ async def delta(
 ) -> OrjsonResponse:
     if not since:
         raise ValidationFailed.of([FieldError("since", "champ obligatoire", "missing")])
-    _page_args(page, page_size)
     since_at = _datetime_arg("since", since)
     # Reads only: each statement of the page sees what was committed when it started,
     # and the stable horizon keeps later commits out of the page, as in a transaction.
@@ -188,7 +181,7 @@ async def get_product(
     return envelope(product_out(row))
 
 
-@router.post("/products")
+@router.post("/products", openapi_extra=PRODUCT_BODY)
 async def upsert_product(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
     body = await json_object(request)
     async with runtime(request).db.transaction() as session:
@@ -204,7 +197,10 @@ async def upsert_product(request: Request, caller: Caller = Depends(writer)) -> 
     return envelope(data)
 
 
-@router.post("/products/batch")
+@router.post(
+    "/products/batch",
+    openapi_extra=json_body(object_with(products=array_of(schema_of(ProductFields), MAX_BATCH))),
+)
 async def batch_upsert(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
     body = await json_object(request)
     items = body.get("products")
@@ -228,14 +224,14 @@ async def batch_upsert(request: Request, caller: Caller = Depends(writer)) -> Or
     return envelope(data, total=len(batch.results), page_size=len(batch.results))
 
 
-@router.put("/products/{ean}")
+@router.put("/products/{ean}", openapi_extra=PRODUCT_BODY)
 async def replace_product(
     request: Request, ean: str, caller: Caller = Depends(writer)
 ) -> OrjsonResponse:
     return await _write_addressed(request, caller, ean, "replace")
 
 
-@router.patch("/products/{ean}")
+@router.patch("/products/{ean}", openapi_extra=PRODUCT_BODY)
 async def patch_product(
     request: Request, ean: str, caller: Caller = Depends(writer)
 ) -> OrjsonResponse:

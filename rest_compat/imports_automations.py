@@ -13,6 +13,7 @@ from pim.responses import OrjsonResponse
 from pim.runtime import Runtime
 from pim.timeutil import isoformat_z
 from resolvers import automations
+from rest_compat.body_docs import json_body, schema_of
 from rest_compat.common import json_object, listing, runtime
 from rest_compat.imports import PREFIX, authenticated, writer
 
@@ -48,8 +49,12 @@ def automation_out(a: Automation) -> dict[str, Any]:
     }
 
 
-@router.post("/automations", status_code=201)
-async def create_automation(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
+@router.post(
+    "/automations", status_code=201, openapi_extra=json_body(schema_of(automations.AutomationIn))
+)
+async def create_automation(
+    request: Request, caller: Caller = Depends(writer)
+) -> OrjsonResponse:
     body = await json_object(request)
     rt = runtime(request)
     async with rt.db.transaction() as session:
@@ -78,7 +83,10 @@ async def get_automation(
     return OrjsonResponse(automation_out(automation))
 
 
-@router.patch("/automations/{automation_id}")
+@router.patch(
+    "/automations/{automation_id}",
+    openapi_extra=json_body(schema_of(automations.AutomationPatch)),
+)
 async def update_automation(
     request: Request, automation_id: uuid.UUID, caller: Caller = Depends(writer)
 ) -> OrjsonResponse:

@@ -31,9 +31,11 @@ from pim.responses import OrjsonResponse
 from pim.timeutil import isoformat_z
 from resolvers import products
 from resolvers.errors import DomainError, ValidationFailed
+from resolvers.product_fields import ProductFields
 from resolvers.product_writes import ItemResult, ItemStatus, WriteOptions
 from resolvers.products import ProductFilter, ProductRow, ProductSort
 from resolvers.validation import parse
+from rest_compat.body_docs import array_of, json_body, schema_of
 from rest_compat.common import caller_with, json_object, listing, runtime
 from rest_compat.errors import field_error_out
 
@@ -67,6 +69,15 @@ class BulkUpdate(BaseModel):
     products: list[Any]
     skip_not_found: bool = False
     dry_run: bool = False
+
+
+PRODUCT = schema_of(ProductFields)
+
+
+def _bulk_body(model: type[BaseModel]) -> dict[str, Any]:
+    envelope = schema_of(model)
+    envelope["properties"]["products"] = array_of(PRODUCT, products.MAX_BULK_ITEMS)
+    return json_body(envelope)
 
 
 def product_out(row: ProductRow) -> dict[str, Any]:
@@ -140,7 +151,7 @@ async def _bulk(
 
 # The bulk routes come before /{id}, whose id is typed as a UUID besides: "bulk" can
 # never be taken for a product id.
-@router.post("/bulk")
+@router.post("/bulk", openapi_extra=_bulk_body(BulkCreate))
 async def bulk_create(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
     body = await _envelope(request, BulkCreate)
     options = WriteOptions(
@@ -153,7 +164,7 @@ async def bulk_create(request: Request, caller: Caller = Depends(writer)) -> Orj
     return await _bulk(request, caller, body.products, options, "created")
 
 
-@router.patch("/bulk")
+@router.patch("/bulk", openapi_extra=_bulk_body(BulkUpdate))
 async def bulk_update(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
     body = await _envelope(request, BulkUpdate)
     options = WriteOptions(
@@ -199,7 +210,7 @@ async def get_product(
     return OrjsonResponse(product_out(row))
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, openapi_extra=json_body(PRODUCT))
 async def create_product(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
     body = await _object(request)
     async with runtime(request).db.transaction() as session:
@@ -209,7 +220,7 @@ async def create_product(request: Request, caller: Caller = Depends(writer)) -> 
     return OrjsonResponse(product_out(row), status_code=201)
 
 
-@router.patch("/{id}")
+@router.patch("/{id}", openapi_extra=json_body(PRODUCT))
 async def update_product(
     request: Request, id: uuid.UUID, caller: Caller = Depends(writer)
 ) -> OrjsonResponse:

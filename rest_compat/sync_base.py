@@ -16,15 +16,19 @@ from pim.auth import Caller
 from pim.responses import OrjsonResponse
 from pim.timeutil import isoformat_z
 from resolvers import connectors, sync
+from resolvers.bounds import page_window
 from resolvers.connectors import SyncStats, TestResult
 from resolvers.errors import FieldError, NotFound, ValidationFailed
 from resolvers.permissions import Operation
 from resolvers.sync import Kind
+from rest_compat.body_docs import json_body, schema_of
 from rest_compat.common import caller_with, json_object, listing, runtime
 
 authenticated = caller_with(None)
 # The routes that take a body refuse a key without the scope before reading it.
 manager = caller_with(Operation.SETTINGS_MANAGE)
+
+CONNECTOR_BODY = json_body(schema_of(connectors.ConnectorFields))
 
 
 def connector_summary(c: Connector) -> dict[str, Any]:
@@ -60,18 +64,6 @@ def _id(value: str, name: str = "connector_id") -> uuid.UUID:
         raise ValidationFailed.of([FieldError(name, "UUID invalide", "uuid_parsing")]) from exc
 
 
-def _page_args(page: int, per_page: int) -> None:
-    errors = []
-    if page < 1:
-        errors.append(FieldError("page", "doit être supérieur ou égal à 1"))
-    if not 1 <= per_page <= connectors.MAX_PAGE_SIZE:
-        errors.append(
-            FieldError("per_page", f"doit être compris entre 1 et {connectors.MAX_PAGE_SIZE}")
-        )
-    if errors:
-        raise ValidationFailed.of(errors)
-
-
 async def _optional_product_ids(request: Request) -> list[Any] | None:
     """push-products takes an optional body; `product_ids` must be an array when given."""
     if not (await request.body()).strip():
@@ -103,15 +95,15 @@ def connector_router(
         per_page: int = Query(50),
         caller: Caller = Depends(authenticated),
     ) -> OrjsonResponse:
-        _page_args(page, per_page)
+        offset = page_window(page, per_page, connectors.MAX_PAGE_SIZE, size_field="per_page")
         async with runtime(request).db.transaction() as session:
             result = await connectors.list_connectors(
-                session, caller, platform=platform, limit=per_page, offset=(page - 1) * per_page
+                session, caller, platform=platform, limit=per_page, offset=offset
             )
         items = [connector_summary(c) for c in result.connectors]
-        return listing(items, result.total, (page - 1) * per_page, per_page)
+        return listing(items, result.total, offset, per_page)
 
-    @router.post("/", status_code=201)
+    @router.post("/", status_code=201, openapi_extra=CONNECTOR_BODY)
     async def create_connector(
         request: Request, caller: Caller = Depends(manager)
     ) -> OrjsonResponse:
@@ -135,7 +127,7 @@ def connector_router(
             stats = await connectors.sync_stats(session, found)
         return OrjsonResponse(connector_detail(found, stats))
 
-    @router.patch("/{connector_id}")
+    @router.patch("/{connector_id}", openapi_extra=CONNECTOR_BODY)
     async def update_connector(
         request: Request, connector_id: str, caller: Caller = Depends(manager)
     ) -> OrjsonResponse:

@@ -6,7 +6,7 @@ plain JSON of rest_compat.errors.plain_error.
 """
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -46,7 +46,7 @@ class UpdateBody(BaseModel):
 
 class RotateBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    expires_in_hours: float = Field(default=24, ge=0, le=168)
+    expires_in_hours: float = webhooks.ROTATION_GRACE_HOURS
 
 
 class ReplayBody(BaseModel):
@@ -189,7 +189,7 @@ async def rotate_secret(
     async with rt.db.transaction() as session:
         rotated = await webhooks.rotate_secret(
             session, caller, endpoint_id=endpoint_id, settings=rt.settings,
-            grace=timedelta(hours=body.expires_in_hours),
+            expires_in_hours=body.expires_in_hours,
         )  # fmt: skip
     return OrjsonResponse(endpoint_out(rotated.endpoint, rotated.secret))
 

@@ -16,9 +16,12 @@ from pim.responses import OrjsonResponse
 from pim.timeutil import isoformat_z, utcnow
 from resolvers import catalog, prices, products, stock
 from resolvers.batches import BatchUpdate
+from resolvers.bounds import page_window
 from resolvers.errors import DomainError, FieldError, ValidationFailed
+from resolvers.product_fields import ProductFields
 from resolvers.product_writes import ItemResult
 from resolvers.products import ProductFilter, ProductRow, ProductSort
+from rest_compat.body_docs import array_of, json_body, schema_of
 from rest_compat.common import caller_with, json_array, json_object, runtime, status_of
 
 PREFIX = "/api/v1/windev"
@@ -46,6 +49,8 @@ RENAMES = {
     "category": "category_name",
 }
 WIRE_NAMES = {domain: wire for wire, domain in RENAMES.items()} | {"body": "corps de la requête"}
+
+WIRE_PRODUCT = schema_of(ProductFields, RENAMES)
 
 router = APIRouter(prefix=PREFIX, tags=["WinDev API"])
 reader = caller_with("windev:read")
@@ -107,12 +112,6 @@ def _pick(item: dict[str, Any], *names: str) -> dict[str, Any]:
     return {name: item[name] for name in names}
 
 
-def _check_page(page: int) -> None:
-    # The limit is checked by the resolver; the page only exists on this surface.
-    if page < 1:
-        raise ValidationFailed.of([FieldError("page", "doit être supérieur ou égal à 1")])
-
-
 @router.get("/status")
 async def status() -> OrjsonResponse:
     data = {
@@ -127,10 +126,10 @@ async def status() -> OrjsonResponse:
 async def _product_page(
     request: Request, caller: Caller, flt: ProductFilter, sort: ProductSort, page: int, limit: int
 ) -> OrjsonResponse:
-    _check_page(page)
+    offset = page_window(page, limit, products.MAX_PAGE_SIZE)
     async with runtime(request).db.transaction() as session:
         result = await products.list_products(
-            session, caller, filters=flt, sort=sort, limit=limit, offset=(page - 1) * limit,
+            session, caller, filters=flt, sort=sort, limit=limit, offset=offset,
             columns=PRODUCT_COLUMNS,
         )  # fmt: skip
     items = [product_item(r) for r in result.rows]
@@ -178,7 +177,7 @@ def _unix_time(text: str) -> datetime:
         ) from exc
 
 
-@router.post("/products/sync")
+@router.post("/products/sync", openapi_extra=json_body(array_of(WIRE_PRODUCT, MAX_SYNC)))
 async def sync_products(request: Request, caller: Caller = Depends(syncer)) -> OrjsonResponse:
     items = await json_array(request)
     async with runtime(request).db.transaction() as session:
@@ -225,7 +224,7 @@ async def get_product(
     )
 
 
-@router.patch("/products/{ref}")
+@router.patch("/products/{ref}", openapi_extra=json_body(WIRE_PRODUCT))
 async def patch_product(
     request: Request, ref: str, caller: Caller = Depends(writer)
 ) -> OrjsonResponse:
@@ -285,12 +284,18 @@ async def _ean_batch(
     return ok(message, data, count=len(data))
 
 
-@router.post("/stock/update")
+@router.post(
+    "/stock/update",
+    openapi_extra=json_body(array_of(schema_of(stock.StockItem), stock.MAX_ITEMS)),
+)
 async def update_stock(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
     return await _ean_batch(request, caller, stock.update_stock, "Stocks")
 
 
-@router.post("/prices/update")
+@router.post(
+    "/prices/update",
+    openapi_extra=json_body(array_of(schema_of(prices.PriceItem, RENAMES), prices.MAX_ITEMS)),
+)
 async def update_prices(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
     return await _ean_batch(request, caller, prices.update_prices, "Prix")
 

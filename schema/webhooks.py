@@ -1,7 +1,7 @@
 """GraphQL types and fields for webhook endpoints, their deliveries and attempts."""
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import Enum
 from typing import TypeVar
 
@@ -317,7 +317,7 @@ class WebhookMutation:
                 info.context.caller(),
                 endpoint_id=parse_id(id),
                 settings=info.context.runtime.settings,
-                grace=timedelta(hours=expires_in_hours),
+                expires_in_hours=expires_in_hours,
             ),
         )
         return _secret_payload(rotated, errors)

@@ -49,34 +49,44 @@ class SftpServer:
     client_key: str
 
 
+class SftpAccounts(asyncssh.SSHServer):
+    """A password account (user / secret) and a key account (keyuser, `authorized`)."""
+
+    authorized = ""
+
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return True
+
+    def validate_password(self, username: str, password: str) -> bool:
+        return (username, password) == ("user", "secret")
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        return username == "keyuser" and key.export_public_key().decode() == self.authorized
+
+
+async def start_sftp(
+    root: Path, host_key: asyncssh.SSHKey, authorized: str, port: int = 0
+) -> asyncssh.SSHAcceptor:
+    accounts = type("Accounts", (SftpAccounts,), {"authorized": authorized})
+    return await asyncssh.create_server(
+        accounts, "127.0.0.1", port, server_host_keys=[host_key],
+        sftp_factory=lambda channel: asyncssh.SFTPServer(channel, chroot=str(root).encode()),
+    )  # fmt: skip
+
+
 @pytest.fixture
 async def sftp_server(tmp_path: Path) -> AsyncIterator[SftpServer]:
     (tmp_path / "exports").mkdir(exist_ok=True)
     (tmp_path / "exports" / "products.csv").write_bytes(CSV)
     host_key = asyncssh.generate_private_key("ssh-ed25519")
     client_key = asyncssh.generate_private_key("ssh-ed25519")
-    authorized = client_key.export_public_key().decode()
-
-    class Server(asyncssh.SSHServer):
-        def begin_auth(self, username: str) -> bool:
-            return True
-
-        def password_auth_supported(self) -> bool:
-            return True
-
-        def validate_password(self, username: str, password: str) -> bool:
-            return (username, password) == ("user", "secret")
-
-        def public_key_auth_supported(self) -> bool:
-            return True
-
-        def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
-            return username == "keyuser" and key.export_public_key().decode() == authorized
-
-    server = await asyncssh.create_server(
-        Server, "127.0.0.1", 0, server_host_keys=[host_key],
-        sftp_factory=lambda channel: asyncssh.SFTPServer(channel, chroot=str(tmp_path).encode()),
-    )  # fmt: skip
+    server = await start_sftp(tmp_path, host_key, client_key.export_public_key().decode())
     port = server.sockets[0].getsockname()[1]
     try:
         yield SftpServer(
@@ -162,10 +172,16 @@ def remote(kind: str, port: int, **changes: Any) -> RemoteSource:
     return replace(source, **changes)
 
 
-async def test_sftp_with_a_password(sftp_server: SftpServer) -> None:
+async def test_sftp_without_a_host_key_returns_the_key_first_seen(
+    sftp_server: SftpServer,
+) -> None:
     source = remote("sftp", sftp_server.port)
-    assert await fetch(source, LOOPBACK, LIMITS) == CSV
+    fetched = await fetch(source, LOOPBACK, LIMITS)
+    assert fetched.data == CSV
+    assert fetched.first_host_key == sftp_server.host_key.strip()
     assert source.file_name() == "products.csv"
+    pinned = await fetch(replace(source, host_key=fetched.first_host_key), LOOPBACK, LIMITS)
+    assert (pinned.data, pinned.first_host_key) == (CSV, None)
 
 
 async def test_sftp_with_a_private_key_and_a_pinned_host_key(sftp_server: SftpServer) -> None:
@@ -173,9 +189,9 @@ async def test_sftp_with_a_private_key_and_a_pinned_host_key(sftp_server: SftpSe
         "sftp", host="127.0.0.1", port=sftp_server.port, username="keyuser",
         private_key=sftp_server.client_key, host_key=sftp_server.host_key, path="/exports/products.csv",
     )  # fmt: skip
-    assert await fetch(source, LOOPBACK, LIMITS) == CSV
+    assert (await fetch(source, LOOPBACK, LIMITS)).data == CSV
     other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
-    with pytest.raises(FetchFailed, match="téléchargement impossible"):
+    with pytest.raises(FetchFailed, match="clé d'hôte refusée"):
         await fetch(replace(source, host_key=other), LOOPBACK, LIMITS)
 
 
@@ -195,7 +211,7 @@ async def test_sftp_errors_are_clear(sftp_server: SftpServer) -> None:
 
 async def test_ftp_with_a_password(ftp_port: int) -> None:
     source = remote("ftp", ftp_port)
-    assert await fetch(source, LOOPBACK, LIMITS) == CSV
+    assert (await fetch(source, LOOPBACK, LIMITS)).data == CSV
     with pytest.raises(FetchFailed, match="fichier introuvable sur le serveur FTP"):
         await fetch(replace(source, path="/exports/none.csv"), LOOPBACK, LIMITS)
     with pytest.raises(FetchFailed, match="trop volumineux"):
@@ -208,7 +224,7 @@ async def test_http_with_basic_auth(http_files: HttpFiles) -> None:
     source = RemoteSource(
         "http", url=f"{http_files.base}/exports/products.csv", username="user", password="secret"
     )
-    assert await fetch(source, LOOPBACK, LIMITS) == CSV
+    assert (await fetch(source, LOOPBACK, LIMITS)).data == CSV
     assert source.file_name() == "products.csv"
     with pytest.raises(FetchFailed, match="répondu 401"):
         await fetch(replace(source, password="wrong"), LOOPBACK, LIMITS)
@@ -258,7 +274,7 @@ async def test_the_guard_resolves_before_connecting(
 
     monkeypatch.setattr(outbound, "resolve", spy)
     source = remote("ftp", ftp_port, host="localhost")
-    assert await fetch(source, LOOPBACK, LIMITS) == CSV
+    assert (await fetch(source, LOOPBACK, LIMITS)).data == CSV
     assert checked in (["127.0.0.1"], ["::1"])
 
 
@@ -303,6 +319,56 @@ async def test_runs_over_sftp_and_ftp_use_the_stored_credentials(
         got = (await client.get(f"{AUTOMATIONS}/{created['id']}", headers=key.bearer)).json()
         assert (got["last_status"], got["last_error"]) == ("started", None)
         assert got["last_import_job_id"] is not None
+
+
+@pytest.mark.usefixtures("loopback_allowed")
+async def test_a_run_trusts_the_first_sftp_host_key_and_refuses_a_changed_one(
+    client: httpx.AsyncClient, runtime: Runtime, key: Key, tmp_path: Path
+) -> None:
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "products.csv").write_bytes(CSV)
+    first_key = asyncssh.generate_private_key("ssh-ed25519")
+    server = await start_sftp(tmp_path, first_key, "")
+    port = server.sockets[0].getsockname()[1]
+    source = {"type": "sftp", "host": "127.0.0.1", "port": port, "username": "user",
+              "password": "secret", "path": "/exports/products.csv"}  # fmt: skip
+    body = {"name": "TOFU", "schedule": "0 2 * * *", "file_source": source}
+    created = (await client.post(AUTOMATIONS, json=body, headers=key.bearer)).json()
+    url = f"{AUTOMATIONS}/{created['id']}"
+    assert (await client.get(url, headers=key.bearer)).json()["file_source"]["host_key"] is None
+    try:
+        await client.post(f"{url}/run", headers=key.bearer)
+        await run_jobs(runtime)
+        got = (await client.get(url, headers=key.bearer)).json()
+        assert (got["last_status"], got["last_error"]) == ("started", None)
+        recorded = first_key.export_public_key().decode().strip()
+        assert got["file_source"]["host_key"] == recorded
+    finally:
+        server.close()
+        await server.wait_closed()
+    # The same address now answers with another key: a different server, or an impostor.
+    server = await start_sftp(tmp_path, asyncssh.generate_private_key("ssh-ed25519"), "", port)
+    try:
+        await client.post(f"{url}/run", headers=key.bearer)
+        await run_jobs(runtime)
+        got = (await client.get(url, headers=key.bearer)).json()
+        assert got["last_status"] == "failed"
+        assert got["last_error"].startswith("clé d'hôte refusée")
+        assert got["file_source"]["host_key"] == recorded
+        jobs = await client.get(
+            f"/api/v1/imports/jobs?automation_id={created['id']}", headers=key.bearer
+        )
+        assert jobs.json()["meta"]["total"] == 1
+    finally:
+        server.close()
+        await server.wait_closed()
+    # Pointing the automation at another server forgets the key held for the old one.
+    same = {"file_source": {"type": "sftp", "host": "127.0.0.1", "path": "/p.csv"}}
+    kept = await client.patch(url, json=same, headers=key.bearer)
+    assert kept.json()["file_source"]["host_key"] == recorded
+    moved = {"file_source": {"type": "sftp", "port": port + 1}}
+    forgotten = await client.patch(url, json=moved, headers=key.bearer)
+    assert forgotten.json()["file_source"]["host_key"] is None
 
 
 __all__ = ["loopback_allowed"]  # a fixture shared with the run tests

@@ -320,7 +320,7 @@ async def test_rotation_signs_with_both_secrets_until_the_old_one_expires(
     async with runtime.db.transaction() as session:
         newest = await webhooks.rotate_secret(
             session, key.caller(), endpoint_id=uuid.UUID(endpoint["id"]), settings=runtime.settings,
-            grace=timedelta(hours=1), now=utcnow() - timedelta(hours=2),
+            expires_in_hours=1, now=utcnow() - timedelta(hours=2),
         )  # fmt: skip
     await write_products(client, key, {"ean": ean13(30), "name": "After expiry"})
     await run_jobs(runtime)

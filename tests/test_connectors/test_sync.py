@@ -159,19 +159,38 @@ async def test_a_failing_chunk_never_aborts_the_others(
     assert len(woo.fake.products) == 250
 
 
-async def test_a_connector_url_resolving_to_a_private_address_is_refused(
+async def test_a_connector_url_naming_a_private_address_is_refused_at_creation(
     client: httpx.AsyncClient, make_key: MakeKey
 ) -> None:
     key = await make_key()
-    refused = await client.post(
-        "/api/v1/connectors/",
-        json={"name": "Interne", "platform": "woocommerce", "base_url": "http://shop.example.com"},
-        headers=key.bearer,
-    )
-    assert refused.status_code == 422
-    assert refused.json()["field"] == "base_url"
+    for url in (
+        "http://shop.example.com",  # plain http
+        "https://localhost:8443",
+        "https://2130706433",
+        "https://0x7f000001:8443",
+        "https://127.1",
+        "https://0177.0.0.1",
+        "https://[64:ff9b::7f00:1]",
+        "https://[2002:a9fe:a9fe::1]",  # 6to4 of 169.254.169.254
+        "https://[::127.0.0.1]",
+    ):
+        refused = await client.post(
+            "/api/v1/connectors/",
+            json={"name": "Interne", "platform": "woocommerce", "base_url": url},
+            headers=key.bearer,
+        )
+        assert refused.status_code == 422, url
+        assert refused.json()["field"] == "base_url"
+    listed = await client.get("/api/v1/connectors/", headers=key.bearer)
+    assert listed.json()["meta"]["total"] == 0
 
-    created = await client.post(
+
+async def test_a_connector_whose_address_is_no_longer_allowed_is_refused_at_connect_time(
+    client: httpx.AsyncClient, open_client: httpx.AsyncClient, make_key: MakeKey
+) -> None:
+    key = await make_key()
+    # Saved while loopback was allowed (as a name can resolve elsewhere later).
+    created = await open_client.post(
         "/api/v1/connectors/",
         json={"name": "Interne", "platform": "woocommerce", "base_url": "https://localhost:8443",
               "credentials": {"consumer_key": "ck", "consumer_secret": "cs"}},
@@ -243,11 +262,11 @@ async def test_a_cancelled_job_does_not_run_and_cannot_be_cancelled_twice(
 
 
 async def test_a_sync_to_a_private_address_is_refused_at_connect_time(
-    client: httpx.AsyncClient, runtime: Runtime, make_key: MakeKey
+    client: httpx.AsyncClient, open_client: httpx.AsyncClient, runtime: Runtime, make_key: MakeKey
 ) -> None:
     key = await make_key()
     await make_products(runtime, key, 3)
-    created = await client.post(
+    created = await open_client.post(
         "/api/v1/connectors/",
         json={"name": "Interne", "platform": "magento", "base_url": "https://localhost:8443",
               "credentials": {"access_token": "t"}},
