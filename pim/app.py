@@ -20,10 +20,12 @@ from pim.responses import OrjsonResponse
 from pim.runtime import Runtime
 from pim.settings import Settings, get_settings
 from rest_compat import (
+    audit,
     connectors,
     errors,
     ext,
     imports_automations,
+    keys,
     magento,
     products,
     webhooks,
@@ -95,6 +97,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(woocommerce.router)
     app.include_router(magento.router)
     app.include_router(webhooks.router)
+    app.include_router(keys.router)
+    app.include_router(audit.router)
 
     @app.get("/", include_in_schema=False)
     async def index() -> dict[str, object]:
@@ -110,6 +114,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 "/api/v1/woocommerce/",
                 "/api/v1/magento/",
                 "/api/v1/webhooks",
+                keys.PREFIX,
+                audit.PREFIX,
             ],
             "openapi": "/openapi.json",
         }

@@ -28,6 +28,7 @@ from pim.crypto import cipher_for
 from pim.outbound import OutboundBlocked, OutboundPolicy
 from pim.settings import Settings
 from pim.timeutil import utcnow
+from resolvers import audit
 from resolvers.errors import FieldError, NotFound, ValidationFailed
 from resolvers.permissions import SETTINGS_MANAGE, require
 from resolvers.validation import parse
@@ -265,6 +266,7 @@ async def create_connector(
     _apply(connector, fields, settings, {})
     session.add(connector)
     await session.flush()
+    audit.record(session, caller, "connector.created", connector, fields.model_fields_set)
     return connector
 
 
@@ -287,6 +289,7 @@ async def update_connector(
     _apply(connector, fields, settings, credentials_of(connector, settings))
     connector.updated_at = utcnow()
     await session.flush()
+    audit.record(session, caller, "connector.updated", connector, fields.model_fields_set)
     return connector
 
 
@@ -295,6 +298,7 @@ async def delete_connector(
 ) -> uuid.UUID:
     require(caller, SETTINGS_MANAGE)
     connector = await load_connector(session, caller, id, platform)
+    audit.record(session, caller, "connector.deleted", connector)
     await session.delete(connector)
     await session.flush()
     return id

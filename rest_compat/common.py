@@ -2,10 +2,11 @@
 
 import math
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import Request
+from pydantic import BaseModel
 
 from pim.auth import Caller
 from pim.responses import OrjsonResponse
@@ -21,6 +22,9 @@ from resolvers.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from resolvers.validation import parse
+
+M = TypeVar("M", bound=BaseModel)
 
 STATUS_BY_ERROR: dict[type[DomainError], int] = {
     Unauthenticated: 401,
@@ -117,3 +121,13 @@ async def json_array(request: Request) -> list[Any]:
     if not isinstance(body, list):
         raise ValidationFailed.of([FieldError("body", "tableau JSON attendu", "type_error")])
     return body
+
+
+async def parsed_body(request: Request, model: type[M], *, optional: bool = False) -> M:
+    """A JSON object body checked against `model`; `optional`: an empty body is `{}`."""
+    raw = await request.body()
+    data = {} if optional and not raw.strip() else await json_object(request)
+    parsed, errors = parse(model, data)
+    if parsed is None:
+        raise ValidationFailed.of(errors)
+    return parsed
