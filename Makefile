@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install services worker lint typecheck schema bench bench-quick clean
+.PHONY: run test install services worker lint typecheck schema web-assets bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ typecheck: install
 ## Regenerate the checked-in GraphQL SDL after a schema change.
 schema: install
 	$(BIN)/python -m schema.export > schema.graphql
+
+## Rebuild pim/static (GraphiQL, React, Swagger UI at pinned versions) from npm; commit the result.
+web-assets:
+	bash scripts/build-web-assets.sh
 
 ## Benchmarks on the real stack (PostgreSQL, Redis, uvicorn with 2 workers).
 bench: install services
