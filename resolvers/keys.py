@@ -29,8 +29,6 @@ CALLER_TTL_SECONDS = 5.0
 # Process-wide, so that revoke_key can forget a key at once in this process.
 recent_callers = CallerCache(ttl=CALLER_TTL_SECONDS)
 CACHE_BOUND = timedelta(seconds=CALLER_TTL_SECONDS)
-
-
 MAX_NAME_LENGTH = 255
 # The rate_limit_per_minute column is a 32-bit integer.
 MAX_RATE_LIMIT = 2**31 - 1

@@ -63,7 +63,7 @@ async def list_keys(
     limit: int = Query(100),
     caller: Caller = Depends(authenticated),
 ) -> OrjsonResponse:
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         page = await keys.list_keys_for(session, caller, limit=limit, offset=skip)
     return listing([key_out(k) for k in page.items], page.total, skip, limit)
 
