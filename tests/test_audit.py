@@ -101,6 +101,35 @@ async def test_webhook_and_connector_changes_name_their_fields_never_their_secre
     assert secret not in str(body) and SHOP_TOKEN not in str(body)
 
 
+async def test_automation_changes_are_recorded_without_their_credentials(
+    client: httpx.AsyncClient, make_key: MakeKey
+) -> None:
+    admin = await make_key([*ADMIN, "imports:write"])
+    base = "/api/v1/imports/automations"
+    password = "sftp-pa55word-never-logged"
+    body = {
+        "name": "Nightly", "schedule": "0 2 * * *", "mapping": {"EAN": "ean"},
+        "file_source": {"type": "sftp", "host": "sftp.supplier.com", "username": "u",
+                        "path": "/p.csv", "password": password},
+    }  # fmt: skip
+    created = await client.post(base, json=body, headers=admin.headers)
+    assert created.status_code == 201, created.text
+    automation_id = created.json()["id"]
+    patch = {"is_active": False, "file_source": {"password": "another-one"}}
+    assert (
+        await client.patch(f"{base}/{automation_id}", json=patch, headers=admin.headers)
+    ).is_success
+    assert (await client.delete(f"{base}/{automation_id}", headers=admin.headers)).is_success
+
+    events = (await trail(client, admin))["items"][:3]
+    assert [(e["action"], e["target_id"], e["changes"]) for e in events] == [
+        ("automation.deleted", automation_id, []),
+        ("automation.updated", automation_id, ["file_source", "is_active"]),
+        ("automation.created", automation_id, ["file_source", "mapping", "name", "schedule"]),
+    ]
+    assert password not in str(events) and "another-one" not in str(events)
+
+
 async def test_a_refused_action_leaves_no_record(
     client: httpx.AsyncClient, make_key: MakeKey
 ) -> None:
