@@ -9,7 +9,7 @@ PORT ?= 8000
 # uv makes the lock; installs need only pip, which checks every file against its hash.
 UV_VERSION ?= 0.13.9
 
-.PHONY: run test install lock services worker lint typecheck schema bench bench-quick clean
+.PHONY: run test install lock services worker lint typecheck schema web-assets bench bench-quick clean
 
 # Exactly the locked versions (hashes checked), then the project itself without its
 # dependencies: an install never picks up a version the lock does not name.
@@ -57,6 +57,10 @@ typecheck: install
 ## Regenerate the checked-in GraphQL SDL after a schema change.
 schema: install
 	$(BIN)/python -m schema.export > schema.graphql
+
+## Rebuild pim/static (GraphiQL, React, Swagger UI at pinned versions) from npm; commit the result.
+web-assets:
+	bash scripts/build-web-assets.sh
 
 ## Benchmarks on the real stack (PostgreSQL, Redis, uvicorn with 2 workers).
 bench: install services

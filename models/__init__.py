@@ -1,6 +1,7 @@
 """SQLAlchemy models. Importing this package registers every table on Base.metadata."""
 
 from models.accounts import Account, ApiKey, ProductCountDelta
+from models.audit import AuditEvent
 from models.automations import Automation
 from models.base import Base
 from models.catalog import Brand, Category, Supplier
@@ -15,6 +16,7 @@ from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookDispatchStat
 __all__ = [
     "Account",
     "ApiKey",
+    "AuditEvent",
     "Automation",
     "Base",
     "Brand",

@@ -33,8 +33,11 @@ class ApiKey(Base):
     scopes: Mapped[list[str]] = mapped_column(JsonType, default=list)
     rate_limit_per_minute: Mapped[int | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Written at most once a minute per key (resolvers.keys.LAST_USED_RESOLUTION).
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Refused from this time on, like a revoked key; also the end of a rotation's grace.
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ProductCountDelta(Base):

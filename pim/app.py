@@ -13,17 +13,19 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from jobs import webhooks as webhook_jobs
 from jobs.automations import embedded_scheduler
-from pim import collector, logs, tracing
+from pim import collector, docs, logs, tracing
 from pim.request_body import BodyLimits
 from pim.request_telemetry import RequestTelemetry
 from pim.responses import OrjsonResponse
 from pim.runtime import Runtime
 from pim.settings import Settings, get_settings
 from rest_compat import (
+    audit,
     connectors,
     errors,
     ext,
     imports_automations,
+    keys,
     magento,
     operations,
     products,
@@ -69,9 +71,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         # header into Location (a forged Host makes it point elsewhere): a route is only
         # found at the address the spec gives, else the surface's 404.
         redirect_slashes=False,
+        docs_url=None,  # served by pim.docs, without a CDN
+        redoc_url=None,
     )
     app.state.runtime = runtime
     errors.install(app)
+    docs.install(app)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(BodyLimits, settings=settings)
     # Added last, so outermost: every response, a refusal by other middleware too, gets it.
@@ -107,6 +112,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(magento.router)
     app.include_router(webhooks.router)
     app.include_router(operations.router)
+    app.include_router(keys.router)
+    app.include_router(audit.router)
 
     @app.get("/", include_in_schema=False)
     async def index() -> dict[str, object]:
@@ -122,8 +129,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 "/api/v1/woocommerce/",
                 "/api/v1/magento/",
                 "/api/v1/webhooks",
+                keys.PREFIX,
+                audit.PREFIX,
             ],
             "openapi": "/openapi.json",
+            "docs": "/docs",
         }
 
     return app

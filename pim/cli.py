@@ -7,6 +7,8 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
 
 import orjson
 
@@ -15,6 +17,7 @@ from pim.auth import SCOPES
 from pim.migrate import upgrade
 from pim.runtime import Runtime
 from pim.settings import Settings, get_settings
+from pim.timeutil import utcnow
 from resolvers import keys
 from resolvers.errors import DomainError
 
@@ -58,6 +61,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     listing.add_argument("--account", default=None)
     revoke = key_cmd.add_parser("revoke", help="revoke a key by id or displayed prefix")
     revoke.add_argument("key", help="key id (UUID) or prefix as shown by `pim keys list`")
+    rotate = key_cmd.add_parser(
+        "rotate", help="a new key like this one; the old one works for --grace-hours more"
+    )
+    rotate.add_argument("key", help="key id (UUID) or prefix as shown by `pim keys list`")
+    rotate.add_argument("--grace-hours", type=float, default=24, help="0 to 168 (default 24)")
 
     demo = commands.add_parser("demo", help="load a realistic demo catalog")
     demo.add_argument("--account", default="demo")
@@ -188,15 +196,19 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
             elif args.keys_command == "list":
                 for key, account_name in await keys.list_keys(session, account_name=args.account):
                     state = "révoquée" if key.revoked_at else "active"
+                    if not key.revoked_at and not keys.is_active(key, utcnow()):
+                        state = "expirée"
                     used = key.last_used_at.isoformat() if key.last_used_at else "jamais"
                     print(f"{key.id}  {key.prefix}…  {account_name}  {key.name}  [{state}]  "
                           f"utilisée : {used}  portées : {','.join(key.scopes)}")  # fmt: skip
             elif args.keys_command == "revoke":
-                key_id = _as_uuid(args.key)
-                revoked = await keys.revoke_key(
-                    session, key_id=key_id, prefix=None if key_id else args.key.rstrip("…")
-                )
+                revoked = await keys.revoke_key(session, **_key_ref(args.key))
                 print(f"Clé {revoked.prefix}… révoquée.")
+            elif args.keys_command == "rotate":
+                grace = timedelta(hours=args.grace_hours)
+                rotated = await keys.rotate_key(session, **_key_ref(args.key), grace=grace)
+                print(f"Nouvelle clé '{rotated.key.name}' ; l'ancienne reste valable {grace}.")
+                print(rotated.plain)
     except DomainError as exc:
         print(f"Erreur : {exc.message}", file=sys.stderr)
         sys.exit(1)
@@ -204,11 +216,12 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
         await runtime.close()
 
 
-def _as_uuid(text: str) -> uuid.UUID | None:
+def _key_ref(text: str) -> dict[str, Any]:
+    """A key named on the command line by its id or its displayed prefix."""
     try:
-        return uuid.UUID(text)
+        return {"key_id": uuid.UUID(text)}
     except ValueError:
-        return None
+        return {"prefix": text.rstrip("…")}
 
 
 if __name__ == "__main__":

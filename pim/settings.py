@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     # Watchers of a running import get its progress at most this often (and at every
     # change of status).
     import_progress_interval_seconds: float = Field(default=0.5, ge=0)
+    # The audit trail of administrative actions is kept this long (`pim retention`).
+    audit_retention_days: int = Field(default=365, ge=1)
 
     # Operations: log format (unset: JSON on the real stack, text on the embedded default),
     # level, and the one line per request; a bearer token /metrics then requires; how long a

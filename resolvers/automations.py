@@ -26,6 +26,7 @@ from pim.jobs import defer
 from pim.outbound import OutboundBlocked, OutboundPolicy
 from pim.remote_files import RemoteSource, check_private_key, check_public_key
 from pim.timeutil import isoformat_z, utcnow
+from resolvers import audit
 from resolvers.bounds import JsonBounded, check_window
 from resolvers.errors import FieldError, NotFound, ValidationFailed
 from resolvers.import_files import validate_mapping
@@ -245,6 +246,7 @@ async def create_automation(
     _reschedule(automation)
     session.add(automation)
     await session.flush()
+    audit.record(session, caller, "automation.created", automation, parsed.model_fields_set)
     return automation
 
 
@@ -337,6 +339,7 @@ async def update_automation(
         _reschedule(automation)
     automation.updated_at = utcnow()
     await session.flush()
+    audit.record(session, caller, "automation.updated", automation, given)
     return automation
 
 
@@ -345,6 +348,7 @@ async def delete_automation(
 ) -> uuid.UUID:
     require(caller, Operation.IMPORTS_WRITE)
     automation = await _owned(session, caller, automation_id)
+    audit.record(session, caller, "automation.deleted", automation)
     await session.delete(automation)
     await session.flush()
     return automation_id

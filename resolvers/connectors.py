@@ -27,6 +27,7 @@ from pim.crypto import cipher_for
 from pim.outbound import OutboundBlocked, OutboundPolicy
 from pim.settings import Settings
 from pim.timeutil import utcnow
+from resolvers import audit
 from resolvers.bounds import SECRET_MAX, JsonBounded, check_text, check_window
 from resolvers.errors import FieldError, NotFound, ValidationFailed
 from resolvers.permissions import Operation, require
@@ -263,6 +264,7 @@ async def create_connector(
     _apply(connector, fields, settings, {})
     session.add(connector)
     await session.flush()
+    audit.record(session, caller, "connector.created", connector, fields.model_fields_set)
     return connector
 
 
@@ -285,6 +287,7 @@ async def update_connector(
     _apply(connector, fields, settings, credentials_of(connector, settings))
     connector.updated_at = utcnow()
     await session.flush()
+    audit.record(session, caller, "connector.updated", connector, fields.model_fields_set)
     return connector
 
 
@@ -293,6 +296,7 @@ async def delete_connector(
 ) -> uuid.UUID:
     require(caller, Operation.SETTINGS_MANAGE)
     connector = await load_connector(session, caller, id, platform)
+    audit.record(session, caller, "connector.deleted", connector)
     await session.delete(connector)
     await session.flush()
     return id

@@ -8,7 +8,6 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,20 +18,19 @@ from pim.auth import Caller
 from pim.crypto import cipher_for
 from pim.settings import Settings
 from pim.timeutil import utcnow
+from resolvers import audit
 from resolvers import webhook_delivery as delivery
-from resolvers.bounds import check_text, check_window, utc_moment
+from resolvers.bounds import check_text, utc_moment
 from resolvers.errors import FieldError, NotFound, ValidationFailed
+from resolvers.paging import Page, page
 from resolvers.permissions import Operation, require
 
 SECRET_PREFIX = "whsec_"
-MAX_PAGE_SIZE = 500
 # A replayed range is one insert; past this many events, ask for a narrower range.
 MAX_REPLAY = 10_000
 ROTATION_GRACE_HOURS = 24.0
 MAX_GRACE_HOURS = 168
 DELIVERY_STATUSES = ("pending", "failed", "succeeded", "dead")
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +55,6 @@ class EndpointChanges:
 class WithSecret:
     endpoint: WebhookEndpoint
     secret: str
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: list[T]
-    total: int
 
 
 def endpoint_status(endpoint: WebhookEndpoint) -> str:
@@ -100,12 +92,6 @@ def _event_types(values: list[str]) -> list[str]:
 def _description(value: str | None) -> str | None:
     check_text("description", value, 255)
     return value
-
-
-async def _page(session: AsyncSession, stmt: Select[Any], limit: int, offset: int) -> Page[Any]:
-    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    items = list(await session.scalars(stmt.limit(limit).offset(offset)))
-    return Page(items=items, total=int(total or 0))
 
 
 def _scoped_endpoints(caller: Caller) -> Select[WebhookEndpoint]:
@@ -152,6 +138,7 @@ async def create_endpoint(
     )
     session.add(endpoint)
     await session.flush()
+    audit.record(session, caller, "webhook.created", endpoint, ["url", "event_types", "secret"])
     return WithSecret(endpoint=endpoint, secret=secret)
 
 
@@ -159,9 +146,8 @@ async def list_endpoints(
     session: AsyncSession, caller: Caller, *, limit: int = 100, offset: int = 0
 ) -> Page[WebhookEndpoint]:
     require(caller, Operation.SETTINGS_MANAGE)
-    check_window(limit, offset, MAX_PAGE_SIZE)
     stmt = _scoped_endpoints(caller).order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
-    return await _page(session, stmt, limit, offset)
+    return await page(session, stmt, limit, offset)
 
 
 async def get_endpoint(
@@ -193,12 +179,17 @@ async def update_endpoint(
             delivery.enqueue(session)  # events held while paused go out now
     endpoint.updated_at = utcnow()
     await session.flush()
+    audit.record(session, caller, "webhook.updated", endpoint, audit.given(
+        url=changes.url, event_types=changes.event_types, description=changes.description,
+        is_active=changes.is_active,
+    ))  # fmt: skip
     return endpoint
 
 
 async def delete_endpoint(session: AsyncSession, caller: Caller, *, endpoint_id: uuid.UUID) -> None:
     require(caller, Operation.SETTINGS_MANAGE)
     endpoint = await _endpoint(session, caller, endpoint_id)
+    audit.record(session, caller, "webhook.deleted", endpoint)
     await session.delete(endpoint)
     await session.flush()
 
@@ -228,6 +219,7 @@ async def rotate_secret(
     endpoint.secret_encrypted = cipher_for(settings).encrypt(secret)
     endpoint.updated_at = now
     await session.flush()
+    audit.record(session, caller, "webhook.updated", endpoint, ["secret"])
     return WithSecret(endpoint=endpoint, secret=secret)
 
 
@@ -244,6 +236,7 @@ async def enable_endpoint(
     endpoint.failing_since = None
     endpoint.updated_at = utcnow()
     await session.flush()
+    audit.record(session, caller, "webhook.updated", endpoint, ["is_active"])
     delivery.enqueue(session)
     return endpoint
 
@@ -259,7 +252,6 @@ async def list_deliveries(
 ) -> Page[WebhookDelivery]:
     """An endpoint's deliveries, newest event first."""
     require(caller, Operation.SETTINGS_MANAGE)
-    check_window(limit, offset, MAX_PAGE_SIZE)
     await _endpoint(session, caller, endpoint_id)
     stmt = (
         select(WebhookDelivery)
@@ -275,7 +267,7 @@ async def list_deliveries(
             allowed = ", ".join(DELIVERY_STATUSES)
             raise ValidationFailed.of([FieldError("status", f"attendu parmi : {allowed}")])
         stmt = stmt.where(WebhookDelivery.status == status)
-    return await _page(session, stmt, limit, offset)
+    return await page(session, stmt, limit, offset)
 
 
 async def list_attempts(

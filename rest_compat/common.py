@@ -2,9 +2,10 @@
 
 import math
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
+from pydantic import BaseModel
 
 from pim.auth import Caller
 from pim.responses import OrjsonResponse
@@ -25,6 +26,9 @@ from resolvers.errors import (
     ValidationFailed,
 )
 from resolvers.permissions import Operation
+from resolvers.validation import parse
+
+M = TypeVar("M", bound=BaseModel)
 
 STATUS_BY_ERROR: dict[type[DomainError], int] = {
     Unauthenticated: 401,
@@ -108,3 +112,13 @@ async def json_array(request: Request) -> list[Any]:
     if not isinstance(body, list):
         raise ValidationFailed.of([FieldError("body", "tableau JSON attendu", "type_error")])
     return body
+
+
+async def parsed_body(request: Request, model: type[M], *, optional: bool = False) -> M:
+    """A JSON object body checked against `model`; `optional`: an empty body is `{}`."""
+    raw = await request.body()
+    data = {} if optional and not raw.strip() else await json_object(request)
+    parsed, errors = parse(model, data)
+    if parsed is None:
+        raise ValidationFailed.of(errors)
+    return parsed

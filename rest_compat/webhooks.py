@@ -7,7 +7,7 @@ plain JSON of rest_compat.errors.plain_error.
 
 import uuid
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,15 +17,12 @@ from pim.auth import Caller
 from pim.responses import OrjsonResponse
 from pim.timeutil import isoformat_z
 from resolvers import webhooks
-from resolvers.errors import ValidationFailed
 from resolvers.permissions import Operation
-from resolvers.validation import parse
-from rest_compat.common import caller_with, json_object, listing, runtime
+from rest_compat.common import caller_with, listing, parsed_body, runtime
 
 PREFIX = "/api/v1/webhooks"
 router = APIRouter(prefix=PREFIX, tags=["Webhooks"])
 authenticated = caller_with(Operation.SETTINGS_MANAGE)
-M = TypeVar("M", bound=BaseModel)
 
 
 class CreateBody(BaseModel):
@@ -58,15 +55,6 @@ class ReplayRangeBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     since: datetime
     until: datetime | None = None
-
-
-async def _body(request: Request, model: type[M], *, optional: bool = False) -> M:
-    raw = await request.body()
-    data = {} if optional and not raw.strip() else await json_object(request)
-    parsed, errors = parse(model, data)
-    if parsed is None:
-        raise ValidationFailed.of(errors)
-    return parsed
 
 
 def endpoint_out(endpoint: WebhookEndpoint, secret: str | None = None) -> dict[str, Any]:
@@ -134,7 +122,7 @@ async def list_endpoints(
 async def create_endpoint(
     request: Request, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:
-    body = await _body(request, CreateBody)
+    body = await parsed_body(request, CreateBody)
     rt = runtime(request)
     data = webhooks.EndpointInput(
         url=body.url, event_types=body.events, description=body.description,
@@ -158,7 +146,7 @@ async def get_endpoint(
 async def update_endpoint(
     request: Request, endpoint_id: uuid.UUID, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:
-    body = await _body(request, UpdateBody)
+    body = await parsed_body(request, UpdateBody)
     rt = runtime(request)
     changes = webhooks.EndpointChanges(
         url=body.url, event_types=body.events, description=body.description,
@@ -184,7 +172,7 @@ async def delete_endpoint(
 async def rotate_secret(
     request: Request, endpoint_id: uuid.UUID, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:
-    body = await _body(request, RotateBody, optional=True)
+    body = await parsed_body(request, RotateBody, optional=True)
     rt = runtime(request)
     async with rt.db.transaction() as session:
         rotated = await webhooks.rotate_secret(
@@ -237,7 +225,7 @@ async def list_attempts(
 async def replay_event(
     request: Request, endpoint_id: uuid.UUID, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:
-    body = await _body(request, ReplayBody)
+    body = await parsed_body(request, ReplayBody)
     async with runtime(request).db.transaction() as session:
         delivery = await webhooks.replay_event(
             session, caller, endpoint_id=endpoint_id, event_id=body.event_id
@@ -249,7 +237,7 @@ async def replay_event(
 async def replay_range(
     request: Request, endpoint_id: uuid.UUID, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:
-    body = await _body(request, ReplayRangeBody)
+    body = await parsed_body(request, ReplayRangeBody)
     async with runtime(request).db.transaction() as session:
         count = await webhooks.replay_range(
             session, caller, endpoint_id=endpoint_id, since=body.since, until=body.until

@@ -17,12 +17,14 @@ from strawberry.tools import merge_types
 
 from pim.settings import Settings
 from schema.activation import ActivationMutation
+from schema.audit import AuditQuery
 from schema.automations import AutomationMutation, AutomationQuery
 from schema.catalog import CatalogMutation, CatalogQuery
 from schema.connectors import ConnectorMutation, ConnectorQuery, ConnectorSubscription
 from schema.cost import cost_limit
 from schema.execution import PlainLeafExecutor
 from schema.imports import ImportMutation, ImportQuery, ImportSubscription
+from schema.keys import KeyMutation, KeyQuery
 from schema.masking import MaskingSchema
 from schema.prices import PriceMutation
 from schema.products import ProductMutation, ProductQuery
@@ -35,14 +37,14 @@ Query = merge_types(
     "Query",
     (
         ViewerQuery, ProductQuery, CatalogQuery, ImportQuery, AutomationQuery, ConnectorQuery,
-        WebhookQuery,
+        WebhookQuery, KeyQuery, AuditQuery,
     ),
 )  # fmt: skip
 Mutation = merge_types(
     "Mutation",
     (
         ProductMutation, CatalogMutation, StockMutation, PriceMutation, ActivationMutation,
-        ImportMutation, AutomationMutation, ConnectorMutation, WebhookMutation,
+        ImportMutation, AutomationMutation, ConnectorMutation, WebhookMutation, KeyMutation,
     ),
 )  # fmt: skip
 Subscription = merge_types("Subscription", (ImportSubscription, ConnectorSubscription))

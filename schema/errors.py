@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import strawberry
 
+from pim.db import DbSession
 from resolvers.errors import (
     DomainError,
     FieldError,
@@ -84,3 +85,15 @@ async def user_errors(run: Callable[[], Awaitable[T]]) -> tuple[T | None, list[U
         raise graphql_error(exc) from exc
     except DomainError as exc:
         return None, UserError.from_domain(exc)
+
+
+async def in_transaction(
+    info: Info, body: Callable[[DbSession], Awaitable[T]]
+) -> tuple[T | None, list[UserError]]:
+    """A mutation body in one transaction; expected failures become payload errors."""
+
+    async def run() -> T:
+        async with info.context.runtime.db.transaction() as session:
+            return await body(session)
+
+    return await user_errors(run)

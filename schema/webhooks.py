@@ -1,21 +1,16 @@
 """GraphQL types and fields for webhook endpoints, their deliveries and attempts."""
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import Enum
-from typing import TypeVar
 
 import strawberry
 
 from models import WebhookAttempt as AttemptModel
 from models import WebhookDelivery as DeliveryModel
 from models import WebhookEndpoint as EndpointModel
-from pim.db import DbSession
 from resolvers import webhooks
 from schema.context import Info, parse_id
-from schema.errors import UserError, run_query, user_errors
-
-T = TypeVar("T")
+from schema.errors import UserError, in_transaction, run_query
 
 
 @strawberry.enum(description="active; paused by its owner; disabled after failing for too long.")
@@ -191,18 +186,6 @@ class WebhookReplayPayload:
     errors: list[UserError]
 
 
-async def _in_transaction(
-    info: Info, body: Callable[[DbSession], Awaitable[T]]
-) -> tuple[T | None, list[UserError]]:
-    """A mutation body in one transaction; expected failures become payload errors."""
-
-    async def run() -> T:
-        async with info.context.runtime.db.transaction() as session:
-            return await body(session)
-
-    return await user_errors(run)
-
-
 @strawberry.type
 class WebhookQuery:
     @strawberry.field(description="The account's webhook endpoints (settings:manage).")
@@ -267,7 +250,7 @@ class WebhookMutation:
             url=input.url, event_types=input.events, description=input.description,
             is_active=input.is_active,
         )  # fmt: skip
-        created, errors = await _in_transaction(
+        created, errors = await in_transaction(
             info,
             lambda s: webhooks.create_endpoint(
                 s, info.context.caller(), data=data, settings=info.context.runtime.settings
@@ -283,7 +266,7 @@ class WebhookMutation:
             url=input.url, event_types=input.events, description=input.description,
             is_active=input.is_active,
         )  # fmt: skip
-        endpoint, errors = await _in_transaction(
+        endpoint, errors = await in_transaction(
             info,
             lambda s: webhooks.update_endpoint(
                 s,
@@ -297,7 +280,7 @@ class WebhookMutation:
 
     @strawberry.mutation(description="Delete an endpoint and its delivery log.")
     async def delete_webhook_endpoint(self, info: Info, id: strawberry.ID) -> WebhookDeletePayload:
-        _, errors = await _in_transaction(
+        _, errors = await in_transaction(
             info,
             lambda s: webhooks.delete_endpoint(s, info.context.caller(), endpoint_id=parse_id(id)),
         )
@@ -310,7 +293,7 @@ class WebhookMutation:
     async def rotate_webhook_secret(
         self, info: Info, id: strawberry.ID, expires_in_hours: float = 24
     ) -> WebhookSecretPayload:
-        rotated, errors = await _in_transaction(
+        rotated, errors = await in_transaction(
             info,
             lambda s: webhooks.rotate_secret(
                 s,
@@ -326,7 +309,7 @@ class WebhookMutation:
     async def enable_webhook_endpoint(
         self, info: Info, id: strawberry.ID
     ) -> WebhookEndpointPayload:
-        endpoint, errors = await _in_transaction(
+        endpoint, errors = await in_transaction(
             info,
             lambda s: webhooks.enable_endpoint(s, info.context.caller(), endpoint_id=parse_id(id)),
         )
@@ -336,7 +319,7 @@ class WebhookMutation:
     async def replay_webhook_event(
         self, info: Info, endpoint_id: strawberry.ID, event_id: strawberry.ID
     ) -> WebhookDeliveryPayload:
-        delivery, errors = await _in_transaction(
+        delivery, errors = await in_transaction(
             info,
             lambda s: webhooks.replay_event(
                 s,
@@ -355,7 +338,7 @@ class WebhookMutation:
     async def replay_webhook_events(
         self, info: Info, endpoint_id: strawberry.ID, since: datetime, until: datetime | None = None
     ) -> WebhookReplayPayload:
-        count, errors = await _in_transaction(
+        count, errors = await in_transaction(
             info,
             lambda s: webhooks.replay_range(
                 s,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes PostgreSQL and Redis reachable on 127.0.0.1 for the test suite: starts them
 # when they are installed but stopped, installs them from Debian packages when missing.
+# Also installs Chromium, in which the docs and GraphiQL pages are rendered offline.
 set -euo pipefail
 
 PG_HOST=127.0.0.1
@@ -66,6 +67,13 @@ ensure_redis() {
   redis_ready || { log "Redis is not reachable on 127.0.0.1:$REDIS_PORT"; exit 1; }
 }
 
+ensure_chromium() {
+  command -v chromium >/dev/null 2>&1 && return
+  log "installing Chromium from Debian packages (browser tests of /docs and GraphiQL)"
+  apt_install chromium || log "Chromium could not be installed: those tests will be skipped"
+}
+
 ensure_postgres
 ensure_redis
+ensure_chromium
 log "PostgreSQL and Redis are ready"

@@ -39,6 +39,20 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
     assert again.returncode == 1 and "introuvable" in again.stderr
 
 
+def test_keys_rotate_prints_a_new_key_and_lists_the_old_one_until_its_grace_ends(
+    tmp_path: Path,
+) -> None:
+    created = pim(tmp_path, "keys", "create", "--account", "ACME", "--name", "ERP")
+    prefix = created.stdout.strip().splitlines()[-1][:14]
+    rotated = pim(tmp_path, "keys", "rotate", prefix, "--grace-hours", "0")
+    assert rotated.returncode == 0, rotated.stderr
+    new = rotated.stdout.strip().splitlines()[-1]
+    assert new.startswith("pm_live_") and not new.startswith(prefix)
+    listed = pim(tmp_path, "keys", "list").stdout.splitlines()
+    states = sorted(line.split("[")[1].split("]")[0] for line in listed if "ERP" in line)
+    assert states == ["active", "révoquée"]
+
+
 def test_unknown_scope_is_refused(tmp_path: Path) -> None:
     result = pim(tmp_path, "keys", "create", "--account", "A", "--name", "k", "--scopes", "root")
     assert result.returncode == 1 and "portée inconnue" in result.stderr
