@@ -17,6 +17,7 @@ CHUNKS_IN_FLIGHT), each committing after the one before it.
 import asyncio
 import contextlib
 import functools
+import logging
 import tempfile
 import time
 import uuid
@@ -30,12 +31,14 @@ from typing import Any, TypeVar
 from jobs.ahead import produced_elsewhere
 from models import ImportJob
 from pim import progress
+from pim.jobs import MAX_TRIES
 from pim.runtime import Runtime
 from resolvers import import_runs, import_storage
 from resolvers.import_files import FileRecords, ImportFileError
 from resolvers.imports import PROGRESS_KIND, progress_state
 
 T = TypeVar("T")
+log = logging.getLogger("pim.imports")
 
 
 def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -48,6 +51,20 @@ def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
 async def run_import(ctx: dict[str, Any], job_id: str) -> str:
     runtime: Runtime = ctx["runtime"]
     job_uuid = uuid.UUID(job_id)
+    try:
+        return await _run_slice(runtime, job_uuid)
+    except Exception:
+        if ctx["job_try"] < MAX_TRIES:
+            raise  # the queue runs it again: a lost connection is gone by then
+        # The last try: the job ends here, failed, rather than stay "processing".
+        reference = uuid.uuid4().hex[:12]
+        log.exception("import %s failed on its last try (reference %s)", job_id, reference)
+        async with runtime.db.transaction() as session:
+            await import_runs.fail_unexpectedly(session, job_uuid, reference)
+        return await _publish_current(runtime, job_uuid)
+
+
+async def _run_slice(runtime: Runtime, job_uuid: uuid.UUID) -> str:
     async with runtime.db.transaction() as session:
         plan = await import_runs.begin(session, job_uuid)
     if plan is None:
@@ -84,7 +101,7 @@ async def run_import(ctx: dict[str, Any], job_id: str) -> str:
     if run.stopped:
         return await _publish_current(runtime, job_uuid)
     if run.out_of_time:
-        await runtime.queue.enqueue("run_import", job_id)
+        await runtime.queue.enqueue("run_import", str(job_uuid))
         return "continued"
     async with runtime.db.transaction() as session:
         await import_runs.finish(session, plan)
@@ -154,7 +171,8 @@ class _Run:
         if self.statistics.due(job.checkpoint - self.plan.checkpoint):
             async with self.runtime.db.transaction() as session:
                 await import_runs.refresh_statistics(session)
-        self.out_of_time = time.monotonic() >= self.deadline
+        # A worker asked to stop hands the rest over like a slice that ran out of time.
+        self.out_of_time = time.monotonic() >= self.deadline or self.runtime.draining
         return not self.out_of_time
 
     async def _publish(self, job: ImportJob) -> None:

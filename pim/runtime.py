@@ -18,6 +18,8 @@ class Runtime:
     queue: JobQueue = field(init=False)
     broker: Broker = field(init=False)
     memo: Memo = field(init=False)
+    # Set when the process is asked to stop: long jobs hand over at their next checkpoint.
+    draining: bool = field(default=False, init=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Runtime":

@@ -202,6 +202,7 @@ async def begin_job(
         .values(
             status="running",
             started_at=utcnow(),
+            progressed_at=utcnow(),
             processed=0,
             succeeded=0,
             failed=0,
@@ -442,6 +443,7 @@ async def count_outcomes(
     job.failed += len(failures)
     job.skipped += skipped
     job.created += created
+    job.progressed_at = utcnow()
     if failures:
         job.last_error = failures[-1].error
     await session.flush()
