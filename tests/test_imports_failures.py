@@ -46,7 +46,6 @@ async def test_a_value_the_database_cannot_store_fails_its_row_alone(
 ) -> None:
     if stock == "3000000000" and backend == "sqlite":
         pytest.skip("SQLite stores any 64-bit integer: 3,000,000,000 is a valid stock there")
-    runtime.settings.import_chunk_size = 2000
     bad = [ean13(9), "Trop de stock", "5,00", "9,99", "Acme", "1,5", stock]
     body = await imported(
         client, runtime, key, "stock.csv", csv_bytes([*rows(2), bad, *rows(2, 3)])
@@ -109,7 +108,6 @@ async def test_a_fault_on_every_try_ends_the_job_failed_and_tells_everyone(
 async def test_a_job_of_only_unstorable_rows_still_completes(
     client: httpx.AsyncClient, runtime: Runtime, key: Key
 ) -> None:
-    runtime.settings.import_chunk_size = 2000
     header = [*HEADER]
     bad = [[ean13(n), f"P{n}", "5,00", "9,99", "Acme", "1,5", str(2**64)] for n in (1, 2)]
     body = await imported(client, runtime, key, "all-bad.csv", csv_bytes(bad, header=header))
