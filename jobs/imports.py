@@ -17,7 +17,6 @@ CHUNKS_IN_FLIGHT), each committing after the one before it.
 import asyncio
 import contextlib
 import functools
-import logging
 import tempfile
 import time
 import uuid
@@ -31,14 +30,13 @@ from typing import Any, TypeVar
 from jobs.ahead import produced_elsewhere
 from models import ImportJob
 from pim import progress
-from pim.jobs import MAX_TRIES
+from pim.jobs import ending
 from pim.runtime import Runtime
 from resolvers import import_runs, import_storage
 from resolvers.import_files import FileRecords, ImportFileError
 from resolvers.imports import PROGRESS_KIND, progress_state
 
 T = TypeVar("T")
-log = logging.getLogger("pim.imports")
 
 
 def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -48,23 +46,9 @@ def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-async def run_import(ctx: dict[str, Any], job_id: str) -> str:
+async def _run_import(ctx: dict[str, Any], job_id: str) -> str:
     runtime: Runtime = ctx["runtime"]
     job_uuid = uuid.UUID(job_id)
-    try:
-        return await _run_slice(runtime, job_uuid)
-    except Exception:
-        if ctx["job_try"] < MAX_TRIES:
-            raise  # the queue runs it again: a lost connection is gone by then
-        # The last try: the job ends here, failed, rather than stay "processing".
-        reference = uuid.uuid4().hex[:12]
-        log.exception("import %s failed on its last try (reference %s)", job_id, reference)
-        async with runtime.db.transaction() as session:
-            await import_runs.fail_unexpectedly(session, job_uuid, reference)
-        return await _publish_current(runtime, job_uuid)
-
-
-async def _run_slice(runtime: Runtime, job_uuid: uuid.UUID) -> str:
     async with runtime.db.transaction() as session:
         plan = await import_runs.begin(session, job_uuid)
     if plan is None:
@@ -101,11 +85,22 @@ async def _run_slice(runtime: Runtime, job_uuid: uuid.UUID) -> str:
     if run.stopped:
         return await _publish_current(runtime, job_uuid)
     if run.out_of_time:
-        await runtime.queue.enqueue("run_import", str(job_uuid))
+        await runtime.queue.enqueue("run_import", job_id)
         return "continued"
     async with runtime.db.transaction() as session:
         await import_runs.finish(session, plan)
     return await _publish_current(runtime, job_uuid)
+
+
+async def _failed(ctx: dict[str, Any], reference: str, job_id: str) -> str:
+    """The last try failed: the job ends failed, saying where it stopped."""
+    runtime: Runtime = ctx["runtime"]
+    async with runtime.db.transaction() as session:
+        await import_runs.fail_unexpectedly(session, uuid.UUID(job_id), reference)
+    return await _publish_current(runtime, uuid.UUID(job_id))
+
+
+run_import = ending(_run_import, _failed)
 
 
 # A chunk being written: its job after the chunk, None if the job stopped meanwhile.

@@ -7,6 +7,7 @@ Resolvers never see which queue runs them.
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -25,6 +26,35 @@ DEFAULT_QUEUE = "arq:queue"
 MAX_TRIES = 5
 RETRY_DELAY_SECONDS = 5.0
 _PENDING = "pim_pending_jobs"
+
+
+# What ends a job that failed on its last try: given the job's context, a reference
+# to the logged traceback, and the job's arguments; returns the job's result.
+LastFailure = Callable[..., Awaitable[Any]]
+
+
+def ending(function: JobFunction, on_last_failure: LastFailure) -> JobFunction:
+    """The job, except that when it raises on its last try, `on_last_failure` ends it
+    (marks it failed, tells its watchers) rather than leave it in the state it was in.
+
+    Earlier tries raise: the queue runs the job again, and a lost connection or a
+    restarted database is usually gone by then.
+    """
+
+    @functools.wraps(function)
+    async def run(ctx: dict[str, Any], *args: Any) -> Any:
+        try:
+            return await function(ctx, *args)
+        except Exception:
+            if ctx["job_try"] < MAX_TRIES:
+                raise
+            reference = uuid.uuid4().hex[:12]
+            log.exception(
+                "job %s%r failed on its last try (reference %s)", function.__name__, args, reference
+            )
+            return await on_last_failure(ctx, reference, *args)
+
+    return run
 
 
 @dataclass(frozen=True, slots=True)

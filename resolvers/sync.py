@@ -534,3 +534,22 @@ async def finish_job(
             connector.last_sync_at = now
     await session.flush()
     return job
+
+
+async def fail_unexpectedly(
+    session: AsyncSession, job_id: uuid.UUID, reference: str
+) -> SyncJob | None:
+    """End a job whose run kept failing on something other than the platform (a bug, a
+    database that refuses): failed, with where it stopped and the reference under which
+    the log has the details; None if it had ended already."""
+    job = await session.get(SyncJob, job_id, populate_existing=True)
+    if job is None or job.status not in RUNNABLE:
+        return None
+    job.status = "failed"
+    job.completed_at = utcnow()
+    job.last_error = (
+        f"synchronisation interrompue par une erreur interne après {job.processed} produits "
+        f"sur {job.total} (référence {reference})"
+    )
+    await session.flush()
+    return job

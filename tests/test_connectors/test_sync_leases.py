@@ -16,7 +16,7 @@ from models import ConnectorProductLink, SyncJob
 from pim.runtime import Runtime
 from tests.conftest import MakeKey
 from tests.loopback import serve
-from tests.test_connectors.conftest import Store, create_connector, make_products
+from tests.test_connectors.conftest import Store, create_connector, make_products, sync
 from tests.test_connectors.fakes import WooFake
 from tests.worker_process import worker_process
 
@@ -99,3 +99,28 @@ async def test_a_killed_workers_push_is_taken_over_and_each_product_sent_once(
             )
         )
         assert sorted(external_ids) == sorted(fake.products)
+
+
+async def test_a_sync_failing_on_every_try_ends_failed_and_says_where(
+    open_client: httpx.AsyncClient, open_runtime: Runtime, make_key: MakeKey,
+    woo: Store, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    import jobs.sync
+    import jobs.worker
+    import pim.jobs
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("a fault nobody foresaw")
+
+    monkeypatch.setattr(pim.jobs, "RETRY_DELAY_SECONDS", 0.0)
+    monkeypatch.setattr(jobs.worker, "RETRY_DELAY_SECONDS", 0.0)
+    monkeypatch.setattr(jobs.sync, "config_for", broken)
+    key = await make_key()
+    await make_products(open_runtime, key, 3)
+    connector = await create_connector(open_client, key, woo.fields())
+    job = await sync(open_client, open_runtime, key, connector["id"], "push-stock")
+    assert job["status"] == "failed" and job["completed_at"] is not None
+    assert job["last_error"].startswith(
+        "synchronisation interrompue par une erreur interne après 0 produits sur 0 (référence "
+    )
+    assert woo.fake.writes == 0
