@@ -95,15 +95,24 @@ class JobQueue(Protocol):
 class InProcessQueue:
     """Runs the same job functions as asyncio tasks of this process."""
 
-    def __init__(self, registry: dict[str, JobFunction], ctx: dict[str, Any]) -> None:
+    def __init__(
+        self, registry: dict[str, JobFunction], ctx: dict[str, Any], *, drain_seconds: float = 0
+    ) -> None:
         self._registry = registry
         self._ctx = ctx
         self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self._drain_seconds = drain_seconds
+        self._closed = False
 
     async def enqueue(
         self, function: str, *args: Any, job_id: str | None = None, queue: str | None = None
     ) -> str:
         job_id = job_id or uuid.uuid4().hex
+        if self._closed:
+            # The process is stopping: the job's state says it is unfinished, and the
+            # next start resumes it (jobs.housekeeping.resume_unfinished).
+            log.info("job %s (%s) left for the next start", function, job_id)
+            return job_id
         running = self._tasks.get(job_id)
         if running is not None and not running.done():
             return job_id  # same id, same job: like arq, do not start it twice
@@ -137,7 +146,16 @@ class InProcessQueue:
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def close(self) -> None:
-        await self.drain()
+        """Take no more jobs; give the running ones `drain_seconds` (long ones hand over at
+        their next checkpoint, see Runtime.draining), then cancel what still runs: it is
+        resumed from its checkpoint at the next start."""
+        self._closed = True
+        running = [t for t in self._tasks.values() if not t.done()]
+        if running and self._drain_seconds > 0:
+            await asyncio.wait(running, timeout=self._drain_seconds)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
 
 class ArqQueue:

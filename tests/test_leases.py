@@ -30,6 +30,8 @@ from tests.worker_process import LEASE_SECONDS, worker_process
 ROWS = 4000
 # Small chunks: the import is still running when the test stops its worker.
 CHUNK = {"PIM_IMPORT_CHUNK_SIZE": "20"}
+# The worker that takes over finishes in bigger chunks: chunk ends do not depend on them.
+FINISH = {"PIM_IMPORT_CHUNK_SIZE": "500"}
 
 
 @pytest.fixture
@@ -82,7 +84,7 @@ async def test_a_killed_workers_import_is_taken_over_and_each_row_written_once(
     killed_at = time.monotonic()
     reached = (await _import_job(runtime, created["id"])).checkpoint
     assert 0 < reached < ROWS
-    async with worker_process(runtime.settings, tmp_path, **CHUNK) as second:
+    async with worker_process(runtime.settings, tmp_path, **FINISH) as second:
         # Taken over once the lease runs out, from the last committed chunk.
         await _until(runtime, created["id"], lambda j: j.checkpoint > reached, within=60)
         taken_over = time.monotonic() - killed_at
@@ -105,7 +107,7 @@ async def test_sigterm_hands_the_import_back_at_a_chunk_and_another_worker_ends_
         assert await first.exited(within=20) == 0
     stopped = await _import_job(runtime, created["id"])
     assert stopped.status == "processing" and 0 < stopped.checkpoint < ROWS
-    async with worker_process(runtime.settings, tmp_path, **CHUNK):
+    async with worker_process(runtime.settings, tmp_path, **FINISH):
         await _until(runtime, created["id"], lambda j: j.status == "completed", within=120)
     await _each_row_once(client, runtime, key, created["id"])
 
@@ -124,3 +126,28 @@ async def test_the_embedded_default_resumes_jobs_a_stopped_process_left(
     await run_jobs(runtime)
     body = await job(client, key, str(created.id))
     assert (body["status"], body["products_created"]) == ("completed", 5)
+
+
+async def test_a_stopping_embedded_process_hands_its_import_over_to_the_next_start(
+    client: httpx.AsyncClient, runtime: Runtime, key: Key, backend: str
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("the embedded default's in-process queue")
+    settings = runtime.settings.model_copy(update={"import_chunk_size": 20})
+    stopping = Runtime.from_settings(settings)
+    async with stopping.db.transaction() as session:
+        created = await imports.create_job(
+            session, key.caller(), file_name="catalog.csv", file=InMemory(csv_bytes(rows(ROWS)))
+        )
+    job_id = str(created.id)
+    await _until(runtime, job_id, lambda j: j.checkpoint >= 200, within=60)
+    await stopping.close()  # at the next chunk, well within the drain time
+    stopped = await _import_job(runtime, job_id)
+    assert stopped.status == "processing" and 0 < stopped.checkpoint < ROWS
+    started_again = Runtime.from_settings(settings)
+    try:
+        assert await housekeeping.resume_unfinished(started_again) >= 1
+        await run_jobs(started_again)
+    finally:
+        await started_again.close()
+    await _each_row_once(client, runtime, key, job_id)
