@@ -105,12 +105,15 @@ async def remove_batch(
     elif rule.name == "sync_jobs":
         await session.execute(delete(SyncJob).where(SyncJob.id.in_(keys)))
     else:
-        await session.execute(delete(ImportFilePart).where(ImportFilePart.job_id.in_(keys)))
         if rule.name == "uploads":
-            # Without its file, a dry run can no longer be confirmed.
-            await session.execute(
+            # Without its file a dry run can no longer be confirmed: it is cancelled first,
+            # by compare-and-set, so a confirm landing meanwhile keeps its file.
+            cancelled = await session.scalars(
                 update(ImportJob)
                 .where(ImportJob.id.in_(keys), ImportJob.status == "ready")
                 .values(status="cancelled", error_summary=UPLOAD_EXPIRED_MESSAGE)
+                .returning(ImportJob.id)
             )
+            keys = list(cancelled)
+        await session.execute(delete(ImportFilePart).where(ImportFilePart.job_id.in_(keys)))
     return len(keys)
