@@ -274,8 +274,9 @@ async def write_chunk(session: AsyncSession, plan: RunPlan, chunk: Chunk) -> Wri
     """Write one chunk's products and logs; `advance` then moves the job past it.
 
     A value the database cannot store fails the statement of the whole chunk: the
-    chunk is then written row by row, and only the row holding it fails, with the
-    reason in the job's logs.
+    chunk is then written in halves, each half that fails in halves again, so only
+    the rows holding such values fail, with the reason in the job's logs (a few
+    dozen statements per bad row, rather than one write per row of the chunk).
     """
     if not on_postgres(session):
         # SQLite: hold the write lock from the start, or another connection's commit
@@ -284,34 +285,57 @@ async def write_chunk(session: AsyncSession, plan: RunPlan, chunk: Chunk) -> Wri
         await session.execute(
             update(ImportJob).where(ImportJob.id == plan.job_id).values(status=ImportJob.status)
         )
+    return await _write_storable(session, plan, chunk)
+
+
+async def _write_storable(session: AsyncSession, plan: RunPlan, chunk: Chunk) -> Written:
     try:
         async with session.begin_nested():
             return await _write_rows(session, plan, chunk)
     except (DBAPIError, OverflowError) as error:
         if not _cannot_store(error):
             raise
-        return await _write_apart(session, plan, chunk)
+    if len(chunk.rows) == 1:
+        log = _log(plan.job_id, chunk.rows[0], "error", "", UNSTORABLE_MESSAGE, utcnow())
+        await session.execute(insert(ImportLog), [log])
+        return Written(1, 1, 0, 0, _describe(log))
+    middle = len(chunk.rows) // 2
+    first = _part(chunk, 0, middle, earlier=set())
+    # A row repeating an EAN of the first half is refused, as the whole chunk's write
+    # would have refused it: halving does not change what is written.
+    earlier = {
+        key
+        for row, item in zip(first.written, first.checked, strict=True)
+        if isinstance(item, CheckedItem) and (key := _ean(row)) is not None
+    }
+    second = _part(chunk, middle, len(chunk.rows), earlier=earlier)
+    return Written.total([await _write_storable(session, plan, half) for half in (first, second)])
 
 
-async def _write_apart(session: AsyncSession, plan: RunPlan, chunk: Chunk) -> Written:
-    parts: list[Written] = []
-    checked = iter(chunk.checked)
-    for i, row in enumerate(chunk.rows):
+def _part(chunk: Chunk, start: int, stop: int, *, earlier: set[str]) -> Chunk:
+    """Rows start..stop of the chunk as a chunk of their own; those whose EAN is in
+    `earlier` become repeated rows."""
+    rows: list[Row] = []
+    repeated: set[int] = set()
+    written: list[Row] = []
+    checked: list[Checked] = []
+    # Written rows, and their checks, are the chunk's rows without the repeated ones.
+    position = start - sum(1 for i in chunk.repeated if i < start)
+    for i in range(start, stop):
+        row = chunk.rows[i]
+        rows.append(row)
         if i in chunk.repeated:
-            alone = Chunk([row], frozenset({0}), [], [])
+            repeated.add(len(rows) - 1)
+            continue
+        item = chunk.checked[position]
+        position += 1
+        if _ean(row) in earlier:
+            repeated.add(len(rows) - 1)
         else:
-            # Alone, the row is the first of its batch: results are told by position.
-            alone = Chunk([row], frozenset(), [row], [dataclasses.replace(next(checked), index=0)])
-        try:
-            async with session.begin_nested():
-                parts.append(await _write_rows(session, plan, alone))
-        except (DBAPIError, OverflowError) as error:
-            if not _cannot_store(error):
-                raise
-            log = _log(plan.job_id, row, "error", "", UNSTORABLE_MESSAGE, utcnow())
-            await session.execute(insert(ImportLog), [log])
-            parts.append(Written(1, 1, 0, 0, _describe(log)))
-    return Written.total(parts)
+            # Results are told by position in the batch written.
+            checked.append(dataclasses.replace(item, index=len(written)))
+            written.append(row)
+    return Chunk(rows, frozenset(repeated), written, checked)
 
 
 async def _write_rows(session: AsyncSession, plan: RunPlan, chunk: Chunk) -> Written:

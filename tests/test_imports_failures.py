@@ -113,3 +113,18 @@ async def test_a_job_of_only_unstorable_rows_still_completes(
     body = await imported(client, runtime, key, "all-bad.csv", csv_bytes(bad, header=header))
     assert (body["status"], body["failed_rows"], body["successful_rows"]) == ("completed", 2, 0)
     assert await catalog(runtime, key) == {}
+
+
+async def test_halving_a_chunk_around_bad_values_still_refuses_its_repeats(
+    client: httpx.AsyncClient, runtime: Runtime, key: Key
+) -> None:
+    def row(n: int, stock: object = 1) -> list[Any]:
+        return [ean13(n), f"P{n}", "5,00", "9,99", "Acme", "1,5", str(stock)]
+
+    # Lines 2..9; the repeat of line 3 falls in the other half from it once halved.
+    content = [row(1), row(2), row(3, 2**64), row(4), row(5), row(2, 7), row(6, 2**64), row(7)]
+    body = await imported(client, runtime, key, "mixed.csv", csv_bytes(content))
+    assert (body["status"], body["products_created"], body["failed_rows"]) == ("completed", 5, 3)
+    logs = await _error_logs(client, key, body["id"])
+    assert [(log["row_number"], log["field"]) for log in logs] == [(4, None), (7, "ean"), (8, None)]
+    assert (await catalog(runtime, key))[ean13(2)].stock == 1  # the repeat changed nothing
