@@ -124,7 +124,10 @@ def worker_for(settings: Settings, *, burst: bool = False, queue: str = DEFAULT_
         job_completion_wait=settings.worker_drain_seconds,
         allow_abort_jobs=True,
         max_jobs=8,
-        max_tries=MAX_TRIES,
+        # arq counts every start, the takeover of a dead worker's job included, and gives
+        # up silently past this: failures are bounded by `retrying` (MAX_TRIES), and a
+        # job may still be taken over after a few kills.
+        max_tries=2 * MAX_TRIES,
         # The webhook safety net (due retries, events no commit-time run picked up) and
         # the user cron schedules, checked every minute (see jobs/automations.py).
         # Burst workers (tests) run only what was enqueued.
