@@ -17,11 +17,14 @@ from sqlalchemy import func, select
 
 from jobs import housekeeping
 from models import Event, ImportJob
+from pim.auth import Caller
 from pim.jobs import take_pending
+from pim.migrate import upgrade_async
 from pim.runtime import Runtime
-from resolvers import imports, products
+from pim.settings import Settings
+from resolvers import imports, keys, products
 from resolvers.import_storage import InMemory
-from tests.conftest import Key
+from tests.conftest import ALL_SCOPES, Key
 from tests.import_files import csv_bytes, rows
 from tests.jobs_helper import run_jobs
 from tests.test_imports import job, upload
@@ -112,42 +115,88 @@ async def test_sigterm_hands_the_import_back_at_a_chunk_and_another_worker_ends_
     await _each_row_once(client, runtime, key, created["id"])
 
 
-async def test_the_embedded_default_resumes_jobs_a_stopped_process_left(
-    client: httpx.AsyncClient, runtime: Runtime, key: Key
-) -> None:
-    # A process that stopped after the upload, before its job ran: the in-process
-    # queue's task died with it.
+class Embedded:
+    """A fresh embedded default (its own SQLite file), as a process would open it:
+    `resume_unfinished` resumes every job of a database, so none of other tests'."""
+
+    def __init__(self, settings: Settings, caller: Caller) -> None:
+        self.settings = settings
+        self.caller = caller
+
+    def start(self) -> Runtime:
+        return Runtime.from_settings(self.settings)
+
+    async def job(self, runtime: Runtime, job_id: uuid.UUID) -> ImportJob:
+        async with runtime.db.read() as session:
+            return await imports.get_job(session, self.caller, job_id=job_id)
+
+    async def products(self, runtime: Runtime) -> int:
+        async with runtime.db.read() as session:
+            page = await products.list_products(session, self.caller, limit=1)
+        return page.total
+
+
+@pytest.fixture
+async def embedded(tmp_path: Path, backend: str) -> Embedded:
+    if backend != "sqlite":
+        pytest.skip("the embedded default's in-process queue")
+    settings = Settings(data_dir=tmp_path, import_chunk_size=20)
+    await upgrade_async(settings)
+    runtime = Runtime.from_settings(settings)
+    try:
+        async with runtime.db.transaction() as session:
+            account = await keys.get_or_create_account(session, "acme")
+    finally:
+        await runtime.close()
+    caller = Caller(
+        account_id=account.id, account_name=account.name, key_id=uuid.uuid4(),
+        key_name="test", scopes=frozenset(ALL_SCOPES),
+    )  # fmt: skip
+    return Embedded(settings, caller)
+
+
+async def _create_import(runtime: Runtime, caller: Caller, rows_: int, *, run: bool) -> uuid.UUID:
     async with runtime.db.transaction() as session:
         created = await imports.create_job(
-            session, key.caller(), file_name="catalog.csv", file=InMemory(csv_bytes(rows(5)))
+            session, caller, file_name="catalog.csv", file=InMemory(csv_bytes(rows(rows_)))
         )
-        take_pending(session)
-    assert await housekeeping.resume_unfinished(runtime) >= 1
-    await run_jobs(runtime)
-    body = await job(client, key, str(created.id))
-    assert (body["status"], body["products_created"]) == ("completed", 5)
+        if not run:
+            take_pending(session)  # the process stopped before its job started
+    job_id: uuid.UUID = created.id
+    return job_id
+
+
+async def test_the_embedded_default_resumes_jobs_a_stopped_process_left(
+    embedded: Embedded,
+) -> None:
+    stopped = embedded.start()
+    job_id = await _create_import(stopped, embedded.caller, 5, run=False)
+    await stopped.close()
+    started_again = embedded.start()
+    try:
+        assert await housekeeping.resume_unfinished(started_again) == 1
+        await run_jobs(started_again)
+        assert (await embedded.job(started_again, job_id)).status == "completed"
+        assert await embedded.products(started_again) == 5
+    finally:
+        await started_again.close()
 
 
 async def test_a_stopping_embedded_process_hands_its_import_over_to_the_next_start(
-    client: httpx.AsyncClient, runtime: Runtime, key: Key, backend: str
+    embedded: Embedded,
 ) -> None:
-    if backend != "sqlite":
-        pytest.skip("the embedded default's in-process queue")
-    settings = runtime.settings.model_copy(update={"import_chunk_size": 20})
-    stopping = Runtime.from_settings(settings)
-    async with stopping.db.transaction() as session:
-        created = await imports.create_job(
-            session, key.caller(), file_name="catalog.csv", file=InMemory(csv_bytes(rows(ROWS)))
-        )
-    job_id = str(created.id)
-    await _until(runtime, job_id, lambda j: j.checkpoint >= 200, within=60)
+    stopping = embedded.start()
+    job_id = await _create_import(stopping, embedded.caller, ROWS, run=True)
+    await _until(stopping, str(job_id), lambda j: j.checkpoint >= 200, within=60)
     await stopping.close()  # at the next chunk, well within the drain time
-    stopped = await _import_job(runtime, job_id)
-    assert stopped.status == "processing" and 0 < stopped.checkpoint < ROWS
-    started_again = Runtime.from_settings(settings)
+    started_again = embedded.start()
     try:
-        assert await housekeeping.resume_unfinished(started_again) >= 1
+        stopped = await embedded.job(started_again, job_id)
+        assert stopped.status == "processing" and 0 < stopped.checkpoint < ROWS
+        assert await housekeeping.resume_unfinished(started_again) == 1
         await run_jobs(started_again)
+        done = await embedded.job(started_again, job_id)
+        assert (done.status, done.checkpoint, done.products_created) == ("completed", ROWS, ROWS)
+        assert await embedded.products(started_again) == ROWS
     finally:
         await started_again.close()
-    await _each_row_once(client, runtime, key, job_id)
