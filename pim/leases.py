@@ -21,6 +21,8 @@ from collections.abc import AsyncIterator
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix
 
+from pim.jobs import in_background
+
 log = logging.getLogger("pim.leases")
 
 # Sorted set: arq job id -> when its lease expires (Unix seconds).
@@ -53,20 +55,16 @@ class Leases:
         lease runs out and the reaper does.
         """
         await self._renew(job_id)
-        keeper = asyncio.create_task(self._keep(job_id), name=f"lease:{job_id}")
         try:
-            yield
+            async with in_background(self._keep(job_id), f"lease:{job_id}"):
+                yield
         except asyncio.CancelledError:
             raise
         except BaseException:
             await self._redis.zrem(LEASES_KEY, job_id)
             raise
-        else:
-            await self._redis.zrem(LEASES_KEY, job_id)
-        finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+        # Released once no renewal can follow.
+        await self._redis.zrem(LEASES_KEY, job_id)
 
     async def _renew(self, job_id: str) -> None:
         await self._redis.zadd(LEASES_KEY, {job_id: time.time() + self._seconds})
