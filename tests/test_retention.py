@@ -48,9 +48,11 @@ class Leftovers:
 
     async def build(self) -> None:
         async with self.runtime.db.transaction() as session:
+            # Inactive: the senders of other tests never try its deliveries.
             endpoint = WebhookEndpoint(
-                account_id=self.account, url="https://example.com/hook", secret_encrypted="x"
-            )
+                account_id=self.account, url="https://example.com/hook", secret_encrypted="x",
+                is_active=False,
+            )  # fmt: skip
             event = Event(account_id=self.account, type="product.updated", payload={})
             connector = Connector(account_id=self.account, name="shop", platform="woocommerce")
             session.add_all([endpoint, event, connector])
