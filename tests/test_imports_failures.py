@@ -126,5 +126,10 @@ async def test_halving_a_chunk_around_bad_values_still_refuses_its_repeats(
     body = await imported(client, runtime, key, "mixed.csv", csv_bytes(content))
     assert (body["status"], body["products_created"], body["failed_rows"]) == ("completed", 5, 3)
     logs = await _error_logs(client, key, body["id"])
-    assert [(log["row_number"], log["field"]) for log in logs] == [(4, None), (7, "ean"), (8, None)]
+    assert [(log["row_number"], log["level"]) for log in logs] == [
+        (4, "error"),
+        (7, "error"),
+        (8, "error"),
+    ]
+    assert logs[1]["field"] == "ean"  # the repeat
     assert (await catalog(runtime, key))[ean13(2)].stock == 1  # the repeat changed nothing
