@@ -1,5 +1,6 @@
-"""A connector sync whose worker is killed mid-push is taken over by another worker
-from its last committed chunk, and every product reaches the platform once."""
+"""A connector sync whose worker is killed (or stopped) mid-push is taken over by
+another worker from its last committed chunk, and every product reaches the platform
+once; a sync that keeps failing ends failed."""
 
 import asyncio
 import json
@@ -53,10 +54,13 @@ async def _sync_job(runtime: Runtime, job_id: str) -> SyncJob:
     return found
 
 
-async def test_a_killed_workers_push_is_taken_over_and_each_product_sent_once(
+@pytest.mark.parametrize("stop", ["kill", "terminate"])
+async def test_a_push_whose_worker_dies_or_stops_is_taken_over_and_each_product_sent_once(
     open_client: httpx.AsyncClient, open_runtime: Runtime, make_key: MakeKey,
-    backend: str, tmp_path: Path,
+    backend: str, tmp_path: Path, stop: str,
 ) -> None:  # fmt: skip
+    """SIGKILL: the lease lapses and a reaper hands the job over. SIGTERM: after the
+    drain time the worker cancels the push, which arq puts back in the queue."""
     if backend != "postgres":
         pytest.skip("workers and leases are the real stack's")
     key = await make_key()
@@ -73,14 +77,19 @@ async def test_a_killed_workers_push_is_taken_over_and_each_product_sent_once(
             f"/api/v1/connectors/{connector['id']}/sync/push-products", headers=key.bearer
         )
         job_id = started.json()["job_id"]
+        drain = {"PIM_WORKER_DRAIN_SECONDS": "1"}
         async with worker_process(
-            open_runtime.settings, tmp_path, queue="connectors", **env
+            open_runtime.settings, tmp_path, queue="connectors", **env, **drain
         ) as first:
             # The first chunk is committed; the second is on its way to the platform.
             async with asyncio.timeout(60):
                 await gate.held.wait()
-            first.kill()
-            await first.exited(within=10)
+            if stop == "kill":
+                first.kill()
+                await first.exited(within=10)
+            else:
+                first.terminate()
+                assert await first.exited(within=20) == 0
         gate.release.set()
         assert (await _sync_job(open_runtime, job_id)).succeeded == 100
         async with worker_process(open_runtime.settings, tmp_path, queue="connectors", **env):
