@@ -43,6 +43,11 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=4).status != 200)"]
 
-# SIGTERM lets uvicorn finish the requests in flight, and arq the running jobs.
+# SIGTERM lets uvicorn finish the requests in flight; `pim worker` drains on it: running
+# imports hand over at their next chunk, and what still runs after
+# PIM_WORKER_DRAIN_SECONDS (20) goes back to the queue. Stop it with more time than that
+# before the SIGKILL (`docker stop -t 40`; compose sets stop_grace_period). A worker
+# killed anyway loses nothing: its jobs' leases lapse.
 STOPSIGNAL SIGTERM
+# The same image runs the API (default) and the worker (`pim worker`).
 CMD ["pim", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--no-migrate"]

@@ -23,7 +23,9 @@ REGISTRY = observe_all(
 )
 
 # Seconds a job may run before arq gives up on it (the worker's default is 300): a push
-# of a large catalog takes longer, and checkpoints per chunk make a re-run cheap.
+# of a large catalog takes longer, and checkpoints per chunk make a re-run cheap. Only a
+# bound on one run: a dead worker's job is taken over when its lease lapses (pim.leases),
+# not when arq's in-progress key (this timeout + 10 s) expires.
 TIMEOUTS: dict[str, int] = {
     "run_connector_sync": 6 * 3600,
 }

@@ -111,15 +111,10 @@ async def _embedded_scheduler(runtime: Runtime) -> None:
 async def embedded_scheduler(runtime: Runtime) -> Any:
     """On the embedded default, the scheduler is a task of the API process (on the real
     stack it is the workers' arq cron, and API replicas schedule nothing)."""
-    from pim.jobs import InProcessQueue
+    from pim.jobs import InProcessQueue, in_background
 
     if not isinstance(runtime.queue, InProcessQueue):
         yield
         return
-    task = asyncio.create_task(_embedded_scheduler(runtime), name="automation-scheduler")
-    try:
+    async with in_background(_embedded_scheduler(runtime), "automation-scheduler"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

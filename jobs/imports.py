@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 from jobs.ahead import produced_elsewhere
 from models import ImportJob
 from pim import logs, progress
+from pim.jobs import ending
 from pim.runtime import Runtime
 from resolvers import import_runs, import_storage
 from resolvers.import_files import FileRecords, ImportFileError
@@ -45,7 +46,7 @@ def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-async def run_import(ctx: dict[str, Any], job_id: str) -> str:
+async def _run_import(ctx: dict[str, Any], job_id: str) -> str:
     runtime: Runtime = ctx["runtime"]
     job_uuid = uuid.UUID(job_id)
     async with runtime.db.transaction() as session:
@@ -90,6 +91,17 @@ async def run_import(ctx: dict[str, Any], job_id: str) -> str:
     async with runtime.db.transaction() as session:
         await import_runs.finish(session, plan)
     return await _publish_current(runtime, job_uuid)
+
+
+async def _failed(ctx: dict[str, Any], reference: str, job_id: str) -> str:
+    """The last try failed: the job ends failed, saying where it stopped."""
+    runtime: Runtime = ctx["runtime"]
+    async with runtime.db.transaction() as session:
+        await import_runs.fail_unexpectedly(session, uuid.UUID(job_id), reference)
+    return await _publish_current(runtime, uuid.UUID(job_id))
+
+
+run_import = ending(_run_import, _failed)
 
 
 # A chunk being written: its job after the chunk, None if the job stopped meanwhile.
@@ -155,7 +167,8 @@ class _Run:
         if self.statistics.due(job.checkpoint - self.plan.checkpoint):
             async with self.runtime.db.transaction() as session:
                 await import_runs.refresh_statistics(session)
-        self.out_of_time = time.monotonic() >= self.deadline
+        # A worker asked to stop hands the rest over like a slice that ran out of time.
+        self.out_of_time = time.monotonic() >= self.deadline or self.runtime.draining
         return not self.out_of_time
 
     async def _publish(self, job: ImportJob) -> None:

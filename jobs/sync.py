@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from connectors.base import CHUNK_SIZE, ConnectorUnusable, ItemOutcome, PlatformAdapter
 from connectors.http import PlatformError
 from pim import logs, progress
+from pim.jobs import ending
 from pim.runtime import Runtime
 from pim.settings import Settings
 from resolvers import sync
@@ -160,7 +161,7 @@ STEPS = {
 }
 
 
-async def run_connector_sync(ctx: dict[str, Any], sync_job_id: str) -> str:
+async def _run_connector_sync(ctx: dict[str, Any], sync_job_id: str) -> str:
     """The `connectors` queue's job: run one sync job to its end. Idempotent: a finished
     job is not run again, and a re-run sends only what the links say is not there yet."""
     runtime: Runtime = ctx["runtime"]
@@ -187,3 +188,18 @@ async def run_connector_sync(ctx: dict[str, Any], sync_job_id: str) -> str:
         state = sync.progress_state(job)
     await _publish(runtime, state)
     return str(state["status"])
+
+
+async def _failed(ctx: dict[str, Any], reference: str, sync_job_id: str) -> str:
+    """The last try failed outside the adapter's work (which ends the job itself)."""
+    runtime: Runtime = ctx["runtime"]
+    async with runtime.db.transaction() as session:
+        job = await sync.fail_unexpectedly(session, uuid.UUID(sync_job_id), reference)
+        state = sync.progress_state(job) if job is not None else None
+    if state is None:
+        return "skipped"
+    await _publish(runtime, state)
+    return "failed"
+
+
+run_connector_sync = ending(_run_connector_sync, _failed)

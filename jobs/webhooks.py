@@ -12,13 +12,14 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
 from pim import outbound
 from pim.crypto import Cipher, cipher_for
+from pim.jobs import in_background
 from pim.runtime import Runtime
 from pim.timeutil import utcnow
 from resolvers import webhook_delivery as delivery
@@ -61,6 +62,7 @@ async def run(runtime: Runtime, *, now: datetime | None = None) -> RunSummary:
     """
     policy = outbound.OutboundPolicy.from_settings(runtime.settings)
     cipher = cipher_for(runtime.settings)
+    lease = timedelta(seconds=runtime.settings.job_lease_seconds)
     dispatched = attempted = succeeded = 0
     async with outbound.client(timeout=runtime.settings.webhook_timeout_seconds) as http:
         deadline = time.monotonic() + RUN_BUDGET_SECONDS
@@ -69,16 +71,30 @@ async def run(runtime: Runtime, *, now: datetime | None = None) -> RunSummary:
             async with runtime.db.transaction() as session:
                 created = await delivery.dispatch(session, now=at)
             async with runtime.db.transaction() as session:
-                claimed = await delivery.claim_due(session, now=at)
+                claimed = await delivery.claim_due(session, now=at, lease=lease)
             if not created and not claimed:
                 break
-            results = await _send_all(http, claimed, cipher, policy, at)
+            # A round may take longer than the lease (slow receivers): the claims are
+            # renewed while this sender lives, and lapse soon after it dies.
+            renewing = _keep_claimed(runtime, claimed, now, lease)
+            async with in_background(renewing, "webhook-claims"):
+                results = await _send_all(http, claimed, cipher, policy, at)
             async with runtime.db.transaction() as session:
                 await delivery.record_results(session, results, now=at)
             dispatched += created
             attempted += len(results)
             succeeded += sum(r.succeeded for r in results)
     return RunSummary(dispatched, attempted, succeeded)
+
+
+async def _keep_claimed(
+    runtime: Runtime, claimed: list[Outgoing], now: datetime | None, lease: timedelta
+) -> None:
+    ids = [item.delivery_id for item in claimed]
+    while True:
+        await asyncio.sleep(runtime.settings.job_lease_renew_seconds)
+        async with runtime.db.transaction() as session:
+            await delivery.extend_claims(session, ids, until=(now or utcnow()) + lease)
 
 
 async def _send_all(

@@ -1,7 +1,9 @@
 """`pim worker`: the arq worker running every job function of jobs/ on Redis."""
 
 import asyncio
+import contextlib
 import functools
+from signal import Signals
 from typing import Any, cast
 
 from arq.connections import RedisSettings
@@ -12,9 +14,18 @@ from arq.worker import Retry, Worker, func
 from jobs import REGISTRY, TIMEOUTS
 from jobs.ahead import start_fork_server
 from jobs.automations import schedule_due_automations
+from jobs.housekeeping import (
+    RETENTION_MINUTE,
+    RETENTION_SECOND,
+    WATCHDOG_SECOND,
+    apply_retention,
+    reap_forever,
+    watch_stuck_jobs,
+)
 from jobs.webhooks import CRON_SECONDS, deliver_webhooks
 from pim import collector
 from pim.jobs import DEFAULT_QUEUE, MAX_TRIES, RETRY_DELAY_SECONDS, JobFunction
+from pim.leases import Leases
 from pim.runtime import Runtime
 from pim.settings import Settings
 
@@ -39,6 +50,31 @@ def retrying(function: JobFunction) -> JobFunction:
     return run
 
 
+def leased(function: JobFunction) -> JobFunction:
+    """The job holds a lease while it runs (see pim.leases): if this worker dies, the
+    reaper of another one hands the job over within a lease."""
+
+    @functools.wraps(function)
+    async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        leases: Leases = ctx["leases"]
+        async with leases.held(ctx["job_id"]):
+            return await function(ctx, *args, **kwargs)
+
+    return run
+
+
+class _DrainingWorker(Worker):
+    """On SIGTERM (or SIGINT) the worker takes no new job and tells the running ones to
+    hand over at their next checkpoint (Runtime.draining); arq then waits for them up to
+    `worker_drain_seconds`, and cancels and re-queues what still runs."""
+
+    def handle_sig_wait_for_completion(self, signum: Signals) -> None:
+        runtime: Runtime | None = self.ctx.get("runtime")
+        if runtime is not None:
+            runtime.draining = True
+        super().handle_sig_wait_for_completion(signum)
+
+
 def worker_for(settings: Settings, *, burst: bool = False, queue: str = DEFAULT_QUEUE) -> Worker:
     if not settings.redis_url:
         raise SystemExit(
@@ -46,22 +82,34 @@ def worker_for(settings: Settings, *, burst: bool = False, queue: str = DEFAULT_
         )
 
     async def startup(ctx: dict[str, Any]) -> None:
-        ctx["runtime"] = Runtime.from_settings(settings)
+        ctx["runtime"] = runtime = Runtime.from_settings(settings)
+        ctx["leases"] = leases = Leases(
+            ctx["redis"],
+            seconds=settings.job_lease_seconds,
+            renew_every=settings.job_lease_renew_seconds,
+        )
         collector.settle()
-        if not burst and queue == DEFAULT_QUEUE:
-            await asyncio.to_thread(start_fork_server)  # imports use it
+        if not burst:
+            ctx["reaper"] = asyncio.create_task(reap_forever(runtime, leases), name="reaper")
+            if queue == DEFAULT_QUEUE:
+                await asyncio.to_thread(start_fork_server)  # imports use it
 
     async def shutdown(ctx: dict[str, Any]) -> None:
+        reaper: asyncio.Task[None] | None = ctx.get("reaper")
+        if reaper is not None:
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
         runtime: Runtime | None = ctx.get("runtime")
         if runtime is not None:
             await runtime.close()
 
-    return Worker(
+    return _DrainingWorker(
         # The webhook sender runs after every commit that records events: its results
         # are worth nothing once it ends, so Redis keeps none.
         functions=[
             func(
-                cast(WorkerCoroutine, retrying(f)),
+                cast(WorkerCoroutine, retrying(leased(f))),
                 name=name,
                 timeout=TIMEOUTS.get(name),
                 keep_result=0 if name == "deliver_webhooks" else None,
@@ -75,12 +123,16 @@ def worker_for(settings: Settings, *, burst: bool = False, queue: str = DEFAULT_
         burst=burst,
         poll_delay=0.2 if not burst else 0,
         handle_signals=not burst,
+        job_completion_wait=settings.worker_drain_seconds,
         allow_abort_jobs=True,
         max_jobs=8,
         # The key `pim worker --check` looks for: renewed this often, gone soon after a
         # stuck or dead worker stops renewing it (arq's default is an hour).
         health_check_interval=HEALTH_CHECK_SECONDS,
-        max_tries=MAX_TRIES,
+        # arq counts every start, the takeover of a dead worker's job included, and gives
+        # up silently past this: failures are bounded by `retrying` (MAX_TRIES), and a
+        # job may still be taken over after a few kills.
+        max_tries=2 * MAX_TRIES,
         # The webhook safety net (due retries, events no commit-time run picked up) and
         # the user cron schedules, checked every minute (see jobs/automations.py).
         # Burst workers (tests) run only what was enqueued.
@@ -89,11 +141,18 @@ def worker_for(settings: Settings, *, burst: bool = False, queue: str = DEFAULT_
         else [
             cron(deliver_webhooks, second=CRON_SECONDS, unique=True),
             cron(schedule_due_automations, name="cron:schedule_due_automations"),
+            cron(watch_stuck_jobs, name="cron:watch_stuck_jobs", second=WATCHDOG_SECOND),
+            cron(
+                apply_retention,
+                name="cron:apply_retention",
+                minute=RETENTION_MINUTE,
+                second=RETENTION_SECOND,
+            ),
         ],
     )
 
 
 def run_worker(settings: Settings, queue: str = DEFAULT_QUEUE) -> None:
-    # arq's run() handles SIGINT/SIGTERM: running jobs finish before the worker stops.
+    # SIGINT/SIGTERM drain the worker (see _DrainingWorker) within worker_drain_seconds.
     # One worker serves one queue: run one `pim worker --queue connectors` for syncs.
     worker_for(settings, queue=queue).run()

@@ -57,6 +57,8 @@ class SyncJob(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # When the run last counted a chunk: see ImportJob.progressed_at.
+    progressed_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ConnectorProductLink(Base):

@@ -40,6 +40,9 @@ class ImportJob(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # When a run last moved the job (started, analysed, committed a chunk): the
+    # watchdog reports a running job that has not moved for too long.
+    progressed_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ImportFilePart(Base):

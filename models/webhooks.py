@@ -46,6 +46,8 @@ class WebhookDelivery(Base):
         # The due-delivery scan: pending or retrying deliveries by time.
         Index(None, "status", "next_attempt_at"),
         Index(None, "account_id", "created_at"),
+        # Retention removes old deliveries of every account, oldest first.
+        Index(None, "created_at"),
     )
 
     id: Mapped[uuid.UUID] = id_column()

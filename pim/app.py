@@ -11,6 +11,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from jobs import housekeeping
 from jobs import webhooks as webhook_jobs
 from jobs.automations import embedded_scheduler
 from pim import collector, docs, logs, tracing
@@ -54,7 +55,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             if settings.redis_url
             else asyncio.create_task(webhook_jobs.every(runtime, settings.webhook_poll_seconds))
         )
-        async with embedded_scheduler(runtime):
+        async with embedded_scheduler(runtime), housekeeping.embedded(runtime):
             yield
         if poller is not None:
             poller.cancel()

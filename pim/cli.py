@@ -1,4 +1,4 @@
-"""The `pim` command: serve, worker, migrate, keys, demo."""
+"""The `pim` command: serve, worker, migrate, keys, demo, retention."""
 
 import argparse
 import asyncio
@@ -71,6 +71,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     demo.add_argument("--account", default="demo")
     demo.add_argument("--products", type=int, default=3000)
 
+    retention = commands.add_parser(
+        "retention", help="remove what is past its retention (PIM_RETENTION_* settings)"
+    )
+    retention.add_argument("--dry-run", action="store_true", help="only show what would be removed")
+
     args = parser.parse_args(argv)
     settings = get_settings()
     if args.command == "serve":
@@ -99,6 +104,23 @@ def main(argv: Sequence[str] | None = None) -> None:
             _with_runtime(settings, lambda rt: load_demo(rt, args.account, args.products))
         )
         print(summary)
+    elif args.command == "retention":
+        upgrade(settings)
+        asyncio.run(_with_runtime(settings, lambda rt: _retention(rt, dry_run=args.dry_run)))
+
+
+async def _retention(runtime: Runtime, *, dry_run: bool) -> None:
+    from jobs.housekeeping import apply_retention, retention_due
+    from resolvers.retention import RULES
+
+    if dry_run:
+        counts = await retention_due(runtime)
+    else:
+        counts = await apply_retention({"runtime": runtime})
+    verb = "à supprimer" if dry_run else "supprimés"
+    for rule in RULES:
+        days = getattr(runtime.settings, rule.setting)
+        print(f"{rule.name}: {counts[rule.name]} {verb} ({rule.description}, > {days:g} jours)")
 
 
 async def _with_runtime(settings: Settings, work):  # type: ignore[no-untyped-def]

@@ -6,9 +6,11 @@ Resolvers never see which queue runs them.
 """
 
 import asyncio
+import contextlib
+import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -26,6 +28,35 @@ DEFAULT_QUEUE = "arq:queue"
 MAX_TRIES = 5
 RETRY_DELAY_SECONDS = 5.0
 _PENDING = "pim_pending_jobs"
+
+
+# What ends a job that failed on its last try: given the job's context, a reference
+# to the logged traceback, and the job's arguments; returns the job's result.
+LastFailure = Callable[..., Awaitable[Any]]
+
+
+def ending(function: JobFunction, on_last_failure: LastFailure) -> JobFunction:
+    """The job, except that when it raises on its last try, `on_last_failure` ends it
+    (marks it failed, tells its watchers) rather than leave it in the state it was in.
+
+    Earlier tries raise: the queue runs the job again, and a lost connection or a
+    restarted database is usually gone by then.
+    """
+
+    @functools.wraps(function)
+    async def run(ctx: dict[str, Any], *args: Any) -> Any:
+        try:
+            return await function(ctx, *args)
+        except Exception:
+            if ctx["job_try"] < MAX_TRIES:
+                raise
+            reference = uuid.uuid4().hex[:12]
+            log.exception(
+                "job %s%r failed on its last try (reference %s)", function.__name__, args, reference
+            )
+            return await on_last_failure(ctx, reference, *args)
+
+    return run
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,15 +97,24 @@ class JobQueue(Protocol):
 class InProcessQueue:
     """Runs the same job functions as asyncio tasks of this process."""
 
-    def __init__(self, registry: dict[str, JobFunction], ctx: dict[str, Any]) -> None:
+    def __init__(
+        self, registry: dict[str, JobFunction], ctx: dict[str, Any], *, drain_seconds: float = 0
+    ) -> None:
         self._registry = registry
         self._ctx = ctx
         self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self._drain_seconds = drain_seconds
+        self._closed = False
 
     async def enqueue(
         self, function: str, *args: Any, job_id: str | None = None, queue: str | None = None
     ) -> str:
         job_id = job_id or uuid.uuid4().hex
+        if self._closed:
+            # The process is stopping: the job's state says it is unfinished, and the
+            # next start resumes it (jobs.housekeeping.resume_unfinished).
+            log.info("job %s (%s) left for the next start", function, job_id)
+            return job_id
         running = self._tasks.get(job_id)
         if running is not None and not running.done():
             return job_id  # same id, same job: like arq, do not start it twice
@@ -108,7 +148,16 @@ class InProcessQueue:
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def close(self) -> None:
-        await self.drain()
+        """Take no more jobs; give the running ones `drain_seconds` (long ones hand over at
+        their next checkpoint, see Runtime.draining), then cancel what still runs: it is
+        resumed from its checkpoint at the next start."""
+        self._closed = True
+        running = [t for t in self._tasks.values() if not t.done()]
+        if running and self._drain_seconds > 0:
+            await asyncio.wait(running, timeout=self._drain_seconds)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
 
 class ArqQueue:
@@ -136,3 +185,15 @@ class ArqQueue:
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.aclose()
+
+
+@contextlib.asynccontextmanager
+async def in_background(work: Coroutine[Any, Any, None], name: str) -> AsyncIterator[None]:
+    """Run `work` as a task while the block runs; cancelled when the block ends."""
+    task = asyncio.create_task(work, name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

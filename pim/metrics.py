@@ -190,6 +190,8 @@ class LiveState:
 
     queues: list[QueueState]
     webhook_backlog: int | None
+    # Unfinished jobs that have not progressed for PIM_JOB_STUCK_AFTER_SECONDS, by kind.
+    stuck_jobs: dict[str, int] | None = None
 
 
 class LiveCollector(Collector):
@@ -216,6 +218,15 @@ class LiveCollector(Collector):
                 "Webhook deliveries not delivered yet (pending or failed and due for a retry).",
                 value=self.state.webhook_backlog,
             )
+        if self.state.stuck_jobs is not None:
+            stuck = GaugeMetricFamily(
+                "pim_jobs_stuck",
+                "Unfinished jobs that have not progressed for PIM_JOB_STUCK_AFTER_SECONDS.",
+                labels=["kind"],
+            )
+            for kind, count in sorted(self.state.stuck_jobs.items()):
+                stuck.add_metric([kind], count)
+            yield stuck
 
 
 def multiprocess_dir() -> str | None:

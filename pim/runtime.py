@@ -18,6 +18,8 @@ class Runtime:
     queue: JobQueue = field(init=False)
     broker: Broker = field(init=False)
     memo: Memo = field(init=False)
+    # Set when the process is asked to stop: long jobs hand over at their next checkpoint.
+    draining: bool = field(default=False, init=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Runtime":
@@ -33,7 +35,9 @@ class Runtime:
         else:
             from jobs import REGISTRY  # jobs import resolvers, which import this module's users
 
-            runtime.queue = InProcessQueue(REGISTRY, {"runtime": runtime})
+            runtime.queue = InProcessQueue(
+                REGISTRY, {"runtime": runtime}, drain_seconds=settings.worker_drain_seconds
+            )
             runtime.broker = InProcessBroker()
             runtime.memo = MemoryMemo()
         runtime.db.dispatch = runtime.enqueue_all
@@ -44,6 +48,7 @@ class Runtime:
             await self.queue.enqueue(job.function, *job.args, job_id=job.job_id, queue=job.queue)
 
     async def close(self) -> None:
+        self.draining = True
         await self.queue.close()
         await self.broker.close()
         await self.limiter.close()

@@ -113,6 +113,27 @@ class Settings(BaseSettings):
             return self.log_format
         return "text" if self.is_sqlite and not self.redis_url else "json"
 
+    # Leases (real stack): a running job renews its lease this often, and a job whose
+    # lease ran out (its worker died) is handed to another worker by the reaper, which
+    # every worker runs at the same interval: taken over within lease + interval.
+    job_lease_seconds: float = Field(default=30, gt=0)
+    job_lease_renew_seconds: float = Field(default=10, gt=0)
+    # On SIGTERM `pim worker` takes no more jobs; a running import commits its chunk and
+    # hands the rest back to the queue. What still runs after this long is cancelled and
+    # put back in the queue (a connector sync resumes from its links).
+    worker_drain_seconds: int = Field(default=20, ge=0)
+    # The watchdog logs every unfinished job that has not progressed for this long.
+    job_stuck_after_seconds: float = Field(default=900, gt=0)
+    # Retention, in days: what is older is removed, in batches, by an hourly job
+    # (and `pim retention`). Webhook attempts go with their delivery.
+    retention_webhook_delivery_days: float = Field(default=30, gt=0)
+    retention_import_log_days: float = Field(default=30, gt=0)
+    retention_import_file_days: float = Field(default=7, gt=0)
+    retention_upload_days: float = Field(default=7, gt=0)
+    retention_sync_job_days: float = Field(default=30, gt=0)
+    # Rows removed per transaction: each batch holds its locks briefly.
+    retention_batch_size: int = Field(default=1000, ge=1)
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, get_args
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import AuditEvent
@@ -126,19 +126,3 @@ async def list_events(
     items = rows[:first]
     cursors = [encode_cursor([isoformat_z(e.created_at), str(e.id)]) for e in items]
     return AuditPage(items=items, cursors=cursors, has_next=len(rows) > first)
-
-
-async def purge_audit(session: AsyncSession, before: datetime, limit: int) -> int:
-    """Delete at most `limit` of the oldest records made before `before`, every account;
-    the number deleted. Called in a loop by the retention command, one short
-    transaction per batch, until it returns less than `limit`."""
-    oldest = (
-        select(AuditEvent.id)
-        .where(AuditEvent.created_at < as_utc(before))
-        .order_by(AuditEvent.created_at)
-        .limit(limit)
-    )
-    result = await session.execute(
-        delete(AuditEvent).where(AuditEvent.id.in_(oldest.scalar_subquery()))
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]  # a CursorResult for DML

@@ -436,6 +436,13 @@ def _json_records(file: BinaryIO) -> Iterator[tuple[int, dict[Any, Any]]]:
                         f"JSON invalide (élément {number + 1}) : {exc.msg} (fichier tronqué ?)",
                         "malformed",
                     ) from exc
+            except RecursionError as exc:
+                # The decoder recurses once per level: a record nested thousands deep
+                # is no product, and must fail the file rather than the worker.
+                raise ImportFileError(
+                    f"JSON invalide (élément {number + 1}) : imbrication trop profonde",
+                    "malformed",
+                ) from exc
         number += 1
         if not isinstance(record, dict):
             raise ImportFileError(f"JSON invalide : l'élément {number} n'est pas un objet")

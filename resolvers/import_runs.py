@@ -7,15 +7,17 @@ logs, the counters and the checkpoint commit together, so a run killed half way
 continues after the last committed chunk.
 """
 
+import dataclasses
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Account, ImportJob, ImportLog
+from models import Account, Automation, ImportJob, ImportLog
 from pim import metrics
 from pim.auth import Caller
 from pim.db import on_postgres
@@ -67,6 +69,7 @@ async def begin(session: AsyncSession, job_id: uuid.UUID) -> RunPlan | None:
     if job.status == "pending":
         job.status = "analyzing"
     job.started_at = job.started_at or utcnow()
+    job.progressed_at = utcnow()
     account = await session.get_one(Account, job.account_id)
     # The job acts for its account with the right to write products, nothing more.
     caller = Caller(
@@ -106,22 +109,46 @@ async def analysed(session: AsyncSession, plan: RunPlan, total: int) -> ImportJo
     result = await session.execute(
         update(ImportJob)
         .where(ImportJob.id == plan.job_id, ImportJob.status.in_(RUNNABLE))
-        .values(total_rows=total, status=running_status(plan))
+        .values(total_rows=total, status=running_status(plan), progressed_at=utcnow())
     )
     return await load(session, plan.job_id) if _changed(result) else None
 
 
 async def fail(session: AsyncSession, job_id: uuid.UUID, error: ImportFileError) -> None:
-    await session.execute(
+    await _end_failed(session, job_id, error.message)
+
+
+# Where a run stood, in words, by the status it stopped in.
+_STAGES = {"pending": "au démarrage", "analyzing": "pendant l'analyse du fichier"}
+
+
+async def fail_unexpectedly(session: AsyncSession, job_id: uuid.UUID, error_ref: str) -> None:
+    """End a job that kept failing on something other than its file (a bug, a database
+    that refuses): say where it stopped, and the reference under which the log has the
+    details (never the details themselves: they are internals)."""
+    job = await load(session, job_id)
+    if job is None or job.status not in RUNNABLE:
+        return
+    stage = _STAGES.get(job.status, f"après la ligne {job.checkpoint} sur {job.total_rows}")
+    await _end_failed(
+        session, job_id, f"import interrompu par une erreur interne {stage} (référence {error_ref})"
+    )
+
+
+async def _end_failed(session: AsyncSession, job_id: uuid.UUID, message: str) -> None:
+    ended = await session.execute(
         update(ImportJob)
         .where(ImportJob.id == job_id, ImportJob.status.in_(RUNNABLE))
-        .values(
-            status="failed",
-            error_summary=error.message,
-            last_error=error.message,
-            completed_at=utcnow(),
-        )
+        .values(status="failed", error_summary=message, last_error=message, completed_at=utcnow())
     )
+    if _changed(ended):
+        # The automation that started the job shows how its last run ended.
+        await session.execute(
+            update(Automation)
+            .where(Automation.last_import_job_id == job_id)
+            .values(last_status="failed", last_error=message)
+            .execution_options(synchronize_session=False)
+        )
 
 
 class FileKeys:
@@ -210,16 +237,110 @@ class Written:
     updated: int
     last_error: str | None
 
+    @classmethod
+    def total(cls, parts: Sequence["Written"]) -> "Written":
+        errors = [part.last_error for part in parts if part.last_error is not None]
+        return cls(
+            rows=sum(part.rows for part in parts),
+            failed=sum(part.failed for part in parts),
+            created=sum(part.created for part in parts),
+            updated=sum(part.updated for part in parts),
+            last_error=errors[-1] if errors else None,
+        )
+
+
+UNSTORABLE_MESSAGE = (
+    "ligne non enregistrée : une valeur dépasse ce que la base de données peut stocker"
+)
+
+
+def _cannot_store(error: Exception) -> bool:
+    """Whether the database (or its driver) refused a value: a number past its column's
+    range, a text it cannot take. Not a lost connection nor a conflict."""
+    if isinstance(error, OverflowError | DataError):  # sqlite3 refuses ints past 64 bits
+        return True
+    if not isinstance(error, DBAPIError):
+        return False
+    # SQLSTATE class 22, data exception: asyncpg's own checks of parameters raise it too,
+    # beneath the adapter's generic error.
+    cause: BaseException | None = error.orig
+    while cause is not None:
+        if str(getattr(cause, "sqlstate", None) or "").startswith("22"):
+            return True
+        cause = cause.__cause__
+    return False
+
 
 async def write_chunk(session: AsyncSession, plan: RunPlan, chunk: Chunk) -> Written:
-    """Write one chunk's products and logs; `advance` then moves the job past it."""
-    rows, repeated, written = chunk.rows, chunk.repeated, chunk.written
+    """Write one chunk's products and logs; `advance` then moves the job past it.
+
+    A value the database cannot store fails the statement of the whole chunk: the
+    chunk is then written in halves, each half that fails in halves again, so only
+    the rows holding such values fail, with the reason in the job's logs (a few
+    dozen statements per bad row, rather than one write per row of the chunk).
+    """
     if not on_postgres(session):
         # SQLite: hold the write lock from the start, or another connection's commit
         # between this chunk's reads and its writes fails the chunk (SQLITE_BUSY_SNAPSHOT).
+        # This also opens the transaction: a savepoint opening it would commit on release.
         await session.execute(
             update(ImportJob).where(ImportJob.id == plan.job_id).values(status=ImportJob.status)
         )
+    return await _write_storable(session, plan, chunk)
+
+
+async def _write_storable(session: AsyncSession, plan: RunPlan, chunk: Chunk) -> Written:
+    try:
+        async with session.begin_nested():
+            return await _write_rows(session, plan, chunk)
+    except (DBAPIError, OverflowError) as error:
+        if not _cannot_store(error):
+            raise
+    if len(chunk.rows) == 1:
+        log = _log(plan.job_id, chunk.rows[0], "error", "", UNSTORABLE_MESSAGE, utcnow())
+        await session.execute(insert(ImportLog), [log])
+        return Written(1, 1, 0, 0, _describe(log))
+    middle = len(chunk.rows) // 2
+    first = _part(chunk, 0, middle, earlier=set())
+    # A row repeating an EAN of the first half is refused, as the whole chunk's write
+    # would have refused it: halving does not change what is written.
+    earlier = {
+        key
+        for row, item in zip(first.written, first.checked, strict=True)
+        if isinstance(item, CheckedItem) and (key := _ean(row)) is not None
+    }
+    second = _part(chunk, middle, len(chunk.rows), earlier=earlier)
+    return Written.total([await _write_storable(session, plan, half) for half in (first, second)])
+
+
+def _part(chunk: Chunk, start: int, stop: int, *, earlier: set[str]) -> Chunk:
+    """Rows start..stop of the chunk as a chunk of their own; those whose EAN is in
+    `earlier` become repeated rows."""
+    rows: list[Row] = []
+    repeated: set[int] = set()
+    written: list[Row] = []
+    checked: list[Checked] = []
+    # Written rows, and their checks, are the chunk's rows without the repeated ones.
+    position = start - sum(1 for i in chunk.repeated if i < start)
+    for i in range(start, stop):
+        row = chunk.rows[i]
+        rows.append(row)
+        if i in chunk.repeated:
+            repeated.add(len(rows) - 1)
+            continue
+        item = chunk.checked[position]
+        position += 1
+        if _ean(row) in earlier:
+            repeated.add(len(rows) - 1)
+        else:
+            # Results are told by position in the batch written.
+            checked.append(dataclasses.replace(item, index=len(written)))
+            written.append(row)
+    return Chunk(rows, frozenset(repeated), written, checked)
+
+
+async def _write_rows(session: AsyncSession, plan: RunPlan, chunk: Chunk) -> Written:
+    rows, repeated, written = chunk.rows, chunk.repeated, chunk.written
     batch = await write_checked(session, plan.caller, chunk.checked, plan.options)
     now = utcnow()
     logs = [
@@ -258,6 +379,7 @@ async def advance(
         "failed_rows": ImportJob.failed_rows + written.failed,
         "products_created": ImportJob.products_created + written.created,
         "products_updated": ImportJob.products_updated + written.updated,
+        "progressed_at": utcnow(),
     }
     if written.last_error is not None:
         values["last_error"] = written.last_error
@@ -319,7 +441,8 @@ def _log(
 
 
 def _describe(log: dict[str, Any]) -> str:
-    return f"ligne {log['row_number']} : {log['field']} : {log['message']}"
+    where = [f"ligne {log['row_number']}", *([log["field"]] if log["field"] else [])]
+    return " : ".join([*where, log["message"]])
 
 
 async def finish(session: AsyncSession, plan: RunPlan) -> ImportJob | None:

@@ -203,6 +203,7 @@ async def begin_job(
         .values(
             status="running",
             started_at=utcnow(),
+            progressed_at=utcnow(),
             processed=0,
             succeeded=0,
             failed=0,
@@ -447,6 +448,7 @@ async def count_outcomes(
         run.connector.platform, ok=len(outcomes) - len(failures), failed=len(failures),
         skipped=skipped,
     )  # fmt: skip
+    job.progressed_at = utcnow()
     if failures:
         job.last_error = failures[-1].error
     await session.flush()
@@ -535,5 +537,24 @@ async def finish_job(
         connector.last_error = job.last_error
         if not error:
             connector.last_sync_at = now
+    await session.flush()
+    return job
+
+
+async def fail_unexpectedly(
+    session: AsyncSession, job_id: uuid.UUID, reference: str
+) -> SyncJob | None:
+    """End a job whose run kept failing on something other than the platform (a bug, a
+    database that refuses): failed, with where it stopped and the reference under which
+    the log has the details; None if it had ended already."""
+    job = await session.get(SyncJob, job_id, populate_existing=True)
+    if job is None or job.status not in RUNNABLE:
+        return None
+    job.status = "failed"
+    job.completed_at = utcnow()
+    job.last_error = (
+        f"synchronisation interrompue par une erreur interne après {job.processed} produits "
+        f"sur {job.total} (référence {reference})"
+    )
     await session.flush()
     return job

@@ -71,8 +71,6 @@ MAX_ATTEMPTS = len(BACKOFF) + 1
 # When a delivery dies and its endpoint has not had one success for this long, the
 # endpoint is disabled (a dead delivery alone spans this long already).
 DISABLE_AFTER = timedelta(hours=24)
-# A claimed delivery is not claimed again before this; a crashed sender's claim expires.
-CLAIM_LEASE = timedelta(minutes=5)
 DISPATCH_CHUNK = 1000
 CLAIM_BATCH = 100
 # An earlier delivery in one of these states holds back later ones of the same product.
@@ -306,9 +304,13 @@ async def dispatch(session: AsyncSession, *, now: datetime) -> int:
 
 
 async def claim_due(
-    session: AsyncSession, *, now: datetime, limit: int = CLAIM_BATCH
+    session: AsyncSession, *, now: datetime, lease: timedelta, limit: int = CLAIM_BATCH
 ) -> list[Outgoing]:
-    """Lease the deliveries due now whose product has no earlier open delivery."""
+    """Lease the deliveries due now whose product has no earlier open delivery.
+
+    A claimed delivery is not claimed again before `now + lease`: the sender renews the
+    lease while it sends (extend_claims), and a crashed sender's claim lapses.
+    """
     await write_first(session)
     earlier = aliased(WebhookDelivery)
     held_back = exists().where(
@@ -341,7 +343,7 @@ async def claim_due(
     await session.execute(
         update(WebhookDelivery)
         .where(WebhookDelivery.id.in_([d.id for d, _, _ in rows]))
-        .values(next_attempt_at=now + CLAIM_LEASE)
+        .values(next_attempt_at=now + lease)
     )
     return [
         Outgoing(
@@ -356,6 +358,17 @@ async def claim_due(
         )
         for delivery, endpoint, event in rows
     ]
+
+
+async def extend_claims(
+    session: AsyncSession, delivery_ids: Sequence[uuid.UUID], *, until: datetime
+) -> None:
+    """Keep claimed deliveries leased to their sender (still sending) until `until`."""
+    await session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id.in_(delivery_ids), WebhookDelivery.status.in_(OPEN_STATUSES))
+        .values(next_attempt_at=until)
+    )
 
 
 def signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> tuple[str, ...]:

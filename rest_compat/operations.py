@@ -5,6 +5,7 @@ metrics can be closed with a bearer token (PIM_METRICS_TOKEN).
 """
 
 import hmac
+from datetime import timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -13,6 +14,7 @@ from pim import health, metrics, queue_stats
 from pim.jobs import DEFAULT_QUEUE
 from pim.responses import OrjsonResponse
 from pim.runtime import Runtime
+from resolvers.job_health import stuck_counts
 from resolvers.sync import CONNECTORS_QUEUE
 from resolvers.webhook_delivery import undelivered_count
 from rest_compat.common import presented_key, runtime
@@ -51,7 +53,7 @@ async def scrape(request: Request) -> Response:
 
 
 async def _live_state(rt: Runtime) -> metrics.LiveState:
-    """Queue depths and the webhook backlog; a source that does not answer is left out
+    """Queue depths, the webhook backlog and stuck jobs; a source that does not answer is left out
     (readiness reports it) rather than failing the whole scrape."""
     try:
         if rt.settings.redis_url:
@@ -63,6 +65,9 @@ async def _live_state(rt: Runtime) -> metrics.LiveState:
     try:
         async with rt.db.read() as session:
             backlog: int | None = await undelivered_count(session)
+            stuck: dict[str, int] | None = await stuck_counts(
+                session, older_than=timedelta(seconds=rt.settings.job_stuck_after_seconds)
+            )
     except Exception:
-        backlog = None
-    return metrics.LiveState(queues=queues, webhook_backlog=backlog)
+        backlog = stuck = None
+    return metrics.LiveState(queues=queues, webhook_backlog=backlog, stuck_jobs=stuck)

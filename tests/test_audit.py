@@ -12,7 +12,7 @@ from models import AuditEvent
 from pim.runtime import Runtime
 from pim.settings import Settings
 from pim.timeutil import isoformat_z, parse_iso8601, utcnow
-from resolvers.audit import purge_audit
+from resolvers import retention
 from tests.conftest import Key, MakeKey, gql
 
 BASE = "/api/v1/audit"
@@ -218,10 +218,12 @@ async def test_retention_purges_only_older_records_a_batch_at_a_time(
                 target_id=f"old-{days}", created_at=now - timedelta(days=days),
             ))  # fmt: skip
     cutoff = now - timedelta(days=365)
+    settings = runtime.settings.model_copy(update={"retention_batch_size": 2})
+    (rule,) = [rule for rule in retention.RULES if rule.name == "audit_events"]
     async with runtime.db.transaction() as session:
-        assert await purge_audit(session, before=cutoff, limit=2) == 2
+        assert await retention.remove_batch(session, rule, settings=settings, now=now) == 2
     async with runtime.db.transaction() as session:
-        assert await purge_audit(session, before=cutoff, limit=2) == 1
+        assert await retention.remove_batch(session, rule, settings=settings, now=now) == 1
     async with runtime.db.read() as session:
         left = await session.scalars(
             select(AuditEvent.target_id).where(AuditEvent.account_id == key.account_id)

@@ -347,6 +347,7 @@ async def test_metrics_count_requests_graphql_operations_and_jobs_by_label(
     assert value(after, "pim_job_queue_depth", queue=queue) == 0
     assert value(after, "pim_job_queue_oldest_age_seconds", queue=queue) == 0
     assert ("pim_webhook_backlog", frozenset()) in after
+    assert ("pim_jobs_stuck", frozenset({("kind", "import")})) in after
     assert ("pim_db_pool_connections_in_use", frozenset()) in after
     assert ("pim_rate_limited_requests_total", frozenset()) in after
 
@@ -466,7 +467,9 @@ def _exposed_sample_names() -> set[str]:
     from pim.metrics import LiveCollector, LiveState, QueueState
 
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
-    live = LiveCollector(LiveState([QueueState("default", 0, 0.0)], webhook_backlog=0))
+    live = LiveCollector(
+        LiveState([QueueState("default", 0, 0.0)], webhook_backlog=0, stuck_jobs={"import": 0})
+    )
     names = set()
     for family in [*REGISTRY.collect(), *live.collect()]:
         for suffix in suffixes.get(family.type, ("",)):

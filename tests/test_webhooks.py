@@ -22,6 +22,7 @@ from pim.runtime import Runtime
 from pim.settings import Settings
 from pim.timeutil import isoformat_z, utcnow
 from resolvers import events, webhooks
+from resolvers import webhook_delivery as delivery
 from resolvers.webhook_delivery import BACKOFF, MAX_ATTEMPTS, verify
 from tests.conftest import Key, MakeKey
 from tests.jobs_helper import run_jobs
@@ -537,6 +538,51 @@ async def test_a_claimed_delivery_whose_sender_died_is_sent_again_after_the_leas
     assert len(receiver.received) == 1
     await deliver_at(runtime, utcnow() + timedelta(minutes=6))
     assert len(receiver.received) == 2
+
+
+async def _pending_again(runtime: Runtime, endpoint_id: str) -> None:
+    async with runtime.db.transaction() as session:
+        await session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.endpoint_id == uuid.UUID(endpoint_id))
+            .values(status="pending", attempts=0, next_attempt_at=utcnow())
+        )
+
+
+async def test_a_dead_senders_claims_lapse_after_the_job_lease(
+    client: httpx.AsyncClient, runtime: Runtime, key: Key, receiver: Receiver
+) -> None:
+    endpoint = await create_endpoint(client, key, receiver.url, ["product.created"])
+    await write_products(client, key, {"ean": ean13(98), "name": "Lapse"})
+    await run_jobs(runtime)
+    await _pending_again(runtime, endpoint["id"])
+    lease = timedelta(seconds=runtime.settings.job_lease_seconds)
+    async with runtime.db.transaction() as session:
+        # Claimed by a sender that died before sending.
+        assert len(await delivery.claim_due(session, now=utcnow(), lease=lease)) >= 1
+    await deliver_at(runtime, utcnow())
+    assert len(receiver.received) == 1
+    await deliver_at(runtime, utcnow() + lease + timedelta(seconds=1))
+    assert len(receiver.received) == 2
+
+
+async def test_a_round_slower_than_the_lease_keeps_its_claims(
+    client: httpx.AsyncClient, runtime: Runtime, key: Key, receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(runtime.settings, "job_lease_seconds", 0.4)
+    monkeypatch.setattr(runtime.settings, "job_lease_renew_seconds", 0.1)
+    endpoint = await create_endpoint(client, key, receiver.url, ["product.created"])
+    await write_products(client, key, {"ean": ean13(99), "name": "Slow"})
+    await run_jobs(runtime)
+    await _pending_again(runtime, endpoint["id"])
+    receiver.answers = ["timeout"]  # answers after a second: past the lease
+    slow = asyncio.create_task(sender.run(runtime))
+    await asyncio.sleep(0.7)
+    second = await sender.run(runtime)  # another sender, while the first still waits
+    await slow
+    assert second.attempted == 0
+    assert len(receiver.received) == 2  # the first run's, then the slow round's alone
 
 
 async def test_the_guard_also_refuses_at_delivery_time_and_the_attempt_says_why(
