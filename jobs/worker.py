@@ -89,10 +89,11 @@ def worker_for(settings: Settings, *, burst: bool = False, queue: str = DEFAULT_
             renew_every=settings.job_lease_renew_seconds,
         )
         collector.settle()
-        if not burst:
-            ctx["reaper"] = asyncio.create_task(reap_forever(runtime, leases), name="reaper")
-            if queue == DEFAULT_QUEUE:
-                await asyncio.to_thread(start_fork_server)  # imports use it
+        # Burst workers reap too: a job whose worker died is still counted in the queue,
+        # and a burst worker waits for every queued job before it ends.
+        ctx["reaper"] = asyncio.create_task(reap_forever(runtime, leases), name="reaper")
+        if not burst and queue == DEFAULT_QUEUE:
+            await asyncio.to_thread(start_fork_server)  # imports use it
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         reaper: asyncio.Task[None] | None = ctx.get("reaper")
