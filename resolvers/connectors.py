@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import connectors as platforms
 from connectors.base import ConnectorConfig, PlatformAdapter
-from connectors.http import PlatformError, PlatformHttp
+from connectors.http import PlatformError, PlatformHttp, RetryPolicy
 from models import Connector, ConnectorProductLink, Product
 from pim import outbound
 from pim.auth import Caller
@@ -318,7 +318,10 @@ async def open_adapter(
 ) -> AsyncIterator[PlatformAdapter]:
     """An adapter whose every request goes through the outbound guard."""
     async with outbound.client() as client:
-        http = PlatformHttp(client, OutboundPolicy.from_settings(settings))
+        http = PlatformHttp(
+            client, OutboundPolicy.from_settings(settings),
+            retry=RetryPolicy.from_settings(settings),
+        )  # fmt: skip
         yield platforms.adapter_for(config, http)
 
 

@@ -391,6 +391,18 @@ def _link_row(run: RunningJob, product_id: uuid.UUID, **values: Any) -> dict[str
     return {**base, **values}
 
 
+async def record_links(
+    session: AsyncSession, run: RunningJob, external_ids: dict[uuid.UUID, str]
+) -> None:
+    """Link products to the platform ids just learnt, before anything is sent again;
+    their result and content hash come with the push's outcome."""
+    await _upsert_links(
+        session,
+        [_link_row(run, pid, external_id=eid) for pid, eid in external_ids.items()],
+        ("external_id",),
+    )
+
+
 async def record_push(
     session: AsyncSession,
     run: RunningJob,
@@ -423,6 +435,9 @@ async def record_push(
         ("external_id", "content_hash", "last_result", "last_message", "last_synced_at"),
     )
     await _upsert_links(session, failed, ("last_result", "last_message"))
+    # A product created before a later failure is linked all the same.
+    await record_links(session, run, {o.product_id: o.external_id for o in outcomes
+                                      if not o.ok and o.external_id})  # fmt: skip
     return await count_outcomes(session, run, outcomes, skipped=skipped)
 
 
