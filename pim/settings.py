@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     connector_retry_attempts: int = 4
     connector_retry_base_delay: float = 2.0
     connector_retry_max_delay: float = 60.0
+    connector_timeout_seconds: float = 30.0
     # Webhooks: how long a receiver may take to answer, and how often the embedded
     # default's safety net looks for due retries and undelivered events.
     webhook_timeout_seconds: float = 10.0

@@ -317,7 +317,7 @@ async def open_adapter(
     config: ConnectorConfig, settings: Settings
 ) -> AsyncIterator[PlatformAdapter]:
     """An adapter whose every request goes through the outbound guard."""
-    async with outbound.client() as client:
+    async with outbound.client(timeout=settings.connector_timeout_seconds) as client:
         http = PlatformHttp(
             client, OutboundPolicy.from_settings(settings),
             retry=RetryPolicy.from_settings(settings),

@@ -30,6 +30,7 @@ class Rule:
     times: int
     status: int = 502
     headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
     seen: int = 0
     fired: int = 0
 
@@ -101,10 +102,12 @@ class Faults:
 
     def throttle(
         self, path: str, *, status: int = 429, headers: dict[str, str] | None = None,
-        method: str | None = None, at: int = 1, times: int = 1,
+        body: bytes = b'{"message": "slow down"}', method: str | None = None, at: int = 1,
+        times: int = 1,
     ) -> Rule:  # fmt: skip
-        """Refuse without processing (a 429 and its wait header by default)."""
-        return self._add("before", path, method, at, times, status=status,
+        """Refuse without processing (a 429 and its wait header by default; Shopify says
+        it with a 200 and a THROTTLED body)."""
+        return self._add("before", path, method, at, times, status=status, body=body,
                          headers=headers if headers is not None else {"Retry-After": "1"})  # fmt: skip
 
     def redirect(self, path: str, location: str, *, method: str | None = None, at: int = 1,
@@ -157,7 +160,7 @@ class Faults:
                 await app(scope, receive, send)
                 return
             if rule.kind == "before":
-                await _answer(send, rule.status, rule.headers, b'{"message": "slow down"}')
+                await _answer(send, rule.status, rule.headers, rule.body)
                 return
             if rule.kind == "redirect":
                 location = rule.headers["Location"].rstrip("/") + scope["path"]
