@@ -85,14 +85,17 @@ async def push_products_once(
     adapter: PlatformAdapter,
     products: Sequence[OutgoingProduct],
     remember: Remember,
+    *,
+    uncertain: bool = False,
 ) -> list[ItemOutcome]:
     """Push one chunk so that each product exists once on the platform, whatever it
     answers: one outcome per product, in order. `remember` records platform ids as
-    soon as they are known, before anything is sent again."""
+    soon as they are known, before anything is sent again. `uncertain`: the chunk may
+    have been sent already (a job resumed after a crash), so look before creating."""
     pending = list(products)
     done: dict[uuid.UUID, ItemOutcome] = {}
     policy = RetryPolicy.from_settings(settings)
-    reconcile = False
+    reconcile = uncertain
     attempt = 0
     while pending:
         try:

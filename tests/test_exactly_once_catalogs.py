@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 
 from connectors.base import ConnectorConfig, OutgoingProduct, adapter_for
 from connectors.http import PlatformHttp, RetryPolicy
+from connectors.toolkit import handle_for
 from jobs.sync import push_products_once
 from pim import outbound
 from pim.settings import Settings
@@ -73,3 +74,28 @@ async def test_250_products_exist_once_whatever_the_platform_answers(
     assert sorted(catalog.creates) == sorted({p.sku for p in products})  # each created once
     records = {f"{r.id}:{r.variant}" for r in catalog.records.values()}
     assert set(links) == {p.product_id for p in products} and set(links.values()) == records
+
+
+@pytest.mark.parametrize("platform", sorted(PLATFORMS))
+async def test_a_resumed_push_looks_before_creating_what_a_crashed_run_may_have_sent(
+    platform: str,
+) -> None:
+    app, _path, credentials, options = PLATFORMS[platform]
+    catalog = Catalog()
+    products = outgoing(20)
+    for product in products[:10]:  # created by a run that crashed before recording them
+        catalog.create(product.sku, handle_for(product.sku))
+
+    async def remember(_ids: dict[uuid.UUID, str]) -> None:
+        return None
+
+    async with serve(app(catalog)) as base, outbound.client() as client:
+        adapter = adapter_for(
+            ConnectorConfig(platform, base, credentials, options=options),
+            PlatformHttp(client, LOOPBACK),
+        )
+        outcomes = await push_products_once(SETTINGS, adapter, products, remember, uncertain=True)
+    assert all(o.ok for o in outcomes)
+    assert len(catalog.records) == 20 and len(catalog.creates) == 20
+    records = {f"{r.id}:{r.variant}" for r in catalog.records.values()}
+    assert {o.external_id for o in outcomes} == records
