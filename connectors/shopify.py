@@ -73,7 +73,7 @@ def _throttle_delay(body: dict[str, Any]) -> float | None:
         return None
 
 
-def _cost_bucket(response: httpx.Response, bucket: TokenBucket) -> None:
+def follow_cost_bucket(response: httpx.Response, bucket: TokenBucket) -> None:
     """Follow the shop's own bucket (its size and restore rate depend on the plan)."""
     try:
         body = response.json()
@@ -119,7 +119,7 @@ class ShopifyAdapter(PlatformAdapter):
             "POST", f"{self.config.base_url.rstrip('/')}/admin/api/{version}/graphql.json",
             headers={"X-Shopify-Access-Token": self.config.credentials.get("access_token", "")},
             json={"query": query, "variables": variables or {}},
-            idempotent=True, check=_throttled, signal=_cost_bucket, cost=cost,
+            idempotent=True, check=_throttled, signal=follow_cost_bucket, cost=cost,
         )  # fmt: skip
         body: dict[str, Any] = response.json()
         errors = body.get("errors") or []

@@ -6,13 +6,22 @@ import time
 from email.utils import formatdate
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from connectors.base import ConnectorConfig, adapter_for
-from connectors.http import PlatformHttp, retry_after_seconds
+from connectors.bigcommerce import window_spent
+from connectors.http import (
+    PlatformError,
+    PlatformHttp,
+    RetryPolicy,
+    TokenBucket,
+    retry_after_seconds,
+)
+from connectors.shopify import follow_cost_bucket
 from pim import outbound
 from pim.runtime import Runtime
 from tests.conftest import MakeKey
@@ -90,3 +99,45 @@ async def test_an_expired_session_token_is_renewed_once_and_the_call_goes_on() -
     assert names == ["Medusa Store"] * 5
     assert expiry.refusals == 2  # the 3rd and the 5th call were refused once each
     assert len(fake.calls("POST", "/auth/user/emailpass")) == 3
+
+
+async def test_only_requests_safe_to_repeat_are_retried_after_an_unknown_outcome() -> None:
+    seen, app = recorder()
+    faults = Faults()
+    faults.fail_after_commit("/create", method="POST")
+    faults.fail_after_commit("/upsert", method="POST")
+    faults.fail_after_commit("/read", method="GET")
+    faults.throttle("/throttled", method="POST")
+    async with serve(faults.wrap(app)) as base, outbound.client() as client:
+        http = PlatformHttp(client, LOOPBACK, retry=RetryPolicy(attempts=2, max_delay=0.0))
+        with pytest.raises(PlatformError) as lost:
+            await http.request("POST", f"{base}/create", json={})
+        await http.request("POST", f"{base}/upsert", json={}, idempotent=True)
+        await http.request("GET", f"{base}/read")
+        await http.request("POST", f"{base}/throttled", json={})
+    assert (lost.value.status, lost.value.transient, lost.value.uncertain) == (502, True, True)
+    paths = [r.url.path for r in seen]
+    # The create ran once and was not sent again; the others were, once each.
+    assert paths == ["/create", "/upsert", "/upsert", "/read", "/read", "/throttled"]
+
+
+def test_a_spent_rate_window_holds_the_next_requests_back() -> None:
+    bucket = TokenBucket(rate=5, burst=10)
+    spent = httpx.Response(
+        200, headers={"X-Rate-Limit-Requests-Left": "0", "X-Rate-Limit-Time-Reset-Ms": "2000"}
+    )
+    window_spent(spent, bucket)
+    assert bucket.tokens == pytest.approx(-10, abs=0.1)  # two seconds' worth owed
+    fresh = TokenBucket(rate=5, burst=10)
+    window_spent(httpx.Response(200, headers={"X-Rate-Limit-Requests-Left": "120",
+                                              "X-Rate-Limit-Time-Reset-Ms": "2000"}), fresh)  # fmt: skip
+    assert fresh.tokens == pytest.approx(10, abs=0.1)
+
+
+def test_the_shopify_bucket_follows_the_shop_own_account_of_its_points() -> None:
+    bucket = TokenBucket(rate=100, burst=1000)
+    cost = {"throttleStatus": {"maximumAvailable": 20000.0, "currentlyAvailable": 150,
+                               "restoreRate": 1000.0}}  # fmt: skip
+    follow_cost_bucket(httpx.Response(200, json={"data": {}, "extensions": {"cost": cost}}), bucket)
+    assert (bucket.rate, bucket.burst) == (1000.0, 20000.0)  # a Plus plan
+    assert bucket.tokens == pytest.approx(150, abs=1)
