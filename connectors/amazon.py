@@ -45,7 +45,7 @@ from connectors.base import (
     StockLevel,
     register,
 )
-from connectors.http import PlatformError, PlatformHttp
+from connectors.http import PlatformError, PlatformHttp, Rate
 from connectors.toolkit import CachedToken, default_wait, each_concurrently
 
 LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
@@ -58,6 +58,8 @@ PAGE_SIZE = 20  # searchListingsItems' maximum
 @register
 class AmazonAdapter(PlatformAdapter):
     platform = "amazon"
+    # Listings Items: 5 requests a second, bursts of 10, per seller account.
+    pace = Rate(per_second=DOCUMENTED_RATE, burst=10)
 
     def __init__(self, config: ConnectorConfig, http: PlatformHttp) -> None:
         super().__init__(config, http)
@@ -78,14 +80,20 @@ class AmazonAdapter(PlatformAdapter):
             data={"grant_type": "refresh_token", "refresh_token": credentials["refresh_token"],
                   "client_id": credentials["client_id"],
                   "client_secret": credentials["client_secret"]},
+            idempotent=True,
         )  # fmt: skip
         body = response.json()
         return str(body["access_token"]), float(body.get("expires_in", 3600))
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        headers = {"x-amz-access-token": await self.token.get(), "Accept": "application/json"}
+        async def auth(refresh: bool) -> dict[str, str]:
+            return {"x-amz-access-token": await self.token.get(refresh)}
+
         with default_wait(1 / self.rate):
-            response = await self.http.request(method, self.base + path, headers=headers, **kwargs)
+            response = await self.http.request(
+                method, self.base + path, headers={"Accept": "application/json"}, auth=auth,
+                **kwargs,
+            )  # fmt: skip
         self._note_rate(response)
         return response.json()
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from connectors.http import PlatformError, PlatformHttp
+from connectors.http import PlatformError, PlatformHttp, Rate, bucket_for
 
 # Push in chunks of this many products: the spec's figure, and what most platforms
 # accept per batch call.
@@ -118,10 +118,31 @@ def split_linked(
 
 class PlatformAdapter(ABC):
     platform: ClassVar[str]
+    # The platform's documented request rate, paced per connector (None: not paced).
+    pace: ClassVar[Rate | None] = None
+    # Products per push_products call: CHUNK_SIZE, or more where the platform takes a
+    # bulk file (Mirakl, Fnac, Amazon feeds).
+    chunk_size: ClassVar[int] = CHUNK_SIZE
 
     def __init__(self, config: ConnectorConfig, http: PlatformHttp) -> None:
         self.config = config
         self.http = http
+        # Platform ids of products created by this adapter, noted the moment an answer
+        # shows them: when a later call of the same push fails, the job records them
+        # and never sends those products as creates again.
+        self.created: dict[uuid.UUID, str] = {}
+        if self.pace is not None and http.bucket is None:
+            http.bucket = bucket_for((self.platform, config.base_url or ""), self.pace)
+
+    def note_created(self, product_id: uuid.UUID, external_id: str) -> None:
+        self.created[product_id] = external_id
+
+    async def find_existing(self, products: Sequence["OutgoingProduct"]) -> dict[uuid.UUID, str]:
+        """The platform ids of those `products` (none linked yet) that already exist on
+        the platform, found by SKU or EAN: asked before sending creates again after a
+        failure whose outcome is unknown. Platforms whose writes are upserts by a key of
+        ours (SKU, our id) answer nothing: sending again converges."""
+        return {}
 
     @abstractmethod
     async def test(self) -> str:

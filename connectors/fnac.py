@@ -42,7 +42,7 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformError, PlatformHttp
-from connectors.toolkit import Report, poll_within, reported_outcomes
+from connectors.toolkit import CachedToken, Report, poll_within, reported_outcomes
 
 NS = "http://www.fnac.com/schemas/mp-dialog.xsd"
 API = "https://vendeur.fnac.com/api.php"
@@ -50,6 +50,9 @@ NEW = "11"  # product_state of a new item
 PENDING = {"ACTIVE", "RUNNING"}
 DONE = {"OK", "WARNING"}  # an offer's statuses in batch_status that mean it was applied
 PAGE_SIZE = 100
+# The session token was cached for the adapter's life; its validity is not stated in
+# the documentation we could read, so it is renewed every ten minutes.
+SESSION_SECONDS = 10 * 60 + 60  # CachedToken renews a minute early
 
 
 def tag(name: str) -> str:
@@ -76,11 +79,12 @@ def error_text(element: ET.Element) -> str:
 @register
 class FnacAdapter(PlatformAdapter):
     platform = "fnac"
+    chunk_size = 10_000  # offers per offers_update, Fnac's documented maximum
 
     def __init__(self, config: ConnectorConfig, http: PlatformHttp) -> None:
         super().__init__(config, http)
         self.base = (config.base_url or API).rstrip("/")
-        self._token: str | None = None
+        self.token = CachedToken(self._login)
 
     async def _post(
         self, service: str, root: ET.Element, refused: tuple[str, ...] = ("ERROR", "FATAL")
@@ -101,19 +105,22 @@ class FnacAdapter(PlatformAdapter):
     async def _request(self, service: str, **attributes: str) -> ET.Element:
         """A root element for `service`, signed with the session token."""
         credentials = self.config.credentials
-        if self._token is None:
-            auth = ET.Element("auth", {"xmlns": NS})
-            child(auth, "partner_id", credentials["partner_id"])
-            child(auth, "shop_id", credentials["shop_id"])
-            child(auth, "key", credentials["key"])
-            self._token = text_of(await self._post("auth", auth), "token")
-            if not self._token:
-                raise PlatformError("auth : pas de jeton dans la réponse Fnac")
         return ET.Element(
             service,
             {"xmlns": NS, "partner_id": credentials["partner_id"],
-             "shop_id": credentials["shop_id"], "token": self._token, **attributes},
+             "shop_id": credentials["shop_id"], "token": await self.token.get(), **attributes},
         )  # fmt: skip
+
+    async def _login(self) -> tuple[str, float]:
+        credentials = self.config.credentials
+        auth = ET.Element("auth", {"xmlns": NS})
+        child(auth, "partner_id", credentials["partner_id"])
+        child(auth, "shop_id", credentials["shop_id"])
+        child(auth, "key", credentials["key"])
+        token = text_of(await self._post("auth", auth), "token")
+        if not token:
+            raise PlatformError("auth : pas de jeton dans la réponse Fnac")
+        return token, SESSION_SECONDS
 
     async def test(self) -> str:
         root = await self._request("offers_query", results_count="1")

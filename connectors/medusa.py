@@ -21,6 +21,10 @@ stores, products and product batch, inventory items and location levels).
   (amounts in major units, as Medusa v2 stores them). Medusa has no batch across
   products for variants, so one call per product, a few at a time.
 - Rate limits are not part of Medusa; a 429 (Retry-After) from its proxy is transient.
+- Exactly once: a new product's handle (unique in Medusa) is derived from its SKU;
+  after a lost answer to a batch with creates, the products are found by handle
+  (`GET /admin/products?handle=…`) and only the missing ones are created again.
+  Updates set values and are repeated safely.
 """
 
 import base64
@@ -45,6 +49,8 @@ from connectors.toolkit import (
     CachedToken,
     each_concurrently,
     for_variants,
+    handle_for,
+    jwt_lifetime,
     pair_id,
     run_bounded,
     split_pair,
@@ -53,7 +59,7 @@ from connectors.toolkit import (
 PAGE_SIZE = 100
 CONCURRENCY = 4
 OPTION = "Default"
-JWT_LIFETIME = 3600.0  # Medusa's default; the token answer does not say
+JWT_LIFETIME = 3600.0  # Medusa's default, when the JWT has no `exp`
 
 
 @register
@@ -70,18 +76,23 @@ class MedusaAdapter(PlatformAdapter):
         response = await self.http.request(
             "POST", f"{self.base}/auth/user/emailpass",
             json={"email": credentials["email"], "password": credentials["password"]},
+            idempotent=True,
         )  # fmt: skip
-        return str(response.json()["token"]), JWT_LIFETIME
+        token = str(response.json()["token"])
+        return token, jwt_lifetime(token, JWT_LIFETIME)
 
-    async def _authorization(self) -> str:
+    async def _authorization(self, refresh: bool) -> dict[str, str]:
         credentials = self.config.credentials
         if "api_key" in credentials:
-            return "Basic " + base64.b64encode(f"{credentials['api_key']}:".encode()).decode()
-        return f"Bearer {credentials.get('token') or await self.jwt.get()}"
+            key = base64.b64encode(f"{credentials['api_key']}:".encode()).decode()
+            return {"Authorization": f"Basic {key}"}
+        token = credentials.get("token") or await self.jwt.get(refresh)
+        return {"Authorization": f"Bearer {token}"}
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        headers = {"Authorization": await self._authorization()}
-        response = await self.http.request(method, self.base + path, headers=headers, **kwargs)
+        response = await self.http.request(
+            method, self.base + path, auth=self._authorization, **kwargs
+        )
         return response.json()
 
     async def test(self) -> str:
@@ -109,7 +120,8 @@ class MedusaAdapter(PlatformAdapter):
         return {key: value for key, value in variant.items() if value is not None}
 
     def _create(self, product: OutgoingProduct) -> dict[str, Any]:
-        body = {**self._fields(product), "options": [{"title": OPTION, "values": [OPTION]}]}
+        body = {**self._fields(product), "handle": handle_for(product.sku),
+                "options": [{"title": OPTION, "values": [OPTION]}]}  # fmt: skip
         body["variants"] = [{**self._variant(product), "manage_inventory": True,
                              "options": {OPTION: OPTION}}]  # fmt: skip
         if channel := self.config.options.get("sales_channel_id"):
@@ -131,6 +143,7 @@ class MedusaAdapter(PlatformAdapter):
                 "POST", "/admin/products/batch",
                 json={"create": [self._create(p) for p in new],
                       "update": [self._update(p) for p in linked], "delete": []},
+                idempotent=not new,
             )  # fmt: skip
         except PlatformError as exc:
             if exc.transient:
@@ -150,8 +163,29 @@ class MedusaAdapter(PlatformAdapter):
             body = self._update(product)
             path = f"/admin/products/{body.pop('id')}"
         else:
-            body, path = self._create(product), "/admin/products"
-        return _linked_id((await self._request("POST", path, json=body))["product"])
+            created = await self._request(
+                "POST", "/admin/products", json=self._create(product), idempotent=False
+            )
+            external_id = _linked_id(created["product"])
+            self.note_created(product.product_id, external_id)
+            return external_id
+        updated = await self._request("POST", path, json=body, idempotent=True)
+        return _linked_id(updated["product"])
+
+    async def find_existing(self, products: Sequence[OutgoingProduct]) -> dict[Any, str]:
+        wanted = {handle_for(p.sku): p.product_id for p in products}
+        handles = list(wanted)
+        found: dict[Any, str] = {}
+        for start in range(0, len(handles), PAGE_SIZE):
+            batch = handles[start : start + PAGE_SIZE]
+            body = await self._request(
+                "GET", "/admin/products",
+                params={"handle": batch, "limit": PAGE_SIZE, "fields": "id,handle,*variants"},
+            )  # fmt: skip
+            for product in body.get("products", []):
+                if product.get("handle") in wanted:
+                    found[wanted[product["handle"]]] = _linked_id(product)
+        return found
 
     async def pull_products(self) -> AsyncIterator[list[RemoteProduct]]:
         offset = 0

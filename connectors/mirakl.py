@@ -66,6 +66,9 @@ def to_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
 @register
 class MiraklAdapter(PlatformAdapter):
     platform = "mirakl"
+    # Offer imports are files: one per 10,000 offers rather than per 100, since Mirakl
+    # asks for OF01/OF24 at most about once a minute.
+    chunk_size = 10_000
 
     def __init__(self, config: ConnectorConfig, http: PlatformHttp) -> None:
         super().__init__(config, http)

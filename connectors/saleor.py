@@ -26,6 +26,10 @@ productVariantStocksUpdate, productVariantChannelListingUpdate, products).
 - Errors: mutation errors come back in the payload (`errors { field message code }`)
   and become the item's outcome; request-level GraphQL errors fail the call.
   Saleor has no rate limiting of its own; a 429 (Retry-After) from its proxy is transient.
+- Exactly once: `productBulkCreate` is the only request that is not safe to repeat;
+  after a lost answer the products are found by variant SKU
+  (`productVariants(filter: {sku: [...]})`, SKUs being unique) before only the
+  missing ones are created again.
 """
 
 import json
@@ -59,6 +63,13 @@ mutation ProductBulkCreate($products: [ProductBulkCreateInput!]!) {
   productBulkCreate(products: $products, errorPolicy: REJECT_FAILED_ROWS) {
     results { product { id variants { id sku } } errors { path message code } }
     errors { path message code }
+  }
+}"""
+
+VARIANTS_BY_SKU = """
+query VariantsBySku($first: Int!, $skus: [String!]) {
+  productVariants(first: $first, filter: {sku: $skus}) {
+    edges { node { id sku product { id } } }
   }
 }"""
 
@@ -139,10 +150,14 @@ class SaleorAdapter(PlatformAdapter):
         self.url = (config.base_url or "").rstrip("/") + "/graphql/"
         self.options = config.options
 
-    async def _graphql(self, query: str, variables: dict[str, Any] | None = None) -> Any:
+    async def _graphql(
+        self, query: str, variables: dict[str, Any] | None = None, *, idempotent: bool = True
+    ) -> Any:
+        """Queries, and mutations that set values, may be repeated; creates may not."""
         response = await self.http.request(
             "POST", self.url, json={"query": query, "variables": variables or {}},
             headers={"Authorization": f"Bearer {self.config.credentials['token']}"},
+            idempotent=idempotent,
         )  # fmt: skip
         body = response.json()
         if body.get("errors"):
@@ -182,8 +197,9 @@ class SaleorAdapter(PlatformAdapter):
         linked = [(n, p) for n, p in enumerate(products) if p.external_id]
         if new:
             data = await self._graphql(
-                BULK_CREATE, {"products": [self._create_input(p) for _, p in new]}
-            )
+                BULK_CREATE, {"products": [self._create_input(p) for _, p in new]},
+                idempotent=False,
+            )  # fmt: skip
             payload = data["productBulkCreate"]
             results = payload.get("results") or []
             for position, (n, product) in enumerate(new):
@@ -256,6 +272,19 @@ class SaleorAdapter(PlatformAdapter):
 
     def _price_values(self, price: float, variant: str) -> dict[str, Any]:
         return {"id": variant, "input": [{"channelId": self.options["channel_id"], "price": price}]}
+
+    async def find_existing(self, products: Sequence[OutgoingProduct]) -> dict[Any, str]:
+        wanted = {p.sku: p.product_id for p in products}
+        found: dict[Any, str] = {}
+        skus = list(wanted)
+        for start in range(0, len(skus), PAGE_SIZE):
+            batch = skus[start : start + PAGE_SIZE]
+            data = await self._graphql(VARIANTS_BY_SKU, {"first": PAGE_SIZE, "skus": batch})
+            for edge in data["productVariants"]["edges"]:
+                node = edge["node"]
+                if node.get("sku") in wanted:
+                    found[wanted[node["sku"]]] = pair_id(node["product"]["id"], node["id"])
+        return found
 
     async def pull_products(self) -> AsyncIterator[list[RemoteProduct]]:
         channel = self.options.get("channel_slug") or self.config.channel

@@ -7,10 +7,19 @@ Checked against shopify.dev (GraphQL Admin API reference; "About Shopify API
 versioning": a stable version each quarter, each supported at least twelve months,
 an unsupported one served as the oldest supported). The version is option
 `api_version`, by default the current stable one (2026-10 in December 2026); it must
-be moved forward at least once a year."""
+be moved forward at least once a year.
+
+Exactly once: productSet upserts by `identifier` (Admin API 2025-04 and later): the
+product's id once linked, else its handle, derived from the SKU, so that a request
+whose answer was lost is simply sent again and updates what it created. Every call is
+thus safe to repeat. Pacing follows the cost bucket: requests take their estimated
+points from a bucket refilled at the standard plan's 100 points a second, and an
+answer showing the bucket nearly empty holds the next request back."""
 
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
+
+import httpx
 
 from connectors.base import (
     ItemOutcome,
@@ -22,13 +31,16 @@ from connectors.base import (
     register,
     split_linked,
 )
-from connectors.http import PlatformError
+from connectors.http import PlatformError, Rate, TokenBucket
+from connectors.toolkit import handle_for
 
+# productSet's `identifier` needs 2025-04 or later.
 API_VERSION = "2026-10"
 PAGE_SIZE = 100
 # A mutation field costs about 10 points and one request at most 1000: alias 25 products
 # per request, well under the cap and the bucket of a standard plan.
 ALIASES_PER_REQUEST = 25
+FIELD_COST = 10  # what Shopify charges, about, for each aliased mutation field
 DEFAULT_OPTION = {"optionName": "Title", "name": "Default Title"}
 
 PRODUCTS_QUERY = """
@@ -67,6 +79,31 @@ def _throttle_delay(body: dict[str, Any]) -> float | None:
         return None
 
 
+def follow_cost_bucket(response: httpx.Response, bucket: TokenBucket) -> None:
+    """Follow the shop's own bucket (its size and restore rate depend on the plan)."""
+    try:
+        body = response.json()
+        status = body["extensions"]["cost"]["throttleStatus"]
+        available, restore = float(status["currentlyAvailable"]), float(status["restoreRate"])
+        size = float(status["maximumAvailable"])
+    except (ValueError, KeyError, TypeError):
+        return
+    if restore > 0:
+        bucket.mirror(available, restore, size)
+
+
+def _throttled(response: httpx.Response) -> None:
+    """Shopify refuses a query over budget with a 200 and a THROTTLED error: it was
+    not run, so it is retried like a 429."""
+    body = response.json()
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if isinstance(errors, list) and any(
+        (e.get("extensions") or {}).get("code") == "THROTTLED" for e in errors
+    ):
+        raise PlatformError("Shopify : THROTTLED", status=429, transient=True,
+                            retry_after=_throttle_delay(body))  # fmt: skip
+
+
 def _user_errors(payload: dict[str, Any] | None) -> str | None:
     errors = (payload or {}).get("userErrors") or []
     return "; ".join(str(e.get("message")) for e in errors) or None
@@ -75,8 +112,12 @@ def _user_errors(payload: dict[str, Any] | None) -> str | None:
 @register
 class ShopifyAdapter(PlatformAdapter):
     platform = "shopify"
+    # In cost points: the standard plan's restore rate and bucket size.
+    pace = Rate(per_second=100, burst=1000)
 
-    async def _graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def _graphql(
+        self, query: str, variables: dict[str, Any] | None = None, *, cost: float = FIELD_COST
+    ) -> dict[str, Any]:
         if not self.config.base_url:
             raise PlatformError("Shopify : base_url (https://<boutique>.myshopify.com) manquante")
         version = self.config.options.get("api_version", API_VERSION)
@@ -84,12 +125,10 @@ class ShopifyAdapter(PlatformAdapter):
             "POST", f"{self.config.base_url.rstrip('/')}/admin/api/{version}/graphql.json",
             headers={"X-Shopify-Access-Token": self.config.credentials.get("access_token", "")},
             json={"query": query, "variables": variables or {}},
+            idempotent=True, check=_throttled, signal=follow_cost_bucket, cost=cost,
         )  # fmt: skip
         body: dict[str, Any] = response.json()
         errors = body.get("errors") or []
-        if any((e.get("extensions") or {}).get("code") == "THROTTLED" for e in errors):
-            raise PlatformError("Shopify : THROTTLED", status=429, transient=True,
-                                retry_after=_throttle_delay(body))  # fmt: skip
         if errors:
             raise PlatformError("Shopify : " + "; ".join(str(e.get("message")) for e in errors))
         data: dict[str, Any] = body.get("data") or {}
@@ -114,13 +153,16 @@ class ShopifyAdapter(PlatformAdapter):
             }
         product: dict[str, Any] = {
             "title": p.name, "descriptionHtml": p.description or "", "vendor": p.brand or "",
+            "handle": handle_for(p.sku),
             "status": "ACTIVE" if p.is_active else "DRAFT",
             "productOptions": [{"name": "Title", "values": [{"name": "Default Title"}]}],
             "variants": [variant],
         }  # fmt: skip
-        if p.external_id:
-            product["id"] = p.external_id
         return product
+
+    @staticmethod
+    def _identifier(p: OutgoingProduct) -> dict[str, str]:
+        return {"id": p.external_id} if p.external_id else {"handle": handle_for(p.sku)}
 
     async def _aliased(
         self, operation: str, arguments: str, field: str, inputs: list[dict[str, Any]]
@@ -137,16 +179,19 @@ class ShopifyAdapter(PlatformAdapter):
                 for i, values in enumerate(group)
                 for name, value in values.items()
             }
-            data = await self._graphql(f"mutation {operation}({params}) {{ {fields} }}", variables)
+            data = await self._graphql(
+                f"mutation {operation}({params}) {{ {fields} }}", variables,
+                cost=FIELD_COST * len(group),
+            )  # fmt: skip
             payloads.extend(data.get(f"p{i}") or {} for i in range(len(group)))
         return payloads
 
     async def push_products(self, products: Sequence[OutgoingProduct]) -> list[ItemOutcome]:
         payloads = await self._aliased(
-            "PushProducts", "$p#: ProductSetInput!",
-            "productSet(synchronous: true, input: $p#) "
+            "PushProducts", "$p#: ProductSetInput!, $i#: ProductSetIdentifiers",
+            "productSet(synchronous: true, identifier: $i#, input: $p#) "
             "{ product { id } userErrors { field message code } }",
-            [{"p#": self._input(p)} for p in products],
+            [{"p#": self._input(p), "i#": self._identifier(p)} for p in products],
         )  # fmt: skip
         outcomes = []
         for p, payload in zip(products, payloads, strict=True):

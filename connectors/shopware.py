@@ -39,7 +39,7 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformError, PlatformHttp
-from connectors.toolkit import CachedToken
+from connectors.toolkit import CachedToken, bearer
 
 PAGE_SIZE = 100
 OPERATION = "pim-products"
@@ -69,9 +69,10 @@ class ShopwareAdapter(PlatformAdapter):
         return str(body["access_token"]), float(body.get("expires_in", 600))
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        headers = {"Authorization": f"Bearer {await self.token.get()}",
-                   "Accept": "application/json", **kwargs.pop("headers", {})}  # fmt: skip
-        response = await self.http.request(method, self.base + path, headers=headers, **kwargs)
+        headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
+        response = await self.http.request(
+            method, self.base + path, headers=headers, auth=bearer(self.token), **kwargs
+        )
         return response.json() if response.content else None
 
     async def test(self) -> str:

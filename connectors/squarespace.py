@@ -23,6 +23,11 @@ are the least certain part of this adapter.
   is pushed again after the stock changed in between.
 - Prices: the variant's `pricing.basePrice` (no batch endpoint: one call per variant).
 - Rate limits: a 429 blocks the key for a minute; Retry-After when sent, else 60 s.
+  Requests are paced under the documented 300 a minute per key.
+- Exactly once: a create's answer is noted as it arrives; after a lost one the
+  products are found by SKU in the product listing (the API has no SKU filter), and
+  only the missing ones are created. Updates set absolute values and are repeated
+  safely.
 """
 
 import uuid
@@ -39,7 +44,7 @@ from connectors.base import (
     StockLevel,
     register,
 )
-from connectors.http import PlatformHttp
+from connectors.http import PlatformHttp, Rate
 from connectors.toolkit import (
     Addressed,
     default_wait,
@@ -62,6 +67,7 @@ def money(value: float, currency: str) -> dict[str, str]:
 @register
 class SquarespaceAdapter(PlatformAdapter):
     platform = "squarespace"
+    pace = Rate(per_second=5, burst=5)
 
     def __init__(self, config: ConnectorConfig, http: PlatformHttp) -> None:
         super().__init__(config, http)
@@ -99,11 +105,13 @@ class SquarespaceAdapter(PlatformAdapter):
         }
         if product.external_id:
             product_id, variant_id = split_pair(product.external_id)
-            await self._request("POST", f"{API}/products/{product_id}", json=fields)
+            await self._request(
+                "POST", f"{API}/products/{product_id}", json=fields, idempotent=True
+            )
             if variant_id:
                 await self._request(
                     "POST", f"{API}/products/{product_id}/variants/{variant_id}",
-                    json=self._variant(product),
+                    json=self._variant(product), idempotent=True,
                 )  # fmt: skip
             return product.external_id
         variant = self._variant(product)
@@ -113,10 +121,23 @@ class SquarespaceAdapter(PlatformAdapter):
             json={"type": "PHYSICAL", "storePageId": self.config.options["store_page_id"],
                   **fields, "variants": [variant]},
         )  # fmt: skip
-        return pair_id(created["id"], created["variants"][0]["id"])
+        external_id = pair_id(created["id"], created["variants"][0]["id"])
+        self.note_created(product.product_id, external_id)
+        return external_id
 
     async def push_products(self, products: Sequence[OutgoingProduct]) -> list[ItemOutcome]:
         return await each_concurrently(products, self._push_one, limit=CONCURRENCY)
+
+    async def find_existing(self, products: Sequence[OutgoingProduct]) -> dict[uuid.UUID, str]:
+        wanted = {p.sku: p.product_id for p in products}
+        found: dict[uuid.UUID, str] = {}
+        async for page in self.pull_products():
+            for remote in page:
+                if remote.sku in wanted:
+                    found[wanted[remote.sku]] = remote.external_id
+            if len(found) == len(wanted):
+                break
+        return found
 
     async def pull_products(self) -> AsyncIterator[list[RemoteProduct]]:
         cursor: str | None = None
@@ -153,7 +174,7 @@ class SquarespaceAdapter(PlatformAdapter):
             await self._request(
                 "POST", f"{API}/inventory/adjustments",
                 json={"setFiniteOperations": operations},
-                headers={"Idempotency-Key": str(uuid.uuid4())},
+                headers={"Idempotency-Key": str(uuid.uuid4())}, idempotent=True,
             )  # fmt: skip
         return [
             ItemOutcome(lv.product_id, ok=True, external_id=lv.external_id) for lv, _, _ in levels
@@ -165,6 +186,7 @@ class SquarespaceAdapter(PlatformAdapter):
             await self._request(
                 "POST", f"{API}/products/{product_id}/variants/{variant_id}",
                 json={"pricing": {"basePrice": money(price.price, price.currency)}},
+                idempotent=True,
             )  # fmt: skip
             return price.external_id
 

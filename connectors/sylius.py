@@ -37,11 +37,12 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformError, PlatformHttp
-from connectors.toolkit import each_item
+from connectors.toolkit import CachedToken, bearer, each_item, jwt_lifetime
 
 ADMIN = "/api/v2/admin"
 JSON_LD = "application/ld+json"
 PAGE_SIZE = 50
+JWT_LIFETIME = 3600.0  # when the JWT has no `exp` (Sylius' default lifetime)
 
 
 def cents(price: float) -> int:
@@ -66,21 +67,26 @@ class SyliusAdapter(PlatformAdapter):
         self.base = (config.base_url or "").rstrip("/")
         self.channel = config.channel or config.options["channel"]
         self.locale = config.options.get("locale", "fr_FR")
-        self._token: str | None = None
+        self.token = CachedToken(self._login)
+
+    async def _login(self) -> tuple[str, float]:
+        response = await self.http.request(
+            "POST", f"{self.base}{ADMIN}/administrators/token",
+            json={"email": self.config.credentials["email"],
+                  "password": self.config.credentials["password"]},
+            idempotent=True,
+        )  # fmt: skip
+        token = str(response.json()["token"])
+        return token, jwt_lifetime(token, JWT_LIFETIME)
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        if self._token is None:
-            response = await self.http.request(
-                "POST", f"{self.base}{ADMIN}/administrators/token",
-                json={"email": self.config.credentials["email"],
-                      "password": self.config.credentials["password"]},
-            )  # fmt: skip
-            self._token = str(response.json()["token"])
-        headers = {"Authorization": f"Bearer {self._token}", "Accept": JSON_LD}
+        headers = {"Accept": JSON_LD}
         if "json" in kwargs:
             headers["Content-Type"] = JSON_LD
         url = path if path.startswith("http") else f"{self.base}{path}"
-        response = await self.http.request(method, url, headers=headers, **kwargs)
+        response = await self.http.request(
+            method, url, headers=headers, auth=bearer(self.token), **kwargs
+        )
         return response.json() if response.content else {}
 
     async def test(self) -> str:

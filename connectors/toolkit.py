@@ -6,6 +6,9 @@ multipart bodies (form uploads, OCAPI batch requests, OData $batch).
 
 import asyncio
 import base64
+import binascii
+import json
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -15,7 +18,7 @@ from functools import partial
 from typing import Protocol, TypeVar
 
 from connectors.base import NOT_LINKED, ConnectorConfig, ItemOutcome
-from connectors.http import PlatformError, PlatformHttp
+from connectors.http import Auth, PlatformError, PlatformHttp
 
 # Renew a token this long before the platform says it expires, so that a request
 # sent with it does not arrive just after.
@@ -41,8 +44,10 @@ class CachedToken:
         self._token: str | None = None
         self._expires_at = 0.0
 
-    async def get(self) -> str:
-        if self._token is None or time.monotonic() >= self._expires_at:
+    async def get(self, refresh: bool = False) -> str:
+        """The token; a new one when it is about to expire, or on `refresh` (the platform
+        refused the current one with a 401)."""
+        if refresh or self._token is None or time.monotonic() >= self._expires_at:
             token, lifetime = await self._fetch()
             self._token = token
             self._expires_at = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS)
@@ -52,6 +57,26 @@ class CachedToken:
 def basic_authorization(user: str, password: str) -> str:
     """An HTTP Basic Authorization header value (RFC 7617)."""
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def jwt_lifetime(token: str, default: float) -> float:
+    """Seconds until a JWT expires, from its `exp` claim (`default` when it has none):
+    session tokens of Sylius, WiziShop and the like are renewed before they lapse."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return float(claims["exp"]) - time.time()
+    except (IndexError, ValueError, KeyError, TypeError, binascii.Error):
+        return default
+
+
+def bearer(token: CachedToken, **extra: str) -> Auth:
+    """Credential headers for PlatformHttp: the token as a bearer, renewed after a 401."""
+
+    async def headers(refresh: bool) -> dict[str, str]:
+        return {"Authorization": f"Bearer {await token.get(refresh)}", **extra}
+
+    return headers
 
 
 class ClientCredentials:
@@ -75,8 +100,9 @@ class ClientCredentials:
         self.scope = scope
         self._token = CachedToken(self._fetch)
 
-    async def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {await self._token.get()}"}
+    async def headers(self, refresh: bool = False) -> dict[str, str]:
+        """Usable as PlatformHttp's `auth`: renewed after a 401."""
+        return {"Authorization": f"Bearer {await self._token.get(refresh)}"}
 
     async def _fetch(self) -> tuple[str, float]:
         form = {"grant_type": "client_credentials"}
@@ -87,7 +113,9 @@ class ClientCredentials:
             form |= {"client_id": self.client_id, "client_secret": self.client_secret}
         if self.scope:
             form["scope"] = self.scope
-        response = await self.http.request("POST", self.token_url, data=form, headers=headers)
+        response = await self.http.request(
+            "POST", self.token_url, data=form, headers=headers, idempotent=True
+        )
         body = response.json()
         return str(body["access_token"]), float(body.get("expires_in") or 300)
 
@@ -197,6 +225,12 @@ def reported_outcomes(
                 ItemOutcome(item.product_id, ok=ok, error=error, external_id=key if ok else None)
             )
     return outcomes
+
+
+def handle_for(sku: str) -> str:
+    """A product's handle (its URL key, unique on Shopify and Medusa), from its SKU:
+    stable and unique like the SKU, so that it identifies the product on the platform."""
+    return re.sub(r"[^a-z0-9]+", "-", sku.lower()).strip("-") or "product"
 
 
 # Platforms where a sellable item is a variant of a product need both ids to update

@@ -35,10 +35,11 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformHttp
-from connectors.toolkit import each_item
+from connectors.toolkit import CachedToken, bearer, each_item, jwt_lifetime
 
 API = "https://api.wizishop.com"
 PAGE_SIZE = 100
+JWT_LIFETIME = 3600.0  # when the JWT has no `exp`
 
 
 @register
@@ -48,24 +49,27 @@ class WizishopAdapter(PlatformAdapter):
     def __init__(self, config: ConnectorConfig, http: PlatformHttp) -> None:
         super().__init__(config, http)
         self.base = (config.base_url or API).rstrip("/")
-        self._token: str | None = None
+        self.token = CachedToken(self._login)
         self._shop: str | None = config.options.get("shop_id")
+
+    async def _login(self) -> tuple[str, float]:
+        response = await self.http.request(
+            "POST", f"{self.base}/v3/auth/login",
+            json={"username": self.config.credentials["username"],
+                  "password": self.config.credentials["password"]},
+            idempotent=True,
+        )  # fmt: skip
+        account = response.json()
+        self._shop = self._shop or str(account["default_shop_id"])
+        token = str(account["token"])
+        return token, jwt_lifetime(token, JWT_LIFETIME)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         """Call `/v3/shops/{shop}{path}`, logging in first."""
-        if self._token is None:
-            response = await self.http.request(
-                "POST", f"{self.base}/v3/auth/login",
-                json={"username": self.config.credentials["username"],
-                      "password": self.config.credentials["password"]},
-            )  # fmt: skip
-            account = response.json()
-            self._token = str(account["token"])
-            self._shop = self._shop or str(account["default_shop_id"])
+        await self.token.get()  # the login also tells the shop
         response = await self.http.request(
-            method, f"{self.base}/v3/shops/{self._shop}{path}",
-            headers={"Authorization": f"Bearer {self._token}"}, **kwargs,
-        )  # fmt: skip
+            method, f"{self.base}/v3/shops/{self._shop}{path}", auth=bearer(self.token), **kwargs
+        )
         return response.json() if response.content else {}
 
     async def test(self) -> str:

@@ -3,7 +3,11 @@ products/batch for writes (at most 100 items), X-WP-TotalPages for pagination.
 
 Checked against the WooCommerce REST API v3 documentation (woocommerce.github.io/
 woocommerce-rest-api-docs: authentication over HTTPS, products, batch, pagination).
-"""
+
+A batch with creates is never sent again as such: when its answer is lost (a gateway
+502 after PHP committed it), the products are looked up by SKU (`GET products?sku=`,
+comma-separated) and only the missing ones are created. Batches of updates only set
+absolute values and are repeated safely."""
 
 import base64
 from collections.abc import AsyncIterator, Sequence
@@ -84,9 +88,23 @@ class WooCommerceAdapter(PlatformAdapter):
     async def _batch(self, create: list[Any], update: list[Any]) -> dict[str, list[Any]]:
         payload = {k: v for k, v in (("create", create), ("update", update)) if v}
         answer: dict[str, list[Any]] = (
-            await self._call("POST", "products/batch", json=payload)
+            await self._call("POST", "products/batch", json=payload, idempotent=not create)
         ).json()
         return answer
+
+    async def find_existing(self, products: Sequence[OutgoingProduct]) -> dict[Any, str]:
+        by_sku = {p.sku: p.product_id for p in products}
+        found: dict[Any, str] = {}
+        skus = list(by_sku)
+        for start in range(0, len(skus), PER_PAGE):
+            batch = skus[start : start + PER_PAGE]
+            response = await self._call(
+                "GET", "products", params={"sku": ",".join(batch), "per_page": PER_PAGE}
+            )
+            for item in response.json():
+                if item.get("sku") in by_sku:
+                    found[by_sku[item["sku"]]] = str(item["id"])
+        return found
 
     @staticmethod
     def _outcome(product_id: Any, item: dict[str, Any]) -> ItemOutcome:

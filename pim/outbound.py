@@ -215,16 +215,47 @@ async def _pinned(request: httpx.Request, policy: OutboundPolicy) -> httpx.Reque
     )
 
 
+# Headers that describe the request rather than who sends it: the only ones that
+# follow a redirect to another origin (credentials come in many names: Authorization,
+# X-Shopify-Access-Token, X-Auth-Token, x-amz-access-token, cookies…).
+PORTABLE_HEADERS = frozenset({"accept", "accept-encoding", "accept-language", "user-agent",
+                              "content-type", "content-length"})  # fmt: skip
+BODY_HEADERS = ("content-length", "content-type", "transfer-encoding")
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port or DEFAULT_PORTS.get(url.scheme)
+
+
+def _redirected(request: httpx.Request, response: httpx.Response) -> httpx.Request:
+    target = httpx.URL(urljoin(str(request.url), response.headers["location"]))
+    method = request.method
+    content: bytes | None = request.content
+    headers = httpx.Headers(request.headers)
+    headers.pop("Host", None)
+    if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
+        # A GET has no body: its length and type must not describe the one left behind.
+        method, content = "GET", None
+        for name in BODY_HEADERS:
+            headers.pop(name, None)
+    if _origin(target) != _origin(request.url):
+        headers = httpx.Headers({k: v for k, v in headers.items() if k in PORTABLE_HEADERS})
+    return httpx.Request(method, target, headers=headers, content=content)
+
+
 async def send(
     client: httpx.AsyncClient,
     request: httpx.Request,
     policy: OutboundPolicy,
     *,
     stream: bool = False,
+    same_origin: bool = False,
 ) -> httpx.Response:
     """Send a request through the guard, following (and checking) redirects ourselves.
 
     With `stream`, the body is left unread (the caller caps it and closes the response).
+    With `same_origin`, a redirect to another origin is not followed: the redirect
+    itself is answered (platform calls carry credentials in headers of their own).
     """
     for _ in range(MAX_REDIRECTS + 1):
         response = await client.send(
@@ -232,17 +263,11 @@ async def send(
         )
         if response.status_code not in REDIRECTS or "location" not in response.headers:
             return response
+        following = _redirected(request, response)
+        if same_origin and _origin(following.url) != _origin(request.url):
+            return response
         await response.aclose()
-        target = httpx.URL(urljoin(str(request.url), response.headers["location"]))
-        method = request.method
-        content: bytes | None = request.content
-        if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
-            method, content = "GET", None
-        headers = httpx.Headers(request.headers)
-        if target.host != request.url.host:
-            headers.pop("Authorization", None)  # never hand credentials to another host
-        headers.pop("Host", None)
-        request = httpx.Request(method, target, headers=headers, content=content)
+        request = following
     raise OutboundBlocked("trop de redirections")
 
 

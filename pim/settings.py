@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     # items as still pending, and how often it asks in the meantime.
     connector_async_wait_seconds: float = Field(default=600.0, ge=0)
     connector_poll_interval_seconds: float = Field(default=5.0, gt=0)
+    connector_timeout_seconds: float = 30.0
     # Webhooks: how long a receiver may take to answer, and how often the embedded
     # default's safety net looks for due retries and undelivered events.
     webhook_timeout_seconds: float = 10.0

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import connectors as platforms
 from connectors.base import ConnectorConfig, PlatformAdapter
-from connectors.http import PlatformError, PlatformHttp
+from connectors.http import PlatformError, PlatformHttp, RetryPolicy
 from models import Connector, ConnectorProductLink, Product
 from pim import outbound
 from pim.auth import Caller
@@ -318,11 +318,16 @@ def config_for(connector: Connector, settings: Settings) -> ConnectorConfig:
 
 @asynccontextmanager
 async def open_adapter(
-    config: ConnectorConfig, settings: Settings
+    config: ConnectorConfig, settings: Settings, *, retries: bool = True
 ) -> AsyncIterator[PlatformAdapter]:
-    """An adapter whose every request goes through the outbound guard."""
-    async with outbound.client() as client:
-        http = PlatformHttp(client, OutboundPolicy.from_settings(settings))
+    """An adapter whose every request goes through the outbound guard; with `retries`,
+    transient failures are retried per request (sync jobs), else answered at once
+    (a connection test, which a person is waiting for)."""
+    async with outbound.client(timeout=settings.connector_timeout_seconds) as client:
+        http = PlatformHttp(
+            client, OutboundPolicy.from_settings(settings),
+            retry=RetryPolicy.from_settings(settings) if retries else None,
+        )  # fmt: skip
         yield platforms.adapter_for(config, http)
 
 
@@ -344,7 +349,7 @@ async def test_connector(config: ConnectorConfig, *, settings: Settings) -> Test
     must not hold a database connection): authentication and reachability only."""
     started = time.perf_counter()
     try:
-        async with open_adapter(config, settings) as adapter:
+        async with open_adapter(config, settings, retries=False) as adapter:
             description = await adapter.test()
         success = True
         message = f"Connection successful{f' ({description})' if description else ''}"

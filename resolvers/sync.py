@@ -188,6 +188,9 @@ class RunningJob:
     connector: Connector
     kind: Kind
     product_ids: list[uuid.UUID] | None
+    # Already running when this run began: its worker died (or stopped) mid-chunk, so the
+    # chunk it was sending may have reached the platform.
+    resumed: bool = False
 
 
 async def begin_job(
@@ -197,6 +200,7 @@ async def begin_job(
     final (jobs may run twice)."""
     # Compare and set: a cancel committed meanwhile is never overwritten. A re-run
     # (after a worker crash) starts its counters again; links make it cheap.
+    before = await session.scalar(select(SyncJob.status).where(SyncJob.id == job_id))
     started = await session.execute(
         update(SyncJob)
         .where(SyncJob.id == job_id, SyncJob.status.in_(RUNNABLE))
@@ -226,7 +230,10 @@ async def begin_job(
             await session.scalar(select(func.count()).select_from(live.subquery())) or 0
         )
     await session.flush()
-    run = RunningJob(job.id, job.account_id, connector, job.kind, ids)  # type: ignore[arg-type]
+    run = RunningJob(
+        job.id, job.account_id, connector, job.kind, ids,  # type: ignore[arg-type]
+        resumed=before == "running",
+    )  # fmt: skip
     return run, progress_state(job)
 
 
@@ -393,6 +400,18 @@ def _link_row(run: RunningJob, product_id: uuid.UUID, **values: Any) -> dict[str
     return {**base, **values}
 
 
+async def record_links(
+    session: AsyncSession, run: RunningJob, external_ids: dict[uuid.UUID, str]
+) -> None:
+    """Link products to the platform ids just learnt, before anything is sent again;
+    their result and content hash come with the push's outcome."""
+    await _upsert_links(
+        session,
+        [_link_row(run, pid, external_id=eid) for pid, eid in external_ids.items()],
+        ("external_id",),
+    )
+
+
 async def record_push(
     session: AsyncSession,
     run: RunningJob,
@@ -425,6 +444,9 @@ async def record_push(
         ("external_id", "content_hash", "last_result", "last_message", "last_synced_at"),
     )
     await _upsert_links(session, failed, ("last_result", "last_message"))
+    # A product created before a later failure is linked all the same.
+    await record_links(session, run, {o.product_id: o.external_id for o in outcomes
+                                      if not o.ok and o.external_id})  # fmt: skip
     return await count_outcomes(session, run, outcomes, skipped=skipped)
 
 

@@ -116,7 +116,7 @@ async def test_medusa_end_to_end() -> None:
         sent = fake.calls("POST", "/admin/products/batch")[0].json()
         assert sent["create"][0] == {
             "title": "Produit 0", "description": "Description 0", "status": "published",
-            "weight": 0.5, "metadata": {"brand": "Pixee"},
+            "weight": 0.5, "metadata": {"brand": "Pixee"}, "handle": "sku-0",
             "options": [{"title": "Default", "values": ["Default"]}],
             "variants": [{"title": "Produit 0", "sku": "SKU-0", "ean": "3000000000000",
                           "weight": 0.5, "prices": [{"currency_code": "eur", "amount": 10.0}],

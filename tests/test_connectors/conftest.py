@@ -4,6 +4,7 @@ through (the fakes live there), a fake platform served per test, and data factor
 import random
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from pim.runtime import Runtime
 from pim.settings import Settings
 from resolvers.product_writes import WriteItem, write_products
 from tests.conftest import Key
+from tests.faults import Faults
 from tests.jobs_helper import run_jobs
 from tests.loopback import serve
 from tests.test_connectors.fakes import FAKES, Fake
@@ -34,6 +36,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             "outbound_allow_http": True,
             "connector_retry_base_delay": 0.0,
             "connector_retry_max_delay": 0.0,
+            # Long enough for a loaded test machine, short enough for hang faults.
+            "connector_timeout_seconds": 2.0,
         }
     )
     runtime = Runtime.from_settings(opened)
@@ -57,6 +61,7 @@ async def open_client(open_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 class Store:
     fake: Fake
     url: str
+    faults: Faults
 
     @property
     def platform(self) -> str:
@@ -66,18 +71,24 @@ class Store:
         return {"name": f"Boutique {self.platform}", **self.fake.connector(self.url), **extra}
 
 
+@asynccontextmanager
+async def served(platform: str) -> AsyncIterator[Store]:
+    """The platform's fake on loopback, behind faults a test may schedule."""
+    fake, faults = FAKES[platform](), Faults(hang_seconds=2.5)
+    async with serve(faults.wrap(fake.app())) as url:
+        yield Store(fake, url, faults)
+
+
 @pytest.fixture(params=PLATFORMS)
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    fake = FAKES[request.param]()
-    async with serve(fake.app()) as url:
-        yield Store(fake, url)
+    async with served(request.param) as served_store:
+        yield served_store
 
 
 @pytest.fixture
 async def woo() -> AsyncIterator[Store]:
-    fake = FAKES["woocommerce"]()
-    async with serve(fake.app()) as url:
-        yield Store(fake, url)
+    async with served("woocommerce") as served_store:
+        yield served_store
 
 
 def ean13(seed: int | None = None) -> str:

@@ -1,9 +1,11 @@
 """Fakes of the four platforms' APIs, served on loopback, shaped from their public docs:
 paths, auth headers, request and response bodies, pagination and rate-limit signals.
 
-Each fake keeps a catalog by SKU, counts the product write requests it receives, and
-can be told to answer the next requests with an error (a 429 with its platform's
-wait signal, a 5xx, a 400).
+Each fake keeps every product created as a separate record (as the platforms do: a
+create sent twice makes two products, or is refused where the platform enforces
+unique SKUs), counts the product write requests it receives, and can be told to
+answer the next requests with an error (a 429 with its platform's wait signal, a
+5xx, a 400). Faults that happen after a write is committed come from tests.faults.
 """
 
 import base64
@@ -30,6 +32,7 @@ class Remote:
     price: float | None = None
     stock: int | None = None
     active: bool = True
+    handle: str | None = None
 
 
 @dataclass
@@ -43,6 +46,7 @@ class Fake:
     # An error to answer to the n-th request (1-based), whatever it is.
     errors_at: dict[int, tuple[int, dict[str, str]]] = field(default_factory=dict)
     ids: Any = field(default_factory=lambda: itertools.count(1001))
+    creates: list[str] = field(default_factory=list)  # the SKU of every create processed
     # How this platform says "slow down": status and headers of the answer.
     throttle: ClassVar[tuple[int, dict[str, str]]] = (429, {"Retry-After": "1"})
 
@@ -71,17 +75,24 @@ class Fake:
         status, headers = scheduled or self.errors.pop(0)
         return JSONResponse({"message": f"error {status}"}, status_code=status, headers=headers)
 
-    def upsert(self, pid: str | None, sku: str, **values: Any) -> Remote:
-        current = self.products.get(pid or "") or next(
-            (p for p in self.products.values() if p.sku == sku), None
-        )
-        if current is None:
-            current = Remote(pid or self.new_id(), sku, values.get("name") or sku)
-            self.products[current.id] = current
+    def create(self, sku: str, **values: Any) -> Remote:
+        """A new product, whatever already exists with that SKU."""
+        created = Remote(self.new_id(), sku, values.get("name") or sku)
+        self.products[created.id] = created
+        self.creates.append(sku)
+        return self.update(created.id, **values)
+
+    def update(self, pid: str, **values: Any) -> Remote:
+        current = self.products[pid]
         for name, value in values.items():
             if value is not None:
                 setattr(current, name, value)
         return current
+
+    def upsert_by_sku(self, sku: str, **values: Any) -> Remote:
+        """For platforms whose writes are upserts by SKU (Magento)."""
+        current = self.by_sku().get(sku)
+        return self.update(current.id, **values) if current else self.create(sku, **values)
 
 
 def _unauthorized() -> JSONResponse:
@@ -111,13 +122,17 @@ class WooFake(Fake):
                     "stock_quantity": p.stock, "status": "publish" if p.active else "draft",
                     "description": "", "weight": ""}  # fmt: skip
 
-        def apply(body: dict[str, Any], pid: str | None) -> Remote:
-            return self.upsert(
-                pid, body.get("sku") or self.products[pid or ""].sku, name=body.get("name"),
-                ean=body.get("global_unique_id"),
-                price=float(body["regular_price"]) if body.get("regular_price") else None,
-                stock=body.get("stock_quantity"),
-            )  # fmt: skip
+        def values(body: dict[str, Any]) -> dict[str, Any]:
+            return {"name": body.get("name"), "ean": body.get("global_unique_id"),
+                    "price": float(body["regular_price"]) if body.get("regular_price") else None,
+                    "stock": body.get("stock_quantity")}  # fmt: skip
+
+        def create(body: dict[str, Any]) -> dict[str, Any]:
+            # WooCommerce refuses a SKU that another product already has.
+            if body.get("sku") in self.by_sku():
+                return {"id": 0, "error": {"code": "product_invalid_sku", "data": {"status": 400},
+                                           "message": "SKU invalide ou en double."}}  # fmt: skip
+            return out(self.create(body["sku"], **values(body)))
 
         async def batch(request: Request) -> Response:
             if refused := await guard(request):
@@ -128,14 +143,14 @@ class WooFake(Fake):
             self.writes += 1
             answer: dict[str, list[Any]] = {"create": [], "update": []}
             for item in body.get("create", []):
-                answer["create"].append(out(apply(item, None)))
+                answer["create"].append(create(item))
             for item in body.get("update", []):
                 if str(item["id"]) not in self.products:
                     answer["update"].append({"id": item["id"], "error": {
                         "code": "woocommerce_rest_product_invalid_id", "message": "ID invalide.",
                         "data": {"status": 400}}})  # fmt: skip
                 else:
-                    answer["update"].append(out(apply(item, str(item["id"]))))
+                    answer["update"].append(out(self.update(str(item["id"]), **values(item))))
             return JSONResponse({k: v for k, v in answer.items() if k in body})
 
         async def listing(request: Request) -> Response:
@@ -144,6 +159,8 @@ class WooFake(Fake):
             per_page = int(request.query_params.get("per_page", 10))
             page = int(request.query_params.get("page", 1))
             items = list(self.products.values())
+            if skus := request.query_params.get("sku"):  # comma-separated, as WooCommerce takes
+                items = [p for p in items if p.sku in skus.split(",")]
             pages = max(1, -(-len(items) // per_page))
             chunk = items[(page - 1) * per_page : page * per_page]
             return JSONResponse([out(p) for p in chunk], headers={
@@ -229,9 +246,9 @@ class MagentoFake(Fake):
                 operation.status, operation.result_message = 2, message
                 return
             stock = (product.get("extension_attributes") or {}).get("stock_item", {})
-            self.upsert(None, product["sku"], name=product.get("name"), ean=ean_of(product),
-                        price=product.get("price"), stock=stock.get("qty"),
-                        active=product.get("status") == 1)  # fmt: skip
+            self.upsert_by_sku(product["sku"], name=product.get("name"), ean=ean_of(product),
+                               price=product.get("price"), stock=stock.get("qty"),
+                               active=product.get("status") == 1)  # fmt: skip
             operation.status = 1
             operation.result_message = (
                 "Service execution success Magento\\Catalog\\Model\\ProductRepository::save"
@@ -348,13 +365,23 @@ class ShopifyFake(Fake):
                                             "price": None if p.price is None else f"{p.price:.2f}",
                                             "inventoryQuantity": p.stock}]}}  # fmt: skip
 
-        def product_set(data: dict[str, Any]) -> dict[str, Any]:
+        def product_set(data: dict[str, Any], identifier: dict[str, Any] | None) -> dict[str, Any]:
+            """An update by id, an upsert by handle (identifier, API 2025-04+), else a create."""
             variant = data["variants"][0]
-            pid = data["id"].rsplit("/", 1)[1] if data.get("id") else None
-            p = self.upsert(pid, variant["inventoryItem"]["sku"], name=data["title"],
-                            ean=variant.get("barcode"),
-                            price=float(variant["price"]) if "price" in variant else None,
-                            active=data["status"] == "ACTIVE")  # fmt: skip
+            values = {"name": data["title"], "ean": variant.get("barcode"),
+                      "price": float(variant["price"]) if "price" in variant else None,
+                      "active": data["status"] == "ACTIVE", "handle": data.get("handle")}  # fmt: skip
+            pid = (identifier or {}).get("id") or data.get("id")
+            handle = (identifier or {}).get("handle")
+            if pid:
+                pid = pid.rsplit("/", 1)[1]
+                if pid not in self.products:
+                    return {"product": None, "userErrors": [{"field": ["id"], "code": "NOT_FOUND",
+                                                              "message": "Product does not exist"}]}  # fmt: skip
+            elif handle:
+                pid = next((p.id for p in self.products.values() if p.handle == handle), None)
+            p = (self.update(pid, **values) if pid
+                 else self.create(variant["inventoryItem"]["sku"], **values))  # fmt: skip
             return {"product": {"id": gid("Product", p.id)}, "userErrors": []}
 
         async def graphql(request: Request) -> Response:
@@ -371,7 +398,8 @@ class ShopifyFake(Fake):
                 data = {"shop": {"name": "Pixee Demo Shop"}}
             elif "productSet" in query:
                 self.writes += 1
-                data = {k: product_set(v) for k, v in variables.items()}
+                data = {k: product_set(v, variables.get(f"i{k[1:]}"))
+                        for k, v in variables.items() if k.startswith("p")}  # fmt: skip
             elif "products(first" in query:
                 items = list(self.products.values())
                 start = int(variables.get("after") or 0)
@@ -444,10 +472,9 @@ class BigCommerceFake(Fake):
                     "price": p.price or 0, "inventory_level": p.stock or 0, "weight": 0,
                     "is_visible": p.active, "description": ""}  # fmt: skip
 
-        def apply(body: dict[str, Any], pid: str | None) -> Remote:
-            sku = body.get("sku") or self.products[pid or ""].sku
-            return self.upsert(pid, sku, name=body.get("name"), ean=body.get("gtin"),
-                               price=body.get("price"), stock=body.get("inventory_level"))  # fmt: skip
+        def values(body: dict[str, Any]) -> dict[str, Any]:
+            return {"name": body.get("name"), "ean": body.get("gtin"), "price": body.get("price"),
+                    "stock": body.get("inventory_level")}  # fmt: skip
 
         async def store(request: Request) -> Response:
             return await guard(request) or JSONResponse({"id": "abc123", "name": "BC Demo"})
@@ -457,18 +484,28 @@ class BigCommerceFake(Fake):
                 return refused
             if request.method == "POST":
                 self.writes += 1
-                return JSONResponse({"data": out(apply(await request.json(), None)), "meta": {}})
+                body = await request.json()
+                if body["sku"] in self.by_sku():  # BigCommerce SKUs are unique per store
+                    return JSONResponse({"status": 409, "title": "The product sku is a duplicate",
+                                         "errors": {}}, status_code=409)  # fmt: skip
+                return JSONResponse({"data": out(self.create(body["sku"], **values(body))),
+                                     "meta": {}})  # fmt: skip
             if request.method == "PUT":
                 body = await request.json()
                 if len(body) > 10:
                     return JSONResponse({"status": 413, "title": "Too many"}, status_code=413)
                 self.writes += 1
                 return JSONResponse(
-                    {"data": [out(apply(b, str(b["id"]))) for b in body], "meta": {}}
+                    {
+                        "data": [out(self.update(str(b["id"]), **values(b))) for b in body],
+                        "meta": {},
+                    }
                 )
             limit = int(request.query_params.get("limit", 50))
             page = int(request.query_params.get("page", 1))
             items = list(self.products.values())
+            if skus := request.query_params.get("sku:in"):
+                items = [p for p in items if p.sku in skus.split(",")]
             pages = max(1, -(-len(items) // limit))
             chunk = items[(page - 1) * limit : page * limit]
             return JSONResponse({"data": [out(p) for p in chunk], "meta": {"pagination": {

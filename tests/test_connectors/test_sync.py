@@ -100,8 +100,8 @@ async def test_pull_matches_by_external_id_then_ean_and_creates_the_rest(
     async with open_runtime.db.transaction() as session:
         ean_of_second = (await products.get_product(session, key.caller(), id=by_ean)).product.ean
     fake = store.fake
-    fake.upsert(None, "OTHER-SKU", name="Même EAN", ean=ean_of_second, price=5.0)
-    fake.upsert(None, "NEW-1", name="Nouveau", ean=ean13(), price=3.0)
+    fake.create("OTHER-SKU", name="Même EAN", ean=ean_of_second, price=5.0)
+    fake.create("NEW-1", name="Nouveau", ean=ean13(), price=3.0)
 
     pulled = await sync(open_client, open_runtime, key, connector["id"], "pull-products")
     assert pulled["status"] == "completed", pulled
@@ -121,13 +121,13 @@ async def test_a_pull_interrupted_by_a_transient_error_resumes_where_it_was(
     key = await make_key()
     connector = await create_connector(open_client, key, woo.fields())
     for i in range(250):
-        woo.fake.upsert(None, f"PULL-{i}", name=f"Distant {i}", ean=ean13(), price=1.0 + i)
+        woo.fake.create(f"PULL-{i}", name=f"Distant {i}", ean=ean13(), price=1.0 + i)
     woo.fake.errors_at[2] = (503, {})  # the second page fails once
 
     pulled = await sync(open_client, open_runtime, key, connector["id"], "pull-products")
     assert (pulled["status"], pulled["processed"], pulled["created"]) == ("completed", 250, 250)
     pages = [path for method, path in woo.fake.requests if method == "GET"]
-    assert len(pages) == 5  # page 1, page 2 refused, page 1 again (skipped), pages 2 and 3
+    assert len(pages) == 4  # page 1, page 2 refused, page 2 again, page 3: never page 1 twice
 
     woo.fake.errors.append((401, {}))
     refused = await sync(open_client, open_runtime, key, connector["id"], "pull-products")

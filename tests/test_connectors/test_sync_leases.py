@@ -16,6 +16,7 @@ from sqlalchemy import select
 from models import ConnectorProductLink, SyncJob
 from pim.runtime import Runtime
 from tests.conftest import MakeKey
+from tests.faults import Faults
 from tests.loopback import serve
 from tests.test_connectors.conftest import Store, create_connector, make_products, sync
 from tests.test_connectors.fakes import WooFake
@@ -72,7 +73,7 @@ async def test_a_push_whose_worker_dies_or_stops_is_taken_over_and_each_product_
         "PIM_OUTBOUND_ALLOW_HTTP": "true",
     }
     async with serve(gate) as url:
-        connector = await create_connector(open_client, key, Store(fake, url).fields())
+        connector = await create_connector(open_client, key, Store(fake, url, Faults()).fields())
         started = await open_client.post(
             f"/api/v1/connectors/{connector['id']}/sync/push-products", headers=key.bearer
         )

@@ -1,0 +1,110 @@
+"""Each product exists once on the platform, whatever the platform answers: a write
+committed and then answered 502, a connection dropped or hung after the commit, and
+throttling in the middle of a push. The fakes keep every create as a separate record
+(or refuse a duplicate SKU, as WooCommerce and BigCommerce do), so a create sent
+twice shows."""
+
+import json
+import uuid
+from collections.abc import Callable
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from models import ConnectorProductLink
+from pim.runtime import Runtime
+from tests.conftest import MakeKey
+from tests.test_connectors.conftest import Store, create_connector, make_products, sync
+from tests.test_connectors.fakes import THROTTLED
+
+# Where each platform's product writes go (a part of the path).
+WRITES = {
+    "woocommerce": "/products/batch",
+    "shopify": "/graphql.json",
+    "bigcommerce": "/v3/catalog/products",
+    "magento": "/async/bulk",
+}
+
+
+def throttle(store: Store, path: str) -> None:
+    if store.platform == "shopify":
+        store.faults.throttle(path, status=200, headers={"Content-Type": "application/json"},
+                              body=json.dumps(THROTTLED).encode(), at=2, times=2)  # fmt: skip
+    else:
+        status, headers = store.fake.throttle
+        store.faults.throttle(path, status=status, headers=headers, method="POST", at=2, times=2)
+
+
+FAULTS: dict[str, Callable[[Store, str], object]] = {
+    "502 after commit": lambda store, path: store.faults.fail_after_commit(path, at=2),
+    "connection dropped after commit": lambda s, path: s.faults.drop_after_commit(path, at=2),
+    "timeout after commit": lambda store, path: store.faults.hang_after_commit(path, at=2),
+    "throttled mid-push": throttle,
+}
+
+
+async def links_of(runtime: Runtime, connector_id: str) -> dict[uuid.UUID, str | None]:
+    async with runtime.db.transaction() as session:
+        rows = await session.execute(
+            select(ConnectorProductLink.product_id, ConnectorProductLink.external_id).where(
+                ConnectorProductLink.connector_id == uuid.UUID(connector_id)
+            )
+        )
+        return {product_id: external_id for product_id, external_id in rows}
+
+
+def remote_key(platform: str, external_id: str) -> str:
+    """The fake's record id (or SKU, Magento's key) an external id designates."""
+    return external_id if platform == "magento" else external_id.rsplit("/", 1)[-1]
+
+
+async def assert_exactly_once(
+    runtime: Runtime, store: Store, connector_id: str, product_ids: list[uuid.UUID]
+) -> None:
+    fake = store.fake
+    assert len(fake.products) == len(product_ids)
+    assert sorted(fake.creates) == sorted(set(fake.creates))  # no SKU created twice
+    links = await links_of(runtime, connector_id)
+    assert set(links) == set(product_ids)
+    external = [remote_key(store.platform, e) for e in links.values() if e]
+    assert len(external) == len(set(external)) == len(product_ids)
+    remote = (
+        {p.sku for p in fake.products.values()}
+        if store.platform == "magento"
+        else set(fake.products)
+    )
+    assert set(external) == remote
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+async def test_250_products_exist_once_whatever_the_platform_answers(
+    open_client: httpx.AsyncClient, open_runtime: Runtime, make_key: MakeKey, store: Store,
+    fault: str,
+) -> None:  # fmt: skip
+    key = await make_key()
+    product_ids = await make_products(open_runtime, key, 250)
+    connector = await create_connector(open_client, key, store.fields())
+    FAULTS[fault](store, WRITES[store.platform])
+
+    job = await sync(open_client, open_runtime, key, connector["id"], "push-products")
+    assert store.faults.rules[0].fired >= 1  # the fault did happen
+    assert (job["status"], job["succeeded"], job["failed"]) == ("completed", 250, 0), job
+    await assert_exactly_once(open_runtime, store, connector["id"], product_ids)
+
+
+async def test_a_woocommerce_batch_committed_then_answered_502_is_not_created_again(
+    open_client: httpx.AsyncClient, open_runtime: Runtime, make_key: MakeKey, woo: Store
+) -> None:
+    """What a WordPress host behind a proxy does when PHP runs past the gateway timeout:
+    the first 100 were created, the answer lost; replaying the batch made them twice."""
+    key = await make_key()
+    product_ids = await make_products(open_runtime, key, 150)
+    connector = await create_connector(open_client, key, woo.fields())
+    woo.faults.fail_after_commit("/products/batch", at=1)
+
+    job = await sync(open_client, open_runtime, key, connector["id"], "push-products")
+    assert (job["status"], job["succeeded"], job["failed"]) == ("completed", 150, 0), job
+    await assert_exactly_once(open_runtime, woo, connector["id"], product_ids)
+    lookups = [r for r in woo.fake.requests if r == ("GET", "/wp-json/wc/v3/products")]
+    assert len(lookups) == 1  # the lost batch's products were looked up by SKU, once
