@@ -18,6 +18,7 @@ from resolvers import catalog, prices, products, stock
 from resolvers.batches import BatchUpdate
 from resolvers.bounds import page_window
 from resolvers.errors import DomainError, FieldError, ValidationFailed
+from resolvers.policies import WINDEV_SYNC
 from resolvers.product_fields import ProductFields
 from resolvers.product_writes import ItemResult
 from resolvers.products import ProductFilter, ProductRow, ProductSort
@@ -27,7 +28,6 @@ from rest_compat.common import caller_with, json_array, json_object, runtime, st
 PREFIX = "/api/v1/windev"
 API_NAME = "ProductsManager WinDev API"
 VERSION = "1.1"
-MAX_SYNC = 1000
 DEFAULT_LIMIT = 100
 ENDPOINTS = [
     "GET  /api/v1/windev/status",
@@ -177,7 +177,9 @@ def _unix_time(text: str) -> datetime:
         ) from exc
 
 
-@router.post("/products/sync", openapi_extra=json_body(array_of(WIRE_PRODUCT, MAX_SYNC)))
+@router.post(
+    "/products/sync", openapi_extra=json_body(array_of(WIRE_PRODUCT, WINDEV_SYNC.max_items))
+)
 async def sync_products(request: Request, caller: Caller = Depends(syncer)) -> OrjsonResponse:
     items = await json_array(request)
     async with runtime(request).db.transaction() as session:
@@ -185,8 +187,7 @@ async def sync_products(request: Request, caller: Caller = Depends(syncer)) -> O
             session,
             caller,
             items=[_domain_fields(i) if isinstance(i, dict) else i for i in items],
-            required=("reference", "name"),
-            max_items=MAX_SYNC,
+            policy=WINDEV_SYNC,
         )
     data = [_sync_item(r, items[r.index]) for r in batch.results]
     created, updated = batch.count("created"), batch.count("updated", "unchanged")

@@ -188,7 +188,7 @@ class ConnectorQuery:
     ) -> ConnectorList:
         page = await run_query(
             info, connectors.list_connectors, platform=platform,
-            limit=max(1, min(first, connectors.MAX_PAGE_SIZE)), offset=max(0, offset),
+            limit=first, offset=offset,
         )  # fmt: skip
         return ConnectorList(
             nodes=[Connector.from_model(c, page.stats[c.id]) for c in page.connectors],
@@ -210,7 +210,7 @@ class ConnectorQuery:
     ) -> list[SyncJob]:
         jobs = await run_query(
             info, sync.list_sync_jobs, connector_id=parse_id(connector_id, "connectorId"),
-            limit=max(1, min(first, 100)),
+            limit=first,
         )  # fmt: skip
         return [SyncJob.from_model(j) for j in jobs]
 

@@ -10,14 +10,13 @@ from strawberry.types.base import get_object_definition
 from strawberry.utils.str_converters import to_camel_case
 
 from resolvers import products
+from resolvers.policies import BULK_BATCH, UPSERT_BATCH, BatchPolicy
 from resolvers.product_writes import BatchResult, ItemResult, WriteOptions
 from resolvers.products import ProductFilter, ProductPage, ProductRow, ProductSort
 from schema.catalog import Brand, Category, Supplier
 from schema.context import Info, parse_id
 from schema.errors import UserError, run_query, user_errors
 from schema.selection import selected_below
-
-MAX_BATCH = 500
 
 
 @strawberry.enum(description="Lifecycle status of a product.")
@@ -136,10 +135,10 @@ class Product:
         attributes = product.__dict__
         attributes.update(record)
         attributes["id"] = strawberry.ID(str(record["id"]))
-        attributes["status"] = _STATUSES["deleted" if record["deleted_at"] else record["status"]]
+        attributes["status"] = _STATUSES[row.product.shown_status]
         attributes["brand_name"] = row.brand_name
         attributes["stock"] = row.stock
-        attributes["is_active"] = record["status"] == "active"
+        attributes["is_active"] = row.product.is_active
         attributes["model_id"] = record["id"]
         return product
 
@@ -200,7 +199,7 @@ _STATUSES = {status.value: status for status in ProductStatus}
 # The product columns a Product field reads, where it is not the column of its name
 # (brand_name and stock come from the joins every product read makes).
 _FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
-    "status": ("status", "deleted_at"), "is_active": ("status",), "brand": ("brand_id",),
+    "status": products.STATUS_COLUMNS, "is_active": products.STATUS_COLUMNS, "brand": ("brand_id",),
     "category": ("category_id",), "supplier": ("supplier_id",), "supplier_stocks": ("id",),
     "channel_prices": ("id",), "brand_name": (), "stock": (),
 }  # fmt: skip
@@ -214,7 +213,7 @@ _COLUMNS_BY_NAME: dict[str, tuple[str, ...]] = {
     },
 }
 # What from_row reads whatever is selected.
-_ALWAYS_READ = ("id", "status", "deleted_at")
+_ALWAYS_READ = ("id", *products.STATUS_COLUMNS)
 
 
 def node_columns(info: Info, *path: str) -> tuple[str, ...] | None:
@@ -526,7 +525,7 @@ async def _write_one(
 
 
 async def _write_batch(
-    info: Info, inputs: list[ProductInput], options: WriteOptions, max_items: int
+    info: Info, inputs: list[ProductInput], options: WriteOptions, policy: BatchPolicy
 ) -> ProductBatchPayload:
     """Every batch mutation: one writer call, per-item results in input order."""
 
@@ -537,7 +536,7 @@ async def _write_batch(
                 info.context.caller(),
                 items=[_fields(i) for i in inputs],
                 options=options,
-                max_items=max_items,
+                max_items=policy.max_items,
             )
 
     batch, errors = await user_errors(run)
@@ -564,16 +563,17 @@ class ProductMutation:
         return await _write_one(info, _fields(input), "upsert")
 
     @strawberry.mutation(
-        description=f"Create or update up to {MAX_BATCH} products; each item stands alone."
+        description=f"Create or update up to {UPSERT_BATCH.max_items} products; "
+        "each item stands alone."
     )
     async def upsert_products(
         self, info: Info, inputs: list[ProductInput], dry_run: bool = False
     ) -> ProductBatchPayload:
         options = WriteOptions(mode="upsert", dry_run=dry_run)
-        return await _write_batch(info, inputs, options, MAX_BATCH)
+        return await _write_batch(info, inputs, options, UPSERT_BATCH)
 
     @strawberry.mutation(
-        description=f"Create up to {products.MAX_BULK_ITEMS} new products, matched by EAN; "
+        description=f"Create up to {BULK_BATCH.max_items} new products, matched by EAN; "
         "each item stands alone. An existing EAN is skipped with `skipDuplicates`, "
         "otherwise reported as a CONFLICT error on its item. `supplierCode` applies to "
         "every item that does not name its own."
@@ -592,10 +592,10 @@ class ProductMutation:
             default_supplier_code=supplier_code,
             dry_run=dry_run,
         )
-        return await _write_batch(info, inputs, options, products.MAX_BULK_ITEMS)
+        return await _write_batch(info, inputs, options, BULK_BATCH)
 
     @strawberry.mutation(
-        description=f"Update up to {products.MAX_BULK_ITEMS} products matched by EAN, with "
+        description=f"Update up to {BULK_BATCH.max_items} products matched by EAN, with "
         "only the given fields; nulls are ignored. An unknown EAN is skipped with "
         "`skipNotFound`, otherwise reported as NOT_FOUND on its item."
     )
@@ -607,7 +607,7 @@ class ProductMutation:
         dry_run: bool = False,
     ) -> ProductBatchPayload:
         options = WriteOptions(mode="update", skip_missing=skip_not_found, dry_run=dry_run)
-        return await _write_batch(info, inputs, options, products.MAX_BULK_ITEMS)
+        return await _write_batch(info, inputs, options, BULK_BATCH)
 
     @strawberry.mutation(
         description="Replace a product's core fields (PUT): the External API's product fields "

@@ -142,6 +142,27 @@ async def test_batch_over_500_is_a_typed_error(client: httpx.AsyncClient, key: K
     assert payload["total"] == 0 and payload["errors"][0]["code"] == "TOO_MANY"
 
 
+async def test_page_sizes_out_of_range_are_refused_as_on_rest_not_clamped(
+    client: httpx.AsyncClient, key: Key
+) -> None:
+    connector = "00000000-0000-7000-8000-000000000000"
+    for query, variables in [
+        ("query ($n: Int!) { products(first: $n) { totalCount } }", {"n": 0}),
+        ("query ($n: Int!) { products(first: $n) { totalCount } }", {"n": 501}),
+        ("query ($n: Int!) { connectors(first: $n) { totalCount } }", {"n": 101}),
+        ("query ($n: Int!) { connectors(first: 1, offset: $n) { totalCount } }", {"n": -1}),
+        (
+            "query ($n: Int!, $c: ID!) { syncJobs(connectorId: $c, first: $n) { id } }",
+            {"n": 0, "c": connector},
+        ),
+    ]:
+        body = await gql(client, query, key, **variables)
+        assert body["data"] is None, (query, variables)
+        [error] = body["errors"]
+        assert error["extensions"]["code"] == "VALIDATION_FAILED", (query, error)
+        assert "doit être compris entre" in error["message"], error
+
+
 async def test_replace_update_and_delete(client: httpx.AsyncClient, key: Key) -> None:
     await gql(
         client, UPSERT, key, input={"ean": ean13(1), "name": "A", "description": "D", "weight": 2}
