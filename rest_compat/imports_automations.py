@@ -62,7 +62,7 @@ async def list_automations(
     limit: int = Query(50),
     caller: Caller = Depends(authenticated),
 ) -> OrjsonResponse:
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         page = await automations.list_automations(session, caller, skip=skip, limit=limit)
     return listing([automation_out(a) for a in page.items], page.total, skip, limit)
 
@@ -71,7 +71,7 @@ async def list_automations(
 async def get_automation(
     request: Request, automation_id: uuid.UUID, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         automation = await automations.get_automation(session, caller, automation_id=automation_id)
     return OrjsonResponse(automation_out(automation))
 

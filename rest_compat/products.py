@@ -188,7 +188,7 @@ async def list_products(
     caller: Caller = Depends(reader),
 ) -> OrjsonResponse:
     flt = ProductFilter(search=search, is_active=is_active, supplier_id=supplier_id)
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         page = await products.list_products(
             session,
             caller,
@@ -204,7 +204,7 @@ async def list_products(
 async def get_product(
     request: Request, id: uuid.UUID, caller: Caller = Depends(reader)
 ) -> OrjsonResponse:
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         row = await products.get_product(session, caller, id=id)
     return OrjsonResponse(product_out(row))
 

@@ -127,7 +127,7 @@ async def _product_page(
     request: Request, caller: Caller, flt: ProductFilter, sort: ProductSort, page: int, limit: int
 ) -> OrjsonResponse:
     offset = page_window(page, limit, products.MAX_PAGE_SIZE)
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         result = await products.list_products(
             session, caller, filters=flt, sort=sort, limit=limit, offset=offset,
             columns=PRODUCT_COLUMNS,
@@ -216,7 +216,7 @@ def _sync_item(result: ItemResult, raw: Any) -> dict[str, Any]:
 async def get_product(
     request: Request, ref: str, caller: Caller = Depends(reader)
 ) -> OrjsonResponse:
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         row = await products.get_by_reference_or_ean(session, caller, ref=ref)
     item = product_item(row)
     return ok(
@@ -303,7 +303,7 @@ async def update_prices(request: Request, caller: Caller = Depends(writer)) -> O
 
 @router.get("/categories")
 async def categories(request: Request, caller: Caller = Depends(reader)) -> OrjsonResponse:
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         rows = await catalog.list_categories(session, caller)
     data = [
         {
@@ -321,7 +321,7 @@ async def categories(request: Request, caller: Caller = Depends(reader)) -> Orjs
 
 @router.get("/suppliers")
 async def suppliers(request: Request, caller: Caller = Depends(reader)) -> OrjsonResponse:
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         rows = await catalog.list_suppliers(session, caller, active_only=True)
     data = [
         {
