@@ -8,9 +8,11 @@ import strawberry
 from strawberry.scalars import JSON
 
 from models import Automation as AutomationModel
+from pim.auth import Caller
+from pim.db import DbSession
 from resolvers import automations
 from schema.context import Info, parse_id
-from schema.errors import UserError, run_query, user_errors
+from schema.errors import UserError, run_mutation, run_query
 
 
 @strawberry.enum(description="Where an automation downloads its file from.")
@@ -176,15 +178,13 @@ async def _mutate(
     id: strawberry.ID | None = None,
     **kwargs: Any,
 ) -> AutomationPayload:
-    async def run() -> Automation:
-        runtime = info.context.runtime
+    async def body(session: DbSession, caller: Caller) -> AutomationModel:
         if id is not None:
             kwargs["automation_id"] = parse_id(id)
-        async with runtime.db.transaction() as session:
-            model = await operation(session, info.context.caller(), **kwargs)
-        return Automation.from_model(model)
+        return cast(AutomationModel, await operation(session, caller, **kwargs))
 
-    automation, errors = await user_errors(run)
+    model, errors = await run_mutation(info, body)
+    automation = Automation.from_model(model) if model else None
     return AutomationPayload(automation=automation, errors=errors)
 
 
@@ -216,13 +216,10 @@ class AutomationMutation:
 
     @strawberry.mutation(description="Delete an automation; its past import jobs stay.")
     async def delete_automation(self, info: Info, id: strawberry.ID) -> DeleteAutomationPayload:
-        async def run() -> Any:
-            async with info.context.runtime.db.transaction() as session:
-                return await automations.delete_automation(
-                    session, info.context.caller(), automation_id=parse_id(id)
-                )
-
-        deleted, errors = await user_errors(run)
+        deleted, errors = await run_mutation(
+            info,
+            lambda s, caller: automations.delete_automation(s, caller, automation_id=parse_id(id)),
+        )
         return DeleteAutomationPayload(
             deleted_id=strawberry.ID(str(deleted)) if deleted else None, errors=errors
         )

@@ -9,13 +9,15 @@ from strawberry.scalars import JSON
 from strawberry.types.base import get_object_definition
 from strawberry.utils.str_converters import to_camel_case
 
+from pim.auth import Caller
+from pim.db import DbSession
 from resolvers import products
 from resolvers.policies import BULK_BATCH, UPSERT_BATCH, BatchPolicy
-from resolvers.product_writes import BatchResult, ItemResult, WriteOptions
+from resolvers.product_writes import ItemResult, WriteOptions
 from resolvers.products import ProductFilter, ProductPage, ProductRow, ProductSort
 from schema.catalog import Brand, Category, Supplier
 from schema.context import Info, parse_id
-from schema.errors import UserError, run_query, user_errors
+from schema.errors import UserError, run_mutation, run_query
 from schema.selection import selected_below
 
 
@@ -507,13 +509,9 @@ class ProductQuery:
 async def _write_one(
     info: Info, data: dict[str, Any], mode: products.WriteMode, **target: Any
 ) -> ProductPayload:
-    async def run() -> tuple[ItemResult, ProductRow]:
-        async with info.context.runtime.db.transaction() as session:
-            return await products.write_one(
-                session, info.context.caller(), data=data, mode=mode, **target
-            )
-
-    done, errors = await user_errors(run)
+    done, errors = await run_mutation(
+        info, lambda s, caller: products.write_one(s, caller, data=data, mode=mode, **target)
+    )
     if done is None:
         return ProductPayload(product=None, errors=errors)
     result, row = done
@@ -529,17 +527,13 @@ async def _write_batch(
 ) -> ProductBatchPayload:
     """Every batch mutation: one writer call, per-item results in input order."""
 
-    async def run() -> BatchResult:
-        async with info.context.runtime.db.transaction() as session:
-            return await products.write_batch(
-                session,
-                info.context.caller(),
-                items=[_fields(i) for i in inputs],
-                options=options,
-                max_items=policy.max_items,
-            )
-
-    batch, errors = await user_errors(run)
+    items = [_fields(i) for i in inputs]
+    batch, errors = await run_mutation(
+        info,
+        lambda s, caller: products.write_batch(
+            s, caller, items=items, options=options, max_items=policy.max_items
+        ),
+    )
     results = batch.results if batch else []
     return ProductBatchPayload(
         total=len(results),
@@ -632,14 +626,11 @@ class ProductMutation:
     async def delete_product(
         self, info: Info, id: strawberry.ID | None = None, ean: str | None = None
     ) -> DeleteProductPayload:
-        async def run() -> Any:
-            async with info.context.runtime.db.transaction() as session:
-                product_id = parse_id(id) if id is not None else None
-                return await products.delete_product(
-                    session, info.context.caller(), id=product_id, ean=ean
-                )
+        async def body(session: DbSession, caller: Caller) -> Any:
+            product_id = parse_id(id) if id is not None else None
+            return await products.delete_product(session, caller, id=product_id, ean=ean)
 
-        deleted, errors = await user_errors(run)
+        deleted, errors = await run_mutation(info, body)
         return DeleteProductPayload(
             deleted_id=strawberry.ID(str(deleted)) if deleted else None, errors=errors
         )
