@@ -1,5 +1,6 @@
 """GraphQL types and fields for brands, categories and suppliers."""
 
+import uuid
 from datetime import datetime
 
 import strawberry
@@ -9,8 +10,9 @@ from models import Category as CategoryModel
 from models import Supplier as SupplierModel
 from pim.auth import Caller
 from pim.db import DbSession
-from resolvers import catalog
+from resolvers import catalog, loaders
 from schema.context import Info, parse_id
+from schema.dataloaders import Loader
 from schema.errors import UserError, run_mutation, run_query
 
 
@@ -66,6 +68,18 @@ class Supplier:
             is_active=supplier.is_active,
             created_at=supplier.created_at,
         )
+
+
+class BrandLoader(Loader[uuid.UUID, BrandModel | None]):
+    lookup = loaders.brands
+
+
+class CategoryLoader(Loader[uuid.UUID, CategoryModel | None]):
+    lookup = loaders.categories
+
+
+class SupplierLoader(Loader[uuid.UUID, SupplierModel | None]):
+    lookup = loaders.suppliers
 
 
 @strawberry.input

@@ -15,10 +15,12 @@ from resolvers import products
 from resolvers.policies import BULK_BATCH, UPSERT_BATCH, BatchPolicy
 from resolvers.product_writes import ItemResult, WriteOptions
 from resolvers.products import ProductFilter, ProductPage, ProductRow, ProductSort
-from schema.catalog import Brand, Category, Supplier
+from schema.catalog import Brand, BrandLoader, Category, CategoryLoader, Supplier, SupplierLoader
 from schema.context import Info, parse_id
 from schema.errors import UserError, run_mutation, run_query
+from schema.prices import ChannelPricesLoader
 from schema.selection import selected_below
+from schema.stock import SupplierStocksLoader
 
 
 @strawberry.enum(description="Lifecycle status of a product.")
@@ -151,26 +153,26 @@ class Product:
         if self.brand_name is not None:
             # Product reads join the brand's name already: no query needed.
             return Brand(id=strawberry.ID(str(self.brand_id)), name=self.brand_name)
-        model = await info.context.brands.load(self.brand_id)
+        model = await BrandLoader.of(info.context).load(self.brand_id)
         return Brand.from_model(model) if model else None
 
     @strawberry.field(description="The category (batched per request).")
     async def category(self, info: Info) -> Category | None:
         if self.category_id is None:
             return None
-        model = await info.context.categories.load(self.category_id)
+        model = await CategoryLoader.of(info.context).load(self.category_id)
         return Category.from_model(model) if model else None
 
     @strawberry.field(description="The supplier the product comes from (batched per request).")
     async def supplier(self, info: Info) -> Supplier | None:
         if self.supplier_id is None:
             return None
-        model = await info.context.suppliers.load(self.supplier_id)
+        model = await SupplierLoader.of(info.context).load(self.supplier_id)
         return Supplier.from_model(model) if model else None
 
     @strawberry.field(description="Stock per supplier (batched per request).")
     async def supplier_stocks(self, info: Info) -> list[SupplierStock]:
-        offers = await info.context.supplier_stocks.load(self.model_id)
+        offers = await SupplierStocksLoader.of(info.context).load(self.model_id)
         return [
             SupplierStock(
                 supplier=Supplier.from_model(supplier),
@@ -183,7 +185,7 @@ class Product:
 
     @strawberry.field(description="Prices on the channels' price lists (batched per request).")
     async def channel_prices(self, info: Info) -> list[ChannelPrice]:
-        items = await info.context.channel_prices.load(self.model_id)
+        items = await ChannelPricesLoader.of(info.context).load(self.model_id)
         return [
             ChannelPrice(
                 channel=price_list.channel,
