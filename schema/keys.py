@@ -127,7 +127,8 @@ class KeyMutation:
 
     @strawberry.mutation(
         description="A new key with the same name, scopes and limit, its secret returned "
-        "this once; the old key keeps working for `gracePeriodHours` (0 to 168), then is refused."
+        "this once; the old key keeps working for `gracePeriodHours` "
+        f"(0 to {keys.MAX_ROTATION_GRACE // timedelta(hours=1)}), then is refused."
     )
     async def rotate_api_key(
         self, info: Info, id: strawberry.ID, grace_period_hours: float = 24

@@ -288,7 +288,7 @@ class WebhookMutation:
 
     @strawberry.mutation(
         description="A new signing secret, returned once; the old one also signs until "
-        "`expiresInHours` have passed (0 to 168)."
+        f"`expiresInHours` have passed (0 to {webhooks.MAX_GRACE_HOURS})."
     )
     async def rotate_webhook_secret(
         self, info: Info, id: strawberry.ID, expires_in_hours: float = 24
