@@ -1,4 +1,4 @@
-"""GraphQL mutation for batch stock updates by EAN, and the stock DataLoaders."""
+"""GraphQL mutation for batch stock updates by EAN, and the stock-per-supplier DataLoader."""
 
 import uuid
 
