@@ -3,7 +3,7 @@
 import base64
 import functools
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -64,17 +64,30 @@ from resolvers.product_writes import (
 )
 
 MAX_PAGE_SIZE = 500
-# The columns ProductRecord.is_active and shown_status read.
+# The columns is_active and shown_status read.
 STATUS_COLUMNS = ("status", "deleted_at")
+
 # Finding a product to read or to write it.
 ADDRESS = Operation.PRODUCTS_ADDRESS
 SortField = Literal["created_at", "updated_at", "name", "price", "ean"]
 SortOrder = Literal["asc", "desc"]
 
 
+# Functions of a row's mapping, not properties: surfaces showing many products read the
+# mapping once per product (an attribute of a Core row costs several times a key).
+def is_active(values: Mapping[Any, Any]) -> bool:
+    """Only the `active` status is active: inactive, archived and deleted are not."""
+    return bool(values["status"] == "active")
+
+
+def shown_status(values: Mapping[Any, Any]) -> str:
+    """The status the surfaces show: a soft-deleted product is "deleted", whatever its status."""
+    return "deleted" if values["deleted_at"] else str(values["status"])
+
+
 class ProductRecord:
     """A product as read for display: every column as an attribute, plus the values
-    every surface derives alike (`is_active`, `shown_status`; see STATUS_COLUMNS).
+    every surface derives alike (`is_active`; see is_active and shown_status above).
 
     Backed by a Core row rather than an ORM instance: a page of hundreds of
     products with ninety columns each loads several times faster that way.
@@ -90,13 +103,7 @@ class ProductRecord:
 
     @property
     def is_active(self) -> bool:
-        return bool(self._row.status == "active")
-
-    @property
-    def shown_status(self) -> str:
-        """The status the surfaces show: a soft-deleted product is "deleted"."""
-        row = self._row
-        return "deleted" if row.deleted_at else str(row.status)
+        return is_active(self.values)
 
     @property
     def values(self) -> RowMapping:

@@ -68,16 +68,15 @@ PRODUCT_COLUMNS = ("id", "ean", "name", *products.STATUS_COLUMNS, *_AS_IS)
 
 def product_out(row: ProductRow) -> dict[str, Any]:
     """The External API's product: the spec's fields first, then every other ext field."""
-    record = row.product
-    values = record.values
+    values = row.product.values
     # The driver's UUIDs are a subclass orjson hands to a Python fallback, one call each.
     out = {
         "id": str(values["id"]),
         "ean": values["ean"],
         "title": values["name"],
         "brand_name": row.brand_name,
-        "is_active": record.is_active,
-        "status": record.shown_status,
+        "is_active": products.is_active(values),
+        "status": products.shown_status(values),
     }
     for name in _AS_IS:
         out[name] = values[name]

@@ -139,10 +139,10 @@ class Product:
         attributes = product.__dict__
         attributes.update(record)
         attributes["id"] = strawberry.ID(str(record["id"]))
-        attributes["status"] = _STATUSES[row.product.shown_status]
+        attributes["status"] = _STATUSES[products.shown_status(record)]
         attributes["brand_name"] = row.brand_name
         attributes["stock"] = row.stock
-        attributes["is_active"] = row.product.is_active
+        attributes["is_active"] = products.is_active(record)
         attributes["model_id"] = record["id"]
         return product
 
