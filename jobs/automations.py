@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pim import logs
-from pim.crypto import cipher_for
 from pim.outbound import OutboundPolicy
 from pim.remote_files import Fetched, FetchFailed, FetchLimits, fetch
 from pim.runtime import Runtime
@@ -41,7 +40,7 @@ async def run_automation(ctx: dict[str, Any], automation_id: str, fire_at: str |
             session,
             automation_id=uuid.UUID(automation_id),
             fire_at=parse_iso8601(fire_at) if fire_at else None,
-            cipher=cipher_for(runtime.settings),
+            settings=runtime.settings,
             retry=ctx.get("job_try", 1) > 1,
         )
     if plan is None:

@@ -20,11 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Account, Automation
 from pim import outbound
 from pim.auth import Caller
-from pim.crypto import Cipher, DecryptionFailed
+from pim.crypto import Cipher, DecryptionFailed, cipher_for
 from pim.ids import uuid7
 from pim.jobs import defer
 from pim.outbound import OutboundBlocked, OutboundPolicy
 from pim.remote_files import RemoteSource, check_private_key, check_public_key
+from pim.settings import Settings
 from pim.timeutil import isoformat_z, utcnow
 from resolvers import audit
 from resolvers.bounds import JsonBounded, check_window
@@ -219,8 +220,7 @@ async def create_automation(
     caller: Caller,
     *,
     data: dict[str, Any],
-    cipher: Cipher,
-    policy: OutboundPolicy,
+    settings: Settings,
 ) -> Automation:
     require(caller, Operation.IMPORTS_WRITE)
     parsed, errors = parse(AutomationIn, data)
@@ -228,7 +228,7 @@ async def create_automation(
         raise ValidationFailed.of(errors)
     errors = (
         _schedule_errors(parsed.schedule)
-        + _source_errors(parsed.file_source, policy)
+        + _source_errors(parsed.file_source, OutboundPolicy.from_settings(settings))
         + validate_mapping(parsed.mapping)
     )
     if errors:
@@ -242,7 +242,7 @@ async def create_automation(
         mapping=parsed.mapping,
         is_active=parsed.is_active,
     )
-    _apply_source(automation, _canonical(parsed.file_source), cipher)
+    _apply_source(automation, _canonical(parsed.file_source), cipher_for(settings))
     _reschedule(automation)
     session.add(automation)
     await session.flush()
@@ -287,10 +287,10 @@ async def update_automation(
     *,
     automation_id: uuid.UUID,
     changes: dict[str, Any],
-    cipher: Cipher,
-    policy: OutboundPolicy,
+    settings: Settings,
 ) -> Automation:
     require(caller, Operation.IMPORTS_WRITE)
+    cipher = cipher_for(settings)
     patch, errors = parse(AutomationPatch, changes)
     if patch is None:
         raise ValidationFailed.of(errors)
@@ -322,7 +322,7 @@ async def update_automation(
     if patch.mapping is not None:
         errors += validate_mapping(patch.mapping)
     if source is not None:
-        errors += _source_errors(source, policy)
+        errors += _source_errors(source, OutboundPolicy.from_settings(settings))
     if errors:
         raise ValidationFailed.of(errors)
     if source is not None:
@@ -408,7 +408,7 @@ async def start_run(
     *,
     automation_id: uuid.UUID,
     fire_at: datetime | None,
-    cipher: Cipher,
+    settings: Settings,
     retry: bool = False,
 ) -> RunPlan | None:
     """Claim the run and return what it needs, or None when it is not (or no longer) due.
@@ -462,7 +462,7 @@ async def start_run(
         mapping=dict(automation.mapping or {}),
     )
     try:
-        source = RemoteSource(**_stored_source(automation, cipher))
+        source = RemoteSource(**_stored_source(automation, cipher_for(settings)))
     except DecryptionFailed:
         return replace(plan, error="identifiants illisibles : ressaisissez le mot de passe")
     return replace(plan, source=source)

@@ -16,7 +16,6 @@ from models import (
     Category,
     PriceList,
     PriceListItem,
-    ProductStock,
     Supplier,
     SupplierProduct,
 )
@@ -51,20 +50,6 @@ async def suppliers(
     session: AsyncSession, caller: Caller, keys: Sequence[uuid.UUID]
 ) -> list[Supplier | None]:
     return await _by_id(session, caller, Supplier, keys)
-
-
-async def stock_quantities(
-    session: AsyncSession, caller: Caller, product_ids: Sequence[uuid.UUID]
-) -> list[int | None]:
-    require(caller, Operation.PRODUCTS_READ)
-    rows = await session.execute(
-        select(ProductStock.product_id, ProductStock.quantity).where(
-            ProductStock.account_id == caller.account_id,
-            ProductStock.product_id.in_(list(product_ids)),
-        )
-    )
-    found = {product_id: quantity for product_id, quantity in rows}
-    return [found.get(k) for k in product_ids]
 
 
 async def _grouped_by_product(

@@ -3,7 +3,7 @@
 import base64
 import functools
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -51,6 +51,7 @@ from resolvers.errors import (
     product_not_found,
 )
 from resolvers.permissions import Operation, require
+from resolvers.policies import BatchPolicy
 from resolvers.product_writes import (
     PRODUCTS,
     BatchResult,
@@ -63,16 +64,30 @@ from resolvers.product_writes import (
 )
 
 MAX_PAGE_SIZE = 500
+# The columns is_active and shown_status read.
+STATUS_COLUMNS = ("status", "deleted_at")
+
 # Finding a product to read or to write it.
 ADDRESS = Operation.PRODUCTS_ADDRESS
-# The Products API's documented bulk limit; GraphQL's createProducts/updateProducts share it.
-MAX_BULK_ITEMS = 1000
 SortField = Literal["created_at", "updated_at", "name", "price", "ean"]
 SortOrder = Literal["asc", "desc"]
 
 
+# Functions of a row's mapping, not properties: surfaces showing many products read the
+# mapping once per product (an attribute of a Core row costs several times a key).
+def is_active(values: Mapping[Any, Any]) -> bool:
+    """Only the `active` status is active: inactive, archived and deleted are not."""
+    return bool(values["status"] == "active")
+
+
+def shown_status(values: Mapping[Any, Any]) -> str:
+    """The status the surfaces show: a soft-deleted product is "deleted", whatever its status."""
+    return "deleted" if values["deleted_at"] else str(values["status"])
+
+
 class ProductRecord:
-    """A product as read for display: every column as an attribute, plus `is_active`.
+    """A product as read for display: every column as an attribute, plus the values
+    every surface derives alike (`is_active`; see is_active and shown_status above).
 
     Backed by a Core row rather than an ORM instance: a page of hundreds of
     products with ninety columns each loads several times faster that way.
@@ -88,7 +103,7 @@ class ProductRecord:
 
     @property
     def is_active(self) -> bool:
-        return bool(self._row.status == "active")
+        return is_active(self.values)
 
     @property
     def values(self) -> RowMapping:
@@ -685,19 +700,18 @@ async def sync_products(
     caller: Caller,
     *,
     items: Sequence[Any],
-    required: Sequence[str],
-    max_items: int,
+    policy: BatchPolicy,
 ) -> BatchResult:
     """A batch matched by EAN, else by reference (WinDev sync), where every item must
-    carry the `required` fields; an item missing one fails alone."""
+    carry the policy's required fields; an item missing one fails alone."""
     require(caller, write_operation("upsert"))
-    check_size(items, max_items)
+    check_size(items, policy.max_items)
     rejected: list[ItemResult] = []
     kept: list[tuple[int, Any]] = []
     for index, item in enumerate(items):
         missing = [
             FieldError(name, "champ obligatoire", "missing")
-            for name in required
+            for name in policy.required
             if isinstance(item, dict) and _blank(item.get(name))
         ]
         if missing:
@@ -712,7 +726,7 @@ async def sync_products(
         caller,
         items=[item for _, item in kept],
         options=WriteOptions(mode="upsert", match_reference=True),
-        max_items=max_items,
+        max_items=policy.max_items,
     )
     for (index, _), result in zip(kept, batch.results, strict=True):
         result.index = index

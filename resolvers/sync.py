@@ -32,6 +32,7 @@ from pim.ids import uuid7
 from pim.jobs import defer
 from pim.sql import unique, upsert
 from pim.timeutil import isoformat_z, utcnow
+from resolvers.bounds import check_window
 from resolvers.connectors import load_connector
 from resolvers.errors import Conflict, FieldError, NotFound, ValidationFailed
 from resolvers.permissions import Operation, require
@@ -45,6 +46,8 @@ KINDS: tuple[Kind, ...] = ("push-products", "pull-products", "push-stock", "push
 FINAL = frozenset({"completed", "failed", "cancelled"})
 RUNNABLE = ("queued", "running")
 MAX_PRODUCT_IDS = 10_000
+# The sync jobs one list returns (the latest first; older ones are read one by one).
+MAX_SYNC_JOBS = 100
 LINK = ConnectorProductLink
 
 
@@ -139,7 +142,9 @@ async def list_sync_jobs(
     platform: str | None = None,
     limit: int = 20,
 ) -> list[SyncJob]:
+    """The connector's latest `limit` sync jobs, newest first."""
     require(caller, Operation.CONNECTORS_READ)
+    check_window(limit, 0, MAX_SYNC_JOBS)
     await load_connector(session, caller, connector_id, platform)
     rows = await session.scalars(
         select(SyncJob)

@@ -10,6 +10,7 @@ from pim.timeutil import isoformat_z, parse_iso8601, utcnow
 from resolvers import products
 from resolvers.bounds import page_window
 from resolvers.errors import DomainError, FieldError, ValidationFailed
+from resolvers.policies import UPSERT_BATCH
 from resolvers.product_fields import ProductFields
 from resolvers.product_writes import ItemResult, WriteMode, WriteOptions
 from resolvers.products import ProductFilter, ProductRow
@@ -18,7 +19,6 @@ from rest_compat.common import caller_with, json_object, runtime, status_of
 
 PREFIX = "/api/v1/ext"
 VERSION = "1.0"
-MAX_BATCH = 500
 router = APIRouter(prefix=PREFIX, tags=["External API"])
 reader = caller_with("ext:products:read")
 writer = caller_with("ext:products:write")
@@ -63,7 +63,7 @@ _AS_IS = (
 
 
 # The product columns product_out reads.
-PRODUCT_COLUMNS = ("id", "ean", "name", "status", "deleted_at", *_AS_IS)
+PRODUCT_COLUMNS = ("id", "ean", "name", *products.STATUS_COLUMNS, *_AS_IS)
 
 
 def product_out(row: ProductRow) -> dict[str, Any]:
@@ -75,8 +75,8 @@ def product_out(row: ProductRow) -> dict[str, Any]:
         "ean": values["ean"],
         "title": values["name"],
         "brand_name": row.brand_name,
-        "is_active": values["status"] == "active",
-        "status": "deleted" if values["deleted_at"] else values["status"],
+        "is_active": products.is_active(values),
+        "status": products.shown_status(values),
     }
     for name in _AS_IS:
         out[name] = values[name]
@@ -199,7 +199,9 @@ async def upsert_product(request: Request, caller: Caller = Depends(writer)) -> 
 
 @router.post(
     "/products/batch",
-    openapi_extra=json_body(object_with(products=array_of(schema_of(ProductFields), MAX_BATCH))),
+    openapi_extra=json_body(
+        object_with(products=array_of(schema_of(ProductFields), UPSERT_BATCH.max_items))
+    ),
 )
 async def batch_upsert(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
     body = await json_object(request)
@@ -212,7 +214,7 @@ async def batch_upsert(request: Request, caller: Caller = Depends(writer)) -> Or
             caller,
             items=[_fields(i) if isinstance(i, dict) else i for i in items],
             options=WriteOptions(mode="upsert"),
-            max_items=MAX_BATCH,
+            max_items=UPSERT_BATCH.max_items,
         )
     data = {
         "total": len(batch.results),

@@ -154,7 +154,7 @@ async def list_jobs(
     limit: int = Query(50),
     caller: Caller = Depends(authenticated),
 ) -> OrjsonResponse:
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         page = await imports.list_jobs(session, caller, skip=skip, limit=limit)
     return listing([job_out(j) for j in page.items], page.total, skip, limit)
 
@@ -163,7 +163,7 @@ async def list_jobs(
 async def get_job(
     request: Request, job_id: uuid.UUID, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         job = await imports.get_job(session, caller, job_id=job_id)
     return OrjsonResponse(job_out(job))
 
@@ -195,7 +195,7 @@ async def logs(
     limit: int = Query(50),
     caller: Caller = Depends(authenticated),
 ) -> OrjsonResponse:
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         page = await imports.job_logs(
             session, caller, job_id=job_id, level=level, skip=skip, limit=limit
         )
@@ -209,7 +209,7 @@ async def preview(
     limit: int = Query(10),
     caller: Caller = Depends(authenticated),
 ) -> OrjsonResponse:
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         result = await imports.preview(session, caller, job_id=job_id, limit=limit)
     return OrjsonResponse(
         {

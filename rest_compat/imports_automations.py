@@ -7,10 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from models import Automation
 from pim.auth import Caller
-from pim.crypto import cipher_for
-from pim.outbound import OutboundPolicy
 from pim.responses import OrjsonResponse
-from pim.runtime import Runtime
 from pim.timeutil import isoformat_z
 from resolvers import automations
 from rest_compat.body_docs import json_body, schema_of
@@ -19,10 +16,6 @@ from rest_compat.imports import PREFIX, authenticated, writer
 
 # Its own router under the Imports API's prefix, with the same authentication and paging.
 router = APIRouter(prefix=PREFIX, tags=["Imports"])
-
-
-def _guards(rt: Runtime) -> dict[str, Any]:
-    return {"cipher": cipher_for(rt.settings), "policy": OutboundPolicy.from_settings(rt.settings)}
 
 
 def created_out(a: Automation) -> dict[str, Any]:
@@ -52,13 +45,13 @@ def automation_out(a: Automation) -> dict[str, Any]:
 @router.post(
     "/automations", status_code=201, openapi_extra=json_body(schema_of(automations.AutomationIn))
 )
-async def create_automation(
-    request: Request, caller: Caller = Depends(writer)
-) -> OrjsonResponse:
+async def create_automation(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
     body = await json_object(request)
     rt = runtime(request)
     async with rt.db.transaction() as session:
-        automation = await automations.create_automation(session, caller, data=body, **_guards(rt))
+        automation = await automations.create_automation(
+            session, caller, data=body, settings=rt.settings
+        )
     return OrjsonResponse(created_out(automation), status_code=201)
 
 
@@ -69,7 +62,7 @@ async def list_automations(
     limit: int = Query(50),
     caller: Caller = Depends(authenticated),
 ) -> OrjsonResponse:
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         page = await automations.list_automations(session, caller, skip=skip, limit=limit)
     return listing([automation_out(a) for a in page.items], page.total, skip, limit)
 
@@ -78,7 +71,7 @@ async def list_automations(
 async def get_automation(
     request: Request, automation_id: uuid.UUID, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         automation = await automations.get_automation(session, caller, automation_id=automation_id)
     return OrjsonResponse(automation_out(automation))
 
@@ -94,7 +87,7 @@ async def update_automation(
     rt = runtime(request)
     async with rt.db.transaction() as session:
         automation = await automations.update_automation(
-            session, caller, automation_id=automation_id, changes=body, **_guards(rt)
+            session, caller, automation_id=automation_id, changes=body, settings=rt.settings
         )
     return OrjsonResponse(automation_out(automation))
 

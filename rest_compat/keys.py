@@ -21,6 +21,7 @@ from rest_compat.common import caller_with, listing, parsed_body, runtime
 
 PREFIX = "/api/v1/keys"
 router = APIRouter(prefix=PREFIX, tags=["API keys"])
+HOUR = timedelta(hours=1)
 authenticated = caller_with(None)
 
 
@@ -35,7 +36,7 @@ class CreateBody(BaseModel):
 class RotateBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # How long the replaced key keeps working; 0 refuses it at once.
-    grace_period_hours: float = Field(default=24, ge=0, le=168)
+    grace_period_hours: float = Field(default=24, ge=0, le=keys.MAX_ROTATION_GRACE // HOUR)
 
 
 def key_out(key: ApiKey, plain: str | None = None) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from pim.responses import OrjsonResponse
 from pim.timeutil import isoformat_z
 from resolvers import products
 from resolvers.errors import DomainError, ValidationFailed
+from resolvers.policies import PRODUCTS_API
 from resolvers.product_fields import ProductFields
 from resolvers.product_writes import ItemResult, ItemStatus, WriteOptions
 from resolvers.products import ProductFilter, ProductRow, ProductSort
@@ -40,8 +41,6 @@ from rest_compat.common import caller_with, json_object, listing, runtime
 from rest_compat.errors import field_error_out
 
 PREFIX = "/api/v1/products"
-# This surface documents EAN-8 and EAN-13 only; the writer checks it item by item.
-EAN_LENGTHS = frozenset({8, 13})
 router = APIRouter(prefix=PREFIX, tags=["Products API"])
 reader = caller_with("products:read")
 writer = caller_with("products:write")
@@ -76,7 +75,7 @@ PRODUCT = schema_of(ProductFields)
 
 def _bulk_body(model: type[BaseModel]) -> dict[str, Any]:
     envelope = schema_of(model)
-    envelope["properties"]["products"] = array_of(PRODUCT, products.MAX_BULK_ITEMS)
+    envelope["properties"]["products"] = array_of(PRODUCT, PRODUCTS_API.max_items)
     return json_body(envelope)
 
 
@@ -135,7 +134,7 @@ async def _bulk(
 ) -> OrjsonResponse:
     async with runtime(request).db.transaction() as session:
         batch = await products.write_batch(
-            session, caller, items=items, options=options, max_items=products.MAX_BULK_ITEMS
+            session, caller, items=items, options=options, max_items=PRODUCTS_API.max_items
         )
     results = [_item_out(r) for r in batch.results]
     return OrjsonResponse(
@@ -159,7 +158,7 @@ async def bulk_create(request: Request, caller: Caller = Depends(writer)) -> Orj
         skip_existing=body.skip_duplicates,
         default_supplier_code=body.supplier_code,
         dry_run=body.dry_run,
-        ean_lengths=EAN_LENGTHS,
+        ean_lengths=PRODUCTS_API.ean_lengths,
     )
     return await _bulk(request, caller, body.products, options, "created")
 
@@ -171,7 +170,7 @@ async def bulk_update(request: Request, caller: Caller = Depends(writer)) -> Orj
         mode="update",
         skip_missing=body.skip_not_found,
         dry_run=body.dry_run,
-        ean_lengths=EAN_LENGTHS,
+        ean_lengths=PRODUCTS_API.ean_lengths,
     )
     return await _bulk(request, caller, body.products, options, "updated")
 
@@ -189,7 +188,7 @@ async def list_products(
     caller: Caller = Depends(reader),
 ) -> OrjsonResponse:
     flt = ProductFilter(search=search, is_active=is_active, supplier_id=supplier_id)
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         page = await products.list_products(
             session,
             caller,
@@ -205,7 +204,7 @@ async def list_products(
 async def get_product(
     request: Request, id: uuid.UUID, caller: Caller = Depends(reader)
 ) -> OrjsonResponse:
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         row = await products.get_product(session, caller, id=id)
     return OrjsonResponse(product_out(row))
 
@@ -215,7 +214,7 @@ async def create_product(request: Request, caller: Caller = Depends(writer)) -> 
     body = await _object(request)
     async with runtime(request).db.transaction() as session:
         _, row = await products.write_one(
-            session, caller, data=body, mode="create", ean_lengths=EAN_LENGTHS
+            session, caller, data=body, mode="create", ean_lengths=PRODUCTS_API.ean_lengths
         )
     return OrjsonResponse(product_out(row), status_code=201)
 
@@ -227,7 +226,7 @@ async def update_product(
     body = await _object(request)
     async with runtime(request).db.transaction() as session:
         _, row = await products.write_one(
-            session, caller, data=body, mode="update", id=id, ean_lengths=EAN_LENGTHS
+            session, caller, data=body, mode="update", id=id, ean_lengths=PRODUCTS_API.ean_lengths
         )
     return OrjsonResponse(product_out(row))
 

@@ -96,7 +96,7 @@ def connector_router(
         caller: Caller = Depends(authenticated),
     ) -> OrjsonResponse:
         offset = page_window(page, per_page, connectors.MAX_PAGE_SIZE, size_field="per_page")
-        async with runtime(request).db.transaction() as session:
+        async with runtime(request).db.read() as session:
             result = await connectors.list_connectors(
                 session, caller, platform=platform, limit=per_page, offset=offset
             )
@@ -120,7 +120,7 @@ def connector_router(
     async def get_connector(
         request: Request, connector_id: str, caller: Caller = Depends(authenticated)
     ) -> OrjsonResponse:
-        async with runtime(request).db.transaction() as session:
+        async with runtime(request).db.read() as session:
             found = await connectors.get_connector(
                 session, caller, id=_id(connector_id), platform=platform
             )
@@ -209,7 +209,7 @@ def connector_router(
     async def list_sync_jobs(
         request: Request, connector_id: str, caller: Caller = Depends(authenticated)
     ) -> OrjsonResponse:
-        async with runtime(request).db.transaction() as session:
+        async with runtime(request).db.read() as session:
             jobs = await sync.list_sync_jobs(
                 session, caller, connector_id=_id(connector_id), platform=platform
             )
@@ -219,7 +219,7 @@ def connector_router(
     async def get_sync_job(
         request: Request, connector_id: str, job_id: str, caller: Caller = Depends(authenticated)
     ) -> OrjsonResponse:
-        async with runtime(request).db.transaction() as session:
+        async with runtime(request).db.read() as session:
             job = await sync.get_sync_job(
                 session, caller, id=_id(job_id, "job_id"), connector_id=_id(connector_id)
             )

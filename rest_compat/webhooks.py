@@ -113,7 +113,7 @@ async def list_endpoints(
     limit: int = Query(100),
     caller: Caller = Depends(authenticated),
 ) -> OrjsonResponse:
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         page = await webhooks.list_endpoints(session, caller, limit=limit, offset=skip)
     return listing([endpoint_out(e) for e in page.items], page.total, skip, limit)
 
@@ -137,7 +137,7 @@ async def create_endpoint(
 async def get_endpoint(
     request: Request, endpoint_id: uuid.UUID, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         endpoint = await webhooks.get_endpoint(session, caller, endpoint_id=endpoint_id)
     return OrjsonResponse(endpoint_out(endpoint))
 
@@ -200,7 +200,7 @@ async def list_deliveries(
     limit: int = Query(100),
     caller: Caller = Depends(authenticated),
 ) -> OrjsonResponse:
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         page = await webhooks.list_deliveries(
             session, caller, endpoint_id=endpoint_id, status=status, limit=limit, offset=skip
         )
@@ -214,7 +214,7 @@ async def list_attempts(
     delivery_id: uuid.UUID,
     caller: Caller = Depends(authenticated),
 ) -> OrjsonResponse:
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         attempts = await webhooks.list_attempts(
             session, caller, endpoint_id=endpoint_id, delivery_id=delivery_id
         )

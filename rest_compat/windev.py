@@ -18,6 +18,7 @@ from resolvers import catalog, prices, products, stock
 from resolvers.batches import BatchUpdate
 from resolvers.bounds import page_window
 from resolvers.errors import DomainError, FieldError, ValidationFailed
+from resolvers.policies import WINDEV_SYNC
 from resolvers.product_fields import ProductFields
 from resolvers.product_writes import ItemResult
 from resolvers.products import ProductFilter, ProductRow, ProductSort
@@ -27,7 +28,6 @@ from rest_compat.common import caller_with, json_array, json_object, runtime, st
 PREFIX = "/api/v1/windev"
 API_NAME = "ProductsManager WinDev API"
 VERSION = "1.1"
-MAX_SYNC = 1000
 DEFAULT_LIMIT = 100
 ENDPOINTS = [
     "GET  /api/v1/windev/status",
@@ -127,7 +127,7 @@ async def _product_page(
     request: Request, caller: Caller, flt: ProductFilter, sort: ProductSort, page: int, limit: int
 ) -> OrjsonResponse:
     offset = page_window(page, limit, products.MAX_PAGE_SIZE)
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         result = await products.list_products(
             session, caller, filters=flt, sort=sort, limit=limit, offset=offset,
             columns=PRODUCT_COLUMNS,
@@ -177,7 +177,9 @@ def _unix_time(text: str) -> datetime:
         ) from exc
 
 
-@router.post("/products/sync", openapi_extra=json_body(array_of(WIRE_PRODUCT, MAX_SYNC)))
+@router.post(
+    "/products/sync", openapi_extra=json_body(array_of(WIRE_PRODUCT, WINDEV_SYNC.max_items))
+)
 async def sync_products(request: Request, caller: Caller = Depends(syncer)) -> OrjsonResponse:
     items = await json_array(request)
     async with runtime(request).db.transaction() as session:
@@ -185,8 +187,7 @@ async def sync_products(request: Request, caller: Caller = Depends(syncer)) -> O
             session,
             caller,
             items=[_domain_fields(i) if isinstance(i, dict) else i for i in items],
-            required=("reference", "name"),
-            max_items=MAX_SYNC,
+            policy=WINDEV_SYNC,
         )
     data = [_sync_item(r, items[r.index]) for r in batch.results]
     created, updated = batch.count("created"), batch.count("updated", "unchanged")
@@ -215,7 +216,7 @@ def _sync_item(result: ItemResult, raw: Any) -> dict[str, Any]:
 async def get_product(
     request: Request, ref: str, caller: Caller = Depends(reader)
 ) -> OrjsonResponse:
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         row = await products.get_by_reference_or_ean(session, caller, ref=ref)
     item = product_item(row)
     return ok(
@@ -302,7 +303,7 @@ async def update_prices(request: Request, caller: Caller = Depends(writer)) -> O
 
 @router.get("/categories")
 async def categories(request: Request, caller: Caller = Depends(reader)) -> OrjsonResponse:
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         rows = await catalog.list_categories(session, caller)
     data = [
         {
@@ -320,7 +321,7 @@ async def categories(request: Request, caller: Caller = Depends(reader)) -> Orjs
 
 @router.get("/suppliers")
 async def suppliers(request: Request, caller: Caller = Depends(reader)) -> OrjsonResponse:
-    async with runtime(request).db.transaction() as session:
+    async with runtime(request).db.read() as session:
         rows = await catalog.list_suppliers(session, caller, active_only=True)
     data = [
         {

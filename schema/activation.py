@@ -2,24 +2,23 @@
 
 import strawberry
 
+from pim.auth import Caller
+from pim.db import DbSession
 from resolvers import products
 from resolvers.products import ProductRow
 from schema.context import Info, parse_id
-from schema.errors import user_errors
+from schema.errors import run_mutation
 from schema.products import Product, ProductPayload
 
 
 async def _set_active(
     info: Info, active: bool, id: strawberry.ID | None, ref: str | None
 ) -> ProductPayload:
-    async def run() -> ProductRow:
+    async def body(session: DbSession, caller: Caller) -> ProductRow:
         product_id = parse_id(id) if id is not None else None
-        async with info.context.runtime.db.transaction() as session:
-            return await products.set_active(
-                session, info.context.caller(), active=active, id=product_id, ref=ref
-            )
+        return await products.set_active(session, caller, active=active, id=product_id, ref=ref)
 
-    row, errors = await user_errors(run)
+    row, errors = await run_mutation(info, body)
     return ProductPayload(product=Product.from_row(row) if row else None, errors=errors)
 
 

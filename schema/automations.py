@@ -8,11 +8,11 @@ import strawberry
 from strawberry.scalars import JSON
 
 from models import Automation as AutomationModel
-from pim.crypto import cipher_for
-from pim.outbound import OutboundPolicy
+from pim.auth import Caller
+from pim.db import DbSession
 from resolvers import automations
 from schema.context import Info, parse_id
-from schema.errors import UserError, run_query, user_errors
+from schema.errors import UserError, run_mutation, run_query
 
 
 @strawberry.enum(description="Where an automation downloads its file from.")
@@ -176,21 +176,15 @@ async def _mutate(
     operation: Any,
     *,
     id: strawberry.ID | None = None,
-    guarded: bool = False,
     **kwargs: Any,
 ) -> AutomationPayload:
-    async def run() -> Automation:
-        runtime = info.context.runtime
+    async def body(session: DbSession, caller: Caller) -> AutomationModel:
         if id is not None:
             kwargs["automation_id"] = parse_id(id)
-        if guarded:  # writes of a source: credentials encrypted, literal hosts checked
-            kwargs["cipher"] = cipher_for(runtime.settings)
-            kwargs["policy"] = OutboundPolicy.from_settings(runtime.settings)
-        async with runtime.db.transaction() as session:
-            model = await operation(session, info.context.caller(), **kwargs)
-        return Automation.from_model(model)
+        return cast(AutomationModel, await operation(session, caller, **kwargs))
 
-    automation, errors = await user_errors(run)
+    model, errors = await run_mutation(info, body)
+    automation = Automation.from_model(model) if model else None
     return AutomationPayload(automation=automation, errors=errors)
 
 
@@ -200,14 +194,20 @@ class AutomationMutation:
     async def create_automation(self, info: Info, input: AutomationInput) -> AutomationPayload:
         data = _given(input)
         data["mapping"] = data.get("mapping") or {}
-        return await _mutate(info, automations.create_automation, guarded=True, data=data)
+        return await _mutate(
+            info, automations.create_automation, data=data, settings=info.context.runtime.settings
+        )
 
     @strawberry.mutation(description="Change an automation; a new schedule takes effect now.")
     async def update_automation(
         self, info: Info, id: strawberry.ID, input: AutomationPatchInput
     ) -> AutomationPayload:
         return await _mutate(
-            info, automations.update_automation, id=id, guarded=True, changes=_given(input)
+            info,
+            automations.update_automation,
+            id=id,
+            changes=_given(input),
+            settings=info.context.runtime.settings,
         )
 
     @strawberry.mutation(description="Queue a run now, outside the schedule.")
@@ -216,13 +216,10 @@ class AutomationMutation:
 
     @strawberry.mutation(description="Delete an automation; its past import jobs stay.")
     async def delete_automation(self, info: Info, id: strawberry.ID) -> DeleteAutomationPayload:
-        async def run() -> Any:
-            async with info.context.runtime.db.transaction() as session:
-                return await automations.delete_automation(
-                    session, info.context.caller(), automation_id=parse_id(id)
-                )
-
-        deleted, errors = await user_errors(run)
+        deleted, errors = await run_mutation(
+            info,
+            lambda s, caller: automations.delete_automation(s, caller, automation_id=parse_id(id)),
+        )
         return DeleteAutomationPayload(
             deleted_id=strawberry.ID(str(deleted)) if deleted else None, errors=errors
         )

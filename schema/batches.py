@@ -5,9 +5,9 @@ from typing import Any
 
 import strawberry
 
-from resolvers.batches import BatchUpdate, EanBatchResult, EanItemResult
+from resolvers.batches import BatchUpdate, EanItemResult
 from schema.context import Info
-from schema.errors import UserError, user_errors
+from schema.errors import UserError, run_mutation
 
 
 @strawberry.enum(description="What happened to one item of a stock or price batch.")
@@ -55,11 +55,7 @@ class EanBatchPayload:
 async def run_batch(
     info: Info, update: BatchUpdate, items: list[dict[str, Any]]
 ) -> EanBatchPayload:
-    async def run() -> EanBatchResult:
-        async with info.context.runtime.db.transaction() as session:
-            return await update(session, info.context.caller(), items=items)
-
-    batch, errors = await user_errors(run)
+    batch, errors = await run_mutation(info, lambda s, caller: update(s, caller, items=items))
     results = batch.results if batch else []
     return EanBatchPayload(
         updated=sum(r.status == "ok" for r in results),

@@ -1,5 +1,6 @@
 """GraphQL types and fields for brands, categories and suppliers."""
 
+import uuid
 from datetime import datetime
 
 import strawberry
@@ -7,9 +8,12 @@ import strawberry
 from models import Brand as BrandModel
 from models import Category as CategoryModel
 from models import Supplier as SupplierModel
-from resolvers import catalog
+from pim.auth import Caller
+from pim.db import DbSession
+from resolvers import catalog, loaders
 from schema.context import Info, parse_id
-from schema.errors import UserError, run_query, user_errors
+from schema.dataloaders import Loader
+from schema.errors import UserError, run_mutation, run_query
 
 
 @strawberry.type(description="A brand, matched case-insensitively by name.")
@@ -66,6 +70,18 @@ class Supplier:
         )
 
 
+class BrandLoader(Loader[uuid.UUID, BrandModel | None]):
+    lookup = loaders.brands
+
+
+class CategoryLoader(Loader[uuid.UUID, CategoryModel | None]):
+    lookup = loaders.categories
+
+
+class SupplierLoader(Loader[uuid.UUID, SupplierModel | None]):
+    lookup = loaders.suppliers
+
+
 @strawberry.input
 class CategoryInput:
     name: str
@@ -116,27 +132,26 @@ class CatalogQuery:
 class CatalogMutation:
     @strawberry.mutation(description="Create a category under `parentId` (or a root).")
     async def create_category(self, info: Info, input: CategoryInput) -> CategoryPayload:
-        async def run() -> Category:
+        async def body(session: DbSession, caller: Caller) -> CategoryModel:
             parent = parse_id(input.parent_id, "parentId") if input.parent_id else None
             data = catalog.CategoryInput(
                 name=input.name, parent_id=parent, slug=input.slug, sort_order=input.sort_order
             )
-            async with info.context.runtime.db.transaction() as session:
-                model = await catalog.create_category(session, info.context.caller(), data=data)
-            return Category.from_model(model)
+            return await catalog.create_category(session, caller, data=data)
 
-        category, errors = await user_errors(run)
-        return CategoryPayload(category=category, errors=errors)
+        model, errors = await run_mutation(info, body)
+        return CategoryPayload(
+            category=Category.from_model(model) if model else None, errors=errors
+        )
 
     @strawberry.mutation(description="Create a supplier with a unique code.")
     async def create_supplier(self, info: Info, input: SupplierInput) -> SupplierPayload:
-        async def run() -> Supplier:
-            data = catalog.SupplierInput(
-                code=input.code, name=input.name, country=input.country, is_active=input.is_active
-            )
-            async with info.context.runtime.db.transaction() as session:
-                model = await catalog.create_supplier(session, info.context.caller(), data=data)
-            return Supplier.from_model(model)
-
-        supplier, errors = await user_errors(run)
-        return SupplierPayload(supplier=supplier, errors=errors)
+        data = catalog.SupplierInput(
+            code=input.code, name=input.name, country=input.country, is_active=input.is_active
+        )
+        model, errors = await run_mutation(
+            info, lambda s, caller: catalog.create_supplier(s, caller, data=data)
+        )
+        return SupplierPayload(
+            supplier=Supplier.from_model(model) if model else None, errors=errors
+        )

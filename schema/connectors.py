@@ -12,12 +12,14 @@ from strawberry.scalars import JSON
 from models import Connector as ConnectorModel
 from models import SyncJob as SyncJobModel
 from pim import progress
+from pim.auth import Caller
+from pim.db import DbSession
 from pim.timeutil import parse_iso8601
 from resolvers import connectors, sync
 from resolvers.connectors import SyncStats as SyncStatsValue
 from resolvers.errors import DomainError, NotFound
 from schema.context import Info, graphql_error, parse_id, subscription_caller
-from schema.errors import UserError, run_query, user_errors
+from schema.errors import UserError, run_mutation, run_query, user_errors
 
 
 @strawberry.enum(description="What a sync job does.")
@@ -188,7 +190,7 @@ class ConnectorQuery:
     ) -> ConnectorList:
         page = await run_query(
             info, connectors.list_connectors, platform=platform,
-            limit=max(1, min(first, connectors.MAX_PAGE_SIZE)), offset=max(0, offset),
+            limit=first, offset=offset,
         )  # fmt: skip
         return ConnectorList(
             nodes=[Connector.from_model(c, page.stats[c.id]) for c in page.connectors],
@@ -210,7 +212,7 @@ class ConnectorQuery:
     ) -> list[SyncJob]:
         jobs = await run_query(
             info, sync.list_sync_jobs, connector_id=parse_id(connector_id, "connectorId"),
-            limit=max(1, min(first, 100)),
+            limit=first,
         )  # fmt: skip
         return [SyncJob.from_model(j) for j in jobs]
 
@@ -218,14 +220,13 @@ class ConnectorQuery:
 async def _start(
     info: Info, connector_id: strawberry.ID, kind: SyncKind, product_ids: list[Any] | None = None
 ) -> SyncJobPayload:
-    async def run() -> sync.QueuedSync:
-        async with info.context.runtime.db.transaction() as session:
-            return await sync.start_sync(
-                session, info.context.caller(), connector_id=parse_id(connector_id, "connectorId"),
-                kind=kind.value, product_ids=product_ids,
-            )  # fmt: skip
-
-    queued, errors = await user_errors(run)
+    queued, errors = await run_mutation(
+        info,
+        lambda s, caller: sync.start_sync(
+            s, caller, connector_id=parse_id(connector_id, "connectorId"), kind=kind.value,
+            product_ids=product_ids,
+        ),
+    )  # fmt: skip
     if queued is None:
         return SyncJobPayload(job=None, errors=errors)
     return SyncJobPayload(
@@ -236,14 +237,11 @@ async def _start(
 async def _save(info: Info, resolver: Any, **kwargs: Any) -> ConnectorPayload:
     """Create or update, then answer with the connector and its sync stats."""
 
-    async def run() -> Connector:
-        async with info.context.runtime.db.transaction() as session:
-            saved = await resolver(
-                session, info.context.caller(), settings=info.context.runtime.settings, **kwargs
-            )
-            return Connector.from_model(saved, await connectors.sync_stats(session, saved))
+    async def body(session: DbSession, caller: Caller) -> Connector:
+        saved = await resolver(session, caller, settings=info.context.runtime.settings, **kwargs)
+        return Connector.from_model(saved, await connectors.sync_stats(session, saved))
 
-    connector, errors = await user_errors(run)
+    connector, errors = await run_mutation(info, body)
     return ConnectorPayload(connector=connector, errors=errors)
 
 
@@ -261,31 +259,33 @@ class ConnectorMutation:
 
     @strawberry.mutation(description="Delete a connector, its sync jobs and links.")
     async def delete_connector(self, info: Info, id: strawberry.ID) -> DeleteConnectorPayload:
-        async def run() -> uuid.UUID:
-            async with info.context.runtime.db.transaction() as session:
-                return await connectors.delete_connector(
-                    session, info.context.caller(), id=parse_id(id)
-                )
-
-        deleted, errors = await user_errors(run)
+        deleted, errors = await run_mutation(
+            info, lambda s, caller: connectors.delete_connector(s, caller, id=parse_id(id))
+        )
         return DeleteConnectorPayload(
             deleted_id=strawberry.ID(str(deleted)) if deleted else None, errors=errors
         )
 
     @strawberry.mutation(description="Test authentication and reachability; syncs nothing.")
     async def test_connector(self, info: Info, id: strawberry.ID) -> ConnectorTestPayload:
-        async def run() -> ConnectorTest:
-            settings = info.context.runtime.settings
-            async with info.context.runtime.db.transaction() as session:
-                config = await connectors.config_to_test(
-                    session, info.context.caller(), settings=settings, id=parse_id(id)
-                )
-            result = await connectors.test_connector(config, settings=settings)
-            return ConnectorTest(success=result.success, platform=result.platform,
-                                 latency_ms=result.latency_ms, message=result.message)  # fmt: skip
-
-        result, errors = await user_errors(run)
-        return ConnectorTestPayload(result=result, errors=errors)
+        settings = info.context.runtime.settings
+        config, errors = await run_mutation(
+            info,
+            lambda s, caller: connectors.config_to_test(
+                s, caller, settings=settings, id=parse_id(id)
+            ),
+        )
+        if config is None:
+            return ConnectorTestPayload(result=None, errors=errors)
+        # The platform is called outside the transaction: nothing waits on it meanwhile.
+        result, errors = await user_errors(
+            lambda: connectors.test_connector(config, settings=settings)
+        )
+        if result is None:
+            return ConnectorTestPayload(result=None, errors=errors)
+        tested = ConnectorTest(success=result.success, platform=result.platform,
+                               latency_ms=result.latency_ms, message=result.message)  # fmt: skip
+        return ConnectorTestPayload(result=tested, errors=[])
 
     @strawberry.mutation(description="Push products (all, or the given ids) in chunks of 100.")
     async def push_products(
@@ -313,11 +313,9 @@ class ConnectorMutation:
 
     @strawberry.mutation(description="Cancel a queued or running sync job (after its chunk).")
     async def cancel_sync_job(self, info: Info, id: strawberry.ID) -> SyncJobPayload:
-        async def run() -> SyncJobModel:
-            async with info.context.runtime.db.transaction() as session:
-                return await sync.cancel_sync_job(session, info.context.caller(), id=parse_id(id))
-
-        job, errors = await user_errors(run)
+        job, errors = await run_mutation(
+            info, lambda s, caller: sync.cancel_sync_job(s, caller, id=parse_id(id))
+        )
         return SyncJobPayload(job=SyncJob.from_model(job) if job else None, errors=errors)
 
 

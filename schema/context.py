@@ -1,27 +1,20 @@
 """The per-request GraphQL context: who calls, the runtime, and this request's DataLoaders."""
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 import strawberry
-from aiodataloader import DataLoader
 from fastapi import Request, WebSocket
 from graphql import GraphQLError
 from strawberry.fastapi import BaseContext
 
 from pim.auth import Caller
-from pim.db import DbSession
 from pim.request_body import budget_of
 from pim.runtime import Runtime
-from resolvers import loaders
 from resolvers.admission import admit, presented_key
 from resolvers.errors import DomainError, FieldError, Unauthenticated, ValidationFailed
 from resolvers.permissions import Operation
-
-BatchFn = Callable[[DbSession, Caller, Sequence[Any]], Awaitable[list[Any]]]
 
 
 def graphql_error(exc: DomainError) -> GraphQLError:
@@ -34,46 +27,14 @@ class Context(BaseContext):
     presented: Caller | None = None
     # A websocket's key, checked again while its subscriptions run.
     socket_key: str | None = None
+    # This request's DataLoaders by class (see schema/dataloaders.py).
+    loaders: dict[type, Any] = field(default_factory=dict)
 
     def caller(self) -> Caller:
         """The authenticated caller, or a GraphQL error: every data field needs a key."""
         if self.presented is None:
             raise graphql_error(Unauthenticated())
         return self.presented
-
-    def _loader(self, batch: BatchFn) -> DataLoader:
-        caller = self.caller()
-
-        async def load(keys_: list[Any]) -> list[Any]:
-            # Each batch has its own session: loaders of one request run concurrently.
-            async with self.runtime.db.read() as session:
-                return await batch(session, caller, keys_)
-
-        return DataLoader(load)
-
-    @cached_property
-    def brands(self) -> DataLoader:
-        return self._loader(loaders.brands)
-
-    @cached_property
-    def categories(self) -> DataLoader:
-        return self._loader(loaders.categories)
-
-    @cached_property
-    def suppliers(self) -> DataLoader:
-        return self._loader(loaders.suppliers)
-
-    @cached_property
-    def stock(self) -> DataLoader:
-        return self._loader(loaders.stock_quantities)
-
-    @cached_property
-    def supplier_stocks(self) -> DataLoader:
-        return self._loader(loaders.supplier_stocks)
-
-    @cached_property
-    def channel_prices(self) -> DataLoader:
-        return self._loader(loaders.channel_prices)
 
 
 Info = strawberry.Info[Context, None]

@@ -1,4 +1,5 @@
-"""Typed errors for GraphQL payloads, and the two ways fields call resolvers.
+"""Typed errors for GraphQL payloads, and the two ways fields call resolvers:
+`run_query` for reads, `run_mutation` for writes.
 
 Expected failures of a mutation (validation, not found, conflict) come back as
 data in `errors`; a missing key, a missing scope or a rate limit is a top-level
@@ -11,6 +12,7 @@ from typing import Any, TypeVar
 
 import strawberry
 
+from pim.auth import Caller
 from pim.db import DbSession
 from resolvers.errors import (
     DomainError,
@@ -87,13 +89,16 @@ async def user_errors(run: Callable[[], Awaitable[T]]) -> tuple[T | None, list[U
         return None, UserError.from_domain(exc)
 
 
-async def in_transaction(
-    info: Info, body: Callable[[DbSession], Awaitable[T]]
+async def run_mutation(
+    info: Info, body: Callable[[DbSession, Caller], Awaitable[T]]
 ) -> tuple[T | None, list[UserError]]:
-    """A mutation body in one transaction; expected failures become payload errors."""
+    """Call a mutation's resolvers in one transaction, as the caller: `body` gets the
+    session and the caller; expected failures (argument parsing included) become typed
+    errors in the payload, a missing key or scope a top-level error."""
 
     async def run() -> T:
+        caller = info.context.caller()
         async with info.context.runtime.db.transaction() as session:
-            return await body(session)
+            return await body(session, caller)
 
     return await user_errors(run)

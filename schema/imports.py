@@ -16,7 +16,7 @@ from pim import progress
 from resolvers import imports
 from resolvers.errors import DomainError
 from schema.context import Info, graphql_error, parse_id, subscription_caller
-from schema.errors import UserError, run_query, user_errors
+from schema.errors import UserError, run_mutation, run_query
 from schema.products import PageInfo
 
 
@@ -217,15 +217,11 @@ def _control(action: str, description: str) -> Any:
     """One mutation per control action, all alike: a job or typed errors (CONFLICT…)."""
 
     async def resolve(info: Info, id: strawberry.ID) -> ImportJobPayload:
-        async def run() -> ImportJob:
-            async with info.context.runtime.db.transaction() as session:
-                job = await imports.control_job(
-                    session, info.context.caller(), job_id=parse_id(id), action=action
-                )
-            return ImportJob.from_model(job)
-
-        job, errors = await user_errors(run)
-        return ImportJobPayload(job=job, errors=errors)
+        job, errors = await run_mutation(
+            info,
+            lambda s, caller: imports.control_job(s, caller, job_id=parse_id(id), action=action),
+        )
+        return ImportJobPayload(job=ImportJob.from_model(job) if job else None, errors=errors)
 
     return strawberry.mutation(resolver=resolve, description=description)
 
@@ -245,27 +241,25 @@ class ImportMutation:
         mapping: JSON | None = None,
         mode: ImportMode = ImportMode.UPSERT,
     ) -> ImportJobPayload:
-        async def run() -> ImportJob:
-            # On FastAPI an Upload is Starlette's UploadFile.
-            upload = cast(UploadFile, file)
-            try:
-                async with info.context.runtime.db.transaction() as session:
-                    job = await imports.create_job(
-                        session,
-                        info.context.caller(),
-                        file_name=upload.filename or "",
-                        file=upload,
-                        supplier_code=supplier_code,
-                        dry_run=dry_run,
-                        mapping=cast(dict[str, str] | None, mapping),
-                        mode=mode.value,
-                    )
-            finally:
-                await upload.close()  # its temporary file, at once
-            return ImportJob.from_model(job)
-
-        job, errors = await user_errors(run)
-        return ImportJobPayload(job=job, errors=errors)
+        # On FastAPI an Upload is Starlette's UploadFile.
+        upload = cast(UploadFile, file)
+        try:
+            job, errors = await run_mutation(
+                info,
+                lambda s, caller: imports.create_job(
+                    s,
+                    caller,
+                    file_name=upload.filename or "",
+                    file=upload,
+                    supplier_code=supplier_code,
+                    dry_run=dry_run,
+                    mapping=cast(dict[str, str] | None, mapping),
+                    mode=mode.value,
+                ),
+            )
+        finally:
+            await upload.close()  # its temporary file, at once
+        return ImportJobPayload(job=ImportJob.from_model(job) if job else None, errors=errors)
 
     confirm_import_job: ImportJobPayload = _control(
         "confirm", "Turn a ready dry run into the real import."

@@ -8,7 +8,7 @@ from models import ApiKey as KeyModel
 from pim.timeutil import utcnow
 from resolvers import keys
 from schema.context import Info, parse_id
-from schema.errors import UserError, in_transaction, run_query
+from schema.errors import UserError, run_mutation, run_query
 
 
 @strawberry.type(
@@ -105,11 +105,11 @@ class KeyQuery:
 class KeyMutation:
     @strawberry.mutation(description="Create a key; its secret is returned this once.")
     async def create_api_key(self, info: Info, input: CreateApiKeyInput) -> ApiKeySecretPayload:
-        created, errors = await in_transaction(
+        created, errors = await run_mutation(
             info,
-            lambda s: keys.create_key_for(
+            lambda s, caller: keys.create_key_for(
                 s,
-                info.context.caller(),
+                caller,
                 name=input.name,
                 scopes=input.scopes,
                 rate_limit_per_minute=input.rate_limit_per_minute,
@@ -120,24 +120,25 @@ class KeyMutation:
 
     @strawberry.mutation(description="Revoke a key: refused everywhere within seconds.")
     async def revoke_api_key(self, info: Info, id: strawberry.ID) -> ApiKeyPayload:
-        key, errors = await in_transaction(
-            info, lambda s: keys.revoke_key(s, key_id=parse_id(id), caller=info.context.caller())
+        key, errors = await run_mutation(
+            info, lambda s, caller: keys.revoke_key(s, key_id=parse_id(id), caller=caller)
         )
         return ApiKeyPayload(api_key=ApiKey.from_model(key) if key else None, errors=errors)
 
     @strawberry.mutation(
         description="A new key with the same name, scopes and limit, its secret returned "
-        "this once; the old key keeps working for `gracePeriodHours` (0 to 168), then is refused."
+        "this once; the old key keeps working for `gracePeriodHours` "
+        f"(0 to {keys.MAX_ROTATION_GRACE // timedelta(hours=1)}), then is refused."
     )
     async def rotate_api_key(
         self, info: Info, id: strawberry.ID, grace_period_hours: float = 24
     ) -> ApiKeySecretPayload:
-        created, errors = await in_transaction(
+        created, errors = await run_mutation(
             info,
-            lambda s: keys.rotate_key(
+            lambda s, caller: keys.rotate_key(
                 s,
                 key_id=parse_id(id),
-                caller=info.context.caller(),
+                caller=caller,
                 grace=timedelta(hours=grace_period_hours),
             ),
         )

@@ -1,10 +1,20 @@
-"""GraphQL mutation for batch price updates by EAN."""
+"""GraphQL mutation for batch price updates by EAN, and the channel prices' DataLoader."""
+
+import uuid
 
 import strawberry
 
-from resolvers import prices
+from models import PriceList, PriceListItem
+from resolvers import loaders, prices
 from schema.batches import EanBatchPayload, run_batch
 from schema.context import Info
+from schema.dataloaders import Loader
+
+
+class ChannelPricesLoader(Loader[uuid.UUID, list[tuple[PriceListItem, PriceList]]]):
+    """A product's prices on the channels' price lists, with the list."""
+
+    lookup = loaders.channel_prices
 
 
 @strawberry.input(description="New prices of one product; give at least one of the two.")

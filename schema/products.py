@@ -9,15 +9,18 @@ from strawberry.scalars import JSON
 from strawberry.types.base import get_object_definition
 from strawberry.utils.str_converters import to_camel_case
 
+from pim.auth import Caller
+from pim.db import DbSession
 from resolvers import products
-from resolvers.product_writes import BatchResult, ItemResult, WriteOptions
+from resolvers.policies import BULK_BATCH, UPSERT_BATCH, BatchPolicy
+from resolvers.product_writes import ItemResult, WriteOptions
 from resolvers.products import ProductFilter, ProductPage, ProductRow, ProductSort
-from schema.catalog import Brand, Category, Supplier
+from schema.catalog import Brand, BrandLoader, Category, CategoryLoader, Supplier, SupplierLoader
 from schema.context import Info, parse_id
-from schema.errors import UserError, run_query, user_errors
+from schema.errors import UserError, run_mutation, run_query
+from schema.prices import ChannelPricesLoader
 from schema.selection import selected_below
-
-MAX_BATCH = 500
+from schema.stock import SupplierStocksLoader
 
 
 @strawberry.enum(description="Lifecycle status of a product.")
@@ -136,10 +139,10 @@ class Product:
         attributes = product.__dict__
         attributes.update(record)
         attributes["id"] = strawberry.ID(str(record["id"]))
-        attributes["status"] = _STATUSES["deleted" if record["deleted_at"] else record["status"]]
+        attributes["status"] = _STATUSES[products.shown_status(record)]
         attributes["brand_name"] = row.brand_name
         attributes["stock"] = row.stock
-        attributes["is_active"] = record["status"] == "active"
+        attributes["is_active"] = products.is_active(record)
         attributes["model_id"] = record["id"]
         return product
 
@@ -150,26 +153,26 @@ class Product:
         if self.brand_name is not None:
             # Product reads join the brand's name already: no query needed.
             return Brand(id=strawberry.ID(str(self.brand_id)), name=self.brand_name)
-        model = await info.context.brands.load(self.brand_id)
+        model = await BrandLoader.of(info.context).load(self.brand_id)
         return Brand.from_model(model) if model else None
 
     @strawberry.field(description="The category (batched per request).")
     async def category(self, info: Info) -> Category | None:
         if self.category_id is None:
             return None
-        model = await info.context.categories.load(self.category_id)
+        model = await CategoryLoader.of(info.context).load(self.category_id)
         return Category.from_model(model) if model else None
 
     @strawberry.field(description="The supplier the product comes from (batched per request).")
     async def supplier(self, info: Info) -> Supplier | None:
         if self.supplier_id is None:
             return None
-        model = await info.context.suppliers.load(self.supplier_id)
+        model = await SupplierLoader.of(info.context).load(self.supplier_id)
         return Supplier.from_model(model) if model else None
 
     @strawberry.field(description="Stock per supplier (batched per request).")
     async def supplier_stocks(self, info: Info) -> list[SupplierStock]:
-        offers = await info.context.supplier_stocks.load(self.model_id)
+        offers = await SupplierStocksLoader.of(info.context).load(self.model_id)
         return [
             SupplierStock(
                 supplier=Supplier.from_model(supplier),
@@ -182,7 +185,7 @@ class Product:
 
     @strawberry.field(description="Prices on the channels' price lists (batched per request).")
     async def channel_prices(self, info: Info) -> list[ChannelPrice]:
-        items = await info.context.channel_prices.load(self.model_id)
+        items = await ChannelPricesLoader.of(info.context).load(self.model_id)
         return [
             ChannelPrice(
                 channel=price_list.channel,
@@ -200,7 +203,7 @@ _STATUSES = {status.value: status for status in ProductStatus}
 # The product columns a Product field reads, where it is not the column of its name
 # (brand_name and stock come from the joins every product read makes).
 _FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
-    "status": ("status", "deleted_at"), "is_active": ("status",), "brand": ("brand_id",),
+    "status": products.STATUS_COLUMNS, "is_active": products.STATUS_COLUMNS, "brand": ("brand_id",),
     "category": ("category_id",), "supplier": ("supplier_id",), "supplier_stocks": ("id",),
     "channel_prices": ("id",), "brand_name": (), "stock": (),
 }  # fmt: skip
@@ -214,7 +217,7 @@ _COLUMNS_BY_NAME: dict[str, tuple[str, ...]] = {
     },
 }
 # What from_row reads whatever is selected.
-_ALWAYS_READ = ("id", "status", "deleted_at")
+_ALWAYS_READ = ("id", *products.STATUS_COLUMNS)
 
 
 def node_columns(info: Info, *path: str) -> tuple[str, ...] | None:
@@ -508,13 +511,9 @@ class ProductQuery:
 async def _write_one(
     info: Info, data: dict[str, Any], mode: products.WriteMode, **target: Any
 ) -> ProductPayload:
-    async def run() -> tuple[ItemResult, ProductRow]:
-        async with info.context.runtime.db.transaction() as session:
-            return await products.write_one(
-                session, info.context.caller(), data=data, mode=mode, **target
-            )
-
-    done, errors = await user_errors(run)
+    done, errors = await run_mutation(
+        info, lambda s, caller: products.write_one(s, caller, data=data, mode=mode, **target)
+    )
     if done is None:
         return ProductPayload(product=None, errors=errors)
     result, row = done
@@ -526,21 +525,17 @@ async def _write_one(
 
 
 async def _write_batch(
-    info: Info, inputs: list[ProductInput], options: WriteOptions, max_items: int
+    info: Info, inputs: list[ProductInput], options: WriteOptions, policy: BatchPolicy
 ) -> ProductBatchPayload:
     """Every batch mutation: one writer call, per-item results in input order."""
 
-    async def run() -> BatchResult:
-        async with info.context.runtime.db.transaction() as session:
-            return await products.write_batch(
-                session,
-                info.context.caller(),
-                items=[_fields(i) for i in inputs],
-                options=options,
-                max_items=max_items,
-            )
-
-    batch, errors = await user_errors(run)
+    items = [_fields(i) for i in inputs]
+    batch, errors = await run_mutation(
+        info,
+        lambda s, caller: products.write_batch(
+            s, caller, items=items, options=options, max_items=policy.max_items
+        ),
+    )
     results = batch.results if batch else []
     return ProductBatchPayload(
         total=len(results),
@@ -564,16 +559,17 @@ class ProductMutation:
         return await _write_one(info, _fields(input), "upsert")
 
     @strawberry.mutation(
-        description=f"Create or update up to {MAX_BATCH} products; each item stands alone."
+        description=f"Create or update up to {UPSERT_BATCH.max_items} products; "
+        "each item stands alone."
     )
     async def upsert_products(
         self, info: Info, inputs: list[ProductInput], dry_run: bool = False
     ) -> ProductBatchPayload:
         options = WriteOptions(mode="upsert", dry_run=dry_run)
-        return await _write_batch(info, inputs, options, MAX_BATCH)
+        return await _write_batch(info, inputs, options, UPSERT_BATCH)
 
     @strawberry.mutation(
-        description=f"Create up to {products.MAX_BULK_ITEMS} new products, matched by EAN; "
+        description=f"Create up to {BULK_BATCH.max_items} new products, matched by EAN; "
         "each item stands alone. An existing EAN is skipped with `skipDuplicates`, "
         "otherwise reported as a CONFLICT error on its item. `supplierCode` applies to "
         "every item that does not name its own."
@@ -592,10 +588,10 @@ class ProductMutation:
             default_supplier_code=supplier_code,
             dry_run=dry_run,
         )
-        return await _write_batch(info, inputs, options, products.MAX_BULK_ITEMS)
+        return await _write_batch(info, inputs, options, BULK_BATCH)
 
     @strawberry.mutation(
-        description=f"Update up to {products.MAX_BULK_ITEMS} products matched by EAN, with "
+        description=f"Update up to {BULK_BATCH.max_items} products matched by EAN, with "
         "only the given fields; nulls are ignored. An unknown EAN is skipped with "
         "`skipNotFound`, otherwise reported as NOT_FOUND on its item."
     )
@@ -607,7 +603,7 @@ class ProductMutation:
         dry_run: bool = False,
     ) -> ProductBatchPayload:
         options = WriteOptions(mode="update", skip_missing=skip_not_found, dry_run=dry_run)
-        return await _write_batch(info, inputs, options, products.MAX_BULK_ITEMS)
+        return await _write_batch(info, inputs, options, BULK_BATCH)
 
     @strawberry.mutation(
         description="Replace a product's core fields (PUT): the External API's product fields "
@@ -632,14 +628,11 @@ class ProductMutation:
     async def delete_product(
         self, info: Info, id: strawberry.ID | None = None, ean: str | None = None
     ) -> DeleteProductPayload:
-        async def run() -> Any:
-            async with info.context.runtime.db.transaction() as session:
-                product_id = parse_id(id) if id is not None else None
-                return await products.delete_product(
-                    session, info.context.caller(), id=product_id, ean=ean
-                )
+        async def body(session: DbSession, caller: Caller) -> Any:
+            product_id = parse_id(id) if id is not None else None
+            return await products.delete_product(session, caller, id=product_id, ean=ean)
 
-        deleted, errors = await user_errors(run)
+        deleted, errors = await run_mutation(info, body)
         return DeleteProductPayload(
             deleted_id=strawberry.ID(str(deleted)) if deleted else None, errors=errors
         )

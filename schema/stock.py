@@ -1,10 +1,20 @@
-"""GraphQL mutation for batch stock updates by EAN."""
+"""GraphQL mutation for batch stock updates by EAN, and the stock-per-supplier DataLoader."""
+
+import uuid
 
 import strawberry
 
-from resolvers import stock
+from models import Supplier, SupplierProduct
+from resolvers import loaders, stock
 from schema.batches import EanBatchPayload, run_batch
 from schema.context import Info
+from schema.dataloaders import Loader
+
+
+class SupplierStocksLoader(Loader[uuid.UUID, list[tuple[SupplierProduct, Supplier]]]):
+    """A product's stock per supplier, with the supplier."""
+
+    lookup = loaders.supplier_stocks
 
 
 @strawberry.input(description="New stock of one product; a supplier code targets that supplier.")

@@ -10,7 +10,7 @@ from models import WebhookDelivery as DeliveryModel
 from models import WebhookEndpoint as EndpointModel
 from resolvers import webhooks
 from schema.context import Info, parse_id
-from schema.errors import UserError, in_transaction, run_query
+from schema.errors import UserError, run_mutation, run_query
 
 
 @strawberry.enum(description="active; paused by its owner; disabled after failing for too long.")
@@ -250,10 +250,10 @@ class WebhookMutation:
             url=input.url, event_types=input.events, description=input.description,
             is_active=input.is_active,
         )  # fmt: skip
-        created, errors = await in_transaction(
+        created, errors = await run_mutation(
             info,
-            lambda s: webhooks.create_endpoint(
-                s, info.context.caller(), data=data, settings=info.context.runtime.settings
+            lambda s, caller: webhooks.create_endpoint(
+                s, caller, data=data, settings=info.context.runtime.settings
             ),
         )
         return _secret_payload(created, errors)
@@ -266,11 +266,11 @@ class WebhookMutation:
             url=input.url, event_types=input.events, description=input.description,
             is_active=input.is_active,
         )  # fmt: skip
-        endpoint, errors = await in_transaction(
+        endpoint, errors = await run_mutation(
             info,
-            lambda s: webhooks.update_endpoint(
+            lambda s, caller: webhooks.update_endpoint(
                 s,
-                info.context.caller(),
+                caller,
                 endpoint_id=parse_id(id),
                 changes=changes,
                 settings=info.context.runtime.settings,
@@ -280,24 +280,24 @@ class WebhookMutation:
 
     @strawberry.mutation(description="Delete an endpoint and its delivery log.")
     async def delete_webhook_endpoint(self, info: Info, id: strawberry.ID) -> WebhookDeletePayload:
-        _, errors = await in_transaction(
+        _, errors = await run_mutation(
             info,
-            lambda s: webhooks.delete_endpoint(s, info.context.caller(), endpoint_id=parse_id(id)),
+            lambda s, caller: webhooks.delete_endpoint(s, caller, endpoint_id=parse_id(id)),
         )
         return WebhookDeletePayload(deleted_id=None if errors else id, errors=errors)
 
     @strawberry.mutation(
         description="A new signing secret, returned once; the old one also signs until "
-        "`expiresInHours` have passed (0 to 168)."
+        f"`expiresInHours` have passed (0 to {webhooks.MAX_GRACE_HOURS})."
     )
     async def rotate_webhook_secret(
         self, info: Info, id: strawberry.ID, expires_in_hours: float = 24
     ) -> WebhookSecretPayload:
-        rotated, errors = await in_transaction(
+        rotated, errors = await run_mutation(
             info,
-            lambda s: webhooks.rotate_secret(
+            lambda s, caller: webhooks.rotate_secret(
                 s,
-                info.context.caller(),
+                caller,
                 endpoint_id=parse_id(id),
                 settings=info.context.runtime.settings,
                 expires_in_hours=expires_in_hours,
@@ -309,9 +309,9 @@ class WebhookMutation:
     async def enable_webhook_endpoint(
         self, info: Info, id: strawberry.ID
     ) -> WebhookEndpointPayload:
-        endpoint, errors = await in_transaction(
+        endpoint, errors = await run_mutation(
             info,
-            lambda s: webhooks.enable_endpoint(s, info.context.caller(), endpoint_id=parse_id(id)),
+            lambda s, caller: webhooks.enable_endpoint(s, caller, endpoint_id=parse_id(id)),
         )
         return _endpoint_payload(endpoint, errors)
 
@@ -319,11 +319,11 @@ class WebhookMutation:
     async def replay_webhook_event(
         self, info: Info, endpoint_id: strawberry.ID, event_id: strawberry.ID
     ) -> WebhookDeliveryPayload:
-        delivery, errors = await in_transaction(
+        delivery, errors = await run_mutation(
             info,
-            lambda s: webhooks.replay_event(
+            lambda s, caller: webhooks.replay_event(
                 s,
-                info.context.caller(),
+                caller,
                 endpoint_id=parse_id(endpoint_id, "endpointId"),
                 event_id=parse_id(event_id, "eventId"),
             ),
@@ -338,11 +338,11 @@ class WebhookMutation:
     async def replay_webhook_events(
         self, info: Info, endpoint_id: strawberry.ID, since: datetime, until: datetime | None = None
     ) -> WebhookReplayPayload:
-        count, errors = await in_transaction(
+        count, errors = await run_mutation(
             info,
-            lambda s: webhooks.replay_range(
+            lambda s, caller: webhooks.replay_range(
                 s,
-                info.context.caller(),
+                caller,
                 endpoint_id=parse_id(endpoint_id, "endpointId"),
                 since=since,
                 until=until,

@@ -397,7 +397,7 @@ async def test_only_active_automations_whose_time_has_come_are_due(
     runtime: Runtime, key: Key
 ) -> None:
     caller = key.caller("imports:write")
-    guards = _guards(runtime)
+    guards = {"settings": runtime.settings}
     async with runtime.db.transaction() as session:
         due = await automations.create_automation(
             session, caller, data={**SPEC_REQUEST, "schedule": "* * * * *"}, **guards
@@ -428,15 +428,6 @@ async def _due_ids(session: Any, now: datetime) -> dict[uuid.UUID, str]:
     return {uuid.UUID(job.args[0]): str(job.job_id) for job in take_pending(session)}
 
 
-def _guards(runtime: Runtime) -> dict[str, Any]:
-    from pim.outbound import OutboundPolicy
-
-    return {
-        "cipher": cipher_for(runtime.settings),
-        "policy": OutboundPolicy.from_settings(runtime.settings),
-    }
-
-
 async def test_two_concurrent_runners_of_one_fire_time_start_it_once(
     runtime: Runtime, key: Key
 ) -> None:
@@ -445,7 +436,7 @@ async def test_two_concurrent_runners_of_one_fire_time_start_it_once(
             session,
             key.caller("imports:write"),
             data={**SPEC_REQUEST, "schedule": "0 2 * * *"},
-            **_guards(runtime),
+            settings=runtime.settings,
         )
     fire = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=3)
     async with runtime.db.transaction() as session:
@@ -459,7 +450,7 @@ async def test_two_concurrent_runners_of_one_fire_time_start_it_once(
                 session,
                 automation_id=automation.id,
                 fire_at=fire,
-                cipher=cipher_for(runtime.settings),
+                settings=runtime.settings,
                 retry=retry,
             )
 

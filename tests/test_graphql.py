@@ -4,10 +4,12 @@ DataLoaders (counted queries), and the checked-in SDL."""
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
-from sqlalchemy import event
+from sqlalchemy import event, select
 
+from models import PriceList, PriceListItem, Product
 from pim.demo import ean13
 from pim.runtime import Runtime
 from pim.settings import Settings
@@ -142,6 +144,27 @@ async def test_batch_over_500_is_a_typed_error(client: httpx.AsyncClient, key: K
     assert payload["total"] == 0 and payload["errors"][0]["code"] == "TOO_MANY"
 
 
+async def test_page_sizes_out_of_range_are_refused_as_on_rest_not_clamped(
+    client: httpx.AsyncClient, key: Key
+) -> None:
+    connector = "00000000-0000-7000-8000-000000000000"
+    for query, variables in [
+        ("query ($n: Int!) { products(first: $n) { totalCount } }", {"n": 0}),
+        ("query ($n: Int!) { products(first: $n) { totalCount } }", {"n": 501}),
+        ("query ($n: Int!) { connectors(first: $n) { totalCount } }", {"n": 101}),
+        ("query ($n: Int!) { connectors(first: 1, offset: $n) { totalCount } }", {"n": -1}),
+        (
+            "query ($n: Int!, $c: ID!) { syncJobs(connectorId: $c, first: $n) { id } }",
+            {"n": 0, "c": connector},
+        ),
+    ]:
+        body = await gql(client, query, key, **variables)
+        assert body["data"] is None, (query, variables)
+        [error] = body["errors"]
+        assert error["extensions"]["code"] == "VALIDATION_FAILED", (query, error)
+        assert "doit être compris entre" in error["message"], error
+
+
 async def test_replace_update_and_delete(client: httpx.AsyncClient, key: Key) -> None:
     await gql(
         client, UPSERT, key, input={"ean": ean13(1), "name": "A", "description": "D", "weight": 2}
@@ -260,18 +283,25 @@ async def test_a_page_reads_the_columns_its_nodes_select_and_the_same_values(
     assert "technical_specs" in listing and "compatibility" not in listing
 
 
+async def _pages_of_10_and_100(
+    client: httpx.AsyncClient, key: Key, runtime: Runtime, query: str
+) -> list[tuple[dict[str, Any], list[str]]]:
+    """The answer to `query` and the SQL statements it ran, for `first` 10 then 100."""
+    await gql(client, VIEWER, key)  # last_used_at is written on first use only
+    pages = []
+    for first in (10, 100):
+        with count_queries(runtime) as statements:
+            pages.append((await gql(client, query, key, first=first), statements))
+    return pages
+
+
 async def test_nested_page_costs_a_constant_number_of_queries(
     client: httpx.AsyncClient, key: Key, runtime: Runtime
 ) -> None:
     from pim.demo import load_demo
 
     await load_demo(runtime, key.account, 120)
-    await gql(client, VIEWER, key)  # last_used_at is written on first use only
-
-    with count_queries(runtime) as small:
-        page = await gql(client, PRODUCTS_NESTED, key, first=10)
-    with count_queries(runtime) as large:
-        big = await gql(client, PRODUCTS_NESTED, key, first=100)
+    (page, small), (big, large) = await _pages_of_10_and_100(client, key, runtime, PRODUCTS_NESTED)
     assert len(page["data"]["products"]["edges"]) == 10
     edges = big["data"]["products"]["edges"]
     assert len(edges) == 100
@@ -280,6 +310,43 @@ async def test_nested_page_costs_a_constant_number_of_queries(
     )
     assert all(e["node"]["stock"] is not None for e in edges)
     assert len(large) == len(small) <= 5, large
+
+
+PRODUCTS_OFFERS = """
+query ($first: Int!) {
+  products(first: $first) {
+    edges { node { ean supplierStocks { quantity supplier { code } } channelPrices { channel price } } }
+  }
+}"""
+
+
+async def test_stock_and_prices_per_product_cost_a_constant_number_of_queries(
+    client: httpx.AsyncClient, key: Key, runtime: Runtime
+) -> None:
+    from pim.demo import load_demo
+
+    await load_demo(runtime, key.account, 120)
+    async with runtime.db.transaction() as session:
+        shop = PriceList(account_id=key.account_id, name="Boutique", channel="shop")
+        session.add(shop)
+        await session.flush()
+        product_ids = await session.scalars(
+            select(Product.id).where(Product.account_id == key.account_id)
+        )
+        session.add_all(
+            PriceListItem(
+                account_id=key.account_id, price_list_id=shop.id, product_id=product_id,
+                channel_price=9.9,
+            )
+            for product_id in product_ids
+        )  # fmt: skip
+    (page, small), (big, large) = await _pages_of_10_and_100(client, key, runtime, PRODUCTS_OFFERS)
+    assert len(page["data"]["products"]["edges"]) == 10
+    nodes = [e["node"] for e in big["data"]["products"]["edges"]]
+    assert len(nodes) == 100
+    assert any(n["supplierStocks"] for n in nodes)
+    assert all(n["channelPrices"] == [{"channel": "shop", "price": 9.9}] for n in nodes)
+    assert len(large) == len(small), large
 
 
 async def test_depth_and_alias_limits_refuse_abusive_queries(

@@ -40,3 +40,35 @@ def test_a_layer_does_not_import_its_siblings_or_the_web_frameworks(
         if names & forbidden
     }
     assert offenders == {}
+
+
+def _opens_transaction(node: ast.AST) -> bool:
+    return any(
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Attribute)
+        and call.func.attr == "transaction"
+        for call in ast.walk(node)
+    )
+
+
+def test_graphql_fields_open_transactions_only_through_run_mutation() -> None:
+    opening = [
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "schema").rglob("*.py"))
+        if _opens_transaction(ast.parse(path.read_text()))
+    ]
+    assert opening == ["schema/errors.py"]
+
+
+def test_rest_reads_never_open_a_write_transaction() -> None:
+    offenders = []
+    for path in sorted((ROOT / "rest_compat").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.AsyncFunctionDef):
+                continue
+            routes = [d for d in node.decorator_list if isinstance(d, ast.Call)]
+            if any(getattr(d.func, "attr", None) == "get" for d in routes) and _opens_transaction(
+                node
+            ):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.name}")
+    assert offenders == []
