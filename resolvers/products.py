@@ -10,12 +10,14 @@ from typing import Any, Literal
 
 import orjson
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Integer,
     Row,
     RowMapping,
     ScalarSelect,
     Select,
+    Subquery,
     and_,
     bindparam,
     func,
@@ -33,6 +35,7 @@ from pim.memo import Memo
 from pim.sql import like_pattern
 from resolvers import counts, events
 from resolvers.batches import check_size
+from resolvers.changes import LATEST, WITH_CHANGES, changed_in, newest_change
 from resolvers.ean import is_well_formed
 from resolvers.errors import Conflict, FieldError, NotFound, ValidationFailed, product_not_found
 from resolvers.permissions import PRODUCT_READ, PRODUCT_WRITE, require
@@ -133,15 +136,17 @@ class DeltaPage:
     total: int
 
 
-def _with_related(*columns: Any) -> Select[Any]:
+def _with_related(names: Sequence[str]) -> Select[Any]:
     """Product columns with the brand name and stock every product read shows. The stock
     join names the product's account (the same as the caller's, which the WHERE fixes),
-    so the unique (account_id, product_id) index serves it."""
+    so the unique (account_id, product_id) index serves it. `updated_at` is the
+    product's latest change, stock and price stamps included."""
+    columns = [LATEST.label(n) if n == "updated_at" else PRODUCTS.c[n] for n in names]
     return (
         select(
             *columns, Brand.name.label("brand_name"), ProductStock.quantity.label("stock_quantity")
         )
-        .select_from(PRODUCTS)
+        .select_from(WITH_CHANGES)
         .outerjoin(Brand, Brand.id == Product.brand_id)
         .outerjoin(
             ProductStock,
@@ -153,7 +158,7 @@ def _with_related(*columns: Any) -> Select[Any]:
 
 
 # Built once: only the account's condition changes from call to call.
-_SCOPED: Select[Any] = _with_related(PRODUCTS)
+_SCOPED: Select[Any] = _with_related(PRODUCTS.c.keys())
 
 
 def _scoped(caller: Caller) -> Select[Any]:
@@ -188,7 +193,10 @@ _FILTERS: dict[str, Callable[[], ColumnElement[bool]]] = {
     "brand_id": lambda: Product.brand_id == bindparam("brand_id"),
     "category_id": lambda: Product.category_id == bindparam("category_id"),
     "status": lambda: Product.status == bindparam("status"),
-    "updated_since": lambda: Product.updated_at > bindparam("updated_since"),
+    # By both change orders' indexes, rather than LATEST over every product.
+    "updated_since": lambda: Product.id.in_(
+        select(changed_in(_ACCOUNT, lambda at: [at > bindparam("updated_since")]).c.id)
+    ),
 }
 
 
@@ -210,7 +218,7 @@ def _conditions(filters: tuple[str, ...], is_active: bool | None) -> list[Column
 
 _SORT_COLUMNS: dict[str, Any] = {
     "created_at": Product.created_at,
-    "updated_at": Product.updated_at,
+    "updated_at": LATEST,
     "name": func.coalesce(Product.name, ""),
     "price": func.coalesce(Product.price, -1.0),
     "ean": func.coalesce(Product.ean, ""),
@@ -274,7 +282,7 @@ class _ListShape:
     columns: tuple[str, ...] | None  # the product columns read; None: every one
 
 
-_ACCOUNT = bindparam("account_id", type_=Product.account_id.type)
+_ACCOUNT: BindParameter[uuid.UUID] = bindparam("account_id", type_=Product.account_id.type)
 
 
 def _total(shape: _ListShape) -> ScalarSelect[int]:
@@ -282,7 +290,7 @@ def _total(shape: _ListShape) -> ScalarSelect[int]:
     if shape.filters or shape.is_active is not None:
         return (
             select(func.count())
-            .select_from(Product)
+            .select_from(WITH_CHANGES)
             .where(Product.account_id == _ACCOUNT, *_conditions(shape.filters, shape.is_active))
             .scalar_subquery()
         )
@@ -301,14 +309,13 @@ def _listing(shape: _ListShape) -> Select[Any]:
         else (column.desc(), Product.id.desc())
     )
     limit = bindparam("limit", type_=Integer)
-    scoped = (
-        _SCOPED if shape.columns is None else _with_related(*(PRODUCTS.c[c] for c in shape.columns))
-    )
+    scoped = _SCOPED if shape.columns is None else _with_related(shape.columns)
     if shape.by_offset:
         # Deferred join: skip `offset` rows on the narrow index alone, then load only
         # the page's full rows (an OFFSET over the joined rows would build them all).
         page = (
             select(Product.id)
+            .select_from(WITH_CHANGES)
             .where(Product.account_id == _ACCOUNT, *conditions)
             .order_by(*ordering)
             .offset(bindparam("offset", type_=Integer))
@@ -403,25 +410,25 @@ async def delta(
             [FieldError("page_size", f"doit être compris entre 1 et {MAX_PAGE_SIZE}")]
         )
     horizon = await stable_horizon(session)
-    window = [Product.updated_at >= since, Product.updated_at < horizon]
-    if supplier_code:
-        window.append(Product.supplier_code == supplier_code)
-    stmt = _scoped(caller).where(*window).order_by(Product.updated_at, Product.id)
+    only = [Product.supplier_code == supplier_code] if supplier_code else []
+    changes = changed_in(caller.account_id, lambda at: [at >= since, at < horizon], *only)
     skipped = (page - 1) * limit
-    rows = _rows(await fetch(session, stmt.offset(skipped).limit(limit)))
+    ordered = select(changes).order_by(changes.c.at, changes.c.id)
+    rows = await _delta_rows(session, caller, ordered.offset(skipped).limit(limit))
     if len(rows) < limit:
         # A short page is the whole rest of the window: with what it skipped, its total.
         total = skipped + len(rows)
         if skipped and not rows:  # past the end: how far the end is, unknown
-            total = await _delta_total(session, caller, since, horizon, window, supplier_code, memo)
+            total = await _delta_total(
+                session, caller, since, horizon, changes, supplier_code, memo
+            )
         return DeltaPage(rows=rows, high_water=max(horizon, since), total=total)
     last = rows[-1].product.updated_at
-    rows += _rows(
-        await fetch(
-            session, stmt.where(Product.updated_at == last, Product.id > rows[-1].product.id)
-        )
+    tied = changed_in(caller.account_id, lambda at: [at == last], *only)
+    rows += await _delta_rows(
+        session, caller, select(tied).where(tied.c.id > rows[-1].product.id).order_by(tied.c.id)
     )
-    total = await _delta_total(session, caller, since, horizon, window, supplier_code, memo)
+    total = await _delta_total(session, caller, since, horizon, changes, supplier_code, memo)
     high_water = last + MICROSECOND
     if memo is not None and not skipped:
         # What remains after this page, for the loop's next call from `high_water`.
@@ -430,6 +437,15 @@ async def delta(
             [total - len(rows), horizon.isoformat()],
         )
     return DeltaPage(rows=rows, high_water=high_water, total=total)
+
+
+async def _delta_rows(
+    session: AsyncSession, caller: Caller, changes: Select[Any]
+) -> list[ProductRow]:
+    """The products of an ordered page of changes, in its order."""
+    page = changes.subquery("page")
+    stmt = _scoped(caller).join(page, page.c.id == Product.id).order_by(page.c.at, page.c.id)
+    return _rows(await fetch(session, stmt))
 
 
 def _delta_key(caller: Caller, since: datetime, supplier_code: str | None) -> str:
@@ -441,7 +457,7 @@ async def _delta_total(
     caller: Caller,
     since: datetime,
     horizon: datetime,
-    window: list[ColumnElement[bool]],
+    changes: Subquery,
     supplier_code: str | None,
     memo: Memo | None,
 ) -> int:
@@ -451,16 +467,10 @@ async def _delta_total(
     known = await memo.get(_delta_key(caller, since, supplier_code)) if memo else None
     if known is not None:
         remaining, counted_at = known[0], datetime.fromisoformat(known[1])
-        newest = await session.scalar(
-            select(func.max(Product.updated_at)).where(Product.account_id == caller.account_id)
-        )
-        if newest is None or newest < counted_at:
+        newest = (await session.execute(newest_change(caller.account_id))).one()
+        if all(at is None or at < counted_at for at in newest):
             return int(remaining)
-    total = await session.scalar(
-        select(func.count())
-        .select_from(Product)
-        .where(Product.account_id == caller.account_id, *window)
-    )
+    total = await session.scalar(select(func.count()).select_from(changes))
     if memo is not None:
         # For the pages a client walks from this same `since`.
         await memo.set(_delta_key(caller, since, supplier_code), [total or 0, horizon.isoformat()])
