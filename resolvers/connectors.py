@@ -28,6 +28,7 @@ from pim.crypto import cipher_for
 from pim.outbound import OutboundBlocked, OutboundPolicy
 from pim.settings import Settings
 from pim.timeutil import utcnow
+from resolvers.changes import LATEST, WITH_CHANGES
 from resolvers.errors import FieldError, NotFound, ValidationFailed
 from resolvers.permissions import SETTINGS_MANAGE, require
 from resolvers.validation import parse
@@ -140,13 +141,15 @@ async def sync_stats_for(
         (
             await session.execute(
                 select(link.connector_id, func.count())
-                .join(Product, Product.id == link.product_id)
+                .select_from(link)
+                .join(WITH_CHANGES, Product.id == link.product_id)
                 .where(
                     link.account_id == account_id,
                     link.connector_id.in_([c.id for c in connector_list]),
                     link.last_result == "ok",
                     Product.deleted_at.is_(None),
-                    Product.updated_at <= link.last_synced_at,
+                    # A stock or price change since the sync leaves the product pending.
+                    link.last_synced_at >= LATEST,
                 )
                 .group_by(link.connector_id)
             )

@@ -135,3 +135,25 @@ async def test_updated_since_and_its_order_count_stamps(
     body = response.json()
     assert [p["ean"] for p in body["data"]] == [ean13(31), ean13(30)]
     assert body["meta"]["total"] == 2
+
+
+async def test_an_ext_write_changing_only_the_stock_stamps_instead_of_rewriting_the_row(
+    client: httpx.AsyncClient, key: Key, runtime: Runtime, backend: str
+) -> None:
+    await bulk_create(client, key, 40, 2)
+    _, high_water, _ = await poll(client, key, SINCE, page_size=50)
+    before = await stored_rows(runtime, key, backend)
+
+    response = await client.post(
+        f"{EXT}/products/batch",
+        json={"products": [{"ean": ean13(41), "stock": 12}]},
+        headers=key.headers,
+    )
+    assert response.status_code == 200, response.text
+
+    assert await stored_rows(runtime, key, backend) == before
+    seen, _, _ = await poll(client, key, high_water, page_size=50)
+    assert [p["ean"] for p in seen] == [ean13(41)]
+    assert await shown_updated_at(client, key, ean13(41)) == {
+        parse_iso8601(seen[0]["updated_at"]).isoformat()
+    }
