@@ -18,7 +18,7 @@ from models import ImportJob, ImportLog
 from pim.auth import Caller
 from pim.jobs import defer
 from pim.timeutil import isoformat_z, parse_iso8601
-from resolvers import import_storage
+from resolvers import import_storage, keys
 from resolvers.errors import Conflict, FieldError, NotFound, ValidationFailed
 from resolvers.import_files import (
     FileRecords,
@@ -91,6 +91,7 @@ async def create_job(
         errors.append(FieldError("supplier_code", "trop long (au plus 64 caractères)", "too_long"))
     if errors:
         raise ValidationFailed.of(errors)
+    await keys.hold_account(session, caller)
     job = ImportJob(
         id=uuid.uuid4(),
         account_id=caller.account_id,

@@ -24,7 +24,7 @@ from pim.clock import MICROSECOND, write_timestamp
 from pim.db import fetch, on_postgres
 from pim.ids import uuid7
 from pim.sql import among, bulk_insert, bulk_upsert, unique
-from resolvers import catalog, changes, counts, events
+from resolvers import catalog, changes, counts, events, keys
 from resolvers.ean import CHECKSUM_MESSAGE, FORMAT_MESSAGE, check_ean
 from resolvers.errors import Conflict, FieldError
 from resolvers.permissions import PRODUCT_WRITE, require
@@ -164,6 +164,7 @@ async def write_checked(
     require(caller, PRODUCT_WRITE)
     if options.dry_run:
         return await _write_once(session, caller, checked, options)
+    await keys.hold_account(session, caller)
     if on_postgres(session):
         for _ in range(RACE_ATTEMPTS):
             try:

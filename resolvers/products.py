@@ -33,7 +33,7 @@ from pim.clock import MICROSECOND, stable_horizon, write_timestamp
 from pim.db import fetch
 from pim.memo import Memo
 from pim.sql import like_pattern
-from resolvers import counts, events
+from resolvers import counts, events, keys
 from resolvers.batches import check_size
 from resolvers.changes import LATEST, WITH_CHANGES, changed_in, newest_change
 from resolvers.ean import is_well_formed
@@ -595,6 +595,7 @@ async def delete_product(
 ) -> uuid.UUID:
     """Soft delete: the row stays for audit and shows in delta sync as a tombstone."""
     require(caller, PRODUCT_WRITE)
+    await keys.hold_account(session, caller)
     row = await get_product(session, caller, id=id, ean=ean, scopes=ADDRESS)
     product = row.product
     stamp = await write_timestamp(session)
