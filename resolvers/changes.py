@@ -15,11 +15,9 @@ from sqlalchemy import (
     ColumnElement,
     Join,
     Select,
-    Subquery,
     Table,
     and_,
     func,
-    or_,
     select,
     union_all,
 )
@@ -42,6 +40,8 @@ LATEST: ColumnElement[datetime] = greatest(
 )
 
 Window = Callable[[ColumnElement[datetime]], list[ColumnElement[bool]]]
+# (id, at) of changed products.
+Side = Select[uuid.UUID, datetime]
 
 
 async def stamp(
@@ -56,35 +56,50 @@ async def stamp(
     )
 
 
-def changed_in(account_id: Any, window: Window, *conditions: ColumnElement[bool]) -> Subquery:
-    """(id, at) of the account's products whose latest change `at` is in `window`.
-
-    Two ordered index walks merged: products whose own row holds the latest change (by
-    products' (account_id, updated_at, id) index), and products whose stamp does (by
-    product_changes' (account_id, changed_at, product_id)); each product is in exactly
-    one of them (a tie goes to the row). `conditions` filter the products further.
+def sides(account_id: Any, window: Window, *conditions: ColumnElement[bool]) -> tuple[Side, Side]:
+    """(id, at) of the account's products whose latest change `at` is in `window`, in
+    two parts: the products whose own row holds it, and those whose stamp does (a tie
+    goes to the row). Each part is one ordered walk of one index, by (at, id), with a
+    primary-key probe of the other table per row: a page of delta sync merges the first
+    rows of both, where one query over their union would sort the whole window.
+    `conditions` filter the products further.
     """
-    row_wins = (
-        select(Product.id.label("id"), Product.updated_at.label("at"))
-        .select_from(WITH_CHANGES)
+    later_stamp = (
+        select(ProductChange.product_id)
+        .where(
+            ProductChange.account_id == Product.account_id,
+            ProductChange.product_id == Product.id,
+            _STAMP > _UPDATED,
+        )
+        .exists()
+    )
+    rows = (
+        select(Product.id.label("id"), _UPDATED.label("at"))
+        .where(Product.account_id == account_id, *window(_UPDATED), ~later_stamp, *conditions)
+        .order_by(_UPDATED, Product.id)
+    )
+    earlier_row = (
+        select(Product.id)
         .where(
             Product.account_id == account_id,
-            *window(_UPDATED),
-            or_(_STAMP.is_(None), Product.updated_at >= _STAMP),
+            Product.id == ProductChange.product_id,
+            _UPDATED < _STAMP,
             *conditions,
         )
+        .exists()
     )
-    stamp_wins = (
+    stamps = (
         select(ProductChange.product_id.label("id"), _STAMP.label("at"))
-        .join(Product, Product.id == ProductChange.product_id)
-        .where(
-            ProductChange.account_id == account_id,
-            *window(_STAMP),
-            Product.updated_at < _STAMP,
-            *conditions,
-        )
+        .where(ProductChange.account_id == account_id, *window(_STAMP), earlier_row)
+        .order_by(_STAMP, ProductChange.product_id)
     )
-    return union_all(row_wins, stamp_wins).subquery("changes")
+    return rows, stamps
+
+
+def changed_in(account_id: Any, window: Window) -> Select[Any]:
+    """The ids of the account's products whose latest change is in `window`."""
+    rows, stamps = sides(account_id, window)
+    return select(union_all(rows.order_by(None), stamps.order_by(None)).subquery("changes").c.id)
 
 
 def newest_change(account_id: Any) -> Select[datetime, datetime]:

@@ -17,7 +17,6 @@ from sqlalchemy import (
     RowMapping,
     ScalarSelect,
     Select,
-    Subquery,
     and_,
     bindparam,
     func,
@@ -32,10 +31,10 @@ from pim.auth import Caller
 from pim.clock import MICROSECOND, stable_horizon, write_timestamp
 from pim.db import fetch
 from pim.memo import Memo
-from pim.sql import like_pattern
+from pim.sql import among, like_pattern
 from resolvers import counts, events, keys
 from resolvers.batches import check_size
-from resolvers.changes import LATEST, WITH_CHANGES, changed_in, newest_change
+from resolvers.changes import LATEST, WITH_CHANGES, Side, changed_in, newest_change, sides
 from resolvers.ean import is_well_formed
 from resolvers.errors import Conflict, FieldError, NotFound, ValidationFailed, product_not_found
 from resolvers.permissions import PRODUCT_READ, PRODUCT_WRITE, require
@@ -195,7 +194,7 @@ _FILTERS: dict[str, Callable[[], ColumnElement[bool]]] = {
     "status": lambda: Product.status == bindparam("status"),
     # By both change orders' indexes, rather than LATEST over every product.
     "updated_since": lambda: Product.id.in_(
-        select(changed_in(_ACCOUNT, lambda at: [at > bindparam("updated_since")]).c.id)
+        changed_in(_ACCOUNT, lambda at: [at > bindparam("updated_since")])
     ),
 }
 
@@ -411,24 +410,22 @@ async def delta(
         )
     horizon = await stable_horizon(session)
     only = [Product.supplier_code == supplier_code] if supplier_code else []
-    changes = changed_in(caller.account_id, lambda at: [at >= since, at < horizon], *only)
+    window = sides(caller.account_id, lambda at: [at >= since, at < horizon], *only)
     skipped = (page - 1) * limit
-    ordered = select(changes).order_by(changes.c.at, changes.c.id)
-    rows = await _delta_rows(session, caller, ordered.offset(skipped).limit(limit))
+    rows = await _delta_rows(session, caller, window, skipped + limit, skipped)
     if len(rows) < limit:
         # A short page is the whole rest of the window: with what it skipped, its total.
         total = skipped + len(rows)
         if skipped and not rows:  # past the end: how far the end is, unknown
-            total = await _delta_total(
-                session, caller, since, horizon, changes, supplier_code, memo
-            )
+            total = await _delta_total(session, caller, since, horizon, window, supplier_code, memo)
         return DeltaPage(rows=rows, high_water=max(horizon, since), total=total)
     last = rows[-1].product.updated_at
-    tied = changed_in(caller.account_id, lambda at: [at == last], *only)
+    last_id = rows[-1].product.id
+    tied = sides(caller.account_id, lambda at: [at == last], *only)
     rows += await _delta_rows(
-        session, caller, select(tied).where(tied.c.id > rows[-1].product.id).order_by(tied.c.id)
+        session, caller, tuple(s.where(s.selected_columns.id > last_id) for s in tied)
     )
-    total = await _delta_total(session, caller, since, horizon, changes, supplier_code, memo)
+    total = await _delta_total(session, caller, since, horizon, window, supplier_code, memo)
     high_water = last + MICROSECOND
     if memo is not None and not skipped:
         # What remains after this page, for the loop's next call from `high_water`.
@@ -440,12 +437,25 @@ async def delta(
 
 
 async def _delta_rows(
-    session: AsyncSession, caller: Caller, changes: Select[Any]
+    session: AsyncSession,
+    caller: Caller,
+    window: tuple[Side, ...],
+    first: int | None = None,
+    skipped: int = 0,
 ) -> list[ProductRow]:
-    """The products of an ordered page of changes, in its order."""
-    page = changes.subquery("page")
-    stmt = _scoped(caller).join(page, page.c.id == Product.id).order_by(page.c.at, page.c.id)
-    return _rows(await fetch(session, stmt))
+    """The products of the `first` changes of the window (all if None) after `skipped`,
+    in (at, id) order: the first of each side, merged."""
+    changes: list[tuple[datetime, uuid.UUID]] = []
+    for side in window:
+        changes += [(at, id) for id, at in (await session.execute(side.limit(first))).all()]
+    ids = [id for _, id in sorted(changes)[skipped:first]]
+    if not ids:
+        return []
+    found = {
+        r.product.id: r
+        for r in _rows(await fetch(session, _scoped(caller).where(among(session, Product.id, ids))))
+    }
+    return [found[i] for i in ids]
 
 
 def _delta_key(caller: Caller, since: datetime, supplier_code: str | None) -> str:
@@ -457,7 +467,7 @@ async def _delta_total(
     caller: Caller,
     since: datetime,
     horizon: datetime,
-    changes: Subquery,
+    window: tuple[Side, ...],
     supplier_code: str | None,
     memo: Memo | None,
 ) -> int:
@@ -470,7 +480,9 @@ async def _delta_total(
         newest = (await session.execute(newest_change(caller.account_id))).one()
         if all(at is None or at < counted_at for at in newest):
             return int(remaining)
-    total = await session.scalar(select(func.count()).select_from(changes))
+    total = 0
+    for side in window:
+        total += await session.scalar(select(func.count()).select_from(side.subquery())) or 0
     if memo is not None:
         # For the pages a client walks from this same `since`.
         await memo.set(_delta_key(caller, since, supplier_code), [total or 0, horizon.isoformat()])
