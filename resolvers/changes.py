@@ -3,7 +3,8 @@ price batch leaves in product_changes, whichever is later.
 
 Stock and price batches stamp the narrow rows instead of rewriting thousands of wide
 product rows; every read that shows or orders by a product's `updated_at` uses
-`LATEST`, and delta sync walks both orders at once (`changed_in`).
+`LATEST`; delta sync merges the two index orders (`sides`), and `updated_since` filters
+by both (`changed_in`).
 """
 
 import uuid
