@@ -9,7 +9,7 @@ from models.connectors import Connector, ConnectorProductLink, SyncJob
 from models.events import Event
 from models.imports import ImportFilePart, ImportJob, ImportLog
 from models.prices import PriceList, PriceListItem
-from models.products import Product
+from models.products import Product, ProductChange
 from models.stock import ProductStock, SupplierProduct
 from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookDispatchState, WebhookEndpoint
 
@@ -30,6 +30,7 @@ __all__ = [
     "PriceList",
     "PriceListItem",
     "Product",
+    "ProductChange",
     "ProductCountDelta",
     "ProductStock",
     "Supplier",

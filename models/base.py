@@ -75,5 +75,9 @@ def id_column() -> Mapped[uuid.UUID]:
     return mapped_column(Uuid(), primary_key=True, default=uuid7)
 
 
-def account_column() -> Mapped[uuid.UUID]:
+def account_column(*, foreign_key: bool = True) -> Mapped[uuid.UUID]:
+    """The owning account. The hot tables (products, stock, the outbox, change stamps)
+    hold it without a foreign key: see docs/data-integrity.md."""
+    if not foreign_key:
+        return mapped_column(Uuid(), nullable=False)
     return mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False)

@@ -19,7 +19,7 @@ class Event(Base):
     # The integer sequence orders delivery; the UUID is what receivers see.
     seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     id: Mapped[uuid.UUID] = mapped_column(Uuid(), unique=True, default=uuid7)
-    account_id: Mapped[uuid.UUID] = account_column()
+    account_id: Mapped[uuid.UUID] = account_column(foreign_key=False)
     type: Mapped[str] = mapped_column(String(64))
     subject_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), default=None)
     payload: Mapped[dict[str, Any]] = mapped_column(JsonType)

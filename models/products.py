@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import Float, ForeignKey, Index, String, Text, UniqueConstraint, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, JsonType, Money, account_column, id_column
@@ -37,7 +37,7 @@ class Product(Base):
     )
 
     id: Mapped[uuid.UUID] = id_column()
-    account_id: Mapped[uuid.UUID] = account_column()
+    account_id: Mapped[uuid.UUID] = account_column(foreign_key=False)
 
     # Identifiers
     # WinDev may create a product by reference alone, so the EAN can be absent.
@@ -146,3 +146,21 @@ class Product(Base):
     @property
     def is_active(self) -> bool:
         return self.status == "active"
+
+
+class ProductChange(Base):
+    """When a product's stock or price last changed, kept apart from its wide row.
+
+    A stock or price batch stamps these narrow rows instead of rewriting thousands of
+    products; a product's latest change (the `updated_at` every surface shows, and the
+    order of delta sync) is the later of its row's `updated_at` and this stamp.
+    """
+
+    __tablename__ = "product_changes"
+    __table_args__ = (Index(None, "account_id", "changed_at", "product_id"),)
+
+    account_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    product_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
+    )
+    changed_at: Mapped[datetime] = mapped_column()

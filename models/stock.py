@@ -15,7 +15,7 @@ class ProductStock(Base):
     __table_args__ = (UniqueConstraint("account_id", "product_id"),)
 
     id: Mapped[uuid.UUID] = id_column()
-    account_id: Mapped[uuid.UUID] = account_column()
+    account_id: Mapped[uuid.UUID] = account_column(foreign_key=False)
     product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
     quantity: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -13,6 +13,9 @@ from sqlalchemy import JSON, ColumnElement, Float, Numeric, Table, any_, bindpar
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import ReturnTypeFromArgs
 
 from pim.db import on_postgres
 
@@ -24,6 +27,18 @@ def upsert(session: AsyncSession, table: Any) -> Any:
     if on_postgres(session):
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+class greatest(ReturnTypeFromArgs[T]):
+    """The largest of its arguments: GREATEST on PostgreSQL, the scalar max() on SQLite.
+    SQLite's max() is NULL if any argument is: give it none."""
+
+    inherit_cache = True
+
+
+@compiles(greatest, "sqlite")
+def _greatest_on_sqlite(element: greatest[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    return f"max({compiler.process(element.clauses, **kw)})"
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:

@@ -18,6 +18,7 @@ from pim.auth import Caller
 from pim.clock import MICROSECOND
 from pim.db import fetch, on_postgres
 from pim.sql import among, unique
+from resolvers import keys
 from resolvers.ean import FORMAT_MESSAGE, is_well_formed
 from resolvers.errors import FieldError, ValidationFailed
 from resolvers.permissions import Operation, require
@@ -103,6 +104,7 @@ async def prepare(
     """Permission, size limit, per-item validation and one lookup of the products."""
     require(caller, Operation.PRODUCTS_UPDATE)
     check_size(items, max_items)
+    await keys.hold_account(session, caller)
     results, valid = validate_items(model, items, key=key, check=check)
     found, current = await load_products(session, caller.account_id, valid, *columns)
     return Prepared(results=results, found=found, current=current)

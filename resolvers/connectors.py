@@ -29,6 +29,7 @@ from pim.settings import Settings
 from pim.timeutil import utcnow
 from resolvers import audit
 from resolvers.bounds import SECRET_MAX, JsonBounded, check_text, check_window
+from resolvers.changes import LATEST, WITH_CHANGES
 from resolvers.errors import FieldError, NotFound, ValidationFailed
 from resolvers.permissions import Operation, require
 from resolvers.validation import parse
@@ -145,13 +146,15 @@ async def sync_stats_for(
         (
             await session.execute(
                 select(link.connector_id, func.count())
-                .join(Product, Product.id == link.product_id)
+                .select_from(link)
+                .join(WITH_CHANGES, Product.id == link.product_id)
                 .where(
                     link.account_id == account_id,
                     link.connector_id.in_([c.id for c in connector_list]),
                     link.last_result == "ok",
                     Product.deleted_at.is_(None),
-                    Product.updated_at <= link.last_synced_at,
+                    # A stock or price change since the sync leaves the product pending.
+                    link.last_synced_at >= LATEST,
                 )
                 .group_by(link.connector_id)
             )

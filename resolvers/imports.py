@@ -18,7 +18,7 @@ from models import ImportJob, ImportLog
 from pim.auth import Caller
 from pim.jobs import defer
 from pim.timeutil import isoformat_z, parse_iso8601
-from resolvers import import_storage
+from resolvers import import_storage, keys
 from resolvers.bounds import MAX_INT64, nul_errors, text_errors, window_errors
 from resolvers.errors import Conflict, FieldError, NotFound, ValidationFailed
 from resolvers.import_files import (
@@ -89,6 +89,7 @@ async def create_job(
     errors += text_errors("supplier_code", supplier_code, 64) + text_errors("file", file_name, None)
     if errors:
         raise ValidationFailed.of(errors)
+    await keys.hold_account(session, caller)
     job = ImportJob(
         id=uuid.uuid4(),
         account_id=caller.account_id,

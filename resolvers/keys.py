@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Account, ApiKey
 from pim import logs
 from pim.auth import SCOPES, Caller, CallerCache, display_prefix, generate_key, hash_key
-from pim.db import Database
+from pim.db import Database, on_postgres
 from pim.timeutil import as_utc, utcnow
 from resolvers import audit, paging
 from resolvers.errors import FieldError, Forbidden, NotFound, Unauthenticated, ValidationFailed
@@ -241,6 +241,19 @@ async def rotate_key(
 
 async def any_key_exists(session: AsyncSession) -> bool:
     return await session.scalar(select(ApiKey.id).limit(1)) is not None
+
+
+async def hold_account(session: AsyncSession, caller: Caller) -> None:
+    """Before a write: the caller's account exists, and cannot be deleted until this
+    transaction ends. The hot tables (products, stock, events, change stamps) hold
+    account_id without a foreign key; this one check per write transaction does what
+    the key's check did on every row (docs/data-integrity.md). A caller whose account
+    is gone (a key cached in this process for a few seconds) is no valid caller."""
+    statement = select(Account.id).where(Account.id == caller.account_id)
+    if on_postgres(session):
+        statement = statement.with_for_update(read=True, key_share=True)
+    if await session.scalar(statement) is None:
+        raise Unauthenticated()
 
 
 async def caller_for(db: Database, plain: str | None) -> Caller:

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pim.auth import Caller
 from pim.clock import write_timestamp
-from resolvers import batches, events
+from resolvers import batches, changes, events
 from resolvers.batches import EanBatchResult
 from resolvers.errors import FieldError
 from resolvers.product_fields import EanText, PriceValue
@@ -63,20 +63,17 @@ async def update_prices(
 
     stamp = await write_timestamp(session)
     when = batches.stamps([v.product_id for v in changed], stamp)
-    # A price left out (None) keeps its stored value.
+    # A price left out (None) keeps its stored value. The row's updated_at stays (its
+    # index too, so PostgreSQL can update the row in place): the stamp tells the change.
     await batches.update_products(
         session,
         caller.account_id,
         [
-            {
-                "id": v.product_id,
-                "updated_at": when[v.product_id],
-                "price": v.item.price,
-                "cost_price": v.item.cost_price,
-            }
+            {"id": v.product_id, "price": v.item.price, "cost_price": v.item.cost_price}
             for v in changed
         ],
     )
+    await changes.stamp(session, caller.account_id, when)
     eans = [v.result.ean for v in changed]
     await events.record(
         session,

@@ -24,7 +24,7 @@ from pim.clock import MICROSECOND, write_timestamp
 from pim.db import fetch, on_postgres
 from pim.ids import uuid7
 from pim.sql import among, bulk_insert, bulk_upsert, unique
-from resolvers import catalog, counts, events
+from resolvers import catalog, changes, counts, events, keys
 from resolvers.ean import CHECKSUM_MESSAGE, FORMAT_MESSAGE, check_ean
 from resolvers.errors import Conflict, FieldError
 from resolvers.permissions import ALLOWED, Operation, allows, require
@@ -175,6 +175,7 @@ async def write_checked(
     require(caller, write_operation(options.mode))
     if options.dry_run:
         return await _write_once(session, caller, checked, options)
+    await keys.hold_account(session, caller)
     if on_postgres(session):
         for _ in range(RACE_ATTEMPTS):
             try:
@@ -613,10 +614,15 @@ async def _write(
     # A deleted product created again starts afresh: every column is written.
     reborn: list[dict[str, Any]] = []
     event_rows: list[dict[str, Any]] = []
+    # Products whose stock alone changed: a narrow stamp tells it, the row stays.
+    stamped: dict[uuid.UUID, datetime] = {}
     for offset, plan in enumerate(changed):
         # Distinct stamps within one write keep delta pages small and ordered.
         when = stamp + offset * MICROSECOND
         again = plan.current is not None and plan.result.status == "created"
+        if plan.current is not None and not again and plan.result.changed_fields == ["stock"]:
+            stamped[plan.result.id] = when  # type: ignore[index]
+            continue  # told by the stock.updated event below
         names = COLUMNS if again else updated if plan.current else columns
         row = {c: plan.new.get(c) for c in names}  # type: ignore[union-attr]
         row["updated_at"] = when
@@ -633,6 +639,7 @@ async def _write(
     for written, names in ((rows, updated), (reborn, COLUMNS)):
         kept = [c for c in names if c not in ("id", "account_id", "created_at")]
         await bulk_upsert(session, PRODUCTS, written, conflict=["id"], update=kept)
+    await changes.stamp(session, account_id, stamped)
     await _write_stock(session, account_id, changed, refs, stamp, event_rows)
     await events.record(session, event_rows)
     await counts.add_live_products(

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import orjson
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Integer,
     Row,
@@ -30,8 +31,8 @@ from pim.auth import Caller
 from pim.clock import MICROSECOND, stable_horizon, write_timestamp
 from pim.db import fetch
 from pim.memo import Memo
-from pim.sql import like_pattern
-from resolvers import counts, events
+from pim.sql import among, like_pattern
+from resolvers import counts, events, keys
 from resolvers.batches import check_size
 from resolvers.bounds import (
     check_text,
@@ -41,6 +42,7 @@ from resolvers.bounds import (
     text_errors,
     utc_moment,
 )
+from resolvers.changes import LATEST, WITH_CHANGES, Side, changed_in, newest_change, sides
 from resolvers.ean import is_well_formed
 from resolvers.errors import (
     Conflict,
@@ -164,15 +166,17 @@ class DeltaPage:
     total: int
 
 
-def _with_related(*columns: Any) -> Select[Any]:
+def _with_related(names: Sequence[str]) -> Select[Any]:
     """Product columns with the brand name and stock every product read shows. The stock
     join names the product's account (the same as the caller's, which the WHERE fixes),
-    so the unique (account_id, product_id) index serves it."""
+    so the unique (account_id, product_id) index serves it. `updated_at` is the
+    product's latest change, stock and price stamps included."""
+    columns = [LATEST.label(n) if n == "updated_at" else PRODUCTS.c[n] for n in names]
     return (
         select(
             *columns, Brand.name.label("brand_name"), ProductStock.quantity.label("stock_quantity")
         )
-        .select_from(PRODUCTS)
+        .select_from(WITH_CHANGES)
         .outerjoin(Brand, Brand.id == Product.brand_id)
         .outerjoin(
             ProductStock,
@@ -184,7 +188,7 @@ def _with_related(*columns: Any) -> Select[Any]:
 
 
 # Built once: only the account's condition changes from call to call.
-_SCOPED: Select[Any] = _with_related(PRODUCTS)
+_SCOPED: Select[Any] = _with_related(PRODUCTS.c.keys())
 
 
 def _scoped(caller: Caller) -> Select[Any]:
@@ -220,7 +224,10 @@ _FILTERS: dict[str, Callable[[], ColumnElement[bool]]] = {
     "brand_id": lambda: Product.brand_id == bindparam("brand_id"),
     "category_id": lambda: Product.category_id == bindparam("category_id"),
     "status": lambda: Product.status == bindparam("status"),
-    "updated_since": lambda: Product.updated_at > bindparam("updated_since"),
+    # By both change orders' indexes, rather than LATEST over every product.
+    "updated_since": lambda: Product.id.in_(
+        changed_in(_ACCOUNT, lambda at: [at > bindparam("updated_since")])
+    ),
 }
 
 
@@ -249,7 +256,7 @@ def _conditions(filters: tuple[str, ...], is_active: bool | None) -> list[Column
 
 _SORT_COLUMNS: dict[str, Any] = {
     "created_at": Product.created_at,
-    "updated_at": Product.updated_at,
+    "updated_at": LATEST,
     "name": func.coalesce(Product.name, ""),
     "price": func.coalesce(Product.price, -1.0),
     "ean": func.coalesce(Product.ean, ""),
@@ -323,7 +330,7 @@ class _ListShape:
     columns: tuple[str, ...] | None  # the product columns read; None: every one
 
 
-_ACCOUNT = bindparam("account_id", type_=Product.account_id.type)
+_ACCOUNT: BindParameter[uuid.UUID] = bindparam("account_id", type_=Product.account_id.type)
 
 
 def _total(shape: _ListShape) -> ScalarSelect[int]:
@@ -331,7 +338,7 @@ def _total(shape: _ListShape) -> ScalarSelect[int]:
     if shape.filters or shape.is_active is not None:
         return (
             select(func.count())
-            .select_from(Product)
+            .select_from(WITH_CHANGES)
             .where(Product.account_id == _ACCOUNT, *_conditions(shape.filters, shape.is_active))
             .scalar_subquery()
         )
@@ -350,14 +357,13 @@ def _listing(shape: _ListShape) -> Select[Any]:
         else (column.desc(), Product.id.desc())
     )
     limit = bindparam("limit", type_=Integer)
-    scoped = (
-        _SCOPED if shape.columns is None else _with_related(*(PRODUCTS.c[c] for c in shape.columns))
-    )
+    scoped = _SCOPED if shape.columns is None else _with_related(shape.columns)
     if shape.by_offset:
         # Deferred join: skip `offset` rows on the narrow index alone, then load only
         # the page's full rows (an OFFSET over the joined rows would build them all).
         page = (
             select(Product.id)
+            .select_from(WITH_CHANGES)
             .where(Product.account_id == _ACCOUNT, *conditions)
             .order_by(*ordering)
             .offset(bindparam("offset", type_=Integer))
@@ -446,11 +452,9 @@ async def delta(
     since = utc_moment("since", since)
     check_text("supplier_code", supplier_code, 64)
     horizon = await stable_horizon(session)
-    window = [Product.updated_at >= since, Product.updated_at < horizon]
-    if supplier_code:
-        window.append(Product.supplier_code == supplier_code)
-    stmt = _scoped(caller).where(*window).order_by(Product.updated_at, Product.id)
-    rows = _rows(await fetch(session, stmt.offset(skipped).limit(limit)))
+    only = [Product.supplier_code == supplier_code] if supplier_code else []
+    window = sides(caller.account_id, lambda at: [at >= since, at < horizon], *only)
+    rows = await _delta_rows(session, caller, window, skipped + limit, skipped)
     if len(rows) < limit:
         # A short page is the whole rest of the window: with what it skipped, its total.
         total = skipped + len(rows)
@@ -458,10 +462,10 @@ async def delta(
             total = await _delta_total(session, caller, since, horizon, window, supplier_code, memo)
         return DeltaPage(rows=rows, high_water=max(horizon, since), total=total)
     last = rows[-1].product.updated_at
-    rows += _rows(
-        await fetch(
-            session, stmt.where(Product.updated_at == last, Product.id > rows[-1].product.id)
-        )
+    last_id = rows[-1].product.id
+    tied = sides(caller.account_id, lambda at: [at == last], *only)
+    rows += await _delta_rows(
+        session, caller, tuple(s.where(s.selected_columns.id > last_id) for s in tied)
     )
     total = await _delta_total(session, caller, since, horizon, window, supplier_code, memo)
     high_water = last + MICROSECOND
@@ -474,6 +478,28 @@ async def delta(
     return DeltaPage(rows=rows, high_water=high_water, total=total)
 
 
+async def _delta_rows(
+    session: AsyncSession,
+    caller: Caller,
+    window: tuple[Side, ...],
+    first: int | None = None,
+    skipped: int = 0,
+) -> list[ProductRow]:
+    """The products of the `first` changes of the window (all if None) after `skipped`,
+    in (at, id) order: the first of each side, merged."""
+    changes: list[tuple[datetime, uuid.UUID]] = []
+    for side in window:
+        changes += [(at, id) for id, at in (await session.execute(side.limit(first))).all()]
+    ids = [id for _, id in sorted(changes)[skipped:first]]
+    if not ids:
+        return []
+    found = {
+        r.product.id: r
+        for r in _rows(await fetch(session, _scoped(caller).where(among(session, Product.id, ids))))
+    }
+    return [found[i] for i in ids]
+
+
 def _delta_key(caller: Caller, since: datetime, supplier_code: str | None) -> str:
     return f"delta:{caller.account_id}:{supplier_code or ''}:{since.isoformat()}"
 
@@ -483,7 +509,7 @@ async def _delta_total(
     caller: Caller,
     since: datetime,
     horizon: datetime,
-    window: list[ColumnElement[bool]],
+    window: tuple[Side, ...],
     supplier_code: str | None,
     memo: Memo | None,
 ) -> int:
@@ -493,16 +519,12 @@ async def _delta_total(
     known = await memo.get(_delta_key(caller, since, supplier_code)) if memo else None
     if known is not None:
         remaining, counted_at = known[0], datetime.fromisoformat(known[1])
-        newest = await session.scalar(
-            select(func.max(Product.updated_at)).where(Product.account_id == caller.account_id)
-        )
-        if newest is None or newest < counted_at:
+        newest = (await session.execute(newest_change(caller.account_id))).one()
+        if all(at is None or at < counted_at for at in newest):
             return int(remaining)
-    total = await session.scalar(
-        select(func.count())
-        .select_from(Product)
-        .where(Product.account_id == caller.account_id, *window)
-    )
+    total = 0
+    for side in window:
+        total += await session.scalar(select(func.count()).select_from(side.subquery())) or 0
     if memo is not None:
         # For the pages a client walks from this same `since`.
         await memo.set(_delta_key(caller, since, supplier_code), [total or 0, horizon.isoformat()])
@@ -633,6 +655,7 @@ async def delete_product(
 ) -> uuid.UUID:
     """Soft delete: the row stays for audit and shows in delta sync as a tombstone."""
     require(caller, Operation.PRODUCTS_DELETE)
+    await keys.hold_account(session, caller)
     row = await get_product(session, caller, id=id, ean=ean, operation=ADDRESS)
     product = row.product
     stamp = await write_timestamp(session)

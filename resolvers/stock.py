@@ -15,7 +15,7 @@ from pim.clock import write_timestamp
 from pim.db import fetch
 from pim.ids import uuid7
 from pim.sql import among, unique
-from resolvers import batches, catalog, events
+from resolvers import batches, catalog, changes, events
 from resolvers.batches import EanBatchResult
 from resolvers.bounds import Count
 from resolvers.product_fields import EanText
@@ -95,10 +95,9 @@ async def update_stock(
             generic_rows.append({**row, "quantity": entry.item.stock})
     await upsert_generic_stock(session, generic_rows)
     await upsert_supplier_stock(session, supplier_rows)
-    # The product's own updated_at moves too, so delta sync and /since see the change.
-    await batches.update_products(
-        session, account_id, [{"id": pid, "updated_at": at} for pid, at in when.items()]
-    )
+    # Delta sync and every updated_at see the change through the narrow stamp: the wide
+    # product rows stay as they are.
+    await changes.stamp(session, account_id, when)
     eans = unique(v.result.ean for v in changed)
     await events.record(
         session, [events.event_row(account_id, "stock.updated", events.batch_payload(eans), stamp)]

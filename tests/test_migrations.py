@@ -40,3 +40,27 @@ def test_import_files_move_into_parts_and_back(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "pim.sqlite3") as db:
         joined = db.execute("SELECT content FROM import_files WHERE job_id = ?", (job,)).fetchone()
     assert joined == (content + b"\0",)
+
+
+def _account_keys(db: sqlite3.Connection, table: str) -> list[str]:
+    return [
+        row[2] for row in db.execute(f"PRAGMA foreign_key_list({table})") if row[3] == "account_id"
+    ]
+
+
+def test_the_hot_tables_lose_their_account_keys_and_get_them_back_on_downgrade(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(data_dir=tmp_path)
+    upgrade(settings)
+    hot = ("products", "product_stocks", "events")
+    with sqlite3.connect(tmp_path / "pim.sqlite3") as db:
+        assert [_account_keys(db, t) for t in hot] == [[], [], []]
+        assert _account_keys(db, "supplier_products") == ["accounts"]
+        assert db.execute("SELECT count(*) FROM product_changes").fetchone() == (0,)
+
+    command.downgrade(alembic_config(settings), "0007p")
+    with sqlite3.connect(tmp_path / "pim.sqlite3") as db:
+        assert [_account_keys(db, t) for t in hot] == [["accounts"]] * 3
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert "product_changes" not in tables

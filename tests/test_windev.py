@@ -7,9 +7,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from models import Event, Product, ProductStock, SupplierProduct
+from models import Event, ProductStock, SupplierProduct
 from pim.demo import ean13
 from pim.runtime import Runtime
+from resolvers import products
+from resolvers.products import ProductRecord
 from tests.conftest import Key, MakeKey
 from tests.test_graphql import count_queries
 
@@ -83,13 +85,10 @@ async def events_of(runtime: Runtime, key: Key, type_: str) -> list[Event]:
         return list(rows)
 
 
-async def product_row(runtime: Runtime, key: Key, ean: str) -> Product:
-    async with runtime.db.transaction() as session:
-        product = await session.scalar(
-            select(Product).where(Product.account_id == key.account_id, Product.ean == ean)
-        )
-    assert product is not None
-    return product
+async def product_row(runtime: Runtime, key: Key, ean: str) -> ProductRecord:
+    """The product as every surface reads it: `updated_at` is its latest change."""
+    async with runtime.db.read() as session:
+        return (await products.get_product(session, key.caller(), ean=ean)).product
 
 
 # --- status ---------------------------------------------------------------------------

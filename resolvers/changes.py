@@ -1,0 +1,113 @@
+"""A product's latest change: its row's `updated_at`, or the narrow stamp a stock or
+price batch leaves in product_changes, whichever is later.
+
+Stock and price batches stamp the narrow rows instead of rewriting thousands of wide
+product rows; every read that shows or orders by a product's `updated_at` uses
+`LATEST`; delta sync merges the two index orders (`sides`), and `updated_since` filters
+by both (`changed_in`).
+"""
+
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Join,
+    Select,
+    Table,
+    and_,
+    func,
+    select,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Product, ProductChange
+from pim.sql import bulk_upsert, greatest
+
+PRODUCT_CHANGES: Table = ProductChange.__table__  # type: ignore[assignment]
+_STAMP: ColumnElement[datetime] = PRODUCT_CHANGES.c.changed_at
+_UPDATED: ColumnElement[datetime] = Product.__table__.c.updated_at
+
+# Products with their stamp, if any: the stamp's primary key (account, product) serves it.
+WITH_CHANGES: Join = Product.__table__.outerjoin(
+    PRODUCT_CHANGES,
+    and_(ProductChange.account_id == Product.account_id, ProductChange.product_id == Product.id),
+)
+LATEST: ColumnElement[datetime] = greatest(
+    Product.updated_at, func.coalesce(_STAMP, Product.updated_at)
+)
+
+Window = Callable[[ColumnElement[datetime]], list[ColumnElement[bool]]]
+# (id, at) of changed products.
+Side = Select[uuid.UUID, datetime]
+
+
+async def stamp(
+    session: AsyncSession, account_id: uuid.UUID, when: Mapping[uuid.UUID, datetime]
+) -> None:
+    """Record that each product changed at its time, in one set-based upsert."""
+    rows = [
+        {"account_id": account_id, "product_id": pid, "changed_at": at} for pid, at in when.items()
+    ]
+    await bulk_upsert(
+        session, PRODUCT_CHANGES, rows, conflict=["account_id", "product_id"], update=["changed_at"]
+    )
+
+
+def sides(account_id: Any, window: Window, *conditions: ColumnElement[bool]) -> tuple[Side, Side]:
+    """(id, at) of the account's products whose latest change `at` is in `window`, in
+    two parts: the products whose own row holds it, and those whose stamp does (a tie
+    goes to the row). Each part is one ordered walk of one index, by (at, id), with a
+    primary-key probe of the other table per row: a page of delta sync merges the first
+    rows of both, where one query over their union would sort the whole window.
+    `conditions` filter the products further.
+    """
+    later_stamp = (
+        select(ProductChange.product_id)
+        .where(
+            ProductChange.account_id == Product.account_id,
+            ProductChange.product_id == Product.id,
+            _STAMP > _UPDATED,
+        )
+        .exists()
+    )
+    rows = (
+        select(Product.id.label("id"), _UPDATED.label("at"))
+        .where(Product.account_id == account_id, *window(_UPDATED), ~later_stamp, *conditions)
+        .order_by(_UPDATED, Product.id)
+    )
+    earlier_row = (
+        select(Product.id)
+        .where(
+            Product.account_id == account_id,
+            Product.id == ProductChange.product_id,
+            _UPDATED < _STAMP,
+            *conditions,
+        )
+        .exists()
+    )
+    stamps = (
+        select(ProductChange.product_id.label("id"), _STAMP.label("at"))
+        .where(ProductChange.account_id == account_id, *window(_STAMP), earlier_row)
+        .order_by(_STAMP, ProductChange.product_id)
+    )
+    return rows, stamps
+
+
+def changed_in(account_id: Any, window: Window) -> Select[Any]:
+    """The ids of the account's products whose latest change is in `window`."""
+    rows, stamps = sides(account_id, window)
+    return select(union_all(rows.order_by(None), stamps.order_by(None)).subquery("changes").c.id)
+
+
+def newest_change(account_id: Any) -> Select[datetime, datetime]:
+    """The account's latest row change and latest stamp."""
+    return select(
+        select(func.max(Product.updated_at))
+        .where(Product.account_id == account_id)
+        .scalar_subquery(),
+        select(func.max(_STAMP)).where(ProductChange.account_id == account_id).scalar_subquery(),
+    )
