@@ -17,6 +17,7 @@ words the errors.
 """
 
 import csv
+import functools
 import io
 import os
 import sys
@@ -42,10 +43,10 @@ from resolvers.import_files import (
 )
 from resolvers.import_runs import Chunk, FileKeys, RunPlan
 from resolvers.product_fields import STATUSES, PriceValue, ProductFields
-from resolvers.product_writes import Checked, CheckedItem, WriteItem, check_item
+from resolvers.product_writes import Checked, CheckedItem, WriteItem, WriteOptions, check_item
 
 # What Python's str.strip() strips (the row reader strips cells with it): Unicode white
-# space and the four separators U+001C..U+001F, which Rust's strip would keep.
+# space and the four separators U+001C..U+001F, which Rust's strip keeps.
 _WHITESPACE = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
 _SPACES = "[ \u00a0\u202f]"  # thousands separators French numbers carry
 _NUMBER = r"^[+-]?[0-9]+(?:[.,][0-9]+)?$"
@@ -53,6 +54,7 @@ _NUMBER = r"^[+-]?[0-9]+(?:[.,][0-9]+)?$"
 _CENTS = r"^[+-]?[0-9]+(?:[.,][0-9]{1,2})?$"
 # Line ends the csv module counts (reader.line_num), inside quoted cells too.
 _LINE_ENDS = r"\r\n|\r|\n"
+_RARE = "[\r\n\x1c-\x1f]"
 _READ_ROWS = 50_000  # rows polars hands over at a time
 
 
@@ -113,9 +115,10 @@ CHECKS: dict[str, _Check | None] = {
 }
 
 
-def _strip(column: pl.Expr) -> pl.Expr:
-    """The cell as the row reader reads it: stripped, None when empty."""
-    stripped = column.str.strip_chars(_WHITESPACE)
+def _strip(column: pl.Expr, *, exact: bool = False) -> pl.Expr:
+    """The cell as the row reader reads it: stripped, None when empty. `exact` strips
+    the separators U+001C..U+001F too (slower)."""
+    stripped = column.str.strip_chars(_WHITESPACE if exact else None)
     return pl.when(stripped != "").then(stripped)
 
 
@@ -234,12 +237,7 @@ class CsvColumns:
     def _count(self) -> int:
         """Reads the whole file (a broken one fails before anything is written); the
         number of its data records."""
-        total = 0
-        for frame in self._records():
-            if frame.columns[: len(self._headers)] != self._headers:
-                raise pl.exceptions.ComputeError("headers read differently")
-            total += frame.height
-        return total
+        return sum(frame.height for frame in self.texts())
 
     def _frames(self) -> Iterator[pl.DataFrame]:
         """The file's records as text columns, in order, blank ones included."""
@@ -252,24 +250,35 @@ class CsvColumns:
         )
         yield from frame.collect_batches(chunk_size=_READ_ROWS)
 
-    def _records(self) -> Iterator[pl.DataFrame]:
-        """Non-blank records, each with its line number (as the csv module counts lines:
-        the last line of the record) in `_line`, and its fields' stripped texts."""
+    def texts(self) -> Iterator[pl.DataFrame]:
+        """The non-blank records, a frame at a time: their line numbers (`_line`, as the
+        csv module counts lines: the last line of the record) and their fields' stripped
+        texts."""
         lines_before = 1  # the header
         for frame in self._frames():
+            if frame.columns != self._headers:
+                raise pl.exceptions.ComputeError("headers read differently")
             cells = [pl.col(h) for h in self._headers]
-            ends = pl.sum_horizontal(c.str.count_matches(_LINE_ENDS).fill_null(0) for c in cells)
-            blank = pl.all_horizontal(_strip(c).is_null() for c in cells)
-            frame = frame.with_columns(_line=(ends + 1).cum_sum() + lines_before, _blank=blank)
+            # Line breaks within cells, and the separators only Python strips, are rare:
+            # counted and stripped exactly only in the frames that have them.
+            rare = frame.select(
+                pl.any_horizontal(c.str.contains(_RARE).fill_null(False).any() for c in cells)
+            ).item()
+            strip = functools.partial(_strip, exact=rare)
+            if rare:
+                ends = pl.sum_horizontal(
+                    c.str.count_matches(_LINE_ENDS).fill_null(0) for c in cells
+                )
+                line = (ends + 1).cum_sum() + lines_before
+            else:
+                line = pl.int_range(1, pl.len() + 1, dtype=pl.Int64) + lines_before
+            frame = frame.select(
+                _line=line,
+                _blank=pl.all_horizontal(strip(c).is_null() for c in cells),
+                **{f: strip(pl.col(h)) for f, h in self.fields.items()},
+            )
             lines_before = int(frame["_line"][-1]) if frame.height else lines_before
             yield frame.filter(~pl.col("_blank")).drop("_blank")
-
-    def texts(self) -> Iterator[pl.DataFrame]:
-        """The records, a frame at a time: their line numbers (`_line`) and their
-        fields' stripped texts."""
-        texts = [pl.col("_line"), *(_strip(pl.col(h)).alias(f) for f, h in self.fields.items())]
-        for frame in self._records():
-            yield frame.select(texts)
 
 
 def read_chunks(columns: CsvColumns, plan: RunPlan, size: int, keys: FileKeys) -> Iterator[Chunk]:
@@ -278,18 +287,20 @@ def read_chunks(columns: CsvColumns, plan: RunPlan, size: int, keys: FileKeys) -
     skip = plan.checkpoint
     pending: list[pl.DataFrame] = []
     held = 0
-    for frame in columns.texts():
+    for texts in columns.texts():
         if skip:
-            keys.add(_ean_rows(frame.head(skip)))
-            frame, skip = frame.slice(skip), max(0, skip - frame.height)
-        pending.append(frame)
-        held += frame.height
+            keys.add(_ean_rows(texts.head(skip)))
+            texts, skip = texts.slice(skip), max(0, skip - texts.height)
+        # Checked a frame of polars' at a time: per chunk, building the expressions
+        # would cost as much as running them.
+        pending.append(_checked(texts, plan.options))
+        held += texts.height
         while held >= size:
             whole = pl.concat(pending)
-            yield prepare(whole.head(size), plan, keys)
+            yield _chunk(whole.head(size), plan, keys)
             pending, held = [whole.slice(size)], held - size
     if held:
-        yield prepare(pl.concat(pending), plan, keys)
+        yield _chunk(pl.concat(pending), plan, keys)
 
 
 def _ean_rows(texts: pl.DataFrame) -> list[Row]:
@@ -298,11 +309,12 @@ def _ean_rows(texts: pl.DataFrame) -> list[Row]:
     return [Row(0, {"ean": ean}) for ean in texts["ean"].to_list() if ean is not None]
 
 
-def prepare(texts: pl.DataFrame, plan: RunPlan, keys: FileKeys) -> Chunk:
-    """What import_runs.prepare_chunk makes of a chunk, from its columns: rows that pass
-    every vector check are checked items at once, the others go through the per-row
-    checks."""
-    options = plan.options
+_TYPED = "typed "  # prefix of the columns holding fields' typed values
+
+
+def _checked(texts: pl.DataFrame, options: WriteOptions) -> pl.DataFrame:
+    """The texts, with each field's typed value and whether the row passes every check
+    (`_clean`)."""
     fields = [c for c in texts.columns if c != "_line"]
     typed = [_typed(f, pl.col(f)) for f in fields]
     clean = pl.all_horizontal(ok for _, ok in typed)
@@ -313,25 +325,34 @@ def prepare(texts: pl.DataFrame, plan: RunPlan, keys: FileKeys) -> Chunk:
         clean = clean & pl.col("ean").is_not_null() & lengths
     else:
         clean = clean & pl.col("ean").is_not_null()
-    values = texts.select(
-        *(value.alias(f) for f, (value, _) in zip(fields, typed, strict=True)),
+    return texts.with_columns(
+        *(value.alias(_TYPED + f) for f, (value, _) in zip(fields, typed, strict=True)),
         _clean=clean.fill_null(False),
     )
-    passed = values["_clean"].to_list()
-    default_supplier = options.default_supplier_code
+
+
+def _chunk(frame: pl.DataFrame, plan: RunPlan, keys: FileKeys) -> Chunk:
+    """What import_runs.prepare_chunk makes of a chunk, from its checked columns: rows
+    that pass every vector check are checked items at once, the others go through the
+    per-row checks."""
+    options = plan.options
+    fields = [
+        c for c in frame.columns if c != "_line" and c != "_clean" and not c.startswith(_TYPED)
+    ]
+    passed = frame["_clean"].to_list()
+    values = frame.select(_TYPED + f for f in fields).rows()
     data: list[dict[str, Any]] = []
-    for good, typed_row, raw in zip(
-        passed, values.select(fields).rows(), texts.select(fields).rows(), strict=True
-    ):
+    for i, (good, typed_row) in enumerate(zip(passed, values, strict=True)):
         if good:
             data.append({f: v for f, v in zip(fields, typed_row, strict=True) if v is not None})
         else:
-            data.append(_mapped(fields, raw))
+            data.append(_mapped(fields, frame.select(fields).row(i)))
     rows = [
         Row(number, fields_of)
-        for number, fields_of in zip(texts["_line"].to_list(), data, strict=True)
+        for number, fields_of in zip(frame["_line"].to_list(), data, strict=True)
     ]
     repeated = frozenset(keys.repeated(rows))
+    default_supplier = options.default_supplier_code
     written: list[Row] = []
     checked: list[Checked] = []
     for i, row in enumerate(rows):
