@@ -30,16 +30,16 @@ import annotated_types
 import polars as pl
 
 from resolvers.bounds import NUL
-from resolvers.ean import _EAN_FORMAT
+from resolvers.ean import EAN_FORMAT
 from resolvers.import_files import (
-    _BOOLEANS,
+    BOOLEANS,
     READERS,
     HeaderMap,
     ImportFileError,
     Row,
-    _blank,
-    _csv_encoding,
-    _kinds,
+    csv_encoding,
+    field_kinds,
+    is_blank,
 )
 from resolvers.import_runs import Chunk, FileKeys, RunPlan
 from resolvers.product_fields import STATUSES, PriceValue, ProductFields
@@ -84,7 +84,7 @@ def _check_for(name: str, info: Any) -> _Check | None:
         return _Check("ean", max_length=32)
     if name == "status":
         return _Check("status")
-    kinds = _kinds(info.annotation) - {type(None)}
+    kinds = field_kinds(info.annotation) - {type(None)}
     bounds = _constraints(info.annotation)
     known = (annotated_types.Ge, annotated_types.Le, annotated_types.MaxLen, annotated_types.MinLen)
     rounded = PriceValue in typing.get_args(info.annotation)
@@ -137,7 +137,7 @@ def _typed(field: str, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
         if kind == "ean":
             ok = (
                 ok
-                & text.str.contains(_EAN_FORMAT.pattern.replace(r"\d", "[0-9]"))
+                & text.str.contains(EAN_FORMAT.pattern.replace(r"\d", "[0-9]"))
                 & _check_digit(text)
             )
         return text, ~present | ok.fill_null(False)
@@ -145,7 +145,7 @@ def _typed(field: str, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
         return text, ~present | text.is_in(list(STATUSES)).fill_null(False)
     if kind == "bool":
         lowered = text.str.to_lowercase()
-        value = lowered.replace_strict(_BOOLEANS, default=None, return_dtype=pl.Boolean)
+        value = lowered.replace_strict(BOOLEANS, default=None, return_dtype=pl.Boolean)
         return value, ~present | value.is_not_null()
     compact = text.str.replace_all(_SPACES, "")
     shaped = compact.str.contains(_CENTS if kind == "cents" else _NUMBER)
@@ -195,7 +195,7 @@ class CsvColumns:
     @classmethod
     def open(cls, file: BinaryIO, mapping: dict[str, str] | None) -> "CsvColumns | None":
         try:
-            if _blank(file) or _csv_encoding(file) not in ("utf-8", "utf-8-sig"):
+            if is_blank(file) or csv_encoding(file) not in ("utf-8", "utf-8-sig"):
                 return None
         except ImportFileError:
             return None  # the row reader raises it again
