@@ -8,7 +8,6 @@ import statistics
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -120,6 +119,26 @@ def run_import(api: str, key: str, path: Path, rows: int, pids: dict[str, list[i
     return ImportRun(rows, seconds, job["status"], rss.peaks["api"], rss.peaks["worker"])
 
 
+async def writes_since(database_url: str, account_id: str, since: datetime) -> tuple[int, int]:
+    """Product rows and events the account's writes produced since `since`."""
+    url = make_url(database_url)
+    conn = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, database=url.database
+    )
+    try:
+        products = await conn.fetchval(
+            "SELECT count(*) FROM products WHERE account_id = $1 AND updated_at >= $2",
+            account_id, since,
+        )  # fmt: skip
+        events = await conn.fetchval(
+            "SELECT count(*) FROM events WHERE account_id = $1 AND occurred_at >= $2",
+            account_id, since,
+        )  # fmt: skip
+        return int(products), int(events)
+    finally:
+        await conn.close()
+
+
 async def raw_copy_rate(database_url: str, rows: int) -> float:
     """The reference: COPY of the same rows into an indexed table shaped like products."""
     url = make_url(database_url)
@@ -145,26 +164,6 @@ async def raw_copy_rate(database_url: str, rows: int) -> float:
         elapsed = time.perf_counter() - began
         await conn.execute("DROP TABLE bench_raw_copy")
         return rows / elapsed
-    finally:
-        await conn.close()
-
-
-async def writes_since(database_url: str, account_id: str, since: datetime) -> tuple[int, int]:
-    """Product rows and events the account's writes produced since `since`."""
-    url = make_url(database_url)
-    conn = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, database=url.database
-    )
-    try:
-        products = await conn.fetchval(
-            "SELECT count(*) FROM products WHERE account_id = $1 AND updated_at >= $2",
-            uuid.UUID(account_id), since,
-        )  # fmt: skip
-        events = await conn.fetchval(
-            "SELECT count(*) FROM events WHERE account_id = $1 AND occurred_at >= $2",
-            uuid.UUID(account_id), since,
-        )  # fmt: skip
-        return int(products), int(events)
     finally:
         await conn.close()
 
