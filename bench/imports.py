@@ -121,6 +121,26 @@ def run_import(api: str, key: str, path: Path, rows: int, pids: dict[str, list[i
     return ImportRun(rows, seconds, job["status"], rss.peaks["api"], rss.peaks["worker"])
 
 
+async def writes_since(database_url: str, account_id: str, since: datetime) -> tuple[int, int]:
+    """Product rows and events the account's writes produced since `since`."""
+    url = make_url(database_url)
+    conn = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, database=url.database
+    )
+    try:
+        products = await conn.fetchval(
+            "SELECT count(*) FROM products WHERE account_id = $1 AND updated_at >= $2",
+            account_id, since,
+        )  # fmt: skip
+        events = await conn.fetchval(
+            "SELECT count(*) FROM events WHERE account_id = $1 AND occurred_at >= $2",
+            account_id, since,
+        )  # fmt: skip
+        return int(products), int(events)
+    finally:
+        await conn.close()
+
+
 async def raw_copy_rate(database_url: str, rows: int) -> float:
     """The reference: COPY of the same rows into an indexed table shaped like products."""
     url = make_url(database_url)

@@ -33,6 +33,7 @@ from pim import logs, progress
 from pim.jobs import ending
 from pim.runtime import Runtime
 from resolvers import import_runs, import_storage
+from resolvers.import_columns import CsvColumns, read_chunks
 from resolvers.import_files import FileRecords, ImportFileError
 from resolvers.imports import PROGRESS_KIND, progress_state
 
@@ -216,15 +217,19 @@ def _read(
         # Open, the file needs no name: gone with the last process reading it, even one
         # that is killed.
         path.unlink()
+        columns = CsvColumns.open(file, plan.mapping) if plan.file_type == "csv" else None
         records = FileRecords(file, plan.file_type, plan.mapping)
         if plan.checkpoint == 0:
             # The whole file is read before anything is written: a broken one fails undamaged.
-            total = records.count()
+            total = records.count() if columns is None else columns.total
             if total == 0:
                 raise ImportFileError("aucune ligne de données dans le fichier", "no_rows")
             yield _Analysed(total)
-        rows = records.rows(eans_only=plan.checkpoint)
         keys = import_runs.FileKeys()
+        if columns is not None:
+            yield from read_chunks(columns, plan, size, keys)
+            return
+        rows = records.rows(eans_only=plan.checkpoint)
         keys.add(islice(rows, plan.checkpoint))  # rows committed before a restart
         for chunk in _batched(rows, size):
             yield import_runs.prepare_chunk(plan, chunk, keys)

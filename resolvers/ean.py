@@ -3,7 +3,7 @@
 import re
 from dataclasses import dataclass
 
-_EAN_FORMAT = re.compile(r"^(\d{8}|\d{12}|\d{13}|\d{14})$")
+EAN_FORMAT = re.compile(r"^(\d{8}|\d{12}|\d{13}|\d{14})$")
 FORMAT_MESSAGE = "format invalide (8, 12, 13 ou 14 chiffres attendus)"
 CHECKSUM_MESSAGE = "chiffre de contrôle incorrect"
 
@@ -38,10 +38,10 @@ def check_digit_ok(ean: str) -> bool:
 
 
 def check_ean(ean: str) -> EanCheck:
-    if not _EAN_FORMAT.match(ean):
+    if not EAN_FORMAT.match(ean):
         return EanCheck(well_formed=False, checksum_valid=False)
     return EanCheck(well_formed=True, checksum_valid=check_digit_ok(ean))
 
 
 def is_well_formed(ean: str) -> bool:
-    return bool(_EAN_FORMAT.match(ean))
+    return bool(EAN_FORMAT.match(ean))

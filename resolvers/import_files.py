@@ -154,16 +154,16 @@ class HeaderMap:
 # ---------------------------------------------------------------- value conversion
 
 
-def _kinds(annotation: Any) -> set[type]:
+def field_kinds(annotation: Any) -> set[type]:
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
-        return _kinds(typing.get_args(annotation)[0])
+        return field_kinds(typing.get_args(annotation)[0])
     if origin in (typing.Union, types.UnionType):
-        return set().union(*(_kinds(arg) for arg in typing.get_args(annotation)))
+        return set().union(*(field_kinds(arg) for arg in typing.get_args(annotation)))
     return {annotation} if isinstance(annotation, type) else set()
 
 
-_BOOLEANS = {
+BOOLEANS = {
     **dict.fromkeys(("1", "true", "vrai", "oui", "yes", "o", "y", "x"), True),
     **dict.fromkeys(("0", "false", "faux", "non", "no", "n"), False),
 }
@@ -193,7 +193,7 @@ def _reader(field: str, kinds: set[type]) -> FieldReader:
     text_only = str in kinds and not numeric
 
     def from_text(value: str) -> Any:
-        if boolean and (flag := _BOOLEANS.get(value.lower())) is not None:
+        if boolean and (flag := BOOLEANS.get(value.lower())) is not None:
             return flag
         if numeric:
             # Plain digits first (stock, sizes, rates): what _NUMBER matches with nothing
@@ -221,7 +221,7 @@ def _reader(field: str, kinds: set[type]) -> FieldReader:
 
 
 READERS: dict[str, FieldReader] = {
-    name: _reader(name, _kinds(info.annotation))
+    name: _reader(name, field_kinds(info.annotation))
     for name, info in ProductFields.model_fields.items()
 }
 
@@ -249,7 +249,7 @@ def map_record(record: dict[Any, Any], headers: HeaderMap) -> dict[str, Any]:
 # ---------------------------------------------------------------- readers
 
 
-def _csv_encoding(file: BinaryIO) -> str:
+def csv_encoding(file: BinaryIO) -> str:
     head = file.read(_READ_BLOCK)
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
@@ -272,7 +272,7 @@ def _csv_encoding(file: BinaryIO) -> str:
 
 
 def _csv_records(file: BinaryIO) -> Iterator[tuple[int, dict[Any, Any]]]:
-    encoding = _csv_encoding(file)
+    encoding = csv_encoding(file)
     file.seek(0)
     text = io.TextIOWrapper(file, encoding=encoding, newline="")
     first_line = text.readline()
@@ -498,7 +498,7 @@ def _records(
     file: BinaryIO, file_type: str, headers: HeaderMap, parsed: _ParsedSheet
 ) -> Iterator[tuple[int, dict[Any, Any]]]:
     """The file's raw records; it fails unless the first one has a column we know."""
-    if _blank(file):
+    if is_blank(file):
         raise ImportFileError("fichier vide", "empty_file")
     recognised = False
     raw = _xlsx_records(file, parsed) if file_type == "xlsx" else _READERS[file_type](file)
@@ -514,7 +514,7 @@ def _records(
         yield number, record
 
 
-def _blank(file: BinaryIO) -> bool:
+def is_blank(file: BinaryIO) -> bool:
     """Whether the file holds nothing but white space; read from the start again after."""
     try:
         while block := file.read(_READ_BLOCK):

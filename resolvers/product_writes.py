@@ -166,7 +166,9 @@ def check_items(
 ) -> list[Checked]:
     """The per-item checks, which need no database: pure, so an import runs them in its
     reader process for the next chunk while the current one is being written."""
-    return [_check(index, item, options, strict_ean=strict_ean) for index, item in enumerate(items)]
+    return [
+        check_item(index, item, options, strict_ean=strict_ean) for index, item in enumerate(items)
+    ]
 
 
 async def write_checked(
@@ -241,7 +243,7 @@ def _plan(item: CheckedItem) -> _Plan:
     return _Plan(result, item.ean, item.reference, item.target_id, item.given)
 
 
-def _check(index: int, item: WriteItem, options: WriteOptions, *, strict_ean: bool) -> Checked:
+def check_item(index: int, item: WriteItem, options: WriteOptions, *, strict_ean: bool) -> Checked:
     raw = item.data
     if not isinstance(raw, dict):
         return _rejected(index, None, FieldError("", "objet JSON attendu", "type_error"))

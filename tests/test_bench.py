@@ -23,6 +23,6 @@ def test_the_harness_measures_every_figure_at_tiny_scale(tmp_path: Path) -> None
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     report = json.loads(out.read_text())
     numbers = {f["number"] for f in report["figures"]}
-    assert {"1", "2", "3", "4", "5", "6a", "6b", "6c", "6d", "7", "8", "9", "10"} == numbers
+    assert {"1", "1b", "2", "3", "4", "5", "6a", "6b", "6c", "6d", "7", "8", "9", "10"} == numbers
     assert all(f["value"] is not None for f in report["figures"]), report["figures"]
     assert "figure" in done.stdout  # the table was printed

@@ -131,6 +131,25 @@ async def test_each_format_imports_its_rows(
     assert (product.product.weight, product.product.supplier_code) == (1.5, "SUP_A")
 
 
+async def test_importing_the_same_file_again_writes_no_row_and_emits_no_event(
+    client: httpx.AsyncClient, runtime: Runtime, key: Key
+) -> None:
+    content = csv_bytes(rows(5))
+    first = await imported(client, runtime, key, "catalog.csv", content)
+    assert (first["products_created"], first["products_updated"]) == (5, 0)
+    before = {ean: row.product.updated_at for ean, row in (await catalog(runtime, key)).items()}
+    async with runtime.db.transaction() as session:
+        events = select(func.count()).select_from(Event).where(Event.account_id == key.account_id)
+        events_before = await session.scalar(events)
+    again = await imported(client, runtime, key, "catalog.csv", content)
+    assert (again["status"], again["successful_rows"], again["failed_rows"]) == ("completed", 5, 0)
+    assert (again["products_created"], again["products_updated"]) == (0, 0)
+    after = {ean: row.product.updated_at for ean, row in (await catalog(runtime, key)).items()}
+    assert after == before
+    async with runtime.db.transaction() as session:
+        assert await session.scalar(events) == events_before
+
+
 async def test_windows_1252_and_bom_csv_keep_their_accents(
     client: httpx.AsyncClient, runtime: Runtime, key: Key
 ) -> None:

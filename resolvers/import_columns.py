@@ -1,0 +1,384 @@
+"""CSV imports read and checked as columns, in compiled code (polars).
+
+The row reader (resolvers.import_files) spends some 40 µs a row in CPython: the csv
+module, value conversion, then a pydantic model per row. Here the file is parsed by
+polars' CSV reader and every check a clean row must pass runs as a vector expression
+over a chunk's columns: text lengths, NUL bytes, numbers with a decimal comma and
+their ranges, booleans, statuses, EAN shape and check digit. A row that passes them
+all becomes a checked item straight from its typed values; a row that fails any is
+handed to the per-row checks (product_writes.check_item) with the values the row
+reader would have made of it, so its errors and warnings, written to the job's logs,
+are word for word those of the row path.
+
+Only what the row reader reads exactly alike is read here: UTF-8 files whose header
+names are distinct, non-empty and recognised, one column per product field. Anything
+else (Windows-1252, a malformed or ragged file…) goes to the row reader, which also
+words the errors.
+"""
+
+import csv
+import functools
+import io
+import os
+import sys
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import annotated_types
+import polars as pl
+
+from resolvers.bounds import NUL
+from resolvers.ean import EAN_FORMAT
+from resolvers.import_files import (
+    BOOLEANS,
+    READERS,
+    HeaderMap,
+    ImportFileError,
+    Row,
+    csv_encoding,
+    field_kinds,
+    is_blank,
+)
+from resolvers.import_runs import Chunk, FileKeys, RunPlan
+from resolvers.product_fields import STATUSES, PriceValue, ProductFields
+from resolvers.product_writes import Checked, CheckedItem, WriteItem, WriteOptions, check_item
+
+# What Python's str.strip() strips (the row reader strips cells with it): Unicode white
+# space and the four separators U+001C..U+001F, which Rust's strip keeps.
+_WHITESPACE = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
+_SPACES = "[ \u00a0\u202f]"  # thousands separators French numbers carry
+_NUMBER = r"^[+-]?[0-9]+(?:[.,][0-9]+)?$"
+# Prices are kept to the cent: more decimals round, which the per-row checks do.
+_CENTS = r"^[+-]?[0-9]+(?:[.,][0-9]{1,2})?$"
+# Line ends the csv module counts (reader.line_num), inside quoted cells too.
+_LINE_ENDS = r"\r\n|\r|\n"
+_RARE = "[\r\n\x1c-\x1f]"
+_READ_ROWS = 50_000  # rows polars hands over at a time
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """What a field's cells must be to pass every check in a vector: `kind` says how the
+    stripped text converts, `low`/`high` bound a number, `max_length` a text."""
+
+    kind: str  # text, ean, status, float, cents, int, bool
+    low: float | None = None
+    high: float | None = None
+    max_length: int | None = None
+
+
+def _constraints(annotation: Any) -> list[Any]:
+    found: list[Any] = []
+    for arg in typing.get_args(annotation):
+        if typing.get_origin(arg) is typing.Annotated:
+            for meta in arg.__metadata__:
+                found.extend(getattr(meta, "metadata", [meta]))
+    return found
+
+
+def _check_for(name: str, info: Any) -> _Check | None:
+    """The vector check of a field, or None when its cells go to the per-row checks."""
+    if name == "ean":
+        return _Check("ean", max_length=32)
+    if name == "status":
+        return _Check("status")
+    kinds = field_kinds(info.annotation) - {type(None)}
+    bounds = _constraints(info.annotation)
+    known = (annotated_types.Ge, annotated_types.Le, annotated_types.MaxLen, annotated_types.MinLen)
+    rounded = PriceValue in typing.get_args(info.annotation)
+    if not rounded and any(
+        not isinstance(b, known) and not hasattr(b, "allow_inf_nan") for b in bounds
+    ):
+        return None  # a pattern, a validator: not worth a vector
+    low = next(
+        (float(typing.cast(float, b.ge)) for b in bounds if isinstance(b, annotated_types.Ge)), None
+    )
+    high = next(
+        (float(typing.cast(float, b.le)) for b in bounds if isinstance(b, annotated_types.Le)), None
+    )
+    longest = next((b.max_length for b in bounds if isinstance(b, annotated_types.MaxLen)), None)
+    if kinds == {str}:
+        return _Check("text", max_length=longest)
+    if kinds == {bool}:
+        return _Check("bool")
+    if kinds == {int}:
+        return _Check("int", low, high)
+    if kinds == {float}:
+        return _Check("cents" if rounded else "float", low, high)
+    return None
+
+
+CHECKS: dict[str, _Check | None] = {
+    name: _check_for(name, info) for name, info in ProductFields.model_fields.items()
+}
+
+
+def _strip(column: pl.Expr, *, exact: bool = False) -> pl.Expr:
+    """The cell as the row reader reads it: stripped, None when empty. `exact` strips
+    the separators U+001C..U+001F too (slower)."""
+    stripped = column.str.strip_chars(_WHITESPACE if exact else None)
+    return pl.when(stripped != "").then(stripped)
+
+
+def _typed(field: str, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """The field's value from its stripped text, and whether that value passes every
+    check (True where the cell is empty); both vectors."""
+    check = CHECKS[field]
+    present = text.is_not_null()
+    if check is None:
+        return text, ~present
+    kind = check.kind
+    no_nul = ~text.str.contains(NUL, literal=True)
+    if kind in ("text", "ean"):
+        fits = text.str.len_chars() <= check.max_length if check.max_length else pl.lit(True)
+        ok = no_nul & fits
+        if kind == "ean":
+            ok = (
+                ok
+                & text.str.contains(EAN_FORMAT.pattern.replace(r"\d", "[0-9]"))
+                & _check_digit(text)
+            )
+        return text, ~present | ok.fill_null(False)
+    if kind == "status":
+        return text, ~present | text.is_in(list(STATUSES)).fill_null(False)
+    if kind == "bool":
+        lowered = text.str.to_lowercase()
+        value = lowered.replace_strict(BOOLEANS, default=None, return_dtype=pl.Boolean)
+        return value, ~present | value.is_not_null()
+    compact = text.str.replace_all(_SPACES, "")
+    shaped = compact.str.contains(_CENTS if kind == "cents" else _NUMBER)
+    number = pl.when(shaped).then(compact.str.replace(",", ".", literal=True)).cast(pl.Float64)
+    ok = shaped & number.is_finite()
+    if check.low is not None:
+        ok = ok & (number >= check.low)
+    if check.high is not None:
+        ok = ok & (number <= check.high)
+    if kind == "int":
+        ok = ok & (number == number.floor())
+        value = pl.when(ok).then(number).cast(pl.Int64)
+        return value, ~present | ok.fill_null(False)
+    return number, ~present | ok.fill_null(False)
+
+
+def _check_digit(ean: pl.Expr) -> pl.Expr:
+    """The GS1 check digit holds (for a text of 8, 12, 13 or 14 ASCII digits): leading
+    zeros weigh nothing, so every length is summed as 14 digits."""
+    padded = ean.str.pad_start(14, "0")
+    digits = [padded.str.slice(i, 1).cast(pl.Int32, strict=False) for i in range(14)]
+    total = pl.sum_horizontal(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(digits[:13]))
+    return (10 - total % 10) % 10 == digits[13]
+
+
+def _path_of(file: BinaryIO) -> str | None:
+    try:
+        path = f"/proc/self/fd/{file.fileno()}"
+    except io.UnsupportedOperation:
+        return None  # in memory
+    return path if os.path.exists(path) else None
+
+
+class CsvColumns:
+    """A CSV file read as columns; `open` says whether it can be (else None)."""
+
+    def __init__(self, source: Any, separator: str, headers: list[str], mapping: HeaderMap):
+        self._source = source
+        self._separator = separator
+        self._headers = headers
+        self.total = 0
+        # Product field → the file column it reads.
+        self.fields = {
+            field: header for header in headers if (field := mapping.field(header)) is not None
+        }
+
+    @classmethod
+    def open(cls, file: BinaryIO, mapping: dict[str, str] | None) -> "CsvColumns | None":
+        try:
+            if is_blank(file) or csv_encoding(file) not in ("utf-8", "utf-8-sig"):
+                return None
+        except ImportFileError:
+            return None  # the row reader raises it again
+        file.seek(0)
+        text = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")
+        try:
+            first_line = text.readline()
+        finally:
+            text.detach()
+        separator = max((";", ",", "\t"), key=first_line.count)
+        try:
+            headers = next(csv.reader([first_line], delimiter=separator, strict=True))
+        except (csv.Error, StopIteration):
+            return None
+        headers[-1:] = [h.rstrip("\r\n") for h in headers[-1:]]
+        header_map = HeaderMap(mapping)
+        fields = [header_map.field(h) for h in headers]
+        mapped = [f for f in fields if f is not None]
+        if (
+            not all(h.strip() for h in headers)
+            or len(set(headers)) != len(headers)
+            or not mapped
+            or len(set(mapped)) != len(mapped)
+        ):
+            return None
+        # Read by name, so nothing holds the file whole (the import's file is unlinked
+        # but open).
+        source: Any = _path_of(file)
+        if source is None:
+            file.seek(0)
+            source = file.read()
+        columns = cls(source, separator, headers, header_map)
+        try:
+            columns.total = columns._count()
+        except pl.exceptions.PolarsError:
+            return None  # the row reader says what is wrong with it
+        return columns
+
+    def _count(self) -> int:
+        """Reads the whole file (a broken one fails before anything is written); the
+        number of its data records."""
+        return sum(frame.height for frame in self.texts())
+
+    def _frames(self) -> Iterator[pl.DataFrame]:
+        """The file's records as text columns, in order, blank ones included."""
+        frame = pl.scan_csv(
+            self._source,
+            separator=self._separator,
+            infer_schema=False,
+            encoding="utf8",
+            has_header=True,
+        )
+        yield from frame.collect_batches(chunk_size=_READ_ROWS)
+
+    def texts(self) -> Iterator[pl.DataFrame]:
+        """The non-blank records, a frame at a time: their line numbers (`_line`, as the
+        csv module counts lines: the last line of the record) and their fields' stripped
+        texts."""
+        lines_before = 1  # the header
+        for frame in self._frames():
+            if frame.columns != self._headers:
+                raise pl.exceptions.ComputeError("headers read differently")
+            cells = [pl.col(h) for h in self._headers]
+            # Line breaks within cells, and the separators only Python strips, are rare:
+            # counted and stripped exactly only in the frames that have them.
+            rare = frame.select(
+                pl.any_horizontal(c.str.contains(_RARE).fill_null(False).any() for c in cells)
+            ).item()
+            strip = functools.partial(_strip, exact=rare)
+            if rare:
+                ends = pl.sum_horizontal(
+                    c.str.count_matches(_LINE_ENDS).fill_null(0) for c in cells
+                )
+                line = (ends + 1).cum_sum() + lines_before
+            else:
+                line = pl.int_range(1, pl.len() + 1, dtype=pl.Int64) + lines_before
+            frame = frame.select(
+                _line=line,
+                _blank=pl.all_horizontal(strip(c).is_null() for c in cells),
+                **{f: strip(pl.col(h)) for f, h in self.fields.items()},
+            )
+            lines_before = int(frame["_line"][-1]) if frame.height else lines_before
+            yield frame.filter(~pl.col("_blank")).drop("_blank")
+
+
+def read_chunks(columns: CsvColumns, plan: RunPlan, size: int, keys: FileKeys) -> Iterator[Chunk]:
+    """The file's chunks of `size` records for an import run, after the `plan.checkpoint`
+    records already committed (whose EANs alone are remembered, for repeats)."""
+    skip = plan.checkpoint
+    pending: list[pl.DataFrame] = []
+    held = 0
+    for texts in columns.texts():
+        if skip:
+            keys.add(_ean_rows(texts.head(skip)))
+            texts, skip = texts.slice(skip), max(0, skip - texts.height)
+        # Checked a frame of polars' at a time: per chunk, building the expressions
+        # would cost as much as running them.
+        pending.append(_checked(texts, plan.options))
+        held += texts.height
+        while held >= size:
+            whole = pl.concat(pending)
+            yield _chunk(whole.head(size), plan, keys)
+            pending, held = [whole.slice(size)], held - size
+    if held:
+        yield _chunk(pl.concat(pending), plan, keys)
+
+
+def _ean_rows(texts: pl.DataFrame) -> list[Row]:
+    if "ean" not in texts.columns:
+        return []
+    return [Row(0, {"ean": ean}) for ean in texts["ean"].to_list() if ean is not None]
+
+
+_TYPED = "typed "  # prefix of the columns holding fields' typed values
+
+
+def _checked(texts: pl.DataFrame, options: WriteOptions) -> pl.DataFrame:
+    """The texts, with each field's typed value and whether the row passes every check
+    (`_clean`)."""
+    fields = [c for c in texts.columns if c != "_line"]
+    typed = [_typed(f, pl.col(f)) for f in fields]
+    clean = pl.all_horizontal(ok for _, ok in typed)
+    if "ean" not in fields:
+        clean = pl.lit(False)
+    elif options.ean_lengths is not None:
+        lengths = pl.col("ean").str.len_chars().is_in(list(options.ean_lengths))
+        clean = clean & pl.col("ean").is_not_null() & lengths
+    else:
+        clean = clean & pl.col("ean").is_not_null()
+    return texts.with_columns(
+        *(value.alias(_TYPED + f) for f, (value, _) in zip(fields, typed, strict=True)),
+        _clean=clean.fill_null(False),
+    )
+
+
+def _chunk(frame: pl.DataFrame, plan: RunPlan, keys: FileKeys) -> Chunk:
+    """What import_runs.prepare_chunk makes of a chunk, from its checked columns: rows
+    that pass every vector check are checked items at once, the others go through the
+    per-row checks."""
+    options = plan.options
+    fields = [
+        c for c in frame.columns if c != "_line" and c != "_clean" and not c.startswith(_TYPED)
+    ]
+    passed = frame["_clean"].to_list()
+    values = frame.select(_TYPED + f for f in fields).rows()
+    data: list[dict[str, Any]] = []
+    for i, (good, typed_row) in enumerate(zip(passed, values, strict=True)):
+        if good:
+            data.append({f: v for f, v in zip(fields, typed_row, strict=True) if v is not None})
+        else:
+            data.append(_mapped(fields, frame.select(fields).row(i)))
+    rows = [
+        Row(number, fields_of)
+        for number, fields_of in zip(frame["_line"].to_list(), data, strict=True)
+    ]
+    repeated = frozenset(keys.repeated(rows))
+    default_supplier = options.default_supplier_code
+    written: list[Row] = []
+    checked: list[Checked] = []
+    for i, row in enumerate(rows):
+        if i in repeated:
+            continue
+        index = len(written)
+        written.append(row)
+        if passed[i]:
+            given = row.data
+            if default_supplier and "supplier_code" not in given:
+                given = {**given, "supplier_code": default_supplier}
+            checked.append(
+                CheckedItem(index, given["ean"], given.get("reference"), given, None, ())
+            )
+        else:
+            item = WriteItem(dict(row.data))
+            checked.append(check_item(index, item, options, strict_ean=plan.caller.strict_ean))
+    return Chunk(rows, repeated, written, checked)
+
+
+def _mapped(fields: list[str], texts: tuple[Any, ...]) -> dict[str, Any]:
+    """What the row reader makes of a row's stripped texts."""
+    data: dict[str, Any] = {}
+    for field, text in zip(fields, texts, strict=True):
+        if text is None:
+            continue
+        convert = READERS[field].from_text
+        data[field] = text if convert is None else convert(text)
+    return data
