@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import PersistedQuery
@@ -19,8 +19,11 @@ from pim.sql import chunks, upsert
 from resolvers.errors import FieldError, ValidationFailed
 
 # A front end's largest operations are a few KB; the token limit refuses far less anyway.
-MAX_QUERY_LENGTH = 100_000
+MAX_QUERY_LENGTH = 64 * 1024
 MAX_OPERATIONS = 10_000
+# Texts clients may store by themselves (automatic persisted queries), all keys together:
+# a front end has a few hundred operations.
+MAX_AUTOMATIC = 20_000
 MAX_NAME_LENGTH = 255
 # Rows per statement: SQLite takes at most 32,766 bound values in one.
 CHUNK_ROWS = 1000
@@ -114,13 +117,19 @@ async def find(session: AsyncSession, sha256: str) -> Stored | None:
     return None if row is None else Stored(row.query, row.allowlisted)
 
 
-async def register(session: AsyncSession, operation: Operation) -> None:
+async def register(session: AsyncSession, operation: Operation) -> bool:
     """What a client's automatic registration stores: kept as it is if already there
-    (the text is the hash's; two clients registering it at once both succeed)."""
+    (the text is the hash's; two clients registering it at once both succeed). Past
+    MAX_AUTOMATIC texts nothing more is stored (the client goes on sending its text,
+    which still runs): keys could otherwise fill the table with made-up operations."""
+    automatic = select(func.count()).where(PersistedQuery.allowlisted.is_(False))
+    if (await session.execute(automatic)).scalar_one() >= MAX_AUTOMATIC:
+        return False
     statement = upsert(session, PersistedQuery).values(
         sha256=operation.sha256, query=operation.query, allowlisted=False
     )
     await session.execute(statement.on_conflict_do_nothing(index_elements=["sha256"]))
+    return True
 
 
 async def allowlist(session: AsyncSession, operations: list[Operation]) -> int:

@@ -13,7 +13,7 @@ otherwise), and clients cannot register new ones.
 
 import weakref
 from collections import OrderedDict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from graphql import GraphQLError
 from strawberry.http import GraphQLRequestData
@@ -23,7 +23,7 @@ from pim import logs
 from pim.runtime import Runtime
 from resolvers import persisted_queries
 from resolvers.errors import FieldError, Forbidden, Unauthenticated, ValidationFailed
-from resolvers.persisted_queries import Stored
+from resolvers.persisted_queries import Operation, Stored
 from schema.context import Context
 
 NOT_FOUND = "PersistedQueryNotFound"
@@ -90,9 +90,16 @@ async def _stored(runtime: Runtime, sha256: str, *, fresh: bool = False) -> Stor
     return stored
 
 
-async def resolve(
-    context: Context, data: GraphQLRequestData
-) -> GraphQLRequestData | ExecutionResult:
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """The request to run, and the operation to store once it has run without a parse
+    or validation error (text that is not an operation of this schema is not kept)."""
+
+    data: GraphQLRequestData
+    to_store: Operation | None = None
+
+
+async def resolve(context: Context, data: GraphQLRequestData) -> Resolved | ExecutionResult:
     """The request with its operation's text, or the answer that it has none."""
     runtime = context.runtime
     only_persisted = runtime.settings.graphql_persisted_only
@@ -100,7 +107,7 @@ async def resolve(
     if sha256 is None:
         if only_persisted:
             raise Forbidden(message=ONLY_PERSISTED, code="persisted_query_required")
-        return data
+        return Resolved(data)
     logs.bind(graphql_persisted=sha256[:16])
     stored = await _stored(runtime, sha256)
     if only_persisted and (stored is None or not stored.allowlisted):
@@ -110,18 +117,17 @@ async def resolve(
                 return not_found()
             raise Forbidden(message=NOT_ALLOWLISTED, code="persisted_query_not_allowed")
     if stored is not None:
-        return replace(data, query=stored.query)
+        return Resolved(replace(data, query=stored.query))
     if data.query is None:
         return not_found()
-    await _register(context, data.query, sha256)
-    return data
-
-
-async def _register(context: Context, query: str, sha256: str) -> None:
     # Storing takes a key (bounded by its rate limit); running stays open to the hash alone.
     if context.presented is None:
         raise Unauthenticated()
-    operation = persisted_queries.checked_operation(query, sha256)
+    return Resolved(data, persisted_queries.checked_operation(data.query, sha256))
+
+
+async def store(context: Context, operation: Operation) -> None:
     async with context.runtime.db.transaction() as session:
-        await persisted_queries.register(session, operation)
-    _cache(context.runtime).put(sha256, Stored(query, allowlisted=False))
+        stored = await persisted_queries.register(session, operation)
+    if stored:
+        _cache(context.runtime).put(operation.sha256, Stored(operation.query, allowlisted=False))

@@ -25,6 +25,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
 
 from pim import docs
 from resolvers import keys
@@ -106,9 +107,12 @@ class PimGraphQLRouter(GraphQLRouter[Context, None]):
         resolved = await persisted.resolve(context, request_data)
         if isinstance(resolved, ExecutionResult):
             return resolved
-        return await super().execute_single(
-            request, request_adapter, sub_response, context, root_value, resolved
+        result = await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, resolved.data
         )
+        if resolved.to_store is not None and not isinstance(result, PreExecutionError):
+            await persisted.store(context, resolved.to_store)
+        return result
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         # Strawberry's page loads GraphiQL and React from a CDN; ours, from /static.

@@ -13,11 +13,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import func, select
 
+from models import PersistedQuery
 from pim import metrics
 from pim.app import create_app
 from pim.runtime import Runtime
 from pim.settings import Settings
+from resolvers import persisted_queries
 from resolvers.persisted_queries import sha256_of
 from tests.conftest import Key
 
@@ -195,3 +198,28 @@ def test_a_manifest_whose_id_is_not_the_hash_of_its_text_is_refused_whole(
     done = pim_persist(settings, manifest)
     assert done.returncode == 1
     assert "SHA-256" in done.stderr
+
+
+async def test_a_text_that_is_no_operation_of_the_schema_is_answered_but_not_stored(
+    client: httpx.AsyncClient, key: Key
+) -> None:
+    query = f"query Nope{uuid.uuid4().hex[:8]} {{ noSuchField }}"
+    sha = sha256_of(query)
+    status, body = await post(client, key, query=query, extensions=apq(sha))
+    assert status == 200 and body["errors"] and "noSuchField" in body["errors"][0]["message"]
+    _, after = await post(client, key, extensions=apq(sha))
+    assert after["errors"][0]["message"] == "PersistedQueryNotFound"
+
+
+async def test_past_the_stored_maximum_a_text_still_runs_but_is_not_stored(
+    client: httpx.AsyncClient, key: Key, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with runtime.db.read() as session:
+        automatic = select(func.count()).where(PersistedQuery.allowlisted.is_(False))
+        count = (await session.execute(automatic)).scalar_one()
+    monkeypatch.setattr(persisted_queries, "MAX_AUTOMATIC", count)
+    _, query, sha = fresh_query()
+    status, body = await post(client, key, query=query, extensions=apq(sha))
+    assert status == 200 and body["data"] == {"viewer": {"accountName": key.account}}
+    _, after = await post(client, key, extensions=apq(sha))
+    assert after["errors"][0]["message"] == "PersistedQueryNotFound"
