@@ -17,6 +17,7 @@ from pim.auth import Caller
 from pim.responses import OrjsonResponse
 from pim.timeutil import isoformat_z, utcnow
 from resolvers import keys
+from rest_compat.body_docs import json_body, schema_of
 from rest_compat.common import caller_with, listing, parsed_body, runtime
 from rest_compat.envelopes import PLAIN_ERRORS, ApiKeyOut, Page
 
@@ -69,7 +70,9 @@ async def list_keys(
     return listing([key_out(k) for k in page.items], page.total, skip, limit)
 
 
-@router.post("", status_code=201, response_model=ApiKeyOut)
+@router.post(
+    "", status_code=201, response_model=ApiKeyOut, openapi_extra=json_body(schema_of(CreateBody))
+)
 async def create_key(request: Request, caller: Caller = Depends(authenticated)) -> OrjsonResponse:
     body = await parsed_body(request, CreateBody)
     async with runtime(request).db.transaction() as session:
@@ -89,7 +92,12 @@ async def revoke_key(
     return OrjsonResponse(key_out(key))
 
 
-@router.post("/{key_id}/rotate", status_code=201, response_model=ApiKeyOut)
+@router.post(
+    "/{key_id}/rotate",
+    status_code=201,
+    response_model=ApiKeyOut,
+    openapi_extra=json_body(schema_of(RotateBody), required=False),
+)
 async def rotate_key(
     request: Request, key_id: uuid.UUID, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:

@@ -19,6 +19,7 @@ from pim.timeutil import isoformat_z
 from resolvers import webhooks
 from resolvers.permissions import Operation
 from rest_compat import envelopes as shapes
+from rest_compat.body_docs import json_body, schema_of
 from rest_compat.common import caller_with, listing, parsed_body, runtime
 
 PREFIX = "/api/v1/webhooks"
@@ -119,7 +120,12 @@ async def list_endpoints(
     return listing([endpoint_out(e) for e in page.items], page.total, skip, limit)
 
 
-@router.post("", status_code=201, response_model=shapes.WebhookEndpoint)
+@router.post(
+    "",
+    status_code=201,
+    response_model=shapes.WebhookEndpoint,
+    openapi_extra=json_body(schema_of(CreateBody)),
+)
 async def create_endpoint(
     request: Request, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:
@@ -143,7 +149,11 @@ async def get_endpoint(
     return OrjsonResponse(endpoint_out(endpoint))
 
 
-@router.patch("/{endpoint_id}", response_model=shapes.WebhookEndpoint)
+@router.patch(
+    "/{endpoint_id}",
+    response_model=shapes.WebhookEndpoint,
+    openapi_extra=json_body(schema_of(UpdateBody)),
+)
 async def update_endpoint(
     request: Request, endpoint_id: uuid.UUID, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:
@@ -169,7 +179,11 @@ async def delete_endpoint(
     return OrjsonResponse({})
 
 
-@router.post("/{endpoint_id}/rotate-secret", response_model=shapes.WebhookEndpoint)
+@router.post(
+    "/{endpoint_id}/rotate-secret",
+    response_model=shapes.WebhookEndpoint,
+    openapi_extra=json_body(schema_of(RotateBody), required=False),
+)
 async def rotate_secret(
     request: Request, endpoint_id: uuid.UUID, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:
@@ -225,7 +239,12 @@ async def list_attempts(
     return listing([attempt_out(a) for a in attempts], len(attempts), 0, max(len(attempts), 1))
 
 
-@router.post("/{endpoint_id}/replay", status_code=202, response_model=shapes.WebhookDelivery)
+@router.post(
+    "/{endpoint_id}/replay",
+    status_code=202,
+    response_model=shapes.WebhookDelivery,
+    openapi_extra=json_body(schema_of(ReplayBody)),
+)
 async def replay_event(
     request: Request, endpoint_id: uuid.UUID, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:
@@ -237,7 +256,12 @@ async def replay_event(
     return OrjsonResponse(delivery_out(delivery), status_code=202)
 
 
-@router.post("/{endpoint_id}/replay-range", status_code=202, response_model=shapes.ReplayedRange)
+@router.post(
+    "/{endpoint_id}/replay-range",
+    status_code=202,
+    response_model=shapes.ReplayedRange,
+    openapi_extra=json_body(schema_of(ReplayRangeBody)),
+)
 async def replay_range(
     request: Request, endpoint_id: uuid.UUID, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:
