@@ -77,6 +77,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "file", help="Apollo persisted query manifest, or a JSON map of SHA-256 to operation text"
     )
 
+    restrict = graphql_cmd.add_parser(
+        "persisted-only", help="restrict an account's keys to allowlisted operations, or not"
+    )
+    restrict.add_argument("account")
+    restrict.add_argument("state", choices=["on", "off"])
+
     demo = commands.add_parser("demo", help="load a realistic demo catalog")
     demo.add_argument("--account", default="demo")
     demo.add_argument("--products", type=int, default=3000)
@@ -103,7 +109,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(_keys(settings, args))
     elif args.command == "graphql":
         upgrade(settings)
-        sys.exit(_persist(settings, args.file))
+        if args.graphql_command == "persist":
+            sys.exit(_persist(settings, args.file))
+        sys.exit(asyncio.run(_with_runtime(settings, lambda rt: _restrict(rt, args))))
     elif args.command == "demo":
         from pim.demo import load_demo
 
@@ -242,6 +250,20 @@ def _persist(settings: Settings, path: str) -> int:
         return 1
     count = asyncio.run(_with_runtime(settings, lambda rt: _allowlist(rt, operations)))
     print(f"{count} opérations persistées et autorisées.")
+    return 0
+
+
+async def _restrict(runtime: Runtime, args: argparse.Namespace) -> int:
+    try:
+        async with runtime.db.transaction() as session:
+            await persisted_queries.restrict_account(
+                session, args.account, enabled=args.state == "on"
+            )
+    except DomainError as exc:
+        print(f"Erreur : {exc.message}", file=sys.stderr)
+        return 1
+    scope = "les opérations persistées" if args.state == "on" else "toute opération"
+    print(f"Compte '{args.account}' : {scope} acceptées.")
     return 0
 
 

@@ -11,12 +11,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import PersistedQuery
+from models import Account, PersistedQuery
 from pim.sql import chunks, upsert
-from resolvers.errors import FieldError, ValidationFailed
+from resolvers.errors import FieldError, NotFound, ValidationFailed
 
 # A front end's largest operations are a few KB; the token limit refuses far less anyway.
 MAX_QUERY_LENGTH = 64 * 1024
@@ -104,6 +104,16 @@ def operations_in(manifest: Any) -> list[Operation]:
         checked_operation(query, checked_hash(sha, f"operations[{i}].id"), name)
         for i, (sha, query, name) in enumerate(pairs)
     ]
+
+
+async def restrict_account(session: AsyncSession, account_name: str, *, enabled: bool) -> None:
+    """Its keys run only allowlisted operations (within keys.CALLER_TTL_SECONDS in other
+    processes, as for any change to an account)."""
+    done = await session.execute(
+        update(Account).where(Account.name == account_name).values(graphql_persisted_only=enabled)
+    )
+    if not done.rowcount:  # type: ignore[attr-defined]
+        raise NotFound(message=f"Compte '{account_name}' introuvable.")
 
 
 async def find(session: AsyncSession, sha256: str) -> Stored | None:

@@ -7,7 +7,8 @@ client sends the text with the hash: checked against the hash, stored, run. Text
 through the same parse, validation, cost and telemetry as any request: an operation's
 name and cost are logged and counted whether it came as a hash or as text.
 
-With PIM_GRAPHQL_PERSISTED_ONLY, only operations a build step allowlisted run (403
+With PIM_GRAPHQL_PERSISTED_ONLY, or for the keys of an account so restricted (`pim graphql
+persisted-only ACCOUNT on`), only operations a build step allowlisted run (403
 otherwise), and clients cannot register new ones.
 """
 
@@ -102,7 +103,10 @@ class Resolved:
 async def resolve(context: Context, data: GraphQLRequestData) -> Resolved | ExecutionResult:
     """The request with its operation's text, or the answer that it has none."""
     runtime = context.runtime
-    only_persisted = runtime.settings.graphql_persisted_only
+    caller = context.presented
+    only_persisted = runtime.settings.graphql_persisted_only or (
+        caller is not None and caller.graphql_persisted_only
+    )
     sha256 = _requested_hash(data.extensions)
     if sha256 is None:
         if only_persisted:

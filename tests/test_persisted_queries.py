@@ -22,7 +22,7 @@ from pim.runtime import Runtime
 from pim.settings import Settings
 from resolvers import persisted_queries
 from resolvers.persisted_queries import sha256_of
-from tests.conftest import Key
+from tests.conftest import Key, MakeKey
 
 APOLLO_ACCEPT = "application/graphql-response+json,application/json;q=0.9"
 
@@ -137,6 +137,17 @@ async def test_an_operation_sent_as_a_hash_is_counted_by_its_name_like_any_other
     assert operations_count(name) == 3
 
 
+def pim_graphql(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIM_")}
+    env["PIM_DATA_DIR"] = str(settings.data_dir)
+    if settings.database_url:
+        env["PIM_DATABASE_URL"] = settings.database_url
+    return subprocess.run(
+        [sys.executable, "-m", "pim.cli", "graphql", *args],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
 @pytest.fixture
 async def persisted_only(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     closed = settings.model_copy(update={"graphql_persisted_only": True})
@@ -146,17 +157,6 @@ async def persisted_only(settings: Settings) -> AsyncIterator[httpx.AsyncClient]
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
     await runtime.close()
-
-
-def pim_persist(settings: Settings, manifest: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIM_")}
-    env["PIM_DATA_DIR"] = str(settings.data_dir)
-    if settings.database_url:
-        env["PIM_DATABASE_URL"] = settings.database_url
-    return subprocess.run(
-        [sys.executable, "-m", "pim.cli", "graphql", "persist", str(manifest)],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
 
 
 async def test_persisted_only_runs_what_the_build_step_allowlisted_and_nothing_else(
@@ -173,7 +173,7 @@ async def test_persisted_only_runs_what_the_build_step_allowlisted_and_nothing_e
     # Stored by a client before the switch: not allowlisted.
     await post(client, key, query=sent_query, extensions=apq(sent_sha))
 
-    done = pim_persist(settings, manifest)
+    done = pim_graphql(settings, "persist", str(manifest))
     assert done.returncode == 0, done.stderr
     assert "1 opérations persistées" in done.stdout
 
@@ -195,7 +195,7 @@ def test_a_manifest_whose_id_is_not_the_hash_of_its_text_is_refused_whole(
     _, query, _ = fresh_query()
     manifest = tmp_path / "ops.json"
     manifest.write_text(json.dumps({"0" * 64: query}))
-    done = pim_persist(settings, manifest)
+    done = pim_graphql(settings, "persist", str(manifest))
     assert done.returncode == 1
     assert "SHA-256" in done.stderr
 
@@ -223,3 +223,35 @@ async def test_past_the_stored_maximum_a_text_still_runs_but_is_not_stored(
     assert status == 200 and body["data"] == {"viewer": {"accountName": key.account}}
     _, after = await post(client, key, extensions=apq(sha))
     assert after["errors"][0]["message"] == "PersistedQueryNotFound"
+
+
+async def test_an_account_restricted_to_persisted_operations_runs_only_those(
+    client: httpx.AsyncClient, make_key: MakeKey, settings: Settings, tmp_path: Path
+) -> None:
+    restricted = await make_key()
+    other = await make_key()
+    name, query, sha = fresh_query()
+    manifest = tmp_path / "ops.json"
+    manifest.write_text(json.dumps({sha: query}))
+    assert pim_graphql(settings, "persist", str(manifest)).returncode == 0
+
+    done = pim_graphql(settings, "persisted-only", restricted.account, "on")
+    assert done.returncode == 0, done.stderr
+    status, body = await post(client, restricted, query=query)
+    assert status == 403
+    assert body["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_REQUIRED"
+    status, body = await post(client, restricted, extensions=apq(sha), operationName=name)
+    assert status == 200 and body["data"] == {"viewer": {"accountName": restricted.account}}
+    status, body = await post(client, other, query=query)
+    assert status == 200 and body["data"] == {"viewer": {"accountName": other.account}}
+
+    assert pim_graphql(settings, "persisted-only", restricted.account, "off").returncode == 0
+    again = await make_key(account=restricted.account)  # a key not cached as restricted
+    status, body = await post(client, again, query=query)
+    assert status == 200 and body["data"] == {"viewer": {"accountName": restricted.account}}
+
+
+def test_restricting_an_unknown_account_fails(settings: Settings) -> None:
+    done = pim_graphql(settings, "persisted-only", f"nobody-{uuid.uuid4().hex}", "on")
+    assert done.returncode == 1
+    assert "introuvable" in done.stderr

@@ -1,4 +1,4 @@
-"""graphql: persisted queries, stored by their SHA-256
+"""graphql: persisted queries, stored by their SHA-256; accounts restricted to them
 
 Revision ID: 0010openapi
 Revises: 0001
@@ -25,7 +25,11 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('sha256', name=op.f('pk_graphql_persisted_queries'))
     )
+    with op.batch_alter_table('accounts', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('graphql_persisted_only', sa.Boolean(), server_default=sa.false(), nullable=False))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('accounts', schema=None) as batch_op:
+        batch_op.drop_column('graphql_persisted_only')
     op.drop_table('graphql_persisted_queries')
