@@ -8,6 +8,7 @@ from models.catalog import Brand, Category, Supplier
 from models.connectors import Connector, ConnectorProductLink, SyncJob
 from models.events import Event
 from models.imports import ImportFilePart, ImportJob, ImportLog
+from models.persisted_queries import PersistedQuery
 from models.prices import PriceList, PriceListItem
 from models.products import Product, ProductChange
 from models.stock import ProductStock, SupplierProduct
@@ -27,6 +28,7 @@ __all__ = [
     "ImportFilePart",
     "ImportJob",
     "ImportLog",
+    "PersistedQuery",
     "PriceList",
     "PriceListItem",
     "Product",

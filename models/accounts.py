@@ -3,7 +3,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigIntPK, JsonType, id_column
@@ -17,6 +17,9 @@ class Account(Base):
     name: Mapped[str] = mapped_column(String(255), unique=True)
     # A wrong EAN check digit is flagged by default; strict accounts reject it.
     strict_ean: Mapped[bool] = mapped_column(default=False)
+    # Its keys run only persisted GraphQL operations (`pim graphql persisted-only`), as
+    # the deployment-wide PIM_GRAPHQL_PERSISTED_ONLY does for every account.
+    graphql_persisted_only: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -49,6 +49,7 @@ class Caller:
     scopes: frozenset[str] = field(default_factory=frozenset)
     rate_limit_per_minute: int | None = None
     strict_ean: bool = False
+    graphql_persisted_only: bool = False
 
     def has_any(self, scopes: frozenset[str] | set[str]) -> bool:
         return not self.scopes.isdisjoint(scopes)

@@ -1,4 +1,4 @@
-"""The `pim` command: serve, worker, migrate, keys, demo, retention."""
+"""The `pim` command: serve, worker, migrate, keys, graphql, demo, retention."""
 
 import argparse
 import asyncio
@@ -18,8 +18,8 @@ from pim.migrate import upgrade
 from pim.runtime import Runtime
 from pim.settings import Settings, get_settings
 from pim.timeutil import utcnow
-from resolvers import keys
-from resolvers.errors import DomainError
+from resolvers import keys, persisted_queries
+from resolvers.errors import DomainError, ValidationFailed
 
 ADMIN_SCOPES = list(SCOPES)
 
@@ -67,6 +67,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     rotate.add_argument("key", help="key id (UUID) or prefix as shown by `pim keys list`")
     rotate.add_argument("--grace-hours", type=float, default=24, help="0 to 168 (default 24)")
 
+    graphql_cmd = commands.add_parser("graphql", help="GraphQL operations").add_subparsers(
+        dest="graphql_command", required=True
+    )
+    persist = graphql_cmd.add_parser(
+        "persist", help="store and allowlist a build's operations (persisted queries)"
+    )
+    persist.add_argument(
+        "file", help="Apollo persisted query manifest, or a JSON map of SHA-256 to operation text"
+    )
+
+    restrict = graphql_cmd.add_parser(
+        "persisted-only", help="restrict an account's keys to allowlisted operations, or not"
+    )
+    restrict.add_argument("account")
+    restrict.add_argument("state", choices=["on", "off"])
+
     demo = commands.add_parser("demo", help="load a realistic demo catalog")
     demo.add_argument("--account", default="demo")
     demo.add_argument("--products", type=int, default=3000)
@@ -96,6 +112,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "keys":
         upgrade(settings)
         asyncio.run(_keys(settings, args))
+    elif args.command == "graphql":
+        upgrade(settings)
+        if args.graphql_command == "persist":
+            sys.exit(_persist(settings, args.file))
+        sys.exit(asyncio.run(_with_runtime(settings, lambda rt: _restrict(rt, args))))
     elif args.command == "demo":
         from pim.demo import load_demo
 
@@ -236,6 +257,41 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
         sys.exit(1)
     finally:
         await runtime.close()
+
+
+def _persist(settings: Settings, path: str) -> int:
+    """Stores and allowlists the operations of a build's manifest; 1 if it is refused."""
+    try:
+        with open(path, "rb") as manifest:
+            operations = persisted_queries.operations_in(orjson.loads(manifest.read()))
+    except (OSError, orjson.JSONDecodeError) as exc:
+        print(f"Erreur : {path} illisible ({exc})", file=sys.stderr)
+        return 1
+    except ValidationFailed as exc:
+        print(f"Erreur : {'; '.join(str(e) for e in exc.errors)}", file=sys.stderr)
+        return 1
+    count = asyncio.run(_with_runtime(settings, lambda rt: _allowlist(rt, operations)))
+    print(f"{count} opérations persistées et autorisées.")
+    return 0
+
+
+async def _restrict(runtime: Runtime, args: argparse.Namespace) -> int:
+    try:
+        async with runtime.db.transaction() as session:
+            await persisted_queries.restrict_account(
+                session, args.account, enabled=args.state == "on"
+            )
+    except DomainError as exc:
+        print(f"Erreur : {exc.message}", file=sys.stderr)
+        return 1
+    scope = "les opérations persistées" if args.state == "on" else "toute opération"
+    print(f"Compte '{args.account}' : {scope} acceptées.")
+    return 0
+
+
+async def _allowlist(runtime: Runtime, operations: list[persisted_queries.Operation]) -> int:
+    async with runtime.db.transaction() as session:
+        return await persisted_queries.allowlist(session, operations)
 
 
 def _key_ref(text: str) -> dict[str, Any]:

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     # A request costing more than this counts as one more request against the key's
     # per-minute limit for every started multiple (a cost of 5,000 counts as 5).
     graphql_cost_per_rate_unit: int = Field(default=1000, ge=1)
+    # Only persisted operations run (by hash, allowlisted by `pim graphql persist`): a
+    # deployment whose only clients are its own front ends closes /graphql to any other.
+    graphql_persisted_only: bool = False
     sql_echo: bool = False
     # Request bodies: JSON (and every other body) and import uploads are refused (413)
     # past these sizes, counted as they arrive; a body that stops arriving for

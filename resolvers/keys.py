@@ -294,6 +294,7 @@ async def authenticate(session: AsyncSession, plain: str | None) -> Caller:
         scopes=frozenset(key.scopes),
         rate_limit_per_minute=key.rate_limit_per_minute,
         strict_ean=account.strict_ean,
+        graphql_persisted_only=account.graphql_persisted_only,
     )
     # A key expiring within the cache's bound is looked up on each use, so that it is
     # refused from its expiry on, not up to CALLER_TTL_SECONDS later.

@@ -14,10 +14,11 @@ from pim.auth import Caller
 from pim.responses import OrjsonResponse
 from pim.timeutil import isoformat_z
 from resolvers import audit
+from rest_compat import envelopes as shapes
 from rest_compat.common import caller_with, runtime
 
 PREFIX = "/api/v1/audit"
-router = APIRouter(prefix=PREFIX, tags=["Audit"])
+router = APIRouter(prefix=PREFIX, tags=["Audit"], responses=shapes.PLAIN_ERRORS)
 authenticated = caller_with(None)
 
 
@@ -33,7 +34,7 @@ def event_out(event: AuditEvent) -> dict[str, Any]:
     }
 
 
-@router.get("")
+@router.get("", response_model=shapes.AuditPage)
 async def list_events(
     request: Request,
     action: str | None = Query(None, max_length=64),

@@ -44,6 +44,8 @@ def object_with(**properties: Schema) -> Schema:
     return {"type": "object", "required": list(properties), "properties": properties}
 
 
-def json_body(schema: Schema) -> dict[str, Any]:
-    """`openapi_extra` for a route taking `schema` as its JSON body."""
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+def json_body(schema: Schema, *, required: bool = True) -> dict[str, Any]:
+    """`openapi_extra` for a route taking `schema` as its JSON body (`required=False`: an
+    empty body stands for the defaults)."""
+    content = {"application/json": {"schema": schema}}
+    return {"requestBody": {"required": required, "content": content}}

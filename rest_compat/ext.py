@@ -16,10 +16,18 @@ from resolvers.product_writes import ItemResult, WriteMode, WriteOptions
 from resolvers.products import ProductFilter, ProductRow
 from rest_compat.body_docs import array_of, json_body, object_with, schema_of
 from rest_compat.common import caller_with, json_object, runtime, status_of
+from rest_compat.envelopes import (
+    EXT_ERRORS,
+    ExtBatch,
+    ExtEnvelope,
+    ExtProduct,
+    ExtStatus,
+    ExtUpsert,
+)
 
 PREFIX = "/api/v1/ext"
 VERSION = "1.0"
-router = APIRouter(prefix=PREFIX, tags=["External API"])
+router = APIRouter(prefix=PREFIX, tags=["External API"], responses=EXT_ERRORS)
 reader = caller_with("ext:products:read")
 writer = caller_with("ext:products:write")
 PRODUCT_BODY = json_body(schema_of(ProductFields))
@@ -105,7 +113,7 @@ def _item_out(result: ItemResult) -> dict[str, Any]:
     return out
 
 
-@router.get("/status")
+@router.get("/status", response_model=ExtEnvelope[ExtStatus])
 async def status(caller: Caller = Depends(reader)) -> OrjsonResponse:
     return envelope(
         {
@@ -118,7 +126,7 @@ async def status(caller: Caller = Depends(reader)) -> OrjsonResponse:
     )
 
 
-@router.get("/products")
+@router.get("/products", response_model=ExtEnvelope[list[ExtProduct]])
 async def list_products(
     request: Request,
     supplier_code: str | None = None,
@@ -145,7 +153,7 @@ async def list_products(
     )
 
 
-@router.get("/products/delta")
+@router.get("/products/delta", response_model=ExtEnvelope[list[ExtProduct]])
 async def delta(
     request: Request,
     since: str | None = None,
@@ -172,7 +180,7 @@ async def delta(
     )
 
 
-@router.get("/products/{ean}")
+@router.get("/products/{ean}", response_model=ExtEnvelope[ExtProduct])
 async def get_product(
     request: Request, ean: str, caller: Caller = Depends(reader)
 ) -> OrjsonResponse:
@@ -181,7 +189,7 @@ async def get_product(
     return envelope(product_out(row))
 
 
-@router.post("/products", openapi_extra=PRODUCT_BODY)
+@router.post("/products", response_model=ExtEnvelope[ExtUpsert], openapi_extra=PRODUCT_BODY)
 async def upsert_product(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
     body = await json_object(request)
     async with runtime(request).db.transaction() as session:
@@ -199,6 +207,7 @@ async def upsert_product(request: Request, caller: Caller = Depends(writer)) -> 
 
 @router.post(
     "/products/batch",
+    response_model=ExtEnvelope[ExtBatch],
     openapi_extra=json_body(
         object_with(products=array_of(schema_of(ProductFields), UPSERT_BATCH.max_items))
     ),
@@ -226,14 +235,14 @@ async def batch_upsert(request: Request, caller: Caller = Depends(writer)) -> Or
     return envelope(data, total=len(batch.results), page_size=len(batch.results))
 
 
-@router.put("/products/{ean}", openapi_extra=PRODUCT_BODY)
+@router.put("/products/{ean}", response_model=ExtEnvelope[ExtProduct], openapi_extra=PRODUCT_BODY)
 async def replace_product(
     request: Request, ean: str, caller: Caller = Depends(writer)
 ) -> OrjsonResponse:
     return await _write_addressed(request, caller, ean, "replace")
 
 
-@router.patch("/products/{ean}", openapi_extra=PRODUCT_BODY)
+@router.patch("/products/{ean}", response_model=ExtEnvelope[ExtProduct], openapi_extra=PRODUCT_BODY)
 async def patch_product(
     request: Request, ean: str, caller: Caller = Depends(writer)
 ) -> OrjsonResponse:

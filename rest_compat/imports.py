@@ -19,10 +19,11 @@ from pim.timeutil import isoformat_z
 from resolvers import imports
 from resolvers.errors import FieldError, ValidationFailed
 from resolvers.permissions import Operation
+from rest_compat import envelopes as shapes
 from rest_compat.common import caller_with, listing, runtime
 
 PREFIX = "/api/v1/imports"
-router = APIRouter(prefix=PREFIX, tags=["Imports"])
+router = APIRouter(prefix=PREFIX, tags=["Imports"], responses=shapes.PLAIN_ERRORS)
 # The operations check scopes and bounds themselves, for GraphQL alike.
 authenticated = caller_with(None)
 # Routes that take a body (an upload, an automation) refuse a key without the scope
@@ -107,7 +108,9 @@ _UPLOAD_FORM = {
 }  # fmt: skip
 
 
-@router.post("/jobs", status_code=201, openapi_extra=_UPLOAD_FORM)
+@router.post(
+    "/jobs", status_code=201, response_model=shapes.ImportJobCreated, openapi_extra=_UPLOAD_FORM
+)
 async def create_job(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
     budget_of(request.scope).allow(runtime(request).settings.max_upload_bytes)
     try:
@@ -147,7 +150,7 @@ async def _create_job(request: Request, caller: Caller, form: FormData) -> Impor
         )
 
 
-@router.get("/jobs")
+@router.get("/jobs", response_model=shapes.Page[shapes.ImportJob])
 async def list_jobs(
     request: Request,
     skip: int = Query(0),
@@ -159,7 +162,7 @@ async def list_jobs(
     return listing([job_out(j) for j in page.items], page.total, skip, limit)
 
 
-@router.get("/jobs/{job_id}")
+@router.get("/jobs/{job_id}", response_model=shapes.ImportJob)
 async def get_job(
     request: Request, job_id: uuid.UUID, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:
@@ -182,11 +185,15 @@ def _control_route(action: str) -> Any:
 # confirm (a ready dry run), pause, resume, cancel: {id, status}, 409 when not allowed.
 for _action in imports.ACTIONS:
     router.add_api_route(
-        f"/jobs/{{job_id}}/{_action}", _control_route(_action), methods=["POST"], name=_action
+        f"/jobs/{{job_id}}/{_action}",
+        _control_route(_action),
+        methods=["POST"],
+        name=_action,
+        response_model=shapes.ImportJobState,
     )
 
 
-@router.get("/jobs/{job_id}/logs")
+@router.get("/jobs/{job_id}/logs", response_model=shapes.Page[shapes.ImportLog])
 async def logs(
     request: Request,
     job_id: uuid.UUID,
@@ -202,7 +209,7 @@ async def logs(
     return listing([log_out(log) for log in page.items], page.total, skip, limit)
 
 
-@router.get("/jobs/{job_id}/preview")
+@router.get("/jobs/{job_id}/preview", response_model=shapes.ImportPreview)
 async def preview(
     request: Request,
     job_id: uuid.UUID,

@@ -10,12 +10,13 @@ from pim.auth import Caller
 from pim.responses import OrjsonResponse
 from pim.timeutil import isoformat_z
 from resolvers import automations
+from rest_compat import envelopes as shapes
 from rest_compat.body_docs import json_body, schema_of
 from rest_compat.common import json_object, listing, runtime
 from rest_compat.imports import PREFIX, authenticated, writer
 
 # Its own router under the Imports API's prefix, with the same authentication and paging.
-router = APIRouter(prefix=PREFIX, tags=["Imports"])
+router = APIRouter(prefix=PREFIX, tags=["Imports"], responses=shapes.PLAIN_ERRORS)
 
 
 def created_out(a: Automation) -> dict[str, Any]:
@@ -43,7 +44,10 @@ def automation_out(a: Automation) -> dict[str, Any]:
 
 
 @router.post(
-    "/automations", status_code=201, openapi_extra=json_body(schema_of(automations.AutomationIn))
+    "/automations",
+    status_code=201,
+    response_model=shapes.AutomationCreated,
+    openapi_extra=json_body(schema_of(automations.AutomationIn)),
 )
 async def create_automation(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
     body = await json_object(request)
@@ -55,7 +59,7 @@ async def create_automation(request: Request, caller: Caller = Depends(writer)) 
     return OrjsonResponse(created_out(automation), status_code=201)
 
 
-@router.get("/automations")
+@router.get("/automations", response_model=shapes.Page[shapes.Automation])
 async def list_automations(
     request: Request,
     skip: int = Query(0),
@@ -67,7 +71,7 @@ async def list_automations(
     return listing([automation_out(a) for a in page.items], page.total, skip, limit)
 
 
-@router.get("/automations/{automation_id}")
+@router.get("/automations/{automation_id}", response_model=shapes.Automation)
 async def get_automation(
     request: Request, automation_id: uuid.UUID, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:
@@ -78,6 +82,7 @@ async def get_automation(
 
 @router.patch(
     "/automations/{automation_id}",
+    response_model=shapes.Automation,
     openapi_extra=json_body(schema_of(automations.AutomationPatch)),
 )
 async def update_automation(
@@ -101,7 +106,7 @@ async def delete_automation(
     return Response(status_code=204)
 
 
-@router.post("/automations/{automation_id}/run", status_code=202)
+@router.post("/automations/{automation_id}/run", status_code=202, response_model=shapes.Queued)
 async def run_automation(
     request: Request, automation_id: uuid.UUID, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:

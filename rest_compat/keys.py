@@ -17,10 +17,12 @@ from pim.auth import Caller
 from pim.responses import OrjsonResponse
 from pim.timeutil import isoformat_z, utcnow
 from resolvers import keys
+from rest_compat.body_docs import json_body, schema_of
 from rest_compat.common import caller_with, listing, parsed_body, runtime
+from rest_compat.envelopes import PLAIN_ERRORS, ApiKeyOut, Page
 
 PREFIX = "/api/v1/keys"
-router = APIRouter(prefix=PREFIX, tags=["API keys"])
+router = APIRouter(prefix=PREFIX, tags=["API keys"], responses=PLAIN_ERRORS)
 HOUR = timedelta(hours=1)
 authenticated = caller_with(None)
 
@@ -57,7 +59,7 @@ def key_out(key: ApiKey, plain: str | None = None) -> dict[str, Any]:
     return out
 
 
-@router.get("")
+@router.get("", response_model=Page[ApiKeyOut])
 async def list_keys(
     request: Request,
     skip: int = Query(0),
@@ -69,7 +71,9 @@ async def list_keys(
     return listing([key_out(k) for k in page.items], page.total, skip, limit)
 
 
-@router.post("", status_code=201)
+@router.post(
+    "", status_code=201, response_model=ApiKeyOut, openapi_extra=json_body(schema_of(CreateBody))
+)
 async def create_key(request: Request, caller: Caller = Depends(authenticated)) -> OrjsonResponse:
     body = await parsed_body(request, CreateBody)
     async with runtime(request).db.transaction() as session:
@@ -80,7 +84,7 @@ async def create_key(request: Request, caller: Caller = Depends(authenticated)) 
     return OrjsonResponse(key_out(created.key, created.plain), status_code=201)
 
 
-@router.delete("/{key_id}")
+@router.delete("/{key_id}", response_model=ApiKeyOut)
 async def revoke_key(
     request: Request, key_id: uuid.UUID, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:
@@ -89,7 +93,12 @@ async def revoke_key(
     return OrjsonResponse(key_out(key))
 
 
-@router.post("/{key_id}/rotate", status_code=201)
+@router.post(
+    "/{key_id}/rotate",
+    status_code=201,
+    response_model=ApiKeyOut,
+    openapi_extra=json_body(schema_of(RotateBody), required=False),
+)
 async def rotate_key(
     request: Request, key_id: uuid.UUID, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:

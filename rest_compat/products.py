@@ -38,10 +38,11 @@ from resolvers.products import ProductFilter, ProductRow, ProductSort
 from resolvers.validation import parse
 from rest_compat.body_docs import array_of, json_body, schema_of
 from rest_compat.common import caller_with, json_object, listing, runtime
+from rest_compat.envelopes import PLAIN_ERRORS, BulkCreated, BulkUpdated, Empty, Page, Product
 from rest_compat.errors import field_error_out
 
 PREFIX = "/api/v1/products"
-router = APIRouter(prefix=PREFIX, tags=["Products API"])
+router = APIRouter(prefix=PREFIX, tags=["Products API"], responses=PLAIN_ERRORS)
 reader = caller_with("products:read")
 writer = caller_with("products:write")
 M = TypeVar("M", bound=BaseModel)
@@ -150,7 +151,7 @@ async def _bulk(
 
 # The bulk routes come before /{id}, whose id is typed as a UUID besides: "bulk" can
 # never be taken for a product id.
-@router.post("/bulk", openapi_extra=_bulk_body(BulkCreate))
+@router.post("/bulk", response_model=BulkCreated, openapi_extra=_bulk_body(BulkCreate))
 async def bulk_create(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
     body = await _envelope(request, BulkCreate)
     options = WriteOptions(
@@ -163,7 +164,7 @@ async def bulk_create(request: Request, caller: Caller = Depends(writer)) -> Orj
     return await _bulk(request, caller, body.products, options, "created")
 
 
-@router.patch("/bulk", openapi_extra=_bulk_body(BulkUpdate))
+@router.patch("/bulk", response_model=BulkUpdated, openapi_extra=_bulk_body(BulkUpdate))
 async def bulk_update(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
     body = await _envelope(request, BulkUpdate)
     options = WriteOptions(
@@ -175,7 +176,7 @@ async def bulk_update(request: Request, caller: Caller = Depends(writer)) -> Orj
     return await _bulk(request, caller, body.products, options, "updated")
 
 
-@router.get("")
+@router.get("", response_model=Page[Product])
 async def list_products(
     request: Request,
     skip: int = Query(0),
@@ -200,7 +201,7 @@ async def list_products(
     return listing([product_out(r) for r in page.rows], page.total, skip, limit)
 
 
-@router.get("/{id}")
+@router.get("/{id}", response_model=Product)
 async def get_product(
     request: Request, id: uuid.UUID, caller: Caller = Depends(reader)
 ) -> OrjsonResponse:
@@ -209,7 +210,7 @@ async def get_product(
     return OrjsonResponse(product_out(row))
 
 
-@router.post("", status_code=201, openapi_extra=json_body(PRODUCT))
+@router.post("", status_code=201, response_model=Product, openapi_extra=json_body(PRODUCT))
 async def create_product(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
     body = await _object(request)
     async with runtime(request).db.transaction() as session:
@@ -219,7 +220,7 @@ async def create_product(request: Request, caller: Caller = Depends(writer)) -> 
     return OrjsonResponse(product_out(row), status_code=201)
 
 
-@router.patch("/{id}", openapi_extra=json_body(PRODUCT))
+@router.patch("/{id}", response_model=Product, openapi_extra=json_body(PRODUCT))
 async def update_product(
     request: Request, id: uuid.UUID, caller: Caller = Depends(writer)
 ) -> OrjsonResponse:
@@ -231,7 +232,7 @@ async def update_product(
     return OrjsonResponse(product_out(row))
 
 
-@router.delete("/{id}")
+@router.delete("/{id}", response_model=Empty)
 async def delete_product(
     request: Request, id: uuid.UUID, caller: Caller = Depends(writer)
 ) -> OrjsonResponse:

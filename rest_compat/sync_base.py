@@ -21,6 +21,7 @@ from resolvers.connectors import SyncStats, TestResult
 from resolvers.errors import FieldError, NotFound, ValidationFailed
 from resolvers.permissions import Operation
 from resolvers.sync import Kind
+from rest_compat import envelopes as shapes
 from rest_compat.body_docs import json_body, schema_of
 from rest_compat.common import caller_with, json_object, listing, runtime
 
@@ -79,7 +80,9 @@ def connector_router(
     prefix: str, platform: str | None = None, tag: str = "Connectors"
 ) -> APIRouter:
     """The connector routes under `prefix`, for every platform or for one."""
-    router = APIRouter(prefix=prefix, tags=[tag], redirect_slashes=False)
+    router = APIRouter(
+        prefix=prefix, tags=[tag], redirect_slashes=False, responses=shapes.PLAIN_ERRORS
+    )
 
     @router.api_route("", methods=["GET", "POST"], include_in_schema=False)
     async def without_slash() -> None:
@@ -88,7 +91,7 @@ def connector_router(
             message=f"Route introuvable : la liste est à {prefix}/ (barre oblique finale)."
         )
 
-    @router.get("/")
+    @router.get("/", response_model=shapes.Page[shapes.ConnectorSummary])
     async def list_connectors(
         request: Request,
         page: int = Query(1),
@@ -103,7 +106,9 @@ def connector_router(
         items = [connector_summary(c) for c in result.connectors]
         return listing(items, result.total, offset, per_page)
 
-    @router.post("/", status_code=201, openapi_extra=CONNECTOR_BODY)
+    @router.post(
+        "/", status_code=201, response_model=shapes.ConnectorDetail, openapi_extra=CONNECTOR_BODY
+    )
     async def create_connector(
         request: Request, caller: Caller = Depends(manager)
     ) -> OrjsonResponse:
@@ -116,7 +121,7 @@ def connector_router(
             stats = await connectors.sync_stats(session, created)
         return OrjsonResponse(connector_detail(created, stats), status_code=201)
 
-    @router.get("/{connector_id}")
+    @router.get("/{connector_id}", response_model=shapes.ConnectorDetail)
     async def get_connector(
         request: Request, connector_id: str, caller: Caller = Depends(authenticated)
     ) -> OrjsonResponse:
@@ -127,7 +132,9 @@ def connector_router(
             stats = await connectors.sync_stats(session, found)
         return OrjsonResponse(connector_detail(found, stats))
 
-    @router.patch("/{connector_id}", openapi_extra=CONNECTOR_BODY)
+    @router.patch(
+        "/{connector_id}", response_model=shapes.ConnectorDetail, openapi_extra=CONNECTOR_BODY
+    )
     async def update_connector(
         request: Request, connector_id: str, caller: Caller = Depends(manager)
     ) -> OrjsonResponse:
@@ -151,7 +158,7 @@ def connector_router(
             )
         return Response(status_code=204)
 
-    @router.post("/{connector_id}/test")
+    @router.post("/{connector_id}/test", response_model=shapes.ConnectorTest)
     async def test_connector(
         request: Request, connector_id: str, caller: Caller = Depends(authenticated)
     ) -> OrjsonResponse:
@@ -180,32 +187,40 @@ def connector_router(
             body["products_queued"] = queued.products_queued
         return OrjsonResponse(body, status_code=202)
 
-    @router.post("/{connector_id}/sync/push-products", status_code=202)
+    @router.post(
+        "/{connector_id}/sync/push-products", status_code=202, response_model=shapes.SyncQueued
+    )
     async def push_products(
         request: Request, connector_id: str, caller: Caller = Depends(manager)
     ) -> OrjsonResponse:
         ids = await _optional_product_ids(request)
         return await _start(request, connector_id, caller, "push-products", ids)
 
-    @router.post("/{connector_id}/sync/pull-products", status_code=202)
+    @router.post(
+        "/{connector_id}/sync/pull-products", status_code=202, response_model=shapes.SyncQueued
+    )
     async def pull_products(
         request: Request, connector_id: str, caller: Caller = Depends(authenticated)
     ) -> OrjsonResponse:
         return await _start(request, connector_id, caller, "pull-products")
 
-    @router.post("/{connector_id}/sync/push-stock", status_code=202)
+    @router.post(
+        "/{connector_id}/sync/push-stock", status_code=202, response_model=shapes.SyncQueued
+    )
     async def push_stock(
         request: Request, connector_id: str, caller: Caller = Depends(authenticated)
     ) -> OrjsonResponse:
         return await _start(request, connector_id, caller, "push-stock")
 
-    @router.post("/{connector_id}/sync/push-prices", status_code=202)
+    @router.post(
+        "/{connector_id}/sync/push-prices", status_code=202, response_model=shapes.SyncQueued
+    )
     async def push_prices(
         request: Request, connector_id: str, caller: Caller = Depends(authenticated)
     ) -> OrjsonResponse:
         return await _start(request, connector_id, caller, "push-prices")
 
-    @router.get("/{connector_id}/sync/jobs")
+    @router.get("/{connector_id}/sync/jobs", response_model=shapes.SyncJobs)
     async def list_sync_jobs(
         request: Request, connector_id: str, caller: Caller = Depends(authenticated)
     ) -> OrjsonResponse:
@@ -215,7 +230,7 @@ def connector_router(
             )
         return OrjsonResponse({"items": [sync_job_out(j) for j in jobs]})
 
-    @router.get("/{connector_id}/sync/jobs/{job_id}")
+    @router.get("/{connector_id}/sync/jobs/{job_id}", response_model=shapes.SyncJob)
     async def get_sync_job(
         request: Request, connector_id: str, job_id: str, caller: Caller = Depends(authenticated)
     ) -> OrjsonResponse:
@@ -225,7 +240,7 @@ def connector_router(
             )
         return OrjsonResponse(sync_job_out(job))
 
-    @router.post("/{connector_id}/sync/jobs/{job_id}/cancel")
+    @router.post("/{connector_id}/sync/jobs/{job_id}/cancel", response_model=shapes.SyncJob)
     async def cancel_sync_job(
         request: Request, connector_id: str, job_id: str, caller: Caller = Depends(authenticated)
     ) -> OrjsonResponse:

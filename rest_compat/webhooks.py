@@ -18,10 +18,12 @@ from pim.responses import OrjsonResponse
 from pim.timeutil import isoformat_z
 from resolvers import webhooks
 from resolvers.permissions import Operation
+from rest_compat import envelopes as shapes
+from rest_compat.body_docs import json_body, schema_of
 from rest_compat.common import caller_with, listing, parsed_body, runtime
 
 PREFIX = "/api/v1/webhooks"
-router = APIRouter(prefix=PREFIX, tags=["Webhooks"])
+router = APIRouter(prefix=PREFIX, tags=["Webhooks"], responses=shapes.PLAIN_ERRORS)
 authenticated = caller_with(Operation.SETTINGS_MANAGE)
 
 
@@ -106,7 +108,7 @@ def attempt_out(attempt: WebhookAttempt) -> dict[str, Any]:
     }
 
 
-@router.get("")
+@router.get("", response_model=shapes.Page[shapes.WebhookEndpoint])
 async def list_endpoints(
     request: Request,
     skip: int = Query(0),
@@ -118,7 +120,12 @@ async def list_endpoints(
     return listing([endpoint_out(e) for e in page.items], page.total, skip, limit)
 
 
-@router.post("", status_code=201)
+@router.post(
+    "",
+    status_code=201,
+    response_model=shapes.WebhookEndpoint,
+    openapi_extra=json_body(schema_of(CreateBody)),
+)
 async def create_endpoint(
     request: Request, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:
@@ -133,7 +140,7 @@ async def create_endpoint(
     return OrjsonResponse(endpoint_out(created.endpoint, created.secret), status_code=201)
 
 
-@router.get("/{endpoint_id}")
+@router.get("/{endpoint_id}", response_model=shapes.WebhookEndpoint)
 async def get_endpoint(
     request: Request, endpoint_id: uuid.UUID, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:
@@ -142,7 +149,11 @@ async def get_endpoint(
     return OrjsonResponse(endpoint_out(endpoint))
 
 
-@router.patch("/{endpoint_id}")
+@router.patch(
+    "/{endpoint_id}",
+    response_model=shapes.WebhookEndpoint,
+    openapi_extra=json_body(schema_of(UpdateBody)),
+)
 async def update_endpoint(
     request: Request, endpoint_id: uuid.UUID, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:
@@ -159,7 +170,7 @@ async def update_endpoint(
     return OrjsonResponse(endpoint_out(endpoint))
 
 
-@router.delete("/{endpoint_id}")
+@router.delete("/{endpoint_id}", response_model=shapes.Empty)
 async def delete_endpoint(
     request: Request, endpoint_id: uuid.UUID, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:
@@ -168,7 +179,11 @@ async def delete_endpoint(
     return OrjsonResponse({})
 
 
-@router.post("/{endpoint_id}/rotate-secret")
+@router.post(
+    "/{endpoint_id}/rotate-secret",
+    response_model=shapes.WebhookEndpoint,
+    openapi_extra=json_body(schema_of(RotateBody), required=False),
+)
 async def rotate_secret(
     request: Request, endpoint_id: uuid.UUID, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:
@@ -182,7 +197,7 @@ async def rotate_secret(
     return OrjsonResponse(endpoint_out(rotated.endpoint, rotated.secret))
 
 
-@router.post("/{endpoint_id}/enable")
+@router.post("/{endpoint_id}/enable", response_model=shapes.WebhookEndpoint)
 async def enable_endpoint(
     request: Request, endpoint_id: uuid.UUID, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:
@@ -191,7 +206,7 @@ async def enable_endpoint(
     return OrjsonResponse(endpoint_out(endpoint))
 
 
-@router.get("/{endpoint_id}/deliveries")
+@router.get("/{endpoint_id}/deliveries", response_model=shapes.Page[shapes.WebhookDelivery])
 async def list_deliveries(
     request: Request,
     endpoint_id: uuid.UUID,
@@ -207,7 +222,10 @@ async def list_deliveries(
     return listing([delivery_out(d) for d in page.items], page.total, skip, limit)
 
 
-@router.get("/{endpoint_id}/deliveries/{delivery_id}/attempts")
+@router.get(
+    "/{endpoint_id}/deliveries/{delivery_id}/attempts",
+    response_model=shapes.Page[shapes.WebhookAttempt],
+)
 async def list_attempts(
     request: Request,
     endpoint_id: uuid.UUID,
@@ -221,7 +239,12 @@ async def list_attempts(
     return listing([attempt_out(a) for a in attempts], len(attempts), 0, max(len(attempts), 1))
 
 
-@router.post("/{endpoint_id}/replay", status_code=202)
+@router.post(
+    "/{endpoint_id}/replay",
+    status_code=202,
+    response_model=shapes.WebhookDelivery,
+    openapi_extra=json_body(schema_of(ReplayBody)),
+)
 async def replay_event(
     request: Request, endpoint_id: uuid.UUID, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:
@@ -233,7 +256,12 @@ async def replay_event(
     return OrjsonResponse(delivery_out(delivery), status_code=202)
 
 
-@router.post("/{endpoint_id}/replay-range", status_code=202)
+@router.post(
+    "/{endpoint_id}/replay-range",
+    status_code=202,
+    response_model=shapes.ReplayedRange,
+    openapi_extra=json_body(schema_of(ReplayRangeBody)),
+)
 async def replay_range(
     request: Request, endpoint_id: uuid.UUID, caller: Caller = Depends(authenticated)
 ) -> OrjsonResponse:

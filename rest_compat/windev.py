@@ -24,6 +24,20 @@ from resolvers.product_writes import ItemResult
 from resolvers.products import ProductFilter, ProductRow, ProductSort
 from rest_compat.body_docs import array_of, json_body, schema_of
 from rest_compat.common import caller_with, json_array, json_object, runtime, status_of
+from rest_compat.envelopes import (
+    WINDEV_ERRORS,
+    WinDevActivation,
+    WinDevBatchItem,
+    WinDevCategory,
+    WinDevEnvelope,
+    WinDevPage,
+    WinDevProductFound,
+    WinDevProductItem,
+    WinDevProductUpdated,
+    WinDevStatus,
+    WinDevSupplier,
+    WinDevSyncItem,
+)
 
 PREFIX = "/api/v1/windev"
 API_NAME = "ProductsManager WinDev API"
@@ -52,7 +66,9 @@ WIRE_NAMES = {domain: wire for wire, domain in RENAMES.items()} | {"body": "corp
 
 WIRE_PRODUCT = schema_of(ProductFields, RENAMES)
 
-router = APIRouter(prefix=PREFIX, tags=["WinDev API"])
+router = APIRouter(prefix=PREFIX, tags=["WinDev API"], responses=WINDEV_ERRORS)
+PRODUCT_PAGE = WinDevPage[list[WinDevProductItem]]
+BATCH = WinDevEnvelope[list[WinDevBatchItem]]
 reader = caller_with("windev:read")
 writer = caller_with("windev:write")
 syncer = caller_with("windev:sync")
@@ -112,7 +128,7 @@ def _pick(item: dict[str, Any], *names: str) -> dict[str, Any]:
     return {name: item[name] for name in names}
 
 
-@router.get("/status")
+@router.get("/status", response_model=WinDevEnvelope[WinDevStatus])
 async def status() -> OrjsonResponse:
     data = {
         "api": API_NAME,
@@ -137,7 +153,7 @@ async def _product_page(
     return ok(f"{result.total} produits trouvés", items, count=len(items), paging=paging)
 
 
-@router.get("/products")
+@router.get("/products", response_model=PRODUCT_PAGE)
 async def list_products(
     request: Request,
     page: int = Query(1),
@@ -153,7 +169,7 @@ async def list_products(
     return await _product_page(request, caller, flt, ProductSort(), page, limit)
 
 
-@router.get("/products/since/{timestamp}")
+@router.get("/products/since/{timestamp}", response_model=PRODUCT_PAGE)
 async def products_since(
     request: Request,
     timestamp: str,
@@ -178,7 +194,9 @@ def _unix_time(text: str) -> datetime:
 
 
 @router.post(
-    "/products/sync", openapi_extra=json_body(array_of(WIRE_PRODUCT, WINDEV_SYNC.max_items))
+    "/products/sync",
+    response_model=WinDevEnvelope[list[WinDevSyncItem]],
+    openapi_extra=json_body(array_of(WIRE_PRODUCT, WINDEV_SYNC.max_items)),
 )
 async def sync_products(request: Request, caller: Caller = Depends(syncer)) -> OrjsonResponse:
     items = await json_array(request)
@@ -212,7 +230,7 @@ def _sync_item(result: ItemResult, raw: Any) -> dict[str, Any]:
     return out
 
 
-@router.get("/products/{ref}")
+@router.get("/products/{ref}", response_model=WinDevEnvelope[WinDevProductFound])
 async def get_product(
     request: Request, ref: str, caller: Caller = Depends(reader)
 ) -> OrjsonResponse:
@@ -225,7 +243,11 @@ async def get_product(
     )
 
 
-@router.patch("/products/{ref}", openapi_extra=json_body(WIRE_PRODUCT))
+@router.patch(
+    "/products/{ref}",
+    response_model=WinDevEnvelope[WinDevProductUpdated],
+    openapi_extra=json_body(WIRE_PRODUCT),
+)
 async def patch_product(
     request: Request, ref: str, caller: Caller = Depends(writer)
 ) -> OrjsonResponse:
@@ -248,12 +270,12 @@ def _activation(row: ProductRow, message: str) -> OrjsonResponse:
     return ok(message, {"id": str(p.id), "is_active": p.is_active, "status": p.status})
 
 
-@router.post("/products/{ref}/activate")
+@router.post("/products/{ref}/activate", response_model=WinDevEnvelope[WinDevActivation])
 async def activate(request: Request, ref: str, caller: Caller = Depends(writer)) -> OrjsonResponse:
     return _activation(await _set_active(request, caller, ref, True), "Produit activé")
 
 
-@router.post("/products/{ref}/deactivate")
+@router.post("/products/{ref}/deactivate", response_model=WinDevEnvelope[WinDevActivation])
 async def deactivate(
     request: Request, ref: str, caller: Caller = Depends(writer)
 ) -> OrjsonResponse:
@@ -287,6 +309,7 @@ async def _ean_batch(
 
 @router.post(
     "/stock/update",
+    response_model=BATCH,
     openapi_extra=json_body(array_of(schema_of(stock.StockItem), stock.MAX_ITEMS)),
 )
 async def update_stock(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
@@ -295,13 +318,14 @@ async def update_stock(request: Request, caller: Caller = Depends(writer)) -> Or
 
 @router.post(
     "/prices/update",
+    response_model=BATCH,
     openapi_extra=json_body(array_of(schema_of(prices.PriceItem, RENAMES), prices.MAX_ITEMS)),
 )
 async def update_prices(request: Request, caller: Caller = Depends(writer)) -> OrjsonResponse:
     return await _ean_batch(request, caller, prices.update_prices, "Prix")
 
 
-@router.get("/categories")
+@router.get("/categories", response_model=WinDevEnvelope[list[WinDevCategory]])
 async def categories(request: Request, caller: Caller = Depends(reader)) -> OrjsonResponse:
     async with runtime(request).db.read() as session:
         rows = await catalog.list_categories(session, caller)
@@ -319,7 +343,7 @@ async def categories(request: Request, caller: Caller = Depends(reader)) -> Orjs
     return ok(f"{len(data)} catégories", data, count=len(data))
 
 
-@router.get("/suppliers")
+@router.get("/suppliers", response_model=WinDevEnvelope[list[WinDevSupplier]])
 async def suppliers(request: Request, caller: Caller = Depends(reader)) -> OrjsonResponse:
     async with runtime(request).db.read() as session:
         rows = await catalog.list_suppliers(session, caller, active_only=True)

@@ -13,21 +13,26 @@ import contextlib
 from typing import Any
 
 import orjson
-from cross_web import FormData, StarletteRequestAdapter
+from cross_web import AsyncHTTPRequestAdapter, FormData, StarletteRequestAdapter
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
+from strawberry.http import GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
 
 from pim import docs
 from resolvers import keys
 from resolvers.admission import admit, presented_key
 from resolvers.bodies import decode_json
 from resolvers.errors import Unauthenticated
+from schema import persisted
 from schema.context import Context
 
 # Files one GraphQL request may upload (createImportJob takes one; a few per request).
@@ -83,6 +88,31 @@ class BoundedFormAdapter(StarletteRequestAdapter):
 class PimGraphQLRouter(GraphQLRouter[Context, None]):
     graphql_transport_ws_handler_class = KeyCheckedTransportWS
     request_adapter_class = BoundedFormAdapter
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        # A GET carrying only a persisted query's hash is an operation, not a browser.
+        return "extensions" not in request.query_params and super().should_render_graphql_ide(
+            request
+        )
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Any,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        resolved = await persisted.resolve(context, request_data)
+        if isinstance(resolved, ExecutionResult):
+            return resolved
+        result = await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, resolved.data
+        )
+        if resolved.to_store is not None and not isinstance(result, PreExecutionError):
+            await persisted.store(context, resolved.to_store)
+        return result
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         # Strawberry's page loads GraphiQL and React from a CDN; ours, from /static.

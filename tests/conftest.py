@@ -24,6 +24,7 @@ from pim.migrate import upgrade_async
 from pim.runtime import Runtime
 from pim.settings import Settings
 from resolvers import keys
+from tests.openapi_check import response_hook
 
 PG_URL = os.environ.get(
     "PIM_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/pim_test"
@@ -82,7 +83,10 @@ def app(settings: Settings, runtime: Runtime) -> FastAPI:
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    hooks = {"response": [response_hook(app)]}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", event_hooks=hooks
+    ) as http:
         yield http
 
 
