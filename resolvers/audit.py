@@ -19,8 +19,8 @@ from models import AuditEvent
 from pim.auth import Caller
 from pim.timeutil import as_utc, isoformat_z, parse_iso8601
 from resolvers.errors import FieldError, ValidationFailed
+from resolvers.paging import decode_cursor, encode_cursor
 from resolvers.permissions import Operation, require
-from resolvers.products import decode_cursor, encode_cursor
 
 # A Literal, so that mypy refuses an action misspelt in a resolver (it could never be
 # filtered on).

@@ -1,6 +1,5 @@
 """Reading, writing and deleting products, scoped to the caller's account."""
 
-import base64
 import functools
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -8,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import orjson
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
@@ -52,6 +50,7 @@ from resolvers.errors import (
     ValidationFailed,
     product_not_found,
 )
+from resolvers.paging import decode_cursor, encode_cursor
 from resolvers.permissions import Operation, require
 from resolvers.policies import BatchPolicy
 from resolvers.product_writes import (
@@ -265,20 +264,6 @@ _SORT_COLUMNS: dict[str, Any] = {
 
 def _sort_column(sort: ProductSort) -> ColumnElement[Any]:
     return _SORT_COLUMNS[sort.field]
-
-
-def encode_cursor(values: Sequence[Any]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(list(values), default=str)).decode()
-
-
-def decode_cursor(cursor: str) -> list[Any]:
-    try:
-        values = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except ValueError as exc:
-        raise ValidationFailed.of([FieldError("after", "curseur invalide")]) from exc
-    if not isinstance(values, list) or len(values) != 2:
-        raise ValidationFailed.of([FieldError("after", "curseur invalide")])
-    return values
 
 
 def _sort_value(row: ProductRow, sort: ProductSort) -> Any:
