@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Account, PersistedQuery
+from pim.db import Database
 from pim.sql import chunks, upsert
 from resolvers.errors import FieldError, NotFound, ValidationFailed
 
@@ -127,18 +128,20 @@ async def find(session: AsyncSession, sha256: str) -> Stored | None:
     return None if row is None else Stored(row.query, row.allowlisted)
 
 
-async def register(session: AsyncSession, operation: Operation) -> bool:
-    """What a client's automatic registration stores: kept as it is if already there
+async def register(db: Database, operation: Operation) -> bool:
+    """What a client's automatic registration stores, in a transaction of its own (it
+    happens before the operation runs, whatever the operation does): kept as it is if already there
     (the text is the hash's; two clients registering it at once both succeed). Past
     MAX_AUTOMATIC texts nothing more is stored (the client goes on sending its text,
     which still runs): keys could otherwise fill the table with made-up operations."""
-    automatic = select(func.count()).where(PersistedQuery.allowlisted.is_(False))
-    if (await session.execute(automatic)).scalar_one() >= MAX_AUTOMATIC:
-        return False
-    statement = upsert(session, PersistedQuery).values(
-        sha256=operation.sha256, query=operation.query, allowlisted=False
-    )
-    await session.execute(statement.on_conflict_do_nothing(index_elements=["sha256"]))
+    async with db.transaction() as session:
+        automatic = select(func.count()).where(PersistedQuery.allowlisted.is_(False))
+        if (await session.execute(automatic)).scalar_one() >= MAX_AUTOMATIC:
+            return False
+        statement = upsert(session, PersistedQuery).values(
+            sha256=operation.sha256, query=operation.query, allowlisted=False
+        )
+        await session.execute(statement.on_conflict_do_nothing(index_elements=["sha256"]))
     return True
 
 

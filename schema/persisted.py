@@ -131,7 +131,5 @@ async def resolve(context: Context, data: GraphQLRequestData) -> Resolved | Exec
 
 
 async def store(context: Context, operation: Operation) -> None:
-    async with context.runtime.db.transaction() as session:
-        stored = await persisted_queries.register(session, operation)
-    if stored:
+    if await persisted_queries.register(context.runtime.db, operation):
         _cache(context.runtime).put(operation.sha256, Stored(operation.query, allowlisted=False))
