@@ -3,14 +3,12 @@ through their statuses. The rows themselves are read and written by the `run_imp
 job (jobs/imports.py, resolvers/import_runs.py)."""
 
 import asyncio
-import base64
 import tempfile
 import uuid
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, BinaryIO
 
-import orjson
 from sqlalchemy import Select, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +27,7 @@ from resolvers.import_files import (
     validate_row,
 )
 from resolvers.import_storage import Readable
+from resolvers.paging import decode_cursor, encode_cursor
 from resolvers.permissions import Operation, require
 
 MODES = ("upsert", "create_only", "update_only")
@@ -145,20 +144,6 @@ def _check_page(skip: int, limit: int, extra: list[FieldError] | None = None) ->
         raise ValidationFailed.of(errors)
 
 
-def _cursor(*values: Any) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(values)).decode()
-
-
-def _after(cursor: str, size: int) -> list[Any]:
-    try:
-        values = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, orjson.JSONDecodeError) as exc:
-        raise ValidationFailed.of([FieldError("after", "curseur invalide")]) from exc
-    if not isinstance(values, list) or len(values) != size:
-        raise ValidationFailed.of([FieldError("after", "curseur invalide")])
-    return values
-
-
 async def _page(
     session: AsyncSession, scoped: Select[Any], ordered: Select[Any], skip: int, limit: int
 ) -> tuple[list[Any], int, bool]:
@@ -186,7 +171,7 @@ async def list_jobs(
         scoped = scoped.where(ImportJob.automation_id == automation_id)
     ordered = scoped
     if after is not None:
-        created, job_id = _after(after, 2)
+        created, job_id = decode_cursor(after, 2)
         try:
             key = (parse_iso8601(str(created)), uuid.UUID(str(job_id)))
         except ValueError as exc:
@@ -194,7 +179,7 @@ async def list_jobs(
         ordered = scoped.where(tuple_(ImportJob.created_at, ImportJob.id) < key)
     ordered = ordered.order_by(ImportJob.created_at.desc(), ImportJob.id.desc())
     jobs, total, has_next = await _page(session, scoped, ordered, skip, limit)
-    cursors = [_cursor(isoformat_z(j.created_at), str(j.id)) for j in jobs]
+    cursors = [encode_cursor([isoformat_z(j.created_at), str(j.id)]) for j in jobs]
     return Page(items=jobs, total=total, cursors=cursors, has_next=has_next)
 
 
@@ -224,14 +209,17 @@ async def job_logs(
         scoped = scoped.where(ImportLog.level == level)
     ordered = scoped
     if after is not None:
-        (seq,) = _after(after, 1)
+        (seq,) = decode_cursor(after, 1)
         if not isinstance(seq, int) or not 0 <= seq <= MAX_INT64:
             raise ValidationFailed.of([FieldError("after", "curseur invalide")])
         ordered = scoped.where(ImportLog.seq > seq)
     logs, total, has_next = await _page(session, scoped, ordered.order_by(ImportLog.seq), skip,
                                         limit)  # fmt: skip
     return Page(
-        items=logs, total=total, cursors=[_cursor(log.seq) for log in logs], has_next=has_next
+        items=logs,
+        total=total,
+        cursors=[encode_cursor([log.seq]) for log in logs],
+        has_next=has_next,
     )
 
 

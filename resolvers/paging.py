@@ -36,11 +36,12 @@ def encode_cursor(values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(list(values), default=str)).decode()
 
 
-def decode_cursor(cursor: str) -> list[Any]:
+def decode_cursor(cursor: str, size: int = 2) -> list[Any]:
+    """The `size` values `encode_cursor` wrote; anything else is the client's bad cursor."""
     try:
         values = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
     except ValueError as exc:
         raise ValidationFailed.of([FieldError("after", "curseur invalide")]) from exc
-    if not isinstance(values, list) or len(values) != 2:
+    if not isinstance(values, list) or len(values) != size:
         raise ValidationFailed.of([FieldError("after", "curseur invalide")])
     return values
