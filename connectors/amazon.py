@@ -46,7 +46,8 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformError, PlatformHttp, Rate
-from connectors.toolkit import CachedToken, default_wait, each_concurrently
+from connectors.item_calls import default_wait, each_concurrently
+from connectors.tokens import CachedToken
 
 LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
 LISTINGS = "/listings/2021-08-01/items"

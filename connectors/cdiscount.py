@@ -48,7 +48,8 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformError, PlatformHttp
-from connectors.toolkit import ClientCredentials, Report, poll, reported_outcomes
+from connectors.reports import Report, poll, reported_outcomes
+from connectors.tokens import ClientCredentials
 
 API = "https://api.octopia-io.net/seller/v2"
 TOKEN_URL = "https://auth.octopia-io.net/auth/realms/maas/protocol/openid-connect/token"

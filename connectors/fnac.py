@@ -42,7 +42,8 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformError, PlatformHttp
-from connectors.toolkit import CachedToken, Report, poll_within, reported_outcomes
+from connectors.reports import Report, poll_within, reported_outcomes
+from connectors.tokens import CachedToken
 
 NS = "http://www.fnac.com/schemas/mp-dialog.xsd"
 API = "https://vendeur.fnac.com/api.php"

@@ -57,7 +57,8 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformError, PlatformHttp
-from connectors.toolkit import CachedToken, default_wait, run_bounded
+from connectors.item_calls import default_wait, run_bounded
+from connectors.tokens import CachedToken
 
 SCOPE = "https://www.googleapis.com/auth/content"
 MERCHANT_API_URL = "https://merchantapi.googleapis.com"

@@ -30,7 +30,7 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformError
-from connectors.toolkit import poll_within
+from connectors.reports import poll_within
 
 PAGE_SIZE = 100
 ENABLED, DISABLED = 1, 2

@@ -43,18 +43,10 @@ from connectors.base import (
     StockLevel,
     register,
 )
+from connectors.external_ids import handle_for, pair_id, split_pair
 from connectors.http import PlatformError, PlatformHttp
-from connectors.toolkit import (
-    Addressed,
-    CachedToken,
-    each_concurrently,
-    for_variants,
-    handle_for,
-    jwt_lifetime,
-    pair_id,
-    run_bounded,
-    split_pair,
-)
+from connectors.item_calls import Addressed, each_concurrently, for_variants, run_bounded
+from connectors.tokens import CachedToken, jwt_lifetime
 
 PAGE_SIZE = 100
 CONCURRENCY = 4

@@ -47,7 +47,8 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformHttp
-from connectors.toolkit import Identified, multipart_form
+from connectors.multipart import multipart_form
+from connectors.tokens import Identified
 
 PAGE_SIZE = 100  # OF21 refuses more
 NEW_STATE = "11"

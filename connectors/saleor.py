@@ -46,8 +46,9 @@ from connectors.base import (
     StockLevel,
     register,
 )
+from connectors.external_ids import pair_id, split_pair
 from connectors.http import PlatformError, PlatformHttp
-from connectors.toolkit import Addressed, for_variants, pair_id, split_pair
+from connectors.item_calls import Addressed, for_variants
 
 PAGE_SIZE = 100
 ERRORS = "errors { field message code }"

@@ -49,16 +49,15 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformError, PlatformHttp
-from connectors.toolkit import (
-    ClientCredentials,
+from connectors.multipart import (
     Part,
-    basic_authorization,
     decode_multipart,
     encode_multipart,
     http_request_message,
     new_boundary,
     parse_http_response,
 )
+from connectors.tokens import ClientCredentials, basic_authorization
 
 PAGE_SIZE = 100
 

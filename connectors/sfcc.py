@@ -55,14 +55,9 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformError, PlatformHttp
-from connectors.toolkit import (
-    ClientCredentials,
-    Part,
-    decode_multipart,
-    encode_multipart,
-    new_boundary,
-    poll_within,
-)
+from connectors.multipart import Part, decode_multipart, encode_multipart, new_boundary
+from connectors.reports import poll_within
+from connectors.tokens import ClientCredentials
 
 ACCOUNT_MANAGER_TOKEN_URL = "https://account.demandware.com/dwsso/oauth2/access_token"
 API_VERSION = "v23_2"

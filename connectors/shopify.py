@@ -31,8 +31,8 @@ from connectors.base import (
     register,
     split_linked,
 )
+from connectors.external_ids import handle_for
 from connectors.http import PlatformError, Rate, TokenBucket
-from connectors.toolkit import handle_for
 
 # productSet's `identifier` needs 2025-04 or later.
 API_VERSION = "2026-10"

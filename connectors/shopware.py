@@ -39,7 +39,7 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformError, PlatformHttp
-from connectors.toolkit import CachedToken, bearer
+from connectors.tokens import CachedToken, bearer
 
 PAGE_SIZE = 100
 OPERATION = "pim-products"

@@ -44,15 +44,9 @@ from connectors.base import (
     StockLevel,
     register,
 )
+from connectors.external_ids import pair_id, split_pair
 from connectors.http import PlatformHttp, Rate
-from connectors.toolkit import (
-    Addressed,
-    default_wait,
-    each_concurrently,
-    for_variants,
-    pair_id,
-    split_pair,
-)
+from connectors.item_calls import Addressed, default_wait, each_concurrently, for_variants
 
 API = "/1.0/commerce"
 CONCURRENCY = 4

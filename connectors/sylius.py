@@ -37,7 +37,8 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformError, PlatformHttp
-from connectors.toolkit import CachedToken, bearer, each_item, jwt_lifetime
+from connectors.item_calls import each_item
+from connectors.tokens import CachedToken, bearer, jwt_lifetime
 
 ADMIN = "/api/v2/admin"
 JSON_LD = "application/ld+json"

@@ -35,7 +35,8 @@ from connectors.base import (
     register,
 )
 from connectors.http import PlatformHttp
-from connectors.toolkit import CachedToken, bearer, each_item, jwt_lifetime
+from connectors.item_calls import each_item
+from connectors.tokens import CachedToken, bearer, jwt_lifetime
 
 API = "https://api.wizishop.com"
 PAGE_SIZE = 100

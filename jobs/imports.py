@@ -9,7 +9,7 @@ A run stops after `import_slice_seconds` and enqueues its own continuation, so n
 run outlives arq's job timeout and a worker shutting down gracefully waits for
 one slice, not for a whole million-row import.
 
-Big files are read, mapped and checked by another process (jobs.ahead) while this
+Big files are read, mapped and checked by another process (jobs.read_ahead) while this
 one writes the previous chunk; on PostgreSQL two chunks are written at once (see
 CHUNKS_IN_FLIGHT), each committing after the one before it.
 """
@@ -27,7 +27,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
 
-from jobs.ahead import produced_elsewhere
+from jobs.read_ahead import produced_elsewhere
 from models import ImportJob
 from pim import logs, progress
 from pim.jobs import ending

@@ -12,7 +12,6 @@ from arq.typing import WorkerCoroutine
 from arq.worker import Retry, Worker, func
 
 from jobs import REGISTRY, TIMEOUTS
-from jobs.ahead import start_fork_server
 from jobs.automations import schedule_due_automations
 from jobs.housekeeping import (
     RETENTION_MINUTE,
@@ -22,8 +21,9 @@ from jobs.housekeeping import (
     reap_forever,
     watch_stuck_jobs,
 )
+from jobs.read_ahead import start_fork_server
 from jobs.webhooks import CRON_SECONDS, deliver_webhooks
-from pim import collector
+from pim import gc_tuning
 from pim.jobs import DEFAULT_QUEUE, MAX_TRIES, RETRY_DELAY_SECONDS, JobFunction
 from pim.leases import Leases
 from pim.runtime import Runtime
@@ -88,7 +88,7 @@ def worker_for(settings: Settings, *, burst: bool = False, queue: str = DEFAULT_
             seconds=settings.job_lease_seconds,
             renew_every=settings.job_lease_renew_seconds,
         )
-        collector.settle()
+        gc_tuning.settle()
         # Burst workers reap too: a job whose worker died is still counted in the queue,
         # and a burst worker waits for every queued job before it ends.
         ctx["reaper"] = asyncio.create_task(reap_forever(runtime, leases), name="reaper")

@@ -14,7 +14,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from jobs import housekeeping
 from jobs import webhooks as webhook_jobs
 from jobs.automations import embedded_scheduler
-from pim import collector, docs, logs, tracing
+from pim import docs, gc_tuning, logs, tracing
 from pim.request_body import BodyLimits
 from pim.request_telemetry import RequestTelemetry
 from pim.responses import OrjsonResponse
@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        collector.settle()
+        gc_tuning.settle()
         # The embedded default has no arq cron: its webhook safety net is a task here.
         poller = (
             None

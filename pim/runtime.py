@@ -5,9 +5,9 @@ from dataclasses import dataclass, field
 from pim.broker import Broker, InProcessBroker, RedisBroker
 from pim.db import Database, create_engine
 from pim.jobs import ArqQueue, InProcessQueue, JobQueue, PendingJob
-from pim.memo import Memo, MemoryMemo, RedisMemo
 from pim.ratelimit import RateLimiter
 from pim.settings import Settings
+from pim.shared_cache import Memo, MemoryMemo, RedisMemo
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The WooCommerce sync module (/api/v1/woocommerce/): the shared sync routes, WooCommerce only."""
 
-from rest_compat.sync_base import connector_router
+from rest_compat.connector_routes import connector_router
 
 PREFIX = "/api/v1/woocommerce"
 router = connector_router(PREFIX, platform="woocommerce", tag="WooCommerce")

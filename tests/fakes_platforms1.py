@@ -148,7 +148,7 @@ async def first_page(adapter: PlatformAdapter) -> list[RemoteProduct]:
     return []
 
 
-# --- multipart, read and written independently of connectors.toolkit -----------------
+# --- multipart, read and written independently of connectors.multipart -----------------
 
 
 def multipart_parts(body: bytes, content_type: str) -> list[Message]:

@@ -12,8 +12,8 @@ import pytest
 from starlette.applications import Starlette
 
 from connectors.base import ConnectorConfig, OutgoingProduct, adapter_for
+from connectors.external_ids import handle_for
 from connectors.http import PlatformHttp, RetryPolicy
-from connectors.toolkit import handle_for
 from jobs.sync import push_products_once
 from pim import outbound
 from pim.settings import Settings

@@ -171,7 +171,7 @@ async def test_malformed_json_gets_the_plain_error(
     assert bad_id.status_code == 422 and bad_id.json()["field"] == "connector_id"
 
 
-async def test_platform_routers_share_the_sync_base_and_keep_to_their_platform(
+async def test_platform_routers_share_the_connector_routes_and_keep_to_their_platform(
     open_client: httpx.AsyncClient, make_key: MakeKey, woo: Store
 ) -> None:
     key = await make_key()

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pim import collector
+from pim import gc_tuning
 
 T = TypeVar("T")
 # Items produced ahead of the consumer: enough to hide the hand-over, little memory.
@@ -43,7 +43,7 @@ def _produce(make: Callable[[], Iterator[Any]], out: Any) -> None:
     # consumer is killed, we are handed to another parent and stop instead of waiting
     # forever for room in the queue.
     parent = os.getppid()
-    collector.settle()
+    gc_tuning.settle()
     try:
         for item in make():
             if not _handed_over(out, item, parent):

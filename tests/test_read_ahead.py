@@ -1,4 +1,4 @@
-"""Producing in another process (jobs.ahead): items in order, the producer's errors
+"""Producing in another process (jobs.read_ahead): items in order, the producer's errors
 raised in the consumer as they were, and a producer that dies is noticed."""
 
 import asyncio
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.ahead import produced_elsewhere
+from jobs.read_ahead import produced_elsewhere
 from resolvers.import_files import ImportFileError
 
 

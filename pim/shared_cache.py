@@ -1,5 +1,6 @@
-"""A small shared memo: Redis on the real stack (every API replica sees it), a bounded
-dict in process otherwise. Values are JSON; entries expire."""
+"""A small cache shared by every API process (the runtime's memo): Redis on the real
+stack, so every API replica sees it, a bounded dict in process otherwise. Values are
+JSON; entries expire."""
 
 import time
 from collections import OrderedDict

@@ -1,0 +1,112 @@
+"""Access tokens the adapters cache and renew: OAuth2 client credentials, JWT session
+tokens read for their expiry, bearer and Basic headers for PlatformHttp.
+"""
+
+import base64
+import binascii
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
+
+from connectors.http import Auth, PlatformHttp
+
+# Renew a token this long before the platform says it expires, so that a request
+# sent with it does not arrive just after.
+TOKEN_MARGIN_SECONDS = 60.0
+
+
+class Identified(Protocol):
+    @property
+    def product_id(self) -> uuid.UUID: ...
+
+
+T = TypeVar("T")
+Item = TypeVar("Item", bound=Identified)
+
+
+class CachedToken:
+    """An access token fetched when first needed and reused until shortly before it
+    expires: token endpoints are rate-limited on their own. `fetch` answers the token
+    and its lifetime in seconds."""
+
+    def __init__(self, fetch: Callable[[], Awaitable[tuple[str, float]]]) -> None:
+        self._fetch = fetch
+        self._token: str | None = None
+        self._expires_at = 0.0
+
+    async def get(self, refresh: bool = False) -> str:
+        """The token; a new one when it is about to expire, or on `refresh` (the platform
+        refused the current one with a 401)."""
+        if refresh or self._token is None or time.monotonic() >= self._expires_at:
+            token, lifetime = await self._fetch()
+            self._token = token
+            self._expires_at = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS)
+        return self._token
+
+
+def basic_authorization(user: str, password: str) -> str:
+    """An HTTP Basic Authorization header value (RFC 7617)."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def jwt_lifetime(token: str, default: float) -> float:
+    """Seconds until a JWT expires, from its `exp` claim (`default` when it has none):
+    session tokens of Sylius, WiziShop and the like are renewed before they lapse."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return float(claims["exp"]) - time.time()
+    except (IndexError, ValueError, KeyError, TypeError, binascii.Error):
+        return default
+
+
+def bearer(token: CachedToken, **extra: str) -> Auth:
+    """Credential headers for PlatformHttp: the token as a bearer, renewed after a 401."""
+
+    async def headers(refresh: bool) -> dict[str, str]:
+        return {"Authorization": f"Bearer {await token.get(refresh)}", **extra}
+
+    return headers
+
+
+class ClientCredentials:
+    """An OAuth2 client-credentials token (a CachedToken fetched from `token_url`)."""
+
+    def __init__(
+        self,
+        http: PlatformHttp,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        basic_auth: bool,
+        scope: str | None = None,
+    ) -> None:
+        self.http = http
+        self.token_url = token_url
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.basic_auth = basic_auth
+        self.scope = scope
+        self._token = CachedToken(self._fetch)
+
+    async def headers(self, refresh: bool = False) -> dict[str, str]:
+        """Usable as PlatformHttp's `auth`: renewed after a 401."""
+        return {"Authorization": f"Bearer {await self._token.get(refresh)}"}
+
+    async def _fetch(self) -> tuple[str, float]:
+        form = {"grant_type": "client_credentials"}
+        headers: dict[str, str] = {}
+        if self.basic_auth:
+            headers["Authorization"] = basic_authorization(self.client_id, self.client_secret)
+        else:
+            form |= {"client_id": self.client_id, "client_secret": self.client_secret}
+        if self.scope:
+            form["scope"] = self.scope
+        response = await self.http.request(
+            "POST", self.token_url, data=form, headers=headers, idempotent=True
+        )
+        body = response.json()
+        return str(body["access_token"]), float(body.get("expires_in") or 300)
