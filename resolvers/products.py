@@ -28,7 +28,7 @@ from models import Brand, Product, ProductStock
 from pim.auth import Caller
 from pim.clock import MICROSECOND, stable_horizon, write_timestamp
 from pim.db import fetch
-from pim.memo import Memo
+from pim.shared_cache import Memo
 from pim.sql import among, like_pattern
 from resolvers import counts, events, keys
 from resolvers.batches import check_size
