@@ -8,7 +8,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from connectors.base import ConnectorConfig, PriceLevel, StockLevel
-from tests.fakes_platforms2 import Fake, check_error_mapping, connected, products
+from tests.connectors.recording import Fake, check_error_mapping, connected, products
 
 SECRET = "Basic " + base64.b64encode(b"sk_test_123:").decode()
 

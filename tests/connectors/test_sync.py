@@ -10,9 +10,7 @@ from pim.runtime import Runtime
 from resolvers import products
 from resolvers.product_writes import WriteItem, write_products
 from tests.conftest import MakeKey
-from tests.jobs_helper import run_jobs
-from tests.loopback import serve
-from tests.test_connectors.conftest import (
+from tests.connectors.conftest import (
     Store,
     create_connector,
     ean13,
@@ -20,7 +18,9 @@ from tests.test_connectors.conftest import (
     make_products,
     sync,
 )
-from tests.test_platforms_google_merchant import google_fake
+from tests.connectors.test_google_merchant import google_fake
+from tests.jobs_helper import run_jobs
+from tests.loopback import serve
 
 # Product write requests for 250 new products: one per chunk of 100 (3), except Shopify,
 # which takes 25 aliased productSet per request (4 + 4 + 2), and BigCommerce, whose API

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from connectors.base import ConnectorConfig, OutgoingProduct
 from connectors.fnac import FnacAdapter
 from connectors.http import PlatformError, PlatformHttp
-from tests.fakes_platforms1 import (
+from tests.connectors.helpers import (
     FakePlatform,
     all_pages,
     assert_errors_mapped,

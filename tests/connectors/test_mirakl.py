@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from connectors.base import ConnectorConfig, PriceLevel, StockLevel
-from tests.fakes_platforms2 import Fake, check_error_mapping, connected, products
+from tests.connectors.recording import Fake, check_error_mapping, connected, products
 
 # What an offer's fields become when OF24 does not send them.
 OF24_DEFAULTS = {"description": None, "internal_description": None, "price": None,

@@ -18,10 +18,10 @@ from pim.runtime import Runtime
 from pim.settings import Settings
 from resolvers.product_writes import WriteItem, write_products
 from tests.conftest import Key
-from tests.faults import Faults
+from tests.connectors.fakes.faults import Faults
+from tests.connectors.fakes.stores import FAKES, Fake
 from tests.jobs_helper import run_jobs
 from tests.loopback import serve
-from tests.test_connectors.fakes import FAKES, Fake
 
 PLATFORMS = sorted(FAKES)
 

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from connectors.base import ConnectorConfig, ConnectorUnusable, PriceLevel, StockLevel
 from connectors.http import PlatformError
-from tests.fakes_platforms2 import Fake, bearer, check_error_mapping, connected, products
+from tests.connectors.recording import Fake, bearer, check_error_mapping, connected, products
 
 SERVICE_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 

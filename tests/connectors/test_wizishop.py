@@ -7,7 +7,7 @@ from starlette.responses import JSONResponse, Response
 from connectors.base import ConnectorConfig
 from connectors.http import PlatformError, PlatformHttp
 from connectors.wizishop import WizishopAdapter
-from tests.fakes_platforms1 import (
+from tests.connectors.helpers import (
     FakePlatform,
     all_pages,
     assert_errors_mapped,

@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 from connectors.base import ConnectorConfig, PriceLevel, StockLevel
 from connectors.http import PlatformError
-from tests.fakes_platforms2 import Fake, bearer, check_error_mapping, connected, products
+from tests.connectors.recording import Fake, bearer, check_error_mapping, connected, products
 
 
 def squarespace_fake() -> tuple[Fake, list[Route]]:

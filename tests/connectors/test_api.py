@@ -15,8 +15,8 @@ from pim.runtime import Runtime
 from pim.settings import Settings
 from resolvers.connectors import credentials_of
 from tests.conftest import MakeKey
-from tests.test_connectors.conftest import Store, create_connector, make_products
-from tests.test_connectors.fakes import WOO_SECRET
+from tests.connectors.conftest import Store, create_connector, make_products
+from tests.connectors.fakes.stores import WOO_SECRET
 
 SPEC_PRODUCT_IDS = ["550e8400-e29b-41d4-a716-446655440000", "550e8400-e29b-41d4-a716-446655440001"]
 

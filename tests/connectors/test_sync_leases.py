@@ -16,10 +16,10 @@ from sqlalchemy import select
 from models import ConnectorProductLink, SyncJob
 from pim.runtime import Runtime
 from tests.conftest import MakeKey
-from tests.faults import Faults
+from tests.connectors.conftest import Store, create_connector, make_products, sync
+from tests.connectors.fakes.faults import Faults
+from tests.connectors.fakes.stores import WooFake
 from tests.loopback import serve
-from tests.test_connectors.conftest import Store, create_connector, make_products, sync
-from tests.test_connectors.fakes import WooFake
 from tests.worker_process import worker_process
 
 PRODUCTS = 250  # three chunks of 100, 100 and 50

@@ -5,7 +5,7 @@ Each fake keeps every product created as a separate record (as the platforms do:
 create sent twice makes two products, or is refused where the platform enforces
 unique SKUs), counts the product write requests it receives, and can be told to
 answer the next requests with an error (a 429 with its platform's wait signal, a
-5xx, a 400). Faults that happen after a write is committed come from tests.faults.
+5xx, a 400). Faults that happen after a write is committed come from tests.connectors.fakes.faults.
 """
 
 import base64

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from models import ConnectorProductLink
 from pim.runtime import Runtime
 from tests.conftest import MakeKey
-from tests.test_connectors.conftest import Store, create_connector, make_products, sync
-from tests.test_connectors.fakes import THROTTLED
+from tests.connectors.conftest import Store, create_connector, make_products, sync
+from tests.connectors.fakes.stores import THROTTLED
 
 # Where each platform's product writes go (a part of the path).
 WRITES = {

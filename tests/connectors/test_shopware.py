@@ -7,7 +7,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from connectors.base import ConnectorConfig, PriceLevel, StockLevel
-from tests.fakes_platforms2 import Fake, bearer, check_error_mapping, connected, products
+from tests.connectors.recording import Fake, bearer, check_error_mapping, connected, products
 
 EUR = "b7d2554b0ce847cd82f3ac9bd1c0dfca"
 

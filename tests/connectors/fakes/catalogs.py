@@ -1,7 +1,7 @@
 """Catalog fakes of Squarespace, Saleor and Medusa for the exactly-once tests: every
 product created is a separate record, with the uniqueness rules of the platform
 (Saleor: variant SKU; Medusa: product handle; Squarespace: none), and the lookups
-the adapters reconcile with. They sit behind tests.faults like the other fakes."""
+the adapters reconcile with. They sit behind tests.connectors.fakes.faults like the other fakes."""
 
 import itertools
 import re

@@ -14,9 +14,9 @@ from websockets.asyncio.client import ClientConnection
 
 from pim.runtime import Runtime
 from tests.conftest import MakeKey, gql
+from tests.connectors.conftest import Store, make_products
 from tests.jobs_helper import run_jobs
 from tests.loopback import serve
-from tests.test_connectors.conftest import Store, make_products
 
 CREATE = """
 mutation Create($input: ConnectorInput!) {

@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 from connectors.base import ConnectorConfig, OutgoingProduct, PlatformAdapter, adapter_for
 from connectors.http import PlatformHttp
 from pim import outbound
-from tests.fakes_platforms2 import LOOPBACK
+from tests.connectors.fakes.stores import TOKEN, MagentoFake
+from tests.connectors.recording import LOOPBACK
 from tests.loopback import serve
-from tests.test_connectors.fakes import TOKEN, MagentoFake
 
 
 @asynccontextmanager

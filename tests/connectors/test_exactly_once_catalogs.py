@@ -17,9 +17,9 @@ from connectors.http import PlatformHttp, RetryPolicy
 from jobs.sync import push_products_once
 from pim import outbound
 from pim.settings import Settings
-from tests.fakes_catalogs import Catalog, medusa, saleor, squarespace
-from tests.fakes_platforms2 import LOOPBACK
-from tests.faults import Faults
+from tests.connectors.fakes.catalogs import Catalog, medusa, saleor, squarespace
+from tests.connectors.fakes.faults import Faults
+from tests.connectors.recording import LOOPBACK
 from tests.loopback import serve
 
 SALEOR_OPTIONS = {"product_type_id": "PT", "channel_id": "CH", "warehouse_id": "WH"}

@@ -4,8 +4,8 @@ import httpx
 
 from pim.runtime import Runtime
 from tests.conftest import MakeKey
+from tests.connectors.conftest import Store, create_connector, make_products, sync
 from tests.scraping import scrape, value
-from tests.test_connectors.conftest import Store, create_connector, make_products, sync
 
 
 async def test_sync_items_are_counted_by_platform_and_outcome(

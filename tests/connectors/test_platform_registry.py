@@ -5,7 +5,7 @@ from connectors.base import ConnectorConfig
 from connectors.http import PlatformHttp
 from connectors.sylius import SyliusAdapter
 from pim import outbound
-from tests.fakes_platforms1 import LOOPBACK
+from tests.connectors.helpers import LOOPBACK
 
 
 async def test_sfcc_sap_wizishop_cdiscount_fnac_and_sylius_are_registered() -> None:

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from connectors.base import ConnectorConfig, PriceLevel, StockLevel
 from connectors.http import PlatformError
 from connectors.saleor import editorjs
-from tests.fakes_platforms2 import Fake, bearer, check_error_mapping, connected, products
+from tests.connectors.recording import Fake, bearer, check_error_mapping, connected, products
 
 # The input fields Saleor's schema defines, for those of its mutations the adapter runs
 # on linked products (an unknown field is a GraphQL error there, as in Saleor).

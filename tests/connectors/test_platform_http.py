@@ -25,11 +25,11 @@ from connectors.shopify import follow_cost_bucket
 from pim import outbound
 from pim.runtime import Runtime
 from tests.conftest import MakeKey
-from tests.fakes_platforms2 import LOOPBACK
-from tests.faults import Faults
+from tests.connectors.conftest import Store, create_connector, make_products, sync
+from tests.connectors.fakes.faults import Faults
+from tests.connectors.recording import LOOPBACK
+from tests.connectors.test_medusa import medusa_fake
 from tests.loopback import serve
-from tests.test_connectors.conftest import Store, create_connector, make_products, sync
-from tests.test_platforms_medusa import medusa_fake
 
 
 def recorder() -> tuple[list[Request], Starlette]:

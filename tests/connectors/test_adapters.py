@@ -20,8 +20,8 @@ from connectors.base import (
 from connectors.http import PlatformError, PlatformHttp
 from pim import outbound
 from pim.outbound import OutboundPolicy
+from tests.connectors.fakes.stores import FAKES, SHOPIFY_SUPPORTED, Fake
 from tests.loopback import serve
-from tests.test_connectors.fakes import FAKES, SHOPIFY_SUPPORTED, Fake
 
 LOOPBACK = OutboundPolicy(
     allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),), allow_plain_http=True
