@@ -110,10 +110,11 @@ class Faults:
         return self._add("before", path, method, at, times, status=status, body=body,
                          headers=headers if headers is not None else {"Retry-After": "1"})  # fmt: skip
 
-    def redirect(self, path: str, location: str, *, method: str | None = None, at: int = 1,
-                 times: int = 1_000_000) -> Rule:  # fmt: skip
-        """Answer 302 to `location` + the request's path, without processing."""
-        return self._add("redirect", path, method, at, times, status=302,
+    def redirect(self, path: str, location: str, *, status: int = 302, method: str | None = None,
+                 at: int = 1, times: int = 1_000_000) -> Rule:  # fmt: skip
+        """Answer `status` to `location` + the request's path (and query), without
+        processing."""
+        return self._add("redirect", path, method, at, times, status=status,
                          headers={"Location": location})  # fmt: skip
 
     def expire_tokens(self, header: str, *, calls: int, login: str) -> Expiry:
@@ -163,7 +164,9 @@ class Faults:
                 await _answer(send, rule.status, rule.headers, rule.body)
                 return
             if rule.kind == "redirect":
+                query = scope.get("query_string", b"").decode()
                 location = rule.headers["Location"].rstrip("/") + scope["path"]
+                location += f"?{query}" if query else ""
                 await _answer(send, rule.status, {"Location": location})
                 return
             await app(scope, receive, _swallow)  # processed and committed
