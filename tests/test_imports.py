@@ -414,7 +414,8 @@ def _interrupt_after(
 
 
 async def _checkpoint_reached(runtime: Runtime, job_id: uuid.UUID, rows: int) -> None:
-    for _ in range(500):
+    # Generous: on a loaded machine the chunk before may take seconds to commit.
+    for _ in range(3000):
         async with runtime.db.read() as session:
             if (
                 await session.scalar(select(ImportJob.checkpoint).where(ImportJob.id == job_id))
