@@ -660,6 +660,11 @@ def _category_id(raw: object, refs: _References) -> uuid.UUID | None:
     return category
 
 
+# A changed plan with the time of its change.
+Timed = tuple[_Plan, datetime]
+WritePath = Literal["insert", "update", "recreate", "stamp"]
+
+
 async def _write(
     session: AsyncSession,
     account_id: uuid.UUID,
@@ -668,53 +673,98 @@ async def _write(
     stamp: datetime,
     columns: Sequence[str],
 ) -> None:
+    """Write what the batch decided: one set-based statement per table and write path."""
     changed = [p for p in plans if p.new is not None]
     if not changed:
         return
-    # An update writes the columns that changed in any row of the batch, not all it read:
-    # an import that changes titles sends 7 columns a row instead of 25.
-    updated = _updated_columns(
-        p for p in changed if p.current is not None and p.result.status != "created"
-    )
-    rows: list[dict[str, Any]] = []
-    # Products that never existed have no row to conflict with: inserted straight (a
-    # concurrent creation of the same EAN fails the unique index, and write_checked
-    # decides again).
-    fresh: list[dict[str, Any]] = []
-    # A deleted product created again starts afresh: every column is written.
-    reborn: list[dict[str, Any]] = []
-    event_rows: list[dict[str, Any]] = []
-    # Products whose stock alone changed: a narrow stamp tells it, the row stays.
-    stamped: dict[uuid.UUID, datetime] = {}
-    for offset, plan in enumerate(changed):
-        # Distinct stamps within one write keep delta pages small and ordered.
-        when = stamp + offset * MICROSECOND
-        again = plan.current is not None and plan.result.status == "created"
-        if plan.current is not None and not again and plan.result.changed_fields == ["stock"]:
-            stamped[plan.result.id] = when  # type: ignore[index]
-            continue  # told by the stock.updated event below
-        names = COLUMNS if again else updated if plan.current else columns
-        row = {c: plan.new.get(c) for c in names}  # type: ignore[union-attr]
-        row["updated_at"] = when
-        row["created_at"] = plan.current["created_at"] if plan.current else when
-        (reborn if again else rows if plan.current else fresh).append(row)
+    # Distinct stamps within one write keep delta pages small and ordered.
+    timed = [(plan, stamp + offset * MICROSECOND) for offset, plan in enumerate(changed)]
+    paths: dict[WritePath, list[Timed]] = defaultdict(list)
+    for plan, when in timed:
+        paths[_write_path(plan)].append((plan, when))
+    await _insert_new(session, paths["insert"], columns)
+    await _update_changed_columns(session, paths["update"])
+    await _recreate_deleted(session, paths["recreate"])
+    await _stamp_stock_changes(session, account_id, paths["stamp"])
+    # Made before the stock's: event ids grow in the order the changes are told.
+    product_events = _product_events(account_id, timed)
+    stock_events = await _write_stock(session, account_id, changed, refs, stamp)
+    await events.record(session, product_events + stock_events)
+    await counts.add_live_products(session, account_id, sum(1 for p in changed if _created(p)))
+
+
+def _write_path(plan: _Plan) -> WritePath:
+    """How a changed product is written: a new row inserted, the changed columns of a row
+    updated, a deleted row written afresh, or (its stock alone changed) a change stamp."""
+    if _stock_only(plan):
+        return "stamp"
+    if not _created(plan):
+        return "update"
+    return "insert" if plan.current is None else "recreate"
+
+
+def _created(plan: _Plan) -> bool:
+    return plan.result.status == "created"
+
+
+def _stock_only(plan: _Plan) -> bool:
+    """An update of the stock alone, told by the stock.updated event."""
+    return plan.result.status == "updated" and plan.result.changed_fields == ["stock"]
+
+
+def _row(plan: _Plan, names: Sequence[str], when: datetime) -> dict[str, Any]:
+    row = {c: plan.new.get(c) for c in names}  # type: ignore[union-attr]
+    row["updated_at"] = when
+    row["created_at"] = plan.current["created_at"] if plan.current else when
+    return row
+
+
+async def _insert_new(session: AsyncSession, timed: list[Timed], columns: Sequence[str]) -> None:
+    """Products that never existed have no row to conflict with: inserted straight (a
+    concurrent creation of the same EAN fails the unique index, and write_checked
+    decides again)."""
+    await bulk_insert(session, PRODUCTS, [_row(p, columns, when) for p, when in timed])
+
+
+async def _update_changed_columns(session: AsyncSession, timed: list[Timed]) -> None:
+    """An update writes the columns that changed in any row of the batch, not all it read:
+    an import that changes titles sends 7 columns a row instead of 25."""
+    names = _updated_columns(p for p, _ in timed)
+    await _upsert_products(session, [_row(p, names, when) for p, when in timed], names)
+
+
+async def _recreate_deleted(session: AsyncSession, timed: list[Timed]) -> None:
+    """A deleted product created again starts afresh: every column is written."""
+    await _upsert_products(session, [_row(p, COLUMNS, when) for p, when in timed], COLUMNS)
+
+
+async def _upsert_products(
+    session: AsyncSession, rows: list[dict[str, Any]], names: Sequence[str]
+) -> None:
+    kept = [c for c in names if c not in ("id", "account_id", "created_at")]
+    await bulk_upsert(session, PRODUCTS, rows, conflict=["id"], update=kept)
+
+
+async def _stamp_stock_changes(
+    session: AsyncSession, account_id: uuid.UUID, timed: list[Timed]
+) -> None:
+    """A stock-only change leaves the wide row alone: a narrow stamp tells delta sync."""
+    # An update's result always holds the id of the product it updates.
+    stamps = {p.result.id: when for p, when in timed}
+    await changes.stamp(session, account_id, stamps)  # type: ignore[arg-type]
+
+
+def _product_events(account_id: uuid.UUID, timed: list[Timed]) -> list[dict[str, Any]]:
+    rows = []
+    for plan, when in timed:
+        if _stock_only(plan):
+            continue  # told by the stock.updated event
         result = plan.result
-        if result.changed_fields == ["stock"]:
-            continue  # a stock-only change is told by the stock.updated event below
-        kind = "product.created" if result.status == "created" else "product.updated"
+        kind = "product.created" if _created(plan) else "product.updated"
         payload = {"id": str(result.id), "ean": result.ean, "reference": result.reference,
                    "changed": result.changed_fields}  # fmt: skip
-        event_rows.append(events.event_row(account_id, kind, payload, when, result.id))
-    await bulk_insert(session, PRODUCTS, fresh)
-    for written, names in ((rows, updated), (reborn, COLUMNS)):
-        kept = [c for c in names if c not in ("id", "account_id", "created_at")]
-        await bulk_upsert(session, PRODUCTS, written, conflict=["id"], update=kept)
-    await changes.stamp(session, account_id, stamped)
-    await _write_stock(session, account_id, changed, refs, stamp, event_rows)
-    await events.record(session, event_rows)
-    await counts.add_live_products(
-        session, account_id, sum(1 for p in changed if p.result.status == "created")
-    )
+        rows.append(events.event_row(account_id, kind, payload, when, result.id))
+    return rows
 
 
 # What every updated row carries, changed or not: the columns without a default that an
@@ -735,8 +785,8 @@ async def _write_stock(
     plans: list[_Plan],
     refs: _References,
     stamp: datetime,
-    event_rows: list[dict[str, Any]],
-) -> None:
+) -> list[dict[str, Any]]:
+    """Write the stock levels that change; the stock.updated event that tells them."""
     # Per table, and whether the product is new (then it has no stock row yet).
     stock_rows: dict[tuple[Table, bool], list[dict[str, Any]]] = defaultdict(list)
     eans: list[str | None] = []
@@ -759,10 +809,9 @@ async def _write_stock(
             await upsert_generic_stock(session, written)
         else:
             await upsert_supplier_stock(session, written)
-    if eans:
-        event_rows.append(
-            events.event_row(account_id, "stock.updated", events.batch_payload(eans), stamp)
-        )
+    if not eans:
+        return []
+    return [events.event_row(account_id, "stock.updated", events.batch_payload(eans), stamp)]
 
 
 async def upsert_generic_stock(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
