@@ -276,6 +276,11 @@ def _rejected(index: int, ean: object, *errors: FieldError) -> ItemResult:
     return ItemResult(index, "error", ean=str(ean) if ean else None, errors=list(errors))
 
 
+def _fail(result: ItemResult, error: FieldError, status: ItemStatus = "error") -> None:
+    result.status = status
+    result.errors.append(error)
+
+
 def _format_message(lengths: frozenset[int] | None) -> str:
     if lengths is None:
         return FORMAT_MESSAGE
@@ -295,14 +300,8 @@ def _reject_duplicate_keys(plans: list[_Plan]) -> None:
     for plan in plans:
         key = _key(plan)
         if key in seen:
-            plan.result.status = "error"
-            plan.result.errors.append(
-                FieldError(
-                    key[0],
-                    "en double dans le lot : seule la première occurrence est traitée",
-                    "duplicate",
-                )
-            )
+            message = "en double dans le lot : seule la première occurrence est traitée"
+            _fail(plan.result, FieldError(key[0], message, "duplicate"))
         seen.add(key)
 
 
@@ -336,16 +335,26 @@ async def _load_current(
     session: AsyncSession, account_id: uuid.UUID, plans: list[_Plan], columns: Sequence[str]
 ) -> None:
     """Attach to each plan the row it targets, with one query for the whole batch."""
-    ids = unique(p.target_id for p in plans if p.target_id is not None)
-    eans = unique(p.ean for p in plans if p.ean is not None)
-    refs = unique(p.reference for p in plans if p.ean is None and p.reference)
-    conditions = []
-    if ids:
-        conditions.append(among(session, PRODUCTS.c.id, ids))
-    if eans:
-        conditions.append(among(session, PRODUCTS.c.ean, eans))
-    if refs:
-        conditions.append(among(session, PRODUCTS.c.reference, refs))
+    targets = _Targets.of(await _fetch_targets(session, account_id, plans, columns))
+    with_stock = any("stock" in p.given for p in plans)
+    stocks = await _current_stock(session, account_id, list(targets.by_id)) if with_stock else {}
+    for plan in plans:
+        plan.current = targets.target_of(plan)
+        if plan.current is not None:
+            plan.current["_stock"] = stocks.get(plan.current["id"])
+            _refuse_taken_ean(plan, targets.by_ean.get(plan.ean or ""))
+
+
+async def _fetch_targets(
+    session: AsyncSession, account_id: uuid.UUID, plans: list[_Plan], columns: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The rows any plan may target, by id, EAN or (without an EAN) reference."""
+    keys = (
+        (PRODUCTS.c.id, unique(p.target_id for p in plans if p.target_id is not None)),
+        (PRODUCTS.c.ean, unique(p.ean for p in plans if p.ean is not None)),
+        (PRODUCTS.c.reference, unique(p.reference for p in plans if p.ean is None and p.reference)),
+    )
+    conditions = [among(session, column, values) for column, values in keys if values]
     # updated_at is written afresh, never compared: not worth decoding.
     names = [c for c in columns if c != "updated_at"]
     rows = await fetch(
@@ -354,40 +363,44 @@ async def _load_current(
             PRODUCTS.c.account_id == account_id, or_(*conditions)
         ),
     )
-    by_id: dict[uuid.UUID, dict[str, Any]] = {}
-    by_ean: dict[str, dict[str, Any]] = {}
-    by_reference: dict[str, dict[str, Any]] = {}
-    for values in rows:
-        record = dict(zip(names, values, strict=True))
-        by_id[record["id"]] = record
-        if record["ean"] is not None:
-            by_ean[record["ean"]] = record
-        # Live products win over deleted ones sharing a reference.
-        ref = record["reference"]
-        if ref is not None and (
-            ref not in by_reference or by_reference[ref]["deleted_at"] is not None
-        ):
-            by_reference[ref] = record
-    with_stock = any("stock" in p.given for p in plans)
-    stocks = await _current_stock(session, account_id, list(by_id)) if with_stock else {}
-    for plan in plans:
+    return [dict(zip(names, values, strict=True)) for values in rows]
+
+
+@dataclass(slots=True)
+class _Targets:
+    """The rows of a batch, by each key an item may name them with."""
+
+    by_id: dict[uuid.UUID, dict[str, Any]]
+    by_ean: dict[str, dict[str, Any]]
+    by_reference: dict[str, dict[str, Any]]
+
+    @classmethod
+    def of(cls, records: Iterable[dict[str, Any]]) -> "_Targets":
+        targets = cls({}, {}, {})
+        for record in records:
+            targets.by_id[record["id"]] = record
+            if record["ean"] is not None:
+                targets.by_ean[record["ean"]] = record
+            # Live products win over deleted ones sharing a reference.
+            ref = record["reference"]
+            if ref is not None and not _alive(targets.by_reference.get(ref)):
+                targets.by_reference[ref] = record
+        return targets
+
+    def target_of(self, plan: _Plan) -> dict[str, Any] | None:
+        """The row the plan's own key names (the same precedence as `_key`)."""
         if plan.target_id is not None:
-            plan.current = by_id.get(plan.target_id)
-        elif plan.ean is not None:
-            plan.current = by_ean.get(plan.ean)
-        else:
-            plan.current = by_reference.get(plan.reference or "")
-        if plan.current is not None:
-            plan.current["_stock"] = stocks.get(plan.current["id"])
-        # An EAN moved onto another product's EAN would break uniqueness.
-        other = by_ean.get(plan.ean or "")
-        if plan.current is not None and other is not None and other["id"] != plan.current["id"]:
-            plan.result.status = "error"
-            plan.result.errors.append(
-                FieldError(
-                    "ean", f"l'EAN {plan.ean} appartient déjà à un autre produit", "conflict"
-                )
-            )
+            return self.by_id.get(plan.target_id)
+        if plan.ean is not None:
+            return self.by_ean.get(plan.ean)
+        return self.by_reference.get(plan.reference or "")
+
+
+def _refuse_taken_ean(plan: _Plan, holder: dict[str, Any] | None) -> None:
+    """An EAN moved onto another product's EAN would break uniqueness."""
+    if plan.current is not None and holder is not None and holder["id"] != plan.current["id"]:
+        message = f"l'EAN {plan.ean} appartient déjà à un autre produit"
+        _fail(plan.result, FieldError("ean", message, "conflict"))
 
 
 async def _current_stock(
@@ -426,8 +439,7 @@ async def _resolve_references(
         try:
             category_ids.add(uuid.UUID(str(raw)))
         except ValueError:
-            plan.result.status = "error"
-            plan.result.errors.append(FieldError("category_id", "UUID invalide", "uuid_parsing"))
+            _fail(plan.result, FieldError("category_id", "UUID invalide", "uuid_parsing"))
     brands = await catalog.brand_ids_for(session, account_id, brand_names, create=create)
     suppliers = await catalog.supplier_ids_for(session, account_id, codes, create=create)
     categories = await catalog.existing_category_ids(session, account_id, category_ids)
@@ -440,89 +452,127 @@ def _refuse_creations(plans: list[_Plan], options: WriteOptions) -> list[_Plan]:
         return plans  # a missing product is not found, whoever asks
     kept = []
     for plan in plans:
-        if plan.current is None or plan.current["deleted_at"] is not None:
-            plan.result.status = "error"
-            plan.result.errors.append(FieldError("ean", _CREATE_FORBIDDEN, "scope_missing"))
+        if not _alive(plan.current):
+            _fail(plan.result, FieldError("ean", _CREATE_FORBIDDEN, "scope_missing"))
         else:
             kept.append(plan)
     return kept
 
 
+def _alive(row: dict[str, Any] | None) -> bool:
+    return row is not None and row["deleted_at"] is None
+
+
 def _decide(plan: _Plan, options: WriteOptions, refs: _References, account_id: uuid.UUID) -> None:
-    result = plan.result
-    if result.status == "error":
+    """Settle one item: refused, skipped, unchanged, or the row it creates or updates."""
+    if plan.result.status == "error":
         return
-    current = plan.current
-    alive = current is not None and current["deleted_at"] is None
-    if not alive and options.mode in ("update", "replace"):
-        result.status = "skipped" if options.skip_missing else "not_found"
-        if result.status == "not_found":
-            result.errors.append(FieldError("ean", "produit introuvable", "not_found"))
+    creating = not _alive(plan.current)
+    if _refused_by_mode(plan, options, creating=creating):
         return
-    if alive and options.mode == "create":
-        result.id = current["id"] if current else None
-        result.status = "skipped" if options.skip_existing else "error"
-        if result.status == "error":
-            result.errors.append(FieldError("ean", f"l'EAN {plan.ean} existe déjà", "conflict"))
+    if creating and _refused_as_incomplete(plan):
         return
-
-    creating = not alive
-    if creating and not plan.given.get("name"):
-        result.status = "error"
-        result.errors.append(FieldError("name", "obligatoire pour créer un produit", "missing"))
-        return
-    if creating and plan.ean is None and not plan.reference:
-        result.status = "error"
-        result.errors.append(FieldError("ean", "champ obligatoire", "missing"))
-        return
-
-    if creating:
-        base = dict(FRESH)
-    elif options.mode == "replace":
-        base = {**current, **{k: FRESH[k] for k in _replaced_columns() if k in FRESH}}  # type: ignore[dict-item]
-    else:
-        base = dict(current)  # type: ignore[arg-type]
-
     try:
-        new = _apply(base, plan, refs, creating=creating)
+        new = _apply(_base_row(plan, options, creating=creating), plan, refs)
     except _ItemError as exc:
-        result.status = "error"
-        result.errors.append(exc.error)
+        _fail(plan.result, exc.error)
         return
-    if creating and new.get("barcode") is None:
-        new["barcode"] = new.get("ean")
-
-    stock = plan.given.get("stock")
-    plan.stock = stock
-    result.ean = new.get("ean")
-    result.reference = new.get("reference")
+    plan.stock = plan.given.get("stock")
+    plan.result.ean = new.get("ean")
+    plan.result.reference = new.get("reference")
     if creating:
+        _decide_created(plan, new, options, account_id)
+    else:
+        _decide_updated(plan, new, options)
+
+
+def _refused_by_mode(plan: _Plan, options: WriteOptions, *, creating: bool) -> bool:
+    """Whether the mode forbids what this item would do: an update or a replace of a
+    missing product, a create of an existing one (skipped instead, when asked)."""
+    result = plan.result
+    if creating and options.mode in ("update", "replace"):
+        if options.skip_missing:
+            result.status = "skipped"
+        else:
+            _fail(result, FieldError("ean", "produit introuvable", "not_found"), "not_found")
+        return True
+    if not creating and options.mode == "create":
+        result.id = plan.current["id"]  # type: ignore[index]
+        if options.skip_existing:
+            result.status = "skipped"
+        else:
+            _fail(result, FieldError("ean", f"l'EAN {plan.ean} existe déjà", "conflict"))
+        return True
+    return False
+
+
+def _refused_as_incomplete(plan: _Plan) -> bool:
+    """Whether a creation lacks what every product has: a name, and an EAN or a reference."""
+    if not plan.given.get("name"):
+        error = FieldError("name", "obligatoire pour créer un produit", "missing")
+    elif plan.ean is None and not plan.reference:
+        error = FieldError("ean", "champ obligatoire", "missing")
+    else:
+        return False
+    _fail(plan.result, error)
+    return True
+
+
+def _base_row(plan: _Plan, options: WriteOptions, *, creating: bool) -> dict[str, Any]:
+    """What the item's fields apply to: a fresh product, the current one with its
+    replaceable fields reset (PUT), or the current one as it is."""
+    if creating:
+        return dict(FRESH)
+    if options.mode == "replace":
+        return {**plan.current, **_RESET_BY_REPLACE}  # type: ignore[dict-item]
+    return dict(plan.current)  # type: ignore[arg-type]
+
+
+def _decide_created(
+    plan: _Plan, new: dict[str, Any], options: WriteOptions, account_id: uuid.UUID
+) -> None:
+    """A new product, or a deleted one created again under its old id."""
+    if new.get("barcode") is None:
+        new["barcode"] = new.get("ean")
+    if plan.current is not None:
+        new["id"] = plan.current["id"]
+    else:
         # A dry run reports no id for a product that does not exist yet: any id
         # made up here would not be the one the real call assigns.
-        fresh_id = None if options.dry_run else uuid7()
-        new["id"] = current["id"] if current is not None else fresh_id
-        new["account_id"] = account_id
-        new["deleted_at"] = None
-        plan.new = new
-        result.id = new["id"]
-        result.status = "created"
-        result.changed_fields = sorted(plan.given)
-        return
+        new["id"] = None if options.dry_run else uuid7()
+    new["account_id"] = account_id
+    new["deleted_at"] = None
+    plan.new = new
+    plan.result.id = new["id"]
+    plan.result.status = "created"
+    plan.result.changed_fields = sorted(plan.given)
 
+
+def _decide_updated(plan: _Plan, new: dict[str, Any], options: WriteOptions) -> None:
+    """Updated when a column or the stock changes, else unchanged."""
+    current, result = plan.current, plan.result
     assert current is not None
     result.id = current["id"]
     candidates = WRITABLE_COLUMNS if options.mode == "replace" else _touched(plan.given)
     changed = [c for c in candidates if new.get(c) != current.get(c)]
-    stock_changed = (
-        stock is not None and not plan.given.get("supplier_code") and stock != current.get("_stock")
-    )
-    supplier_stock = stock is not None and bool(plan.given.get("supplier_code"))
-    if changed or stock_changed or supplier_stock:
+    if _stock_changes(plan):
+        changed.append("stock")
+    if changed:
         plan.new = new
         result.status = "updated"
-        result.changed_fields = changed + (["stock"] if stock_changed or supplier_stock else [])
+        result.changed_fields = changed
     else:
         result.status = "unchanged"
+
+
+def _stock_changes(plan: _Plan) -> bool:
+    """Whether the item writes a stock: a supplier's always (its current level is not
+    loaded), the generic one when it differs from the current level."""
+    if plan.stock is None:
+        return False
+    if plan.given.get("supplier_code"):
+        return True
+    return plan.stock != plan.current.get("_stock")  # type: ignore[union-attr]
 
 
 # Columns an input field writes besides its own; every other given field is its own column.
@@ -554,42 +604,65 @@ def _replaced_columns() -> set[str]:
     return {mapped.get(f, f) for f in REPLACEABLE_FIELDS} | {"supplier_id"}
 
 
+# What a replace (PUT) resets before applying the item's fields.
+_RESET_BY_REPLACE = {k: FRESH[k] for k in _replaced_columns() if k in FRESH}
+
+
 class _ItemError(Exception):
     def __init__(self, error: FieldError) -> None:
         self.error = error
 
 
-def _apply(
-    base: dict[str, Any], plan: _Plan, refs: _References, *, creating: bool
-) -> dict[str, Any]:
+def _apply(base: dict[str, Any], plan: _Plan, refs: _References) -> dict[str, Any]:
     """The row after this item's fields are applied to `base`."""
     given = plan.given
-    new = dict(base)
-    for name, value in given.items():
-        if name not in NON_COLUMN_INPUTS:
-            new[name] = value
-    if "status" not in given and given.get("is_active") is not None:
-        new["status"] = "active" if given["is_active"] else "inactive"
-    if new.get("status") is None:
-        new["status"] = "active"
-    if "brand_name" in given:
-        name = given["brand_name"]
-        new["brand_id"] = refs.brands.get(catalog.brand_key(name)) if name else None
-        if name and new["brand_id"] is None:
-            # Dry run with a brand that does not exist yet: it would be created.
-            new["brand_id"] = uuid.UUID(int=0)
-    if "supplier_code" in given:
-        code = given["supplier_code"]
-        new["supplier_id"] = refs.suppliers.get(code) if code else None
-    if "category_id" in given:
-        raw = given["category_id"]
-        category = uuid.UUID(str(raw)) if raw else None
-        if category is not None and category not in refs.categories:
-            raise _ItemError(FieldError("category_id", "catégorie introuvable", "not_found"))
-        new["category_id"] = category
+    new = base | {name: value for name, value in given.items() if name not in NON_COLUMN_INPUTS}
+    new["status"] = _status(given, new.get("status"))
+    new |= _referenced_ids(given, refs)
     if plan.ean is not None:
         new["ean_checksum_valid"] = not any(w.code == "ean_checksum" for w in plan.result.warnings)
     return new
+
+
+def _status(given: dict[str, Any], status: str | None) -> str:
+    """The given status, else the one `is_active` says, else the current one; active
+    when there is none."""
+    if "status" not in given and given.get("is_active") is not None:
+        return "active" if given["is_active"] else "inactive"
+    return "active" if status is None else status
+
+
+def _referenced_ids(given: dict[str, Any], refs: _References) -> dict[str, Any]:
+    """The brand, supplier and category ids for the names and ids the item gives."""
+    ids: dict[str, Any] = {}
+    if "brand_name" in given:
+        ids["brand_id"] = _brand_id(given["brand_name"], refs)
+    if "supplier_code" in given:
+        code = given["supplier_code"]
+        ids["supplier_id"] = refs.suppliers.get(code) if code else None
+    if "category_id" in given:
+        ids["category_id"] = _category_id(given["category_id"], refs)
+    return ids
+
+
+def _brand_id(name: str | None, refs: _References) -> uuid.UUID | None:
+    if not name:
+        return None
+    found = refs.brands.get(catalog.brand_key(name))
+    # Dry run with a brand that does not exist yet: it would be created.
+    return uuid.UUID(int=0) if found is None else found
+
+
+def _category_id(raw: object, refs: _References) -> uuid.UUID | None:
+    category = uuid.UUID(str(raw)) if raw else None
+    if category is not None and category not in refs.categories:
+        raise _ItemError(FieldError("category_id", "catégorie introuvable", "not_found"))
+    return category
+
+
+# A changed plan with the time of its change.
+Timed = tuple[_Plan, datetime]
+WritePath = Literal["insert", "update", "recreate", "stamp"]
 
 
 async def _write(
@@ -600,53 +673,98 @@ async def _write(
     stamp: datetime,
     columns: Sequence[str],
 ) -> None:
+    """Write what the batch decided: one set-based statement per table and write path."""
     changed = [p for p in plans if p.new is not None]
     if not changed:
         return
-    # An update writes the columns that changed in any row of the batch, not all it read:
-    # an import that changes titles sends 7 columns a row instead of 25.
-    updated = _updated_columns(
-        p for p in changed if p.current is not None and p.result.status != "created"
-    )
-    rows: list[dict[str, Any]] = []
-    # Products that never existed have no row to conflict with: inserted straight (a
-    # concurrent creation of the same EAN fails the unique index, and write_checked
-    # decides again).
-    fresh: list[dict[str, Any]] = []
-    # A deleted product created again starts afresh: every column is written.
-    reborn: list[dict[str, Any]] = []
-    event_rows: list[dict[str, Any]] = []
-    # Products whose stock alone changed: a narrow stamp tells it, the row stays.
-    stamped: dict[uuid.UUID, datetime] = {}
-    for offset, plan in enumerate(changed):
-        # Distinct stamps within one write keep delta pages small and ordered.
-        when = stamp + offset * MICROSECOND
-        again = plan.current is not None and plan.result.status == "created"
-        if plan.current is not None and not again and plan.result.changed_fields == ["stock"]:
-            stamped[plan.result.id] = when  # type: ignore[index]
-            continue  # told by the stock.updated event below
-        names = COLUMNS if again else updated if plan.current else columns
-        row = {c: plan.new.get(c) for c in names}  # type: ignore[union-attr]
-        row["updated_at"] = when
-        row["created_at"] = plan.current["created_at"] if plan.current else when
-        (reborn if again else rows if plan.current else fresh).append(row)
+    # Distinct stamps within one write keep delta pages small and ordered.
+    timed = [(plan, stamp + offset * MICROSECOND) for offset, plan in enumerate(changed)]
+    paths: dict[WritePath, list[Timed]] = defaultdict(list)
+    for plan, when in timed:
+        paths[_write_path(plan)].append((plan, when))
+    await _insert_new(session, paths["insert"], columns)
+    await _update_changed_columns(session, paths["update"])
+    await _recreate_deleted(session, paths["recreate"])
+    await _stamp_stock_changes(session, account_id, paths["stamp"])
+    # Made before the stock's: event ids grow in the order the changes are told.
+    product_events = _product_events(account_id, timed)
+    stock_events = await _write_stock(session, account_id, changed, refs, stamp)
+    await events.record(session, product_events + stock_events)
+    await counts.add_live_products(session, account_id, sum(1 for p in changed if _created(p)))
+
+
+def _write_path(plan: _Plan) -> WritePath:
+    """How a changed product is written: a new row inserted, the changed columns of a row
+    updated, a deleted row written afresh, or (its stock alone changed) a change stamp."""
+    if _stock_only(plan):
+        return "stamp"
+    if not _created(plan):
+        return "update"
+    return "insert" if plan.current is None else "recreate"
+
+
+def _created(plan: _Plan) -> bool:
+    return plan.result.status == "created"
+
+
+def _stock_only(plan: _Plan) -> bool:
+    """An update of the stock alone, told by the stock.updated event."""
+    return plan.result.status == "updated" and plan.result.changed_fields == ["stock"]
+
+
+def _row(plan: _Plan, names: Sequence[str], when: datetime) -> dict[str, Any]:
+    row = {c: plan.new.get(c) for c in names}  # type: ignore[union-attr]
+    row["updated_at"] = when
+    row["created_at"] = plan.current["created_at"] if plan.current else when
+    return row
+
+
+async def _insert_new(session: AsyncSession, timed: list[Timed], columns: Sequence[str]) -> None:
+    """Products that never existed have no row to conflict with: inserted straight (a
+    concurrent creation of the same EAN fails the unique index, and write_checked
+    decides again)."""
+    await bulk_insert(session, PRODUCTS, [_row(p, columns, when) for p, when in timed])
+
+
+async def _update_changed_columns(session: AsyncSession, timed: list[Timed]) -> None:
+    """An update writes the columns that changed in any row of the batch, not all it read:
+    an import that changes titles sends 7 columns a row instead of 25."""
+    names = _updated_columns(p for p, _ in timed)
+    await _upsert_products(session, [_row(p, names, when) for p, when in timed], names)
+
+
+async def _recreate_deleted(session: AsyncSession, timed: list[Timed]) -> None:
+    """A deleted product created again starts afresh: every column is written."""
+    await _upsert_products(session, [_row(p, COLUMNS, when) for p, when in timed], COLUMNS)
+
+
+async def _upsert_products(
+    session: AsyncSession, rows: list[dict[str, Any]], names: Sequence[str]
+) -> None:
+    kept = [c for c in names if c not in ("id", "account_id", "created_at")]
+    await bulk_upsert(session, PRODUCTS, rows, conflict=["id"], update=kept)
+
+
+async def _stamp_stock_changes(
+    session: AsyncSession, account_id: uuid.UUID, timed: list[Timed]
+) -> None:
+    """A stock-only change leaves the wide row alone: a narrow stamp tells delta sync."""
+    # An update's result always holds the id of the product it updates.
+    stamps = {p.result.id: when for p, when in timed}
+    await changes.stamp(session, account_id, stamps)  # type: ignore[arg-type]
+
+
+def _product_events(account_id: uuid.UUID, timed: list[Timed]) -> list[dict[str, Any]]:
+    rows = []
+    for plan, when in timed:
+        if _stock_only(plan):
+            continue  # told by the stock.updated event
         result = plan.result
-        if result.changed_fields == ["stock"]:
-            continue  # a stock-only change is told by the stock.updated event below
-        kind = "product.created" if result.status == "created" else "product.updated"
+        kind = "product.created" if _created(plan) else "product.updated"
         payload = {"id": str(result.id), "ean": result.ean, "reference": result.reference,
                    "changed": result.changed_fields}  # fmt: skip
-        event_rows.append(events.event_row(account_id, kind, payload, when, result.id))
-    await bulk_insert(session, PRODUCTS, fresh)
-    for written, names in ((rows, updated), (reborn, COLUMNS)):
-        kept = [c for c in names if c not in ("id", "account_id", "created_at")]
-        await bulk_upsert(session, PRODUCTS, written, conflict=["id"], update=kept)
-    await changes.stamp(session, account_id, stamped)
-    await _write_stock(session, account_id, changed, refs, stamp, event_rows)
-    await events.record(session, event_rows)
-    await counts.add_live_products(
-        session, account_id, sum(1 for p in changed if p.result.status == "created")
-    )
+        rows.append(events.event_row(account_id, kind, payload, when, result.id))
+    return rows
 
 
 # What every updated row carries, changed or not: the columns without a default that an
@@ -667,8 +785,8 @@ async def _write_stock(
     plans: list[_Plan],
     refs: _References,
     stamp: datetime,
-    event_rows: list[dict[str, Any]],
-) -> None:
+) -> list[dict[str, Any]]:
+    """Write the stock levels that change; the stock.updated event that tells them."""
     # Per table, and whether the product is new (then it has no stock row yet).
     stock_rows: dict[tuple[Table, bool], list[dict[str, Any]]] = defaultdict(list)
     eans: list[str | None] = []
@@ -691,10 +809,9 @@ async def _write_stock(
             await upsert_generic_stock(session, written)
         else:
             await upsert_supplier_stock(session, written)
-    if eans:
-        event_rows.append(
-            events.event_row(account_id, "stock.updated", events.batch_payload(eans), stamp)
-        )
+    if not eans:
+        return []
+    return [events.event_row(account_id, "stock.updated", events.batch_payload(eans), stamp)]
 
 
 async def upsert_generic_stock(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

@@ -11,11 +11,10 @@ from strawberry.scalars import JSON
 
 from models import Connector as ConnectorModel
 from models import SyncJob as SyncJobModel
-from pim import progress
 from pim.auth import Caller
 from pim.db import DbSession
 from pim.timeutil import parse_iso8601
-from resolvers import connectors, sync
+from resolvers import connectors, job_progress, sync
 from resolvers.connectors import SyncStats as SyncStatsValue
 from resolvers.errors import DomainError, NotFound
 from schema.context import Info, graphql_error, parse_id, subscription_caller
@@ -328,15 +327,17 @@ class ConnectorSubscription:
     async def sync_job_progress(
         self, info: Info, id: strawberry.ID
     ) -> AsyncGenerator[SyncJob, None]:
-        caller = await subscription_caller(info)
+        runtime = info.context.runtime
         try:
-            async with info.context.runtime.db.read() as session:
-                job = await sync.get_sync_job(session, caller, id=parse_id(id))
+            caller = await subscription_caller(info)
+            job_id = parse_id(id)
+            # The states a worker publishes do not carry it.
+            async with runtime.db.read() as session:
+                created_at = (await sync.get_sync_job(session, caller, id=job_id)).created_at
+            states = job_progress.watch(
+                runtime.db, runtime.broker, caller, job_progress.SYNCS, job_id
+            )
+            async for state in states:
+                yield SyncJob.from_state(state, created_at=created_at)
         except DomainError as exc:
             raise graphql_error(exc) from exc
-        created_at = job.created_at
-        async for state in progress.watch(
-            info.context.runtime.broker, sync.PROGRESS_KIND, job.id,
-            final=sync.FINAL, initial=sync.progress_state(job),
-        ):  # fmt: skip
-            yield SyncJob.from_state(state, created_at=created_at)

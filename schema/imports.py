@@ -12,8 +12,7 @@ from strawberry.scalars import JSON
 
 from models import ImportJob as ImportJobModel
 from models import ImportLog as ImportLogModel
-from pim import progress
-from resolvers import imports
+from resolvers import imports, job_progress
 from resolvers.errors import DomainError
 from schema.context import Info, graphql_error, parse_id, subscription_caller
 from schema.errors import UserError, run_mutation, run_query
@@ -288,26 +287,10 @@ class ImportSubscription:
         runtime = info.context.runtime
         try:
             caller = await subscription_caller(info)
-            job_id = parse_id(id)
-            async with runtime.db.read() as session:
-                await imports.get_job(session, caller, job_id=job_id)
+            states = job_progress.watch(
+                runtime.db, runtime.broker, caller, job_progress.IMPORTS, parse_id(id)
+            )
+            async for state in states:
+                yield ImportProgress.from_state(state)
         except DomainError as exc:
             raise graphql_error(exc) from exc
-        # Subscribed before the state is read, so no change in between is lost; the
-        # state comes from the database, which is never behind the broker.
-        async with runtime.broker.subscribe(
-            progress.topic(imports.PROGRESS_KIND, job_id)
-        ) as changes:
-            async with runtime.db.read() as session:
-                job = await imports.get_job(session, caller, job_id=job_id)
-            last = imports.progress_state(job)
-            yield ImportProgress.from_state(last)
-            if last["status"] in imports.FINAL_STATUSES:
-                return
-            async for state in changes:
-                if state == last or state["processed_rows"] < last["processed_rows"]:
-                    continue  # published before our read: already told
-                last = state
-                yield ImportProgress.from_state(state)
-                if state["status"] in imports.FINAL_STATUSES:
-                    return

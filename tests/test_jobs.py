@@ -99,6 +99,37 @@ async def test_a_late_watcher_gets_the_final_state_and_stops(runtime: Runtime) -
     assert states == [{"status": "completed", "processed": 5}]
 
 
+async def test_changes_published_before_the_current_state_was_read_are_dropped(
+    runtime: Runtime,
+) -> None:
+    job = "job-read-from-its-database"
+    seen: list[dict] = []
+    first = asyncio.Event()
+
+    async def current() -> dict:
+        # The worker publishes while the watcher reads: the read already holds it.
+        await progress.publish(runtime.broker, "test", job, {"status": "running", "processed": 10})
+        return {"status": "running", "processed": 20}
+
+    async def watch() -> None:
+        states = progress.watch(
+            runtime.broker, "test", job, final={"failed"}, current=current, counter="processed"
+        )
+        async for state in states:
+            seen.append(state)
+            first.set()
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.wait_for(first.wait(), timeout=5)
+    await asyncio.sleep(0.1)  # the stale change reaches the watcher meanwhile
+    await progress.publish(runtime.broker, "test", job, {"status": "running", "processed": 30})
+    await asyncio.sleep(0.1)
+    # A re-run starts its counters again; its end still ends the stream.
+    await progress.publish(runtime.broker, "test", job, {"status": "failed", "processed": 5})
+    await asyncio.wait_for(watcher, timeout=5)
+    assert [s["processed"] for s in seen] == [20, 30, 5]
+
+
 async def test_a_job_failing_unexpectedly_runs_again(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
