@@ -10,7 +10,7 @@ def pim(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIM_")}
     env["PIM_DATA_DIR"] = str(data_dir)
     return subprocess.run(
-        [sys.executable, "-m", "pim.cli", *args],
+        [sys.executable, "-m", "service.cli", *args],
         env=env,
         capture_output=True,
         text=True,
