@@ -20,6 +20,7 @@ COPY schema schema
 COPY rest_compat rest_compat
 COPY jobs jobs
 COPY connectors connectors
+COPY service service
 RUN /opt/pim/bin/pip install --no-deps . \
     && /opt/pim/bin/pip uninstall --yes pip
 

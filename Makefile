@@ -38,7 +38,7 @@ run: install
 ## The whole suite, on PostgreSQL + Redis and on the embedded default.
 test: install services
 	$(BIN)/ruff check .
-	$(BIN)/mypy pim models resolvers schema rest_compat jobs connectors
+	$(BIN)/mypy pim models resolvers schema rest_compat jobs connectors service
 	$(BIN)/pytest
 
 services:
@@ -52,7 +52,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy pim models resolvers schema rest_compat jobs connectors
+	$(BIN)/mypy pim models resolvers schema rest_compat jobs connectors service
 
 ## Regenerate the checked-in GraphQL SDL after a schema change.
 schema: install

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from pim.demo import ean13
+from jobs.demo import ean13
 from pim.ids import uuid7
 
 BRANDS = 200

@@ -21,7 +21,7 @@ import websockets
 from sqlalchemy.engine.url import make_url
 
 from bench import stack
-from pim.demo import ean13
+from jobs.demo import ean13
 from pim.ids import uuid7
 from pim.timeutil import parse_iso8601
 

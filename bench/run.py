@@ -91,10 +91,10 @@ async def _prepare(count: int) -> tuple[str, str]:
         account_id = await datagen.generate(conn, "bench", count)
     finally:
         await conn.close()
-    from pim.runtime import Runtime
     from resolvers import keys
+    from service.runtime import build_runtime
 
-    runtime = Runtime.from_settings(Settings(database_url=PG_URL, redis_url=REDIS_URL))
+    runtime = build_runtime(Settings(database_url=PG_URL, redis_url=REDIS_URL))
     try:
         async with runtime.db.transaction() as session:
             account = await keys.get_or_create_account(session, "bench")
@@ -172,14 +172,14 @@ def fig5_statements(ctx: Context) -> Figure:
     """SQL statements per nested request, counted in process (same code as the server)."""
     from sqlalchemy import event
 
-    from pim.app import create_app
-    from pim.runtime import Runtime
+    from service.api import create_app
+    from service.runtime import build_runtime
 
     query = "{ products(first: 100) { edges { node { ean brand { name } category { name } supplier { code } stock } } } }"
 
     async def count() -> tuple[int, int]:
         settings = Settings(database_url=PG_URL, redis_url=REDIS_URL)
-        runtime = Runtime.from_settings(settings)
+        runtime = build_runtime(settings)
         app = create_app(settings, runtime)
         seen: list[int] = []
         event.listen(
@@ -228,7 +228,7 @@ def _timed(client: httpx.Client, method: str, path: str, payload: Any) -> float:
 
 
 def fig6_batches(ctx: Context) -> list[Figure]:
-    from pim.demo import ean13
+    from jobs.demo import ean13
 
     figures = []
     batch = {

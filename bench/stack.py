@@ -61,7 +61,7 @@ def api(env: dict[str, str], workers: int = 2) -> Iterator[tuple[str, subprocess
     args = [
         sys.executable,
         "-m",
-        "pim.cli",
+        "service.cli",
         "serve",
         "--no-migrate",
         "--no-access-log",
@@ -115,5 +115,5 @@ def peak_process_rss_mb(pid: int) -> float:
 @contextmanager
 def worker(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     """One arq worker (`pim worker`) on the default queue."""
-    with process([sys.executable, "-m", "pim.cli", "worker"], env) as proc:
+    with process([sys.executable, "-m", "service.cli", "worker"], env) as proc:
         yield proc

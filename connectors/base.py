@@ -6,6 +6,7 @@ The sync jobs hand them plain values and store what comes back (links to the
 platform's ids, content hashes, per-product results).
 """
 
+import importlib
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
@@ -165,6 +166,29 @@ class PlatformAdapter(ABC):
         """Send prices only."""
 
 
+# Every platform by name, with the module of its adapter. A module is imported when its
+# platform is first used: a process that never talks to Shopify never loads its client,
+# and `pim keys list` loads none.
+PLATFORMS: dict[str, str] = {
+    "amazon": "connectors.amazon",
+    "bigcommerce": "connectors.bigcommerce",
+    "cdiscount": "connectors.cdiscount",
+    "fnac": "connectors.fnac",
+    "google_merchant": "connectors.google_merchant",
+    "magento": "connectors.magento",
+    "medusa": "connectors.medusa",
+    "mirakl": "connectors.mirakl",
+    "saleor": "connectors.saleor",
+    "sap_commerce": "connectors.sap_commerce",
+    "sfcc": "connectors.sfcc",
+    "shopify": "connectors.shopify",
+    "shopware": "connectors.shopware",
+    "squarespace": "connectors.squarespace",
+    "sylius": "connectors.sylius",
+    "wizishop": "connectors.wizishop",
+    "woocommerce": "connectors.woocommerce",
+}
+# The adapters whose module was imported, by platform name (each registers itself).
 ADAPTERS: dict[str, type[PlatformAdapter]] = {}
 
 
@@ -174,8 +198,15 @@ def register(adapter: type[PlatformAdapter]) -> type[PlatformAdapter]:
     return adapter
 
 
+def adapter_class(platform: str) -> type[PlatformAdapter]:
+    """The adapter of a platform named in PLATFORMS, its module imported on first use."""
+    if platform not in ADAPTERS:
+        importlib.import_module(PLATFORMS[platform])
+    return ADAPTERS[platform]
+
+
 def adapter_for(config: ConnectorConfig, http: PlatformHttp) -> PlatformAdapter:
-    return ADAPTERS[config.platform](config, http)
+    return adapter_class(config.platform)(config, http)
 
 
 class ConnectorUnusable(PlatformError):

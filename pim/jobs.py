@@ -10,7 +10,7 @@ import contextlib
 import functools
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -98,7 +98,7 @@ class InProcessQueue:
     """Runs the same job functions as asyncio tasks of this process."""
 
     def __init__(
-        self, registry: dict[str, JobFunction], ctx: dict[str, Any], *, drain_seconds: float = 0
+        self, registry: Mapping[str, JobFunction], ctx: dict[str, Any], *, drain_seconds: float = 0
     ) -> None:
         self._registry = registry
         self._ctx = ctx

@@ -9,6 +9,9 @@ to the user as the automation's last error.
 An SFTP server must present the host key the automation holds. An automation saved
 without one trusts the first key seen (trust on first use): `fetch` returns it, the
 caller records it, and every later run refuses any other key.
+
+asyncssh and aioftp are imported by the functions that use them: most processes (the
+`pim` command, a worker that never fetches) would load them for nothing.
 """
 
 import asyncio
@@ -17,8 +20,6 @@ import posixpath
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-import aioftp
-import asyncssh
 import httpx
 
 from pim import outbound
@@ -65,6 +66,8 @@ class FetchLimits:
 
 def check_private_key(text: str) -> bool:
     """Whether `text` is a private key asyncssh can use (unencrypted: nobody types a passphrase)."""
+    import asyncssh
+
     try:
         asyncssh.import_private_key(text)
     except (asyncssh.KeyImportError, ValueError):
@@ -73,6 +76,8 @@ def check_private_key(text: str) -> bool:
 
 
 def check_public_key(text: str) -> bool:
+    import asyncssh
+
     try:
         asyncssh.import_public_key(text)
     except (asyncssh.KeyImportError, ValueError):
@@ -88,23 +93,16 @@ async def fetch(source: RemoteSource, policy: OutboundPolicy, limits: FetchLimit
             return await fetcher(source, policy, limits.max_bytes)
     except FetchFailed:
         raise
-    except asyncssh.HostKeyNotVerifiable as exc:
-        raise FetchFailed(
-            f"clé d'hôte refusée : {_where(source)} ne présente pas la clé enregistrée "
-            "pour cette automatisation (serveur changé ou usurpé ?)"
-        ) from exc
     except OutboundBlocked as exc:
         raise FetchFailed(str(exc)) from exc
     except TimeoutError as exc:
         raise FetchFailed(f"délai dépassé ({limits.timeout:g} s) pour {_where(source)}") from exc
-    except (
-        OSError,
-        asyncssh.Error,
-        aioftp.AIOFTPException,
-        httpx.HTTPError,
-        httpx.InvalidURL,
-    ) as exc:
-        raise FetchFailed(f"téléchargement impossible depuis {_where(source)} : {exc}") from exc
+    except (OSError, httpx.HTTPError, httpx.InvalidURL) as exc:
+        raise _unreachable(source, exc) from exc
+
+
+def _unreachable(source: RemoteSource, exc: Exception) -> FetchFailed:
+    return FetchFailed(f"téléchargement impossible depuis {_where(source)} : {exc}")
 
 
 def _where(source: RemoteSource) -> str:
@@ -121,7 +119,23 @@ async def _checked_address(source: RemoteSource, policy: OutboundPolicy) -> tupl
 
 
 async def _sftp(source: RemoteSource, policy: OutboundPolicy, max_bytes: int) -> Fetched:
+    import asyncssh
+
     address, port = await _checked_address(source, policy)
+    try:
+        return await _sftp_download(source, address, port, max_bytes)
+    except asyncssh.HostKeyNotVerifiable as exc:
+        raise FetchFailed(
+            f"clé d'hôte refusée : {_where(source)} ne présente pas la clé enregistrée "
+            "pour cette automatisation (serveur changé ou usurpé ?)"
+        ) from exc
+    except asyncssh.Error as exc:
+        raise _unreachable(source, exc) from exc
+
+
+async def _sftp_download(source: RemoteSource, address: str, port: int, max_bytes: int) -> Fetched:
+    import asyncssh
+
     keys = [asyncssh.import_private_key(source.private_key)] if source.private_key else None
     # Nothing from this machine's ~/.ssh (keys, agent, config, known_hosts) may be used.
     # Without a held key, any key is accepted this once and returned to be recorded.
@@ -159,6 +173,8 @@ async def _sftp(source: RemoteSource, policy: OutboundPolicy, max_bytes: int) ->
 
 
 async def _ftp(source: RemoteSource, policy: OutboundPolicy, max_bytes: int) -> Fetched:
+    import aioftp
+
     address, port = await _checked_address(source, policy)
     # A PASV reply's address is ignored (aioftp's default): data connections go to the
     # checked control address, never to one the server names.
@@ -181,6 +197,8 @@ async def _ftp(source: RemoteSource, policy: OutboundPolicy, max_bytes: int) -> 
             stream.close()
         await stream.finish()
         return Fetched(bytes(data))
+    except aioftp.AIOFTPException as exc:
+        raise _unreachable(source, exc) from exc
     finally:
         client.close()
 

@@ -1,10 +1,11 @@
 """The process-wide services one app or worker holds, built from settings."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pim.broker import Broker, InProcessBroker, RedisBroker
 from pim.db import Database, create_engine
-from pim.jobs import ArqQueue, InProcessQueue, JobQueue, PendingJob
+from pim.jobs import ArqQueue, InProcessQueue, JobFunction, JobQueue, PendingJob
 from pim.ratelimit import RateLimiter
 from pim.settings import Settings
 from pim.shared_cache import Memo, MemoryMemo, RedisMemo
@@ -22,7 +23,10 @@ class Runtime:
     draining: bool = field(default=False, init=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Runtime":
+    def from_settings(cls, settings: Settings, *, jobs: Mapping[str, JobFunction]) -> "Runtime":
+        """`jobs` are the functions the in-process queue runs on the embedded default (arq
+        workers register their own): given by the composition root, since jobs/ is built
+        on this module."""
         runtime = cls(
             settings=settings,
             db=Database(create_engine(settings)),
@@ -33,10 +37,8 @@ class Runtime:
             runtime.broker = RedisBroker(settings.redis_url)
             runtime.memo = RedisMemo(settings.redis_url)
         else:
-            from jobs import REGISTRY  # jobs import resolvers, which import this module's users
-
             runtime.queue = InProcessQueue(
-                REGISTRY, {"runtime": runtime}, drain_seconds=settings.worker_drain_seconds
+                jobs, {"runtime": runtime}, drain_seconds=settings.worker_drain_seconds
             )
             runtime.broker = InProcessBroker()
             runtime.memo = MemoryMemo()

@@ -9,10 +9,12 @@ the trace of the request that enqueued it (its context travels with the job).
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+if TYPE_CHECKING:  # the `pim` command uses this module without loading FastAPI
+    from fastapi import FastAPI
 
 ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
 
@@ -55,7 +57,7 @@ def setup(service_name: str, exporter: Any = None) -> None:
     _tracer = trace.get_tracer("pim")
 
 
-def instrument_app(app: FastAPI) -> None:
+def instrument_app(app: "FastAPI") -> None:
     if enabled():
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 

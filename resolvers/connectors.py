@@ -17,8 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-import connectors as platforms
-from connectors.base import ConnectorConfig, PlatformAdapter
+from connectors.base import PLATFORMS, ConnectorConfig, PlatformAdapter, adapter_for
 from connectors.http import PlatformError, PlatformHttp, RetryPolicy
 from models import Connector, ConnectorProductLink, Product
 from pim import outbound
@@ -175,8 +174,8 @@ async def sync_stats(session: AsyncSession, connector: Connector) -> SyncStats:
 
 
 def _check_platform(platform: str) -> None:
-    if platform not in platforms.ADAPTERS:
-        known = ", ".join(sorted(platforms.ADAPTERS))
+    if platform not in PLATFORMS:
+        known = ", ".join(sorted(PLATFORMS))
         raise ValidationFailed.of(
             [FieldError("platform", f"plateforme inconnue : {platform} (connues : {known})")]
         )
@@ -331,7 +330,7 @@ async def open_adapter(
             client, OutboundPolicy.from_settings(settings),
             retry=RetryPolicy.from_settings(settings) if retries else None,
         )  # fmt: skip
-        yield platforms.adapter_for(config, http)
+        yield adapter_for(config, http)
 
 
 async def config_to_test(

@@ -18,12 +18,13 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.engine.url import make_url
 
-from pim.app import create_app
 from pim.auth import SCOPES, Caller
 from pim.migrate import upgrade_async
 from pim.runtime import Runtime
 from pim.settings import Settings
 from resolvers import keys
+from service.api import create_app
+from service.runtime import build_runtime
 from tests.openapi_check import response_hook
 
 PG_URL = os.environ.get(
@@ -70,7 +71,7 @@ async def settings(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Se
 
 @pytest.fixture(scope="session")
 async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    rt = Runtime.from_settings(settings)
+    rt = build_runtime(settings)
     yield rt
     await rt.close()
 

@@ -9,7 +9,7 @@ async def run_jobs(runtime: Runtime, queue: str = DEFAULT_QUEUE) -> None:
     if isinstance(runtime.queue, InProcessQueue):
         await runtime.queue.drain()
         return
-    from jobs.worker import worker_for
+    from service.worker import worker_for
 
     worker = worker_for(runtime.settings, burst=True, queue=queue)
     try:

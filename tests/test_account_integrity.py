@@ -7,9 +7,9 @@ from typing import Any
 import httpx
 from sqlalchemy import delete, func, select
 
+from jobs.demo import ean13
 from models import Account, Event, Product, ProductChange, ProductStock
 from pim.auth import hash_key
-from pim.demo import ean13
 from pim.runtime import Runtime
 from resolvers import keys
 from tests.conftest import Key

@@ -17,12 +17,12 @@ from sqlalchemy import update
 from websockets.asyncio.client import ClientConnection
 
 from models import ApiKey
-from pim.app import create_app
 from pim.runtime import Runtime
 from pim.settings import Settings
 from pim.timeutil import utcnow
 from resolvers import imports, keys
 from resolvers.import_storage import InMemory
+from service.api import create_app
 from tests.conftest import Key, MakeKey
 from tests.import_files import csv_bytes, rows
 from tests.jobs_helper import run_jobs

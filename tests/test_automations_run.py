@@ -165,7 +165,7 @@ async def test_the_scheduler_runs_where_the_jobs_run(runtime: Runtime) -> None:
         running = scheduler_tasks()
     assert scheduler_tasks() == []
     if runtime.settings.redis_url:
-        from jobs.worker import worker_for
+        from service.worker import worker_for
 
         assert running == []
         worker = worker_for(runtime.settings)  # burst workers (tests) run no cron

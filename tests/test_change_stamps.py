@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 from sqlalchemy import column, select
 
+from jobs.demo import ean13
 from models import Product
-from pim.demo import ean13
 from pim.runtime import Runtime
 from pim.timeutil import parse_iso8601
 from tests.conftest import Key, gql

@@ -3,14 +3,15 @@
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 
-def pim(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def pim(data_dir: Path, *args: str, python: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIM_")}
     env["PIM_DATA_DIR"] = str(data_dir)
     return subprocess.run(
-        [sys.executable, "-m", "pim.cli", *args],
+        [sys.executable, *python, "-m", "service.cli", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -37,6 +38,19 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
     assert "révoquée" in pim(tmp_path, "keys", "list").stdout
     again = pim(tmp_path, "keys", "revoke", key_id)
     assert again.returncode == 1 and "introuvable" in again.stderr
+
+
+def test_keys_list_loads_no_platform_client_nor_file_transfer_library(tmp_path: Path) -> None:
+    pim(tmp_path, "keys", "create", "--account", "ACME", "--name", "ERP")
+    listed = pim(tmp_path, "keys", "list", python=["-X", "importtime"])
+    assert listed.returncode == 0 and "ERP" in listed.stdout
+    loaded = {
+        line.rsplit("|", 1)[1].strip()
+        for line in listed.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    heavy = {"connectors", "asyncssh", "aioftp", "polars", "fastapi", "strawberry"}
+    assert "resolvers.keys" in loaded and {name.split(".")[0] for name in loaded} & heavy == set()
 
 
 def test_keys_rotate_prints_a_new_key_and_lists_the_old_one_until_its_grace_ends(

@@ -7,8 +7,8 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import update
 
+from jobs.demo import ean13
 from models import Product
-from pim.demo import ean13
 from pim.runtime import Runtime
 from pim.timeutil import parse_iso8601
 from resolvers import products

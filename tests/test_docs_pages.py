@@ -12,8 +12,8 @@ import httpx
 import pytest
 import uvicorn
 
-from pim.app import create_app
 from pim.settings import Settings
+from service.api import create_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Every name resolves to nothing, except the loopback address the app listens on.

@@ -270,7 +270,7 @@ async def test_unknown_or_malformed_ean_is_a_plain_404(
 
 
 async def test_list_filters_by_supplier_and_paginates(client: httpx.AsyncClient, key: Key) -> None:
-    from pim.demo import ean13
+    from jobs.demo import ean13
 
     for n in range(1, 6):
         await create(

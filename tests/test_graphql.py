@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 from sqlalchemy import event, select
 
+from jobs.demo import ean13
 from models import PriceList, PriceListItem, Product
-from pim.demo import ean13
 from pim.runtime import Runtime
 from pim.settings import Settings
 from schema import export_sdl
@@ -298,7 +298,7 @@ async def _pages_of_10_and_100(
 async def test_nested_page_costs_a_constant_number_of_queries(
     client: httpx.AsyncClient, key: Key, runtime: Runtime
 ) -> None:
-    from pim.demo import load_demo
+    from jobs.demo import load_demo
 
     await load_demo(runtime, key.account, 120)
     (page, small), (big, large) = await _pages_of_10_and_100(client, key, runtime, PRODUCTS_NESTED)
@@ -323,7 +323,7 @@ query ($first: Int!) {
 async def test_stock_and_prices_per_product_cost_a_constant_number_of_queries(
     client: httpx.AsyncClient, key: Key, runtime: Runtime
 ) -> None:
-    from pim.demo import load_demo
+    from jobs.demo import load_demo
 
     await load_demo(runtime, key.account, 120)
     async with runtime.db.transaction() as session:

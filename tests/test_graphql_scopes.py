@@ -28,8 +28,8 @@ from graphql import (
     get_named_type,
 )
 
+from jobs.demo import ean13
 from pim.auth import SCOPES
-from pim.demo import ean13
 from pim.settings import Settings
 from resolvers.permissions import ALLOWED, Operation
 from schema import build_schema

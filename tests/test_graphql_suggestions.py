@@ -5,9 +5,9 @@ from typing import Any
 import httpx
 import pytest
 
-from pim.app import create_app
 from pim.runtime import Runtime
 from pim.settings import Settings
+from service.api import create_app
 from tests.conftest import Key
 
 FILTERED = "query ($f: ProductFilterInput) { products(filter: $f) { totalCount } }"

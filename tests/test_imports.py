@@ -488,8 +488,8 @@ async def test_a_run_killed_half_way_continues_without_duplicates_or_loss(
     client: httpx.AsyncClient, runtime: Runtime, key: Key, small_chunks: None,
     monkeypatch: pytest.MonkeyPatch, reader: str,
 ) -> None:  # fmt: skip
-    import jobs.worker
     import pim.jobs
+    import service.worker
 
     async def crash(session: Any, job_id: uuid.UUID) -> None:
         raise RuntimeError("worker killed")
@@ -497,7 +497,7 @@ async def test_a_run_killed_half_way_continues_without_duplicates_or_loss(
     # The queue runs a failed job again (arq's Retry, or the in-process loop): the
     # second try must resume after the last committed chunk.
     monkeypatch.setattr(pim.jobs, "RETRY_DELAY_SECONDS", 0.0)
-    monkeypatch.setattr(jobs.worker, "RETRY_DELAY_SECONDS", 0.0)
+    monkeypatch.setattr(service.worker, "RETRY_DELAY_SECONDS", 0.0)
     _interrupt_after(monkeypatch, runtime, 2, crash)
     # The last row repeats an EAN committed before the crash: still refused after it.
     again = [ean13(2), "Again", "1", "2", "B", "1", "1"]

@@ -60,11 +60,11 @@ async def test_a_value_the_database_cannot_store_fails_its_row_alone(
 
 @pytest.fixture
 def no_retry_delay(monkeypatch: pytest.MonkeyPatch) -> None:
-    import jobs.worker
     import pim.jobs
+    import service.worker
 
     monkeypatch.setattr(pim.jobs, "RETRY_DELAY_SECONDS", 0.0)
-    monkeypatch.setattr(jobs.worker, "RETRY_DELAY_SECONDS", 0.0)
+    monkeypatch.setattr(service.worker, "RETRY_DELAY_SECONDS", 0.0)
 
 
 async def test_a_fault_on_every_try_ends_the_job_failed_and_tells_everyone(

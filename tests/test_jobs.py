@@ -134,8 +134,8 @@ async def test_a_job_failing_unexpectedly_runs_again(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import jobs
-    import jobs.worker
     import pim.jobs
+    import service.worker
 
     tries: list[int] = []
 
@@ -147,7 +147,7 @@ async def test_a_job_failing_unexpectedly_runs_again(
 
     monkeypatch.setitem(jobs.REGISTRY, "flaky", flaky)
     monkeypatch.setattr(pim.jobs, "RETRY_DELAY_SECONDS", 0.0)
-    monkeypatch.setattr(jobs.worker, "RETRY_DELAY_SECONDS", 0.0)
+    monkeypatch.setattr(service.worker, "RETRY_DELAY_SECONDS", 0.0)
     await runtime.queue.enqueue("flaky", "done")
     await run_jobs(runtime)
     assert tries == [1, 2, 3]

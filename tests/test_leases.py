@@ -24,6 +24,7 @@ from pim.runtime import Runtime
 from pim.settings import Settings
 from resolvers import imports, keys, products
 from resolvers.import_storage import InMemory
+from service.runtime import build_runtime
 from tests.conftest import ALL_SCOPES, Key
 from tests.import_files import csv_bytes, rows
 from tests.jobs_helper import run_jobs
@@ -124,7 +125,7 @@ class Embedded:
         self.caller = caller
 
     def start(self) -> Runtime:
-        return Runtime.from_settings(self.settings)
+        return build_runtime(self.settings)
 
     async def job(self, runtime: Runtime, job_id: uuid.UUID) -> ImportJob:
         async with runtime.db.read() as session:
@@ -142,7 +143,7 @@ async def embedded(tmp_path: Path, backend: str) -> Embedded:
         pytest.skip("the embedded default's in-process queue")
     settings = Settings(data_dir=tmp_path, import_chunk_size=20)
     await upgrade_async(settings)
-    runtime = Runtime.from_settings(settings)
+    runtime = build_runtime(settings)
     try:
         async with runtime.db.transaction() as session:
             account = await keys.get_or_create_account(session, "acme")

@@ -16,12 +16,12 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from pim.app import create_app
 from pim.auth import SCOPES
 from pim.migrate import upgrade_async
-from pim.runtime import Runtime
 from pim.settings import Settings
 from resolvers import keys
+from service.api import create_app
+from service.runtime import build_runtime
 from tests.conftest import PG_URL, Key, _recreate_pg_database, gql
 from tests.test_webhooks_graphql import CREATE, receiver  # noqa: F401 (the fixture)
 from tests.webhook_receiver import Receiver
@@ -47,7 +47,7 @@ async def broken(
     else:
         settings = Settings(data_dir=tmp_path)
     await upgrade_async(settings)
-    runtime = Runtime.from_settings(settings)
+    runtime = build_runtime(settings)
     async with runtime.db.transaction() as session:
         account = await keys.get_or_create_account(session, "broken")
         created = await keys.create_key(session, account=account, name="k", scopes=sorted(SCOPES))
@@ -138,7 +138,7 @@ async def test_an_error_before_graphql_runs_is_answered_in_graphql_shape(
         else f"sqlite+aiosqlite:///{tmp_path}/missing/dir/pim.sqlite3"
     )
     settings = Settings(database_url=url, data_dir=tmp_path)
-    runtime = Runtime.from_settings(settings)
+    runtime = build_runtime(settings)
     app = create_app(settings, runtime)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

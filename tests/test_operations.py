@@ -21,11 +21,12 @@ import pytest
 from fastapi import FastAPI
 
 from jobs import webhooks as webhook_jobs
-from pim.app import create_app
 from pim.logs import JsonFormatter
 from pim.migrate import upgrade_async
 from pim.runtime import Runtime
 from pim.settings import Settings
+from service.api import create_app
+from service.runtime import build_runtime
 from tests.conftest import PG_URL, Key, gql
 from tests.import_files import csv_bytes, rows
 from tests.jobs_helper import run_jobs
@@ -37,7 +38,7 @@ from tests.webhook_receiver import receiving
 @asynccontextmanager
 async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """An app of its own, on settings of its own (a dependency down, a token set)."""
-    runtime = Runtime.from_settings(settings)
+    runtime = build_runtime(settings)
     try:
         transport = httpx.ASGITransport(app=create_app(settings, runtime))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:

@@ -17,11 +17,12 @@ from sqlalchemy import func, select
 
 from models import PersistedQuery
 from pim import metrics
-from pim.app import create_app
 from pim.runtime import Runtime
 from pim.settings import Settings
 from resolvers import persisted_queries
 from resolvers.persisted_queries import sha256_of
+from service.api import create_app
+from service.runtime import build_runtime
 from tests.conftest import Key, MakeKey
 
 APOLLO_ACCEPT = "application/graphql-response+json,application/json;q=0.9"
@@ -143,7 +144,7 @@ def pim_graphql(settings: Settings, *args: str) -> subprocess.CompletedProcess[s
     if settings.database_url:
         env["PIM_DATABASE_URL"] = settings.database_url
     return subprocess.run(
-        [sys.executable, "-m", "pim.cli", "graphql", *args],
+        [sys.executable, "-m", "service.cli", "graphql", *args],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
@@ -151,7 +152,7 @@ def pim_graphql(settings: Settings, *args: str) -> subprocess.CompletedProcess[s
 @pytest.fixture
 async def persisted_only(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     closed = settings.model_copy(update={"graphql_persisted_only": True})
-    runtime = Runtime.from_settings(closed)
+    runtime = build_runtime(closed)
     app: FastAPI = create_app(closed, runtime)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:

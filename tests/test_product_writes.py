@@ -6,8 +6,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from jobs.demo import ean13
 from models import ProductCountDelta
-from pim.demo import ean13
 from pim.runtime import Runtime
 from resolvers import counts, products
 from resolvers.product_writes import WriteItem, write_products

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from jobs.demo import ean13
 from models import Event, Product, Supplier
-from pim.demo import ean13
 from pim.runtime import Runtime
 from tests.conftest import Key, MakeKey, gql
 

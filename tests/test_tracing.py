@@ -60,7 +60,7 @@ def test_without_an_endpoint_no_tracing_code_is_loaded(tmp_path: Path) -> None:
     env["PIM_DATA_DIR"] = str(tmp_path)
     script = (
         "import sys\n"
-        "from pim.app import create_app\n"
+        "from service.api import create_app\n"
         "create_app()\n"
         "loaded = [m for m in sys.modules if m.startswith(("
         "'opentelemetry.sdk', 'opentelemetry.instrumentation', 'opentelemetry.exporter'))]\n"

@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import select, update
 
 from jobs import webhooks as sender
-from jobs.worker import worker_for
 from models import Event, WebhookDelivery
 from pim.clock import write_timestamp
 from pim.runtime import Runtime
@@ -24,6 +23,7 @@ from pim.timeutil import isoformat_z, utcnow
 from resolvers import events, webhooks
 from resolvers import webhook_delivery as delivery
 from resolvers.webhook_delivery import BACKOFF, MAX_ATTEMPTS, verify
+from service.worker import worker_for
 from tests.conftest import Key, MakeKey
 from tests.jobs_helper import run_jobs
 from tests.webhook_receiver import Receiver, receiving

@@ -7,8 +7,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from jobs.demo import ean13
 from models import Event, ProductStock, SupplierProduct
-from pim.demo import ean13
 from pim.runtime import Runtime
 from resolvers import products
 from resolvers.products import ProductRecord

@@ -14,11 +14,11 @@ import orjson
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from pim import tracing
-from pim.app import create_app
 from pim.migrate import upgrade_async
-from pim.runtime import Runtime
 from pim.settings import Settings
 from resolvers import keys
+from service.api import create_app
+from service.runtime import build_runtime
 from tests.jobs_helper import run_jobs
 
 
@@ -27,7 +27,7 @@ async def main() -> None:
     tracing.setup("pim-probe", exporter=exporter)
     settings = Settings(outbound_allowed_networks=["127.0.0.0/8"], outbound_allow_http=True)
     await upgrade_async(settings)
-    runtime = Runtime.from_settings(settings)
+    runtime = build_runtime(settings)
     try:
         async with runtime.db.transaction() as session:
             account = await keys.get_or_create_account(session, sys.argv[1])

@@ -54,7 +54,7 @@ async def worker_process(
     log = log_dir / f"worker-{uuid.uuid4().hex[:8]}.log"
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "pim.cli", "worker", "--queue", queue,
+            sys.executable, "-m", "service.cli", "worker", "--queue", queue,
             env=environment, stdout=out, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
     worker = WorkerProcess(process, log)

@@ -13,10 +13,11 @@ import pytest
 from fastapi import FastAPI
 
 from models import PriceList, PriceListItem
-from pim.app import create_app
 from pim.runtime import Runtime
 from pim.settings import Settings
 from resolvers.product_writes import WriteItem, write_products
+from service.api import create_app
+from service.runtime import build_runtime
 from tests.conftest import Key
 from tests.connectors.fakes.faults import Faults
 from tests.connectors.fakes.stores import FAKES, Fake
@@ -40,7 +41,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             "connector_timeout_seconds": 2.0,
         }
     )
-    runtime = Runtime.from_settings(opened)
+    runtime = build_runtime(opened)
     yield runtime
     await runtime.close()
 

@@ -116,14 +116,14 @@ async def test_a_sync_failing_on_every_try_ends_failed_and_says_where(
     woo: Store, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     import jobs.sync
-    import jobs.worker
     import pim.jobs
+    import service.worker
 
     def broken(*args: Any) -> Any:
         raise RuntimeError("a fault nobody foresaw")
 
     monkeypatch.setattr(pim.jobs, "RETRY_DELAY_SECONDS", 0.0)
-    monkeypatch.setattr(jobs.worker, "RETRY_DELAY_SECONDS", 0.0)
+    monkeypatch.setattr(service.worker, "RETRY_DELAY_SECONDS", 0.0)
     monkeypatch.setattr(jobs.sync, "config_for", broken)
     key = await make_key()
     await make_products(open_runtime, key, 3)

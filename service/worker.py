@@ -1,4 +1,5 @@
-"""`pim worker`: the arq worker running every job function of jobs/ on Redis."""
+"""`pim worker`: the arq worker running every job function of jobs/ on Redis, with the
+cron schedules, leases and retries around them."""
 
 import asyncio
 import contextlib
@@ -28,6 +29,7 @@ from pim.jobs import DEFAULT_QUEUE, MAX_TRIES, RETRY_DELAY_SECONDS, JobFunction
 from pim.leases import Leases
 from pim.runtime import Runtime
 from pim.settings import Settings
+from service.runtime import build_runtime
 
 HEALTH_CHECK_SECONDS = 10
 
@@ -82,7 +84,7 @@ def worker_for(settings: Settings, *, burst: bool = False, queue: str = DEFAULT_
         )
 
     async def startup(ctx: dict[str, Any]) -> None:
-        ctx["runtime"] = runtime = Runtime.from_settings(settings)
+        ctx["runtime"] = runtime = build_runtime(settings)
         ctx["leases"] = leases = Leases(
             ctx["redis"],
             seconds=settings.job_lease_seconds,

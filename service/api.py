@@ -38,13 +38,14 @@ from rest_compat import imports as imports_api
 from schema import build_schema
 from schema.context import context_getter
 from schema.router import PimGraphQLRouter
+from service.runtime import build_runtime
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or get_settings()
     logs.configure(settings.resolved_log_format, settings.log_level)
     tracing.setup("pim-api")  # before the runtime: its engine gets instrumented
-    runtime = runtime or Runtime.from_settings(settings)
+    runtime = runtime or build_runtime(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -20,6 +20,7 @@ from pim.settings import Settings, get_settings
 from pim.timeutil import utcnow
 from resolvers import keys, persisted_queries
 from resolvers.errors import DomainError, ValidationFailed
+from service.runtime import build_runtime
 
 ADMIN_SCOPES = list(SCOPES)
 
@@ -118,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             sys.exit(_persist(settings, args.file))
         sys.exit(asyncio.run(_with_runtime(settings, lambda rt: _restrict(rt, args))))
     elif args.command == "demo":
-        from pim.demo import load_demo
+        from jobs.demo import load_demo
 
         upgrade(settings)
         summary = asyncio.run(
@@ -145,7 +146,7 @@ async def _retention(runtime: Runtime, *, dry_run: bool) -> None:
 
 
 async def _with_runtime(settings: Settings, work):  # type: ignore[no-untyped-def]
-    runtime = Runtime.from_settings(settings)
+    runtime = build_runtime(settings)
     try:
         return await work(runtime)
     finally:
@@ -153,7 +154,7 @@ async def _with_runtime(settings: Settings, work):  # type: ignore[no-untyped-de
 
 
 def _worker(settings: Settings, queue: str) -> None:
-    from jobs.worker import run_worker
+    from service.worker import run_worker
 
     logs.configure(settings.resolved_log_format, settings.log_level)
     tracing.setup("pim-worker")
@@ -165,7 +166,7 @@ def _worker(settings: Settings, queue: str) -> None:
 async def _check_worker(settings: Settings, queue: str) -> int:
     from arq.constants import health_check_key_suffix
 
-    runtime = Runtime.from_settings(settings)
+    runtime = build_runtime(settings)
     try:
         extra: dict[str, health.Check] = {}
         if settings.redis_url:
@@ -195,7 +196,7 @@ def _serve(
         os.environ["PIM_REQUEST_LOG"] = "false"  # read by each worker's settings
     print(f"Pixee PIM API on http://{host}:{port} — GraphiQL at http://{host}:{port}/graphql")
     uvicorn.run(
-        "pim.app:create_app",
+        "service.api:create_app",
         factory=True,
         host=host,
         port=port,
@@ -222,7 +223,7 @@ async def _first_key(runtime: Runtime) -> None:
 
 
 async def _keys(settings: Settings, args: argparse.Namespace) -> None:
-    runtime = Runtime.from_settings(settings)
+    runtime = build_runtime(settings)
     try:
         async with runtime.db.transaction() as session:
             if args.keys_command == "create":
