@@ -6,9 +6,10 @@ through a redirect of the write path, followed on the same host and refused to
 another one, which receives nothing (no credential header, no product)."""
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -30,7 +31,8 @@ from tests.loopback import serve
 class Platform:
     """A platform's fake as the checks see it: its app, its sessions (creates and
     logins), the connector for a base URL, a part of the path of its product writes and
-    of its login, and the external ids its items answer to."""
+    of its login, the external ids of its (complete) items, and after how many calls
+    its token is made to expire (a few times in a push of 250)."""
 
     app: Starlette
     sessions: Sessions
@@ -38,6 +40,7 @@ class Platform:
     writes: str
     login: str
     records: Callable[[], set[str]]
+    token_calls: int
 
 
 @asynccontextmanager
@@ -67,9 +70,10 @@ async def assert_exactly_once_through(platform: Platform, fault: str) -> None:
     assert_each_once(platform, products, links)
 
 
-async def assert_token_renewed_once_per_expiry(platform: Platform, calls: int) -> None:
+async def assert_token_renewed_once_per_expiry(platform: Platform) -> None:
     faults, products = Faults(), outgoing()
-    expiry = faults.expire_tokens("authorization", calls=calls, login=platform.login)
+    expiry = faults.expire_tokens("authorization", calls=platform.token_calls,
+                                  login=platform.login)  # fmt: skip
     async with connected(platform, faults) as (adapter, _base):
         links = await push_all(adapter, products)
     assert expiry.refusals >= 1
@@ -108,3 +112,13 @@ async def assert_redirect_to_another_host_refused(platform: Platform) -> None:
     assert all(not o.ok and refusal in (o.error or "") for o in outcomes), outcomes[:2]
     assert seen == []  # neither the credentials nor the products reached the other host
     assert platform.sessions.creates == []
+
+
+TOKEN_EXPIRY = "token expired every few calls"
+# Every check by name: each fault of FAULTS, the token's expiry, the redirects.
+CHECKS: dict[str, Callable[[Platform], Awaitable[None]]] = {
+    **{fault: partial(assert_exactly_once_through, fault=fault) for fault in FAULTS},
+    TOKEN_EXPIRY: assert_token_renewed_once_per_expiry,
+    "write redirected on the same host": assert_redirect_followed_on_the_same_host,
+    "write redirected to another host": assert_redirect_to_another_host_refused,
+}

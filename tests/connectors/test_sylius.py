@@ -9,13 +9,7 @@ from connectors.base import ConnectorConfig
 from connectors.http import PlatformError, PlatformHttp
 from connectors.sylius import SyliusAdapter
 from tests.connectors.exactly_once import FAULTS
-from tests.connectors.exactly_once_sessions import (
-    Platform,
-    assert_exactly_once_through,
-    assert_redirect_followed_on_the_same_host,
-    assert_redirect_to_another_host_refused,
-    assert_token_renewed_once_per_expiry,
-)
+from tests.connectors.exactly_once_sessions import CHECKS, Platform, assert_exactly_once_through
 from tests.connectors.fakes.sylius import TOKEN_PATH, Sylius
 from tests.connectors.helpers import (
     FakePlatform,
@@ -222,35 +216,19 @@ def strict_sylius(fake: Sylius) -> Platform:
         fake.app(), fake.sessions,
         lambda base: ConnectorConfig("sylius", base, credentials, channel="WEB"),
         writes=f"{ADMIN}/products", login=TOKEN_PATH,
-        records=lambda: set(fake.products) & fake.complete(),  # with their variant
+        records=lambda: set(fake.products) & fake.complete(), token_calls=100,
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("fault", sorted(FAULTS))
-async def test_250_products_exist_once_with_their_variant_whatever_sylius_answers(
-    fault: str,
+@pytest.mark.parametrize("check", sorted(CHECKS))
+async def test_each_product_exists_once_with_its_variant_whatever_sylius_answers(
+    check: str,
 ) -> None:
-    fake = Sylius()
-    await assert_exactly_once_through(strict_sylius(fake), fault)
-    assert sorted(fake.variant_creates) == sorted(fake.sessions.creates)
+    await CHECKS[check](strict_sylius(Sylius()))
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 async def test_a_variant_whose_answer_was_lost_is_not_created_again(fault: str) -> None:
-    fake = Sylius()
-    platform = strict_sylius(fake)
+    platform = strict_sylius(Sylius())
     platform.writes = f"{ADMIN}/product-variants"
     await assert_exactly_once_through(platform, fault)
-    assert sorted(fake.variant_creates) == sorted(fake.sessions.creates)
-
-
-async def test_an_expired_jwt_is_renewed_once_and_the_push_goes_on() -> None:
-    await assert_token_renewed_once_per_expiry(strict_sylius(Sylius()), calls=100)
-
-
-async def test_a_product_create_redirected_on_the_same_host_is_followed() -> None:
-    await assert_redirect_followed_on_the_same_host(strict_sylius(Sylius()))
-
-
-async def test_a_product_create_redirected_to_another_host_is_refused_without_the_jwt() -> None:
-    await assert_redirect_to_another_host_refused(strict_sylius(Sylius()))

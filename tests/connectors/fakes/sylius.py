@@ -31,13 +31,28 @@ def not_found() -> JSONResponse:
 @dataclass
 class Sylius:
     sessions: Sessions = field(default_factory=lambda: Sessions(jwt("admin@example.com")))
-    products: dict[str, dict[str, Any]] = field(default_factory=dict)
-    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
-    variant_creates: list[str] = field(default_factory=list)
+    # Records by collection ("products", "product-variants"), each by its code.
+    records: dict[str, dict[str, dict[str, Any]]] = field(
+        default_factory=lambda: {"products": {}, "product-variants": {}}
+    )
+
+    @property
+    def products(self) -> dict[str, dict[str, Any]]:
+        return self.records["products"]
 
     def complete(self) -> set[str]:
         """Codes of the products that have their variant."""
-        return {v["product"].rsplit("/", 1)[-1] for v in self.variants.values()}
+        variants = self.records["product-variants"].values()
+        return {variant["product"].rsplit("/", 1)[-1] for variant in variants}
+
+    def invalid(self, kind: str, body: dict[str, Any]) -> JSONResponse | None:
+        if body["code"] in self.records[kind]:
+            return violation("code", "This code is already used.")
+        if kind == "products" and not body.get("translations"):
+            return violation("translations", "Please enter product name.")
+        if kind == "product-variants" and body["product"].rsplit("/", 1)[-1] not in self.products:
+            return violation("product", "Product does not exist.")
+        return None
 
     async def body(self, request: Request) -> dict[str, Any]:
         assert request.headers.get("content-type") == LD, request.headers.get("content-type")
@@ -50,50 +65,33 @@ class Sylius:
                 return JSONResponse({"code": 401, "message": "Invalid credentials."}, 401)
             return JSONResponse({"token": self.sessions.login()})
 
-        async def products(request: Request) -> Response:
+        async def create(request: Request) -> Response:
+            kind = request.path_params["kind"]
+            if kind not in self.records:
+                return not_found()
             if refused := self.sessions.refused(request):
                 return refused
             body = await self.body(request)
-            if body["code"] in self.products:
-                return violation("code", "Product code must be unique.")
-            if not body.get("translations"):
-                return violation("translations", "Please enter product name.")
-            self.products[body["code"]] = {**body, "@id": f"{ADMIN}/products/{body['code']}"}
-            self.sessions.creates.append(body["code"])
-            return JSONResponse(self.products[body["code"]], 201, media_type=LD)
+            if invalid := self.invalid(kind, body):
+                return invalid
+            record = self.records[kind][body["code"]] = {**body, "@id": f"{ADMIN}/{kind}/{body['code']}"}  # fmt: skip
+            if kind == "products":
+                self.sessions.creates.append(body["code"])
+            return JSONResponse(record, 201, media_type=LD)
 
-        async def product(request: Request) -> Response:
+        async def item(request: Request) -> Response:
+            kind, code = request.path_params["kind"], request.path_params["code"]
             if refused := self.sessions.refused(request):
                 return refused
-            found = self.products.get(request.path_params["code"])
+            found = self.records.get(kind, {}).get(code)
             if found is None:
                 return not_found()
             if request.method == "PUT":
                 found.update(await self.body(request))
             return JSONResponse(found, media_type=LD)
 
-        async def variants(request: Request) -> Response:
-            if refused := self.sessions.refused(request):
-                return refused
-            body = await self.body(request)
-            if body["code"] in self.variants:
-                return violation("code", "Product variant code must be unique.")
-            if body.get("product", "").rsplit("/", 1)[-1] not in self.products:
-                return violation("product", "Product does not exist.")
-            self.variants[body["code"]] = body
-            self.variant_creates.append(body["code"])
-            return JSONResponse(body, 201, media_type=LD)
-
-        async def variant(request: Request) -> Response:
-            if refused := self.sessions.refused(request):
-                return refused
-            found = self.variants.get(request.path_params["code"])
-            return not_found() if found is None else JSONResponse(found, media_type=LD)
-
         return Starlette(routes=[
             Route(TOKEN_PATH, token, methods=["POST"]),
-            Route(f"{ADMIN}/products", products, methods=["POST"]),
-            Route(f"{ADMIN}/products/{{code}}", product, methods=["GET", "PUT"]),
-            Route(f"{ADMIN}/product-variants", variants, methods=["POST"]),
-            Route(f"{ADMIN}/product-variants/{{code}}", variant, methods=["GET"]),
+            Route(f"{ADMIN}/{{kind}}", create, methods=["POST"]),
+            Route(f"{ADMIN}/{{kind}}/{{code}}", item, methods=["GET", "PUT"]),
         ])  # fmt: skip
