@@ -2,7 +2,9 @@
 
 Checked against Salesforce's B2C Commerce OCAPI documentation (Data API: batch requests,
 products, product_search, inventory_lists, jobs/executions; Account Manager client
-credentials; WebDAV Impex access and the pricebook 2006-10-31 import schema).
+credentials; WebDAV Impex access and the pricebook 2006-10-31 import schema), and the
+Products reference of Salesforce's commerce-sdk for what a PUT by id does to an
+existing product (it is overwritten).
 
 - Auth: OAuth2 client credentials at Account Manager
   (`POST https://account.demandware.com/dwsso/oauth2/access_token`, HTTP Basic
