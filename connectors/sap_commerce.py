@@ -8,7 +8,7 @@ their authentication).
   - OAuth2 client credentials (credentials `client_id`, `client_secret`) at
     `POST {base}/authorizationserver/oauth/token` (`grant_type=client_credentials`,
     client id and secret in the form), for the OAuth client defined in Backoffice; the
-    bearer token goes on every call;
+    bearer token goes on every call, renewed before it expires and once after a 401;
   - HTTP Basic (credentials `username`, `password`) for an integration user (member
     of `integrationadmingroup`), which is how the out-of-the-box inbound integration
     objects are secured. Integration API calls then use Basic; OCC reads use the OAuth
@@ -27,7 +27,9 @@ their authentication).
   (`InboundProduct`/Products, `InboundStockLevel`/StockLevels,
   `InboundPriceRow`/PriceRows) and can be renamed in options. Posting an entity is an
   upsert on its integration key (code + catalog version), so the product code is the
-  external id and a linked product is matched by it.
+  external id and a linked product is matched by it, and a `$batch` whose answer was
+  lost (timeout, 5xx, connection reset) is sent again as it is: nothing is created
+  twice, and no lookup is needed.
 - Stock sends `available` per warehouse only; prices send the price row only.
 - Throttling is configured per deployment in front of the web tier: 429 with
   Retry-After, handled by PlatformHttp; a 429/5xx inside the batch is transient for
@@ -48,7 +50,7 @@ from connectors.base import (
     StockLevel,
     register,
 )
-from connectors.http import PlatformError, PlatformHttp
+from connectors.http import Auth, PlatformError, PlatformHttp
 from connectors.multipart import (
     Part,
     decode_multipart,
@@ -98,17 +100,21 @@ class SapCommerceAdapter(PlatformAdapter):
                 "username/password (Basic) requis"
             )
 
-    async def _occ_headers(self) -> dict[str, str]:
-        return await self.token.headers() if self.token else {}
+    def _occ_auth(self) -> Auth | None:
+        """The OAuth token when there is one (renewed after a 401), else anonymous."""
+        return self.token.headers if self.token else None
 
-    async def _integration_headers(self) -> dict[str, str]:
+    def _integration_auth(self) -> tuple[dict[str, str], Auth | None]:
+        """Headers and renewable auth for the Integration API: the integration user's
+        Basic header when given (a 401 there is final: the same password would be sent
+        again), else the OAuth token."""
         if self.basic:
-            return {"Authorization": self.basic}
-        return await self._occ_headers()
+            return {"Authorization": self.basic}, None
+        return {}, self._occ_auth()
 
     async def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         response = await self.http.request(
-            "GET", f"{self.base}{path}", headers=await self._occ_headers(), params=params
+            "GET", f"{self.base}{path}", auth=self._occ_auth(), params=params
         )
         return response.json()
 
@@ -117,9 +123,10 @@ class SapCommerceAdapter(PlatformAdapter):
         names = [site.get("name") or site.get("uid", "?") for site in sites]
         if self.basic:
             product_object = self.config.options.get("product_integration_object", "InboundProduct")
+            headers, auth = self._integration_auth()
             await self.http.request(
                 "GET", f"{self.base}/odata2webservices/{product_object}/$metadata",
-                headers=await self._integration_headers(),
+                headers=headers, auth=auth,
             )  # fmt: skip
         return f"SAP Commerce : {len(names)} site(s) ({', '.join(names)})"
 
@@ -127,7 +134,9 @@ class SapCommerceAdapter(PlatformAdapter):
         self, integration_object: str, entity_set: str, items: Sequence[Any],
         bodies: Sequence[dict[str, Any]], ids: Sequence[str],
     ) -> list[ItemOutcome]:  # fmt: skip
-        """POST each body to `entity_set` in its own changeset of one OData $batch."""
+        """POST each body to `entity_set` in its own changeset of one OData $batch. Each
+        POST is an upsert on the integration key, so a batch whose answer was lost is
+        sent again as it is: nothing can be created twice."""
         batch = new_boundary("batch")
         parts = []
         for body in bodies:
@@ -147,15 +156,18 @@ class SapCommerceAdapter(PlatformAdapter):
                     encode_multipart([inner], changeset),
                 )
             )
+        headers, auth = self._integration_auth()
         response = await self.http.request(
             "POST",
             f"{self.base}/odata2webservices/{integration_object}/$batch",
             headers={
-                **await self._integration_headers(),
+                **headers,
                 "Content-Type": f"multipart/mixed; boundary={batch}",
                 "Accept": "multipart/mixed",
             },
             content=encode_multipart(parts, batch),
+            auth=auth,
+            idempotent=True,
         )
         answers = decode_multipart(response.content, response.headers["content-type"])
         outcomes = []

@@ -2,18 +2,24 @@
 
 Checked against Salesforce's B2C Commerce OCAPI documentation (Data API: batch requests,
 products, product_search, inventory_lists, jobs/executions; Account Manager client
-credentials; WebDAV Impex access and the pricebook 2006-10-31 import schema).
+credentials; WebDAV Impex access and the pricebook 2006-10-31 import schema), and the
+Products reference of Salesforce's commerce-sdk for what a PUT by id does to an
+existing product (it is overwritten).
 
 - Auth: OAuth2 client credentials at Account Manager
   (`POST https://account.demandware.com/dwsso/oauth2/access_token`, HTTP Basic
   client_id:client_secret, `grant_type=client_credentials`); the bearer token goes on
-  every Data API call. `options.token_url` points elsewhere (a sandbox, a test fake).
+  every Data API and WebDAV call, renewed before it expires and once after a 401.
+  `options.token_url` points elsewhere (a sandbox, a test fake).
 - Writes go through OCAPI batch requests (`POST /s/-/dw/batch`, multipart/mixed, at
   most 50 subrequests): each subrequest names its method (`x-dw-http-method`) and path
   (`x-dw-resource-path-extension` under the Data API root), each sub-response echoes
   `x-dw-content-id` and carries `x-dw-status-code`, which is mapped back per product.
-- Products: `PUT products/{id}` creates one, `PATCH products/{external_id}` updates a
-  linked one (name, descriptions, brand, EAN, `online_flag`).
+- Products: `PUT products/{id}` creates the product with that id or replaces it,
+  `PATCH products/{external_id}` updates a linked one (name, descriptions, brand, EAN,
+  `online_flag`). Every subrequest is addressed by our id, so a batch whose answer
+  was lost (timeout, 5xx, connection reset) is sent again as it is: nothing is
+  created twice, and no lookup is needed.
 - Pull: `POST product_search` with a `match_all_query`, paged with start/count up to
   `total`.
 - Stock: `PUT inventory_lists/{options.inventory_list_id}/product_inventory_records/{id}`
@@ -104,10 +110,12 @@ class SfccAdapter(PlatformAdapter):
     def data_path(self) -> str:
         return f"/s/-/dw/data/{self.version}/"
 
-    async def _call(self, method: str, resource: str, body: Any = None) -> Any:
+    async def _call(
+        self, method: str, resource: str, body: Any = None, *, idempotent: bool | None = None
+    ) -> Any:
         response = await self.http.request(
             method, f"{self.root}/data/{self.version}/{resource}",
-            headers=await self.token.headers(), json=body,
+            auth=self.token.headers, json=body, idempotent=idempotent,
         )  # fmt: skip
         return response.json()
 
@@ -120,7 +128,9 @@ class SfccAdapter(PlatformAdapter):
         self, requests: Sequence[tuple[str, str, dict[str, Any]]]
     ) -> list[tuple[int, dict[str, Any]]]:
         """Send (method, resource, body) subrequests in one OCAPI batch request; answer
-        (status, body) per subrequest, in order."""
+        (status, body) per subrequest, in order. The subrequests are PUTs and PATCHes
+        by our ids (a PUT by product id creates or replaces that product), so a batch
+        whose answer was lost is sent again as it is: nothing can be created twice."""
         boundary = new_boundary("dw")
         parts = [
             Part(
@@ -138,12 +148,13 @@ class SfccAdapter(PlatformAdapter):
             "POST",
             f"{self.root}/batch",
             headers={
-                **await self.token.headers(),
                 "Content-Type": f"multipart/mixed; boundary={boundary}",
                 "x-dw-http-method": "POST",
                 "x-dw-resource-path": self.data_path,
             },
             content=encode_multipart(parts, boundary),
+            auth=self.token.headers,
+            idempotent=True,
         )
         answers: dict[int, tuple[int, dict[str, Any]]] = {}
         for part in decode_multipart(response.content, response.headers["content-type"]):
@@ -202,6 +213,7 @@ class SfccAdapter(PlatformAdapter):
                     "start": start,
                     "count": page_size,
                 },
+                idempotent=True,  # a search
             )
             hits = result.get("hits", [])
             if hits:
@@ -252,9 +264,7 @@ class SfccAdapter(PlatformAdapter):
                 for p in prices]  # fmt: skip
 
     async def _webdav(self, method: str, url: str, content: bytes | None = None) -> bytes:
-        response = await self.http.request(
-            method, url, headers=await self.token.headers(), content=content
-        )
+        response = await self.http.request(method, url, auth=self.token.headers, content=content)
         return response.content
 
     async def _started_execution(self, marker: str) -> str | None:

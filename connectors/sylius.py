@@ -4,15 +4,20 @@ Checked against Sylius's API documentation (docs.sylius.com: the API Platform ba
 Admin API v2, authentication, products, product variants, channel pricings).
 
 - Auth: `POST /api/v2/admin/administrators/token` with the administrator's email and
-  password answers a JWT (`token`), sent as a bearer token.
+  password answers a JWT (`token`), sent as a bearer token; a new one is asked for
+  shortly before its `exp` and once after a 401.
 - Test: `GET /api/v2/admin/channels`.
 - Products: the Admin API has no batch endpoint, so one product per call. A product
   is looked up by code (the external id when linked, else our SKU): found, it is
   updated with `PUT /products/{code}` (the existing translation's `@id` is sent back,
   as Sylius requires to update rather than duplicate it); not found, it is created with
   `POST /products` and its variant with `POST /product-variants` (code = SKU, `onHand`,
-  channel pricing in cents). Looking up first makes a retried chunk converge instead
-  of failing on codes it already created. Sylius has no GTIN field: the EAN is not sent.
+  channel pricing in cents). Product and variant codes are unique (a second POST
+  answers 422), and looking up first makes a retried chunk converge instead of failing
+  on codes it already created. A product found but not linked yet may come from a
+  create whose answer was lost before its variant was sent: its variant is looked up
+  (`GET /product-variants/{code}`) and created when missing. Sylius has no GTIN field:
+  the EAN is not sent.
 - Pull: `GET /products?page=&itemsPerPage=`, following the Hydra `view.next` link
   (`hydra:`-prefixed before API Platform 3), plus one `GET /product-variants` filtered
   on the page's products for SKU, price and stock.
@@ -105,16 +110,26 @@ class SyliusAdapter(PlatformAdapter):
         }
         return {key: value for key, value in fields.items() if value is not None}
 
-    async def _upsert(self, product: OutgoingProduct) -> str:
-        code = product.external_id or product.sku
+    async def _found(self, path: str) -> dict[str, Any] | None:
         try:
-            existing = await self._request("GET", f"{ADMIN}/products/{code}")
+            return dict(await self._request("GET", path))
         except PlatformError as exc:
             if exc.status != 404:
                 raise
-            existing = None
+            return None
+
+    async def _upsert(self, product: OutgoingProduct) -> str:
+        code = product.external_id or product.sku
+        existing = await self._found(f"{ADMIN}/products/{code}")
         translation = self._translation(product)
-        if existing is not None:
+        if existing is None:
+            await self._request(
+                "POST", f"{ADMIN}/products",
+                json={"code": code, "enabled": product.is_active,
+                      "channels": [f"{ADMIN}/channels/{self.channel}"],
+                      "translations": {self.locale: translation}},
+            )  # fmt: skip
+        else:
             current = (existing.get("translations") or {}).get(self.locale) or {}
             if "@id" in current:
                 translation["@id"] = current["@id"]
@@ -122,13 +137,18 @@ class SyliusAdapter(PlatformAdapter):
                 "PUT", f"{ADMIN}/products/{code}",
                 json={"enabled": product.is_active, "translations": {self.locale: translation}},
             )  # fmt: skip
-            return code
-        await self._request(
-            "POST", f"{ADMIN}/products",
-            json={"code": code, "enabled": product.is_active,
-                  "channels": [f"{ADMIN}/channels/{self.channel}"],
-                  "translations": {self.locale: translation}},
-        )  # fmt: skip
+        # An unlinked product found may come from a create answered with an error, whose
+        # variant was never sent (or whose variant's answer was lost too).
+        if existing is None or (
+            product.external_id is None
+            and await self._found(f"{ADMIN}/product-variants/{product.sku}") is None
+        ):
+            await self._create_variant(product, code)
+        if product.external_id is None:
+            self.note_created(product.product_id, code)
+        return code
+
+    async def _create_variant(self, product: OutgoingProduct, code: str) -> None:
         variant: dict[str, Any] = {
             "product": f"{ADMIN}/products/{code}",
             "code": product.sku,
@@ -143,7 +163,6 @@ class SyliusAdapter(PlatformAdapter):
         if product.weight is not None:
             variant["weight"] = product.weight
         await self._request("POST", f"{ADMIN}/product-variants", json=variant)
-        return code
 
     async def push_products(self, products: Sequence[OutgoingProduct]) -> list[ItemOutcome]:
         return await each_item(products, self._upsert)

@@ -5,12 +5,17 @@ client libraries) for login, product listing and SKU stock. The product and pric
 request bodies could NOT be confirmed against a public reference (see below).
 
 - Auth: `POST /v3/auth/login` with the account's username and password answers a JWT
-  (`token`) and the account's `default_shop_id`; the token is sent as a bearer token.
+  (`token`) and the account's `default_shop_id`; the token is sent as a bearer token,
+  renewed shortly before its `exp` and once after a 401.
   `options.shop_id` picks another shop of the account.
 - Products: `GET /v3/shops/{shop}/products?limit=&page=` (also filtered by `sku`),
   `POST /v3/shops/{shop}/products` to create, `PUT /v3/shops/{shop}/products/{id}` to
-  update. The API has no batch endpoint, so one product per call; an unlinked product
-  is first looked up by SKU, so that a retried chunk updates what it already created.
+  update. The API has no batch endpoint, so one product per call. Nothing documents
+  a SKU as unique or a POST as matched to an existing product: each POST is taken to
+  create a new one, so an unlinked product is first looked up by SKU (the exact SKU
+  among the listing's results) and a retried chunk, after a create whose answer was
+  lost, updates what it already created. A created id is noted the moment it is
+  answered.
   The product carries one SKU entry (our SKU, EAN-13, price, stock, weight).
 - Pull: pages of `limit` products (`results`), until a short page or `total`.
 - Stock: `PUT /v3/shops/{shop}/skus/{sku}` with `{"method": "replace", "stock": n}`.
@@ -96,16 +101,24 @@ class WizishopAdapter(PlatformAdapter):
             ],
         }  # fmt: skip
         body = {key: value for key, value in body.items() if value is not None}
-        product_id = product.external_id
-        if product_id is None:
-            found = await self._call("GET", "/products", params={"sku": product.sku, "limit": 1})
-            results = found.get("results") or []
-            product_id = str(results[0]["id"]) if results else None
+        product_id = product.external_id or await self._by_sku(product.sku)
         if product_id is not None:
             await self._call("PUT", f"/products/{product_id}", json=body)
             return product_id
-        created = await self._call("POST", "/products", json=body)
-        return str(created["id"])
+        created = str((await self._call("POST", "/products", json=body))["id"])
+        self.note_created(product.product_id, created)
+        return created
+
+    async def _by_sku(self, sku: str) -> str | None:
+        """The id of the product holding `sku`: every POST creates a new product, so an
+        unlinked product is looked for before it is created (one created by a call whose
+        answer was lost, or by the merchant)."""
+        # How the filter matches is not documented: the exact SKU is picked among a few.
+        listing = await self._call("GET", "/products", params={"sku": sku, "limit": 20})
+        for result in listing.get("results") or []:
+            if any(entry.get("sku") == sku for entry in result.get("skus") or []):
+                return str(result["id"])
+        return None
 
     async def push_products(self, products: Sequence[OutgoingProduct]) -> list[ItemOutcome]:
         return await each_item(products, self._upsert)

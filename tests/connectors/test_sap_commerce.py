@@ -12,6 +12,8 @@ from starlette.responses import JSONResponse, Response
 from connectors.base import ConnectorConfig
 from connectors.http import PlatformError, PlatformHttp
 from connectors.sap_commerce import SapCommerceAdapter
+from tests.connectors.exactly_once_sessions import CHECKS, TOKEN_EXPIRY, Platform
+from tests.connectors.fakes.sap_commerce import BATCH, TOKEN_PATH, SapCommerce
 from tests.connectors.helpers import (
     FakePlatform,
     all_pages,
@@ -221,3 +223,30 @@ async def test_throttling_outage_and_refusal_are_mapped() -> None:
     async with running(fake) as (base, http):
         client = adapter(base, http)
         await assert_errors_mapped(fake, lambda: first_page(client))
+
+
+CREDENTIALS = {
+    "oauth": {"client_id": "client", "client_secret": "secret"},
+    "basic": {"username": "integrationuser", "password": "pw"},
+}
+
+
+def strict_sap(credentials: str = "oauth") -> Platform:
+    fake = SapCommerce()
+    return Platform(
+        fake.app(), fake.sessions,
+        lambda base: ConnectorConfig("sap_commerce", base, CREDENTIALS[credentials]),
+        writes=BATCH, login=TOKEN_PATH, token_calls=1,
+        records=lambda: {code for code, *_ in fake.products},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("check", sorted(CHECKS))
+async def test_each_product_exists_once_whatever_sap_commerce_answers(check: str) -> None:
+    await CHECKS[check](strict_sap())
+
+
+@pytest.mark.parametrize("check", sorted(set(CHECKS) - {TOKEN_EXPIRY}))
+async def test_with_an_integration_user_each_product_exists_once_too(check: str) -> None:
+    """Basic credentials: no token to renew, and the header stays on its host as well."""
+    await CHECKS[check](strict_sap("basic"))

@@ -16,6 +16,8 @@ from starlette.responses import JSONResponse, Response
 from connectors.base import ConnectorConfig
 from connectors.http import PlatformError, PlatformHttp
 from connectors.sfcc import SfccAdapter
+from tests.connectors.exactly_once_sessions import CHECKS, Platform
+from tests.connectors.fakes.sfcc import BATCH, TOKEN_PATH, Sfcc
 from tests.connectors.helpers import (
     FakePlatform,
     all_pages,
@@ -256,3 +258,19 @@ async def test_throttling_outage_and_refusal_are_mapped() -> None:
     async with running(fake) as (base, http):
         client = adapter(base, http)
         await assert_errors_mapped(fake, lambda: first_page(client))
+
+
+def strict_sfcc() -> Platform:
+    fake = Sfcc()
+    return Platform(
+        fake.app(), fake.sessions,
+        lambda base: ConnectorConfig("sfcc", base, {"client_id": "client", "client_secret": "secret"},
+                                     options={"token_url": f"{base}{TOKEN_PATH}"}),
+        writes=BATCH, login=TOKEN_PATH, records=lambda: set(fake.products),
+        token_calls=2,  # two batches of 50 a chunk
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("check", sorted(CHECKS))
+async def test_each_product_exists_once_whatever_sfcc_answers(check: str) -> None:
+    await CHECKS[check](strict_sfcc())

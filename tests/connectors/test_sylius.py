@@ -8,6 +8,9 @@ from starlette.responses import JSONResponse, Response
 from connectors.base import ConnectorConfig
 from connectors.http import PlatformError, PlatformHttp
 from connectors.sylius import SyliusAdapter
+from tests.connectors.exactly_once import FAULTS
+from tests.connectors.exactly_once_sessions import CHECKS, Platform, assert_exactly_once_through
+from tests.connectors.fakes.sylius import TOKEN_PATH, Sylius
 from tests.connectors.helpers import (
     FakePlatform,
     all_pages,
@@ -205,3 +208,27 @@ async def test_throttling_outage_and_refusal_are_mapped() -> None:
     async with running(fake) as (base, http):
         client = adapter(base, http)
         await assert_errors_mapped(fake, lambda: first_page(client))
+
+
+def strict_sylius(fake: Sylius) -> Platform:
+    credentials = {"email": "admin@example.com", "password": "sylius"}
+    return Platform(
+        fake.app(), fake.sessions,
+        lambda base: ConnectorConfig("sylius", base, credentials, channel="WEB"),
+        writes=f"{ADMIN}/products", login=TOKEN_PATH,
+        records=lambda: set(fake.products) & fake.complete(), token_calls=100,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("check", sorted(CHECKS))
+async def test_each_product_exists_once_with_its_variant_whatever_sylius_answers(
+    check: str,
+) -> None:
+    await CHECKS[check](strict_sylius(Sylius()))
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+async def test_a_variant_whose_answer_was_lost_is_not_created_again(fault: str) -> None:
+    platform = strict_sylius(Sylius())
+    platform.writes = f"{ADMIN}/product-variants"
+    await assert_exactly_once_through(platform, fault)

@@ -7,6 +7,8 @@ from starlette.responses import JSONResponse, Response
 from connectors.base import ConnectorConfig
 from connectors.http import PlatformError, PlatformHttp
 from connectors.wizishop import WizishopAdapter
+from tests.connectors.exactly_once_sessions import CHECKS, Platform
+from tests.connectors.fakes.wizishop import TOKEN_PATH, Wizishop
 from tests.connectors.helpers import (
     FakePlatform,
     all_pages,
@@ -148,3 +150,18 @@ async def test_throttling_outage_and_refusal_are_mapped() -> None:
     async with running(fake) as (base, http):
         client = adapter(base, http)
         await assert_errors_mapped(fake, lambda: first_page(client))
+
+
+def strict_wizishop() -> Platform:
+    fake = Wizishop()
+    credentials = {"username": "shop@example.com", "password": "pw"}
+    return Platform(
+        fake.app(), fake.sessions, lambda base: ConnectorConfig("wizishop", base, credentials),
+        writes=f"{SHOP}/products", login=TOKEN_PATH, records=lambda: set(fake.products),
+        token_calls=100,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("check", sorted(CHECKS))
+async def test_each_product_exists_once_whatever_wizishop_answers(check: str) -> None:
+    await CHECKS[check](strict_wizishop())
