@@ -2,6 +2,7 @@
 tokens read for their expiry, bearer and Basic headers for PlatformHttp.
 """
 
+import asyncio
 import base64
 import binascii
 import json
@@ -29,21 +30,24 @@ Item = TypeVar("Item", bound=Identified)
 class CachedToken:
     """An access token fetched when first needed and reused until shortly before it
     expires: token endpoints are rate-limited on their own. `fetch` answers the token
-    and its lifetime in seconds."""
+    and its lifetime in seconds. Requests sent at once wait for one fetch instead of
+    each making its own (a push's first calls go out several at a time)."""
 
     def __init__(self, fetch: Callable[[], Awaitable[tuple[str, float]]]) -> None:
         self._fetch = fetch
         self._token: str | None = None
         self._expires_at = 0.0
+        self._lock = asyncio.Lock()
 
     async def get(self, refresh: bool = False) -> str:
         """The token; a new one when it is about to expire, or on `refresh` (the platform
         refused the current one with a 401)."""
-        if refresh or self._token is None or time.monotonic() >= self._expires_at:
-            token, lifetime = await self._fetch()
-            self._token = token
-            self._expires_at = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS)
-        return self._token
+        async with self._lock:
+            if refresh or self._token is None or time.monotonic() >= self._expires_at:
+                token, lifetime = await self._fetch()
+                self._token = token
+                self._expires_at = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS)
+            return self._token
 
 
 def basic_authorization(user: str, password: str) -> str:
