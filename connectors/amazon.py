@@ -154,10 +154,12 @@ class AmazonAdapter(PlatformAdapter):
         return attributes
 
     async def _submit(self, method: str, sku: str, body: dict[str, Any]) -> str:
-        """PUT or PATCH one listing; an INVALID submission is that item's refusal."""
+        """PUT or PATCH one listing; an INVALID submission is that item's refusal. Both are
+        safe to send again: a PUT replaces the listing of the SKU, a PATCH replaces
+        attributes."""
         answer = await self._request(
             method, self._item_path(sku), params=self._params(),
-            json={"productType": self.product_type, **body},
+            json={"productType": self.product_type, **body}, idempotent=True,
         )  # fmt: skip
         if answer.get("status") != "ACCEPTED":
             issues = [i for i in answer.get("issues", []) if i.get("severity") == "ERROR"]
