@@ -9,7 +9,10 @@ from starlette.routing import Route
 
 from connectors.base import ConnectorConfig, PriceLevel, StockLevel
 from connectors.http import PlatformError
+from tests.connectors.exactly_once import FAULTS
+from tests.connectors.fakes.amazon import LISTINGS, SellerCentral
 from tests.connectors.recording import Fake, check_error_mapping, connected, products
+from tests.connectors.upsert_matrix import CASES, UpsertPlatform, check_exactly_once
 
 RATE = {"x-amzn-RateLimit-Limit": "2.0"}
 
@@ -157,3 +160,21 @@ async def test_amazon_puts_a_chunk_of_100_skus_a_few_at_a_time() -> None:
     assert [o.ok for o in outcomes] == [n != 1 for n in range(100)]
     assert len([r for r in fake.received if r.method == "PUT"]) == 100
     assert fake.most_in_flight <= 5
+
+
+# Listings are upserts by seller SKU: a lost answer costs one PUT again, never a listing.
+SELLER_CENTRAL = UpsertPlatform(
+    fake=SellerCentral, upserts=lambda fake: fake.listings, config=config,
+    write=LISTINGS, method="PUT", rows_per_write=1, token_header="x-amz-access-token",
+    login="/auth/o2/token", expire_after=100, key=lambda product: product.sku,
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+async def test_250_listings_exist_once_whatever_amazon_answers(fault: str) -> None:
+    await check_exactly_once(SELLER_CENTRAL, fault)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+async def test_amazon_tokens_and_redirects(case: str) -> None:
+    await CASES[case](SELLER_CENTRAL)

@@ -1,7 +1,6 @@
 """Google Merchant Center adapter against a fake Merchant API (products v1) and OAuth2
 token endpoint; the fake answers 410 Gone on the retired Content API v2.1."""
 
-import base64
 import json
 import urllib.parse
 import uuid
@@ -15,41 +14,21 @@ from starlette.routing import Route
 
 from connectors.base import ConnectorConfig, ConnectorUnusable, PriceLevel, StockLevel
 from connectors.http import PlatformError
+from tests.connectors.exactly_once import FAULTS
+from tests.connectors.fakes.google_merchant import (
+    ACCOUNT,
+    DATA_SOURCE,
+    INSERT,
+    MerchantCenter,
+    attribute_errors,
+    google_error,
+    input_key,
+    unpadded,
+)
 from tests.connectors.recording import Fake, bearer, check_error_mapping, connected, products
+from tests.connectors.upsert_matrix import CASES, UpsertPlatform, check_exactly_once
 
 SERVICE_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def unpadded(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-ACCOUNT = "accounts/123456"
-DATA_SOURCE = f"{ACCOUNT}/dataSources/777"
-AVAILABILITY = {"IN_STOCK", "OUT_OF_STOCK", "PREORDER", "LIMITED_AVAILABILITY", "BACKORDER"}
-
-
-def google_error(code: int, status: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, "status": status}}, code)
-
-
-def input_key(segment: str) -> str:
-    """A product input id as the Merchant API reads it: tilde form, or unpadded base64url."""
-    return segment if "~" in segment else unpadded(segment).decode()
-
-
-def attribute_errors(attributes: dict) -> str | None:
-    """The checks the Merchant API makes on the attributes this adapter sends."""
-    price = attributes.get("price")
-    if price is not None and (
-        set(price) != {"amountMicros", "currencyCode"} or not str(price["amountMicros"]).isdigit()
-    ):
-        return "[price] amountMicros and currencyCode expected"
-    if attributes.get("availability", "IN_STOCK") not in AVAILABILITY:
-        return "[availability] invalid enum value"
-    if not isinstance(attributes.get("gtins", []), list):
-        return "[gtins] must be a list"
-    return None
 
 
 def google_fake(*, products_retired: bool = False) -> tuple[Fake, list[Route]]:
@@ -304,3 +283,22 @@ async def test_google_merchant_asks_for_its_data_source_before_any_call() -> Non
         with pytest.raises(PlatformError, match="data_source"):
             await adapter.test()
     assert fake.received == []
+
+
+# Product inputs are upserts by language, feed label and offer id: a lost answer costs
+# one insert again, never a product.
+MERCHANT_CENTER = UpsertPlatform(
+    fake=MerchantCenter, upserts=lambda fake: fake.inputs, config=refresh_config,
+    write=INSERT, method="POST", rows_per_write=1, token_header="authorization",
+    login="/token", expire_after=100, key=lambda product: f"fr~FR~{product.sku}",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+async def test_250_products_exist_once_whatever_google_merchant_answers(fault: str) -> None:
+    await check_exactly_once(MERCHANT_CENTER, fault)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+async def test_google_merchant_tokens_and_redirects(case: str) -> None:
+    await CASES[case](MERCHANT_CENTER)

@@ -2,12 +2,16 @@
 
 from dataclasses import replace
 
+import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from connectors.base import ConnectorConfig, PriceLevel, StockLevel
+from tests.connectors.exactly_once import FAULTS
+from tests.connectors.fakes.shopware import SYNC, Shop
 from tests.connectors.recording import Fake, bearer, check_error_mapping, connected, products
+from tests.connectors.upsert_matrix import CASES, UpsertPlatform, check_exactly_once
 
 EUR = "b7d2554b0ce847cd82f3ac9bd1c0dfca"
 
@@ -124,3 +128,21 @@ async def test_shopware_sends_a_chunk_of_100_in_one_sync() -> None:
     assert all(o.ok for o in outcomes) and len(outcomes) == 100
     (sync,) = fake.calls("POST", "/api/_action/sync")
     assert len(sync.json()["pim-products"]["payload"]) == 100
+
+
+# Products are upserted by our UUID: a lost answer costs one sync again, never a product.
+SHOP = UpsertPlatform(
+    fake=Shop, upserts=lambda fake: fake.products, config=config, write=SYNC,
+    method="POST", rows_per_write=100, token_header="authorization",
+    login="/api/oauth/token", expire_after=1, key=lambda product: product.product_id.hex,
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+async def test_250_products_exist_once_whatever_shopware_answers(fault: str) -> None:
+    await check_exactly_once(SHOP, fault)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+async def test_shopware_tokens_and_redirects(case: str) -> None:
+    await CASES[case](SHOP)

@@ -1,0 +1,113 @@
+"""A strict loopback Selling Partner API: Login with Amazon's token exchange, the
+Sellers API's marketplace participations and the Listings Items API 2021-08-01 PUT,
+shaped from developer-docs.amazon.com/sp-api.
+
+A PUT of a listing item is an upsert by seller SKU: the listing is replaced, never
+doubled; `listings.writes` counts the PUTs processed per SKU. Refused as Amazon
+refuses them: a missing or unknown access token (403 Unauthorized), another seller
+or marketplace, a body with fields the API does not know (400 InvalidInput); a
+submission lacking what the LISTING requirements need is answered INVALID with its
+issues and not stored.
+"""
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from tests.connectors.fakes.oauth import is_refresh_grant
+from tests.connectors.fakes.upserts import Upserts
+
+SELLER = "A2SELLER"
+MARKETPLACE = "A13V1IB3VIYZZH"
+ACCESS_TOKEN = "Atza|token"
+CREDENTIALS = {"client_id": "amzn1.application-oa2-client.x", "client_secret": "secret",
+               "refresh_token": "Atzr|refresh"}  # fmt: skip
+LISTINGS = "/listings/2021-08-01/items"
+# What a LISTING of product type PRODUCT needs (the product type definition's "required").
+REQUIRED = ("item_name", "brand", "externally_assigned_product_identifier", "condition_type")
+REQUIREMENTS = {"LISTING", "LISTING_PRODUCT_ONLY", "LISTING_OFFER_ONLY"}
+# Attributes addressed to no marketplace in particular.
+ANY_MARKETPLACE = {"fulfillment_availability"}
+
+
+def errors(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"errors": [{"code": code, "message": message, "details": ""}]}, status)
+
+
+def issues_of(attributes: dict[str, Any]) -> list[dict[str, str]]:
+    issues = [{"code": "90220", "message": f"'{name}' is required but not supplied.",
+               "severity": "ERROR", "attributeNames": [name]}
+              for name in REQUIRED if not attributes.get(name)]  # fmt: skip
+    for name, values in attributes.items():
+        if not isinstance(values, list) or not all(isinstance(v, dict) for v in values):
+            issues.append({"code": "4000001", "message": f"'{name}' must be an array of objects",
+                           "severity": "ERROR", "attributeNames": [name]})  # fmt: skip
+        elif name not in ANY_MARKETPLACE and any(
+            v.get("marketplace_id") != MARKETPLACE for v in values
+        ):
+            issues.append({"code": "4000003", "message": f"'{name}': unknown marketplace_id",
+                           "severity": "ERROR", "attributeNames": [name]})  # fmt: skip
+    return issues
+
+
+@dataclass
+class SellerCentral:
+    listings: Upserts = field(default_factory=Upserts)
+    token_requests: int = 0
+    submissions: Any = field(default_factory=lambda: itertools.count(1))
+
+    def app(self) -> Starlette:
+        async def token(request: Request) -> JSONResponse:
+            self.token_requests += 1
+            if not await is_refresh_grant(request, CREDENTIALS):
+                return JSONResponse({"error": "invalid_grant",
+                                     "error_description": "The request has an invalid grant"}, 400)  # fmt: skip
+            return JSONResponse({"access_token": ACCESS_TOKEN, "token_type": "bearer",
+                                 "expires_in": 3600, "refresh_token": CREDENTIALS["refresh_token"]})  # fmt: skip
+
+        def refused(request: Request) -> JSONResponse | None:
+            if request.headers.get("x-amz-access-token") != ACCESS_TOKEN:
+                return errors(403, "Unauthorized", "Access to requested resource is denied.")
+            return None
+
+        async def participations(request: Request) -> JSONResponse:
+            if answer := refused(request):
+                return answer
+            return JSONResponse({"payload": [{
+                "marketplace": {"id": MARKETPLACE, "name": "Amazon.fr", "countryCode": "FR"},
+                "participation": {"isParticipating": True, "hasSuspendedListings": False}}]})  # fmt: skip
+
+        async def put(request: Request) -> JSONResponse:
+            if answer := refused(request):
+                return answer
+            if request.path_params["seller"] != SELLER:
+                return errors(403, "Unauthorized", "Access to requested resource is denied.")
+            if request.query_params.get("marketplaceIds") != MARKETPLACE:
+                return errors(400, "InvalidInput", "marketplaceIds is required")
+            body = await request.json()
+            unknown = set(body) - {"productType", "requirements", "attributes"}
+            if (
+                unknown
+                or not body.get("productType")
+                or not isinstance(body.get("attributes"), dict)
+            ):
+                return errors(400, "InvalidInput", f"invalid body {sorted(unknown)}")
+            if body.get("requirements", "LISTING") not in REQUIREMENTS:
+                return errors(400, "InvalidInput", "requirements")
+            sku = request.path_params["sku"]
+            answer = {"sku": sku, "submissionId": f"sub-{next(self.submissions)}"}
+            if issues := issues_of(body["attributes"]):
+                return JSONResponse({**answer, "status": "INVALID", "issues": issues})
+            self.listings.upsert(sku, body)
+            return JSONResponse({**answer, "status": "ACCEPTED", "issues": []})
+
+        return Starlette(routes=[
+            Route("/auth/o2/token", token, methods=["POST"]),
+            Route("/sellers/v1/marketplaceParticipations", participations),
+            Route(LISTINGS + "/{seller}/{sku}", put, methods=["PUT"]),
+        ])  # fmt: skip
