@@ -9,7 +9,10 @@ exchange, usage plans and rate limits).
   `refresh_token`; option `token_url` replaces it) for an access token of an hour, sent
   as `x-amz-access-token` to the regional endpoint (base URL, e.g.
   `https://sellingpartnerapi-eu.amazon.com`). Options: `seller_id`, `marketplace_id`,
-  `product_type` (default PRODUCT), `language_tag` (default fr_FR).
+  `product_type` (default PRODUCT), `language_tag` (default fr_FR). The token is
+  renewed a minute before it expires, and once when a call is refused with it: a 401,
+  or the SP-API's own way of saying it, a 403 Unauthorized whose details say "The
+  access token you provided has expired." (amzn/selling-partner-api-models #4122).
 - Test: `GET /sellers/v1/marketplaceParticipations`, checking the marketplace is there.
 - Products: `PUT /listings/2021-08-01/items/{sellerId}/{sku}` (requirements LISTING):
   item name, description, brand, EAN (`externally_assigned_product_identifier`), new
@@ -28,6 +31,7 @@ exchange, usage plans and rate limits).
   answered; 5/s as documented until then).
 """
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from functools import partial
 from typing import Any
@@ -87,6 +91,15 @@ class AmazonAdapter(PlatformAdapter):
         return str(body["access_token"]), float(body.get("expires_in", 3600))
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            return await self._send(method, path, **kwargs)
+        except PlatformError as exc:
+            if not _token_expired(exc):
+                raise
+        await self.token.get(refresh=True)
+        return await self._send(method, path, **kwargs)
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> Any:
         async def auth(refresh: bool) -> dict[str, str]:
             return {"x-amz-access-token": await self.token.get(refresh)}
 
@@ -209,6 +222,18 @@ class AmazonAdapter(PlatformAdapter):
             token = (body.get("pagination") or {}).get("nextToken")
             if not token:
                 return
+
+
+def _token_expired(exc: PlatformError) -> bool:
+    """The SP-API's answer to an expired access token: a 403 Unauthorized saying so."""
+    if exc.status != 403:
+        return False
+    try:
+        errors = json.loads(exc.body or "").get("errors") or []
+    except (ValueError, AttributeError):
+        return False
+    return any(e.get("code") == "Unauthorized" and "expired" in str(e.get("details", "")).lower()
+               for e in errors)  # fmt: skip
 
 
 def _first(attributes: dict[str, Any], name: str) -> Any:

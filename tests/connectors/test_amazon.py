@@ -9,10 +9,17 @@ from starlette.routing import Route
 
 from connectors.base import ConnectorConfig, PriceLevel, StockLevel
 from connectors.http import PlatformError
-from tests.connectors.exactly_once import FAULTS
+from tests.connectors.exactly_once import FAULTS, outgoing, push_all
 from tests.connectors.fakes.amazon import LISTINGS, SellerCentral
+from tests.connectors.fakes.faults import Faults
 from tests.connectors.recording import Fake, check_error_mapping, connected, products
-from tests.connectors.upsert_matrix import CASES, UpsertPlatform, check_exactly_once
+from tests.connectors.upsert_matrix import (
+    CASES,
+    UpsertPlatform,
+    assert_each_once,
+    check_exactly_once,
+    served,
+)
 
 RATE = {"x-amzn-RateLimit-Limit": "2.0"}
 
@@ -178,3 +185,12 @@ async def test_250_listings_exist_once_whatever_amazon_answers(fault: str) -> No
 @pytest.mark.parametrize("case", sorted(CASES))
 async def test_amazon_tokens_and_redirects(case: str) -> None:
     await CASES[case](SELLER_CENTRAL)
+
+
+async def test_an_access_token_amazon_says_expired_with_a_403_is_renewed() -> None:
+    """The SP-API refuses an expired access token with a 403 Unauthorized, not a 401."""
+    fake, products = SellerCentral(token_calls=100), outgoing()
+    async with served(SELLER_CENTRAL, fake, Faults()) as (adapter, _base):
+        links = await push_all(adapter, products)
+    assert fake.token_requests >= 3  # 250 calls, 100 a token
+    assert_each_once(SELLER_CENTRAL, fake, products, links, lost_answers=0)

@@ -4,13 +4,14 @@ shaped from developer-docs.amazon.com/sp-api.
 
 A PUT of a listing item is an upsert by seller SKU: the listing is replaced, never
 doubled; `listings.writes` counts the PUTs processed per SKU. Refused as Amazon
-refuses them: a missing or unknown access token (403 Unauthorized), another seller
-or marketplace, a body with fields the API does not know (400 InvalidInput); a
-submission lacking what the LISTING requirements need is answered INVALID with its
+refuses them: a missing, unknown or expired access token (403 Unauthorized: the
+SP-API does not say it with a 401), another seller or marketplace, a body with
+fields the API does not know (400 InvalidInput); a submission lacking what the LISTING requirements need is answered INVALID with its
 issues and not stored.
 """
 
 import itertools
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,9 +58,22 @@ def issues_of(attributes: dict[str, Any]) -> list[dict[str, str]]:
 
 @dataclass
 class SellerCentral:
+    """`token_calls`: calls an access token serves before Amazon says it expired (403
+    Unauthorized, as the SP-API answers an expired token); each token request issues
+    a new one."""
+
+    token_calls: int | None = None
     listings: Upserts = field(default_factory=Upserts)
     token_requests: int = 0
+    used: Counter[str] = field(default_factory=Counter)  # calls served by each token issued
     submissions: Any = field(default_factory=lambda: itertools.count(1))
+
+    def issue(self) -> str:
+        token = (
+            ACCESS_TOKEN if self.token_calls is None else f"{ACCESS_TOKEN}-{self.token_requests}"
+        )
+        self.used[token] += 0
+        return token
 
     def app(self) -> Starlette:
         async def token(request: Request) -> JSONResponse:
@@ -67,12 +81,18 @@ class SellerCentral:
             if not await is_refresh_grant(request, CREDENTIALS):
                 return JSONResponse({"error": "invalid_grant",
                                      "error_description": "The request has an invalid grant"}, 400)  # fmt: skip
-            return JSONResponse({"access_token": ACCESS_TOKEN, "token_type": "bearer",
+            return JSONResponse({"access_token": self.issue(), "token_type": "bearer",
                                  "expires_in": 3600, "refresh_token": CREDENTIALS["refresh_token"]})  # fmt: skip
 
         def refused(request: Request) -> JSONResponse | None:
-            if request.headers.get("x-amz-access-token") != ACCESS_TOKEN:
+            token = request.headers.get("x-amz-access-token", "")
+            if token not in self.used:
                 return errors(403, "Unauthorized", "Access to requested resource is denied.")
+            self.used[token] += 1
+            if self.token_calls is not None and self.used[token] > self.token_calls:
+                return JSONResponse({"errors": [{
+                    "code": "Unauthorized", "message": "Access to requested resource is denied.",
+                    "details": "The access token you provided has expired."}]}, 403)  # fmt: skip
             return None
 
         async def participations(request: Request) -> JSONResponse:
