@@ -1,6 +1,7 @@
 """Amazon adapter against a fake SP-API (LWA token endpoint, Sellers, Listings Items 2021-08-01)."""
 
 import urllib.parse
+from dataclasses import replace
 
 import pytest
 from starlette.requests import Request
@@ -194,3 +195,15 @@ async def test_an_access_token_amazon_says_expired_with_a_403_is_renewed() -> No
         links = await push_all(adapter, products)
     assert fake.token_requests >= 3  # 250 calls, 100 a token
     assert_each_once(SELLER_CENTRAL, fake, products, links, lost_answers=0)
+
+
+async def test_a_listing_amazon_finds_incomplete_fails_alone() -> None:
+    """Amazon answers such a PUT 200 with status INVALID and its issues: not stored."""
+    seller_central, products = SellerCentral(), outgoing(3)
+    products[1] = replace(products[1], brand=None)
+    async with served(SELLER_CENTRAL, seller_central, Faults()) as (adapter, _base):
+        outcomes = await adapter.push_products(products)
+    assert [(o.ok, o.error) for o in outcomes] == [
+        (True, None), (False, "90220: 'brand' is required but not supplied."), (True, None),
+    ]  # fmt: skip
+    assert set(seller_central.listings.records) == {p.sku for p in products[::2]}

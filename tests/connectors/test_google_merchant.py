@@ -4,6 +4,7 @@ token endpoint; the fake answers 410 Gone on the retired Content API v2.1."""
 import json
 import urllib.parse
 import uuid
+from dataclasses import replace
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -14,7 +15,8 @@ from starlette.routing import Route
 
 from connectors.base import ConnectorConfig, ConnectorUnusable, PriceLevel, StockLevel
 from connectors.http import PlatformError
-from tests.connectors.exactly_once import FAULTS
+from tests.connectors.exactly_once import FAULTS, outgoing
+from tests.connectors.fakes.faults import Faults
 from tests.connectors.fakes.google_merchant import (
     ACCOUNT,
     DATA_SOURCE,
@@ -26,7 +28,12 @@ from tests.connectors.fakes.google_merchant import (
     unpadded,
 )
 from tests.connectors.recording import Fake, bearer, check_error_mapping, connected, products
-from tests.connectors.upsert_matrix import CASES, UpsertPlatform, check_exactly_once
+from tests.connectors.upsert_matrix import (
+    CASES,
+    UpsertPlatform,
+    check_exactly_once,
+    served,
+)
 
 SERVICE_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
@@ -302,3 +309,14 @@ async def test_250_products_exist_once_whatever_google_merchant_answers(fault: s
 @pytest.mark.parametrize("case", sorted(CASES))
 async def test_google_merchant_tokens_and_redirects(case: str) -> None:
     await CASES[case](MERCHANT_CENTER)
+
+
+async def test_an_offer_id_google_refuses_fails_that_product_alone() -> None:
+    merchant_center, products = MerchantCenter(), outgoing(3)
+    products[1] = replace(products[1], sku="X" * 51)  # offer ids have 50 characters at most
+    async with served(MERCHANT_CENTER, merchant_center, Faults()) as (adapter, _base):
+        outcomes = await adapter.push_products(products)
+    assert [(o.ok, o.error) for o in outcomes] == [
+        (True, None), (False, "[offerId] too long"), (True, None),
+    ]  # fmt: skip
+    assert set(merchant_center.inputs.records) == {f"fr~FR~{p.sku}" for p in products[::2]}

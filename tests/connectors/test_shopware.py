@@ -8,10 +8,16 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from connectors.base import ConnectorConfig, PriceLevel, StockLevel
-from tests.connectors.exactly_once import FAULTS
+from tests.connectors.exactly_once import FAULTS, outgoing
+from tests.connectors.fakes.faults import Faults
 from tests.connectors.fakes.shopware import SYNC, Shop
 from tests.connectors.recording import Fake, bearer, check_error_mapping, connected, products
-from tests.connectors.upsert_matrix import CASES, UpsertPlatform, check_exactly_once
+from tests.connectors.upsert_matrix import (
+    CASES,
+    UpsertPlatform,
+    check_exactly_once,
+    served,
+)
 
 EUR = "b7d2554b0ce847cd82f3ac9bd1c0dfca"
 
@@ -146,3 +152,15 @@ async def test_250_products_exist_once_whatever_shopware_answers(fault: str) -> 
 @pytest.mark.parametrize("case", sorted(CASES))
 async def test_shopware_tokens_and_redirects(case: str) -> None:
     await CASES[case](SHOP)
+
+
+async def test_a_product_number_shopware_already_has_fails_that_product_alone() -> None:
+    """Made by hand in the administration under an id of Shopware's: the sync is
+    refused whole, the product with that number fails, the others are sent again."""
+    shop, products = Shop(), outgoing(3)
+    shop.products.upsert("a" * 32, {"id": "a" * 32, "productNumber": products[1].sku})
+    async with served(SHOP, shop, Faults()) as (adapter, _base):
+        outcomes = await adapter.push_products(products)
+    assert [o.ok for o in outcomes] == [True, False, True]
+    assert outcomes[1].error == f'Product with number "{products[1].sku}" already exists.'
+    assert set(shop.products.records) == {"a" * 32, *(p.product_id.hex for p in products[::2])}
