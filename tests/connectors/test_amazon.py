@@ -1,4 +1,7 @@
-"""Amazon adapter against a fake SP-API (LWA token endpoint, Sellers, Listings Items 2021-08-01)."""
+"""Amazon adapter against a fake SP-API (LWA token endpoint, Sellers, Listings Items
+2021-08-01), and against the strict one of tests.connectors.fakes.amazon: each
+listing once through the exactly-once matrix, expired tokens (Amazon's 403 as well as
+a 401) and redirects."""
 
 import urllib.parse
 from dataclasses import replace

@@ -1,5 +1,7 @@
 """Google Merchant Center adapter against a fake Merchant API (products v1) and OAuth2
-token endpoint; the fake answers 410 Gone on the retired Content API v2.1."""
+token endpoint; the fake answers 410 Gone on the retired Content API v2.1. Against the
+strict one of tests.connectors.fakes.google_merchant: each product once through the
+exactly-once matrix, expired tokens and redirects."""
 
 import json
 import urllib.parse

@@ -1,4 +1,6 @@
-"""Shopware 6 adapter against a fake Admin API (OAuth token, sync endpoint, search)."""
+"""Shopware 6 adapter against a fake Admin API (OAuth token, sync endpoint, search),
+and against the strict one of tests.connectors.fakes.shopware: each product once
+through the exactly-once matrix, expired tokens and redirects."""
 
 from dataclasses import replace
 
