@@ -12,7 +12,7 @@ from starlette.routing import Route
 from connectors.base import ConnectorConfig, PriceLevel, StockLevel
 from tests.connectors.exactly_once import FAULTS, outgoing
 from tests.connectors.fakes.faults import Faults
-from tests.connectors.fakes.shopware import SYNC, Shop
+from tests.connectors.fakes.shopware import SYNC, TAX_ID, Shop
 from tests.connectors.recording import Fake, bearer, check_error_mapping, connected, products
 from tests.connectors.upsert_matrix import (
     CASES,
@@ -71,7 +71,7 @@ def shopware_fake() -> tuple[Fake, list[Route]]:
 
 def config(base: str) -> ConnectorConfig:
     return ConnectorConfig("shopware", base, {"client_id": "SWIA", "client_secret": "s3"},
-                           options={"tax_id": "tax-20"})  # fmt: skip
+                           options={"tax_id": TAX_ID})  # fmt: skip
 
 
 async def test_shopware_end_to_end() -> None:
@@ -91,7 +91,7 @@ async def test_shopware_end_to_end() -> None:
         assert first.headers["indexing-behavior"] == "use-queue-indexing"
         assert first.json()["pim-products"]["payload"][0] == {
             "id": batch[0].product_id.hex, "productNumber": "SKU-0", "name": "Produit 0",
-            "description": "Description 0", "active": True, "taxId": "tax-20", "stock": 0,
+            "description": "Description 0", "active": True, "taxId": TAX_ID, "stock": 0,
             "ean": "3000000000000", "weight": 0.5,
             "price": [{"currencyId": EUR, "gross": 10.0, "net": 8.3333, "linked": True}],
         }  # fmt: skip

@@ -7,7 +7,8 @@ digits): a row sent again updates the product it made, never doubles it;
 one transaction and refuses it whole (400, each error pointing at
 `/{operation}/{index}/{field}`) for: a new product without what Shopware requires
 (productNumber, name, stock, taxId, price), a productNumber another product has, a
-field the product definition does not know, a malformed id or price. No or another
+field the product definition does not know, a malformed id or price, a tax or
+currency the shop does not have. No or another
 bearer: 401.
 """
 
@@ -26,6 +27,9 @@ ACCESS_TOKEN = "sw-token"
 CREDENTIALS = {"client_id": "SWIA", "client_secret": "s3"}
 SYNC = "/api/_action/sync"
 ID = re.compile(r"^[0-9a-f]{32}$")
+# The shop's taxes and currencies, by id (a foreign key must name one).
+TAX_ID = "d7b9f9b3e5a04f0e8c2f6a9c1b3d5e7f"
+CURRENCY_ID = "b7d2554b0ce847cd82f3ac9bd1c0dfca"
 REQUIRED = ("productNumber", "name", "stock", "taxId", "price")
 FIELDS = {"id", "productNumber", "name", "description", "active", "taxId", "stock", "ean",
           "price", "weight"}  # fmt: skip
@@ -54,10 +58,13 @@ class Shop:
             found += [violation(f"{pointer}/{name}", "VIOLATION::IS_BLANK_ERROR",
                                 "This value should not be blank.")
                       for name in REQUIRED if row.get(name) in (None, "", [])]  # fmt: skip
+        if row.get("taxId") not in (None, TAX_ID):
+            found.append(violation(f"{pointer}/taxId", "FRAMEWORK__WRITE_CONSTRAINT_VIOLATION",
+                                   "The tax does not exist."))  # fmt: skip
         for price in row.get("price") or []:
-            if set(price) != PRICE_FIELDS:
+            if set(price) != PRICE_FIELDS or price["currencyId"] != CURRENCY_ID:
                 found.append(violation(f"{pointer}/price", "VIOLATION::MISSING_FIELD",
-                                       "currencyId, gross, net and linked are required"))  # fmt: skip
+                                       "currencyId of a currency, gross, net and linked are required"))  # fmt: skip
         number = row.get("productNumber")
         if number is not None and numbers.setdefault(number, row["id"]) != row["id"]:
             found.append(violation(f"{pointer}/productNumber", "CONTENT__DUPLICATE_PRODUCT_NUMBER",
