@@ -49,9 +49,9 @@ from connectors.base import (
     StockLevel,
     register,
 )
-from connectors.http import PlatformError, PlatformHttp, Rate
+from connectors.http import Auth, PlatformError, PlatformHttp, Rate
 from connectors.item_calls import default_wait, each_concurrently
-from connectors.tokens import CachedToken
+from connectors.tokens import CachedToken, token_header
 
 LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
 LISTINGS = "/listings/2021-08-01/items"
@@ -91,18 +91,16 @@ class AmazonAdapter(PlatformAdapter):
         return str(body["access_token"]), float(body.get("expires_in", 3600))
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        auth = token_header(self.token, "x-amz-access-token")
         try:
-            return await self._send(method, path, **kwargs)
+            return await self._send(method, path, auth, **kwargs)
         except PlatformError as exc:
             if not _token_expired(exc):
                 raise
-        await self.token.get(refresh=True)
-        return await self._send(method, path, **kwargs)
+        await auth(True)
+        return await self._send(method, path, auth, **kwargs)
 
-    async def _send(self, method: str, path: str, **kwargs: Any) -> Any:
-        async def auth(refresh: bool) -> dict[str, str]:
-            return {"x-amz-access-token": await self.token.get(refresh)}
-
+    async def _send(self, method: str, path: str, auth: Auth, **kwargs: Any) -> Any:
         with default_wait(1 / self.rate):
             response = await self.http.request(
                 method, self.base + path, headers={"Accept": "application/json"}, auth=auth,
