@@ -56,6 +56,7 @@ from connectors.tokens import CachedToken, token_header
 LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
 LISTINGS = "/listings/2021-08-01/items"
 RATE_HEADER = "x-amzn-RateLimit-Limit"
+TOKEN_HEADER = "x-amz-access-token"
 DOCUMENTED_RATE = 5.0  # requests per second of the Listings Items operations
 PAGE_SIZE = 20  # searchListingsItems' maximum
 
@@ -91,14 +92,14 @@ class AmazonAdapter(PlatformAdapter):
         return str(body["access_token"]), float(body.get("expires_in", 3600))
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        auth = token_header(self.token, "x-amz-access-token")
+        auth = token_header(self.token, TOKEN_HEADER)
         try:
             return await self._send(method, path, auth, **kwargs)
         except PlatformError as exc:
             if not _token_expired(exc):
                 raise
         await auth(True)
-        return await self._send(method, path, auth, **kwargs)
+        return await self._send(method, path, token_header(self.token, TOKEN_HEADER), **kwargs)
 
     async def _send(self, method: str, path: str, auth: Auth, **kwargs: Any) -> Any:
         with default_wait(1 / self.rate):
