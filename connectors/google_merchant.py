@@ -27,7 +27,8 @@ adapter used before was shut down on 18 August 2026.
   `nextPageToken`.
 - Stock: the Merchant API has availability, not quantities: `PATCH
   …/productInputs/{id}?updateMask=productAttributes.availability` (in stock when the
-  quantity is positive). Prices: the same with `productAttributes.price`. The id is
+  quantity is positive). Prices: the same with `productAttributes.price`. A patch
+  sets a value, so one whose answer was lost is sent again at once. The id is
   derived from the SKU, sent base64url-encoded as Google recommends.
 - Tokens: a 401 renews the access token once and sends the request again; tokens are
   renewed a minute before the `expires_in` Google gives.
@@ -210,7 +211,7 @@ class GoogleMerchantAdapter(PlatformAdapter):
             "PATCH", self._input_path(sku),
             params={"dataSource": self.data_source,
                     "updateMask": f"productAttributes.{field}"},
-            json={"productAttributes": {field: value}},
+            json={"productAttributes": {field: value}}, idempotent=True,
         )  # fmt: skip
         return self.product_key(sku)
 

@@ -178,6 +178,7 @@ SELLER_CENTRAL = UpsertPlatform(
     fake=SellerCentral, upserts=lambda fake: fake.listings, config=config,
     write=LISTINGS, method="PUT", rows_per_write=1, token_header="x-amz-access-token",
     login="/auth/o2/token", expire_after=100, key=lambda product: product.sku,
+    update=LISTINGS, update_method="PATCH",
 )  # fmt: skip
 
 

@@ -26,7 +26,7 @@ from tests.connectors.fakes.google_merchant import (
     MerchantCenter,
     attribute_errors,
     google_error,
-    input_key,
+    patched,
     unpadded,
 )
 from tests.connectors.recording import Fake, bearer, check_error_mapping, connected, products
@@ -105,21 +105,10 @@ def google_fake(*, products_retired: bool = False) -> tuple[Fake, list[Route]]:
                              "product": f"{ACCOUNT}/products/{key}"})  # fmt: skip
 
     async def patch(request: Request) -> JSONResponse:
-        key = input_key(request.path_params["input"])
-        if request.query_params.get("dataSource") != DATA_SOURCE:
-            return google_error(400, "INVALID_ARGUMENT", "dataSource is required")
-        if key not in inputs:
-            return google_error(404, "NOT_FOUND", f"{ACCOUNT}/productInputs/{key} not found")
-        given = (await request.json()).get("productAttributes", {})
-        if error := attribute_errors(given):
-            return google_error(400, "INVALID_ARGUMENT", error)
-        attributes = inputs[key].setdefault("productAttributes", {})
-        for path in request.query_params["updateMask"].split(","):
-            field = path.removeprefix("productAttributes.")
-            if field in given:
-                attributes[field] = given[field]
-            else:  # in the mask, not in the body: deleted
-                attributes.pop(field, None)
+        result = await patched(request, inputs)
+        if isinstance(result, JSONResponse):
+            return result
+        key, inputs[key] = result
         return JSONResponse({**inputs[key], "name": f"{ACCOUNT}/productInputs/{key}"})
 
     async def list_products(request: Request) -> JSONResponse:
@@ -300,6 +289,7 @@ MERCHANT_CENTER = UpsertPlatform(
     fake=MerchantCenter, upserts=lambda fake: fake.inputs, config=refresh_config,
     write=INSERT, method="POST", rows_per_write=1, token_header="authorization",
     login="/token", expire_after=100, key=lambda product: f"fr~FR~{product.sku}",
+    update="/productInputs/", update_method="PATCH",
 )  # fmt: skip
 
 

@@ -143,6 +143,7 @@ SHOP = UpsertPlatform(
     fake=Shop, upserts=lambda fake: fake.products, config=config, write=SYNC,
     method="POST", rows_per_write=100, token_header="authorization",
     login="/api/oauth/token", expire_after=1, key=lambda product: product.product_id.hex,
+    update=SYNC, update_method="POST",
 )  # fmt: skip
 
 

@@ -1,8 +1,9 @@
 """The exactly-once matrix of tests.connectors.exactly_once for the platforms whose
 writes are upserts by a key the push chooses (Amazon listings by seller SKU, Google
 product inputs by language, feed label and offer id, Shopware products by our UUID),
-plus what their tokens and redirects must not break: an expired access token is
-renewed once and the push goes on; a same-origin 307 of the write path is followed;
+plus what their tokens, redirects and updates must not break: an expired access
+token is renewed once and the push goes on; a stock update whose answer was lost is
+sent again at once, alone; a same-origin 307 of the write path is followed;
 a redirect to another host is refused before any credential or product reaches it.
 
 Each platform's test module describes its strict fake with an `UpsertPlatform` and
@@ -15,7 +16,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.base import ConnectorConfig, OutgoingProduct, PlatformAdapter, adapter_for
+from connectors.base import (
+    ConnectorConfig,
+    OutgoingProduct,
+    PlatformAdapter,
+    StockLevel,
+    adapter_for,
+)
 from connectors.http import PlatformHttp, RetryPolicy, TokenBucket
 from jobs.sync import push_products_once
 from pim import outbound
@@ -39,6 +46,8 @@ class UpsertPlatform:
     login: str  # a part of the token endpoint's path
     expire_after: int  # calls a token serves in the expiry check, fewer than a push makes
     key: Callable[[OutgoingProduct], str]  # the fake's key, which is also the link
+    update: str  # a part of the path stock updates go to
+    update_method: str
 
 
 @asynccontextmanager
@@ -127,8 +136,27 @@ async def check_redirect_elsewhere_refused(platform: UpsertPlatform) -> None:
     assert not platform.upserts(fake).writes and not remembered
 
 
-# What tokens and redirects must not break, for each platform.
+async def check_lost_update_sent_again_alone(platform: UpsertPlatform) -> None:
+    fake, faults = platform.fake(), Faults()
+    products = outgoing(10)
+    async with served(platform, fake, faults) as (adapter, _base):
+        links = await push_all(adapter, products)
+        faults.fail_after_commit(platform.update, method=platform.update_method)
+        outcomes = await adapter.push_stock(
+            [StockLevel(p.product_id, p.sku, 7, links[p.product_id]) for p in products]
+        )
+    assert [(o.ok, o.external_id) for o in outcomes] == [
+        (True, links[p.product_id]) for p in products
+    ]
+    # Pushed, updated, and the update whose answer was lost sent again at once (a
+    # stock level is a value: sending it again converges).
+    resent = sum(platform.upserts(fake).writes.values()) - 2 * len(products)
+    assert resent == min(len(products), platform.rows_per_write)
+
+
+# What tokens, redirects and lost answers to updates must not break, for each platform.
 CASES: dict[str, Callable[[UpsertPlatform], Awaitable[None]]] = {
+    "a stock update whose answer was lost is sent again alone": check_lost_update_sent_again_alone,
     "an expired token is renewed and the push goes on": check_expired_token_renewed,
     "a write redirected on the same host is followed": check_same_origin_redirect_followed,
     "a write redirected to another host is refused": check_redirect_elsewhere_refused,

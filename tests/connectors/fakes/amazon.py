@@ -1,13 +1,14 @@
 """A strict loopback Selling Partner API: Login with Amazon's token exchange, the
-Sellers API's marketplace participations and the Listings Items API 2021-08-01 PUT,
-shaped from developer-docs.amazon.com/sp-api.
+Sellers API's marketplace participations and the Listings Items API 2021-08-01 PUT and
+PATCH, shaped from developer-docs.amazon.com/sp-api.
 
 A PUT of a listing item is an upsert by seller SKU: the listing is replaced, never
-doubled; `listings.writes` counts the PUTs processed per SKU. Refused as Amazon
+doubled; a PATCH replaces attributes of an existing listing (404 otherwise);
+`listings.writes` counts the PUTs and PATCHes processed per SKU. Refused as Amazon
 refuses them: a missing, unknown or expired access token (403 Unauthorized: the
 SP-API does not say it with a 401), another seller or marketplace, a body with
-fields the API does not know (400 InvalidInput); a submission lacking what the LISTING requirements need is answered INVALID with its
-issues and not stored.
+fields the API does not know (400 InvalidInput); a submission lacking what the
+LISTING requirements need is answered INVALID with its issues and not stored.
 """
 
 import itertools
@@ -102,32 +103,56 @@ class SellerCentral:
                 "marketplace": {"id": MARKETPLACE, "name": "Amazon.fr", "countryCode": "FR"},
                 "participation": {"isParticipating": True, "hasSuspendedListings": False}}]})  # fmt: skip
 
-        async def put(request: Request) -> JSONResponse:
+        async def item(request: Request) -> JSONResponse:
             if answer := refused(request):
                 return answer
             if request.path_params["seller"] != SELLER:
                 return errors(403, "Unauthorized", "Access to requested resource is denied.")
             if request.query_params.get("marketplaceIds") != MARKETPLACE:
                 return errors(400, "InvalidInput", "marketplaceIds is required")
-            body = await request.json()
+            body, sku = await request.json(), request.path_params["sku"]
+            if request.method == "PATCH":
+                return patch(sku, body)
             unknown = set(body) - {"productType", "requirements", "attributes"}
-            if (
-                unknown
-                or not body.get("productType")
-                or not isinstance(body.get("attributes"), dict)
-            ):
+            if unknown or not body.get("productType") or not isinstance(body.get("attributes"), dict):  # fmt: skip
                 return errors(400, "InvalidInput", f"invalid body {sorted(unknown)}")
             if body.get("requirements", "LISTING") not in REQUIREMENTS:
                 return errors(400, "InvalidInput", "requirements")
-            sku = request.path_params["sku"]
+            return submitted(sku, body)
+
+        def patch(sku: str, body: dict[str, Any]) -> JSONResponse:
+            patches = body.get("patches") or []
+            if (
+                set(body) - {"productType", "patches"}
+                or not patches
+                or not all(
+                    p.get("op") in ("add", "replace", "delete")
+                    and str(p.get("path", "")).startswith("/attributes/")
+                    for p in patches
+                )
+            ):
+                return errors(400, "InvalidInput", "invalid patches")
+            if sku not in self.listings.records:
+                return errors(404, "NOT_FOUND", f"SKU {sku} not found for seller {SELLER}")
+            listing = self.listings.records[sku]
+            attributes = dict(listing["attributes"])
+            for p in patches:
+                name = p["path"].removeprefix("/attributes/")
+                if p["op"] == "delete":
+                    attributes.pop(name, None)
+                else:
+                    attributes[name] = p["value"]
+            return submitted(sku, {**listing, "attributes": attributes})
+
+        def submitted(sku: str, listing: dict[str, Any]) -> JSONResponse:
             answer = {"sku": sku, "submissionId": f"sub-{next(self.submissions)}"}
-            if issues := issues_of(body["attributes"]):
+            if issues := issues_of(listing["attributes"]):
                 return JSONResponse({**answer, "status": "INVALID", "issues": issues})
-            self.listings.upsert(sku, body)
+            self.listings.upsert(sku, listing)
             return JSONResponse({**answer, "status": "ACCEPTED", "issues": []})
 
         return Starlette(routes=[
             Route("/auth/o2/token", token, methods=["POST"]),
             Route("/sellers/v1/marketplaceParticipations", participations),
-            Route(LISTINGS + "/{seller}/{sku}", put, methods=["PUT"]),
+            Route(LISTINGS + "/{seller}/{sku}", item, methods=["PUT", "PATCH"]),
         ])  # fmt: skip

@@ -3,9 +3,10 @@ shaped from developers.google.com/merchant/api (products_v1 REST reference).
 
 `productInputs:insert` is an upsert keyed by content language, feed label and offer id
 within the data source: the input is replaced, never doubled; `inputs.writes` counts
-the inserts processed per key. Refused as Google refuses them: no or another bearer
-(401 UNAUTHENTICATED), another data source, missing or unknown fields, attributes of
-the wrong shape (400 INVALID_ARGUMENT). The retired Content API v2.1 answers 410.
+the inserts and patches processed per key. Refused as Google refuses them: no or
+another bearer (401 UNAUTHENTICATED), another data source, missing or unknown fields,
+attributes of the wrong shape (400 INVALID_ARGUMENT). The retired Content API v2.1
+answers 410.
 """
 
 import base64
@@ -69,6 +70,29 @@ def input_errors(body: dict[str, Any]) -> str | None:
     return attribute_errors(body.get("productAttributes") or {})
 
 
+async def patched(
+    request: Request, inputs: dict[str, dict[str, Any]]
+) -> tuple[str, dict[str, Any]] | JSONResponse:
+    """What `PATCH …/productInputs/{id}?updateMask=…` makes of one of `inputs`, and its
+    key; or Google's refusal. A field in the mask and not in the body is deleted."""
+    key = input_key(request.path_params["input"])
+    if request.query_params.get("dataSource") != DATA_SOURCE:
+        return google_error(400, "INVALID_ARGUMENT", "dataSource is required")
+    if key not in inputs:
+        return google_error(404, "NOT_FOUND", f"{ACCOUNT}/productInputs/{key} not found")
+    given = (await request.json()).get("productAttributes", {})
+    if error := attribute_errors(given):
+        return google_error(400, "INVALID_ARGUMENT", error)
+    attributes = dict(inputs[key].get("productAttributes") or {})
+    for path in request.query_params["updateMask"].split(","):
+        field = path.removeprefix("productAttributes.")
+        if field in given:
+            attributes[field] = given[field]
+        else:
+            attributes.pop(field, None)
+    return key, {**inputs[key], "productAttributes": attributes}
+
+
 @dataclass
 class MerchantCenter:
     inputs: Upserts = field(default_factory=Upserts)
@@ -112,6 +136,16 @@ class MerchantCenter:
             return JSONResponse({**body, "name": f"{ACCOUNT}/productInputs/{key}",
                                  "product": f"{ACCOUNT}/products/{key}"})  # fmt: skip
 
+        async def patch(request: Request) -> JSONResponse:
+            if answer := refused(request):
+                return answer
+            result = await patched(request, self.inputs.records)
+            if isinstance(result, JSONResponse):
+                return result
+            key, product_input = result
+            self.inputs.upsert(key, product_input)
+            return JSONResponse({**product_input, "name": f"{ACCOUNT}/productInputs/{key}"})
+
         async def retired(_: Request) -> JSONResponse:
             return google_error(410, "GONE", "This API version has been shut down")
 
@@ -120,5 +154,6 @@ class MerchantCenter:
             Route(f"/accounts/v1/{ACCOUNT}", account),
             Route(f"/datasources/v1/{DATA_SOURCE}", data_source),
             Route(INSERT, insert, methods=["POST"]),
+            Route(f"/products/v1/{ACCOUNT}/productInputs/{{input}}", patch, methods=["PATCH"]),
             Route("/content/v2.1/{rest:path}", retired, methods=["GET", "POST"]),
         ])  # fmt: skip
