@@ -4,8 +4,8 @@ Checked against Shopware's Admin API documentation (shopware.stoplight.io and
 developer.shopware.com: OAuth client credentials, the sync API, search criteria).
 
 - Auth: an integration's access key and secret exchanged at `POST /api/oauth/token`
-  (grant `client_credentials`) for a bearer token of about ten minutes, renewed as
-  needed.
+  (grant `client_credentials`) for a bearer token of about ten minutes, renewed a
+  minute before it expires and once after a 401 (Shopware's answer to an expired one).
 - Test: `GET /api/_info/version`.
 - Products, stock and prices: one `POST /api/_action/sync` per chunk, an `upsert` of
   `product` entities. The Shopware id is the link when there is one, else our product

@@ -83,7 +83,7 @@ def assert_each_once(
 async def check_exactly_once(platform: UpsertPlatform, fault: str) -> None:
     fake, faults = platform.fake(), Faults(hang_seconds=HANG_SECONDS)
     FAULTS[fault](faults, platform.write)
-    faults.rules[0].method = platform.method
+    faults.rules[0].method = platform.method  # armed for POSTs; Amazon's writes are PUTs
     products = outgoing()
     async with served(platform, fake, faults) as (adapter, _base):
         links = await push_all(adapter, products)
