@@ -13,15 +13,14 @@ from starlette.routing import Route
 
 from connectors.base import ConnectorConfig, PriceLevel, StockLevel
 from connectors.http import PlatformError
-from tests.connectors.exactly_once import FAULTS, outgoing, push_all
+from tests.connectors.exactly_once import outgoing, push_all
 from tests.connectors.fakes.amazon import LISTINGS, SellerCentral
 from tests.connectors.fakes.faults import Faults
 from tests.connectors.recording import Fake, check_error_mapping, connected, products
 from tests.connectors.upsert_matrix import (
-    CASES,
+    CHECKS,
     UpsertPlatform,
     assert_each_once,
-    check_exactly_once,
     served,
 )
 
@@ -182,14 +181,9 @@ SELLER_CENTRAL = UpsertPlatform(
 )  # fmt: skip
 
 
-@pytest.mark.parametrize("fault", sorted(FAULTS))
-async def test_250_listings_exist_once_whatever_amazon_answers(fault: str) -> None:
-    await check_exactly_once(SELLER_CENTRAL, fault)
-
-
-@pytest.mark.parametrize("case", sorted(CASES))
-async def test_amazon_tokens_and_redirects(case: str) -> None:
-    await CASES[case](SELLER_CENTRAL)
+@pytest.mark.parametrize("check", sorted(CHECKS))
+async def test_amazon_keeps_each_listing_once(check: str) -> None:
+    await CHECKS[check](SELLER_CENTRAL)
 
 
 async def test_an_access_token_amazon_says_expired_with_a_403_is_renewed() -> None:

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from connectors.base import ConnectorConfig, ConnectorUnusable, PriceLevel, StockLevel
 from connectors.http import PlatformError
-from tests.connectors.exactly_once import FAULTS, outgoing
+from tests.connectors.exactly_once import outgoing
 from tests.connectors.fakes.faults import Faults
 from tests.connectors.fakes.google_merchant import (
     ACCOUNT,
@@ -31,9 +31,8 @@ from tests.connectors.fakes.google_merchant import (
 )
 from tests.connectors.recording import Fake, bearer, check_error_mapping, connected, products
 from tests.connectors.upsert_matrix import (
-    CASES,
+    CHECKS,
     UpsertPlatform,
-    check_exactly_once,
     served,
 )
 
@@ -293,14 +292,9 @@ MERCHANT_CENTER = UpsertPlatform(
 )  # fmt: skip
 
 
-@pytest.mark.parametrize("fault", sorted(FAULTS))
-async def test_250_products_exist_once_whatever_google_merchant_answers(fault: str) -> None:
-    await check_exactly_once(MERCHANT_CENTER, fault)
-
-
-@pytest.mark.parametrize("case", sorted(CASES))
-async def test_google_merchant_tokens_and_redirects(case: str) -> None:
-    await CASES[case](MERCHANT_CENTER)
+@pytest.mark.parametrize("check", sorted(CHECKS))
+async def test_google_merchant_keeps_each_product_once(check: str) -> None:
+    await CHECKS[check](MERCHANT_CENTER)
 
 
 async def test_an_offer_id_google_refuses_fails_that_product_alone() -> None:

@@ -10,14 +10,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from connectors.base import ConnectorConfig, PriceLevel, StockLevel
-from tests.connectors.exactly_once import FAULTS, outgoing
+from tests.connectors.exactly_once import outgoing
 from tests.connectors.fakes.faults import Faults
 from tests.connectors.fakes.shopware import SYNC, TAX_ID, Shop
 from tests.connectors.recording import Fake, bearer, check_error_mapping, connected, products
 from tests.connectors.upsert_matrix import (
-    CASES,
+    CHECKS,
     UpsertPlatform,
-    check_exactly_once,
     served,
 )
 
@@ -147,14 +146,9 @@ SHOP = UpsertPlatform(
 )  # fmt: skip
 
 
-@pytest.mark.parametrize("fault", sorted(FAULTS))
-async def test_250_products_exist_once_whatever_shopware_answers(fault: str) -> None:
-    await check_exactly_once(SHOP, fault)
-
-
-@pytest.mark.parametrize("case", sorted(CASES))
-async def test_shopware_tokens_and_redirects(case: str) -> None:
-    await CASES[case](SHOP)
+@pytest.mark.parametrize("check", sorted(CHECKS))
+async def test_shopware_keeps_each_product_once(check: str) -> None:
+    await CHECKS[check](SHOP)
 
 
 async def test_a_product_number_shopware_already_has_fails_that_product_alone() -> None:

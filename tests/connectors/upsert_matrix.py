@@ -7,13 +7,16 @@ sent again at once, alone; a same-origin 307 of the write path is followed;
 a redirect to another host is refused before any credential or product reaches it.
 
 Each platform's test module describes its strict fake with an `UpsertPlatform` and
-runs these checks; the fakes keep an `Upserts` (tests.connectors.fakes.upserts).
+runs every check of CHECKS in one parametrized test; the fakes keep an `Upserts`
+(tests.connectors.fakes.upserts). The platforms whose creates are not upserts (SFCC,
+SAP Commerce, Sylius, WiziShop) have theirs in tests.connectors.exactly_once_sessions.
 """
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from connectors.base import (
@@ -154,8 +157,10 @@ async def check_lost_update_sent_again_alone(platform: UpsertPlatform) -> None:
     assert resent == min(len(products), platform.rows_per_write)
 
 
-# What tokens, redirects and lost answers to updates must not break, for each platform.
-CASES: dict[str, Callable[[UpsertPlatform], Awaitable[None]]] = {
+# Every check by name: each fault of FAULTS, then what tokens, redirects and lost
+# answers to updates must not break.
+CHECKS: dict[str, Callable[[UpsertPlatform], Awaitable[None]]] = {
+    **{fault: partial(check_exactly_once, fault=fault) for fault in FAULTS},
     "a stock update whose answer was lost is sent again alone": check_lost_update_sent_again_alone,
     "an expired token is renewed and the push goes on": check_expired_token_renewed,
     "a write redirected on the same host is followed": check_same_origin_redirect_followed,
