@@ -9,7 +9,10 @@ exchange, usage plans and rate limits).
   `refresh_token`; option `token_url` replaces it) for an access token of an hour, sent
   as `x-amz-access-token` to the regional endpoint (base URL, e.g.
   `https://sellingpartnerapi-eu.amazon.com`). Options: `seller_id`, `marketplace_id`,
-  `product_type` (default PRODUCT), `language_tag` (default fr_FR).
+  `product_type` (default PRODUCT), `language_tag` (default fr_FR). The token is
+  renewed a minute before it expires, and once when a call is refused with it: a 401,
+  or the SP-API's own way of saying it, a 403 Unauthorized whose details say "The
+  access token you provided has expired." (amzn/selling-partner-api-models #4122).
 - Test: `GET /sellers/v1/marketplaceParticipations`, checking the marketplace is there.
 - Products: `PUT /listings/2021-08-01/items/{sellerId}/{sku}` (requirements LISTING):
   item name, description, brand, EAN (`externally_assigned_product_identifier`), new
@@ -28,6 +31,7 @@ exchange, usage plans and rate limits).
   answered; 5/s as documented until then).
 """
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from functools import partial
 from typing import Any
@@ -45,13 +49,14 @@ from connectors.base import (
     StockLevel,
     register,
 )
-from connectors.http import PlatformError, PlatformHttp, Rate
+from connectors.http import Auth, PlatformError, PlatformHttp, Rate
 from connectors.item_calls import default_wait, each_concurrently
-from connectors.tokens import CachedToken
+from connectors.tokens import CachedToken, token_header
 
 LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
 LISTINGS = "/listings/2021-08-01/items"
 RATE_HEADER = "x-amzn-RateLimit-Limit"
+TOKEN_HEADER = "x-amz-access-token"
 DOCUMENTED_RATE = 5.0  # requests per second of the Listings Items operations
 PAGE_SIZE = 20  # searchListingsItems' maximum
 
@@ -87,9 +92,16 @@ class AmazonAdapter(PlatformAdapter):
         return str(body["access_token"]), float(body.get("expires_in", 3600))
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        async def auth(refresh: bool) -> dict[str, str]:
-            return {"x-amz-access-token": await self.token.get(refresh)}
+        auth = token_header(self.token, TOKEN_HEADER)
+        try:
+            return await self._send(method, path, auth, **kwargs)
+        except PlatformError as exc:
+            if not _token_expired(exc):
+                raise
+        await auth(True)
+        return await self._send(method, path, token_header(self.token, TOKEN_HEADER), **kwargs)
 
+    async def _send(self, method: str, path: str, auth: Auth, **kwargs: Any) -> Any:
         with default_wait(1 / self.rate):
             response = await self.http.request(
                 method, self.base + path, headers={"Accept": "application/json"}, auth=auth,
@@ -154,10 +166,12 @@ class AmazonAdapter(PlatformAdapter):
         return attributes
 
     async def _submit(self, method: str, sku: str, body: dict[str, Any]) -> str:
-        """PUT or PATCH one listing; an INVALID submission is that item's refusal."""
+        """PUT or PATCH one listing; an INVALID submission is that item's refusal. Both are
+        safe to send again: a PUT replaces the listing of the SKU, a PATCH replaces
+        attributes."""
         answer = await self._request(
             method, self._item_path(sku), params=self._params(),
-            json={"productType": self.product_type, **body},
+            json={"productType": self.product_type, **body}, idempotent=True,
         )  # fmt: skip
         if answer.get("status") != "ACCEPTED":
             issues = [i for i in answer.get("issues", []) if i.get("severity") == "ERROR"]
@@ -207,6 +221,18 @@ class AmazonAdapter(PlatformAdapter):
             token = (body.get("pagination") or {}).get("nextToken")
             if not token:
                 return
+
+
+def _token_expired(exc: PlatformError) -> bool:
+    """The SP-API's answer to an expired access token: a 403 Unauthorized saying so."""
+    if exc.status != 403:
+        return False
+    try:
+        errors = json.loads(exc.body or "").get("errors") or []
+    except (ValueError, AttributeError):
+        return False
+    return any(e.get("code") == "Unauthorized" and "expired" in str(e.get("details", "")).lower()
+               for e in errors)  # fmt: skip
 
 
 def _first(attributes: dict[str, Any], name: str) -> Any:

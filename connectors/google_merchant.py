@@ -19,16 +19,19 @@ adapter used before was shut down on 18 August 2026.
   account), then `GET /datasources/v1/accounts/{account}/dataSources/{id}`.
 - Products: `POST /products/v1/accounts/{account}/productInputs:insert?dataSource=…`,
   one request per product (the API has no custom batch): an insert replaces the input
-  with the same offer id, language and data source, so it is an upsert and safe to send
-  again. offerId = SKU, gtins = [EAN], attributes in `productAttributes` (price in
-  micros, availability and condition as enums). The external id is the product's
-  `{language}~{feedLabel}~{offerId}`.
+  with the same offer id, language and data source, so it is an upsert and safe to
+  send again (retried at once when its answer is lost). offerId = SKU, gtins = [EAN],
+  attributes in `productAttributes` (price in micros, availability and condition as
+  enums). The external id is the product's `{language}~{feedLabel}~{offerId}`.
 - Pull: `GET /products/v1/accounts/{account}/products` (processed products), following
   `nextPageToken`.
 - Stock: the Merchant API has availability, not quantities: `PATCH
   …/productInputs/{id}?updateMask=productAttributes.availability` (in stock when the
-  quantity is positive). Prices: the same with `productAttributes.price`. The id is
+  quantity is positive). Prices: the same with `productAttributes.price`. A patch
+  sets a value, so one whose answer was lost is sent again at once. The id is
   derived from the SKU, sent base64url-encoded as Google recommends.
+- Tokens: a 401 renews the access token once and sends the request again; tokens are
+  renewed a minute before the `expires_in` Google gives.
 - Errors: quota errors are 429 RESOURCE_EXHAUSTED without Retry-After; quotas are per
   minute, so the wait is a minute unless the answer names one. A 410 Gone means the API
   version was retired: the connector as a whole fails with that reason, never each
@@ -58,7 +61,7 @@ from connectors.base import (
 )
 from connectors.http import PlatformError, PlatformHttp
 from connectors.item_calls import default_wait, run_bounded
-from connectors.tokens import CachedToken
+from connectors.tokens import CachedToken, bearer
 
 SCOPE = "https://www.googleapis.com/auth/content"
 MERCHANT_API_URL = "https://merchantapi.googleapis.com"
@@ -119,7 +122,7 @@ class GoogleMerchantAdapter(PlatformAdapter):
             form = {"grant_type": "refresh_token", "refresh_token": credentials["refresh_token"],
                     "client_id": credentials["client_id"],
                     "client_secret": credentials["client_secret"]}  # fmt: skip
-        body = (await self.http.request("POST", url, data=form)).json()
+        body = (await self.http.request("POST", url, data=form, idempotent=True)).json()
         return str(body["access_token"]), float(body.get("expires_in", 3600))
 
     @property
@@ -133,11 +136,10 @@ class GoogleMerchantAdapter(PlatformAdapter):
         return self._data_source
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        headers = {"Authorization": f"Bearer {await self.token.get()}"}
         try:
             with default_wait(QUOTA_WINDOW_SECONDS):
                 response = await self.http.request(
-                    method, self.base + path, headers=headers, **kwargs
+                    method, self.base + path, auth=bearer(self.token), **kwargs
                 )
         except PlatformError as exc:
             if exc.status == 410:
@@ -200,7 +202,7 @@ class GoogleMerchantAdapter(PlatformAdapter):
         }
         answer = await self._request(
             "POST", f"/products/v1/{self.account}/productInputs:insert",
-            params={"dataSource": self.data_source}, json=body,
+            params={"dataSource": self.data_source}, json=body, idempotent=True,
         )  # fmt: skip
         return _key_of(answer.get("name")) or self.product_key(product.sku)
 
@@ -209,7 +211,7 @@ class GoogleMerchantAdapter(PlatformAdapter):
             "PATCH", self._input_path(sku),
             params={"dataSource": self.data_source,
                     "updateMask": f"productAttributes.{field}"},
-            json={"productAttributes": {field: value}},
+            json={"productAttributes": {field: value}}, idempotent=True,
         )  # fmt: skip
         return self.product_key(sku)
 

@@ -4,17 +4,18 @@ Checked against Shopware's Admin API documentation (shopware.stoplight.io and
 developer.shopware.com: OAuth client credentials, the sync API, search criteria).
 
 - Auth: an integration's access key and secret exchanged at `POST /api/oauth/token`
-  (grant `client_credentials`) for a bearer token of about ten minutes, renewed as
-  needed.
+  (grant `client_credentials`) for a bearer token of about ten minutes, renewed a
+  minute before it expires and once after a 401 (Shopware's answer to an expired one).
 - Test: `GET /api/_info/version`.
 - Products, stock and prices: one `POST /api/_action/sync` per chunk, an `upsert` of
   `product` entities. The Shopware id is the link when there is one, else our product
   id (32 hex digits, a valid Shopware id), so a retried chunk updates what the first
-  attempt created. productNumber = SKU, `ean`, translated `name`/`description`, `stock`,
-  `active`, `weight`, `taxId` (option `tax_id`), `price` as the price array (gross, and
-  net from option `tax_rate`, percent, for the currency of option `currency_id`, the
-  system default currency unless given). Stock sends `stock` only; prices `price` only.
-  The brand is not sent: manufacturers are entities of their own in Shopware.
+  attempt created: a sync whose answer was lost is sent again at once. productNumber =
+  SKU, `ean`, translated `name`/`description`, `stock`, `active`, `weight`, `taxId`
+  (option `tax_id`), `price` as the price array (gross, and net from option
+  `tax_rate`, percent, for the currency of option `currency_id`, the system default
+  currency unless given). Stock sends `stock` only; prices `price` only. The brand is
+  not sent: manufacturers are entities of their own in Shopware.
 - A sync runs in one transaction: when Shopware refuses some rows (400, each error's
   `source.pointer` is `/{operation}/{index}/{field}`), nothing was written; those rows
   fail and the others are sent again once.
@@ -98,7 +99,7 @@ class ShopwareAdapter(PlatformAdapter):
                 await self._request(
                     "POST", "/api/_action/sync",
                     json={OPERATION: {"entity": "product", "action": "upsert", "payload": payload}},
-                    headers={"indexing-behavior": "use-queue-indexing"},
+                    headers={"indexing-behavior": "use-queue-indexing"}, idempotent=True,
                 )  # fmt: skip
             except PlatformError as exc:
                 if exc.transient or exc.status != 400:

@@ -2,6 +2,7 @@
 tokens read for their expiry, bearer and Basic headers for PlatformHttp.
 """
 
+import asyncio
 import base64
 import binascii
 import json
@@ -29,21 +30,30 @@ Item = TypeVar("Item", bound=Identified)
 class CachedToken:
     """An access token fetched when first needed and reused until shortly before it
     expires: token endpoints are rate-limited on their own. `fetch` answers the token
-    and its lifetime in seconds."""
+    and its lifetime in seconds. Requests sent at once wait for one fetch instead of
+    each making its own (a push's first calls go out several at a time, and are
+    refused together when the token expires)."""
 
     def __init__(self, fetch: Callable[[], Awaitable[tuple[str, float]]]) -> None:
         self._fetch = fetch
         self._token: str | None = None
         self._expires_at = 0.0
+        self._lock = asyncio.Lock()
+        # Tokens fetched so far: which one a request was sent with.
+        self.fetched = 0
 
-    async def get(self, refresh: bool = False) -> str:
+    async def get(self, refresh: bool = False, *, sent_with: int | None = None) -> str:
         """The token; a new one when it is about to expire, or on `refresh` (the platform
-        refused the current one with a 401)."""
-        if refresh or self._token is None or time.monotonic() >= self._expires_at:
-            token, lifetime = await self._fetch()
-            self._token = token
-            self._expires_at = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS)
-        return self._token
+        refused it with a 401) unless the token the request was sent with (`sent_with`,
+        `fetched` then) was already replaced after another refusal."""
+        async with self._lock:
+            stale = refresh and sent_with in (None, self.fetched)
+            if stale or self._token is None or time.monotonic() >= self._expires_at:
+                token, lifetime = await self._fetch()
+                self._token = token
+                self._expires_at = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS)
+                self.fetched += 1
+            return self._token
 
 
 def basic_authorization(user: str, password: str) -> str:
@@ -62,13 +72,27 @@ def jwt_lifetime(token: str, default: float) -> float:
         return default
 
 
-def bearer(token: CachedToken, **extra: str) -> Auth:
-    """Credential headers for PlatformHttp: the token as a bearer, renewed after a 401."""
+def token_header(token: CachedToken, name: str, prefix: str = "", **extra: str) -> Auth:
+    """Credential headers for one request through PlatformHttp: the token in header
+    `name`, renewed after a 401 (once for all the requests it was refused to)."""
+    sent_with: int | None = None
+    renewed = False
 
     async def headers(refresh: bool) -> dict[str, str]:
-        return {"Authorization": f"Bearer {await token.get(refresh)}", **extra}
+        nonlocal sent_with, renewed
+        # PlatformHttp renews once a request and goes on asking with refresh on the
+        # retries that follow (a 429, a 5xx): those keep the renewed token.
+        value = await token.get(refresh and not renewed, sent_with=sent_with)
+        renewed = renewed or refresh
+        sent_with = token.fetched
+        return {name: prefix + value, **extra}
 
     return headers
+
+
+def bearer(token: CachedToken, **extra: str) -> Auth:
+    """Credential headers for one request: the token as a bearer, renewed after a 401."""
+    return token_header(token, "Authorization", "Bearer ", **extra)
 
 
 class ClientCredentials:

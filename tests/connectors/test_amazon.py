@@ -1,6 +1,10 @@
-"""Amazon adapter against a fake SP-API (LWA token endpoint, Sellers, Listings Items 2021-08-01)."""
+"""Amazon adapter against a fake SP-API (LWA token endpoint, Sellers, Listings Items
+2021-08-01), and against the strict one of tests.connectors.fakes.amazon: each
+listing once through the exactly-once matrix, expired tokens (Amazon's 403 as well as
+a 401) and redirects."""
 
 import urllib.parse
+from dataclasses import replace
 
 import pytest
 from starlette.requests import Request
@@ -9,7 +13,16 @@ from starlette.routing import Route
 
 from connectors.base import ConnectorConfig, PriceLevel, StockLevel
 from connectors.http import PlatformError
+from tests.connectors.exactly_once import outgoing, push_all
+from tests.connectors.fakes.amazon import LISTINGS, SellerCentral
+from tests.connectors.fakes.faults import Faults
 from tests.connectors.recording import Fake, check_error_mapping, connected, products
+from tests.connectors.upsert_matrix import (
+    CHECKS,
+    UpsertPlatform,
+    assert_each_once,
+    served,
+)
 
 RATE = {"x-amzn-RateLimit-Limit": "2.0"}
 
@@ -157,3 +170,38 @@ async def test_amazon_puts_a_chunk_of_100_skus_a_few_at_a_time() -> None:
     assert [o.ok for o in outcomes] == [n != 1 for n in range(100)]
     assert len([r for r in fake.received if r.method == "PUT"]) == 100
     assert fake.most_in_flight <= 5
+
+
+# Listings are upserts by seller SKU: a lost answer costs one PUT again, never a listing.
+SELLER_CENTRAL = UpsertPlatform(
+    fake=SellerCentral, upserts=lambda fake: fake.listings, config=config,
+    write=LISTINGS, method="PUT", rows_per_write=1, token_header="x-amz-access-token",
+    login="/auth/o2/token", expire_after=100, key=lambda product: product.sku,
+    update=LISTINGS, update_method="PATCH",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("check", sorted(CHECKS))
+async def test_amazon_keeps_each_listing_once(check: str) -> None:
+    await CHECKS[check](SELLER_CENTRAL)
+
+
+async def test_an_access_token_amazon_says_expired_with_a_403_is_renewed() -> None:
+    """The SP-API refuses an expired access token with a 403 Unauthorized, not a 401."""
+    fake, products = SellerCentral(token_calls=100), outgoing()
+    async with served(SELLER_CENTRAL, fake, Faults()) as (adapter, _base):
+        links = await push_all(adapter, products)
+    assert fake.token_requests == 3  # 250 calls, 100 a token, renewed once each time
+    assert_each_once(SELLER_CENTRAL, fake, products, links, lost_answers=0)
+
+
+async def test_a_listing_amazon_finds_incomplete_fails_alone() -> None:
+    """Amazon answers such a PUT 200 with status INVALID and its issues: not stored."""
+    seller_central, products = SellerCentral(), outgoing(3)
+    products[1] = replace(products[1], brand=None)
+    async with served(SELLER_CENTRAL, seller_central, Faults()) as (adapter, _base):
+        outcomes = await adapter.push_products(products)
+    assert [(o.ok, o.error) for o in outcomes] == [
+        (True, None), (False, "90220: 'brand' is required but not supplied."), (True, None),
+    ]  # fmt: skip
+    assert set(seller_central.listings.records) == {p.sku for p in products[::2]}

@@ -1,10 +1,12 @@
 """Google Merchant Center adapter against a fake Merchant API (products v1) and OAuth2
-token endpoint; the fake answers 410 Gone on the retired Content API v2.1."""
+token endpoint; the fake answers 410 Gone on the retired Content API v2.1. Against the
+strict one of tests.connectors.fakes.google_merchant: each product once through the
+exactly-once matrix, expired tokens and redirects."""
 
-import base64
 import json
 import urllib.parse
 import uuid
+from dataclasses import replace
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -15,41 +17,26 @@ from starlette.routing import Route
 
 from connectors.base import ConnectorConfig, ConnectorUnusable, PriceLevel, StockLevel
 from connectors.http import PlatformError
+from tests.connectors.exactly_once import outgoing
+from tests.connectors.fakes.faults import Faults
+from tests.connectors.fakes.google_merchant import (
+    ACCOUNT,
+    DATA_SOURCE,
+    INSERT,
+    MerchantCenter,
+    attribute_errors,
+    google_error,
+    patched,
+    unpadded,
+)
 from tests.connectors.recording import Fake, bearer, check_error_mapping, connected, products
+from tests.connectors.upsert_matrix import (
+    CHECKS,
+    UpsertPlatform,
+    served,
+)
 
 SERVICE_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def unpadded(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-ACCOUNT = "accounts/123456"
-DATA_SOURCE = f"{ACCOUNT}/dataSources/777"
-AVAILABILITY = {"IN_STOCK", "OUT_OF_STOCK", "PREORDER", "LIMITED_AVAILABILITY", "BACKORDER"}
-
-
-def google_error(code: int, status: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, "status": status}}, code)
-
-
-def input_key(segment: str) -> str:
-    """A product input id as the Merchant API reads it: tilde form, or unpadded base64url."""
-    return segment if "~" in segment else unpadded(segment).decode()
-
-
-def attribute_errors(attributes: dict) -> str | None:
-    """The checks the Merchant API makes on the attributes this adapter sends."""
-    price = attributes.get("price")
-    if price is not None and (
-        set(price) != {"amountMicros", "currencyCode"} or not str(price["amountMicros"]).isdigit()
-    ):
-        return "[price] amountMicros and currencyCode expected"
-    if attributes.get("availability", "IN_STOCK") not in AVAILABILITY:
-        return "[availability] invalid enum value"
-    if not isinstance(attributes.get("gtins", []), list):
-        return "[gtins] must be a list"
-    return None
 
 
 def google_fake(*, products_retired: bool = False) -> tuple[Fake, list[Route]]:
@@ -117,21 +104,10 @@ def google_fake(*, products_retired: bool = False) -> tuple[Fake, list[Route]]:
                              "product": f"{ACCOUNT}/products/{key}"})  # fmt: skip
 
     async def patch(request: Request) -> JSONResponse:
-        key = input_key(request.path_params["input"])
-        if request.query_params.get("dataSource") != DATA_SOURCE:
-            return google_error(400, "INVALID_ARGUMENT", "dataSource is required")
-        if key not in inputs:
-            return google_error(404, "NOT_FOUND", f"{ACCOUNT}/productInputs/{key} not found")
-        given = (await request.json()).get("productAttributes", {})
-        if error := attribute_errors(given):
-            return google_error(400, "INVALID_ARGUMENT", error)
-        attributes = inputs[key].setdefault("productAttributes", {})
-        for path in request.query_params["updateMask"].split(","):
-            field = path.removeprefix("productAttributes.")
-            if field in given:
-                attributes[field] = given[field]
-            else:  # in the mask, not in the body: deleted
-                attributes.pop(field, None)
+        result = await patched(request, inputs)
+        if isinstance(result, JSONResponse):
+            return result
+        key, inputs[key] = result
         return JSONResponse({**inputs[key], "name": f"{ACCOUNT}/productInputs/{key}"})
 
     async def list_products(request: Request) -> JSONResponse:
@@ -304,3 +280,29 @@ async def test_google_merchant_asks_for_its_data_source_before_any_call() -> Non
         with pytest.raises(PlatformError, match="data_source"):
             await adapter.test()
     assert fake.received == []
+
+
+# Product inputs are upserts by language, feed label and offer id: a lost answer costs
+# one insert again, never a product.
+MERCHANT_CENTER = UpsertPlatform(
+    fake=MerchantCenter, upserts=lambda fake: fake.inputs, config=refresh_config,
+    write=INSERT, method="POST", rows_per_write=1, token_header="authorization",
+    login="/token", expire_after=100, key=lambda product: f"fr~FR~{product.sku}",
+    update="/productInputs/", update_method="PATCH",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("check", sorted(CHECKS))
+async def test_google_merchant_keeps_each_product_once(check: str) -> None:
+    await CHECKS[check](MERCHANT_CENTER)
+
+
+async def test_an_offer_id_google_refuses_fails_that_product_alone() -> None:
+    merchant_center, products = MerchantCenter(), outgoing(3)
+    products[1] = replace(products[1], sku="X" * 51)  # offer ids have 50 characters at most
+    async with served(MERCHANT_CENTER, merchant_center, Faults()) as (adapter, _base):
+        outcomes = await adapter.push_products(products)
+    assert [(o.ok, o.error) for o in outcomes] == [
+        (True, None), (False, "[offerId] too long"), (True, None),
+    ]  # fmt: skip
+    assert set(merchant_center.inputs.records) == {f"fr~FR~{p.sku}" for p in products[::2]}
