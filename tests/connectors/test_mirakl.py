@@ -7,21 +7,25 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
-import httpx
 import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from connectors.base import ConnectorConfig, OutgoingProduct, PriceLevel, StockLevel
-from connectors.http import PlatformHttp, RetryPolicy
+from connectors.http import PlatformHttp
 from connectors.mirakl import MiraklAdapter
-from jobs.sync import push_products_once
 from pim import outbound
-from tests.connectors.exactly_once import FAULTS, HANG_SECONDS, SETTINGS, outgoing, push_all
-from tests.connectors.fakes.faults import Faults
+from tests.connectors.exactly_once import FAULTS, outgoing, push_all
 from tests.connectors.fakes.mirakl import API_KEY, SHOP_ID, MiraklShop
-from tests.connectors.recording import LOOPBACK, Fake, check_error_mapping, connected, products
+from tests.connectors.recording import Fake, check_error_mapping, connected, products
+from tests.connectors.served_pushes import (
+    assert_sent_again,
+    matrix_http,
+    push_redirected_elsewhere,
+    push_redirected_on_host,
+    push_through_fault,
+)
 from tests.loopback import serve
 
 # What an offer's fields become when OF24 does not send them.
@@ -210,16 +214,16 @@ async def test_mirakl_offers_an_inactive_product_with_no_quantity() -> None:
 # --- exactly once, against the strict shop of tests.connectors.fakes.mirakl ---------------
 # Imports of 100 offers (option chunk_size), so that 250 products make three OF24 imports
 # and a fault can hit the second; imports paced PACE seconds apart, the shop refusing
-# closer ones as Mirakl refuses them within a minute.
+# closer ones as Mirakl refuses them within a minute. Mirakl authenticates with the
+# shop's API key, which does not expire: there is no token to renew.
 PACE = 0.2
 OFFERS = "/api/offers"
 
 
-def shop_adapter(base: str, client: httpx.AsyncClient) -> MiraklAdapter:
+def shop_adapter(base: str, http: PlatformHttp) -> MiraklAdapter:
     config = ConnectorConfig("mirakl", base, {"api_key": API_KEY}, options={
         "shop_id": SHOP_ID, "poll_wait": 0, "chunk_size": 100, "import_interval": PACE})  # fmt: skip
-    return MiraklAdapter(config, PlatformHttp(client, LOOPBACK,
-                                              retry=RetryPolicy.from_settings(SETTINGS)))  # fmt: skip
+    return MiraklAdapter(config, http)
 
 
 def assert_offers_exist_once(
@@ -236,16 +240,10 @@ def assert_offers_exist_once(
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 async def test_250_offers_exist_once_whatever_mirakl_answers(fault: str) -> None:
-    shop, faults = MiraklShop(import_interval=PACE), Faults(hang_seconds=HANG_SECONDS)
-    FAULTS[fault](faults, OFFERS)
-    products = outgoing()
-    async with serve(faults.wrap(shop.app())) as base, outbound.client(timeout=1.0) as client:
-        links = await push_all(shop_adapter(base, client), products)
-    assert faults.rules[0].fired >= 1
+    shop, products = MiraklShop(import_interval=PACE), outgoing()
+    links = await push_through_fault(shop.app(), fault, OFFERS, shop_adapter, products)
     assert_offers_exist_once(shop, products, links)
-    resent = {sku for sku, sends in shop.offer_sends.items() if sends > 1}
-    # A lost answer makes the chunk go again (as an upsert); a 429 was not processed.
-    assert len(resent) == (0 if fault == "throttled mid-push" else 100)
+    assert_sent_again(fault, shop.offer_sends)
 
 
 async def test_offer_imports_of_one_shop_start_a_minute_apart_across_its_jobs() -> None:
@@ -255,38 +253,24 @@ async def test_offer_imports_of_one_shop_start_a_minute_apart_across_its_jobs() 
     first, second = outgoing(150), outgoing(300)[150:]
     async with serve(shop.app()) as base, outbound.client() as client:
         started = time.monotonic()
-        links = await asyncio.gather(push_all(shop_adapter(base, client), first),
-                                     push_all(shop_adapter(base, client), second))  # fmt: skip
+        links = await asyncio.gather(push_all(shop_adapter(base, matrix_http(client)), first),
+                                     push_all(shop_adapter(base, matrix_http(client)), second))  # fmt: skip
         elapsed = time.monotonic() - started
     assert len(shop.imports) == 4 and shop.refused_imports == 0
     assert elapsed >= 3 * PACE * 0.9
     assert len(shop.offers) == 300 and len(links[0]) + len(links[1]) == 300
 
 
-async def test_a_write_redirected_on_the_same_host_is_followed_once() -> None:
-    shop, faults = MiraklShop(import_interval=PACE), Faults()
-    products = outgoing()
-    async with serve(faults.wrap(shop.app())) as base, outbound.client() as client:
-        faults.redirect(OFFERS, base, status=307, method="POST", at=2, times=1)
-        links = await push_all(shop_adapter(base, client), products)
-    assert faults.rules[0].fired == 1
+async def test_an_offers_import_redirected_on_the_same_host_is_followed_once() -> None:
+    shop, products = MiraklShop(import_interval=PACE), outgoing()
+    links = await push_redirected_on_host(shop.app(), OFFERS, shop_adapter, products)
     assert_offers_exist_once(shop, products, links)
     assert max(shop.offer_sends.values()) == 1
 
 
-async def test_a_write_redirected_to_another_host_is_refused_and_keeps_the_key_home() -> None:
-    shop, elsewhere, faults = MiraklShop(), MiraklShop(), Faults()
-    products = outgoing(100)
-    async with (
-        serve(faults.wrap(shop.app())) as base,
-        serve(elsewhere.app(), host="127.0.0.2") as other,
-        outbound.client() as client,
-    ):
-        faults.redirect(OFFERS, other, status=307, method="POST")
-        outcomes = await push_products_once(
-            SETTINGS, shop_adapter(base, client), products, lambda ids: asyncio.sleep(0)
-        )
-    assert {(o.ok, o.transient) for o in outcomes} == {(False, False)}
-    assert "redirection vers un autre hôte refusée (127.0.0.2)" in (outcomes[0].error or "")
+async def test_an_offers_import_redirected_to_another_host_is_refused_and_keeps_the_key() -> None:
+    shop, elsewhere = MiraklShop(), MiraklShop()
+    await push_redirected_elsewhere(shop.app(), elsewhere.app(), OFFERS, shop_adapter,
+                                    outgoing(100))  # fmt: skip
     assert elsewhere.keys == [] and elsewhere.offers == {}  # neither the key nor an offer
     assert shop.offers == {} and shop.imports == {}
