@@ -3,6 +3,7 @@ offers_update + batch_status, offers_query paging)."""
 
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 
 import pytest
 from starlette.requests import Request
@@ -11,6 +12,9 @@ from starlette.responses import Response
 from connectors.base import ConnectorConfig, OutgoingProduct
 from connectors.fnac import FnacAdapter
 from connectors.http import PlatformError, PlatformHttp
+from tests.connectors.exactly_once import FAULTS, outgoing
+from tests.connectors.fakes import fnac as fnac_fake
+from tests.connectors.fakes.faults import Faults
 from tests.connectors.helpers import (
     FakePlatform,
     all_pages,
@@ -20,6 +24,13 @@ from tests.connectors.helpers import (
     products,
     running,
     stock_levels,
+)
+from tests.connectors.served_pushes import (
+    assert_sent_again,
+    push_redirected_elsewhere,
+    push_redirected_on_host,
+    push_through,
+    push_through_fault,
 )
 
 NS = "{http://www.fnac.com/schemas/mp-dialog.xsd}"
@@ -196,3 +207,63 @@ async def test_throttling_outage_and_refusal_are_mapped() -> None:
     async with running(fake) as (base, http):
         client = adapter(base, http)
         await assert_errors_mapped(fake, lambda: first_page(client))
+
+
+# --- exactly once, against the strict shop of tests.connectors.fakes.fnac ----------------
+# Batches of 100 offers (option chunk_size), so that 250 products make three
+# offers_update calls and a fault can hit the second.
+UPDATES = f"{fnac_fake.API}/offers_update"
+
+
+def shop_adapter(base: str, http: PlatformHttp) -> FnacAdapter:
+    config = ConnectorConfig(
+        platform="fnac", base_url=f"{base}{fnac_fake.API}",
+        credentials={"partner_id": fnac_fake.PARTNER_ID, "shop_id": fnac_fake.SHOP_ID,
+                     "key": fnac_fake.KEY},
+        options={"chunk_size": 100}, poll_interval_seconds=0.001,
+    )  # fmt: skip
+    return FnacAdapter(config, http)
+
+
+def assert_offers_exist_once(
+    shop: fnac_fake.FnacShop, products: Sequence[OutgoingProduct], links: dict
+) -> None:
+    assert sorted(shop.offers) == sorted(p.sku for p in products)
+    assert links == {p.product_id: p.sku for p in products}  # linked by SellerSku
+    # Whatever was sent twice updated the same offer (an upsert by SellerSku): no batch
+    # reported an offer in error, the second time included.
+    assert all(report is None for b in shop.batches.values() for report in b.reports.values())
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+async def test_250_offers_exist_once_whatever_fnac_answers(fault: str) -> None:
+    shop, products = fnac_fake.FnacShop(), outgoing()
+    links = await push_through_fault(shop.app(), fault, UPDATES, shop_adapter, products)
+    assert_offers_exist_once(shop, products, links)
+    assert_sent_again(fault, shop.offer_sends)
+
+
+async def test_an_expired_fnac_session_is_renewed_and_the_refused_call_sent_again() -> None:
+    """A session good for 4 calls: the offers_update or batch_status it refuses (FATAL,
+    nothing processed) goes again with a new session, and nothing is sent twice."""
+    shop, faults, products = fnac_fake.FnacShop(session_calls=4), Faults(), outgoing()
+    links = await push_through(shop.app(), faults, shop_adapter, products)
+    assert shop.expired_refusals >= 2 and len(shop.sessions) == shop.expired_refusals + 1
+    assert_offers_exist_once(shop, products, links)
+    assert max(shop.offer_sends.values()) == 1
+
+
+async def test_an_offers_update_redirected_on_the_same_host_is_followed_once() -> None:
+    shop, products = fnac_fake.FnacShop(), outgoing()
+    links = await push_redirected_on_host(shop.app(), UPDATES, shop_adapter, products)
+    assert_offers_exist_once(shop, products, links)
+    assert max(shop.offer_sends.values()) == 1
+
+
+async def test_an_offers_update_redirected_to_another_host_is_refused_and_keeps_the_token() -> None:
+    shop, elsewhere = fnac_fake.FnacShop(), fnac_fake.FnacShop()
+    await push_redirected_elsewhere(shop.app(), elsewhere.app(), UPDATES, shop_adapter,
+                                    outgoing(100))  # fmt: skip
+    # The token travels in the body: a 307 would resend it, so it must not be followed.
+    assert elsewhere.tokens == [] and elsewhere.sessions == {} and elsewhere.offers == {}
+    assert shop.offers == {} and shop.batches == {}
