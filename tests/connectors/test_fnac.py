@@ -4,13 +4,14 @@ offers_update + batch_status, offers_query paging)."""
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from starlette.requests import Request
 from starlette.responses import Response
 
 from connectors.base import ConnectorConfig, OutgoingProduct
-from connectors.fnac import FnacAdapter
+from connectors.fnac import SESSION_SECONDS, FnacAdapter, session_lifetime
 from connectors.http import PlatformError, PlatformHttp
 from tests.connectors.exactly_once import FAULTS, outgoing
 from tests.connectors.fakes import fnac as fnac_fake
@@ -241,6 +242,15 @@ async def test_250_offers_exist_once_whatever_fnac_answers(fault: str) -> None:
     links = await push_through_fault(shop.app(), fault, UPDATES, shop_adapter, products)
     assert_offers_exist_once(shop, products, links)
     assert_sent_again(fault, shop.offer_sends)
+
+
+def test_a_session_lasts_as_long_as_the_auth_answer_validity_says() -> None:
+    in_an_hour = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    assert 3590 < session_lifetime(in_an_hour) <= 3600
+    # None given, unreadable, or already past by our clock: the default session.
+    assert {session_lifetime(v) for v in (None, "bientôt", "2020-01-01T10:00:00+01:00")} == {
+        SESSION_SECONDS
+    }
 
 
 async def test_an_expired_fnac_session_is_renewed_and_the_refused_call_sent_again() -> None:

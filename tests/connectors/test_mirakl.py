@@ -216,7 +216,7 @@ async def test_mirakl_offers_an_inactive_product_with_no_quantity() -> None:
 # and a fault can hit the second; imports paced PACE seconds apart, the shop refusing
 # closer ones as Mirakl refuses them within a minute. Mirakl authenticates with the
 # shop's API key, which does not expire: there is no token to renew.
-PACE = 0.2
+PACE = 0.3
 OFFERS = "/api/offers"
 
 
