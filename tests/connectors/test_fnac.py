@@ -13,7 +13,8 @@ from starlette.responses import Response
 from connectors.base import ConnectorConfig, OutgoingProduct
 from connectors.fnac import SESSION_SECONDS, FnacAdapter, session_lifetime
 from connectors.http import PlatformError, PlatformHttp
-from tests.connectors.exactly_once import FAULTS, outgoing
+from pim import outbound
+from tests.connectors.exactly_once import FAULTS, outgoing, push_all
 from tests.connectors.fakes import fnac as fnac_fake
 from tests.connectors.fakes.faults import Faults
 from tests.connectors.helpers import (
@@ -28,11 +29,13 @@ from tests.connectors.helpers import (
 )
 from tests.connectors.served_pushes import (
     assert_sent_again,
+    matrix_http,
     push_redirected_elsewhere,
     push_redirected_on_host,
     push_through,
     push_through_fault,
 )
+from tests.loopback import serve
 
 NS = "{http://www.fnac.com/schemas/mp-dialog.xsd}"
 TOKEN = "fnac-token"
@@ -261,6 +264,15 @@ async def test_an_expired_fnac_session_is_renewed_and_the_refused_call_sent_agai
     assert shop.expired_refusals >= 2 and len(shop.sessions) == shop.expired_refusals + 1
     assert_offers_exist_once(shop, products, links)
     assert max(shop.offer_sends.values()) == 1
+
+
+async def test_offers_pushed_to_the_strict_shop_come_back_from_offers_query() -> None:
+    shop, products = fnac_fake.FnacShop(), outgoing(3)
+    async with serve(shop.app()) as base, outbound.client() as client:
+        adapter = shop_adapter(base, matrix_http(client))
+        await push_all(adapter, products)
+        pulled = await all_pages(adapter)
+    assert [[r.external_id for r in page] for page in pulled] == [[p.sku for p in products]]
 
 
 async def test_an_offers_update_redirected_on_the_same_host_is_followed_once() -> None:

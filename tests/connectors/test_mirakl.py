@@ -261,6 +261,24 @@ async def test_offer_imports_of_one_shop_start_a_minute_apart_across_its_jobs() 
     assert len(shop.offers) == 300 and len(links[0]) + len(links[1]) == 300
 
 
+async def test_stock_after_the_offers_is_a_paced_partial_import_that_keeps_the_rest() -> None:
+    shop, products = MiraklShop(import_interval=PACE), outgoing(3)
+    async with serve(shop.app()) as base, outbound.client() as client:
+        adapter = shop_adapter(base, matrix_http(client))
+        await push_all(adapter, products)
+        levels = [StockLevel(p.product_id, p.sku, 7, external_id=p.sku) for p in products]
+        outcomes = await adapter.push_stock(levels)
+        pulled = [page async for page in adapter.pull_products()]
+    assert [(o.ok, o.external_id) for o in outcomes] == [(True, p.sku) for p in products]
+    assert [[(r.external_id, r.stock) for r in page] for page in pulled] == [
+        [(p.sku, 7) for p in products]
+    ]
+    assert shop.refused_imports == 0 and len(shop.imports) == 2  # OF24, then OF01
+    assert {sku: (offer["quantity"], offer["price"]) for sku, offer in shop.offers.items()} == {
+        p.sku: (7, p.price) for p in products
+    }
+
+
 async def test_an_offers_import_redirected_on_the_same_host_is_followed_once() -> None:
     shop, products = MiraklShop(import_interval=PACE), outgoing()
     links = await push_redirected_on_host(shop.app(), OFFERS, shop_adapter, products)

@@ -56,7 +56,6 @@ class Octopia:
     def app(self) -> Starlette:
         return Starlette(routes=[
             Route(TOKEN_PATH, self.token, methods=["POST"]),
-            Route(f"{API}/sellers", self.sellers),
             Route(f"{API}/products-integration", self.integrate, methods=["POST"]),
             Route(f"{API}/products-integration-reports", self.reports),
         ])  # fmt: skip
@@ -76,9 +75,6 @@ class Octopia:
             return JSONResponse({"error": "unauthorized_client"}, 401)
         self.tokens_issued += 1
         return JSONResponse({"access_token": TOKEN, "expires_in": 7200, "token_type": "Bearer"})
-
-    async def sellers(self, request: Request) -> Response:
-        return self._refused(request) or JSONResponse({"sellerId": SELLER_ID, "name": "Pixee"})
 
     async def integrate(self, request: Request) -> Response:
         if refused := self._refused(request):

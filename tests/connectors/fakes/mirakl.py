@@ -26,6 +26,7 @@ API_KEY = "shop-key"
 SHOP_ID = "2001"
 UNKNOWN_PRODUCT = "The product does not exist"
 NO_PRICE = "The price is required"
+NUMBERS = {"quantity": int, "price": float}  # the columns a partial import may carry
 
 
 @dataclass
@@ -51,7 +52,6 @@ class MiraklShop:
 
     def app(self) -> Starlette:
         return Starlette(routes=[
-            Route("/api/account", self.account),
             Route("/api/products/imports", self.p41, methods=["POST"]),
             Route("/api/offers", self.of24, methods=["POST"]),
             Route("/api/offers", self.of21, methods=["GET"]),
@@ -80,9 +80,6 @@ class MiraklShop:
                                 headers={"Retry-After": wait})  # fmt: skip
         self.last_import = now
         return None
-
-    async def account(self, request: Request) -> Response:
-        return self._refused(request) or JSONResponse({"shop_id": 2001, "shop_name": "Pixee"})
 
     async def p41(self, request: Request) -> Response:
         if refused := self._refused(request):
@@ -127,7 +124,10 @@ class MiraklShop:
         errors = {r["sku"]: "The offer does not exist" for r in rows if r["sku"] not in self.offers}
         for row in rows:
             if row["sku"] not in errors:
-                self.offers[row["sku"]].update({k: v for k, v in row.items() if k != "sku"})
+                # Only the columns sent change; OF21 gives them back as numbers.
+                self.offers[row["sku"]].update(
+                    {k: NUMBERS[k](v) for k, v in row.items() if k != "sku"}
+                )
         return self._import([{"shop_sku": r["sku"], **r} for r in rows], errors)
 
     async def of02(self, request: Request) -> Response:
