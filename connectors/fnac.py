@@ -107,7 +107,7 @@ class FnacAdapter(PlatformAdapter):
             raise PlatformError(f"{service} : réponse XML illisible") from exc
 
     async def _call(
-        self, service: str, fill: Callable[[ET.Element], object] = lambda _root: None, *,
+        self, service: str, fill: Callable[[ET.Element], object], *,
         refused: tuple[str, ...] = ("ERROR", "FATAL"), **attributes: str,
     ) -> ET.Element:  # fmt: skip
         """`service` called with a root element signed with the session token and
