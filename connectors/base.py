@@ -122,8 +122,9 @@ class PlatformAdapter(ABC):
     # The platform's documented request rate, paced per connector (None: not paced).
     pace: ClassVar[Rate | None] = None
     # Products per push_products call: CHUNK_SIZE, or more where the platform takes a
-    # bulk file (Mirakl, Fnac, Amazon feeds).
-    chunk_size: ClassVar[int] = CHUNK_SIZE
+    # bulk file (Mirakl, Fnac, Amazon feeds); a connector's option `chunk_size` may
+    # lower it (smaller files, sooner outcomes), never raise it past the platform's.
+    chunk_size: int = CHUNK_SIZE
 
     def __init__(self, config: ConnectorConfig, http: PlatformHttp) -> None:
         self.config = config
@@ -132,6 +133,8 @@ class PlatformAdapter(ABC):
         # shows them: when a later call of the same push fails, the job records them
         # and never sends those products as creates again.
         self.created: dict[uuid.UUID, str] = {}
+        if wanted := config.options.get("chunk_size"):
+            self.chunk_size = max(1, min(int(wanted), type(self).chunk_size))
         if self.pace is not None and http.bucket is None:
             http.bucket = bucket_for((self.platform, config.base_url or ""), self.pace)
 

@@ -10,15 +10,19 @@ are the least certain part of this adapter.
 - Auth: OAuth2 client credentials at Octopia's identity server
   (`POST https://auth.octopia-io.net/auth/realms/maas/protocol/openid-connect/token`,
   client_id and client_secret in the form). Tokens last two hours and the token
-  endpoint is limited per hour, so one token is reused. Every call carries the bearer
-  token and the `SellerId` header.
+  endpoint is limited per hour, so one token is reused until a minute before it
+  expires, and renewed once when a call is refused with 401. Every call carries the
+  bearer token and the `SellerId` header.
 - Test: `GET /sellers` (the seller's information).
 - Push products maps onto product sheet integration: `POST /products-integration`
   with `{"products": [...]}` (gtin = EAN, sellerProductReference = our SKU, title,
   description, brand) answers a package id; `GET
   /products-integration-reports?packageId=` then reports each sheet (`Integrated`, or
   refused with its errors). It is polled a few times (`options.report_polls`,
-  `options.report_wait` seconds apart); a sheet not reported yet is transient. On
+  `options.report_wait` seconds apart); a sheet not reported yet is transient. A sheet
+  is keyed by the seller's product reference (and its GTIN), so a package sent again
+  after an unknown outcome (a 5xx, a timeout) updates the same products: nothing is
+  looked up before. On
   Cdiscount the sheet and the offer are separate things: price and stock go through
   the offer packages of push_prices and push_stock.
 - Stock and prices map onto offer packages: `POST /offer-packages`
@@ -88,8 +92,11 @@ class CdiscountAdapter(PlatformAdapter):
         )
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {**await self.token.headers(), "SellerId": self.config.credentials["seller_id"]}
-        return await self.http.request(method, f"{self.base}{path}", headers=headers, **kwargs)
+        # The token is renewed before it lapses, and once more if Octopia refuses it (401).
+        seller = {"SellerId": self.config.credentials["seller_id"]}
+        return await self.http.request(
+            method, f"{self.base}{path}", headers=seller, auth=self.token.headers, **kwargs
+        )
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = await self._send(method, path, **kwargs)

@@ -4,14 +4,21 @@ the `mp-dialog.xsd` schema).
 Checked against Fnac Darty's Marketplace API documentation for sellers (services auth,
 offers_update, batch_status, offers_query and the mp-dialog.xsd schema).
 
-- Auth: `POST auth` with partner_id, shop_id and key answers a token; every later call
-  carries partner_id, shop_id and token as attributes of its root element.
+- Auth: `POST auth` with partner_id, shop_id and key answers a token and its
+  `validity` (an ISO 8601 time); every later call carries partner_id, shop_id and token
+  as attributes of its root element. The token is renewed a minute before its
+  validity ends, and once more when Fnac refuses a call as a whole (root status
+  FATAL, what an expired session gets), the call then being sent again: a FATAL call
+  was not processed. fnapy, the Python client, also re-authenticates and resends.
 - Products: Fnac sells offers on its own catalogue, matched by EAN, so a product is
   pushed as an offer: one `offers_update` for the whole chunk, one `<offer>` per
   product (`product_reference type="Ean"`, `offer_reference type="SellerSku"` = our
   SKU, which is also the external id Fnac addresses the offer by; price, quantity,
   `product_state` 11 = new, description). A product without an EAN cannot be offered
   and is refused without a call.
+- An offers_update is an upsert by SellerSku: sent again after an unknown outcome (a
+  5xx, a timeout), it updates the same offers, so nothing is looked up before. Option
+  `chunk_size` sends smaller batches than 10,000 offers.
 - The update is asynchronous: it answers a `batch_id`, and `batch_status` reports each
   offer (status, error). It is polled within the connector's wait (settings
   connector_async_wait_seconds, connector_poll_interval_seconds); an offer still
@@ -27,8 +34,10 @@ offers_update, batch_status, offers_query and the mp-dialog.xsd schema).
   ERROR or FATAL refuses the whole call, with Fnac's error text.
 """
 
+import time
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from connectors.base import (
@@ -51,8 +60,7 @@ NEW = "11"  # product_state of a new item
 PENDING = {"ACTIVE", "RUNNING"}
 DONE = {"OK", "WARNING"}  # an offer's statuses in batch_status that mean it was applied
 PAGE_SIZE = 100
-# The session token was cached for the adapter's life; its validity is not stated in
-# the documentation we could read, so it is renewed every ten minutes.
+# A session's lifetime when the auth answer gives no `validity`: ten minutes.
 SESSION_SECONDS = 10 * 60 + 60  # CachedToken renews a minute early
 
 
@@ -87,30 +95,46 @@ class FnacAdapter(PlatformAdapter):
         self.base = (config.base_url or API).rstrip("/")
         self.token = CachedToken(self._login)
 
-    async def _post(
-        self, service: str, root: ET.Element, refused: tuple[str, ...] = ("ERROR", "FATAL")
-    ) -> ET.Element:
+    async def _post(self, service: str, root: ET.Element) -> ET.Element:
         response = await self.http.request(
             "POST", f"{self.base}/{service}",
             headers={"Content-Type": "text/xml; charset=utf-8"},
             content=ET.tostring(root, encoding="utf-8", xml_declaration=True),
         )  # fmt: skip
         try:
-            answer = ET.fromstring(response.content)
+            return ET.fromstring(response.content)
         except ET.ParseError as exc:
             raise PlatformError(f"{service} : réponse XML illisible") from exc
+
+    async def _call(
+        self, service: str, fill: Callable[[ET.Element], object], *,
+        refused: tuple[str, ...] = ("ERROR", "FATAL"), **attributes: str,
+    ) -> ET.Element:  # fmt: skip
+        """`service` called with a root element signed with the session token and
+        filled by `fill`. Fnac refuses a call whose session has expired as a whole
+        (FATAL, nothing processed), so a FATAL answer opens a new session and sends the
+        call again, once; an answer whose status is in `refused` raises Fnac's error."""
+        answer = await self._post(service, await self._signed(service, fill, attributes))
+        if answer.get("status") == "FATAL":
+            renewed = await self._signed(service, fill, attributes, renew=True)
+            answer = await self._post(service, renewed)
         if answer.get("status") in refused:
             raise PlatformError(f"{service} : {error_text(answer)}")
         return answer
 
-    async def _request(self, service: str, **attributes: str) -> ET.Element:
-        """A root element for `service`, signed with the session token."""
+    async def _signed(
+        self, service: str, fill: Callable[[ET.Element], object], attributes: dict[str, str],
+        renew: bool = False,
+    ) -> ET.Element:  # fmt: skip
         credentials = self.config.credentials
-        return ET.Element(
+        root = ET.Element(
             service,
             {"xmlns": NS, "partner_id": credentials["partner_id"],
-             "shop_id": credentials["shop_id"], "token": await self.token.get(), **attributes},
+             "shop_id": credentials["shop_id"], "token": await self.token.get(renew),
+             **attributes},
         )  # fmt: skip
+        fill(root)
+        return root
 
     async def _login(self) -> tuple[str, float]:
         credentials = self.config.credentials
@@ -118,15 +142,16 @@ class FnacAdapter(PlatformAdapter):
         child(auth, "partner_id", credentials["partner_id"])
         child(auth, "shop_id", credentials["shop_id"])
         child(auth, "key", credentials["key"])
-        token = text_of(await self._post("auth", auth), "token")
+        answer = await self._post("auth", auth)
+        if answer.get("status") in ("ERROR", "FATAL"):
+            raise PlatformError(f"auth : {error_text(answer)}")
+        token = text_of(answer, "token")
         if not token:
             raise PlatformError("auth : pas de jeton dans la réponse Fnac")
-        return token, SESSION_SECONDS
+        return token, session_lifetime(text_of(answer, "validity"))
 
     async def test(self) -> str:
-        root = await self._request("offers_query", results_count="1")
-        child(root, "paging", 1)
-        answer = await self._post("offers_query", root)
+        answer = await self._call("offers_query", paging(1), results_count="1")
         offers = text_of(answer, "nb_total_result") or 0
         return f"Fnac : boutique {self.config.credentials['shop_id']}, {offers} offre(s)"
 
@@ -135,20 +160,10 @@ class FnacAdapter(PlatformAdapter):
     ) -> list[ItemOutcome]:
         """One offers_update for `offers` (one per item, or None to refuse the item), then
         batch_status until Fnac has reported every offer or the polls run out."""
-        root = await self._request("offers_update")
-        for offer in offers:
-            if offer is None:
-                continue
-            element = child(root, "offer")
-            if "ean" in offer:
-                child(element, "product_reference", offer["ean"], type="Ean")
-            child(element, "offer_reference", offer["sku"], type="SellerSku")
-            for name in ("price", "product_state", "quantity", "description"):
-                if offer.get(name) is not None:
-                    child(element, name, offer[name])
         reports: dict[str, Report] = {}
         if any(offer is not None for offer in offers):
-            batch_id = text_of(await self._post("offers_update", root), "batch_id") or ""
+            answer = await self._call("offers_update", lambda root: add_offers(root, offers))
+            batch_id = text_of(answer, "batch_id") or ""
             status = await poll_within(
                 self.config, lambda: self._batch_status(batch_id), lambda r: r is not None
             )
@@ -161,10 +176,10 @@ class FnacAdapter(PlatformAdapter):
 
     async def _batch_status(self, batch_id: str) -> dict[str, Report] | None:
         """Each offer's report, or None while Fnac is still processing the batch."""
-        root = await self._request("batch_status")
-        child(root, "batch_id", batch_id)
         # ERROR at the root means "finished, with at least one offer in error".
-        answer = await self._post("batch_status", root, refused=("FATAL",))
+        answer = await self._call(
+            "batch_status", lambda root: child(root, "batch_id", batch_id), refused=("FATAL",)
+        )
         if answer.get("status") in PENDING:
             return None
         offers = list(answer.iter(tag("offer")))
@@ -193,9 +208,7 @@ class FnacAdapter(PlatformAdapter):
         page_size = str(self.config.options.get("page_size", PAGE_SIZE))
         page = 1
         while True:
-            root = await self._request("offers_query", results_count=page_size)
-            child(root, "paging", page)
-            answer = await self._post("offers_query", root)
+            answer = await self._call("offers_query", paging(page), results_count=page_size)
             offers = [remote(offer) for offer in answer.iter(tag("offer"))]
             if offers:
                 yield offers
@@ -214,6 +227,36 @@ class FnacAdapter(PlatformAdapter):
             {"sku": price.sku, "price": price.price} for price in prices
         ]
         return await self._update(prices, offers)
+
+
+def paging(page: int) -> Callable[[ET.Element], object]:
+    """Fills an offers_query with the page wanted."""
+    return lambda root: child(root, "paging", page)
+
+
+def add_offers(root: ET.Element, offers: Sequence[dict[str, Any] | None]) -> None:
+    for offer in offers:
+        if offer is None:
+            continue
+        element = child(root, "offer")
+        if "ean" in offer:
+            child(element, "product_reference", offer["ean"], type="Ean")
+        child(element, "offer_reference", offer["sku"], type="SellerSku")
+        for name in ("price", "product_state", "quantity", "description"):
+            if offer.get(name) is not None:
+                child(element, name, offer[name])
+
+
+def session_lifetime(validity: str | None) -> float:
+    """Seconds until the session token expires, from the `validity` of Fnac's auth
+    answer (an ISO 8601 time); SESSION_SECONDS when it says none, or a time already
+    past by our clock (clocks apart: the FATAL answer renews it when it lapses)."""
+    try:
+        expires = datetime.fromisoformat(validity or "")
+    except ValueError:
+        return SESSION_SECONDS
+    left = expires.timestamp() - time.time() if expires.tzinfo else 0.0
+    return left if left > 0 else SESSION_SECONDS
 
 
 def remote(offer: ET.Element) -> RemoteProduct:

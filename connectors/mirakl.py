@@ -20,14 +20,21 @@ OpenAPI: A01, P41, OF01, OF02, OF03, OF21, OF24).
   an inactive product, is sent as quantity 0. The offer's outcome is the item's
   outcome: the external id is the shop SKU.
 - Offer imports are asynchronous: OF02 `GET /api/offers/imports/{id}` is polled until
-  COMPLETE (option `poll_attempts`, `poll_wait` seconds apart), then the OF03 error
+  COMPLETE (option `poll_attempts`, `poll_wait` seconds apart, a minute by default:
+  Mirakl allows OF02 at most once a minute), then the OF03 error
   report (CSV, `sku` and `error-message` columns) tells which lines failed. An import
   still running after the last poll leaves its items transient, to be pushed again.
 - Pull: OF21 `GET /api/offers` with `offset`/`max` (100 at most), up to `total_count`.
 - Stock and prices: OF01 `POST /api/offers/imports` with `import_mode=PARTIAL_UPDATE`,
   a CSV of `sku;quantity` or `sku;price` only, so nothing else of the offer changes;
   tracked like OF24.
-- Rate limits: Mirakl answers 429 with Retry-After (seconds).
+- Rate limits: Mirakl answers 429 with Retry-After (seconds). Offer imports (OF01,
+  OF24) are allowed at most once a minute per shop: a connector never starts one
+  within `import_interval` seconds (option, 60 by default) of the previous one, in
+  this process. An offer import is an upsert by shop SKU, so sending one again after
+  an unknown outcome (a 5xx, a timeout) converges and nothing is looked up first.
+- Auth is a shop API key that does not expire: no token to renew.
+- Option `chunk_size` sends smaller imports than 10,000 offers.
 """
 
 import asyncio
@@ -46,14 +53,17 @@ from connectors.base import (
     StockLevel,
     register,
 )
-from connectors.http import PlatformHttp
+from connectors.http import PlatformHttp, Rate, TokenBucket, bucket_for
 from connectors.multipart import multipart_form
 from connectors.tokens import Identified
 
 PAGE_SIZE = 100  # OF21 refuses more
+OFFER_IMPORTS = "/api/offers/imports"
 NEW_STATE = "11"
 PENDING = "import Mirakl toujours en cours : poussé de nouveau au prochain essai"
 NO_PRICE = "prix manquant : une offre Mirakl (OF24) ne peut être envoyée sans prix"
+# Mirakl's documented maximum for OF01, OF02 and OF24: once a minute.
+IMPORT_INTERVAL = 60.0
 
 
 def to_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
@@ -62,6 +72,14 @@ def to_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
     writer.writerow(header)
     writer.writerows(["" if value is None else value for value in row] for row in rows)
     return out.getvalue().encode()
+
+
+def import_pacing(base: str, config: ConnectorConfig) -> TokenBucket:
+    """One offer import (OF01 or OF24) per `import_interval` for the shop, shared by
+    every job of the connector in this process."""
+    interval = float(config.options.get("import_interval", IMPORT_INTERVAL))
+    shop = str(config.options.get("shop_id") or "")
+    return bucket_for(("mirakl offer imports", f"{base} {shop}"), Rate(1 / max(interval, 1e-3)))
 
 
 @register
@@ -75,7 +93,8 @@ class MiraklAdapter(PlatformAdapter):
         super().__init__(config, http)
         self.base = (config.base_url or "").rstrip("/")
         self.poll_attempts = int(config.options.get("poll_attempts", 20))
-        self.poll_wait = float(config.options.get("poll_wait", 3.0))
+        self.poll_wait = float(config.options.get("poll_wait", IMPORT_INTERVAL))
+        self.imports = import_pacing(self.base, config)
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         headers = {
@@ -89,6 +108,8 @@ class MiraklAdapter(PlatformAdapter):
 
     async def _upload(self, path: str, fields: dict[str, str], rows: bytes) -> str:
         body, content_type = multipart_form(fields, "file", "pim.csv", rows, "text/csv")
+        if path == OFFER_IMPORTS:
+            await self.imports.take()
         response = await self._request(
             "POST", path, content=body, headers={"Content-Type": content_type}
         )
@@ -151,6 +172,7 @@ class MiraklAdapter(PlatformAdapter):
             await self._upload("/api/products/imports", {}, to_csv(header, rows))
         sent: list[ItemOutcome] = []
         if priced:
+            await self.imports.take()
             response = await self._request(
                 "POST", "/api/offers", json={"offers": [self._offer(p) for p in priced]}
             )
@@ -181,9 +203,7 @@ class MiraklAdapter(PlatformAdapter):
     ) -> list[ItemOutcome]:
         skus = [item.external_id or item.sku for item in items]
         rows = to_csv(("sku", column), list(zip(skus, values, strict=True)))
-        import_id = await self._upload(
-            "/api/offers/imports", {"import_mode": "PARTIAL_UPDATE"}, rows
-        )
+        import_id = await self._upload(OFFER_IMPORTS, {"import_mode": "PARTIAL_UPDATE"}, rows)
         return await self._track(import_id, items, skus)
 
     async def push_stock(self, levels: Sequence[StockLevel]) -> list[ItemOutcome]:

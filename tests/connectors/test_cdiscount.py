@@ -1,13 +1,18 @@
 """The Cdiscount adapter against a fake of the Octopia Seller API v2 (Keycloak token,
 SellerId header, product integration packages and reports, offer packages, offers)."""
 
+from collections.abc import Sequence
+
 import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from connectors.base import ConnectorConfig
+from connectors.base import ConnectorConfig, OutgoingProduct
 from connectors.cdiscount import CdiscountAdapter
 from connectors.http import PlatformError, PlatformHttp
+from tests.connectors.exactly_once import FAULTS, outgoing
+from tests.connectors.fakes import cdiscount as octopia
+from tests.connectors.fakes.faults import Faults
 from tests.connectors.helpers import (
     FakePlatform,
     all_pages,
@@ -17,6 +22,13 @@ from tests.connectors.helpers import (
     products,
     running,
     stock_levels,
+)
+from tests.connectors.served_pushes import (
+    assert_sent_again,
+    push_redirected_elsewhere,
+    push_redirected_on_host,
+    push_through,
+    push_through_fault,
 )
 
 TOKEN = "octopia-token"
@@ -200,3 +212,62 @@ async def test_throttling_outage_and_refusal_are_mapped() -> None:
     async with running(fake) as (base, http):
         client = adapter(base, http)
         await assert_errors_mapped(fake, lambda: first_page(client))
+
+
+# --- exactly once, against the strict Octopia of tests.connectors.fakes.cdiscount ---------
+# 250 products go as three packages of at most 100 sheets (the adapter's chunk size).
+SHEETS = f"{octopia.API}/products-integration"
+
+
+def seller_adapter(base: str, http: PlatformHttp) -> CdiscountAdapter:
+    config = ConnectorConfig(
+        platform="cdiscount", base_url=f"{base}{octopia.API}",
+        credentials={"client_id": octopia.CLIENT_ID, "client_secret": octopia.CLIENT_SECRET,
+                     "seller_id": octopia.SELLER_ID},
+        options={"token_url": f"{base}{octopia.TOKEN_PATH}", "report_wait": 0},
+    )  # fmt: skip
+    return CdiscountAdapter(config, http)
+
+
+def assert_sheets_exist_once(
+    seller: octopia.Octopia, products: Sequence[OutgoingProduct], links: dict
+) -> None:
+    assert sorted(seller.products) == sorted(p.sku for p in products)
+    assert links == {p.product_id: p.sku for p in products}  # linked by seller reference
+    # A sheet sent again went in another package under the same reference: an upsert.
+    sent = [s["sellerProductReference"] for pkg in seller.packages.values() for s in pkg.sheets]
+    assert sorted(set(sent)) == sorted(seller.products) and len(sent) == seller.sheet_sends.total()
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+async def test_250_sheets_exist_once_whatever_octopia_answers(fault: str) -> None:
+    seller, products = octopia.Octopia(), outgoing()
+    links = await push_through_fault(seller.app(), fault, SHEETS, seller_adapter, products)
+    assert_sheets_exist_once(seller, products, links)
+    assert_sent_again(fault, seller.sheet_sends)
+
+
+async def test_an_expired_octopia_token_is_renewed_and_the_push_goes_on() -> None:
+    """Octopia's tokens last two hours: one refused mid-push is renewed once, and the
+    call it refused is sent again (a 401 means it was not processed)."""
+    seller, faults, products = octopia.Octopia(), Faults(), outgoing()
+    expiry = faults.expire_tokens("authorization", calls=3, login=octopia.TOKEN_PATH)
+    links = await push_through(seller.app(), faults, seller_adapter, products)
+    assert expiry.refusals >= 2 and seller.tokens_issued == expiry.refusals + 1
+    assert_sheets_exist_once(seller, products, links)
+    assert max(seller.sheet_sends.values()) == 1
+
+
+async def test_a_package_redirected_on_the_same_host_is_followed_once() -> None:
+    seller, products = octopia.Octopia(), outgoing()
+    links = await push_redirected_on_host(seller.app(), SHEETS, seller_adapter, products)
+    assert_sheets_exist_once(seller, products, links)
+    assert max(seller.sheet_sends.values()) == 1
+
+
+async def test_a_package_redirected_to_another_host_is_refused_and_keeps_the_token_home() -> None:
+    seller, elsewhere = octopia.Octopia(), octopia.Octopia()
+    await push_redirected_elsewhere(seller.app(), elsewhere.app(), SHEETS, seller_adapter,
+                                    outgoing(100))  # fmt: skip
+    assert elsewhere.credentials == [] and elsewhere.packages == {}
+    assert seller.packages == {} and seller.products == {}

@@ -3,14 +3,20 @@ offers_update + batch_status, offers_query paging)."""
 
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from starlette.requests import Request
 from starlette.responses import Response
 
 from connectors.base import ConnectorConfig, OutgoingProduct
-from connectors.fnac import FnacAdapter
+from connectors.fnac import SESSION_SECONDS, FnacAdapter, session_lifetime
 from connectors.http import PlatformError, PlatformHttp
+from pim import outbound
+from tests.connectors.exactly_once import FAULTS, outgoing, push_all
+from tests.connectors.fakes import fnac as fnac_fake
+from tests.connectors.fakes.faults import Faults
 from tests.connectors.helpers import (
     FakePlatform,
     all_pages,
@@ -21,6 +27,15 @@ from tests.connectors.helpers import (
     running,
     stock_levels,
 )
+from tests.connectors.served_pushes import (
+    assert_sent_again,
+    matrix_http,
+    push_redirected_elsewhere,
+    push_redirected_on_host,
+    push_through,
+    push_through_fault,
+)
+from tests.loopback import serve
 
 NS = "{http://www.fnac.com/schemas/mp-dialog.xsd}"
 TOKEN = "fnac-token"
@@ -196,3 +211,81 @@ async def test_throttling_outage_and_refusal_are_mapped() -> None:
     async with running(fake) as (base, http):
         client = adapter(base, http)
         await assert_errors_mapped(fake, lambda: first_page(client))
+
+
+# --- exactly once, against the strict shop of tests.connectors.fakes.fnac ----------------
+# Batches of 100 offers (option chunk_size), so that 250 products make three
+# offers_update calls and a fault can hit the second.
+UPDATES = f"{fnac_fake.API}/offers_update"
+
+
+def shop_adapter(base: str, http: PlatformHttp) -> FnacAdapter:
+    config = ConnectorConfig(
+        platform="fnac", base_url=f"{base}{fnac_fake.API}",
+        credentials={"partner_id": fnac_fake.PARTNER_ID, "shop_id": fnac_fake.SHOP_ID,
+                     "key": fnac_fake.KEY},
+        options={"chunk_size": 100}, poll_interval_seconds=0.001,
+    )  # fmt: skip
+    return FnacAdapter(config, http)
+
+
+def assert_offers_exist_once(
+    shop: fnac_fake.FnacShop, products: Sequence[OutgoingProduct], links: dict
+) -> None:
+    assert sorted(shop.offers) == sorted(p.sku for p in products)
+    assert links == {p.product_id: p.sku for p in products}  # linked by SellerSku
+    # Whatever was sent twice updated the same offer (an upsert by SellerSku): no batch
+    # reported an offer in error, the second time included.
+    assert all(report is None for b in shop.batches.values() for report in b.reports.values())
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+async def test_250_offers_exist_once_whatever_fnac_answers(fault: str) -> None:
+    shop, products = fnac_fake.FnacShop(), outgoing()
+    links = await push_through_fault(shop.app(), fault, UPDATES, shop_adapter, products)
+    assert_offers_exist_once(shop, products, links)
+    assert_sent_again(fault, shop.offer_sends)
+
+
+def test_a_session_lasts_as_long_as_the_auth_answer_validity_says() -> None:
+    in_an_hour = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    assert 3590 < session_lifetime(in_an_hour) <= 3600
+    # None given, unreadable, or already past by our clock: the default session.
+    assert {session_lifetime(v) for v in (None, "bientôt", "2020-01-01T10:00:00+01:00")} == {
+        SESSION_SECONDS
+    }
+
+
+async def test_an_expired_fnac_session_is_renewed_and_the_refused_call_sent_again() -> None:
+    """A session good for 4 calls: the offers_update or batch_status it refuses (FATAL,
+    nothing processed) goes again with a new session, and nothing is sent twice."""
+    shop, faults, products = fnac_fake.FnacShop(session_calls=4), Faults(), outgoing()
+    links = await push_through(shop.app(), faults, shop_adapter, products)
+    assert shop.expired_refusals >= 2 and len(shop.sessions) == shop.expired_refusals + 1
+    assert_offers_exist_once(shop, products, links)
+    assert max(shop.offer_sends.values()) == 1
+
+
+async def test_offers_pushed_to_the_strict_shop_come_back_from_offers_query() -> None:
+    shop, products = fnac_fake.FnacShop(), outgoing(3)
+    async with serve(shop.app()) as base, outbound.client() as client:
+        adapter = shop_adapter(base, matrix_http(client))
+        await push_all(adapter, products)
+        pulled = await all_pages(adapter)
+    assert [[r.external_id for r in page] for page in pulled] == [[p.sku for p in products]]
+
+
+async def test_an_offers_update_redirected_on_the_same_host_is_followed_once() -> None:
+    shop, products = fnac_fake.FnacShop(), outgoing()
+    links = await push_redirected_on_host(shop.app(), UPDATES, shop_adapter, products)
+    assert_offers_exist_once(shop, products, links)
+    assert max(shop.offer_sends.values()) == 1
+
+
+async def test_an_offers_update_redirected_to_another_host_is_refused_and_keeps_the_token() -> None:
+    shop, elsewhere = fnac_fake.FnacShop(), fnac_fake.FnacShop()
+    await push_redirected_elsewhere(shop.app(), elsewhere.app(), UPDATES, shop_adapter,
+                                    outgoing(100))  # fmt: skip
+    # The token travels in the body: a 307 would resend it, so it must not be followed.
+    assert elsewhere.tokens == [] and elsewhere.sessions == {} and elsewhere.offers == {}
+    assert shop.offers == {} and shop.batches == {}

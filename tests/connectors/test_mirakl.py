@@ -1,15 +1,32 @@
 """Mirakl adapter against a fake of the MMP shop APIs (A01, P41, OF01, OF02, OF03, OF21, OF24)."""
 
+import asyncio
 import csv
 import io
+import time
+from collections.abc import Sequence
 from dataclasses import replace
 
+import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from connectors.base import ConnectorConfig, PriceLevel, StockLevel
+from connectors.base import ConnectorConfig, OutgoingProduct, PriceLevel, StockLevel
+from connectors.http import PlatformHttp
+from connectors.mirakl import MiraklAdapter
+from pim import outbound
+from tests.connectors.exactly_once import FAULTS, outgoing, push_all
+from tests.connectors.fakes.mirakl import API_KEY, SHOP_ID, MiraklShop
 from tests.connectors.recording import Fake, check_error_mapping, connected, products
+from tests.connectors.served_pushes import (
+    assert_sent_again,
+    matrix_http,
+    push_redirected_elsewhere,
+    push_redirected_on_host,
+    push_through_fault,
+)
+from tests.loopback import serve
 
 # What an offer's fields become when OF24 does not send them.
 OF24_DEFAULTS = {"description": None, "internal_description": None, "price": None,
@@ -90,7 +107,7 @@ def mirakl_fake() -> tuple[Fake, list[Route], dict]:
 
 def config(base: str) -> ConnectorConfig:
     return ConnectorConfig("mirakl", base, {"api_key": "shop-key"},
-                           options={"shop_id": "2001", "poll_wait": 0})  # fmt: skip
+                           options={"shop_id": "2001", "poll_wait": 0, "import_interval": 0})  # fmt: skip
 
 
 async def test_mirakl_end_to_end() -> None:
@@ -136,7 +153,8 @@ async def test_mirakl_import_still_running_leaves_items_transient() -> None:
 
     def slow(base: str) -> ConnectorConfig:
         return ConnectorConfig("mirakl", base, {"api_key": "shop-key"},
-                               options={"shop_id": "2001", "poll_wait": 0, "poll_attempts": 1})  # fmt: skip
+                               options={"shop_id": "2001", "poll_wait": 0, "poll_attempts": 1,
+                                        "import_interval": 0})  # fmt: skip
 
     async with connected(fake, routes, slow) as adapter:
         outcomes = await adapter.push_stock([StockLevel(products(1)[0].product_id, "SKU-0", 1)])
@@ -191,3 +209,86 @@ async def test_mirakl_offers_an_inactive_product_with_no_quantity() -> None:
     async with connected(fake, routes, config) as adapter:
         (outcome,) = await adapter.push_products([inactive])
     assert outcome.ok and state["shop"]["SKU-2"]["quantity"] == 0
+
+
+# --- exactly once, against the strict shop of tests.connectors.fakes.mirakl ---------------
+# Imports of 100 offers (option chunk_size), so that 250 products make three OF24 imports
+# and a fault can hit the second; imports paced PACE seconds apart, the shop refusing
+# closer ones as Mirakl refuses them within a minute. Mirakl authenticates with the
+# shop's API key, which does not expire: there is no token to renew.
+PACE = 0.3
+OFFERS = "/api/offers"
+
+
+def shop_adapter(base: str, http: PlatformHttp) -> MiraklAdapter:
+    config = ConnectorConfig("mirakl", base, {"api_key": API_KEY}, options={
+        "shop_id": SHOP_ID, "poll_wait": 0, "chunk_size": 100, "import_interval": PACE})  # fmt: skip
+    return MiraklAdapter(config, http)
+
+
+def assert_offers_exist_once(
+    shop: MiraklShop, products: Sequence[OutgoingProduct], links: dict
+) -> None:
+    assert sorted(shop.offers) == sorted(p.sku for p in products)
+    assert links == {p.product_id: p.sku for p in products}  # linked by shop SKU
+    # Whatever was sent twice went as an OF24 upsert by shop SKU, so it is still one offer.
+    lines = [line for job in shop.imports.values() for line in job.lines]
+    assert {line["update_delete"] for line in lines} == {"update"}
+    assert sum(shop.offer_sends.values()) == len(lines)
+    assert shop.refused_imports == 0  # never two imports within the interval
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+async def test_250_offers_exist_once_whatever_mirakl_answers(fault: str) -> None:
+    shop, products = MiraklShop(import_interval=PACE), outgoing()
+    links = await push_through_fault(shop.app(), fault, OFFERS, shop_adapter, products)
+    assert_offers_exist_once(shop, products, links)
+    assert_sent_again(fault, shop.offer_sends)
+
+
+async def test_offer_imports_of_one_shop_start_a_minute_apart_across_its_jobs() -> None:
+    """Two jobs of the same connector share the shop's pace: Mirakl's "at most once a
+    minute" (here PACE seconds) holds between their imports too."""
+    shop = MiraklShop(import_interval=PACE)
+    first, second = outgoing(150), outgoing(300)[150:]
+    async with serve(shop.app()) as base, outbound.client() as client:
+        started = time.monotonic()
+        links = await asyncio.gather(push_all(shop_adapter(base, matrix_http(client)), first),
+                                     push_all(shop_adapter(base, matrix_http(client)), second))  # fmt: skip
+        elapsed = time.monotonic() - started
+    assert len(shop.imports) == 4 and shop.refused_imports == 0
+    assert elapsed >= 3 * PACE * 0.9
+    assert len(shop.offers) == 300 and len(links[0]) + len(links[1]) == 300
+
+
+async def test_stock_after_the_offers_is_a_paced_partial_import_that_keeps_the_rest() -> None:
+    shop, products = MiraklShop(import_interval=PACE), outgoing(3)
+    async with serve(shop.app()) as base, outbound.client() as client:
+        adapter = shop_adapter(base, matrix_http(client))
+        await push_all(adapter, products)
+        levels = [StockLevel(p.product_id, p.sku, 7, external_id=p.sku) for p in products]
+        outcomes = await adapter.push_stock(levels)
+        pulled = [page async for page in adapter.pull_products()]
+    assert [(o.ok, o.external_id) for o in outcomes] == [(True, p.sku) for p in products]
+    assert [[(r.external_id, r.stock) for r in page] for page in pulled] == [
+        [(p.sku, 7) for p in products]
+    ]
+    assert shop.refused_imports == 0 and len(shop.imports) == 2  # OF24, then OF01
+    assert {sku: (offer["quantity"], offer["price"]) for sku, offer in shop.offers.items()} == {
+        p.sku: (7, p.price) for p in products
+    }
+
+
+async def test_an_offers_import_redirected_on_the_same_host_is_followed_once() -> None:
+    shop, products = MiraklShop(import_interval=PACE), outgoing()
+    links = await push_redirected_on_host(shop.app(), OFFERS, shop_adapter, products)
+    assert_offers_exist_once(shop, products, links)
+    assert max(shop.offer_sends.values()) == 1
+
+
+async def test_an_offers_import_redirected_to_another_host_is_refused_and_keeps_the_key() -> None:
+    shop, elsewhere = MiraklShop(), MiraklShop()
+    await push_redirected_elsewhere(shop.app(), elsewhere.app(), OFFERS, shop_adapter,
+                                    outgoing(100))  # fmt: skip
+    assert elsewhere.keys == [] and elsewhere.offers == {}  # neither the key nor an offer
+    assert shop.offers == {} and shop.imports == {}
