@@ -41,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.schema import CreateTable, DropTable
+from sqlalchemy.schema import CreateTable
 
 from pim.auth import Caller
 from pim.clock import MICROSECOND, write_timestamp
@@ -86,7 +86,7 @@ STAGE = Table(
     Column("stock", PRODUCT_STOCKS.c.quantity.type),
     *(Column(name, PRODUCTS.c[name].type) for name in WRITABLE_COLUMNS),
     prefixes=["TEMPORARY"],
-    postgresql_on_commit="DROP",
+    postgresql_on_commit="DELETE ROWS",
 )
 # What Python decided for the rows that change something: the product's id, the time
 # of its change, whether it is inserted, updated or only stamped (stock alone changed),
@@ -100,7 +100,7 @@ DECIDED = Table(
     Column("action", String(8)),
     Column("stock_id", PRODUCT_STOCKS.c.id.type),
     prefixes=["TEMPORARY"],
-    postgresql_on_commit="DROP",
+    postgresql_on_commit="DELETE ROWS",
 )
 
 
@@ -227,16 +227,13 @@ async def _staged_and_decided(
             skipped.status = "skipped"
             continue
         if not alive and (deleted or not item.given.get("name")):
-            # Created again after its deletion, or nameless: the row writer's case.
-            await _drop(session)
-            return False
+            return False  # created again after its deletion, or nameless: the row writer's case
         assert writes is not None
         writes.add(position, item, product_id, reference, bool(stock_changed), flags)
     if writes is not None and writes.decided:
         await writes.write(session)
         outcome.created = writes.created
         outcome.updated = len(writes.decided) - writes.created
-    await _drop(session)
     return True
 
 
@@ -441,17 +438,13 @@ class _Writes:
 
 
 async def _create(session: AsyncSession) -> None:
-    """Empty staging tables (temporary: each connection has its own)."""
-    await _drop(session)
+    """Empty staging tables. Temporary, so each connection has its own, and kept with
+    the connection: creating and dropping 80 columns' catalog rows cost 40 ms a chunk
+    (PostgreSQL empties them at each commit, by truncation)."""
     for table in (STAGE, DECIDED):
-        await session.execute(CreateTable(table))
-
-
-async def _drop(session: AsyncSession) -> None:
-    # ON COMMIT DROP is not enough: halving a chunk merges twice in one transaction, and
-    # SQLite keeps temporary tables until the connection closes.
-    for table in (STAGE, DECIDED):
-        await session.execute(DropTable(table, if_exists=True))
+        await session.execute(CreateTable(table, if_not_exists=True))
+        # A chunk written in halves merges twice in one transaction; SQLite keeps rows.
+        await session.execute(table.delete())
 
 
 async def _fill(
