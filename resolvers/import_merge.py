@@ -10,11 +10,12 @@ change stamp. Python then keeps what the row writer's bookkeeping needs (ids, th
 times of the writes, the outbox events, exactly as the row writer makes them), and
 set-based statements write the products and their stock from the staging table.
 
-What the row writer does that is rare or needs more than a column compare goes to the
-row writer, whole chunk at a time, before anything is written: dry runs, supplier stock
-(`supplier_code`), `is_active` and `category_id` columns, an EAN repeated within a
-chunk, and, found by the compare, a product created again after its deletion or a new
-product without a name (whose error the row writer words).
+What is rare or needs more than a column compare goes to the row writer, a whole chunk
+at a time, before anything is written: dry runs, `is_active` and `category_id` columns,
+an EAN repeated within a chunk, and, found by the compare, a product created again
+after its deletion or a new product without a name (whose error the row writer words).
+Supplier stock (a supplier code with the stock) is merged: written whenever given, as
+the row writer writes it.
 """
 
 import uuid
@@ -55,6 +56,7 @@ from resolvers.product_writes import (
     FRESH,
     PRODUCT_STOCKS,
     PRODUCTS,
+    SUPPLIER_PRODUCTS,
     WRITABLE_COLUMNS,
     BatchResult,
     Checked,
@@ -66,12 +68,12 @@ from resolvers.product_writes import (
 )
 
 # The fields a chunk may give to be merged: the product's own columns, its brand by
-# name and its (generic) stock.
+# name and its stock (the supplier's, with a supplier code).
 MERGED_FIELDS = frozenset(
     {
         name
         for name in ProductFields.model_fields
-        if name in WRITABLE_COLUMNS and name not in NON_COLUMN_INPUTS and name != "supplier_code"
+        if name in WRITABLE_COLUMNS and name not in NON_COLUMN_INPUTS
     }
     | {"brand_name", "stock"}
 )
@@ -178,6 +180,8 @@ def _stage_columns(fields: set[str]) -> list[str]:
     wanted = (fields - {"brand_name"}) | {"ean_checksum_valid"}
     if "brand_name" in fields:
         wanted.add("brand_id")
+    if "supplier_code" in fields:
+        wanted.add("supplier_id")
     return [c.name for c in STAGE.columns if c.name in wanted]
 
 
@@ -214,9 +218,9 @@ async def _staged_and_decided(
     """Stage, compare and write the items; False (with nothing written) when the chunk
     goes to the row writer."""
     columns = _stage_columns(set().union(*(item.given for item in items)))
-    brands = await _brand_ids(session, account_id, items)
+    references = await _references(session, account_id, items)
     await _create(session)
-    await _fill(session, STAGE, ["position", *columns], _staged(items, columns, brands))
+    await _fill(session, STAGE, ["position", *columns], _staged(items, columns, references))
     found = await fetch(session, _compare(account_id, columns, options))
     writes = _Writes(account_id, columns, await write_timestamp(session)) if found else None
     for position, product_id, deleted, reference, stock_changed, *flags in found:
@@ -237,26 +241,37 @@ async def _staged_and_decided(
     return True
 
 
-async def _brand_ids(
+async def _references(
     session: AsyncSession, account_id: uuid.UUID, items: list[CheckedItem]
-) -> dict[str, uuid.UUID | None]:
-    """The brand id of each brand name the chunk gives (created if missing)."""
+) -> dict[str, dict[str, uuid.UUID | None]]:
+    """The brand id of each brand name and the supplier id of each supplier code the
+    chunk gives (created if missing), by the staging column they fill."""
     names = {name for item in items if (name := item.given.get("brand_name"))}
-    if not names:
-        return {}
-    ids = await catalog.brand_ids_for(session, account_id, names)
-    return {name: ids.get(catalog.brand_key(name)) for name in names}
+    codes = {code for item in items if (code := item.given.get("supplier_code"))}
+    brands = await catalog.brand_ids_for(session, account_id, names) if names else {}
+    suppliers = await catalog.supplier_ids_for(session, account_id, codes) if codes else {}
+    return {
+        "brand_id": {name: brands.get(catalog.brand_key(name)) for name in names},
+        "supplier_id": {code: suppliers.get(code) for code in codes},
+    }
+
+
+# Staging columns holding the id of what a field names.
+_REFERENCES = {"brand_id": "brand_name", "supplier_id": "supplier_code"}
 
 
 def _staged(
-    items: list[CheckedItem], columns: list[str], brands: dict[str, uuid.UUID | None]
+    items: list[CheckedItem],
+    columns: list[str],
+    references: dict[str, dict[str, uuid.UUID | None]],
 ) -> list[tuple[Any, ...]]:
     """The staging rows, built a column at a time."""
     givens = [item.given for item in items]
     values: list[list[Any]] = [list(range(len(items)))]
     for name in columns:
-        if name == "brand_id":
-            values.append([brands.get(g.get("brand_name", "")) for g in givens])
+        if name in _REFERENCES:
+            ids, field = references[name], _REFERENCES[name]
+            values.append([ids.get(g.get(field, "")) for g in givens])
         elif name == "ean_checksum_valid":
             values.append([_checksum_valid(item) for item in items])
         else:
@@ -286,6 +301,12 @@ def _compare(account_id: uuid.UUID, columns: list[str], options: WriteOptions) -
         stock_changed = and_(
             staged.stock.is_not(None), staged.stock.is_distinct_from(stock.quantity)
         )
+        if "supplier_code" in columns:
+            # A supplier's stock is written whenever given, as the row writer does.
+            stock_changed = or_(
+                and_(staged.supplier_code.is_not(None), staged.stock.is_not(None)),
+                and_(staged.supplier_code.is_(None), stock_changed),
+            )
         source = source.outerjoin(
             PRODUCT_STOCKS, and_(stock.account_id == account_id, stock.product_id == product.id)
         )
@@ -373,6 +394,8 @@ class _Writes:
         await changes.stamp(session, self.account_id, self.stamped)
         if self.stock_eans:
             await session.execute(self._stock(session))
+            if "supplier_code" in self.columns:
+                await session.execute(self._supplier_stock(session))
             payload = events.batch_payload(self.stock_eans)
             self.events.append(
                 events.event_row(self.account_id, "stock.updated", payload, self.stamp)
@@ -419,21 +442,45 @@ class _Writes:
         )
 
     def _stock(self, session: AsyncSession) -> Any:
+        """Generic stock rows (the rows without a supplier code)."""
+        staged = STAGE.c
+        generic = staged.supplier_code.is_(None) if "supplier_code" in self.columns else true()
+        return self._stock_upsert(
+            session, PRODUCT_STOCKS, {"quantity": staged.stock}, ["account_id", "product_id"],
+            generic,
+        )  # fmt: skip
+
+    def _supplier_stock(self, session: AsyncSession) -> Any:
+        """The supplier's stock rows (the rows with a supplier code)."""
+        staged = STAGE.c
+        return self._stock_upsert(
+            session, SUPPLIER_PRODUCTS, {"supplier_id": staged.supplier_id, "stock": staged.stock},
+            ["account_id", "product_id", "supplier_id"], staged.supplier_code.is_not(None),
+        )  # fmt: skip
+
+    def _stock_upsert(
+        self,
+        session: AsyncSession,
+        table: Table,
+        values: dict[str, Any],
+        conflict: list[str],
+        which: ColumnElement[bool],
+    ) -> Any:
         staged, decided = STAGE.c, DECIDED.c
-        rows = select(
-            decided.stock_id,
-            literal(self.account_id, PRODUCT_STOCKS.c.account_id.type),
-            decided.id,
-            staged.stock,
-            literal(self.stamp, PRODUCT_STOCKS.c.updated_at.type),
-        ).where(decided.position == staged.position, decided.stock_id.is_not(None))
-        statement = upsert(session, PRODUCT_STOCKS).from_select(
-            ["id", "account_id", "product_id", "quantity", "updated_at"], rows
+        columns = {
+            "id": decided.stock_id,
+            "account_id": literal(self.account_id, table.c.account_id.type),
+            "product_id": decided.id,
+            **values,
+            "updated_at": literal(self.stamp, table.c.updated_at.type),
+        }
+        rows = select(*columns.values()).where(
+            decided.position == staged.position, decided.stock_id.is_not(None), which
         )
-        excluded = statement.excluded
+        statement = upsert(session, table).from_select(list(columns), rows)
+        written = [name for name in values if name not in conflict] + ["updated_at"]
         return statement.on_conflict_do_update(
-            index_elements=["account_id", "product_id"],
-            set_={"quantity": excluded.quantity, "updated_at": excluded.updated_at},
+            index_elements=conflict, set_={name: statement.excluded[name] for name in written}
         )
 
 

@@ -11,7 +11,17 @@ import httpx
 import pytest
 from sqlalchemy import delete, func, select
 
-from models import Account, Brand, Event, ImportLog, Product, ProductChange, ProductStock
+from models import (
+    Account,
+    Brand,
+    Event,
+    ImportLog,
+    Product,
+    ProductChange,
+    ProductStock,
+    Supplier,
+    SupplierProduct,
+)
 from pim.runtime import Runtime
 from resolvers import import_merge
 from resolvers.errors import Unauthenticated
@@ -47,6 +57,8 @@ FILES: list[tuple[list[list[str]], dict[str, str]]] = [
     ([line(1, "Pas créé"), line(8)], {"mode": "create_only"}),
     ([line(2, "Mis à jour"), line(9)], {"mode": "update_only"}),
     ([line(2, "Mis à jour"), line(3, weight="2,5", stock="0")], {"mode": "update_only"}),
+    ([line(2, "Mis à jour", stock="40"), line(10)], {"supplier_code": "SUP_A"}),
+    ([line(2, "Mis à jour", stock="40"), line(10, stock="7")], {"supplier_code": "SUP_A"}),
 ]  # fmt: skip
 
 
@@ -67,11 +79,13 @@ async def state(runtime: Runtime, key: Key, job_ids: list[str]) -> dict[str, Any
         )
         ean_of = {p.id: p.ean for p in products}
         brands = dict((await session.execute(select(Brand.id, Brand.name))).tuples().all())
+        suppliers = dict((await session.execute(select(Supplier.id, Supplier.code))).tuples().all())
         columns = [c.name for c in Product.__table__.columns]
         found = {}
         for product in products:
             row = {c: getattr(product, c) for c in columns}
             row["brand_id"] = brands.get(row["brand_id"])
+            row["supplier_id"] = suppliers.get(row["supplier_id"])
             for name in ("id", "account_id", "created_at", "updated_at"):
                 del row[name]
             found[product.ean] = row
@@ -115,8 +129,18 @@ async def state(runtime: Runtime, key: Key, job_ids: list[str]) -> dict[str, Any
             )
             for job_id in job_ids
         ]  # fmt: skip
-    return {"products": found, "stock": stock, "stamped": stamped, "events": events,
-            "logs": logs}  # fmt: skip
+        supplier_stock = {
+            ean_of[pid]: quantity
+            for pid, quantity in (
+                await session.execute(
+                    select(SupplierProduct.product_id, SupplierProduct.stock).where(
+                        SupplierProduct.account_id == account
+                    )
+                )
+            ).tuples()
+        }
+    return {"products": found, "stock": stock, "supplier_stock": supplier_stock,
+            "stamped": stamped, "events": events, "logs": logs}  # fmt: skip
 
 
 COUNTERS = ("status", "successful_rows", "failed_rows", "products_created", "products_updated",
@@ -143,17 +167,18 @@ async def test_the_merge_leaves_what_the_row_writer_leaves_in_every_mode(
         results.append((counters, await state(runtime, key, [job["id"] for job in jobs])))
     (merged_counters, merged_state), (row_counters, row_state) = results
     assert merged_counters == row_counters
-    for part in ("products", "stock", "stamped", "events", "logs"):
+    for part in ("products", "stock", "supplier_stock", "stamped", "events", "logs"):
         assert merged_state[part] == row_state[part], part
     # The files did what they say, so the comparison compares something.
     assert [(c["products_created"], c["products_updated"]) for c in merged_counters] == [
-        (6, 0), (1, 4), (1, 0), (0, 1), (0, 1),
+        (6, 0), (1, 4), (1, 0), (0, 1), (0, 1), (1, 1), (0, 2),
     ]  # fmt: skip
-    assert merged_state["stamped"] == {ean13(2)}
+    assert merged_state["stamped"] == {ean13(2), ean13(10)}
     assert merged_state["products"][ean13(4)]["price"] is None
     assert merged_state["products"][ean13(3)]["weight"] == 2.5
     assert merged_state["products"][BAD_CHECKSUM]["ean_checksum_valid"] is False
     assert merged_state["products"][ean13(6)]["brand_id"] == "Autre marque"
+    assert merged_state["supplier_stock"] == {ean13(2): 40, ean13(10): 7}
 
 
 async def counts(runtime: Runtime, key: Key) -> dict[str, Any]:
