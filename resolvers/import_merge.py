@@ -346,6 +346,7 @@ class _Writes:
     def __init__(self, account_id: uuid.UUID, columns: list[str], stamp: datetime) -> None:
         self.account_id = account_id
         self.columns = columns
+        self.compared = _compared(columns)
         self.stamp = stamp
         self.decided: list[tuple[Any, ...]] = []
         self.created = 0
@@ -370,7 +371,7 @@ class _Writes:
             stock_written = "stock" in item.given
             self.created += 1
         else:
-            changed = [c for c, flag in zip(_compared(self.columns), flags, strict=True) if flag]
+            changed = [c for c, flag in zip(self.compared, flags, strict=True) if flag]
             self.updated_columns.update(changed)
             action, kind = ("update" if changed else "stamp"), "product.updated"
             if not changed:
@@ -413,7 +414,7 @@ class _Writes:
             "created_at": decided.at,
             "updated_at": decided.at,
         }
-        values |= {c: staged[c] for c in _compared(self.columns)}
+        values |= {c: staged[c] for c in self.compared}
         for name, fresh in FRESH.items():
             if fresh is not None:
                 default = literal(fresh, PRODUCTS.c[name].type)
@@ -428,7 +429,7 @@ class _Writes:
         """Changed products: the columns changed in any row, each row keeping its own
         value where the file gives none."""
         staged, decided, product = STAGE.c, DECIDED.c, PRODUCTS.c
-        written = [c for c in _compared(self.columns) if c in self.updated_columns]
+        written = [c for c in self.compared if c in self.updated_columns]
         return (
             update(PRODUCTS)
             .where(
