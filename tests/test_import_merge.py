@@ -23,7 +23,7 @@ from models import (
     SupplierProduct,
 )
 from pim.runtime import Runtime
-from resolvers import import_merge
+from resolvers import import_merge, products
 from resolvers.errors import Unauthenticated
 from resolvers.product_writes import WriteItem, WriteOptions, check_items
 from tests.conftest import Key, MakeKey
@@ -74,15 +74,15 @@ async def state(runtime: Runtime, key: Key, job_ids: list[str]) -> dict[str, Any
     accounts), products named by EAN."""
     account = key.account_id
     async with runtime.db.read() as session:
-        products = list(
+        rows = list(
             (await session.execute(select(Product).where(Product.account_id == account))).scalars()
         )
-        ean_of = {p.id: p.ean for p in products}
+        ean_of = {p.id: p.ean for p in rows}
         brands = dict((await session.execute(select(Brand.id, Brand.name))).tuples().all())
         suppliers = dict((await session.execute(select(Supplier.id, Supplier.code))).tuples().all())
         columns = [c.name for c in Product.__table__.columns]
         found = {}
-        for product in products:
+        for product in rows:
             row = {c: getattr(product, c) for c in columns}
             row["brand_id"] = brands.get(row["brand_id"])
             row["supplier_id"] = suppliers.get(row["supplier_id"])
@@ -254,7 +254,39 @@ async def test_a_caller_whose_account_is_gone_is_refused_before_anything_is_stag
         async with runtime.db.transaction() as session:
             await import_merge.write_chunk(session, caller, checked, WriteOptions())
     async with runtime.db.read() as session:
-        products = await session.scalar(
+        left = await session.scalar(
             select(func.count()).select_from(Product).where(Product.account_id == key.account_id)
         )
-    assert products == 0
+    assert left == 0
+
+
+async def test_a_deleted_product_or_a_nameless_new_one_sends_its_chunk_to_the_row_writer(
+    client: httpx.AsyncClient, runtime: Runtime, key: Key, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await import_file(client, runtime, key, [line(1), line(2)])
+    async with runtime.db.transaction() as session:
+        await products.delete_product(session, key.caller(), ean=ean13(1))
+    calls: list[int] = []
+    row_writer = import_merge.write_checked
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return await row_writer(*args, **kwargs)
+
+    monkeypatch.setattr(import_merge, "write_checked", counted)
+    again = await import_file(client, runtime, key, [line(1, "Revenu"), line(2, "Autre")])
+    assert (again["products_created"], again["products_updated"], calls) == (1, 1, [1])
+    nameless = [[ean13(3), "", "5,00", "9,99", "Acme", "1,5", "3", "Noir"], line(2, "Encore")]
+    job = await import_file(client, runtime, key, nameless)
+    assert (job["failed_rows"], job["products_updated"], job["last_error"], len(calls)) == (
+        1, 1, "ligne 2 : name : obligatoire pour créer un produit", 2,
+    )  # fmt: skip
+    async with runtime.db.read() as session:
+        reborn = await session.scalar(
+            select(Product.name).where(
+                Product.account_id == key.account_id,
+                Product.ean == ean13(1),
+                Product.deleted_at.is_(None),
+            )
+        )
+    assert reborn == "Revenu"
