@@ -89,16 +89,12 @@ async def state(runtime: Runtime, key: Key, job_ids: list[str]) -> dict[str, Any
             for name in ("id", "account_id", "created_at", "updated_at"):
                 del row[name]
             found[product.ean] = row
-        stock = {
-            ean_of[pid]: quantity
-            for pid, quantity in (
-                await session.execute(
-                    select(ProductStock.product_id, ProductStock.quantity).where(
-                        ProductStock.account_id == account
-                    )
-                )
-            ).tuples()
-        }
+        stock, supplier_stock = [
+            {ean_of[pid]: quantity for pid, quantity in (await session.execute(
+                select(table.product_id, quantity).where(table.account_id == account))).tuples()}
+            for table, quantity in ((ProductStock, ProductStock.quantity),
+                                    (SupplierProduct, SupplierProduct.stock))
+        ]  # fmt: skip
         stamped = {
             ean_of[pid]
             for pid in (
@@ -129,16 +125,6 @@ async def state(runtime: Runtime, key: Key, job_ids: list[str]) -> dict[str, Any
             )
             for job_id in job_ids
         ]  # fmt: skip
-        supplier_stock = {
-            ean_of[pid]: quantity
-            for pid, quantity in (
-                await session.execute(
-                    select(SupplierProduct.product_id, SupplierProduct.stock).where(
-                        SupplierProduct.account_id == account
-                    )
-                )
-            ).tuples()
-        }
     return {"products": found, "stock": stock, "supplier_stock": supplier_stock,
             "stamped": stamped, "events": events, "logs": logs}  # fmt: skip
 
