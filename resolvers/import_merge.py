@@ -135,16 +135,17 @@ async def write_chunk(
     if items is not None:
         require(caller, write_operation(options.mode))
         await keys.hold_account(session, caller)
-        try:
-            if on_postgres(session):
+        if on_postgres(session):
+            try:
                 async with session.begin_nested():
                     merged = await _merge(session, caller.account_id, checked, items, options)
-            else:
-                merged = await _merge(session, caller.account_id, checked, items, options)
-        except IntegrityError:
-            # Another transaction created one of the chunk's new EANs after the compare:
-            # the row writer decides again from what is there now.
-            merged = None
+            except IntegrityError:
+                # Another transaction created one of the chunk's new EANs after the
+                # compare: the row writer decides again from what is there now.
+                merged = None
+        else:
+            # SQLite: import_runs holds the write lock from the chunk's start, no race.
+            merged = await _merge(session, caller.account_id, checked, items, options)
         if merged is not None:
             return merged
     return Outcome.of(await write_checked(session, caller, checked, options))
@@ -389,7 +390,8 @@ class _Writes:
 
     async def write(self, session: AsyncSession) -> None:
         await _fill(session, DECIDED, [c.name for c in DECIDED.columns], self.decided)
-        await session.execute(self._insert())
+        if self.created:
+            await session.execute(self._insert())
         if self.updated_columns:
             await session.execute(self._update())
         await changes.stamp(session, self.account_id, self.stamped)
