@@ -11,7 +11,7 @@ import asyncpg
 import orjson
 from sqlalchemy import JSON, ColumnElement, Float, Numeric, Table, any_, bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -68,10 +68,8 @@ def unique(values: Iterable[T]) -> list[T]:
 COPY_THRESHOLD = 50
 
 
-def _records(table: Table, rows: Sequence[dict[str, Any]], columns: list[str]) -> list[Any]:
-    """Rows as COPY tuples, with values in the form asyncpg's binary COPY encodes best."""
-    pick = operator.itemgetter(*columns)
-    records = [pick(row) for row in rows]
+def _encodable(table: Table, records: list[Any], columns: Sequence[str]) -> list[Any]:
+    """COPY tuples with values in the form asyncpg's binary COPY encodes best."""
     converters = _converters(table, tuple(columns))
     if not converters:
         return records
@@ -147,6 +145,15 @@ async def _copy(
     columns: list[str],
 ) -> None:
     """COPY `rows` into `target` (shaped like `table`) within the session's transaction."""
+    pick = operator.itemgetter(*columns)
+    await copy_records(session, table, target, [pick(row) for row in rows], columns)
+
+
+async def copy_records(
+    session: AsyncSession, table: Table, target: str, records: list[Any], columns: list[str]
+) -> None:
+    """COPY `records` (tuples of `columns`' values) into `target`, shaped like `table`,
+    within the session's transaction (PostgreSQL)."""
     connection = await session.connection()
     raw = (await connection.get_raw_connection()).driver_connection
     assert raw is not None
@@ -154,13 +161,16 @@ async def _copy(
         # The driver opens its transaction with the first statement; a COPY before any
         # would commit on its own, whatever became of the session's transaction.
         await session.execute(text("SELECT 1"))
-    records = _records(table, rows, columns)
+    records = _encodable(table, records, columns)
     try:
         await raw.copy_records_to_table(target, records=records, columns=columns)
     except asyncpg.IntegrityConstraintViolationError as error:
         # Reported as the session's own statements report it: writers that decide again
         # after a lost race catch this one.
         raise IntegrityError(f"COPY {target}", None, error) from error
+    except asyncpg.DataError as error:
+        # A value the column cannot store: import_runs writes such rows apart.
+        raise DataError(f"COPY {target}", None, error) from error
 
 
 async def bulk_insert(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:

@@ -22,7 +22,7 @@ from pim import metrics
 from pim.auth import Caller
 from pim.db import on_postgres
 from pim.timeutil import utcnow
-from resolvers import catalog, counts
+from resolvers import catalog, counts, import_merge
 from resolvers.ean import normalize_ean
 from resolvers.import_files import ImportFileError, Row
 from resolvers.product_writes import (
@@ -32,7 +32,6 @@ from resolvers.product_writes import (
     WriteMode,
     WriteOptions,
     check_items,
-    write_checked,
 )
 
 # Statuses in which a worker has work to do.
@@ -341,12 +340,12 @@ def _part(chunk: Chunk, start: int, stop: int, *, earlier: set[str]) -> Chunk:
 
 async def _write_rows(session: AsyncSession, plan: RunPlan, chunk: Chunk) -> Written:
     rows, repeated, written = chunk.rows, chunk.repeated, chunk.written
-    batch = await write_checked(session, plan.caller, chunk.checked, plan.options)
+    outcome = await import_merge.write_chunk(session, plan.caller, chunk.checked, plan.options)
     now = utcnow()
     logs = [
         _log(plan.job_id, rows[i], "error", "ean", REPEATED_MESSAGE, now) for i in sorted(repeated)
     ]
-    for result in batch.results:
+    for result in outcome.results:
         row = written[result.index]
         for level, issues in (("error", result.errors), ("warning", result.warnings)):
             for issue in issues:
@@ -359,9 +358,9 @@ async def _write_rows(session: AsyncSession, plan: RunPlan, chunk: Chunk) -> Wri
         await session.execute(insert(ImportLog), logs)
     return Written(
         rows=len(rows),
-        failed=batch.count("error", "not_found") + len(repeated),
-        created=batch.count("created"),
-        updated=batch.count("updated"),
+        failed=outcome.failed + len(repeated),
+        created=outcome.created,
+        updated=outcome.updated,
         last_error=next(
             (_describe(log) for log in reversed(logs) if log["level"] == "error"), None
         ),
