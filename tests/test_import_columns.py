@@ -175,9 +175,11 @@ def _xlsx_content() -> bytes:
 @pytest.mark.parametrize("strict", [False, True])
 @pytest.mark.parametrize("size", [3, 100])
 @pytest.mark.parametrize("checkpoint", [0, 4, 20])
+@pytest.mark.parametrize("sheet_rows", [4, 10_000])
 def test_xlsx_columns_read_every_row_as_the_row_reader_does(
-    strict: bool, size: int, checkpoint: int
+    strict: bool, size: int, checkpoint: int, sheet_rows: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("resolvers.import_columns._SHEET_ROWS", sheet_rows)
     content = _xlsx_content()
     plan = _plan(strict, supplier="FOURN", checkpoint=checkpoint, file_type="xlsx")
     columns = open_columns(io.BytesIO(content), "xlsx", None)
