@@ -33,7 +33,7 @@ from pim import logs, progress
 from pim.jobs import ending
 from pim.runtime import Runtime
 from resolvers import import_runs, import_storage
-from resolvers.import_columns import CsvColumns, read_chunks
+from resolvers.import_columns import open_columns, read_chunks
 from resolvers.import_files import FileRecords, ImportFileError
 from resolvers.imports import PROGRESS_KIND, progress_state
 
@@ -217,7 +217,7 @@ def _read(
         # Open, the file needs no name: gone with the last process reading it, even one
         # that is killed.
         path.unlink()
-        columns = CsvColumns.open(file, plan.mapping) if plan.file_type == "csv" else None
+        columns = open_columns(file, plan.file_type, plan.mapping)
         records = FileRecords(file, plan.file_type, plan.mapping)
         if plan.checkpoint == 0:
             # The whole file is read before anything is written: a broken one fails undamaged.

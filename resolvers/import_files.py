@@ -304,7 +304,7 @@ def _csv_records(file: BinaryIO) -> Iterator[tuple[int, dict[Any, Any]]]:
             text.detach()
 
 
-def _check_zip(file: BinaryIO) -> int:
+def check_zip(file: BinaryIO) -> int:
     """Refuse broken archives and zip bombs; the total uncompressed size otherwise."""
     try:
         archive = zipfile.ZipFile(file)
@@ -326,7 +326,7 @@ def _check_zip(file: BinaryIO) -> int:
 
 
 def _xlsx_records(file: BinaryIO, parsed: "_ParsedSheet") -> Iterator[tuple[int, dict[Any, Any]]]:
-    unpacked = _check_zip(file)
+    unpacked = check_zip(file)
     file.seek(0)
     in_memory = unpacked <= XLSX_IN_MEMORY_LIMIT
     try:
