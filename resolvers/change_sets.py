@@ -29,7 +29,7 @@ MAX_ITEMS = 1 << ITEM_BITS
 # An item happens at most this long after its set (bulk writes stamp each product one
 # microsecond after the one before): a time range finds a set by this much earlier.
 MAX_SPAN = timedelta(seconds=1)
-# The per-product event fields receivers get as `data`, in their order.
+# The per-product event fields receivers get as `data`.
 DATA_FIELDS = ("id", "ean", "reference", "changed")
 
 
@@ -107,7 +107,8 @@ def item(of_set: uuid.UUID, occurred_at: datetime, payload: dict[str, Any], n: i
         type="product.created" if stored["created"] else "product.updated",
         subject_id=uuid.UUID(stored["id"]),
         occurred_at=occurred_at + timedelta(microseconds=stored["at"]),
-        data={k: stored[k] for k in DATA_FIELDS},
+        # In the stored order: JSONB reorders keys, and a plain event's come out the same way.
+        data={k: v for k, v in stored.items() if k in DATA_FIELDS},
     )
 
 
