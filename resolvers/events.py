@@ -29,9 +29,11 @@ def event_row(
     payload: dict[str, Any],
     occurred_at: datetime,
     subject_id: uuid.UUID | None = None,
+    *,
+    id_: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     return {
-        "id": uuid7(),
+        "id": id_ or uuid7(),
         "account_id": account_id,
         "type": type_,
         "subject_id": subject_id,
@@ -45,8 +47,8 @@ def product_events(account_id: uuid.UUID, changes: Sequence[ProductChange]) -> l
     if len(changes) < CHANGE_SET_MIN:
         return [event_row(account_id, c.type, c.data(), c.at, c.id) for c in changes]
     return [
-        {**event_row(account_id, change_sets.CHANGE_SET, change_sets.payload(run), run[0].at),
-         "id": change_sets.set_id()}
+        event_row(account_id, change_sets.CHANGE_SET, change_sets.payload(run), run[0].at,
+                  id_=change_sets.set_id())
         for run in change_sets.split(changes)
     ]  # fmt: skip
 

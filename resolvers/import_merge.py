@@ -341,10 +341,10 @@ def _compared(columns: list[str]) -> list[str]:
 class _Writes:
     """The writes of the rows that create or change something, in chunk order, as the
     row writer makes them: each change at its own microsecond after `stamp`, a
-    product.created or product.updated change per product (a change set from
-    events.CHANGE_SET_MIN on), a narrow stamp (and no row
-    write, no product event) for a product whose stock alone changed, and one
-    stock.updated event for the chunk's stock writes."""
+    product.created or product.updated change per product (one change set for the chunk
+    from events.CHANGE_SET_MIN products on), a narrow stamp (and no row write, no
+    product event) for a product whose stock alone changed, and one stock.updated event
+    for the chunk's stock writes."""
 
     def __init__(self, account_id: uuid.UUID, columns: list[str], stamp: datetime) -> None:
         self.account_id = account_id
