@@ -15,7 +15,7 @@ from sqlalchemy import select
 from models import Event
 from pim.runtime import Runtime
 from pim.timeutil import isoformat_z, utcnow
-from resolvers import change_sets
+from resolvers import change_sets, events
 from resolvers.events import CHANGE_SET_MIN
 from resolvers.webhook_delivery import BACKOFF
 from tests.conftest import Key
@@ -182,3 +182,27 @@ async def test_replay_of_a_products_event_and_of_a_range_expand_the_same_way(
     # An id in a set's range that no product of it has is no event.
     of_set, _ = change_sets.set_of(uuid.UUID(some))
     assert await replay(client, key, endpoint["id"], str(change_sets.item_id(of_set, 999))) == 404
+
+
+def test_a_set_holds_at_most_max_items_spanning_at_most_max_span() -> None:
+    start = utcnow()
+    at = [start + timedelta(microseconds=n) for n in range(CHANGE_SET_MIN)]
+    at += [at[-1] + change_sets.MAX_SPAN + timedelta(microseconds=1)]
+    changes = [
+        change_sets.ProductChange(id=uuid.uuid4(), ean=ean13(n), reference=None,
+                                  changed=["name"], created=False, at=when)
+        for n, when in enumerate(at)
+    ]  # fmt: skip
+    made = events.product_events(uuid.uuid4(), changes)
+    assert [(r["type"], len(r["payload"]["products"])) for r in made] == [
+        (change_sets.CHANGE_SET, CHANGE_SET_MIN), (change_sets.CHANGE_SET, 1),
+    ]  # fmt: skip
+    # Item ids: the set's id plus the index, UUIDv7, growing in set order.
+    ids = [change_sets.item_id(made[0]["id"], n) for n in range(3)]
+    assert ids == sorted(ids) and {i.version for i in ids} == {7}
+    assert [change_sets.set_of(i) for i in ids] == [(made[0]["id"], n) for n in range(3)]
+    assert made[1]["occurred_at"] == at[-1]
+    few = events.product_events(uuid.uuid4(), changes[: CHANGE_SET_MIN - 1])
+    assert {r["type"] for r in few} == {"product.updated"} and len(few) == CHANGE_SET_MIN - 1
+    many = [changes[0]] * (change_sets.MAX_ITEMS + 1)
+    assert [len(run) for run in change_sets.split(many)] == [change_sets.MAX_ITEMS, 1]
