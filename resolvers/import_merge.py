@@ -50,6 +50,7 @@ from pim.db import fetch, on_postgres
 from pim.ids import uuid7
 from pim.sql import copy_records, upsert
 from resolvers import catalog, changes, counts, events, keys
+from resolvers.change_sets import ProductChange
 from resolvers.permissions import Operation, allows, require
 from resolvers.product_fields import NON_COLUMN_INPUTS, ProductFields
 from resolvers.product_writes import (
@@ -340,9 +341,10 @@ def _compared(columns: list[str]) -> list[str]:
 class _Writes:
     """The writes of the rows that create or change something, in chunk order, as the
     row writer makes them: each change at its own microsecond after `stamp`, a
-    product.created or product.updated event per product, a narrow stamp (and no row
-    write, no product event) for a product whose stock alone changed, and one
-    stock.updated event for the chunk's stock writes."""
+    product.created or product.updated change per product (one change set for the chunk
+    from events.CHANGE_SET_MIN products on), a narrow stamp (and no row write, no
+    product event) for a product whose stock alone changed, and one stock.updated event
+    for the chunk's stock writes."""
 
     def __init__(self, account_id: uuid.UUID, columns: list[str], stamp: datetime) -> None:
         self.account_id = account_id
@@ -353,7 +355,7 @@ class _Writes:
         self.created = 0
         self.updated_columns: set[str] = set()
         self.stamped: dict[uuid.UUID, datetime] = {}
-        self.events: list[dict[str, Any]] = []
+        self.changes: list[ProductChange] = []
         self.stock_eans: list[str | None] = []
 
     def add(
@@ -367,14 +369,14 @@ class _Writes:
     ) -> None:
         when = self.stamp + len(self.decided) * MICROSECOND
         if product_id is None:
-            product_id, action, kind = uuid7(), "insert", "product.created"
+            product_id, action = uuid7(), "insert"
             changed = sorted(item.given)
             stock_written = "stock" in item.given
             self.created += 1
         else:
             changed = [c for c, flag in zip(self.compared, flags, strict=True) if flag]
             self.updated_columns.update(changed)
-            action, kind = ("update" if changed else "stamp"), "product.updated"
+            action = "update" if changed else "stamp"
             if not changed:
                 self.stamped[product_id] = when  # told by the stock.updated event
             stock_written = stock_changed
@@ -384,9 +386,9 @@ class _Writes:
         stock_id = uuid7() if stock_written else None
         self.decided.append((position, product_id, when, action, stock_id))
         if action != "stamp":
-            payload = {"id": str(product_id), "ean": item.ean, "reference": reference,
-                       "changed": changed}  # fmt: skip
-            self.events.append(events.event_row(self.account_id, kind, payload, when, product_id))
+            self.changes.append(ProductChange(id=product_id, ean=item.ean, reference=reference,
+                                              changed=changed, created=action == "insert",
+                                              at=when))  # fmt: skip
 
     async def write(self, session: AsyncSession) -> None:
         await _fill(session, DECIDED, [c.name for c in DECIDED.columns], self.decided)
@@ -395,15 +397,14 @@ class _Writes:
         if self.updated_columns:
             await session.execute(self._update())
         await changes.stamp(session, self.account_id, self.stamped)
+        told = events.product_events(self.account_id, self.changes)
         if self.stock_eans:
             await session.execute(self._stock(session))
             if "supplier_code" in self.columns:
                 await session.execute(self._supplier_stock(session))
             payload = events.batch_payload(self.stock_eans)
-            self.events.append(
-                events.event_row(self.account_id, "stock.updated", payload, self.stamp)
-            )
-        await events.record(session, self.events)
+            told.append(events.event_row(self.account_id, "stock.updated", payload, self.stamp))
+        await events.record(session, told)
         await counts.add_live_products(session, self.account_id, self.created)
 
     def _insert(self) -> Any:

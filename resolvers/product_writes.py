@@ -25,6 +25,7 @@ from pim.db import fetch, on_postgres
 from pim.ids import uuid7
 from pim.sql import among, bulk_insert, bulk_upsert, unique
 from resolvers import catalog, changes, counts, events, keys
+from resolvers.change_sets import ProductChange
 from resolvers.ean import CHECKSUM_MESSAGE, FORMAT_MESSAGE, check_ean
 from resolvers.errors import Conflict, FieldError
 from resolvers.permissions import ALLOWED, Operation, allows, require
@@ -755,16 +756,14 @@ async def _stamp_stock_changes(
 
 
 def _product_events(account_id: uuid.UUID, timed: list[Timed]) -> list[dict[str, Any]]:
-    rows = []
-    for plan, when in timed:
-        if _stock_only(plan):
-            continue  # told by the stock.updated event
-        result = plan.result
-        kind = "product.created" if _created(plan) else "product.updated"
-        payload = {"id": str(result.id), "ean": result.ean, "reference": result.reference,
-                   "changed": result.changed_fields}  # fmt: skip
-        rows.append(events.event_row(account_id, kind, payload, when, result.id))
-    return rows
+    # A written product's result always holds its id.
+    return events.product_events(account_id, [
+        ProductChange(id=plan.result.id, ean=plan.result.ean,  # type: ignore[arg-type]
+                      reference=plan.result.reference, changed=plan.result.changed_fields,
+                      created=_created(plan), at=when)
+        for plan, when in timed
+        if not _stock_only(plan)  # told by the stock.updated event
+    ])  # fmt: skip
 
 
 # What every updated row carries, changed or not: the columns without a default that an

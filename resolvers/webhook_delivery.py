@@ -5,7 +5,10 @@ transactions around the HTTP calls.
 
 1. `dispatch` moves each active endpoint's cursor through the outbox in sequence
    order, never past the dispatch state's safe sequence (see WebhookDispatchState),
-   and creates one delivery per matching event, a chunk per statement.
+   and creates one delivery per matching event, a chunk per statement. A change set
+   (resolvers.change_sets) is expanded into one delivery per product, each carrying
+   the product's own event id, type and subject: receivers cannot tell it from a
+   plain product event.
 2. `claim_due` leases the deliveries whose time has come, skipping any whose
    endpoint has an earlier delivery for the same product still pending or
    retrying: events of one product reach an endpoint in order.
@@ -28,7 +31,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, and_, exists, func, insert, select, text, true, update
+from sqlalchemy import (
+    Select,
+    and_,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -38,6 +52,8 @@ from pim.clock import stable_horizon
 from pim.ids import uuid7
 from pim.jobs import defer
 from pim.timeutil import as_utc, isoformat_z, utcnow
+from resolvers import change_sets
+from resolvers.change_sets import CHANGE_SET
 
 EVENT_TYPES = (
     "product.created",
@@ -47,6 +63,8 @@ EVENT_TYPES = (
     "price.updated",
 )
 ALL_EVENTS = "*"
+# The types a change set's products are told as.
+PRODUCT_CHANGES = ("product.created", "product.updated")
 SIGNATURE_HEADER = "Pixee-Signature"
 EVENT_ID_HEADER = "Pixee-Event-Id"
 EVENT_TYPE_HEADER = "Pixee-Event-Type"
@@ -152,22 +170,39 @@ def verify(header: str, body: bytes, secret: str) -> bool:
     return any(hmac.compare_digest(expected, v) for k, v in parts if k == "v1")
 
 
-def event_body(event: Event) -> bytes:
+def event_body(event: Event, event_id: uuid.UUID) -> bytes:
+    """The request body of the event `event_id`: `event` itself, or a product of the
+    change set `event`."""
+    if event.type != CHANGE_SET:
+        told = (event.id, event.type, event.occurred_at, event.payload)
+    else:
+        item = change_sets.item(
+            event.id, event.occurred_at, event.payload, change_sets.set_of(event_id)[1]
+        )
+        told = (item.id, item.type, item.occurred_at, item.data)
+    id_, type_, occurred_at, data = told
     return orjson.dumps(
         {
-            "id": str(event.id),
-            "type": event.type,
+            "id": str(id_),
+            "type": type_,
             "account_id": str(event.account_id),
-            "occurred_at": isoformat_z(event.occurred_at),
-            "data": event.payload,
+            "occurred_at": isoformat_z(occurred_at),
+            "data": data,
         }
     )
 
 
+def subscribed(event_type: str, event_types: list[str]) -> bool:
+    return ALL_EVENTS in event_types or event_type in event_types
+
+
 def matching(event_types: list[str]) -> Any:
-    """The SQL condition on Event.type for an endpoint's subscription."""
+    """The SQL condition on Event.type for an endpoint's subscription (change sets
+    match a subscription to either of the types they tell)."""
     if ALL_EVENTS in event_types:
         return true()
+    if any(t in event_types for t in PRODUCT_CHANGES):
+        return Event.type.in_([*event_types, CHANGE_SET])
     return Event.type.in_(event_types)
 
 
@@ -200,8 +235,54 @@ def delivery_rows(
     ]
 
 
-def event_keys() -> Select[int, uuid.UUID, str, uuid.UUID | None]:
-    return select(Event.seq, Event.id, Event.type, Event.subject_id)
+EventKeys = Select[int, uuid.UUID, str, uuid.UUID | None, datetime]
+
+
+def event_keys() -> EventKeys:
+    return select(Event.seq, Event.id, Event.type, Event.subject_id, Event.occurred_at)
+
+
+@dataclass(frozen=True, slots=True)
+class EventKey:
+    """What a delivery copies from the event it delivers."""
+
+    seq: int
+    id: uuid.UUID
+    type: str
+    subject_id: uuid.UUID | None
+
+
+class Expansion:
+    """Event keys to deliver: a plain event's own, or those of a change set's products.
+
+    Each set's payload is read once however many endpoints expand it.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.payloads: dict[int, dict[str, Any]] = {}
+
+    async def keys(
+        self,
+        event: Any,
+        event_types: list[str],
+        window: tuple[datetime, datetime] | None = None,
+    ) -> list[EventKey]:
+        """For one row of `event_keys()`: the keys subscribed to, and, given a window
+        [since, until), only the products changed within it."""
+        if event.type != CHANGE_SET:
+            return [EventKey(event.seq, event.id, event.type, event.subject_id)]
+        payload = self.payloads.get(event.seq)
+        if payload is None:
+            payload = await self.session.scalar(select(Event.payload).where(Event.seq == event.seq))
+            self.payloads[event.seq] = payload or {"products": []}
+        items = change_sets.items(event.id, as_utc(event.occurred_at), self.payloads[event.seq])
+        return [
+            EventKey(event.seq, item.id, item.type, item.subject_id)
+            for item in items
+            if subscribed(item.type, event_types)
+            and (window is None or window[0] <= item.occurred_at < window[1])
+        ]
 
 
 async def _db_now(session: AsyncSession) -> datetime:
@@ -274,6 +355,7 @@ async def dispatch(session: AsyncSession, *, now: datetime) -> int:
         )
     ).all()
     created = 0
+    expansion = Expansion(session)
     for endpoint_id, account_id, event_types, cursor in endpoints:
         events = (
             await session.execute(
@@ -290,16 +372,22 @@ async def dispatch(session: AsyncSession, *, now: datetime) -> int:
         ).all()
         # A full chunk: stop the cursor at its last event, the next round goes on from there.
         reached = events[-1].seq if len(events) == DISPATCH_CHUNK else upper
-        if events:
+        keys: list[EventKey] = []
+        for event in events:
+            keys += await expansion.keys(event, event_types)
+            if len(keys) >= DISPATCH_CHUNK:  # a chunk of deliveries, whole sets
+                reached = event.seq
+                break
+        if keys:
             await session.execute(
-                insert(WebhookDelivery), delivery_rows(endpoint_id, account_id, events, now)
+                insert(WebhookDelivery), delivery_rows(endpoint_id, account_id, keys, now)
             )
         await session.execute(
             update(WebhookEndpoint)
             .where(WebhookEndpoint.id == endpoint_id)
             .values(last_event_seq=reached)
         )
-        created += len(events)
+        created += len(keys)
     return created
 
 
@@ -316,13 +404,19 @@ async def claim_due(
     held_back = exists().where(
         earlier.endpoint_id == WebhookDelivery.endpoint_id,
         earlier.subject_id == WebhookDelivery.subject_id,
-        earlier.event_seq < WebhookDelivery.event_seq,
+        # The products of one change set share its seq; their event ids grow in set order.
+        or_(
+            earlier.event_seq < WebhookDelivery.event_seq,
+            and_(
+                earlier.event_seq == WebhookDelivery.event_seq,
+                earlier.event_id < WebhookDelivery.event_id,
+            ),
+        ),
         earlier.status.in_(OPEN_STATUSES),
     )
     stmt = (
-        select(WebhookDelivery, WebhookEndpoint, Event)
+        select(WebhookDelivery, WebhookEndpoint)
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-        .join(Event, Event.seq == WebhookDelivery.event_seq)
         .where(
             WebhookDelivery.status.in_(OPEN_STATUSES),
             WebhookDelivery.next_attempt_at <= now,
@@ -330,7 +424,7 @@ async def claim_due(
             WebhookEndpoint.disabled_at.is_(None),
             ~held_back,
         )
-        .order_by(WebhookDelivery.event_seq, WebhookDelivery.created_at)
+        .order_by(WebhookDelivery.event_seq, WebhookDelivery.event_id, WebhookDelivery.created_at)
         .limit(limit)
         .execution_options(populate_existing=True)
     )
@@ -342,21 +436,28 @@ async def claim_due(
         return []
     await session.execute(
         update(WebhookDelivery)
-        .where(WebhookDelivery.id.in_([d.id for d, _, _ in rows]))
+        .where(WebhookDelivery.id.in_([d.id for d, _ in rows]))
         .values(next_attempt_at=now + lease)
     )
+    # Each event read once: a change set's payload serves all its products' deliveries.
+    told = {
+        e.seq: e
+        for e in await session.scalars(
+            select(Event).where(Event.seq.in_({d.event_seq for d, _ in rows}))
+        )
+    }
     return [
         Outgoing(
             delivery_id=delivery.id,
             endpoint_id=endpoint.id,
             url=endpoint.url,
             secrets_encrypted=signing_secrets(endpoint, now),
-            event_id=event.id,
-            event_type=event.type,
-            body=event_body(event),
+            event_id=delivery.event_id,
+            event_type=delivery.event_type,
+            body=event_body(told[delivery.event_seq], delivery.event_id),
             attempt=delivery.attempts + 1,
         )
-        for delivery, endpoint, event in rows
+        for delivery, endpoint in rows
     ]
 
 
@@ -464,18 +565,35 @@ def _track_endpoint(
 
 def events_in_range(
     account_id: uuid.UUID, event_types: list[str], since: datetime, until: datetime
-) -> Select[int, uuid.UUID, str, uuid.UUID | None]:
+) -> EventKeys:
+    """The events of [since, until), and the change sets that may hold products of it
+    (Expansion.keys with the window keeps those)."""
     return (
         event_keys()
         .where(
             and_(
                 Event.account_id == account_id,
-                Event.occurred_at >= since,
+                or_(
+                    Event.occurred_at >= since,
+                    and_(
+                        Event.type == CHANGE_SET,
+                        Event.occurred_at >= since - change_sets.MAX_SPAN,
+                    ),
+                ),
                 Event.occurred_at < until,
                 matching(event_types),
             )
         )
         .order_by(Event.seq)
+    )
+
+
+def event_by_id(account_id: uuid.UUID, event_id: uuid.UUID) -> EventKeys:
+    """The event `event_id` of the account: a plain event, or the change set holding it."""
+    of_set, _ = change_sets.set_of(event_id)
+    return event_keys().where(
+        Event.account_id == account_id,
+        or_(Event.id == event_id, and_(Event.id == of_set, Event.type == CHANGE_SET)),
     )
 
 

@@ -24,6 +24,7 @@ from resolvers.bounds import check_text, utc_moment
 from resolvers.errors import FieldError, NotFound, ValidationFailed
 from resolvers.paging import Page, page
 from resolvers.permissions import Operation, require
+from resolvers.webhook_delivery import ALL_EVENTS
 
 SECRET_PREFIX = "whsec_"
 # A replayed range is one insert; past this many events, ask for a narrower range.
@@ -304,14 +305,13 @@ async def replay_event(
     event_id: uuid.UUID,
     now: datetime | None = None,
 ) -> WebhookDelivery:
-    """Deliver one event of the account to the endpoint again, as a new delivery."""
+    """Deliver one event of the account to the endpoint again, as a new delivery (a
+    product's event of a change set too, by the id its receivers saw)."""
     require(caller, Operation.SETTINGS_MANAGE)
     endpoint = await _endpoint(session, caller, endpoint_id)
-    event = (
-        await session.execute(
-            delivery.event_keys().where(Event.account_id == caller.account_id, Event.id == event_id)
-        )
-    ).first()
+    found = (await session.execute(delivery.event_by_id(caller.account_id, event_id))).first()
+    told = [] if found is None else await delivery.Expansion(session).keys(found, [ALL_EVENTS])
+    event = next((key for key in told if key.id == event_id), None)
     if event is None:
         raise NotFound(message=f"Événement introuvable : {event_id}.", field="event_id")
     row = delivery.delivery_rows(
@@ -341,13 +341,19 @@ async def replay_range(
     if until <= since:
         raise ValidationFailed.of([FieldError("until", "doit être postérieur à since")])
     endpoint = await _endpoint(session, caller, endpoint_id)
-    events = (
+    found = (
         await session.execute(
             delivery.events_in_range(caller.account_id, endpoint.event_types, since, until).limit(
                 MAX_REPLAY + 1
             )
         )
     ).all()
+    expansion = delivery.Expansion(session)
+    events: list[delivery.EventKey] = []
+    for event in found:
+        events += await expansion.keys(event, endpoint.event_types, (since, until))
+        if len(events) > MAX_REPLAY:
+            break
     if len(events) > MAX_REPLAY:
         raise ValidationFailed.of(
             [
