@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pim.broker import Broker, InProcessBroker, RedisBroker
 from pim.db import Database, create_engine
 from pim.jobs import ArqQueue, InProcessQueue, JobQueue, PendingJob
+from pim.pacing import RedisBuckets
 from pim.ratelimit import RateLimiter
 from pim.settings import Settings
 from pim.shared_cache import Memo, MemoryMemo, RedisMemo
@@ -18,6 +19,8 @@ class Runtime:
     queue: JobQueue = field(init=False)
     broker: Broker = field(init=False)
     memo: Memo = field(init=False)
+    # Connectors' token buckets shared by every worker (None: each process paces itself).
+    buckets: RedisBuckets | None = field(default=None, init=False)
     # Set when the process is asked to stop: long jobs hand over at their next checkpoint.
     draining: bool = field(default=False, init=False)
 
@@ -32,6 +35,7 @@ class Runtime:
             runtime.queue = ArqQueue(settings.redis_url)
             runtime.broker = RedisBroker(settings.redis_url)
             runtime.memo = RedisMemo(settings.redis_url)
+            runtime.buckets = RedisBuckets(settings.redis_url)
         else:
             from jobs import REGISTRY  # jobs import resolvers, which import this module's users
 
@@ -53,4 +57,6 @@ class Runtime:
         await self.broker.close()
         await self.limiter.close()
         await self.memo.close()
+        if self.buckets is not None:
+            await self.buckets.close()
         await self.db.dispose()
