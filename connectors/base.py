@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from connectors.http import PlatformError, PlatformHttp, Rate, bucket_for
+from connectors.http import PlatformError, PlatformHttp, Rate
 
 # Push in chunks of this many products: the spec's figure, and what most platforms
 # accept per batch call.
@@ -35,6 +35,9 @@ class ConnectorConfig:
     # it asks (settings connector_async_wait_seconds, connector_poll_interval_seconds).
     async_wait_seconds: float = 600.0
     poll_interval_seconds: float = 5.0
+    # The connector's id: its requests are paced under this key, whichever worker sends
+    # them (several tenants reach the same API address: Amazon, Google, Squarespace…).
+    connector_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,8 @@ class PlatformAdapter(ABC):
         if wanted := config.options.get("chunk_size"):
             self.chunk_size = max(1, min(int(wanted), type(self).chunk_size))
         if self.pace is not None and http.bucket is None:
-            http.bucket = bucket_for((self.platform, config.base_url or ""), self.pace)
+            key = config.connector_id or f"{self.platform}:{config.base_url or ''}"
+            http.bucket = http.buckets.bucket(key, self.pace.per_second, self.pace.burst)
 
     def note_created(self, product_id: uuid.UUID, external_id: str) -> None:
         self.created[product_id] = external_id

@@ -26,7 +26,7 @@ from connectors.base import (
     register,
     split_linked,
 )
-from connectors.http import PlatformError, Rate, TokenBucket
+from connectors.http import Bucket, PlatformError, Rate
 
 API = "https://api.bigcommerce.com/stores"
 BATCH_LIMIT = 10  # products per PUT /v3/catalog/products
@@ -35,7 +35,7 @@ RETRY_HEADERS = ("X-Rate-Limit-Time-Reset-Ms",)
 SKUS_PER_LOOKUP = 50
 
 
-def window_spent(response: httpx.Response, bucket: TokenBucket) -> None:
+def window_spent(response: httpx.Response, bucket: Bucket) -> None:
     """Hold requests back until the window resets, once the store says none is left."""
     left = response.headers.get("X-Rate-Limit-Requests-Left")
     reset = response.headers.get("X-Rate-Limit-Time-Reset-Ms")

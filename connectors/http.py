@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -95,6 +95,19 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
 
 
+class Bucket(Protocol):
+    """What pacing needs of a bucket, kept in this process or shared through Redis."""
+
+    async def take(self, cost: float = 1.0) -> None:
+        """Wait until `cost` tokens are there, and spend them."""
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request back for `seconds` (the platform says its window is spent)."""
+
+    def mirror(self, available: float, rate: float, size: float) -> None:
+        """Follow the platform's own account of the bucket (Shopify reports it)."""
+
+
 class TokenBucket:
     """Requests paced at `rate` per second with bursts of `burst`, so that a connector
     stays under its platform's documented limit instead of being throttled; `pause`
@@ -139,15 +152,28 @@ class Rate:
     burst: float = 1.0
 
 
-# One bucket per connector (platform and address) in this process, shared by its jobs.
-_BUCKETS: dict[tuple[str, str], TokenBucket] = {}
+class Buckets(Protocol):
+    """Where a connector's bucket lives: in this process, or in Redis so that every
+    worker syncing the same connector spends one budget (pim.pacing)."""
+
+    def bucket(self, key: str, rate: float, burst: float) -> Bucket: ...
 
 
-def bucket_for(key: tuple[str, str], rate: Rate) -> TokenBucket:
-    bucket = _BUCKETS.get(key)
-    if bucket is None or (bucket.rate, bucket.burst) != (rate.per_second, rate.burst):
-        bucket = _BUCKETS[key] = TokenBucket(rate.per_second, rate.burst)
-    return bucket
+class LocalBuckets:
+    """One bucket per connector in this process, shared by its jobs: the embedded
+    default, where every job runs in this one process."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def bucket(self, key: str, rate: float, burst: float) -> TokenBucket:
+        bucket = self._buckets.get(key)
+        if bucket is None or (bucket.rate, bucket.burst) != (rate, burst):
+            bucket = self._buckets[key] = TokenBucket(rate, burst)
+        return bucket
+
+
+LOCAL_BUCKETS = LocalBuckets()
 
 
 # Raises the PlatformError a platform reports inside a 2xx answer (Shopify's THROTTLED).
@@ -156,18 +182,19 @@ Check = Callable[[httpx.Response], None]
 Auth = Callable[[bool], Awaitable[Mapping[str, str]]]
 # A platform's own pacing signal on an answer, applied to the connector's bucket
 # (a spent rate window pauses it).
-Signal = Callable[[httpx.Response, TokenBucket], None]
+Signal = Callable[[httpx.Response, Bucket], None]
 
 
 class PlatformHttp:
     def __init__(
         self, client: httpx.AsyncClient, policy: OutboundPolicy, *,
-        retry: RetryPolicy | None = None,
+        retry: RetryPolicy | None = None, buckets: Buckets = LOCAL_BUCKETS,
     ) -> None:  # fmt: skip
         self.client = client
         self.policy = policy
         self.retry = retry or RetryPolicy()
-        self.bucket: TokenBucket | None = None
+        self.buckets = buckets
+        self.bucket: Bucket | None = None
 
     async def request(
         self,

@@ -1,10 +1,16 @@
-"""Magento 2 (Adobe Commerce) REST API: an integration's bearer token, products addressed
-by SKU, asynchronous bulk endpoint for product writes, searchCriteria pagination,
-inventory source items (MSI) for stock and base-prices for prices.
+"""Magento 2 (Adobe Commerce) REST API: a bearer token, products addressed by SKU,
+asynchronous bulk endpoint for product writes, searchCriteria pagination, inventory
+source items (MSI) for stock and base-prices for prices.
 
 Checked against Adobe's Web API documentation (developer.adobe.com/commerce/webapi:
-"Bulk endpoints", "Bulk operation status endpoints", the products, inventory
-source-items and base-prices references).
+"Bulk endpoints", "Bulk operation status endpoints", "Token-based authentication", the
+products, inventory source-items and base-prices references).
+
+- Auth: an integration's access token (credential `access_token`; it does not expire,
+  and since 2.4.4 the store must allow integration tokens as standalone bearers), or
+  an admin user's `username`/`password` exchanged at `POST /V1/integration/admin/token`
+  for a token that expires (4 hours by default, `oauth/access_token_lifetime/admin`):
+  it is renewed before then, and once after a 401.
 
 - Store views: with option `store_code` the routes are `/rest/<store>/V1/...` and, for
   bulk, `/rest/<store>/async/bulk/V1/...` (the store code comes before `/async/bulk`).
@@ -21,6 +27,7 @@ from typing import Any
 import httpx
 
 from connectors.base import (
+    ConnectorConfig,
     ItemOutcome,
     OutgoingProduct,
     PlatformAdapter,
@@ -29,8 +36,9 @@ from connectors.base import (
     StockLevel,
     register,
 )
-from connectors.http import PlatformError
+from connectors.http import PlatformError, PlatformHttp
 from connectors.reports import poll_within
+from connectors.tokens import CachedToken, bearer, jwt_lifetime
 
 PAGE_SIZE = 100
 ENABLED, DISABLED = 1, 2
@@ -38,6 +46,7 @@ VISIBLE_EVERYWHERE = 4
 # Bulk operation statuses (GET /V1/bulk/{uuid}/status).
 COMPLETE, RETRIABLY_FAILED, FAILED, OPEN, REJECTED = 1, 2, 3, 4, 5
 STILL_QUEUED = "toujours en file d'attente chez Magento (consommateurs arrêtés ?)"
+ADMIN_TOKEN_LIFETIME = 4 * 3600.0  # Magento's default, when the token has no `exp`
 
 
 def _attribute(item: dict[str, Any], code: str) -> Any:
@@ -50,6 +59,20 @@ def _attribute(item: dict[str, Any], code: str) -> Any:
 @register
 class MagentoAdapter(PlatformAdapter):
     platform = "magento"
+
+    def __init__(self, config: ConnectorConfig, http: PlatformHttp) -> None:
+        super().__init__(config, http)
+        self.admin_token = bearer(CachedToken(self._admin_login))
+
+    async def _admin_login(self) -> tuple[str, float]:
+        credentials = self.config.credentials
+        response = await self.http.request(
+            "POST", self._url("integration/admin/token"),
+            json={"username": credentials["username"], "password": credentials["password"]},
+            idempotent=True,
+        )  # fmt: skip
+        token = str(response.json())  # Magento answers the token as a JSON string
+        return token, jwt_lifetime(token, ADMIN_TOKEN_LIFETIME)
 
     @property
     def _ean_attribute(self) -> str:
@@ -66,11 +89,13 @@ class MagentoAdapter(PlatformAdapter):
     async def _call(
         self, method: str, path: str, *, asynchronous: bool = False, **kwargs: Any
     ) -> httpx.Response:
-        token = self.config.credentials.get("access_token", "")
-        return await self.http.request(
-            method, self._url(path, asynchronous=asynchronous),
-            headers={"Authorization": f"Bearer {token}"}, **kwargs,
-        )  # fmt: skip
+        url = self._url(path, asynchronous=asynchronous)
+        token = self.config.credentials.get("access_token")
+        if token is not None:
+            return await self.http.request(
+                method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs
+            )
+        return await self.http.request(method, url, auth=self.admin_token, **kwargs)
 
     async def test(self) -> str:
         configs = (await self._call("GET", "store/storeConfigs")).json()

@@ -138,7 +138,10 @@ class MedusaAdapter(PlatformAdapter):
                 idempotent=not new,
             )  # fmt: skip
         except PlatformError as exc:
-            if exc.transient:
+            # Only the workflow's refusal of the batch (invalid data, a handle taken:
+            # 4xx) is worth splitting; a redirect to another host or a refused token is not.
+            status = exc.status or 0
+            if exc.transient or not 400 <= status < 500 or status in (401, 403):
                 raise
             # The workflow refused the whole batch: find the culprits one by one.
             return await each_concurrently(products, self._push_one, limit=CONCURRENCY)

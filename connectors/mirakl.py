@@ -53,7 +53,7 @@ from connectors.base import (
     StockLevel,
     register,
 )
-from connectors.http import PlatformHttp, Rate, TokenBucket, bucket_for
+from connectors.http import Bucket, PlatformHttp
 from connectors.multipart import multipart_form
 from connectors.tokens import Identified
 
@@ -74,12 +74,13 @@ def to_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
     return out.getvalue().encode()
 
 
-def import_pacing(base: str, config: ConnectorConfig) -> TokenBucket:
+def import_pacing(base: str, config: ConnectorConfig, http: PlatformHttp) -> Bucket:
     """One offer import (OF01 or OF24) per `import_interval` for the shop, shared by
-    every job of the connector in this process."""
+    every job of the connector (through Redis on the real stack, so across workers)."""
     interval = float(config.options.get("import_interval", IMPORT_INTERVAL))
     shop = str(config.options.get("shop_id") or "")
-    return bucket_for(("mirakl offer imports", f"{base} {shop}"), Rate(1 / max(interval, 1e-3)))
+    connector = config.connector_id or f"mirakl:{base} {shop}"
+    return http.buckets.bucket(f"{connector}:offer-imports", 1 / max(interval, 1e-3), 1.0)
 
 
 @register
@@ -94,7 +95,7 @@ class MiraklAdapter(PlatformAdapter):
         self.base = (config.base_url or "").rstrip("/")
         self.poll_attempts = int(config.options.get("poll_attempts", 20))
         self.poll_wait = float(config.options.get("poll_wait", IMPORT_INTERVAL))
-        self.imports = import_pacing(self.base, config)
+        self.imports = import_pacing(self.base, config, http)
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         headers = {

@@ -4,7 +4,11 @@ Checked against Saleor's API reference (docs.saleor.io/api-reference: productBul
 productUpdate, productChannelListingUpdate, productVariantUpdate,
 productVariantStocksUpdate, productVariantChannelListingUpdate, products).
 
-- Auth: an app token as a bearer token.
+- Auth: an app token as a bearer token (credential `token`; it does not expire), or a
+  staff user's `email`/`password` exchanged with `tokenCreate` for a JWT access token
+  (5 minutes by default), renewed before its `exp` and again by a new `tokenCreate`
+  when Saleor refuses it: Saleor answers an expired JWT with a 200 whose error code
+  is ExpiredSignatureError, before running anything, so the request is sent again.
 - Test: `query { shop { name } }`.
 - Products: new products in one `productBulkCreate` (`errorPolicy:
   REJECT_FAILED_ROWS`, so one bad row does not sink the others; each result carries
@@ -36,6 +40,8 @@ import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
+import httpx
+
 from connectors.base import (
     ConnectorConfig,
     ItemOutcome,
@@ -49,8 +55,10 @@ from connectors.base import (
 from connectors.external_ids import pair_id, split_pair
 from connectors.http import PlatformError, PlatformHttp
 from connectors.item_calls import Addressed, for_variants
+from connectors.tokens import CachedToken, jwt_lifetime
 
 PAGE_SIZE = 100
+JWT_LIFETIME = 300.0  # Saleor's default access token lifetime, when the JWT has no `exp`
 ERRORS = "errors { field message code }"
 # The variant mutations for stock and price, with their arguments' types.
 STOCKS = ("productVariantStocksUpdate", {"variantId": "ID!", "stocks": "[StockInput!]!"})
@@ -65,6 +73,11 @@ mutation ProductBulkCreate($products: [ProductBulkCreateInput!]!) {
     results { product { id variants { id sku } } errors { path message code } }
     errors { path message code }
   }
+}"""
+
+TOKEN_CREATE = """
+mutation TokenCreate($email: String!, $password: String!) {
+  tokenCreate(email: $email, password: $password) { token errors { field message code } }
 }"""
 
 VARIANTS_BY_SKU = """
@@ -150,6 +163,23 @@ class SaleorAdapter(PlatformAdapter):
         super().__init__(config, http)
         self.url = (config.base_url or "").rstrip("/") + "/graphql/"
         self.options = config.options
+        self.jwt = CachedToken(self._token_create)
+
+    async def _token_create(self) -> tuple[str, float]:
+        credentials = self.config.credentials
+        response = await self.http.request(
+            "POST", self.url, idempotent=True, json={"query": TOKEN_CREATE, "variables": {
+                "email": credentials["email"], "password": credentials["password"]}},
+        )  # fmt: skip
+        created = response.json()["data"]["tokenCreate"]
+        if not created.get("token"):
+            raise PlatformError(f"Saleor : {_message(created.get('errors') or [])}", status=401)
+        token = str(created["token"])
+        return token, jwt_lifetime(token, JWT_LIFETIME)
+
+    async def _authorization(self, refresh: bool) -> dict[str, str]:
+        token = self.config.credentials.get("token") or await self.jwt.get(refresh)
+        return {"Authorization": f"Bearer {token}"}
 
     async def _graphql(
         self, query: str, variables: dict[str, Any] | None = None, *, idempotent: bool = True
@@ -157,8 +187,7 @@ class SaleorAdapter(PlatformAdapter):
         """Queries, and mutations that set values, may be repeated; creates may not."""
         response = await self.http.request(
             "POST", self.url, json={"query": query, "variables": variables or {}},
-            headers={"Authorization": f"Bearer {self.config.credentials['token']}"},
-            idempotent=idempotent,
+            auth=self._authorization, check=_expired, idempotent=idempotent,
         )  # fmt: skip
         body = response.json()
         if body.get("errors"):
@@ -329,6 +358,14 @@ class SaleorAdapter(PlatformAdapter):
             prices, LISTING[0], LISTING[1], f"variant {{ id }} {ERRORS}",
             lambda price, variant: self._price_values(price.price, variant),
         )  # fmt: skip
+
+
+def _expired(response: httpx.Response) -> None:
+    """Saleor's answer to an expired JWT, a 200, made the 401 that renews the token."""
+    errors = response.json().get("errors") or []
+    if any((e.get("extensions") or {}).get("exception", {}).get("code") == "ExpiredSignatureError"
+           for e in errors):  # fmt: skip
+        raise PlatformError("Saleor : jeton expiré", status=401)
 
 
 def _outcome(product_id: Any, payload: dict[str, Any], external_id: str | None) -> ItemOutcome:

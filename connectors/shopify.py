@@ -32,7 +32,7 @@ from connectors.base import (
     split_linked,
 )
 from connectors.external_ids import handle_for
-from connectors.http import PlatformError, Rate, TokenBucket
+from connectors.http import Bucket, PlatformError, Rate
 
 # productSet's `identifier` needs 2025-04 or later.
 API_VERSION = "2026-10"
@@ -79,7 +79,7 @@ def _throttle_delay(body: dict[str, Any]) -> float | None:
         return None
 
 
-def follow_cost_bucket(response: httpx.Response, bucket: TokenBucket) -> None:
+def follow_cost_bucket(response: httpx.Response, bucket: Bucket) -> None:
     """Follow the shop's own bucket (its size and restore rate depend on the plan)."""
     try:
         body = response.json()

@@ -243,7 +243,7 @@ async def _run_connector_sync(ctx: dict[str, Any], sync_job_id: str) -> str:
     await _publish(runtime, state)
     error: str | None = None
     try:
-        async with open_adapter(config, runtime.settings) as adapter:
+        async with open_adapter(config, runtime.settings, buckets=runtime.buckets) as adapter:
             await STEPS[run.kind](runtime, run, adapter)
     except PlatformError as exc:
         # Only a pull's page (or the adapter as a whole) can fail the job like this.

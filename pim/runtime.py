@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pim.broker import Broker, InProcessBroker, RedisBroker
 from pim.db import Database, create_engine
 from pim.jobs import ArqQueue, InProcessQueue, JobFunction, JobQueue, PendingJob
+from pim.pacing import RedisBuckets
 from pim.ratelimit import RateLimiter
 from pim.settings import Settings
 from pim.shared_cache import Memo, MemoryMemo, RedisMemo
@@ -19,6 +20,8 @@ class Runtime:
     queue: JobQueue = field(init=False)
     broker: Broker = field(init=False)
     memo: Memo = field(init=False)
+    # Connectors' token buckets shared by every worker (None: each process paces itself).
+    buckets: RedisBuckets | None = field(default=None, init=False)
     # Set when the process is asked to stop: long jobs hand over at their next checkpoint.
     draining: bool = field(default=False, init=False)
 
@@ -36,6 +39,7 @@ class Runtime:
             runtime.queue = ArqQueue(settings.redis_url)
             runtime.broker = RedisBroker(settings.redis_url)
             runtime.memo = RedisMemo(settings.redis_url)
+            runtime.buckets = RedisBuckets(settings.redis_url)
         else:
             runtime.queue = InProcessQueue(
                 jobs, {"runtime": runtime}, drain_seconds=settings.worker_drain_seconds
@@ -55,4 +59,6 @@ class Runtime:
         await self.broker.close()
         await self.limiter.close()
         await self.memo.close()
+        if self.buckets is not None:
+            await self.buckets.close()
         await self.db.dispose()

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.base import PLATFORMS, ConnectorConfig, PlatformAdapter, adapter_for
-from connectors.http import PlatformError, PlatformHttp, RetryPolicy
+from connectors.http import LOCAL_BUCKETS, Buckets, PlatformError, PlatformHttp, RetryPolicy
 from models import Connector, ConnectorProductLink, Product
 from pim import outbound
 from pim.auth import Caller
@@ -310,6 +310,7 @@ def config_for(connector: Connector, settings: Settings) -> ConnectorConfig:
         platform=connector.platform,
         base_url=connector.base_url,
         credentials=credentials_of(connector, settings),
+        connector_id=str(connector.id),
         options=options,
         channel=connector.channel,
         currency=str(options.get("currency", "EUR")),
@@ -320,15 +321,21 @@ def config_for(connector: Connector, settings: Settings) -> ConnectorConfig:
 
 @asynccontextmanager
 async def open_adapter(
-    config: ConnectorConfig, settings: Settings, *, retries: bool = True
+    config: ConnectorConfig,
+    settings: Settings,
+    *,
+    retries: bool = True,
+    buckets: Buckets | None = None,
 ) -> AsyncIterator[PlatformAdapter]:
     """An adapter whose every request goes through the outbound guard; with `retries`,
     transient failures are retried per request (sync jobs), else answered at once
-    (a connection test, which a person is waiting for)."""
+    (a connection test, which a person is waiting for). Requests are paced in
+    `buckets` (the runtime's, shared by every worker), else in this process."""
     async with outbound.client(timeout=settings.connector_timeout_seconds) as client:
         http = PlatformHttp(
             client, OutboundPolicy.from_settings(settings),
             retry=RetryPolicy.from_settings(settings) if retries else None,
+            buckets=buckets or LOCAL_BUCKETS,
         )  # fmt: skip
         yield adapter_for(config, http)
 

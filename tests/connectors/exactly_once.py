@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from connectors.base import OutgoingProduct, PlatformAdapter
+from connectors.base import ItemOutcome, OutgoingProduct, PlatformAdapter
 from jobs.sync import push_products_once
 from pim.settings import Settings
 from tests.connectors.fakes.faults import Faults
@@ -43,13 +43,13 @@ def outgoing(count: int = COUNT) -> list[OutgoingProduct]:
     ]  # fmt: skip
 
 
-async def push_all(
+async def push_chunks(
     adapter: PlatformAdapter, products: Sequence[OutgoingProduct], *, uncertain: bool = False
-) -> dict[uuid.UUID, str]:
+) -> list[ItemOutcome]:
     """Push `products` in the adapter's chunks as the sync job does, each chunk carrying
-    the links recorded so far; answers every product's external id. Fails on the first
-    product that does not end ok."""
+    the links recorded so far; answers every product's outcome, in order."""
     links: dict[uuid.UUID, str] = {}
+    outcomes: list[ItemOutcome] = []
 
     async def remember(ids: dict[uuid.UUID, str]) -> None:
         links.update(ids)
@@ -57,8 +57,16 @@ async def push_all(
     for start in range(0, len(products), adapter.chunk_size):
         chunk = [replace(p, external_id=links.get(p.product_id))
                  for p in products[start : start + adapter.chunk_size]]  # fmt: skip
-        outcomes = await push_products_once(SETTINGS, adapter, chunk, remember,
-                                            uncertain=uncertain)  # fmt: skip
-        assert all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok][:3]
-        links.update({o.product_id: o.external_id for o in outcomes if o.external_id})
-    return links
+        done = await push_products_once(SETTINGS, adapter, chunk, remember, uncertain=uncertain)
+        links.update({o.product_id: o.external_id for o in done if o.external_id})
+        outcomes += done
+    return outcomes
+
+
+async def push_all(
+    adapter: PlatformAdapter, products: Sequence[OutgoingProduct], *, uncertain: bool = False
+) -> dict[uuid.UUID, str]:
+    """`push_chunks`, asserting that every product ends ok; answers their external ids."""
+    outcomes = await push_chunks(adapter, products, uncertain=uncertain)
+    assert all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok][:3]
+    return {o.product_id: o.external_id for o in outcomes if o.external_id}

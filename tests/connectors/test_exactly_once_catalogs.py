@@ -1,31 +1,78 @@
 """Squarespace, Saleor and Medusa keep each product once whatever they answer: 250
 products pushed chunk by chunk as the sync job does (connectors' retries, then
 reconciliation of what was created before anything is sent again), through a write
-committed then answered 502, a connection dropped or hung after the commit, and
-throttling mid-push."""
+committed then answered 502, a connection dropped or hung after the commit,
+throttling mid-push, a session token that expires, and a write redirected within its
+host or to another one."""
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 
 import pytest
 from starlette.applications import Starlette
 
-from connectors.base import ConnectorConfig, adapter_for
+from connectors.base import ConnectorConfig, OutgoingProduct, PlatformAdapter, adapter_for
 from connectors.external_ids import handle_for
 from connectors.http import PlatformHttp, RetryPolicy
 from pim import outbound
-from tests.connectors.exactly_once import FAULTS, HANG_SECONDS, SETTINGS, outgoing, push_all
-from tests.connectors.fakes.catalogs import Catalog, medusa, saleor, squarespace
+from tests.connectors.exactly_once import (
+    FAULTS,
+    HANG_SECONDS,
+    SETTINGS,
+    outgoing,
+    push_all,
+    push_chunks,
+)
+from tests.connectors.fakes.catalogs import (
+    API_KEY,
+    EMAIL,
+    PASSWORD,
+    Catalog,
+    medusa,
+    saleor,
+    squarespace,
+)
 from tests.connectors.fakes.faults import Faults
 from tests.connectors.recording import LOOPBACK
+from tests.connectors.test_platform_http import recorder
 from tests.loopback import serve
 
 SALEOR_OPTIONS = {"product_type_id": "PT", "channel_id": "CH", "warehouse_id": "WH"}
 PLATFORMS: dict[str, tuple[Callable[[Catalog], Starlette], str, dict[str, str], dict[str, str]]] = {
-    "squarespace": (squarespace, "/1.0/commerce/products", {"api_key": "k"},
+    "squarespace": (squarespace, "/1.0/commerce/products", {"api_key": API_KEY},
                     {"store_page_id": "page-1"}),
-    "saleor": (saleor, "/graphql/", {"token": "t"}, SALEOR_OPTIONS),
-    "medusa": (medusa, "/admin/products/batch", {"api_key": "k"}, {}),
+    "saleor": (saleor, "/graphql/", {"token": API_KEY}, SALEOR_OPTIONS),
+    "medusa": (medusa, "/admin/products/batch", {"api_key": API_KEY}, {}),
 }  # fmt: skip
+# The auth modes whose tokens expire: a staff user's session JWT (Saleor's tokenCreate,
+# Medusa's /auth/user/emailpass). Saleor's app tokens and Medusa's secret API keys do
+# not expire, nor does the API key the Squarespace adapter takes (Squarespace's OAuth
+# access tokens do, but renewing them rotates a refresh token the adapter would have
+# to store, and adapters never write to our database).
+SESSIONS = {"saleor": {"email": EMAIL, "password": PASSWORD},
+            "medusa": {"email": EMAIL, "password": PASSWORD}}  # fmt: skip
+
+
+@asynccontextmanager
+async def adapter_served(
+    platform: str, catalog: Catalog, faults: Faults, credentials: dict[str, str] | None = None
+) -> AsyncIterator[tuple[str, PlatformAdapter]]:
+    """The platform's fake on loopback behind `faults`, and an adapter reaching it with
+    the matrix's retries: its base URL and the adapter."""
+    app, _path, default, options = PLATFORMS[platform]
+    async with serve(faults.wrap(app(catalog))) as base, outbound.client(timeout=1.0) as client:
+        http = PlatformHttp(client, LOOPBACK, retry=RetryPolicy.from_settings(SETTINGS))
+        config = ConnectorConfig(platform, base, credentials or default, options=options)
+        yield base, adapter_for(config, http)
+
+
+def assert_each_exists_once(
+    catalog: Catalog, products: Sequence[OutgoingProduct], links: dict[object, str]
+) -> None:
+    assert len(catalog.records) == len(products)
+    assert sorted(catalog.creates) == sorted({p.sku for p in products})  # each created once
+    records = {f"{r.id}:{r.variant}" for r in catalog.records.values()}
+    assert set(links) == {p.product_id for p in products} and set(links.values()) == records
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
@@ -33,38 +80,80 @@ PLATFORMS: dict[str, tuple[Callable[[Catalog], Starlette], str, dict[str, str], 
 async def test_250_products_exist_once_whatever_the_platform_answers(
     platform: str, fault: str
 ) -> None:
-    app, path, credentials, options = PLATFORMS[platform]
     catalog, faults = Catalog(), Faults(hang_seconds=HANG_SECONDS)
-    FAULTS[fault](faults, path)
+    FAULTS[fault](faults, PLATFORMS[platform][1])
     products = outgoing()
 
-    async with serve(faults.wrap(app(catalog))) as base, outbound.client(timeout=1.0) as client:
-        http = PlatformHttp(client, LOOPBACK, retry=RetryPolicy.from_settings(SETTINGS))
-        adapter = adapter_for(ConnectorConfig(platform, base, credentials, options=options), http)
+    async with adapter_served(platform, catalog, faults) as (_base, adapter):
         links = await push_all(adapter, products)
 
     assert faults.rules[0].fired >= 1
-    assert len(catalog.records) == 250
-    assert sorted(catalog.creates) == sorted({p.sku for p in products})  # each created once
+    assert_each_exists_once(catalog, products, links)
+
+
+@pytest.mark.parametrize("platform", sorted(SESSIONS))
+async def test_250_products_exist_once_when_the_session_token_expires(platform: str) -> None:
+    catalog = Catalog(token_calls=2)
+    products = outgoing()
+
+    async with adapter_served(platform, catalog, Faults(), SESSIONS[platform]) as (_, adapter):
+        links = await push_all(adapter, products)
+
+    assert catalog.refusals >= 1 and len(catalog.sessions) >= 2  # refused, signed in again
+    assert_each_exists_once(catalog, products, links)
+
+
+@pytest.mark.parametrize("platform", sorted(PLATFORMS))
+async def test_a_write_redirected_within_its_host_is_followed_and_made_once(
+    platform: str,
+) -> None:
+    catalog, faults = Catalog(), Faults()
+    products = outgoing()
+
+    async with adapter_served(platform, catalog, faults) as (base, adapter):
+        moved = faults.redirect(PLATFORMS[platform][1], base, status=307, method="POST", at=2,
+                                times=1)  # fmt: skip
+        links = await push_all(adapter, products)
+
+    assert moved.fired == 1
+    assert_each_exists_once(catalog, products, links)
+
+
+@pytest.mark.parametrize("platform", sorted(PLATFORMS))
+async def test_a_write_redirected_to_another_host_fails_without_sending_it_there(
+    platform: str,
+) -> None:
+    catalog, faults = Catalog(), Faults()
+    seen, elsewhere = recorder()
+    products = outgoing()
+
+    async with (
+        adapter_served(platform, catalog, faults) as (_base, adapter),
+        serve(elsewhere, host="127.0.0.2") as other,
+    ):
+        moved = faults.redirect(PLATFORMS[platform][1], other, status=307, method="POST", at=2)
+        outcomes = await push_chunks(adapter, products)
+
+    assert moved.fired >= 1
+    assert seen == []  # neither a credential header, whatever its name, nor a product
+    failed = [o for o in outcomes if not o.ok]
+    assert failed and all("redirection vers un autre hôte refusée (127.0.0.2)" in (o.error or "")
+                          for o in failed)  # fmt: skip
+    assert sorted(catalog.creates) == sorted(set(catalog.creates))  # nothing created twice
     records = {f"{r.id}:{r.variant}" for r in catalog.records.values()}
-    assert set(links) == {p.product_id for p in products} and set(links.values()) == records
+    assert {o.external_id for o in outcomes if o.ok} <= records
 
 
 @pytest.mark.parametrize("platform", sorted(PLATFORMS))
 async def test_a_resumed_push_looks_before_creating_what_a_crashed_run_may_have_sent(
     platform: str,
 ) -> None:
-    app, _path, credentials, options = PLATFORMS[platform]
     catalog = Catalog()
     products = outgoing(20)
     for product in products[:10]:  # created by a run that crashed before recording them
         catalog.create(product.sku, handle_for(product.sku))
 
-    async with serve(app(catalog)) as base, outbound.client() as client:
-        adapter = adapter_for(
-            ConnectorConfig(platform, base, credentials, options=options),
-            PlatformHttp(client, LOOPBACK),
-        )
+    async with adapter_served(platform, catalog, Faults()) as (_base, adapter):
         links = await push_all(adapter, products, uncertain=True)
     assert len(catalog.records) == 20 and len(catalog.creates) == 20
     records = {f"{r.id}:{r.variant}" for r in catalog.records.values()}

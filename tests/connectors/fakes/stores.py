@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 TOKEN = "secret-token-123"
 WOO_KEY, WOO_SECRET = "ck_test", "cs_test"
+MAGENTO_ADMIN, MAGENTO_PASSWORD = "pim-admin", "s3cret-admin"
 
 
 @dataclass
@@ -201,6 +202,7 @@ class MagentoFake(Fake):
     retriable: dict[str, str] = field(default_factory=dict)
     bulks: dict[str, list[BulkOperation]] = field(default_factory=dict)
     status_polls: int = 0
+    admin_logins: int = 0
 
     def app(self) -> Starlette:
         async def guard(request: Request) -> Response | None:
@@ -210,6 +212,18 @@ class MagentoFake(Fake):
                                      "parameters": {"resources": "Magento_Catalog::products"}},
                                     status_code=401)  # fmt: skip
             return self.pending_error()
+
+        async def admin_token(request: Request) -> Response:
+            """An admin user's token (the same one each time: tests.connectors.fakes.faults
+            makes it expire, and a login revives it)."""
+            self.requests.append((request.method, request.url.path))
+            body = await request.json()
+            if (body.get("username"), body.get("password")) != (MAGENTO_ADMIN, MAGENTO_PASSWORD):
+                return JSONResponse({"message": "The account sign-in was incorrect or your account "
+                                     "is disabled temporarily. Please wait and try again later."},
+                                    status_code=401)  # fmt: skip
+            self.admin_logins += 1
+            return JSONResponse(TOKEN)  # Magento answers the token as a JSON string
 
         async def store_configs(request: Request) -> Response:
             return await guard(request) or JSONResponse(
@@ -315,6 +329,8 @@ class MagentoFake(Fake):
             return JSONResponse(failed)
 
         return Starlette(routes=[
+            Route("/rest/V1/integration/admin/token", admin_token, methods=["POST"]),
+            Route("/rest/{store}/V1/integration/admin/token", admin_token, methods=["POST"]),
             Route("/rest/V1/store/storeConfigs", store_configs),
             Route("/rest/async/bulk/V1/products", bulk, methods=["POST"]),
             Route("/rest/{store}/async/bulk/V1/products", bulk, methods=["POST"]),
