@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import re
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +25,7 @@ from resolvers.webhook_delivery import BACKOFF, MAX_ATTEMPTS, verify
 from service.worker import worker_for
 from tests.conftest import Key, MakeKey
 from tests.jobs_helper import run_jobs
-from tests.webhook_receiver import Receiver, receiving
+from tests.webhook_receiver import Receiver
 
 BASE = "/api/v1/webhooks"
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
@@ -36,20 +35,6 @@ def ean13(n: int) -> str:
     body = f"376{n:09d}"
     total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(body))
     return body + str((10 - total % 10) % 10)
-
-
-@pytest.fixture
-def loopback_allowed(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let the outbound guard reach the loopback receiver over http (the arq worker of
-    run_jobs is built from these same settings)."""
-    monkeypatch.setattr(settings, "outbound_allowed_networks", ["127.0.0.0/8"])
-    monkeypatch.setattr(settings, "outbound_allow_http", True)
-
-
-@pytest.fixture
-async def receiver(loopback_allowed: None) -> AsyncIterator[Receiver]:
-    async with receiving() as r:
-        yield r
 
 
 async def create_endpoint(
