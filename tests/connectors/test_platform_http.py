@@ -27,8 +27,8 @@ from pim.runtime import Runtime
 from tests.conftest import MakeKey
 from tests.connectors.conftest import Store, create_connector, make_products, sync
 from tests.connectors.fakes.faults import Faults
+from tests.connectors.fakes.medusa import medusa_fake
 from tests.connectors.recording import LOOPBACK
-from tests.connectors.test_medusa import medusa_fake
 from tests.loopback import serve
 
 

@@ -18,7 +18,7 @@ from tests.connectors.conftest import (
     make_products,
     sync,
 )
-from tests.connectors.test_google_merchant import google_fake
+from tests.connectors.fakes.google_merchant import google_fake
 from tests.jobs_helper import run_jobs
 from tests.loopback import serve
 
