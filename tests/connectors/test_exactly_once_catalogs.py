@@ -16,7 +16,7 @@ from pim import outbound
 from tests.connectors.exactly_once import FAULTS, HANG_SECONDS, SETTINGS, outgoing, push_all
 from tests.connectors.fakes.catalogs import Catalog, medusa, saleor, squarespace
 from tests.connectors.fakes.faults import Faults
-from tests.connectors.recording import LOOPBACK
+from tests.connectors.helpers import LOOPBACK
 from tests.loopback import serve
 
 SALEOR_OPTIONS = {"product_type_id": "PT", "channel_id": "CH", "warehouse_id": "WH"}

@@ -9,7 +9,6 @@ from dataclasses import replace
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from starlette.responses import JSONResponse
 
 from connectors.base import ConnectorConfig, ConnectorUnusable, PriceLevel, StockLevel
 from connectors.http import PlatformError
@@ -22,7 +21,7 @@ from tests.connectors.fakes.google_merchant import (
     MerchantCenter,
     google_fake,
 )
-from tests.connectors.recording import Fake, check_error_mapping, connected, products
+from tests.connectors.helpers import Fake, check_error_mapping, connected, products
 from tests.connectors.upsert_matrix import (
     CHECKS,
     UpsertPlatform,
@@ -40,34 +39,34 @@ def refresh_config(base: str) -> ConnectorConfig:
 
 
 def inserts(fake: Fake) -> list:
-    return fake.calls("POST", "/products/v1/accounts/123456/productInputs:insert")
+    return fake.to("/products/v1/accounts/123456/productInputs:insert", "POST")
 
 
 async def test_google_merchant_end_to_end_on_the_merchant_api() -> None:
-    fake, routes = google_fake()
-    async with connected(fake, routes, refresh_config) as adapter:
+    fake = google_fake()
+    async with connected(fake, refresh_config) as adapter:
         assert await adapter.test() == "Merchant Center Pixee"
 
         batch = products(3)
         outcomes = await adapter.push_products(batch)
         assert [(o.ok, o.external_id) for o in outcomes] == [
-            (True, "fr~FR~SKU-0"), (False, None), (True, "fr~FR~SKU-2"),
+            (True, "fr~FR~SKU-000"), (False, None), (True, "fr~FR~SKU-002"),
         ]  # fmt: skip
         assert outcomes[1].error == "[gtins] Invalid value"
-        sent = next(r for r in inserts(fake) if r.json()["offerId"] == "SKU-0")
-        assert sent.query == {"dataSource": DATA_SOURCE}
+        sent = next(r for r in inserts(fake) if r.json()["offerId"] == "SKU-000")
+        assert dict(sent.query) == {"dataSource": DATA_SOURCE}
         assert sent.json() == {
-            "offerId": "SKU-0", "contentLanguage": "fr", "feedLabel": "FR",
+            "offerId": "SKU-000", "contentLanguage": "fr", "feedLabel": "FR",
             "productAttributes": {
                 "title": "Produit 0", "description": "Description 0", "condition": "NEW",
-                "availability": "OUT_OF_STOCK", "link": "https://shop.example/p/SKU-0",
-                "gtins": ["3000000000000"], "brand": "Pixee",
+                "availability": "OUT_OF_STOCK", "link": "https://shop.example/p/SKU-000",
+                "gtins": ["3760000000000"], "brand": "Pixee",
                 "price": {"amountMicros": "10000000", "currencyCode": "EUR"},
                 "shippingWeight": {"value": 0.5, "unit": "kg"},
             },
         }  # fmt: skip
         # One token for the whole session; nothing sent to the retired Content API.
-        assert len(fake.calls("POST", "/token")) == 1
+        assert len(fake.to("/token", "POST")) == 1
         assert not [r for r in fake.received if r.path.startswith("/content/")]
 
         pages = [page async for page in adapter.pull_products()]
@@ -75,50 +74,49 @@ async def test_google_merchant_end_to_end_on_the_merchant_api() -> None:
         remote = {p.sku: p for page in pages for p in page}
         assert (remote["R-2"].external_id, remote["R-2"].ean, remote["R-2"].price,
                 remote["R-2"].weight) == ("fr~FR~R-2", "4000000000002", 5.0, 0.25)  # fmt: skip
-        assert remote["SKU-2"].external_id == outcomes[2].external_id
+        assert remote["SKU-002"].external_id == outcomes[2].external_id
 
-        stock = await adapter.push_stock([StockLevel(batch[0].product_id, "SKU-0", 4)])
+        stock = await adapter.push_stock([StockLevel(batch[0].product_id, "SKU-000", 4)])
         assert stock[0].ok
-        (patch,) = fake.calls("PATCH", "/products/v1/accounts/123456/productInputs/ZnJ-RlJ-U0tVLTA")
-        assert patch.query == {"dataSource": DATA_SOURCE,
+        (patch,) = fake.to("/products/v1/accounts/123456/productInputs/ZnJ-RlJ-U0tVLTAwMA", "PATCH")
+        assert dict(patch.query) == {"dataSource": DATA_SOURCE,
                                "updateMask": "productAttributes.availability"}  # fmt: skip
         assert patch.json() == {"productAttributes": {"availability": "IN_STOCK"}}
 
         prices = await adapter.push_prices(
-            [PriceLevel(batch[2].product_id, "SKU-2", 19.9, external_id="fr~FR~SKU-2")]
+            [PriceLevel(batch[2].product_id, "SKU-002", 19.9, external_id="fr~FR~SKU-002")]
         )
         assert prices[0].ok
         pages = [page async for page in adapter.pull_products()]
-        assert {p.sku: p.price for page in pages for p in page}["SKU-2"] == 19.9
+        assert {p.sku: p.price for page in pages for p in page}["SKU-002"] == 19.9
 
-        quota = JSONResponse({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED"}}, 429)
-        await check_error_mapping(fake, adapter.test, quota, expected_wait=60.0)
+        await check_error_mapping(fake, adapter.test, throttled={}, wait=60.0)
 
 
 async def test_google_merchant_reports_a_product_never_pushed_when_updating_its_stock() -> None:
-    fake, routes = google_fake()
-    async with connected(fake, routes, refresh_config) as adapter:
+    fake = google_fake()
+    async with connected(fake, refresh_config) as adapter:
         (outcome,) = await adapter.push_stock([StockLevel(uuid.uuid4(), "NEVER", 1)])
     assert not outcome.ok and outcome.error and "not found" in outcome.error
 
 
 async def test_google_merchant_reports_a_retired_api_as_the_connectors_failure() -> None:
-    fake, routes = google_fake()
+    fake = google_fake()
     gone = {"error": {"code": 410, "message": "API version retired", "status": "GONE"}}
-    async with connected(fake, routes, refresh_config) as adapter:
+    async with connected(fake, refresh_config) as adapter:
         assert await adapter.test()
-        fake.fail_next.append(JSONResponse(gone, 410))
+        fake.fail(410, body=gone)
         with pytest.raises(ConnectorUnusable, match="retirée") as caught:
             await adapter.push_products(products(5))
         assert not caught.value.transient
 
-        fake.fail_next.append(JSONResponse(gone, 410))
+        fake.fail(410, body=gone)
         with pytest.raises(ConnectorUnusable, match="retirée"):
             await adapter.test()
 
 
 async def test_google_merchant_service_account_signs_its_token_request() -> None:
-    fake, routes = google_fake()
+    fake = google_fake()
     pem = SERVICE_KEY.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
@@ -131,32 +129,32 @@ async def test_google_merchant_service_account_signs_its_token_request() -> None
                                {"service_account_json": json.dumps(account)},
                                options={"merchant_id": "123456", "data_source": DATA_SOURCE})  # fmt: skip
 
-    async with connected(fake, routes, config) as adapter:
+    async with connected(fake, config) as adapter:
         assert await adapter.test() == "Merchant Center Pixee"
-    assert fake.calls("POST", "/token")
+    assert fake.to("/token", "POST")
 
 
 async def test_google_merchant_refuses_a_merchant_the_token_cannot_reach() -> None:
-    fake, routes = google_fake()
+    fake = google_fake()
 
     def config(base: str) -> ConnectorConfig:
         return ConnectorConfig("google_merchant", base, refresh_config(base).credentials,
                                options={"merchant_id": "999", "data_source": "777",
                                         "token_url": f"{base}/token"})  # fmt: skip
 
-    async with connected(fake, routes, config) as adapter:
+    async with connected(fake, config) as adapter:
         with pytest.raises(PlatformError, match="999"):
             await adapter.test()
 
 
 async def test_google_merchant_inserts_each_product_of_a_chunk_of_100() -> None:
-    fake, routes = google_fake()
-    async with connected(fake, routes, refresh_config) as adapter:
+    fake = google_fake()
+    async with connected(fake, refresh_config) as adapter:
         outcomes = await adapter.push_products(products(100))
         again = await adapter.push_products(products(100))
     assert [o.ok for o in outcomes] == [n != 1 for n in range(100)]
     assert sorted(r.json()["offerId"] for r in inserts(fake)) == sorted(
-        f"SKU-{n}" for n in range(100) for _ in range(2)
+        f"SKU-{n:03}" for n in range(100) for _ in range(2)
     )
     # An insert replaces the input with the same key: sending again makes no second product.
     assert [o.external_id for o in again] == [o.external_id for o in outcomes]
@@ -164,13 +162,13 @@ async def test_google_merchant_inserts_each_product_of_a_chunk_of_100() -> None:
 
 
 async def test_google_merchant_asks_for_its_data_source_before_any_call() -> None:
-    fake, routes = google_fake()
+    fake = google_fake()
 
     def config(base: str) -> ConnectorConfig:
         return ConnectorConfig("google_merchant", base, refresh_config(base).credentials,
                                options={"merchant_id": "123456", "token_url": f"{base}/token"})  # fmt: skip
 
-    async with connected(fake, routes, config) as adapter:
+    async with connected(fake, config) as adapter:
         with pytest.raises(PlatformError, match="data_source"):
             await adapter.test()
     assert fake.received == []

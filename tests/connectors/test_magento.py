@@ -9,7 +9,7 @@ from connectors.base import ConnectorConfig, OutgoingProduct, PlatformAdapter, a
 from connectors.http import PlatformHttp
 from pim import outbound
 from tests.connectors.fakes.stores import TOKEN, MagentoFake
-from tests.connectors.recording import LOOPBACK
+from tests.connectors.helpers import LOOPBACK
 from tests.loopback import serve
 
 

@@ -28,7 +28,7 @@ from tests.conftest import MakeKey
 from tests.connectors.conftest import Store, create_connector, make_products, sync
 from tests.connectors.fakes.faults import Faults
 from tests.connectors.fakes.medusa import medusa_fake
-from tests.connectors.recording import LOOPBACK
+from tests.connectors.helpers import LOOPBACK
 from tests.loopback import serve
 
 
@@ -87,18 +87,18 @@ def test_retry_after_is_read_in_seconds_and_as_an_http_date() -> None:
 
 
 async def test_an_expired_session_token_is_renewed_once_and_the_call_goes_on() -> None:
-    fake, routes = medusa_fake()
+    fake = medusa_fake()
     faults = Faults()
     expiry = faults.expire_tokens("authorization", calls=2, login="/auth/user/emailpass")
     config = ConnectorConfig("medusa", "", {"email": "admin@pixee.fr", "password": "secret"})
-    async with serve(faults.wrap(fake.app(routes))) as base, outbound.client() as client:
+    async with serve(faults.wrap(fake.app())) as base, outbound.client() as client:
         adapter = adapter_for(
             ConnectorConfig("medusa", base, config.credentials), PlatformHttp(client, LOOPBACK)
         )
         names = [await adapter.test() for _ in range(5)]
     assert names == ["Medusa Store"] * 5
     assert expiry.refusals == 2  # the 3rd and the 5th call were refused once each
-    assert len(fake.calls("POST", "/auth/user/emailpass")) == 3
+    assert len(fake.to("/auth/user/emailpass", "POST")) == 3
 
 
 async def test_only_requests_safe_to_repeat_are_retried_after_an_unknown_outcome() -> None:

@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from tests.connectors.fakes.oauth import is_refresh_grant
 from tests.connectors.fakes.upserts import Upserts
-from tests.connectors.recording import Fake, bearer
+from tests.connectors.helpers import Fake, bearer
 
 MERCHANT = "123456"
 ACCOUNT = f"accounts/{MERCHANT}"
@@ -169,11 +169,11 @@ class MerchantCenter:
 SERVICE_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def google_fake(*, products_retired: bool = False) -> tuple[Fake, list[Route]]:
+def google_fake(*, products_retired: bool = False) -> Fake:
     """The Merchant API (accounts, data sources, products v1) and Google's token endpoint;
     the retired Content API v2.1 answers 410 Gone, as Google does since its shutdown,
     and so does the products API when `products_retired` (a version Google retired)."""
-    fake = Fake(authorized=bearer("ya29.token"), open_paths=frozenset({"/token"}))
+    fake = Fake(authorized=bearer("ya29.token"))
     # Product inputs by their key, as the data source holds them; processed products
     # are listed from them (plus three made in Merchant Center by hand).
     inputs: dict[str, dict] = {
@@ -255,12 +255,11 @@ def google_fake(*, products_retired: bool = False) -> tuple[Fake, list[Route]]:
 
     if products_retired:
         insert = patch = list_products = retired
-    return fake, [
-        Route("/token", token, methods=["POST"]),
-        Route("/accounts/v1/accounts/{account}", account),
-        Route("/datasources/v1/accounts/{account}/dataSources/{id}", data_source),
-        Route("/products/v1/accounts/123456/productInputs:insert", insert, methods=["POST"]),
-        Route("/products/v1/accounts/123456/productInputs/{input}", patch, methods=["PATCH"]),
-        Route("/products/v1/accounts/123456/products", list_products),
-        Route("/content/v2.1/{rest:path}", retired, methods=["GET", "POST"]),
-    ]
+    fake.route("/token", "POST", open=True)(token)
+    fake.route("/accounts/v1/accounts/{account}")(account)
+    fake.route("/datasources/v1/accounts/{account}/dataSources/{id}")(data_source)
+    fake.route("/products/v1/accounts/123456/productInputs:insert", "POST")(insert)
+    fake.route("/products/v1/accounts/123456/productInputs/{input}", "PATCH")(patch)
+    fake.route("/products/v1/accounts/123456/products")(list_products)
+    fake.route("/content/v2.1/{rest:path}", "GET", "POST")(retired)
+    return fake

@@ -5,17 +5,15 @@ import base64
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
-from tests.connectors.recording import Fake
+from tests.connectors.helpers import Fake
 
 SECRET = "Basic " + base64.b64encode(b"sk_test_123:").decode()
 
 
-def medusa_fake() -> tuple[Fake, list[Route]]:
+def medusa_fake() -> Fake:
     fake = Fake(
-        authorized=lambda r: r.headers.get("authorization") in (SECRET, "Bearer jwt-1"),
-        open_paths=frozenset({"/auth/user/emailpass"}),
+        authorized=lambda r, _body: r.headers.get("authorization") in (SECRET, "Bearer jwt-1"),
     )
     remote = [
         {"id": f"prod_{i}", "title": f"Remote {i}", "status": "published",
@@ -76,21 +74,20 @@ def medusa_fake() -> tuple[Fake, list[Route]]:
     async def inventory_items(request: Request) -> JSONResponse:
         skus = request.query_params.getlist("sku")
         items = [{"id": f"iitem_{sku}", "sku": sku,
-                  "location_levels": [{"location_id": "sloc_1"}] if sku == "SKU-0" else []}
-                 for sku in skus if sku != "SKU-2"]  # fmt: skip
+                  "location_levels": [{"location_id": "sloc_1"}] if sku == "SKU-000" else []}
+                 for sku in skus if sku != "SKU-002"]  # fmt: skip
         return JSONResponse({"inventory_items": items, "count": len(items)})
 
     async def ok(request: Request) -> JSONResponse:
         return JSONResponse({"created": [], "updated": [], "deleted": []})
 
-    return fake, [
-        Route("/auth/user/emailpass", login, methods=["POST"]),
-        Route("/admin/stores", stores),
-        Route("/admin/products/batch", batch, methods=["POST"]),
-        Route("/admin/products", create_one, methods=["POST"]),
-        Route("/admin/products", list_products, methods=["GET"]),
-        Route("/admin/products/{id}", update_one, methods=["POST"]),
-        Route("/admin/products/{id}/variants/batch", ok, methods=["POST"]),
-        Route("/admin/inventory-items", inventory_items),
-        Route("/admin/inventory-items/location-levels/batch", ok, methods=["POST"]),
-    ]
+    fake.route("/auth/user/emailpass", "POST", open=True)(login)
+    fake.route("/admin/stores")(stores)
+    fake.route("/admin/products/batch", "POST")(batch)
+    fake.route("/admin/products", "POST")(create_one)
+    fake.route("/admin/products", "GET")(list_products)
+    fake.route("/admin/products/{id}", "POST")(update_one)
+    fake.route("/admin/products/{id}/variants/batch", "POST")(ok)
+    fake.route("/admin/inventory-items")(inventory_items)
+    fake.route("/admin/inventory-items/location-levels/batch", "POST")(ok)
+    return fake
