@@ -83,22 +83,19 @@ class Fake:
                     # A turn of the loop, as a real server's work takes: requests sent at
                     # once are then served at once, and `most_in_flight` sees them.
                     await asyncio.sleep(0)
-                    return await answer(request)
+                    body = await request.body()
+                    self.received.append(
+                        Received(request.method, request.url.path, request.query_params,
+                                 request.headers, body)
+                    )  # fmt: skip
+                    if not open:
+                        if self.failures:
+                            return self.failures.pop(0)
+                        if not self.authorized(request, body):
+                            return JSONResponse({"error": "invalid_token"}, status_code=401)
+                    return await handler(request)
                 finally:
                     self.in_flight -= 1
-
-            async def answer(request: Request) -> Response:
-                body = await request.body()
-                self.received.append(
-                    Received(request.method, request.url.path, request.query_params,
-                             request.headers, body)
-                )  # fmt: skip
-                if not open:
-                    if self.failures:
-                        return self.failures.pop(0)
-                    if not self.authorized(request, body):
-                        return JSONResponse({"error": "invalid_token"}, status_code=401)
-                return await handler(request)
 
             self.routes.append(Route(path, endpoint, methods=list(methods or ("GET",))))
             return handler

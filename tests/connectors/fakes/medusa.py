@@ -32,15 +32,18 @@ def medusa_fake() -> Fake:
     def refused(body: dict) -> bool:
         return body.get("title") == "Produit 1"
 
+    @fake.route("/auth/user/emailpass", "POST", open=True)
     async def login(request: Request) -> JSONResponse:
         body = await request.json()
         if body != {"email": "admin@pixee.fr", "password": "secret"}:
             return JSONResponse({"type": "unauthorized", "message": "Invalid"}, 401)
         return JSONResponse({"token": "jwt-1"})
 
+    @fake.route("/admin/stores")
     async def stores(_: Request) -> JSONResponse:
         return JSONResponse({"stores": [{"id": "store_1", "name": "Medusa Store"}]})
 
+    @fake.route("/admin/products/batch", "POST")
     async def batch(request: Request) -> JSONResponse:
         body = await request.json()
         if any(refused(p) for p in body["create"] + body["update"]):
@@ -53,6 +56,7 @@ def medusa_fake() -> Fake:
             "deleted": {"ids": [], "object": "product", "deleted": True},
         })  # fmt: skip
 
+    @fake.route("/admin/products", "POST")
     async def create_one(request: Request) -> JSONResponse:
         body = await request.json()
         if refused(body):
@@ -61,9 +65,11 @@ def medusa_fake() -> Fake:
             )
         return JSONResponse({"product": stored(body, f"prod_new_{body['variants'][0]['sku']}")})
 
+    @fake.route("/admin/products/{id}", "POST")
     async def update_one(request: Request) -> JSONResponse:
         return JSONResponse({"product": stored(await request.json(), request.path_params["id"])})
 
+    @fake.route("/admin/products", "GET")
     async def list_products(request: Request) -> JSONResponse:
         offset, limit = int(request.query_params["offset"]), int(request.query_params["limit"])
         page = remote[offset : offset + min(limit, 2)]
@@ -71,6 +77,7 @@ def medusa_fake() -> Fake:
             {"products": page, "count": len(remote), "offset": offset, "limit": limit}
         )
 
+    @fake.route("/admin/inventory-items")
     async def inventory_items(request: Request) -> JSONResponse:
         skus = request.query_params.getlist("sku")
         items = [{"id": f"iitem_{sku}", "sku": sku,
@@ -78,16 +85,9 @@ def medusa_fake() -> Fake:
                  for sku in skus if sku != "SKU-002"]  # fmt: skip
         return JSONResponse({"inventory_items": items, "count": len(items)})
 
+    @fake.route("/admin/products/{id}/variants/batch", "POST")
+    @fake.route("/admin/inventory-items/location-levels/batch", "POST")
     async def ok(request: Request) -> JSONResponse:
         return JSONResponse({"created": [], "updated": [], "deleted": []})
 
-    fake.route("/auth/user/emailpass", "POST", open=True)(login)
-    fake.route("/admin/stores")(stores)
-    fake.route("/admin/products/batch", "POST")(batch)
-    fake.route("/admin/products", "POST")(create_one)
-    fake.route("/admin/products", "GET")(list_products)
-    fake.route("/admin/products/{id}", "POST")(update_one)
-    fake.route("/admin/products/{id}/variants/batch", "POST")(ok)
-    fake.route("/admin/inventory-items")(inventory_items)
-    fake.route("/admin/inventory-items/location-levels/batch", "POST")(ok)
     return fake
