@@ -2,8 +2,8 @@
 and poll the delta feed with the loop of spec/ext-api.txt."""
 
 import httpx
-from pim.demo import ean13
 
+from jobs.demo import ean13
 from tests.conftest import Key
 
 BASE = "/api/v1/ext"

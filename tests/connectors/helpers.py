@@ -120,6 +120,20 @@ class Fake:
         return Starlette(routes=self.routes)
 
 
+def recorder() -> tuple[list[Request], Starlette]:
+    """A server that answers every path and method, and keeps the requests: where a
+    redirect may lead, to see what followed it."""
+    seen: list[Request] = []
+
+    async def anything(request: Request) -> Response:
+        seen.append(request)
+        return JSONResponse({"data": {}, "method": request.method,
+                             "length": request.headers.get("content-length")})  # fmt: skip
+
+    routes = [Route("/{path:path}", anything, methods=["GET", "POST", "PUT"])]
+    return seen, Starlette(routes=routes)
+
+
 def bearer(token: str) -> Callable[[Request, bytes], bool]:
     return lambda request, _body: request.headers.get("authorization") == f"Bearer {token}"
 

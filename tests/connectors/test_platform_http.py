@@ -7,9 +7,7 @@ from email.utils import formatdate
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from connectors.base import ConnectorConfig, adapter_for
@@ -28,20 +26,8 @@ from tests.conftest import MakeKey
 from tests.connectors.conftest import Store, create_connector, make_products, sync
 from tests.connectors.fakes.faults import Faults
 from tests.connectors.fakes.medusa import medusa_fake
-from tests.connectors.helpers import LOOPBACK
+from tests.connectors.helpers import LOOPBACK, recorder
 from tests.loopback import serve
-
-
-def recorder() -> tuple[list[Request], Starlette]:
-    seen: list[Request] = []
-
-    async def anything(request: Request) -> Response:
-        seen.append(request)
-        return JSONResponse({"data": {}, "method": request.method,
-                             "length": request.headers.get("content-length")})  # fmt: skip
-
-    routes = [Route("/{path:path}", anything, methods=["GET", "POST", "PUT"])]
-    return seen, Starlette(routes=routes)
 
 
 async def test_credentials_never_follow_a_redirect_to_another_host(
