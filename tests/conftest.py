@@ -1,5 +1,6 @@
 """Fixtures: the app on both backends (real PostgreSQL + Redis, and the embedded SQLite
-default), an HTTP client, and factories for accounts and keys.
+default), an HTTP client, factories for accounts and keys, and loopback servers the
+outbound guard lets the code under test reach.
 
 Every test builds its own account, so tests never see each other's rows; that is
 tenancy at work, and it lets the database be migrated once per run.
@@ -26,6 +27,7 @@ from resolvers import keys
 from service.api import create_app
 from service.runtime import build_runtime
 from tests.openapi_check import response_hook
+from tests.webhook_receiver import Receiver, receiving
 
 PG_URL = os.environ.get(
     "PIM_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/pim_test"
@@ -145,6 +147,22 @@ def make_key(runtime: Runtime) -> MakeKey:
 @pytest.fixture
 async def key(make_key: MakeKey) -> Key:
     return await make_key()
+
+
+@pytest.fixture
+def loopback_allowed(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let the outbound guard reach the test servers on loopback over http (the guard
+    refuses loopback by default; the arq worker of run_jobs is built from these same
+    settings)."""
+    monkeypatch.setattr(settings, "outbound_allowed_networks", ["127.0.0.0/8"])
+    monkeypatch.setattr(settings, "outbound_allow_http", True)
+
+
+@pytest.fixture
+async def receiver(loopback_allowed: None) -> AsyncIterator[Receiver]:
+    """A webhook receiver on loopback that the outbound guard lets deliveries reach."""
+    async with receiving() as r:
+        yield r
 
 
 async def gql(

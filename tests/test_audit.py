@@ -5,12 +5,10 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from models import AuditEvent
 from pim.runtime import Runtime
-from pim.settings import Settings
 from pim.timeutil import isoformat_z, parse_iso8601, utcnow
 from resolvers import retention
 from tests.conftest import Key, MakeKey, gql
@@ -29,12 +27,6 @@ async def trail(client: httpx.AsyncClient, key: Key, **params: Any) -> dict[str,
 
 def actions(body: dict[str, Any]) -> list[str]:
     return [e["action"] for e in body["items"]]
-
-
-@pytest.fixture
-def loopback_allowed(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(settings, "outbound_allowed_networks", ["127.0.0.0/8"])
-    monkeypatch.setattr(settings, "outbound_allow_http", True)
 
 
 async def test_key_actions_are_recorded_newest_first_with_the_acting_key(

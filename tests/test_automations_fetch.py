@@ -28,7 +28,6 @@ from pim.settings import Settings
 from tests.conftest import Key
 from tests.jobs_helper import run_jobs
 from tests.loopback import serve
-from tests.test_automations_run import loopback_allowed
 
 CSV = b"EAN;Titre;Prix HT\n3760000000001;Support TV;29,99\n"
 LOOPBACK = OutboundPolicy.from_settings(
@@ -369,6 +368,3 @@ async def test_a_run_trusts_the_first_sftp_host_key_and_refuses_a_changed_one(
     moved = {"file_source": {"type": "sftp", "port": port + 1}}
     forgotten = await client.patch(url, json=moved, headers=key.bearer)
     assert forgotten.json()["file_source"]["host_key"] is None
-
-
-__all__ = ["loopback_allowed"]  # a fixture shared with the run tests

@@ -27,13 +27,6 @@ CSV = b"EAN;Titre;Prix HT\n3760000000001;Support TV;29,99\n"
 
 
 @pytest.fixture
-def loopback_allowed(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let automations reach the test servers (the guard refuses loopback by default)."""
-    monkeypatch.setattr(runtime.settings, "outbound_allowed_networks", ["127.0.0.0/8"])
-    monkeypatch.setattr(runtime.settings, "outbound_allow_http", True)
-
-
-@pytest.fixture
 async def supplier_site() -> AsyncIterator[tuple[str, list[str]]]:
     hits: list[str] = []
 

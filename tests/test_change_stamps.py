@@ -12,7 +12,7 @@ from models import Product
 from pim.runtime import Runtime
 from pim.timeutil import parse_iso8601
 from tests.conftest import Key, gql
-from tests.test_delta import bulk_create, poll
+from tests.ext_helper import bulk_create, poll
 
 EXT = "/api/v1/ext"
 WINDEV = "/api/v1/windev"

@@ -1,13 +1,11 @@
 """The canonical GraphQL schema: reads, mutations with typed errors, scopes, limits,
 DataLoaders (counted queries), and the checked-in SDL."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from jobs.demo import ean13
 from models import PriceList, PriceListItem, Product
@@ -15,6 +13,7 @@ from pim.runtime import Runtime
 from pim.settings import Settings
 from schema import export_sdl
 from tests.conftest import Key, MakeKey, gql
+from tests.query_count import count_queries
 
 VIEWER = "{ viewer { keyName scopes accountName } }"
 UPSERT = """
@@ -42,27 +41,6 @@ query ($first: Int!, $after: String, $filter: ProductFilterInput) {
     edges { cursor node { ean name stock brand { name } category { name level } supplier { code } } }
   }
 }"""
-
-
-@contextmanager
-def count_queries(runtime: Runtime) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
-        # Transaction control is not a query (SQLite's BEGIN goes through here too).
-        if (
-            not statement.lstrip()
-            .upper()
-            .startswith(("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT", "ROLLBACK"))
-        ):
-            statements.append(statement)
-
-    engine = runtime.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 async def test_graphiql_page_and_introspection_work_without_a_key(

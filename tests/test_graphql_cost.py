@@ -5,7 +5,7 @@ import httpx
 
 from pim.runtime import Runtime
 from tests.conftest import Key, MakeKey, gql
-from tests.test_graphql import count_queries
+from tests.query_count import count_queries
 
 MAXIMUM = 50_000
 FRONT_PAGE = """

@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 import pytest
 
-from pim.settings import Settings
 from tests.conftest import Key, gql
 
 NUL = "a\x00b"
@@ -23,13 +22,6 @@ INTERNALS = re.compile(
     r"UPDATE |\[SQL|parameters:|OverflowError|DataError|File \"",
     re.IGNORECASE,
 )
-
-
-@pytest.fixture
-def loopback_allowed(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Webhook and connector URLs on loopback pass the outbound guard (nothing listens)."""
-    monkeypatch.setattr(settings, "outbound_allowed_networks", ["127.0.0.0/8"])
-    monkeypatch.setattr(settings, "outbound_allow_http", True)
 
 
 def assert_clean(response: httpx.Response) -> None:

@@ -28,7 +28,7 @@ from resolvers.errors import Unauthenticated
 from resolvers.product_writes import WriteItem, WriteOptions, check_items
 from tests.conftest import Key, MakeKey
 from tests.import_files import csv_bytes, ean13
-from tests.test_imports import imported
+from tests.imports_helper import imported
 
 HEADER = ["EAN", "Titre", "Prix HT", "Prix TTC", "Marque", "Poids", "Stock", "Couleur"]
 BAD_CHECKSUM = ean13(5)[:-1] + str((int(ean13(5)[-1]) + 1) % 10)

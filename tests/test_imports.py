@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from models import Event, ImportFilePart, ImportJob
 from pim import progress
 from pim.runtime import Runtime
-from resolvers import import_runs, import_storage, imports, products
+from resolvers import import_runs, import_storage, imports
 from resolvers.import_storage import InMemory
 from tests.conftest import Key, MakeKey
 from tests.import_files import (
@@ -31,9 +31,8 @@ from tests.import_files import (
     xml_bytes,
     zip_bomb,
 )
+from tests.imports_helper import BASE, catalog, imported, job, upload
 from tests.jobs_helper import run_jobs
-
-BASE = "/api/v1/imports"
 
 
 @pytest.fixture
@@ -50,38 +49,6 @@ def reader(
     size = 0 if request.param == "process" else 1 << 40
     monkeypatch.setattr(runtime.settings, "import_reader_process_bytes", size)
     return str(request.param)
-
-
-async def upload(
-    client: httpx.AsyncClient, key: Key, name: str, content: bytes, **form: str
-) -> httpx.Response:
-    return await client.post(
-        f"{BASE}/jobs", headers=key.bearer, files={"file": (name, content)}, data=form
-    )
-
-
-async def imported(
-    client: httpx.AsyncClient, runtime: Runtime, key: Key, name: str, content: bytes, **form: str
-) -> dict[str, Any]:
-    """Upload, run the job, and return the job as GET /jobs/{id} shows it."""
-    created = await upload(client, key, name, content, **form)
-    assert created.status_code == 201, created.text
-    await run_jobs(runtime)
-    return await job(client, key, created.json()["id"])
-
-
-async def job(client: httpx.AsyncClient, key: Key, job_id: str) -> dict[str, Any]:
-    response = await client.get(f"{BASE}/jobs/{job_id}", headers=key.bearer)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def catalog(runtime: Runtime, key: Key) -> dict[str, Any]:
-    """EAN → product of the key's account."""
-    async with runtime.db.transaction() as session:
-        page = await products.list_products(session, key.caller(), limit=500)
-    return {row.product.ean: row for row in page.rows}
 
 
 # ---------------------------------------------------------------- creating and reading

@@ -16,8 +16,8 @@ from resolvers import import_runs
 from resolvers.imports import FINAL_STATUSES, PROGRESS_KIND
 from tests.conftest import Key
 from tests.import_files import HEADER, csv_bytes, ean13, rows
+from tests.imports_helper import BASE, catalog, imported, job, upload
 from tests.jobs_helper import run_jobs
-from tests.test_imports import BASE, catalog, imported, job, upload
 
 
 def _deeply_nested(depth: int) -> bytes:

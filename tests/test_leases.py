@@ -27,8 +27,8 @@ from resolvers.import_storage import InMemory
 from service.runtime import build_runtime
 from tests.conftest import ALL_SCOPES, Key
 from tests.import_files import csv_bytes, rows
+from tests.imports_helper import job, upload
 from tests.jobs_helper import run_jobs
-from tests.test_imports import job, upload
 from tests.worker_process import LEASE_SECONDS, worker_process
 
 ROWS = 4000

@@ -23,7 +23,7 @@ from resolvers import keys
 from service.api import create_app
 from service.runtime import build_runtime
 from tests.conftest import PG_URL, Key, _recreate_pg_database, gql
-from tests.test_webhooks_graphql import CREATE, receiver  # noqa: F401 (the fixture)
+from tests.webhook_documents import CREATE
 from tests.webhook_receiver import Receiver
 
 LOST_TABLES = ("products", "categories", "import_jobs", "connectors", "webhook_endpoints")
@@ -155,7 +155,7 @@ async def test_an_error_before_graphql_runs_is_answered_in_graphql_shape(
 async def test_the_reported_leaks_show_nothing_internal(
     client: httpx.AsyncClient,
     key: Key,
-    receiver: Receiver,  # noqa: F811 (the fixture imported above)
+    receiver: Receiver,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     nul = await gql(

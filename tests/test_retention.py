@@ -24,8 +24,8 @@ from models import (
 from pim.runtime import Runtime
 from pim.timeutil import utcnow
 from resolvers.retention import UPLOAD_EXPIRED_MESSAGE
+from tests.cli_helper import pim
 from tests.conftest import Key
-from tests.test_cli import pim
 
 DAY = timedelta(days=1)
 # The audit entries this test makes (its key's own creation is in the trail too).

@@ -20,26 +20,24 @@ from resolvers.events import CHANGE_SET_MIN
 from resolvers.webhook_delivery import BACKOFF
 from tests.conftest import Key
 from tests.import_files import csv_bytes, rows
+from tests.imports_helper import imported
 from tests.jobs_helper import run_jobs
-from tests.test_imports import imported
-from tests.test_webhooks import (
+from tests.webhook_receiver import Receiver, receiving
+from tests.webhooks_helper import (
     BASE,
     create_endpoint,
     deliver_at,
     deliveries,
     ean13,
-    loopback_allowed,  # noqa: F401 (a fixture the receivers need)
-    receiver,  # noqa: F401 (a fixture)
     write_products,
 )
-from tests.webhook_receiver import Receiver, receiving
 
 PRODUCTS = CHANGE_SET_MIN + 10
 DATA_FIELDS = ["id", "ean", "reference", "changed"]
 
 
 @pytest.fixture
-async def second(loopback_allowed: None) -> AsyncIterator[Receiver]:  # noqa: F811
+async def second(loopback_allowed: None) -> AsyncIterator[Receiver]:
     async with receiving() as r:
         yield r
 
@@ -67,7 +65,7 @@ async def replay(client: httpx.AsyncClient, key: Key, endpoint_id: str, event_id
 
 
 async def test_a_bulk_write_is_one_row_and_reaches_every_subscriber_product_by_product(
-    client: httpx.AsyncClient, runtime: Runtime, key: Key, receiver: Receiver,  # noqa: F811
+    client: httpx.AsyncClient, runtime: Runtime, key: Key, receiver: Receiver,
     second: Receiver,
 ) -> None:  # fmt: skip
     await create_endpoint(client, key, receiver.url)
@@ -107,7 +105,7 @@ async def test_an_import_chunk_is_one_change_set_per_chunk(
     client: httpx.AsyncClient,
     runtime: Runtime,
     key: Key,
-    receiver: Receiver,  # noqa: F811
+    receiver: Receiver,
 ) -> None:
     await create_endpoint(client, key, receiver.url, ["product.created"])
     done = await imported(client, runtime, key, "catalog.csv", csv_bytes(rows(PRODUCTS)))
@@ -123,7 +121,7 @@ async def test_a_product_of_a_set_and_its_later_event_arrive_in_order_with_stabl
     client: httpx.AsyncClient,
     runtime: Runtime,
     key: Key,
-    receiver: Receiver,  # noqa: F811
+    receiver: Receiver,
 ) -> None:
     endpoint = await create_endpoint(client, key, receiver.url)
     receiver.always = 500
@@ -149,7 +147,7 @@ async def test_replay_of_a_products_event_and_of_a_range_expand_the_same_way(
     client: httpx.AsyncClient,
     runtime: Runtime,
     key: Key,
-    receiver: Receiver,  # noqa: F811
+    receiver: Receiver,
 ) -> None:
     endpoint = await create_endpoint(client, key, receiver.url, ["product.created"])
     before = utcnow()

@@ -6,8 +6,7 @@ import asyncio
 import contextlib
 import re
 import uuid
-from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -26,64 +25,17 @@ from resolvers.webhook_delivery import BACKOFF, MAX_ATTEMPTS, verify
 from service.worker import worker_for
 from tests.conftest import Key, MakeKey
 from tests.jobs_helper import run_jobs
-from tests.webhook_receiver import Receiver, receiving
+from tests.webhook_receiver import Receiver
+from tests.webhooks_helper import (
+    BASE,
+    create_endpoint,
+    deliver_at,
+    deliveries,
+    ean13,
+    write_products,
+)
 
-BASE = "/api/v1/webhooks"
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
-
-
-def ean13(n: int) -> str:
-    body = f"376{n:09d}"
-    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(body))
-    return body + str((10 - total % 10) % 10)
-
-
-@pytest.fixture
-def loopback_allowed(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let the outbound guard reach the loopback receiver over http (the arq worker of
-    run_jobs is built from these same settings)."""
-    monkeypatch.setattr(settings, "outbound_allowed_networks", ["127.0.0.0/8"])
-    monkeypatch.setattr(settings, "outbound_allow_http", True)
-
-
-@pytest.fixture
-async def receiver(loopback_allowed: None) -> AsyncIterator[Receiver]:
-    async with receiving() as r:
-        yield r
-
-
-async def create_endpoint(
-    client: httpx.AsyncClient, key: Key, url: str, events: list[str] | None = None
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"url": url, "description": "ERP mirror"}
-    if events is not None:
-        body["events"] = events
-    response = await client.post(BASE, json=body, headers=key.headers)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def write_products(client: httpx.AsyncClient, key: Key, *products: dict[str, Any]) -> None:
-    response = await client.post(
-        "/api/v1/ext/products/batch", json={"products": list(products)}, headers=key.headers
-    )
-    assert response.status_code == 200, response.text
-
-
-async def deliveries(
-    client: httpx.AsyncClient, key: Key, endpoint_id: str, **params: Any
-) -> list[dict]:
-    response = await client.get(
-        f"{BASE}/{endpoint_id}/deliveries", params=params, headers=key.headers
-    )
-    assert response.status_code == 200, response.text
-    items: list[dict] = response.json()["items"]
-    return items
-
-
-async def deliver_at(runtime: Runtime, when: datetime) -> None:
-    """Run the sender as if the clock said `when` (retries come due without sleeping)."""
-    await sender.run(runtime, now=when)
 
 
 # --- endpoints over REST -------------------------------------------------------------

@@ -1,23 +1,14 @@
 """Webhooks over GraphQL: the same resolvers as REST, typed errors in payloads."""
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
 
 from pim.runtime import Runtime
-from pim.settings import Settings
 from resolvers.webhook_delivery import verify
 from tests.conftest import Key, MakeKey, gql
 from tests.jobs_helper import run_jobs
-from tests.webhook_receiver import Receiver, receiving
+from tests.webhook_documents import CREATE, ENDPOINT_FIELDS
+from tests.webhook_receiver import Receiver
 
-ENDPOINT_FIELDS = "id url description events isActive status disabledReason consecutiveFailures previousSecretExpiresAt createdAt"
-CREATE = (
-    """mutation($input: WebhookEndpointInput!) { createWebhookEndpoint(input: $input) {
-  secret endpoint { %s } errors { field message code } } }"""
-    % ENDPOINT_FIELDS
-)
 UPDATE = (
     """mutation($id: ID!, $input: WebhookEndpointUpdateInput!) { updateWebhookEndpoint(id: $id, input: $input) {
   endpoint { %s } errors { field message code } } }"""
@@ -37,14 +28,6 @@ REPLAY = """mutation($e: ID!, $ev: ID!) { replayWebhookEvent(endpointId: $e, eve
   delivery { eventId isReplay status } errors { field code } } }"""
 REPLAY_RANGE = """mutation($e: ID!, $since: DateTime!) { replayWebhookEvents(endpointId: $e, since: $since) {
   deliveriesCreated errors { field code } } }"""
-
-
-@pytest.fixture
-async def receiver(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Receiver]:
-    monkeypatch.setattr(settings, "outbound_allowed_networks", ["127.0.0.0/8"])
-    monkeypatch.setattr(settings, "outbound_allow_http", True)
-    async with receiving() as r:
-        yield r
 
 
 async def test_endpoint_lifecycle_and_delivery_over_graphql(

@@ -13,7 +13,7 @@ from pim.runtime import Runtime
 from resolvers import products
 from resolvers.products import ProductRecord
 from tests.conftest import Key, MakeKey
-from tests.test_graphql import count_queries
+from tests.query_count import count_queries
 
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 BASE = "/api/v1/windev"

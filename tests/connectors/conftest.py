@@ -20,7 +20,7 @@ from service.api import create_app
 from service.runtime import build_runtime
 from tests.conftest import Key
 from tests.connectors.fakes.faults import Faults
-from tests.connectors.fakes.stores import FAKES, Fake
+from tests.connectors.fakes.stores import FAKES, StoreFake
 from tests.jobs_helper import run_jobs
 from tests.loopback import serve
 
@@ -60,7 +60,7 @@ async def open_client(open_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @dataclass
 class Store:
-    fake: Fake
+    fake: StoreFake
     url: str
     faults: Faults
 

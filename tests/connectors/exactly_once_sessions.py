@@ -23,7 +23,7 @@ from pim import outbound
 from tests.connectors.exactly_once import FAULTS, HANG_SECONDS, SETTINGS, outgoing, push_all
 from tests.connectors.fakes.faults import Faults
 from tests.connectors.fakes.sessions import Sessions
-from tests.connectors.recording import LOOPBACK
+from tests.connectors.helpers import LOOPBACK
 from tests.loopback import serve
 
 

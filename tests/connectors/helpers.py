@@ -1,12 +1,13 @@
-"""Fakes of commerce platform APIs on loopback, shared by the tests of the SFCC, SAP
-Commerce, Wizishop, Cdiscount, Fnac and Sylius adapters.
+"""What the tests of every platform adapter share: a recording fake of the platform's
+API on loopback, the products they push, and the error mapping every adapter must show.
 
-A `FakePlatform` records every request it receives, checks the platform's credentials
-on its data routes, and can be told to fail the next data request (a 429 with the
-platform's wait header, a 5xx, a 4xx). Multipart bodies are read with the standard
-library's email parser, independently of the adapters' own multipart code.
+A `Fake` records every request it receives, checks the platform's credentials on its
+data routes, and can be told to fail the next data requests (a 429 with the platform's
+wait header, a 5xx, a 4xx). Multipart bodies are read with the standard library's email
+parser, independently of the adapters' own multipart code.
 """
 
+import asyncio
 import email
 import email.policy
 import ipaddress
@@ -25,7 +26,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from connectors.base import OutgoingProduct, PlatformAdapter, PriceLevel, RemoteProduct, StockLevel
+from connectors.base import (
+    ConnectorConfig,
+    OutgoingProduct,
+    PlatformAdapter,
+    PriceLevel,
+    RemoteProduct,
+    StockLevel,
+    adapter_for,
+)
 from connectors.http import PlatformError, PlatformHttp
 from pim import outbound
 from pim.outbound import OutboundPolicy
@@ -51,39 +60,55 @@ class Received:
 
 
 @dataclass
-class FakePlatform:
-    """One platform's API: routes added with `route`, credentials checked by `authorized`."""
+class Fake:
+    """One platform's API: routes added with `route`, credentials checked by `authorized`
+    (given the request and its body)."""
 
     authorized: Callable[[Request, bytes], bool]
     received: list[Received] = field(default_factory=list)
     failures: list[Response] = field(default_factory=list)
     routes: list[Route] = field(default_factory=list)
+    in_flight: int = 0
+    most_in_flight: int = 0  # how many requests were served at once, at the most
 
     def route(self, path: str, *methods: str, open: bool = False) -> Callable[[Handler], Handler]:
-        """Add a route; unless `open` (token endpoints), it checks credentials first and
-        answers a queued failure instead of its handler."""
+        """Add a route; unless `open` (token endpoints), it answers a queued failure
+        instead of its handler, or 401 to bad credentials."""
 
         def add(handler: Handler) -> Handler:
             async def endpoint(request: Request) -> Response:
-                body = await request.body()
-                self.received.append(
-                    Received(request.method, request.url.path, request.query_params,
-                             request.headers, body)
-                )  # fmt: skip
-                if not open:
-                    if self.failures:
-                        return self.failures.pop(0)
-                    if not self.authorized(request, body):
-                        return JSONResponse({"error": "invalid_token"}, status_code=401)
-                return await handler(request)
+                self.in_flight += 1
+                self.most_in_flight = max(self.most_in_flight, self.in_flight)
+                try:
+                    # A turn of the loop, as a real server's work takes: requests sent at
+                    # once are then served at once, and `most_in_flight` sees them.
+                    await asyncio.sleep(0)
+                    body = await request.body()
+                    self.received.append(
+                        Received(request.method, request.url.path, request.query_params,
+                                 request.headers, body)
+                    )  # fmt: skip
+                    if not open:
+                        if self.failures:
+                            return self.failures.pop(0)
+                        if not self.authorized(request, body):
+                            return JSONResponse({"error": "invalid_token"}, status_code=401)
+                    return await handler(request)
+                finally:
+                    self.in_flight -= 1
 
             self.routes.append(Route(path, endpoint, methods=list(methods or ("GET",))))
             return handler
 
         return add
 
-    def fail(self, status: int, headers: dict[str, str] | None = None) -> None:
-        self.failures.append(Response(f"failure {status}", status_code=status, headers=headers))
+    def fail(self, status: int, headers: dict[str, str] | None = None, body: Any = None) -> None:
+        """Answer the next data request with `status` (and the platform's error `body`)."""
+        self.failures.append(
+            Response(f"failure {status}", status_code=status, headers=headers)
+            if body is None
+            else JSONResponse(body, status_code=status, headers=headers)
+        )
 
     def to(self, path: str, method: str | None = None) -> list[Received]:
         """What was received on `path` (and `method`), in order."""
@@ -95,15 +120,38 @@ class FakePlatform:
         return Starlette(routes=self.routes)
 
 
+def recorder() -> tuple[list[Request], Starlette]:
+    """A server that answers every path and method, and keeps the requests: where a
+    redirect may lead, to see what followed it."""
+    seen: list[Request] = []
+
+    async def anything(request: Request) -> Response:
+        seen.append(request)
+        return JSONResponse({"data": {}, "method": request.method,
+                             "length": request.headers.get("content-length")})  # fmt: skip
+
+    routes = [Route("/{path:path}", anything, methods=["GET", "POST", "PUT"])]
+    return seen, Starlette(routes=routes)
+
+
 def bearer(token: str) -> Callable[[Request, bytes], bool]:
     return lambda request, _body: request.headers.get("authorization") == f"Bearer {token}"
 
 
 @asynccontextmanager
-async def running(fake: FakePlatform) -> AsyncIterator[tuple[str, PlatformHttp]]:
+async def running(fake: Fake) -> AsyncIterator[tuple[str, PlatformHttp]]:
     """Serve the fake on loopback; yields its base URL and a guarded PlatformHttp."""
     async with serve(fake.app()) as base, outbound.client() as client:
         yield base, PlatformHttp(client, LOOPBACK)
+
+
+@asynccontextmanager
+async def connected(
+    fake: Fake, config: Callable[[str], ConnectorConfig]
+) -> AsyncIterator[PlatformAdapter]:
+    """The fake `running` and an adapter configured (from its base URL) to reach it."""
+    async with running(fake) as (base, http):
+        yield adapter_for(config(base), http)
 
 
 # --- payloads ------------------------------------------------------------------------
@@ -174,26 +222,27 @@ def multipart_body(parts: list[tuple[dict[str, str], bytes]], boundary: str) -> 
 # --- the error mapping every adapter must show -----------------------------------------
 
 
-async def assert_errors_mapped(
-    fake: FakePlatform,
+async def check_error_mapping(
+    fake: Fake,
     call: Callable[[], Awaitable[Any]],
     *,
-    wait_headers: dict[str, str] | None = None,
+    throttled: dict[str, str] | None = None,
     wait: float = 7.0,
 ) -> None:
-    """A 429 is transient with the platform's wait, a 5xx transient, another 4xx permanent."""
-    fake.fail(429, wait_headers or {"Retry-After": "7"})
-    with pytest.raises(PlatformError) as throttled:
+    """A 429 (with the platform's `throttled` headers; Retry-After: 7 unless told) is
+    transient with the platform's `wait`, a 5xx transient, another 4xx permanent."""
+    fake.fail(429, {"Retry-After": "7"} if throttled is None else throttled)
+    with pytest.raises(PlatformError) as caught:
         await call()
-    assert (throttled.value.status, throttled.value.transient) == (429, True)
-    assert throttled.value.retry_after == wait
+    assert (caught.value.status, caught.value.transient) == (429, True)
+    assert caught.value.retry_after == wait
 
     fake.fail(503)
-    with pytest.raises(PlatformError) as outage:
+    with pytest.raises(PlatformError) as caught:
         await call()
-    assert (outage.value.status, outage.value.transient) == (503, True)
+    assert (caught.value.status, caught.value.transient) == (503, True)
 
     fake.fail(400)
-    with pytest.raises(PlatformError) as refused:
+    with pytest.raises(PlatformError) as caught:
         await call()
-    assert (refused.value.status, refused.value.transient) == (400, False)
+    assert (caught.value.status, caught.value.transient) == (400, False)

@@ -16,7 +16,7 @@ from jobs.sync import push_products_once
 from pim import outbound
 from tests.connectors.exactly_once import FAULTS, HANG_SECONDS, SETTINGS, push_all
 from tests.connectors.fakes.faults import Faults
-from tests.connectors.recording import LOOPBACK
+from tests.connectors.helpers import LOOPBACK
 from tests.loopback import serve
 
 # The adapter that reaches a fake at its base URL through a guarded client.

@@ -1,7 +1,6 @@
 """Each platform adapter against its fake on loopback: test, push in chunks, pull with the
 platform's pagination, stock, prices, and the platform's rate-limit and 5xx signals."""
 
-import ipaddress
 import uuid
 from collections.abc import AsyncIterator
 
@@ -19,18 +18,17 @@ from connectors.base import (
 )
 from connectors.http import PlatformError, PlatformHttp
 from pim import outbound
-from pim.outbound import OutboundPolicy
-from tests.connectors.fakes.stores import FAKES, SHOPIFY_SUPPORTED, Fake
+from tests.connectors.fakes.stores import FAKES, SHOPIFY_SUPPORTED, StoreFake
+from tests.connectors.helpers import LOOPBACK, products
 from tests.loopback import serve
 
-LOOPBACK = OutboundPolicy(
-    allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),), allow_plain_http=True
-)
 PLATFORMS = sorted(FAKES)
 
 
 @pytest.fixture(params=PLATFORMS)
-async def platform(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Fake, PlatformAdapter]]:
+async def platform(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[tuple[StoreFake, PlatformAdapter]]:
     fake = FAKES[request.param]()
     async with serve(fake.app()) as url, outbound.client() as client:
         fields = fake.connector(url)
@@ -41,28 +39,16 @@ async def platform(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Fake, 
         yield fake, adapter_for(config, PlatformHttp(client, LOOPBACK))
 
 
-def outgoing(count: int, start: int = 0) -> list[OutgoingProduct]:
-    return [
-        OutgoingProduct(
-            product_id=uuid.uuid4(),
-            sku=f"SKU-{i}",
-            ean=None,
-            name=f"Produit {i}",
-            price=10.0 + i,
-            stock=i,
-        )
-        for i in range(start, start + count)
-    ]
-
-
-async def test_test_checks_auth_and_reachability(platform: tuple[Fake, PlatformAdapter]) -> None:
+async def test_test_checks_auth_and_reachability(
+    platform: tuple[StoreFake, PlatformAdapter],
+) -> None:
     fake, adapter = platform
     assert await adapter.test()
     assert fake.writes == 0
 
 
 async def test_wrong_credentials_are_a_permanent_error(
-    platform: tuple[Fake, PlatformAdapter],
+    platform: tuple[StoreFake, PlatformAdapter],
 ) -> None:
     _fake, adapter = platform
     for name in adapter.config.credentials:
@@ -73,15 +59,15 @@ async def test_wrong_credentials_are_a_permanent_error(
 
 
 async def test_push_creates_then_updates_by_the_platform_id(
-    platform: tuple[Fake, PlatformAdapter],
+    platform: tuple[StoreFake, PlatformAdapter],
 ) -> None:
     fake, adapter = platform
-    products = outgoing(CHUNK_SIZE)
-    outcomes = await adapter.push_products(products)
-    assert [o.product_id for o in outcomes] == [p.product_id for p in products]
+    batch = products(CHUNK_SIZE)
+    outcomes = await adapter.push_products(batch)
+    assert [o.product_id for o in outcomes] == [p.product_id for p in batch]
     assert all(o.ok and o.external_id for o in outcomes)
     assert len(fake.products) == CHUNK_SIZE
-    assert fake.by_sku()["SKU-7"].price == 17.0
+    assert fake.by_sku()["SKU-007"].price == 17.0
 
     renamed = [
         OutgoingProduct(
@@ -92,16 +78,16 @@ async def test_push_creates_then_updates_by_the_platform_id(
             price=p.price,
             external_id=o.external_id,
         )
-        for p, o in zip(products[:3], outcomes, strict=False)
+        for p, o in zip(batch[:3], outcomes, strict=False)
     ]
     again = await adapter.push_products(renamed)
     assert all(o.ok for o in again)
     assert len(fake.products) == CHUNK_SIZE
-    assert fake.by_sku()["SKU-1"].name == "Renommé"
+    assert fake.by_sku()["SKU-001"].name == "Renommé"
 
 
 async def test_pull_follows_the_platforms_pagination(
-    platform: tuple[Fake, PlatformAdapter],
+    platform: tuple[StoreFake, PlatformAdapter],
 ) -> None:
     fake, adapter = platform
     fake.seed(260)
@@ -112,18 +98,18 @@ async def test_pull_follows_the_platforms_pagination(
     assert len({p.external_id for p in pulled}) == 260
 
 
-async def test_push_stock_and_prices(platform: tuple[Fake, PlatformAdapter]) -> None:
+async def test_push_stock_and_prices(platform: tuple[StoreFake, PlatformAdapter]) -> None:
     fake, adapter = platform
-    products = outgoing(3)
-    linked = await adapter.push_products(products)
+    batch = products(3)
+    linked = await adapter.push_products(batch)
     levels = [StockLevel(p.product_id, p.sku, 40 + i, o.external_id)
-              for i, (p, o) in enumerate(zip(products, linked, strict=True))]  # fmt: skip
+              for i, (p, o) in enumerate(zip(batch, linked, strict=True))]  # fmt: skip
     assert all(o.ok for o in await adapter.push_stock(levels))
-    assert [fake.by_sku()[p.sku].stock for p in products] == [40, 41, 42]
+    assert [fake.by_sku()[p.sku].stock for p in batch] == [40, 41, 42]
     prices = [PriceLevel(p.product_id, p.sku, 99.5, "EUR", o.external_id)
-              for p, o in zip(products, linked, strict=True)]  # fmt: skip
+              for p, o in zip(batch, linked, strict=True)]  # fmt: skip
     assert all(o.ok for o in await adapter.push_prices(prices))
-    assert {fake.by_sku()[p.sku].price for p in products} == {99.5}
+    assert {fake.by_sku()[p.sku].price for p in batch} == {99.5}
 
 
 @pytest.mark.parametrize("name", ["woocommerce", "shopify", "bigcommerce"])
@@ -138,20 +124,20 @@ async def test_platforms_addressing_by_id_refuse_unlinked_stock(name: str) -> No
 
 
 async def test_rate_limit_is_transient_with_the_platforms_wait(
-    platform: tuple[Fake, PlatformAdapter],
+    platform: tuple[StoreFake, PlatformAdapter],
 ) -> None:
     fake, adapter = platform
     fake.errors.append(fake.throttle)
     with pytest.raises(PlatformError) as caught:
-        await adapter.push_products(outgoing(2))
+        await adapter.push_products(products(2))
     assert caught.value.transient
     expected = {"shopify": 0.4, "bigcommerce": 1.5}.get(adapter.platform, 1.0)
     assert caught.value.retry_after == pytest.approx(expected)
-    assert all(o.ok for o in await adapter.push_products(outgoing(2)))
+    assert all(o.ok for o in await adapter.push_products(products(2)))
 
 
 async def test_server_errors_are_transient_and_client_errors_permanent(
-    platform: tuple[Fake, PlatformAdapter],
+    platform: tuple[StoreFake, PlatformAdapter],
 ) -> None:
     fake, adapter = platform
     fake.errors.append((503, {}))

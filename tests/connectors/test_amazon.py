@@ -9,14 +9,13 @@ from dataclasses import replace
 import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from connectors.base import ConnectorConfig, PriceLevel, StockLevel
 from connectors.http import PlatformError
 from tests.connectors.exactly_once import outgoing, push_all
 from tests.connectors.fakes.amazon import LISTINGS, SellerCentral
 from tests.connectors.fakes.faults import Faults
-from tests.connectors.recording import Fake, check_error_mapping, connected, products
+from tests.connectors.helpers import Fake, check_error_mapping, connected, products
 from tests.connectors.upsert_matrix import (
     CHECKS,
     UpsertPlatform,
@@ -27,10 +26,9 @@ from tests.connectors.upsert_matrix import (
 RATE = {"x-amzn-RateLimit-Limit": "2.0"}
 
 
-def amazon_fake() -> tuple[Fake, list[Route]]:
+def amazon_fake() -> Fake:
     fake = Fake(
-        authorized=lambda r: r.headers.get("x-amz-access-token") == "Atza|token",
-        open_paths=frozenset({"/auth/o2/token"}),
+        authorized=lambda r, _body: r.headers.get("x-amz-access-token") == "Atza|token",
     )
     listings = [
         {"sku": f"R-{i}",
@@ -66,7 +64,7 @@ def amazon_fake() -> tuple[Fake, list[Route]]:
             return JSONResponse(
                 {"errors": [{"code": "InvalidInput", "message": "productType"}]}, 400
             )
-        invalid = sku == "SKU-1"
+        invalid = sku == "SKU-001"
         answer = {"sku": sku, "status": "INVALID" if invalid else "ACCEPTED", "submissionId": "sub-1",
                   "issues": [{"code": "90220", "message": "'brand' is required", "severity": "ERROR"}]
                   if invalid else []}  # fmt: skip
@@ -80,12 +78,11 @@ def amazon_fake() -> tuple[Fake, list[Route]]:
             body["pagination"] = {"nextToken": str(start + 2)}
         return JSONResponse(body, headers=RATE)
 
-    return fake, [
-        Route("/auth/o2/token", token, methods=["POST"]),
-        Route("/sellers/v1/marketplaceParticipations", participations),
-        Route("/listings/2021-08-01/items/{seller}/{sku}", item, methods=["PUT", "PATCH"]),
-        Route("/listings/2021-08-01/items/{seller}", search),
-    ]
+    fake.route("/auth/o2/token", "POST", open=True)(token)
+    fake.route("/sellers/v1/marketplaceParticipations")(participations)
+    fake.route("/listings/2021-08-01/items/{seller}/{sku}", "PUT", "PATCH")(item)
+    fake.route("/listings/2021-08-01/items/{seller}")(search)
+    return fake
 
 
 def config(base: str) -> ConnectorConfig:
@@ -99,20 +96,20 @@ def config(base: str) -> ConnectorConfig:
 
 
 async def test_amazon_end_to_end() -> None:
-    fake, routes = amazon_fake()
-    async with connected(fake, routes, config) as adapter:
+    fake = amazon_fake()
+    async with connected(fake, config) as adapter:
         assert await adapter.test() == "Amazon Amazon.fr"
 
         batch = products(3)
         outcomes = await adapter.push_products(batch)
         assert [(o.ok, o.external_id) for o in outcomes] == [
-            (True, "SKU-0"),
+            (True, "SKU-000"),
             (False, None),
-            (True, "SKU-2"),
+            (True, "SKU-002"),
         ]
         assert outcomes[1].error == "90220: 'brand' is required"
-        put = fake.calls("PUT", "/listings/2021-08-01/items/A2SELLER/SKU-0")[0]
-        assert put.query == {"marketplaceIds": "A13V1IB3VIYZZH", "issueLocale": "fr_FR"}
+        put = fake.to("/listings/2021-08-01/items/A2SELLER/SKU-000", "PUT")[0]
+        assert dict(put.query) == {"marketplaceIds": "A13V1IB3VIYZZH", "issueLocale": "fr_FR"}
         mp = {"marketplace_id": "A13V1IB3VIYZZH"}
         assert put.json() == {
             "productType": "PRODUCT", "requirements": "LISTING",
@@ -121,7 +118,7 @@ async def test_amazon_end_to_end() -> None:
                 "condition_type": [{"value": "new_new", **mp}],
                 "product_description": [{"value": "Description 0", "language_tag": "fr_FR", **mp}],
                 "brand": [{"value": "Pixee", "language_tag": "fr_FR", **mp}],
-                "externally_assigned_product_identifier": [{"type": "ean", "value": "3000000000000", **mp}],
+                "externally_assigned_product_identifier": [{"type": "ean", "value": "3760000000000", **mp}],
                 "item_weight": [{"unit": "kilograms", "value": 0.5, **mp}],
                 "purchasable_offer": [{"currency": "EUR", "our_price": [{"schedule": [{"value_with_tax": 10.0}]}], **mp}],
                 "fulfillment_availability": [{"fulfillment_channel_code": "DEFAULT", "quantity": 0}],
@@ -137,35 +134,33 @@ async def test_amazon_end_to_end() -> None:
             "Acme",
         )
 
-        stock = await adapter.push_stock([StockLevel(batch[0].product_id, "SKU-0", 8)])
+        stock = await adapter.push_stock([StockLevel(batch[0].product_id, "SKU-000", 8)])
         assert stock[0].ok
-        patch = fake.calls("PATCH", "/listings/2021-08-01/items/A2SELLER/SKU-0")[-1].json()
+        patch = fake.to("/listings/2021-08-01/items/A2SELLER/SKU-000", "PATCH")[-1].json()
         assert patch == {"productType": "PRODUCT", "patches": [{
             "op": "replace", "path": "/attributes/fulfillment_availability",
             "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 8}]}]}  # fmt: skip
-        prices = await adapter.push_prices([PriceLevel(batch[2].product_id, "SKU-2", 21.0)])
+        prices = await adapter.push_prices([PriceLevel(batch[2].product_id, "SKU-002", 21.0)])
         assert prices[0].ok
-        patch = fake.calls("PATCH", "/listings/2021-08-01/items/A2SELLER/SKU-2")[-1].json()
+        patch = fake.to("/listings/2021-08-01/items/A2SELLER/SKU-002", "PATCH")[-1].json()
         assert patch["patches"][0]["path"] == "/attributes/purchasable_offer"
         assert patch["patches"][0]["value"][0]["our_price"] == [
             {"schedule": [{"value_with_tax": 21.0}]}
         ]
-        assert len(fake.calls("POST", "/auth/o2/token")) == 1
+        assert len(fake.to("/auth/o2/token", "POST")) == 1
 
         # No Retry-After: one token of the rate Amazon last announced (2/s).
-        throttled = JSONResponse({"errors": [{"code": "QuotaExceeded"}]}, 429, headers=RATE)
-        await check_error_mapping(fake, adapter.test, throttled, expected_wait=0.5)
+        await check_error_mapping(fake, adapter.test, throttled=RATE, wait=0.5)
         # A throttled SKU makes the chunk transient, to be retried as a whole.
-        fake.fail_next.append(JSONResponse({"errors": [{"code": "QuotaExceeded"}]}, 429,
-                                           headers={"Retry-After": "1"}))  # fmt: skip
+        fake.fail(429, {"Retry-After": "1"}, {"errors": [{"code": "QuotaExceeded"}]})
         with pytest.raises(PlatformError) as caught:
-            await adapter.push_stock([StockLevel(batch[0].product_id, "SKU-0", 8)])
+            await adapter.push_stock([StockLevel(batch[0].product_id, "SKU-000", 8)])
         assert (caught.value.transient, caught.value.retry_after) == (True, 1.0)
 
 
 async def test_amazon_puts_a_chunk_of_100_skus_a_few_at_a_time() -> None:
-    fake, routes = amazon_fake()
-    async with connected(fake, routes, config) as adapter:
+    fake = amazon_fake()
+    async with connected(fake, config) as adapter:
         outcomes = await adapter.push_products(products(100))
     assert [o.ok for o in outcomes] == [n != 1 for n in range(100)]
     assert len([r for r in fake.received if r.method == "PUT"]) == 100

@@ -14,9 +14,9 @@ from tests.connectors.exactly_once import FAULTS, outgoing
 from tests.connectors.fakes import cdiscount as octopia
 from tests.connectors.fakes.faults import Faults
 from tests.connectors.helpers import (
-    FakePlatform,
+    Fake,
     all_pages,
-    assert_errors_mapped,
+    check_error_mapping,
     first_page,
     price_levels,
     products,
@@ -42,7 +42,7 @@ def authorized(request: Request, _body: bytes) -> bool:
     )  # fmt: skip
 
 
-class FakeOctopia(FakePlatform):
+class FakeOctopia(Fake):
     def __init__(self, offers: int = 0, refuse: frozenset[str] = frozenset()) -> None:
         super().__init__(authorized)
         self.offers = [{"offerId": f"O{i}", "sellerExternalReference": f"REF-{i}",
@@ -211,7 +211,7 @@ async def test_throttling_outage_and_refusal_are_mapped() -> None:
     fake = FakeOctopia(offers=1)
     async with running(fake) as (base, http):
         client = adapter(base, http)
-        await assert_errors_mapped(fake, lambda: first_page(client))
+        await check_error_mapping(fake, lambda: first_page(client))
 
 
 # --- exactly once, against the strict Octopia of tests.connectors.fakes.cdiscount ---------

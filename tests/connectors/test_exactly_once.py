@@ -18,7 +18,7 @@ from pim.runtime import Runtime
 from tests.conftest import MakeKey
 from tests.connectors.conftest import Store, create_connector, make_products, served, sync
 from tests.connectors.fakes.stores import MAGENTO_ADMIN, MAGENTO_PASSWORD, THROTTLED
-from tests.connectors.test_platform_http import recorder
+from tests.connectors.helpers import recorder
 from tests.loopback import serve
 
 # Where each platform's product writes go (a part of the path).

@@ -33,8 +33,7 @@ from tests.connectors.fakes.catalogs import (
     squarespace,
 )
 from tests.connectors.fakes.faults import Faults
-from tests.connectors.recording import LOOPBACK
-from tests.connectors.test_platform_http import recorder
+from tests.connectors.helpers import LOOPBACK, recorder
 from tests.loopback import serve
 
 SALEOR_OPTIONS = {"product_type_id": "PT", "channel_id": "CH", "warehouse_id": "WH"}

@@ -18,9 +18,9 @@ from tests.connectors.exactly_once import FAULTS, outgoing, push_all
 from tests.connectors.fakes import fnac as fnac_fake
 from tests.connectors.fakes.faults import Faults
 from tests.connectors.helpers import (
-    FakePlatform,
+    Fake,
     all_pages,
-    assert_errors_mapped,
+    check_error_mapping,
     first_page,
     price_levels,
     products,
@@ -59,7 +59,7 @@ def signed(_request: Request, body: bytes) -> bool:
     )
 
 
-class FakeFnac(FakePlatform):
+class FakeFnac(Fake):
     def __init__(self, offers: int = 0, refuse: frozenset[str] = frozenset()) -> None:
         super().__init__(signed)
         self.catalog = [f"OFF-{i}" for i in range(offers)]
@@ -210,7 +210,7 @@ async def test_throttling_outage_and_refusal_are_mapped() -> None:
     fake = FakeFnac(offers=1)
     async with running(fake) as (base, http):
         client = adapter(base, http)
-        await assert_errors_mapped(fake, lambda: first_page(client))
+        await check_error_mapping(fake, lambda: first_page(client))
 
 
 # --- exactly once, against the strict shop of tests.connectors.fakes.fnac ----------------

@@ -4,136 +4,29 @@ strict one of tests.connectors.fakes.google_merchant: each product once through 
 exactly-once matrix, expired tokens and redirects."""
 
 import json
-import urllib.parse
 import uuid
 from dataclasses import replace
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from cryptography.hazmat.primitives import serialization
 
 from connectors.base import ConnectorConfig, ConnectorUnusable, PriceLevel, StockLevel
 from connectors.http import PlatformError
 from tests.connectors.exactly_once import outgoing
 from tests.connectors.fakes.faults import Faults
 from tests.connectors.fakes.google_merchant import (
-    ACCOUNT,
     DATA_SOURCE,
     INSERT,
+    SERVICE_KEY,
     MerchantCenter,
-    attribute_errors,
-    google_error,
-    patched,
-    unpadded,
+    google_fake,
 )
-from tests.connectors.recording import Fake, bearer, check_error_mapping, connected, products
+from tests.connectors.helpers import Fake, check_error_mapping, connected, products
 from tests.connectors.upsert_matrix import (
     CHECKS,
     UpsertPlatform,
     served,
 )
-
-SERVICE_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def google_fake(*, products_retired: bool = False) -> tuple[Fake, list[Route]]:
-    """The Merchant API (accounts, data sources, products v1) and Google's token endpoint;
-    the retired Content API v2.1 answers 410 Gone, as Google does since its shutdown,
-    and so does the products API when `products_retired` (a version Google retired)."""
-    fake = Fake(authorized=bearer("ya29.token"), open_paths=frozenset({"/token"}))
-    # Product inputs by their key, as the data source holds them; processed products
-    # are listed from them (plus three made in Merchant Center by hand).
-    inputs: dict[str, dict] = {
-        f"fr~FR~R-{i}": {"offerId": f"R-{i}", "contentLanguage": "fr", "feedLabel": "FR",
-                         "productAttributes": {"title": f"Remote {i}",
-                                               "gtins": [f"400000000000{i}"],
-                                               "price": {"amountMicros": "5000000",
-                                                         "currencyCode": "EUR"},
-                                               "shippingWeight": {"value": 250, "unit": "g"}}}
-        for i in range(3)
-    }  # fmt: skip
-
-    async def token(request: Request) -> JSONResponse:
-        form = urllib.parse.parse_qs((await request.body()).decode())
-        if form["grant_type"] == ["refresh_token"]:
-            good = form["refresh_token"] == ["1//refresh"] and form["client_secret"] == ["s"]
-        else:
-            head, claims, signature = form["assertion"][0].split(".")
-            SERVICE_KEY.public_key().verify(
-                unpadded(signature), f"{head}.{claims}".encode(), padding.PKCS1v15(),
-                hashes.SHA256(),
-            )  # fmt: skip
-            good = json.loads(unpadded(claims))["iss"] == "pim@project.iam.gserviceaccount.com"
-        if not good:
-            return JSONResponse({"error": "invalid_grant"}, status_code=400)
-        return JSONResponse({"access_token": "ya29.token", "expires_in": 3599,
-                             "token_type": "Bearer"})  # fmt: skip
-
-    async def account(request: Request) -> JSONResponse:
-        if request.path_params["account"] != "123456":
-            return google_error(403, "PERMISSION_DENIED", "The caller does not have access")
-        return JSONResponse({"name": ACCOUNT, "accountId": "123456", "accountName": "Pixee"})
-
-    async def data_source(request: Request) -> JSONResponse:
-        name = f"accounts/{request.path_params['account']}/dataSources/{request.path_params['id']}"
-        if name != DATA_SOURCE:
-            return google_error(404, "NOT_FOUND", f"{name} not found")
-        return JSONResponse({"name": name, "dataSourceId": "777", "displayName": "PIM",
-                             "input": "API", "primaryProductDataSource": {}})  # fmt: skip
-
-    async def insert(request: Request) -> JSONResponse:
-        if request.query_params.get("dataSource") != DATA_SOURCE:
-            return google_error(400, "INVALID_ARGUMENT", "dataSource is required")
-        body = await request.json()
-        missing = [f for f in ("offerId", "contentLanguage", "feedLabel") if not body.get(f)]
-        unknown = set(body) - {"offerId", "contentLanguage", "feedLabel", "productAttributes",
-                               "customAttributes", "versionNumber", "legacyLocal"}  # fmt: skip
-        if missing or unknown:
-            return google_error(400, "INVALID_ARGUMENT", f"bad fields {missing} {sorted(unknown)}")
-        attributes = body.get("productAttributes", {})
-        if attributes.get("title") == "Produit 1":
-            return google_error(400, "INVALID_ARGUMENT", "[gtins] Invalid value")
-        if error := attribute_errors(attributes):
-            return google_error(400, "INVALID_ARGUMENT", error)
-        key = f"{body['contentLanguage']}~{body['feedLabel']}~{body['offerId']}"
-        inputs[key] = body  # an insert replaces the input with the same key
-        return JSONResponse({**body, "name": f"{ACCOUNT}/productInputs/{key}",
-                             "product": f"{ACCOUNT}/products/{key}"})  # fmt: skip
-
-    async def patch(request: Request) -> JSONResponse:
-        result = await patched(request, inputs)
-        if isinstance(result, JSONResponse):
-            return result
-        key, inputs[key] = result
-        return JSONResponse({**inputs[key], "name": f"{ACCOUNT}/productInputs/{key}"})
-
-    async def list_products(request: Request) -> JSONResponse:
-        start = int(request.query_params.get("pageToken", "0"))
-        size = min(int(request.query_params.get("pageSize", "25")), 2)  # pages smaller than asked
-        keys = sorted(inputs)[start : start + size]
-        body: dict = {"products": [{**inputs[k], "name": f"{ACCOUNT}/products/{k}",
-                                    "dataSource": DATA_SOURCE} for k in keys]}  # fmt: skip
-        if start + size < len(inputs):
-            body["nextPageToken"] = str(start + size)
-        return JSONResponse(body)
-
-    async def retired(_: Request) -> JSONResponse:
-        return google_error(410, "GONE", "This API version has been shut down")
-
-    if products_retired:
-        insert = patch = list_products = retired
-    return fake, [
-        Route("/token", token, methods=["POST"]),
-        Route("/accounts/v1/accounts/{account}", account),
-        Route("/datasources/v1/accounts/{account}/dataSources/{id}", data_source),
-        Route("/products/v1/accounts/123456/productInputs:insert", insert, methods=["POST"]),
-        Route("/products/v1/accounts/123456/productInputs/{input}", patch, methods=["PATCH"]),
-        Route("/products/v1/accounts/123456/products", list_products),
-        Route("/content/v2.1/{rest:path}", retired, methods=["GET", "POST"]),
-    ]
 
 
 def refresh_config(base: str) -> ConnectorConfig:
@@ -146,34 +39,34 @@ def refresh_config(base: str) -> ConnectorConfig:
 
 
 def inserts(fake: Fake) -> list:
-    return fake.calls("POST", "/products/v1/accounts/123456/productInputs:insert")
+    return fake.to("/products/v1/accounts/123456/productInputs:insert", "POST")
 
 
 async def test_google_merchant_end_to_end_on_the_merchant_api() -> None:
-    fake, routes = google_fake()
-    async with connected(fake, routes, refresh_config) as adapter:
+    fake = google_fake()
+    async with connected(fake, refresh_config) as adapter:
         assert await adapter.test() == "Merchant Center Pixee"
 
         batch = products(3)
         outcomes = await adapter.push_products(batch)
         assert [(o.ok, o.external_id) for o in outcomes] == [
-            (True, "fr~FR~SKU-0"), (False, None), (True, "fr~FR~SKU-2"),
+            (True, "fr~FR~SKU-000"), (False, None), (True, "fr~FR~SKU-002"),
         ]  # fmt: skip
         assert outcomes[1].error == "[gtins] Invalid value"
-        sent = next(r for r in inserts(fake) if r.json()["offerId"] == "SKU-0")
-        assert sent.query == {"dataSource": DATA_SOURCE}
+        sent = next(r for r in inserts(fake) if r.json()["offerId"] == "SKU-000")
+        assert dict(sent.query) == {"dataSource": DATA_SOURCE}
         assert sent.json() == {
-            "offerId": "SKU-0", "contentLanguage": "fr", "feedLabel": "FR",
+            "offerId": "SKU-000", "contentLanguage": "fr", "feedLabel": "FR",
             "productAttributes": {
                 "title": "Produit 0", "description": "Description 0", "condition": "NEW",
-                "availability": "OUT_OF_STOCK", "link": "https://shop.example/p/SKU-0",
-                "gtins": ["3000000000000"], "brand": "Pixee",
+                "availability": "OUT_OF_STOCK", "link": "https://shop.example/p/SKU-000",
+                "gtins": ["3760000000000"], "brand": "Pixee",
                 "price": {"amountMicros": "10000000", "currencyCode": "EUR"},
                 "shippingWeight": {"value": 0.5, "unit": "kg"},
             },
         }  # fmt: skip
         # One token for the whole session; nothing sent to the retired Content API.
-        assert len(fake.calls("POST", "/token")) == 1
+        assert len(fake.to("/token", "POST")) == 1
         assert not [r for r in fake.received if r.path.startswith("/content/")]
 
         pages = [page async for page in adapter.pull_products()]
@@ -181,50 +74,49 @@ async def test_google_merchant_end_to_end_on_the_merchant_api() -> None:
         remote = {p.sku: p for page in pages for p in page}
         assert (remote["R-2"].external_id, remote["R-2"].ean, remote["R-2"].price,
                 remote["R-2"].weight) == ("fr~FR~R-2", "4000000000002", 5.0, 0.25)  # fmt: skip
-        assert remote["SKU-2"].external_id == outcomes[2].external_id
+        assert remote["SKU-002"].external_id == outcomes[2].external_id
 
-        stock = await adapter.push_stock([StockLevel(batch[0].product_id, "SKU-0", 4)])
+        stock = await adapter.push_stock([StockLevel(batch[0].product_id, "SKU-000", 4)])
         assert stock[0].ok
-        (patch,) = fake.calls("PATCH", "/products/v1/accounts/123456/productInputs/ZnJ-RlJ-U0tVLTA")
-        assert patch.query == {"dataSource": DATA_SOURCE,
+        (patch,) = fake.to("/products/v1/accounts/123456/productInputs/ZnJ-RlJ-U0tVLTAwMA", "PATCH")
+        assert dict(patch.query) == {"dataSource": DATA_SOURCE,
                                "updateMask": "productAttributes.availability"}  # fmt: skip
         assert patch.json() == {"productAttributes": {"availability": "IN_STOCK"}}
 
         prices = await adapter.push_prices(
-            [PriceLevel(batch[2].product_id, "SKU-2", 19.9, external_id="fr~FR~SKU-2")]
+            [PriceLevel(batch[2].product_id, "SKU-002", 19.9, external_id="fr~FR~SKU-002")]
         )
         assert prices[0].ok
         pages = [page async for page in adapter.pull_products()]
-        assert {p.sku: p.price for page in pages for p in page}["SKU-2"] == 19.9
+        assert {p.sku: p.price for page in pages for p in page}["SKU-002"] == 19.9
 
-        quota = JSONResponse({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED"}}, 429)
-        await check_error_mapping(fake, adapter.test, quota, expected_wait=60.0)
+        await check_error_mapping(fake, adapter.test, throttled={}, wait=60.0)
 
 
 async def test_google_merchant_reports_a_product_never_pushed_when_updating_its_stock() -> None:
-    fake, routes = google_fake()
-    async with connected(fake, routes, refresh_config) as adapter:
+    fake = google_fake()
+    async with connected(fake, refresh_config) as adapter:
         (outcome,) = await adapter.push_stock([StockLevel(uuid.uuid4(), "NEVER", 1)])
     assert not outcome.ok and outcome.error and "not found" in outcome.error
 
 
 async def test_google_merchant_reports_a_retired_api_as_the_connectors_failure() -> None:
-    fake, routes = google_fake()
+    fake = google_fake()
     gone = {"error": {"code": 410, "message": "API version retired", "status": "GONE"}}
-    async with connected(fake, routes, refresh_config) as adapter:
+    async with connected(fake, refresh_config) as adapter:
         assert await adapter.test()
-        fake.fail_next.append(JSONResponse(gone, 410))
+        fake.fail(410, body=gone)
         with pytest.raises(ConnectorUnusable, match="retirée") as caught:
             await adapter.push_products(products(5))
         assert not caught.value.transient
 
-        fake.fail_next.append(JSONResponse(gone, 410))
+        fake.fail(410, body=gone)
         with pytest.raises(ConnectorUnusable, match="retirée"):
             await adapter.test()
 
 
 async def test_google_merchant_service_account_signs_its_token_request() -> None:
-    fake, routes = google_fake()
+    fake = google_fake()
     pem = SERVICE_KEY.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
@@ -237,32 +129,32 @@ async def test_google_merchant_service_account_signs_its_token_request() -> None
                                {"service_account_json": json.dumps(account)},
                                options={"merchant_id": "123456", "data_source": DATA_SOURCE})  # fmt: skip
 
-    async with connected(fake, routes, config) as adapter:
+    async with connected(fake, config) as adapter:
         assert await adapter.test() == "Merchant Center Pixee"
-    assert fake.calls("POST", "/token")
+    assert fake.to("/token", "POST")
 
 
 async def test_google_merchant_refuses_a_merchant_the_token_cannot_reach() -> None:
-    fake, routes = google_fake()
+    fake = google_fake()
 
     def config(base: str) -> ConnectorConfig:
         return ConnectorConfig("google_merchant", base, refresh_config(base).credentials,
                                options={"merchant_id": "999", "data_source": "777",
                                         "token_url": f"{base}/token"})  # fmt: skip
 
-    async with connected(fake, routes, config) as adapter:
+    async with connected(fake, config) as adapter:
         with pytest.raises(PlatformError, match="999"):
             await adapter.test()
 
 
 async def test_google_merchant_inserts_each_product_of_a_chunk_of_100() -> None:
-    fake, routes = google_fake()
-    async with connected(fake, routes, refresh_config) as adapter:
+    fake = google_fake()
+    async with connected(fake, refresh_config) as adapter:
         outcomes = await adapter.push_products(products(100))
         again = await adapter.push_products(products(100))
     assert [o.ok for o in outcomes] == [n != 1 for n in range(100)]
     assert sorted(r.json()["offerId"] for r in inserts(fake)) == sorted(
-        f"SKU-{n}" for n in range(100) for _ in range(2)
+        f"SKU-{n:03}" for n in range(100) for _ in range(2)
     )
     # An insert replaces the input with the same key: sending again makes no second product.
     assert [o.external_id for o in again] == [o.external_id for o in outcomes]
@@ -270,13 +162,13 @@ async def test_google_merchant_inserts_each_product_of_a_chunk_of_100() -> None:
 
 
 async def test_google_merchant_asks_for_its_data_source_before_any_call() -> None:
-    fake, routes = google_fake()
+    fake = google_fake()
 
     def config(base: str) -> ConnectorConfig:
         return ConnectorConfig("google_merchant", base, refresh_config(base).credentials,
                                options={"merchant_id": "123456", "token_url": f"{base}/token"})  # fmt: skip
 
-    async with connected(fake, routes, config) as adapter:
+    async with connected(fake, config) as adapter:
         with pytest.raises(PlatformError, match="data_source"):
             await adapter.test()
     assert fake.received == []

@@ -1,15 +1,14 @@
 """Magento's asynchronous bulk writes, against a fake whose message queue saves products
 only when its consumer runs: an accepted operation is not a saved product."""
 
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from connectors.base import ConnectorConfig, OutgoingProduct, PlatformAdapter, adapter_for
+from connectors.base import ConnectorConfig, PlatformAdapter, adapter_for
 from connectors.http import PlatformHttp
 from pim import outbound
 from tests.connectors.fakes.stores import TOKEN, MagentoFake
-from tests.connectors.recording import LOOPBACK
+from tests.connectors.helpers import LOOPBACK, products
 from tests.loopback import serve
 
 
@@ -23,26 +22,21 @@ async def magento(fake: MagentoFake, **options: str) -> AsyncIterator[PlatformAd
         yield adapter_for(config, PlatformHttp(client, LOOPBACK))
 
 
-def products(count: int) -> list[OutgoingProduct]:
-    return [OutgoingProduct(uuid.uuid4(), f"SKU-{i}", None, f"Produit {i}", price=9.0 + i)
-            for i in range(count)]  # fmt: skip
-
-
 async def test_magento_records_each_bulk_operations_real_outcome() -> None:
-    fake = MagentoFake(refuse={"SKU-1": "URL key for specified store already exists."})
+    fake = MagentoFake(refuse={"SKU-001": "URL key for specified store already exists."})
     async with magento(fake) as adapter:
         outcomes = await adapter.push_products(products(3))
     assert [(o.ok, o.external_id, o.transient) for o in outcomes] == [
-        (True, "SKU-0", False), (False, None, False), (True, "SKU-2", False),
+        (True, "SKU-000", False), (False, None, False), (True, "SKU-002", False),
     ]  # fmt: skip
     assert outcomes[1].error == "URL key for specified store already exists."
-    assert sorted(fake.by_sku()) == ["SKU-0", "SKU-2"]
+    assert sorted(fake.by_sku()) == ["SKU-000", "SKU-002"]
     (bulk_uuid,) = fake.bulks
     assert ("GET", f"/rest/V1/bulk/{bulk_uuid}/status") in fake.requests
 
 
 async def test_magento_reports_an_operation_worth_retrying_as_transient() -> None:
-    fake = MagentoFake(retriable={"SKU-0": "Deadlock found when trying to get lock"})
+    fake = MagentoFake(retriable={"SKU-000": "Deadlock found when trying to get lock"})
     async with magento(fake) as adapter:
         outcomes = await adapter.push_products(products(2))
     assert [(o.ok, o.transient, o.error) for o in outcomes] == [

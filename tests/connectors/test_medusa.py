@@ -1,100 +1,10 @@
 """Medusa adapter against a fake of the Medusa v2 Admin API on loopback."""
 
-import base64
 from dataclasses import replace
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
-
 from connectors.base import ConnectorConfig, PriceLevel, StockLevel
-from tests.connectors.recording import Fake, check_error_mapping, connected, products
-
-SECRET = "Basic " + base64.b64encode(b"sk_test_123:").decode()
-
-
-def medusa_fake() -> tuple[Fake, list[Route]]:
-    fake = Fake(
-        authorized=lambda r: r.headers.get("authorization") in (SECRET, "Bearer jwt-1"),
-        open_paths=frozenset({"/auth/user/emailpass"}),
-    )
-    remote = [
-        {"id": f"prod_{i}", "title": f"Remote {i}", "status": "published",
-         "variants": [{"id": f"variant_{i}", "sku": f"R-{i}", "ean": f"600000000000{i}",
-                       "inventory_quantity": i,
-                       "prices": [{"currency_code": "eur", "amount": 7.5}]}]}
-        for i in range(3)
-    ]  # fmt: skip
-
-    def stored(body: dict, product_id: str) -> dict:
-        variants = [
-            {"id": v.get("id", f"variant_{v['sku']}"), **v} for v in body.get("variants", [])
-        ]
-        return {**body, "id": product_id, "variants": variants}
-
-    def refused(body: dict) -> bool:
-        return body.get("title") == "Produit 1"
-
-    async def login(request: Request) -> JSONResponse:
-        body = await request.json()
-        if body != {"email": "admin@pixee.fr", "password": "secret"}:
-            return JSONResponse({"type": "unauthorized", "message": "Invalid"}, 401)
-        return JSONResponse({"token": "jwt-1"})
-
-    async def stores(_: Request) -> JSONResponse:
-        return JSONResponse({"stores": [{"id": "store_1", "name": "Medusa Store"}]})
-
-    async def batch(request: Request) -> JSONResponse:
-        body = await request.json()
-        if any(refused(p) for p in body["create"] + body["update"]):
-            return JSONResponse(
-                {"type": "invalid_data", "message": "Product with handle exists"}, 400
-            )
-        return JSONResponse({
-            "created": [stored(p, f"prod_new_{p['variants'][0]['sku']}") for p in body["create"]],
-            "updated": [stored(p, p["id"]) for p in body["update"]],
-            "deleted": {"ids": [], "object": "product", "deleted": True},
-        })  # fmt: skip
-
-    async def create_one(request: Request) -> JSONResponse:
-        body = await request.json()
-        if refused(body):
-            return JSONResponse(
-                {"type": "invalid_data", "message": "Product with handle exists"}, 400
-            )
-        return JSONResponse({"product": stored(body, f"prod_new_{body['variants'][0]['sku']}")})
-
-    async def update_one(request: Request) -> JSONResponse:
-        return JSONResponse({"product": stored(await request.json(), request.path_params["id"])})
-
-    async def list_products(request: Request) -> JSONResponse:
-        offset, limit = int(request.query_params["offset"]), int(request.query_params["limit"])
-        page = remote[offset : offset + min(limit, 2)]
-        return JSONResponse(
-            {"products": page, "count": len(remote), "offset": offset, "limit": limit}
-        )
-
-    async def inventory_items(request: Request) -> JSONResponse:
-        skus = request.query_params.getlist("sku")
-        items = [{"id": f"iitem_{sku}", "sku": sku,
-                  "location_levels": [{"location_id": "sloc_1"}] if sku == "SKU-0" else []}
-                 for sku in skus if sku != "SKU-2"]  # fmt: skip
-        return JSONResponse({"inventory_items": items, "count": len(items)})
-
-    async def ok(request: Request) -> JSONResponse:
-        return JSONResponse({"created": [], "updated": [], "deleted": []})
-
-    return fake, [
-        Route("/auth/user/emailpass", login, methods=["POST"]),
-        Route("/admin/stores", stores),
-        Route("/admin/products/batch", batch, methods=["POST"]),
-        Route("/admin/products", create_one, methods=["POST"]),
-        Route("/admin/products", list_products, methods=["GET"]),
-        Route("/admin/products/{id}", update_one, methods=["POST"]),
-        Route("/admin/products/{id}/variants/batch", ok, methods=["POST"]),
-        Route("/admin/inventory-items", inventory_items),
-        Route("/admin/inventory-items/location-levels/batch", ok, methods=["POST"]),
-    ]
+from tests.connectors.fakes.medusa import medusa_fake
+from tests.connectors.helpers import check_error_mapping, connected, products
 
 
 def config(base: str) -> ConnectorConfig:
@@ -103,22 +13,22 @@ def config(base: str) -> ConnectorConfig:
 
 
 async def test_medusa_end_to_end() -> None:
-    fake, routes = medusa_fake()
-    async with connected(fake, routes, config) as adapter:
+    fake = medusa_fake()
+    async with connected(fake, config) as adapter:
         assert await adapter.test() == "Medusa Store"
 
-        good = [products(1)[0], products(3, linked=True)[2]]
+        good = [products(1)[0], products(3, linked=range(3))[2]]
         good[1] = replace(good[1], external_id="prod_2:variant_2")
         outcomes = await adapter.push_products(good)
         assert [(o.ok, o.external_id) for o in outcomes] == [
-            (True, "prod_new_SKU-0:variant_SKU-0"), (True, "prod_2:variant_2"),
+            (True, "prod_new_SKU-000:variant_SKU-000"), (True, "prod_2:variant_2"),
         ]  # fmt: skip
-        sent = fake.calls("POST", "/admin/products/batch")[0].json()
+        sent = fake.to("/admin/products/batch", "POST")[0].json()
         assert sent["create"][0] == {
-            "title": "Produit 0", "description": "Description 0", "status": "published",
-            "weight": 0.5, "metadata": {"brand": "Pixee"}, "handle": "sku-0",
+            "title": "Produit 0", "subtitle": "Court 0", "description": "Description 0", "status": "published",
+            "weight": 0.5, "metadata": {"brand": "Pixee"}, "handle": "sku-000",
             "options": [{"title": "Default", "values": ["Default"]}],
-            "variants": [{"title": "Produit 0", "sku": "SKU-0", "ean": "3000000000000",
+            "variants": [{"title": "Produit 0", "sku": "SKU-000", "ean": "3760000000000",
                           "weight": 0.5, "prices": [{"currency_code": "eur", "amount": 10.0}],
                           "manage_inventory": True, "options": {"Default": "Default"}}],
             "sales_channels": [{"id": "sc_1"}],
@@ -130,7 +40,7 @@ async def test_medusa_end_to_end() -> None:
         outcomes = await adapter.push_products(products(3))
         assert [o.ok for o in outcomes] == [True, False, True]
         assert outcomes[1].error and "handle exists" in outcomes[1].error
-        assert len(fake.calls("POST", "/admin/products")) == 3
+        assert len(fake.to("/admin/products", "POST")) == 3
 
         pages = [page async for page in adapter.pull_products()]
         assert [[p.external_id for p in page] for page in pages] == [
@@ -142,48 +52,55 @@ async def test_medusa_end_to_end() -> None:
         batch = products(3)
         stock = await adapter.push_stock([StockLevel(p.product_id, p.sku, 5) for p in batch])
         assert [o.ok for o in stock] == [True, True, False]
-        levels = fake.calls("POST", "/admin/inventory-items/location-levels/batch")[0].json()
+        levels = fake.to("/admin/inventory-items/location-levels/batch", "POST")[0].json()
         assert levels == {
             "create": [
-                {"inventory_item_id": "iitem_SKU-1", "location_id": "sloc_1", "stocked_quantity": 5}
+                {
+                    "inventory_item_id": "iitem_SKU-001",
+                    "location_id": "sloc_1",
+                    "stocked_quantity": 5,
+                }
             ],
             "update": [
-                {"inventory_item_id": "iitem_SKU-0", "location_id": "sloc_1", "stocked_quantity": 5}
+                {
+                    "inventory_item_id": "iitem_SKU-000",
+                    "location_id": "sloc_1",
+                    "stocked_quantity": 5,
+                }
             ],
             "delete": [],
         }
 
         prices = await adapter.push_prices([
-            PriceLevel(batch[0].product_id, "SKU-0", 11.0, external_id="prod_0:variant_0"),
-            PriceLevel(batch[1].product_id, "SKU-1", 12.0),
+            PriceLevel(batch[0].product_id, "SKU-000", 11.0, external_id="prod_0:variant_0"),
+            PriceLevel(batch[1].product_id, "SKU-001", 12.0),
         ])  # fmt: skip
         assert [o.ok for o in prices] == [True, False]
-        assert fake.calls("POST", "/admin/products/prod_0/variants/batch")[0].json() == {
+        assert fake.to("/admin/products/prod_0/variants/batch", "POST")[0].json() == {
             "update": [{"id": "variant_0", "prices": [{"currency_code": "eur", "amount": 11.0}]}]
         }
 
-        throttled = JSONResponse({"message": "Too many"}, 429, headers={"Retry-After": "5"})
-        await check_error_mapping(fake, adapter.test, throttled, expected_wait=5.0)
+        await check_error_mapping(fake, adapter.test, throttled={"Retry-After": "5"}, wait=5.0)
 
 
 async def test_medusa_admin_login_gives_a_jwt() -> None:
-    fake, routes = medusa_fake()
+    fake = medusa_fake()
 
     def login(base: str) -> ConnectorConfig:
         credentials = {"email": "admin@pixee.fr", "password": "secret"}
         return ConnectorConfig("medusa", base, credentials, options={"location_id": "sloc_1"})
 
-    async with connected(fake, routes, login) as adapter:
+    async with connected(fake, login) as adapter:
         assert await adapter.test() == "Medusa Store"
         assert await adapter.test() == "Medusa Store"
-    assert len(fake.calls("POST", "/auth/user/emailpass")) == 1
+    assert len(fake.to("/auth/user/emailpass", "POST")) == 1
 
 
 async def test_medusa_sends_a_chunk_of_100_in_one_batch() -> None:
-    fake, routes = medusa_fake()
+    fake = medusa_fake()
     chunk = [p for n, p in enumerate(products(101)) if n != 1]  # no refused product
-    async with connected(fake, routes, config) as adapter:
+    async with connected(fake, config) as adapter:
         outcomes = await adapter.push_products(chunk)
     assert all(o.ok for o in outcomes) and len(outcomes) == 100
-    (batch,) = fake.calls("POST", "/admin/products/batch")
-    assert len(batch.json()["create"]) == 100 and not fake.calls("POST", "/admin/products")
+    (batch,) = fake.to("/admin/products/batch", "POST")
+    assert len(batch.json()["create"]) == 100 and not fake.to("/admin/products", "POST")

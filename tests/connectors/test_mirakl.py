@@ -10,7 +10,6 @@ from dataclasses import replace
 import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
-from starlette.routing import Route
 
 from connectors.base import ConnectorConfig, OutgoingProduct, PriceLevel, StockLevel
 from connectors.http import PlatformHttp
@@ -18,7 +17,7 @@ from connectors.mirakl import MiraklAdapter
 from pim import outbound
 from tests.connectors.exactly_once import FAULTS, outgoing, push_all
 from tests.connectors.fakes.mirakl import API_KEY, SHOP_ID, MiraklShop
-from tests.connectors.recording import Fake, check_error_mapping, connected, products
+from tests.connectors.helpers import Fake, check_error_mapping, connected, products
 from tests.connectors.served_pushes import (
     assert_sent_again,
     matrix_http,
@@ -35,8 +34,8 @@ OF24_DEFAULTS = {"description": None, "internal_description": None, "price": Non
                  "offer_additional_fields": []}  # fmt: skip
 
 
-def mirakl_fake() -> tuple[Fake, list[Route], dict]:
-    fake = Fake(authorized=lambda r: r.headers.get("authorization") == "shop-key")
+def mirakl_fake() -> tuple[Fake, dict]:
+    fake = Fake(authorized=lambda r, _body: r.headers.get("authorization") == "shop-key")
     state: dict = {"imports": {}, "files": [], "polls": 0, "shop": {}}
     offers = [
         {"offer_id": i, "shop_sku": f"R-{i}", "product_sku": f"P{i}", "product_title": f"Remote {i}",
@@ -56,7 +55,7 @@ def mirakl_fake() -> tuple[Fake, list[Route], dict]:
 
     async def of24(request: Request) -> JSONResponse:
         lines = (await request.json())["offers"]
-        bad = {o["shop_sku"] for o in lines if o["shop_sku"] == "SKU-1" or o.get("price") is None}
+        bad = {o["shop_sku"] for o in lines if o["shop_sku"] == "SKU-001" or o.get("price") is None}
         for line in lines:
             if line["shop_sku"] not in bad:
                 # OF24 resets every field of the offer that is not sent.
@@ -93,16 +92,14 @@ def mirakl_fake() -> tuple[Fake, list[Route], dict]:
         size = min(size, 2)  # small pages, to be followed
         return JSONResponse({"offers": offers[offset : offset + size], "total_count": len(offers)})
 
-    routes = [
-        Route("/api/account", account),
-        Route("/api/offers", of24, methods=["POST"]),
-        Route("/api/offers", of21, methods=["GET"]),
-        Route("/api/products/imports", uploads, methods=["POST"]),
-        Route("/api/offers/imports", uploads, methods=["POST"]),
-        Route("/api/offers/imports/{id}", of02),
-        Route("/api/offers/imports/{id}/error_report", of03),
-    ]
-    return fake, routes, state
+    fake.route("/api/account")(account)
+    fake.route("/api/offers", "POST")(of24)
+    fake.route("/api/offers", "GET")(of21)
+    fake.route("/api/products/imports", "POST")(uploads)
+    fake.route("/api/offers/imports", "POST")(uploads)
+    fake.route("/api/offers/imports/{id}")(of02)
+    fake.route("/api/offers/imports/{id}/error_report")(of03)
+    return fake, state
 
 
 def config(base: str) -> ConnectorConfig:
@@ -111,104 +108,104 @@ def config(base: str) -> ConnectorConfig:
 
 
 async def test_mirakl_end_to_end() -> None:
-    fake, routes, state = mirakl_fake()
-    async with connected(fake, routes, config) as adapter:
+    fake, state = mirakl_fake()
+    async with connected(fake, config) as adapter:
         assert await adapter.test() == "Pixee Store"
 
-        batch = [*products(2), *products(3, linked=True)[2:]]
+        batch = [*products(2), *products(3, linked=range(3))[2:]]
         outcomes = await adapter.push_products(batch)
         assert [(o.ok, o.external_id) for o in outcomes] == [
-            (True, "SKU-0"),
+            (True, "SKU-000"),
             (False, None),
-            (True, "SKU-2"),
+            (True, "SKU-002"),
         ]
         assert outcomes[1].error == "Le produit n'existe pas"
         # Sheets only for the products not linked yet; offers for all.
         path, _, sheets = state["files"][0]
-        assert path == "/api/products/imports" and [r["sku"] for r in sheets] == ["SKU-0", "SKU-1"]
-        assert sheets[0] == {"sku": "SKU-0", "ean": "3000000000000", "title": "Produit 0",
+        assert path == "/api/products/imports" and [r["sku"] for r in sheets] == [
+            "SKU-000",
+            "SKU-001",
+        ]
+        assert sheets[0] == {"sku": "SKU-000", "ean": "3760000000000", "title": "Produit 0",
                              "description": "Description 0", "brand": "Pixee", "weight": "0.5"}  # fmt: skip
-        offer = fake.calls("POST", "/api/offers")[0].json()["offers"][0]
-        assert offer == {"shop_sku": "SKU-0", "product_id": "3000000000000",
+        offer = fake.to("/api/offers", "POST")[0].json()["offers"][0]
+        assert offer == {"shop_sku": "SKU-000", "product_id": "3760000000000",
                          "product_id_type": "EAN", "state_code": "11", "update_delete": "update",
-                         "description": "Description 0", "price": 10.0, "quantity": 0}  # fmt: skip
+                         "description": "Court 0", "price": 10.0, "quantity": 0}  # fmt: skip
 
         pages = [page async for page in adapter.pull_products()]
         assert [[p.external_id for p in page] for page in pages] == [["R-0", "R-1"], ["R-2"]]
         assert (pages[1][0].ean, pages[1][0].stock, pages[1][0].price) == ("5000000000002", 2, 12.0)
 
-        stock = await adapter.push_stock([StockLevel(batch[0].product_id, "SKU-0", 9)])
-        assert stock[0].ok and state["files"][-1][2] == [{"sku": "SKU-0", "quantity": "9"}]
-        prices = await adapter.push_prices([PriceLevel(batch[0].product_id, "SKU-0", 14.5)])
-        assert prices[0].ok and state["files"][-1][2] == [{"sku": "SKU-0", "price": "14.50"}]
+        stock = await adapter.push_stock([StockLevel(batch[0].product_id, "SKU-000", 9)])
+        assert stock[0].ok and state["files"][-1][2] == [{"sku": "SKU-000", "quantity": "9"}]
+        prices = await adapter.push_prices([PriceLevel(batch[0].product_id, "SKU-000", 14.5)])
+        assert prices[0].ok and state["files"][-1][2] == [{"sku": "SKU-000", "price": "14.50"}]
 
-        throttled = JSONResponse(
-            {"message": "Too Many Requests"}, 429, headers={"Retry-After": "30"}
-        )
-        await check_error_mapping(fake, adapter.test, throttled, expected_wait=30.0)
+        await check_error_mapping(fake, adapter.test, throttled={"Retry-After": "30"}, wait=30.0)
 
 
 async def test_mirakl_import_still_running_leaves_items_transient() -> None:
-    fake, routes, _ = mirakl_fake()
+    fake, _ = mirakl_fake()
 
     def slow(base: str) -> ConnectorConfig:
         return ConnectorConfig("mirakl", base, {"api_key": "shop-key"},
                                options={"shop_id": "2001", "poll_wait": 0, "poll_attempts": 1,
                                         "import_interval": 0})  # fmt: skip
 
-    async with connected(fake, routes, slow) as adapter:
-        outcomes = await adapter.push_stock([StockLevel(products(1)[0].product_id, "SKU-0", 1)])
+    async with connected(fake, slow) as adapter:
+        outcomes = await adapter.push_stock([StockLevel(products(1)[0].product_id, "SKU-000", 1)])
         assert (outcomes[0].ok, outcomes[0].transient) == (False, True)
 
 
 async def test_mirakl_sends_a_chunk_of_100_in_one_offers_import() -> None:
-    fake, routes, state = mirakl_fake()
-    async with connected(fake, routes, config) as adapter:
+    fake, state = mirakl_fake()
+    async with connected(fake, config) as adapter:
         outcomes = await adapter.push_products(products(100))
     assert [o.ok for o in outcomes] == [n != 1 for n in range(100)]
-    (offers,) = fake.calls("POST", "/api/offers")
+    (offers,) = fake.to("/api/offers", "POST")
     assert len(offers.json()["offers"]) == 100 and len(state["files"][0][2]) == 100
 
 
 async def test_mirakl_sends_each_offer_whole_so_of24_resets_nothing() -> None:
-    fake, routes, state = mirakl_fake()
+    fake, state = mirakl_fake()
     settings = {"leadtime_to_ship": 3, "logistic_class": "L", "min_quantity_alert": 2,
                 "offer_additional_fields": [{"code": "warranty", "value": "2"}]}  # fmt: skip
 
     def with_settings(base: str) -> ConnectorConfig:
         return replace(config(base), options={**config(base).options, "offer_fields": settings})
 
-    linked = products(3, linked=True)[2]
-    async with connected(fake, routes, with_settings) as adapter:
+    linked = products(3, linked=range(3))[2]
+    async with connected(fake, with_settings) as adapter:
         (outcome,) = await adapter.push_products([replace(linked, stock=None)])
     assert outcome.ok
-    assert state["shop"]["SKU-2"] == {
-        **OF24_DEFAULTS, **settings, "shop_sku": "SKU-2", "product_id": "3000000000002",
+    assert state["shop"]["SKU-002"] == {
+        **OF24_DEFAULTS, **settings, "shop_sku": "SKU-002", "product_id": "3760000000002",
         "product_id_type": "EAN", "state_code": "11", "update_delete": "update",
-        "description": "Description 2", "price": 12.0, "quantity": 0,
+        "description": "Court 2", "price": 12.0, "quantity": 0,
     }  # fmt: skip
 
 
 async def test_mirakl_refuses_an_offer_without_price_before_sending_it() -> None:
-    fake, routes, _ = mirakl_fake()
-    batch = products(3, linked=True)
+    fake, _ = mirakl_fake()
+    batch = products(3, linked=range(3))
     batch[0] = replace(batch[0], price=None)
-    async with connected(fake, routes, config) as adapter:
+    async with connected(fake, config) as adapter:
         outcomes = await adapter.push_products([batch[0], batch[2]])
     assert [(o.ok, o.error and "prix" in o.error) for o in outcomes] == [
         (False, True),
         (True, None),
     ]
-    (sent,) = fake.calls("POST", "/api/offers")
-    assert [o["shop_sku"] for o in sent.json()["offers"]] == ["SKU-2"]
+    (sent,) = fake.to("/api/offers", "POST")
+    assert [o["shop_sku"] for o in sent.json()["offers"]] == ["SKU-002"]
 
 
 async def test_mirakl_offers_an_inactive_product_with_no_quantity() -> None:
-    fake, routes, state = mirakl_fake()
-    inactive = replace(products(3, linked=True)[2], is_active=False)
-    async with connected(fake, routes, config) as adapter:
+    fake, state = mirakl_fake()
+    inactive = replace(products(3, linked=range(3))[2], is_active=False)
+    async with connected(fake, config) as adapter:
         (outcome,) = await adapter.push_products([inactive])
-    assert outcome.ok and state["shop"]["SKU-2"]["quantity"] == 0
+    assert outcome.ok and state["shop"]["SKU-002"]["quantity"] == 0
 
 
 # --- exactly once, against the strict shop of tests.connectors.fakes.mirakl ---------------

@@ -14,7 +14,7 @@ from connectors.http import PlatformHttp
 from pim import outbound
 from pim.pacing import RedisBuckets
 from tests.conftest import REDIS_URL
-from tests.connectors.recording import LOOPBACK
+from tests.connectors.helpers import LOOPBACK
 
 RATE, BURST = 40.0, 4.0
 TAKES = 12  # by each of the two workers

@@ -7,9 +7,7 @@ from email.utils import formatdate
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from connectors.base import ConnectorConfig, adapter_for
@@ -27,21 +25,9 @@ from pim.runtime import Runtime
 from tests.conftest import MakeKey
 from tests.connectors.conftest import Store, create_connector, make_products, sync
 from tests.connectors.fakes.faults import Faults
-from tests.connectors.recording import LOOPBACK
-from tests.connectors.test_medusa import medusa_fake
+from tests.connectors.fakes.medusa import medusa_fake
+from tests.connectors.helpers import LOOPBACK, recorder
 from tests.loopback import serve
-
-
-def recorder() -> tuple[list[Request], Starlette]:
-    seen: list[Request] = []
-
-    async def anything(request: Request) -> Response:
-        seen.append(request)
-        return JSONResponse({"data": {}, "method": request.method,
-                             "length": request.headers.get("content-length")})  # fmt: skip
-
-    routes = [Route("/{path:path}", anything, methods=["GET", "POST", "PUT"])]
-    return seen, Starlette(routes=routes)
 
 
 async def test_credentials_never_follow_a_redirect_to_another_host(
@@ -87,18 +73,18 @@ def test_retry_after_is_read_in_seconds_and_as_an_http_date() -> None:
 
 
 async def test_an_expired_session_token_is_renewed_once_and_the_call_goes_on() -> None:
-    fake, routes = medusa_fake()
+    fake = medusa_fake()
     faults = Faults()
     expiry = faults.expire_tokens("authorization", calls=2, login="/auth/user/emailpass")
     config = ConnectorConfig("medusa", "", {"email": "admin@pixee.fr", "password": "secret"})
-    async with serve(faults.wrap(fake.app(routes))) as base, outbound.client() as client:
+    async with serve(faults.wrap(fake.app())) as base, outbound.client() as client:
         adapter = adapter_for(
             ConnectorConfig("medusa", base, config.credentials), PlatformHttp(client, LOOPBACK)
         )
         names = [await adapter.test() for _ in range(5)]
     assert names == ["Medusa Store"] * 5
     assert expiry.refusals == 2  # the 3rd and the 5th call were refused once each
-    assert len(fake.calls("POST", "/auth/user/emailpass")) == 3
+    assert len(fake.to("/auth/user/emailpass", "POST")) == 3
 
 
 async def test_only_requests_safe_to_repeat_are_retried_after_an_unknown_outcome() -> None:

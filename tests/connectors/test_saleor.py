@@ -7,12 +7,11 @@ import pytest
 from graphql import FieldNode, OperationDefinitionNode, VariableNode, parse
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from connectors.base import ConnectorConfig, PriceLevel, StockLevel
 from connectors.http import PlatformError
 from connectors.saleor import editorjs
-from tests.connectors.recording import Fake, bearer, check_error_mapping, connected, products
+from tests.connectors.helpers import Fake, bearer, check_error_mapping, connected, products
 
 # The input fields Saleor's schema defines, for those of its mutations the adapter runs
 # on linked products (an unknown field is a GraphQL error there, as in Saleor).
@@ -29,7 +28,7 @@ def argument_values(field: FieldNode, variables: dict) -> dict:
             if isinstance(a.value, VariableNode)}  # fmt: skip
 
 
-def saleor_fake() -> tuple[Fake, list[Route]]:
+def saleor_fake() -> Fake:
     """Saleor's GraphQL API over a catalog it keeps: products (name, description,
     listing) and variants (sku, weight, EAN, stock, price), created by productBulkCreate
     and changed only by the mutations that own each field."""
@@ -163,7 +162,8 @@ def saleor_fake() -> tuple[Fake, list[Route]]:
             return JSONResponse({"errors": [{"message": "Cannot query field"}]})
         return JSONResponse({"data": data})
 
-    return fake, [Route("/graphql/", graphql, methods=["POST"])]
+    fake.route("/graphql/", "POST")(graphql)
+    return fake
 
 
 def config(base: str) -> ConnectorConfig:
@@ -173,8 +173,8 @@ def config(base: str) -> ConnectorConfig:
 
 
 async def test_saleor_end_to_end() -> None:
-    fake, routes = saleor_fake()
-    async with connected(fake, routes, config) as adapter:
+    fake = saleor_fake()
+    async with connected(fake, config) as adapter:
         assert await adapter.test() == "Saleor Shop"
 
         batch = products(3)
@@ -184,14 +184,14 @@ async def test_saleor_end_to_end() -> None:
         )
         outcomes = await adapter.push_products(batch)
         assert [(o.ok, o.external_id) for o in outcomes] == [
-            (True, "P-SKU-0:V-SKU-0"), (False, None), (True, "P-SKU-2:V-SKU-2"),
+            (True, "P-SKU-000:V-SKU-000"), (False, None), (True, "P-SKU-002:V-SKU-002"),
             (True, "UHJvZHVjdDo1:UHJvZHVjdFZhcmlhbnQ61"), (False, None),
         ]  # fmt: skip
         assert outcomes[1].error == "variants.0.sku: SKU already exists"
         assert outcomes[4].error == "name: Invalid value"
         create = fake.received[1].json()["variables"]["products"][0]
         assert create["variants"][0] == {
-            "sku": "SKU-0", "name": "Produit 0", "attributes": [{"id": "QXR0cmlidXRlOjk=", "plainText": "3000000000000"}],
+            "sku": "SKU-000", "name": "Produit 0", "attributes": [{"id": "QXR0cmlidXRlOjk=", "plainText": "3760000000000"}],
             "trackInventory": True, "stocks": [{"warehouse": "V2FyZWhvdXNlOjE=", "quantity": 0}],
             "channelListings": [{"channelId": "Q2hhbm5lbDox", "price": 10.0}], "weight": 0.5,
         }  # fmt: skip
@@ -210,53 +210,52 @@ async def test_saleor_end_to_end() -> None:
         )
 
         stock = await adapter.push_stock([
-            StockLevel(batch[0].product_id, "SKU-0", 6, external_id="P-SKU-0:V-SKU-0"),
-            StockLevel(batch[1].product_id, "SKU-1", -1, external_id="P-SKU-1:V-SKU-1"),
-            StockLevel(batch[2].product_id, "SKU-2", 1),
+            StockLevel(batch[0].product_id, "SKU-000", 6, external_id="P-SKU-000:V-SKU-000"),
+            StockLevel(batch[1].product_id, "SKU-001", -1, external_id="P-SKU-001:V-SKU-001"),
+            StockLevel(batch[2].product_id, "SKU-002", 1),
         ])  # fmt: skip
         assert [o.ok for o in stock] == [True, False, False]
         sent = fake.received[-1].json()
         assert (
             "productVariantStocksUpdate" in sent["query"]
-            and sent["variables"]["variantId0"] == "V-SKU-0"
+            and sent["variables"]["variantId0"] == "V-SKU-000"
         )
 
         prices = await adapter.push_prices(
-            [PriceLevel(batch[0].product_id, "SKU-0", 13.0, external_id="P-SKU-0:V-SKU-0")]
+            [PriceLevel(batch[0].product_id, "SKU-000", 13.0, external_id="P-SKU-000:V-SKU-000")]
         )
         assert prices[0].ok
         assert fake.received[-1].json()["variables"] == {
-            "id0": "V-SKU-0",
+            "id0": "V-SKU-000",
             "input0": [{"channelId": "Q2hhbm5lbDox", "price": 13.0}],
         }
 
-        throttled = JSONResponse({"errors": []}, 429, headers={"Retry-After": "2"})
-        await check_error_mapping(fake, adapter.test, throttled, expected_wait=2.0)
+        await check_error_mapping(fake, adapter.test, throttled={"Retry-After": "2"}, wait=2.0)
 
 
 async def test_saleor_request_errors_fail_the_call() -> None:
-    fake, routes = saleor_fake()
-    async with connected(fake, routes, config) as adapter:
+    fake = saleor_fake()
+    async with connected(fake, config) as adapter:
         with pytest.raises(PlatformError, match="Cannot query field"):
             await adapter._graphql("query { nothing }")
 
 
 async def test_saleor_creates_a_chunk_of_100_in_one_bulk_mutation() -> None:
-    fake, routes = saleor_fake()
-    async with connected(fake, routes, config) as adapter:
+    fake = saleor_fake()
+    async with connected(fake, config) as adapter:
         outcomes = await adapter.push_products(products(100))
     assert [o.ok for o in outcomes] == [n != 1 for n in range(100)]
-    assert outcomes[99].external_id == "P-SKU-99:V-SKU-99"
+    assert outcomes[99].external_id == "P-SKU-099:V-SKU-099"
     (request,) = fake.received
     assert len(request.json()["variables"]["products"]) == 100
 
 
 async def test_saleor_sends_every_changed_field_of_a_linked_product() -> None:
-    fake, routes = saleor_fake()
+    fake = saleor_fake()
     linked = replace(products(1)[0], sku="SKU-NEW", ean="3000000000017", price=21.5, stock=7,
                      weight=1.25, is_active=False,
                      external_id="UHJvZHVjdDo1:UHJvZHVjdFZhcmlhbnQ61")  # fmt: skip
-    async with connected(fake, routes, config) as adapter:
+    async with connected(fake, config) as adapter:
         (outcome,) = await adapter.push_products([linked])
     assert outcome.ok, outcome.error
     assert len(fake.received) == 1  # one request for the whole update
@@ -269,8 +268,8 @@ async def test_saleor_sends_every_changed_field_of_a_linked_product() -> None:
 
 
 async def test_saleor_fails_a_linked_product_when_any_of_its_mutations_fails() -> None:
-    fake, routes = saleor_fake()
+    fake = saleor_fake()
     linked = replace(products(1)[0], stock=-3, external_id="UHJvZHVjdDo1:UHJvZHVjdFZhcmlhbnQ61")
-    async with connected(fake, routes, config) as adapter:
+    async with connected(fake, config) as adapter:
         (outcome,) = await adapter.push_products([linked])
     assert (outcome.ok, outcome.error) == (False, "quantity: Invalid value")

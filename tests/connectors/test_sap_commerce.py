@@ -15,9 +15,9 @@ from connectors.sap_commerce import SapCommerceAdapter
 from tests.connectors.exactly_once_sessions import CHECKS, TOKEN_EXPIRY, Platform
 from tests.connectors.fakes.sap_commerce import BATCH, TOKEN_PATH, SapCommerce
 from tests.connectors.helpers import (
-    FakePlatform,
+    Fake,
     all_pages,
-    assert_errors_mapped,
+    check_error_mapping,
     first_page,
     multipart_body,
     multipart_parts,
@@ -56,8 +56,8 @@ def sap_authorized(request: Request, body: bytes) -> bool:
     return given in (None, f"Bearer {TOKEN}")
 
 
-def fake_sap(refuse: set[str] | None = None) -> FakePlatform:
-    fake = FakePlatform(sap_authorized)
+def fake_sap(refuse: set[str] | None = None) -> Fake:
+    fake = Fake(sap_authorized)
 
     @fake.route("/odata2webservices/{io}/$metadata")
     async def metadata(_request: Request) -> Response:
@@ -115,7 +115,7 @@ def adapter(base: str, http: PlatformHttp, secret: str = "secret") -> SapCommerc
     return SapCommerceAdapter(config, http)
 
 
-def posted(fake: FakePlatform, integration_object: str) -> list[list[tuple[str, str, dict]]]:
+def posted(fake: Fake, integration_object: str) -> list[list[tuple[str, str, dict]]]:
     return [
         [http_request(part_bytes(next(cs.iter_parts())))  # type: ignore[attr-defined]
          for cs in multipart_parts(r.body, r.headers["content-type"])]
@@ -222,7 +222,7 @@ async def test_throttling_outage_and_refusal_are_mapped() -> None:
     fake = fake_sap()
     async with running(fake) as (base, http):
         client = adapter(base, http)
-        await assert_errors_mapped(fake, lambda: first_page(client))
+        await check_error_mapping(fake, lambda: first_page(client))
 
 
 CREDENTIALS = {

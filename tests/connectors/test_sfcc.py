@@ -19,10 +19,10 @@ from connectors.sfcc import SfccAdapter
 from tests.connectors.exactly_once_sessions import CHECKS, Platform
 from tests.connectors.fakes.sfcc import BATCH, TOKEN_PATH, Sfcc
 from tests.connectors.helpers import (
-    FakePlatform,
+    Fake,
     all_pages,
-    assert_errors_mapped,
     bearer,
+    check_error_mapping,
     first_page,
     multipart_body,
     multipart_parts,
@@ -40,7 +40,7 @@ CATALOG: list[dict[str, Any]] = [{"id": f"P{i}", "name": {"default": f"Remote {i
             "online_flag": {"default": True}} for i in range(5)]  # fmt: skip
 
 
-class FakeSfcc(FakePlatform):
+class FakeSfcc(Fake):
     uploads: dict[str, bytes]
     executions: dict[str, int]  # an execution's id, and the status polls it still runs for
 
@@ -143,7 +143,7 @@ def adapter(
     return SfccAdapter(config, http)
 
 
-def batch_parts(fake: FakePlatform) -> list[list[tuple[str, str, dict]]]:
+def batch_parts(fake: Fake) -> list[list[tuple[str, str, dict]]]:
     return [
         [(p["x-dw-http-method"], p["x-dw-resource-path-extension"], json.loads(part_bytes(p)))
          for p in multipart_parts(r.body, r.headers["content-type"])]
@@ -257,7 +257,7 @@ async def test_throttling_outage_and_refusal_are_mapped() -> None:
     fake = fake_sfcc()
     async with running(fake) as (base, http):
         client = adapter(base, http)
-        await assert_errors_mapped(fake, lambda: first_page(client))
+        await check_error_mapping(fake, lambda: first_page(client))
 
 
 def strict_sfcc() -> Platform:

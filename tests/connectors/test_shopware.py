@@ -7,13 +7,12 @@ from dataclasses import replace
 import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from connectors.base import ConnectorConfig, PriceLevel, StockLevel
 from tests.connectors.exactly_once import outgoing
 from tests.connectors.fakes.faults import Faults
 from tests.connectors.fakes.shopware import SYNC, TAX_ID, Shop
-from tests.connectors.recording import Fake, bearer, check_error_mapping, connected, products
+from tests.connectors.helpers import Fake, bearer, check_error_mapping, connected, products
 from tests.connectors.upsert_matrix import (
     CHECKS,
     UpsertPlatform,
@@ -23,8 +22,8 @@ from tests.connectors.upsert_matrix import (
 EUR = "b7d2554b0ce847cd82f3ac9bd1c0dfca"
 
 
-def shopware_fake() -> tuple[Fake, list[Route]]:
-    fake = Fake(authorized=bearer("sw-token"), open_paths=frozenset({"/api/oauth/token"}))
+def shopware_fake() -> Fake:
+    fake = Fake(authorized=bearer("sw-token"))
     remote = [
         {"id": f"{i:032x}", "productNumber": f"R-{i}", "ean": f"700000000000{i}", "name": None,
          "translated": {"name": f"Remote {i}"}, "stock": i, "active": True,
@@ -60,12 +59,11 @@ def shopware_fake() -> tuple[Fake, list[Route]]:
         start = (body["page"] - 1) * body["limit"]
         return JSONResponse({"total": len(remote), "data": remote[start : start + body["limit"]]})
 
-    return fake, [
-        Route("/api/oauth/token", token, methods=["POST"]),
-        Route("/api/_info/version", version),
-        Route("/api/_action/sync", sync, methods=["POST"]),
-        Route("/api/search/product", search, methods=["POST"]),
-    ]
+    fake.route("/api/oauth/token", "POST", open=True)(token)
+    fake.route("/api/_info/version")(version)
+    fake.route("/api/_action/sync", "POST")(sync)
+    fake.route("/api/search/product", "POST")(search)
+    return fake
 
 
 def config(base: str) -> ConnectorConfig:
@@ -74,8 +72,8 @@ def config(base: str) -> ConnectorConfig:
 
 
 async def test_shopware_end_to_end() -> None:
-    fake, routes = shopware_fake()
-    async with connected(fake, routes, config) as adapter:
+    fake = shopware_fake()
+    async with connected(fake, config) as adapter:
         assert await adapter.test() == "Shopware 6.6.9.0"
 
         batch = products(3)
@@ -86,18 +84,18 @@ async def test_shopware_end_to_end() -> None:
             (True, batch[0].product_id.hex), (False, None), (True, "f" * 32),
         ]  # fmt: skip
         assert outcomes[1].error == "This value should not be blank."
-        first, again = fake.calls("POST", "/api/_action/sync")
+        first, again = fake.to("/api/_action/sync", "POST")
         assert first.headers["indexing-behavior"] == "use-queue-indexing"
         assert first.json()["pim-products"]["payload"][0] == {
-            "id": batch[0].product_id.hex, "productNumber": "SKU-0", "name": "Produit 0",
+            "id": batch[0].product_id.hex, "productNumber": "SKU-000", "name": "Produit 0",
             "description": "Description 0", "active": True, "taxId": TAX_ID, "stock": 0,
-            "ean": "3000000000000", "weight": 0.5,
+            "ean": "3760000000000", "weight": 0.5,
             "price": [{"currencyId": EUR, "gross": 10.0, "net": 8.3333, "linked": True}],
         }  # fmt: skip
         # The refused row is left out when the others are sent again.
         assert [r["productNumber"] for r in again.json()["pim-products"]["payload"]] == [
-            "SKU-0",
-            "SKU-2",
+            "SKU-000",
+            "SKU-002",
         ]
 
         pages = [page async for page in adapter.pull_products()]
@@ -108,32 +106,31 @@ async def test_shopware_end_to_end() -> None:
             9.9,
         )
 
-        stock = await adapter.push_stock([StockLevel(batch[0].product_id, "SKU-0", 3)])
+        stock = await adapter.push_stock([StockLevel(batch[0].product_id, "SKU-000", 3)])
         assert stock[0].ok
-        assert fake.calls("POST", "/api/_action/sync")[-1].json()["pim-products"]["payload"] == [
+        assert fake.to("/api/_action/sync", "POST")[-1].json()["pim-products"]["payload"] == [
             {"id": batch[0].product_id.hex, "stock": 3}
         ]
-        prices = await adapter.push_prices([PriceLevel(batch[2].product_id, "SKU-2", 24.0,
+        prices = await adapter.push_prices([PriceLevel(batch[2].product_id, "SKU-002", 24.0,
                                                        external_id="f" * 32)])  # fmt: skip
         assert prices[0].ok
-        assert fake.calls("POST", "/api/_action/sync")[-1].json()["pim-products"]["payload"] == [
+        assert fake.to("/api/_action/sync", "POST")[-1].json()["pim-products"]["payload"] == [
             {
                 "id": "f" * 32,
                 "price": [{"currencyId": EUR, "gross": 24.0, "net": 20.0, "linked": True}],
             }
         ]
-        assert len(fake.calls("POST", "/api/oauth/token")) == 1
+        assert len(fake.to("/api/oauth/token", "POST")) == 1
 
-        throttled = JSONResponse({"errors": []}, 429, headers={"Retry-After": "3"})
-        await check_error_mapping(fake, adapter.test, throttled, expected_wait=3.0)
+        await check_error_mapping(fake, adapter.test, throttled={"Retry-After": "3"}, wait=3.0)
 
 
 async def test_shopware_sends_a_chunk_of_100_in_one_sync() -> None:
-    fake, routes = shopware_fake()
-    async with connected(fake, routes, config) as adapter:
+    fake = shopware_fake()
+    async with connected(fake, config) as adapter:
         outcomes = await adapter.push_products(products(100))
     assert all(o.ok for o in outcomes) and len(outcomes) == 100
-    (sync,) = fake.calls("POST", "/api/_action/sync")
+    (sync,) = fake.to("/api/_action/sync", "POST")
     assert len(sync.json()["pim-products"]["payload"]) == 100
 
 

@@ -12,10 +12,10 @@ from tests.connectors.exactly_once import FAULTS
 from tests.connectors.exactly_once_sessions import CHECKS, Platform, assert_exactly_once_through
 from tests.connectors.fakes.sylius import TOKEN_PATH, Sylius
 from tests.connectors.helpers import (
-    FakePlatform,
+    Fake,
     all_pages,
-    assert_errors_mapped,
     bearer,
+    check_error_mapping,
     first_page,
     price_levels,
     products,
@@ -35,7 +35,7 @@ def collection(members: list[dict], next_page: str | None = None) -> JSONRespons
     return JSONResponse(body, media_type="application/ld+json")
 
 
-class FakeSylius(FakePlatform):
+class FakeSylius(Fake):
     def __init__(self, catalog: int = 0, refuse: frozenset[str] = frozenset()) -> None:
         super().__init__(bearer(TOKEN))
         self.products: dict[str, dict] = {}
@@ -207,7 +207,7 @@ async def test_throttling_outage_and_refusal_are_mapped() -> None:
     fake = FakeSylius(catalog=1)
     async with running(fake) as (base, http):
         client = adapter(base, http)
-        await assert_errors_mapped(fake, lambda: first_page(client))
+        await check_error_mapping(fake, lambda: first_page(client))
 
 
 def strict_sylius(fake: Sylius) -> Platform:

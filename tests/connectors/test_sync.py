@@ -18,7 +18,7 @@ from tests.connectors.conftest import (
     make_products,
     sync,
 )
-from tests.connectors.test_google_merchant import google_fake
+from tests.connectors.fakes.google_merchant import google_fake
 from tests.jobs_helper import run_jobs
 from tests.loopback import serve
 
@@ -282,8 +282,8 @@ async def test_a_retired_platform_api_fails_the_job_instead_of_each_product(
 ) -> None:
     key = await make_key()
     await make_products(open_runtime, key, 3)
-    fake, routes = google_fake(products_retired=True)
-    async with serve(fake.app(routes)) as url:
+    fake = google_fake(products_retired=True)
+    async with serve(fake.app()) as url:
         connector = await create_connector(open_client, key, {
             "name": "Merchant Center", "platform": "google_merchant", "base_url": url,
             "credentials": {"client_id": "c", "client_secret": "s", "refresh_token": "1//refresh"},

@@ -10,10 +10,10 @@ from connectors.wizishop import WizishopAdapter
 from tests.connectors.exactly_once_sessions import CHECKS, Platform
 from tests.connectors.fakes.wizishop import TOKEN_PATH, Wizishop
 from tests.connectors.helpers import (
-    FakePlatform,
+    Fake,
     all_pages,
-    assert_errors_mapped,
     bearer,
+    check_error_mapping,
     first_page,
     price_levels,
     products,
@@ -25,7 +25,7 @@ TOKEN = "wizishop-jwt"
 SHOP = "/v3/shops/42"
 
 
-class FakeWizishop(FakePlatform):
+class FakeWizishop(Fake):
     def __init__(self, catalog: int = 0, refuse: frozenset[str] = frozenset()) -> None:
         super().__init__(bearer(TOKEN))
         self.products: dict[str, dict] = {
@@ -149,7 +149,7 @@ async def test_throttling_outage_and_refusal_are_mapped() -> None:
     fake = FakeWizishop(catalog=1)
     async with running(fake) as (base, http):
         client = adapter(base, http)
-        await assert_errors_mapped(fake, lambda: first_page(client))
+        await check_error_mapping(fake, lambda: first_page(client))
 
 
 def strict_wizishop() -> Platform:

@@ -32,8 +32,7 @@ from pim import outbound
 from tests.connectors.exactly_once import FAULTS, HANG_SECONDS, SETTINGS, outgoing, push_all
 from tests.connectors.fakes.faults import Faults
 from tests.connectors.fakes.upserts import MOVED, Upserts, moved
-from tests.connectors.recording import LOOPBACK
-from tests.connectors.test_platform_http import recorder
+from tests.connectors.helpers import LOOPBACK, recorder
 from tests.loopback import serve
 
 

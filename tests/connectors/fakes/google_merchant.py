@@ -10,9 +10,13 @@ answers 410.
 """
 
 import base64
+import json
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -20,6 +24,7 @@ from starlette.routing import Route
 
 from tests.connectors.fakes.oauth import is_refresh_grant
 from tests.connectors.fakes.upserts import Upserts
+from tests.connectors.helpers import Fake, bearer
 
 MERCHANT = "123456"
 ACCOUNT = f"accounts/{MERCHANT}"
@@ -157,3 +162,104 @@ class MerchantCenter:
             Route(f"/products/v1/{ACCOUNT}/productInputs/{{input}}", patch, methods=["PATCH"]),
             Route("/content/v2.1/{rest:path}", retired, methods=["GET", "POST"]),
         ])  # fmt: skip
+
+
+# --- the recording fake of the adapter's own tests ---------------------------------------
+
+SERVICE_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def google_fake(*, products_retired: bool = False) -> Fake:
+    """The Merchant API (accounts, data sources, products v1) and Google's token endpoint;
+    the retired Content API v2.1 answers 410 Gone, as Google does since its shutdown,
+    and so does the products API when `products_retired` (a version Google retired)."""
+    fake = Fake(authorized=bearer("ya29.token"))
+    # Product inputs by their key, as the data source holds them; processed products
+    # are listed from them (plus three made in Merchant Center by hand).
+    inputs: dict[str, dict] = {
+        f"fr~FR~R-{i}": {"offerId": f"R-{i}", "contentLanguage": "fr", "feedLabel": "FR",
+                         "productAttributes": {"title": f"Remote {i}",
+                                               "gtins": [f"400000000000{i}"],
+                                               "price": {"amountMicros": "5000000",
+                                                         "currencyCode": "EUR"},
+                                               "shippingWeight": {"value": 250, "unit": "g"}}}
+        for i in range(3)
+    }  # fmt: skip
+
+    async def token(request: Request) -> JSONResponse:
+        form = urllib.parse.parse_qs((await request.body()).decode())
+        if form["grant_type"] == ["refresh_token"]:
+            good = form["refresh_token"] == ["1//refresh"] and form["client_secret"] == ["s"]
+        else:
+            head, claims, signature = form["assertion"][0].split(".")
+            SERVICE_KEY.public_key().verify(
+                unpadded(signature), f"{head}.{claims}".encode(), padding.PKCS1v15(),
+                hashes.SHA256(),
+            )  # fmt: skip
+            good = json.loads(unpadded(claims))["iss"] == "pim@project.iam.gserviceaccount.com"
+        if not good:
+            return JSONResponse({"error": "invalid_grant"}, status_code=400)
+        return JSONResponse({"access_token": "ya29.token", "expires_in": 3599,
+                             "token_type": "Bearer"})  # fmt: skip
+
+    async def account(request: Request) -> JSONResponse:
+        if request.path_params["account"] != "123456":
+            return google_error(403, "PERMISSION_DENIED", "The caller does not have access")
+        return JSONResponse({"name": ACCOUNT, "accountId": "123456", "accountName": "Pixee"})
+
+    async def data_source(request: Request) -> JSONResponse:
+        name = f"accounts/{request.path_params['account']}/dataSources/{request.path_params['id']}"
+        if name != DATA_SOURCE:
+            return google_error(404, "NOT_FOUND", f"{name} not found")
+        return JSONResponse({"name": name, "dataSourceId": "777", "displayName": "PIM",
+                             "input": "API", "primaryProductDataSource": {}})  # fmt: skip
+
+    async def insert(request: Request) -> JSONResponse:
+        if request.query_params.get("dataSource") != DATA_SOURCE:
+            return google_error(400, "INVALID_ARGUMENT", "dataSource is required")
+        body = await request.json()
+        missing = [f for f in ("offerId", "contentLanguage", "feedLabel") if not body.get(f)]
+        unknown = set(body) - {"offerId", "contentLanguage", "feedLabel", "productAttributes",
+                               "customAttributes", "versionNumber", "legacyLocal"}  # fmt: skip
+        if missing or unknown:
+            return google_error(400, "INVALID_ARGUMENT", f"bad fields {missing} {sorted(unknown)}")
+        attributes = body.get("productAttributes", {})
+        if attributes.get("title") == "Produit 1":
+            return google_error(400, "INVALID_ARGUMENT", "[gtins] Invalid value")
+        if error := attribute_errors(attributes):
+            return google_error(400, "INVALID_ARGUMENT", error)
+        key = f"{body['contentLanguage']}~{body['feedLabel']}~{body['offerId']}"
+        inputs[key] = body  # an insert replaces the input with the same key
+        return JSONResponse({**body, "name": f"{ACCOUNT}/productInputs/{key}",
+                             "product": f"{ACCOUNT}/products/{key}"})  # fmt: skip
+
+    async def patch(request: Request) -> JSONResponse:
+        result = await patched(request, inputs)
+        if isinstance(result, JSONResponse):
+            return result
+        key, inputs[key] = result
+        return JSONResponse({**inputs[key], "name": f"{ACCOUNT}/productInputs/{key}"})
+
+    async def list_products(request: Request) -> JSONResponse:
+        start = int(request.query_params.get("pageToken", "0"))
+        size = min(int(request.query_params.get("pageSize", "25")), 2)  # pages smaller than asked
+        keys = sorted(inputs)[start : start + size]
+        body: dict = {"products": [{**inputs[k], "name": f"{ACCOUNT}/products/{k}",
+                                    "dataSource": DATA_SOURCE} for k in keys]}  # fmt: skip
+        if start + size < len(inputs):
+            body["nextPageToken"] = str(start + size)
+        return JSONResponse(body)
+
+    async def retired(_: Request) -> JSONResponse:
+        return google_error(410, "GONE", "This API version has been shut down")
+
+    if products_retired:
+        insert = patch = list_products = retired
+    fake.route("/token", "POST", open=True)(token)
+    fake.route("/accounts/v1/accounts/{account}")(account)
+    fake.route("/datasources/v1/accounts/{account}/dataSources/{id}")(data_source)
+    fake.route("/products/v1/accounts/123456/productInputs:insert", "POST")(insert)
+    fake.route("/products/v1/accounts/123456/productInputs/{input}", "PATCH")(patch)
+    fake.route("/products/v1/accounts/123456/products")(list_products)
+    fake.route("/content/v2.1/{rest:path}", "GET", "POST")(retired)
+    return fake

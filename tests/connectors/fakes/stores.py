@@ -37,7 +37,7 @@ class Remote:
 
 
 @dataclass
-class Fake:
+class StoreFake:
     """What every fake shares: the catalog, the request log, errors to answer next."""
 
     products: dict[str, Remote] = field(default_factory=dict)  # by platform id
@@ -103,7 +103,7 @@ def _unauthorized() -> JSONResponse:
 # --- WooCommerce REST v3 -------------------------------------------------------------
 
 
-class WooFake(Fake):
+class WooFake(StoreFake):
     def app(self) -> Starlette:
         async def guard(request: Request) -> Response | None:
             self.requests.append((request.method, request.url.path))
@@ -191,7 +191,7 @@ class BulkOperation:
 
 
 @dataclass
-class MagentoFake(Fake):
+class MagentoFake(StoreFake):
     """Bulk requests are queued, as Magento's message queue does: the products are saved
     when the consumer runs, here when the bulk's status has been asked `open_polls` times.
     An operation fails (status 3) for a SKU in `refuse`, with its message, and fails in a
@@ -361,7 +361,7 @@ THROTTLED = {
 SHOPIFY_SUPPORTED = ("2026-01", "2026-04", "2026-07", "2026-10")
 
 
-class ShopifyFake(Fake):
+class ShopifyFake(StoreFake):
     throttle = (200, {"x-fake": "throttled"})  # Shopify throttles with a 200 and THROTTLED
 
     def pending_error(self) -> Response | None:
@@ -473,7 +473,7 @@ class ShopifyFake(Fake):
 STORE = "/stores/abc123"
 
 
-class BigCommerceFake(Fake):
+class BigCommerceFake(StoreFake):
     throttle = (429, {"X-Rate-Limit-Time-Reset-Ms": "1500", "X-Rate-Limit-Requests-Left": "0"})
 
     def app(self) -> Starlette:
@@ -538,7 +538,7 @@ class BigCommerceFake(Fake):
                 "credentials": {"access_token": TOKEN}}  # fmt: skip
 
 
-FAKES: dict[str, type[Fake]] = {
+FAKES: dict[str, type[StoreFake]] = {
     "woocommerce": WooFake,
     "magento": MagentoFake,
     "shopify": ShopifyFake,
