@@ -219,18 +219,21 @@ class PlatformHttp:
         401); `signal` reads a platform's pacing headers; `check` finds an error in a
         2xx answer; `cost` is what the request takes from the connector's bucket."""
         repeatable = idempotent if idempotent is not None else method.upper() in SAFE_METHODS
-        refreshed = False
+        renewed = refresh = False
         attempt = 0
         while True:
-            sent = {**(headers or {}), **(await auth(refreshed) if auth else {})}
+            # A new token is asked for once, on the attempt right after the 401: later
+            # retries (a 429, a 5xx) go out with the token it brought.
+            sent = {**(headers or {}), **(await auth(refresh) if auth else {})}
+            refresh = False
             try:
                 return await self._once(
                     method, url, retry_headers, signal, check, cost,
                     headers=sent, params=params, json=json, data=data, content=content,
                 )  # fmt: skip
             except PlatformError as exc:
-                if exc.status == 401 and auth is not None and not refreshed:
-                    refreshed = True
+                if exc.status == 401 and auth is not None and not renewed:
+                    renewed = refresh = True
                     continue
                 if not exc.transient or (exc.uncertain and not repeatable):
                     raise

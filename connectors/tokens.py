@@ -76,14 +76,10 @@ def token_header(token: CachedToken, name: str, prefix: str = "", **extra: str) 
     """Credential headers for one request through PlatformHttp: the token in header
     `name`, renewed after a 401 (once for all the requests it was refused to)."""
     sent_with: int | None = None
-    renewed = False
 
     async def headers(refresh: bool) -> dict[str, str]:
-        nonlocal sent_with, renewed
-        # PlatformHttp renews once a request and goes on asking with refresh on the
-        # retries that follow (a 429, a 5xx): those keep the renewed token.
-        value = await token.get(refresh and not renewed, sent_with=sent_with)
-        renewed = renewed or refresh
+        nonlocal sent_with
+        value = await token.get(refresh, sent_with=sent_with)
         sent_with = token.fetched
         return {name: prefix + value, **extra}
 

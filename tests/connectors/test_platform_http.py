@@ -87,6 +87,25 @@ async def test_an_expired_session_token_is_renewed_once_and_the_call_goes_on() -
     assert len(fake.to("/auth/user/emailpass", "POST")) == 3
 
 
+async def test_the_retries_after_a_renewal_keep_the_renewed_token() -> None:
+    seen, app = recorder()
+    faults = Faults()
+    faults.throttle("/read", status=401, headers={}, at=1, times=1)
+    faults.throttle("/read", status=503, headers={}, times=2)  # the two requests after
+    asked: list[bool] = []
+
+    async def auth(refresh: bool) -> dict[str, str]:
+        asked.append(refresh)
+        return {"Authorization": f"Bearer t{asked.count(True) + 1}"}
+
+    async with serve(faults.wrap(app)) as base, outbound.client() as client:
+        http = PlatformHttp(client, LOOPBACK, retry=RetryPolicy(attempts=3, max_delay=0.0))
+        await http.request("GET", f"{base}/read", auth=auth)
+    # Refused, renewed once, then two 503s retried with the renewed token.
+    assert asked == [False, True, False, False]
+    assert [r.headers["authorization"] for r in seen] == ["Bearer t2"]
+
+
 async def test_only_requests_safe_to_repeat_are_retried_after_an_unknown_outcome() -> None:
     seen, app = recorder()
     faults = Faults()

@@ -1,6 +1,5 @@
 """Access tokens are fetched once for the requests that need one at the same time,
-and renewed once when they are refused, however many requests were refused together
-and however often a request is retried afterwards."""
+and renewed once when they are refused, however many requests were refused together."""
 
 import asyncio
 
@@ -31,13 +30,3 @@ async def test_a_token_refused_to_several_requests_is_renewed_once() -> None:
         await auth(False)
     renewed = await asyncio.gather(*(auth(True) for auth in requests))
     assert renewed == [{"Authorization": "Bearer t2"}] * 3 and issued == ["t1", "t2"]
-
-
-async def test_the_retries_after_a_renewal_keep_the_renewed_token() -> None:
-    issued, token = counted()
-    auth = bearer(token, Accept="application/json")
-    await auth(False)
-    # PlatformHttp asks with refresh=True on every attempt after the one it renewed for.
-    attempts = [await auth(True) for _ in range(3)]
-    assert attempts == [{"Authorization": "Bearer t2", "Accept": "application/json"}] * 3
-    assert issued == ["t1", "t2"]
