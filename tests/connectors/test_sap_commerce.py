@@ -12,7 +12,8 @@ from starlette.responses import JSONResponse, Response
 from connectors.base import ConnectorConfig
 from connectors.http import PlatformError, PlatformHttp
 from connectors.sap_commerce import SapCommerceAdapter
-from tests.connectors.exactly_once_sessions import CHECKS, TOKEN_EXPIRY, Platform
+from tests.connectors.exactly_once import CREATED_ONCE as CHECKS
+from tests.connectors.exactly_once import TOKEN_EXPIRY, Platform
 from tests.connectors.fakes.sap_commerce import BATCH, TOKEN_PATH, SapCommerce
 from tests.connectors.helpers import (
     Fake,

@@ -16,7 +16,8 @@ from starlette.responses import JSONResponse, Response
 from connectors.base import ConnectorConfig
 from connectors.http import PlatformError, PlatformHttp
 from connectors.sfcc import SfccAdapter
-from tests.connectors.exactly_once_sessions import CHECKS, Platform
+from tests.connectors.exactly_once import CREATED_ONCE as CHECKS
+from tests.connectors.exactly_once import Platform
 from tests.connectors.fakes.sfcc import BATCH, TOKEN_PATH, Sfcc
 from tests.connectors.helpers import (
     Fake,

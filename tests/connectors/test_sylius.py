@@ -8,8 +8,8 @@ from starlette.responses import JSONResponse, Response
 from connectors.base import ConnectorConfig
 from connectors.http import PlatformError, PlatformHttp
 from connectors.sylius import SyliusAdapter
-from tests.connectors.exactly_once import FAULTS
-from tests.connectors.exactly_once_sessions import CHECKS, Platform, assert_exactly_once_through
+from tests.connectors.exactly_once import CREATED_ONCE as CHECKS
+from tests.connectors.exactly_once import FAULTS, Platform, assert_exactly_once_through
 from tests.connectors.fakes.sylius import TOKEN_PATH, Sylius
 from tests.connectors.helpers import (
     Fake,

@@ -7,7 +7,8 @@ from starlette.responses import JSONResponse, Response
 from connectors.base import ConnectorConfig
 from connectors.http import PlatformError, PlatformHttp
 from connectors.wizishop import WizishopAdapter
-from tests.connectors.exactly_once_sessions import CHECKS, Platform
+from tests.connectors.exactly_once import CREATED_ONCE as CHECKS
+from tests.connectors.exactly_once import Platform
 from tests.connectors.fakes.wizishop import TOKEN_PATH, Wizishop
 from tests.connectors.helpers import (
     Fake,
