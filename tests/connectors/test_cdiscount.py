@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 
 from connectors.base import ConnectorConfig, OutgoingProduct
 from connectors.cdiscount import CdiscountAdapter
-from connectors.http import PlatformError, PlatformHttp
+from connectors.http import PlatformHttp
 from tests.connectors.exactly_once import (
     FAULTS,
     assert_sent_again,
@@ -23,6 +23,7 @@ from tests.connectors.fakes import cdiscount as octopia
 from tests.connectors.helpers import (
     Fake,
     all_pages,
+    assert_refused_for_good,
     check_error_mapping,
     first_page,
     price_levels,
@@ -150,9 +151,7 @@ async def test_connection_test_names_the_seller() -> None:
 
 async def test_wrong_client_secret_is_a_permanent_error() -> None:
     async with running(FakeOctopia()) as (base, http):
-        with pytest.raises(PlatformError) as refused:
-            await adapter(base, http, secret="nope").test()
-    assert (refused.value.status, refused.value.transient) == (401, False)
+        await assert_refused_for_good(adapter(base, http, secret="nope").test)
 
 
 async def test_hundred_product_sheets_in_one_package_with_report_per_sheet() -> None:
