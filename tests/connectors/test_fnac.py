@@ -13,11 +13,9 @@ from starlette.responses import Response
 from connectors.base import ConnectorConfig, OutgoingProduct
 from connectors.fnac import SESSION_SECONDS, FnacAdapter, session_lifetime
 from connectors.http import PlatformError, PlatformHttp
-from pim import outbound
 from tests.connectors.exactly_once import (
     FAULTS,
     assert_sent_again,
-    matrix_http,
     outgoing,
     push_all,
     push_redirected_elsewhere,
@@ -37,7 +35,6 @@ from tests.connectors.helpers import (
     running,
     stock_levels,
 )
-from tests.loopback import serve
 
 NS = "{http://www.fnac.com/schemas/mp-dialog.xsd}"
 TOKEN = "fnac-token"
@@ -271,8 +268,7 @@ async def test_an_expired_fnac_session_is_renewed_and_the_refused_call_sent_agai
 
 async def test_offers_pushed_to_the_strict_shop_come_back_from_offers_query() -> None:
     shop, products = fnac_fake.FnacShop(), outgoing(3)
-    async with serve(shop.app()) as base, outbound.client() as client:
-        adapter = shop_adapter(base, matrix_http(client))
+    async with served(shop.app(), shop_adapter, Faults()) as (adapter, _base):
         await push_all(adapter, products)
         pulled = await all_pages(adapter)
     assert [[r.external_id for r in page] for page in pulled] == [[p.sku for p in products]]
