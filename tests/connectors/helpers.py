@@ -190,6 +190,14 @@ async def all_pages(adapter: PlatformAdapter) -> list[list[RemoteProduct]]:
     return [page async for page in adapter.pull_products()]
 
 
+async def assert_refused_for_good(call: Callable[[], Awaitable[Any]]) -> None:
+    """`call` fails with the platform's 401, which is permanent: wrong credentials are
+    not tried again."""
+    with pytest.raises(PlatformError) as refused:
+        await call()
+    assert (refused.value.status, refused.value.transient) == (401, False)
+
+
 async def first_page(adapter: PlatformAdapter) -> list[RemoteProduct]:
     async for page in adapter.pull_products():
         return page

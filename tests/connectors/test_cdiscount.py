@@ -9,26 +9,27 @@ from starlette.responses import JSONResponse, Response
 
 from connectors.base import ConnectorConfig, OutgoingProduct
 from connectors.cdiscount import CdiscountAdapter
-from connectors.http import PlatformError, PlatformHttp
-from tests.connectors.exactly_once import FAULTS, outgoing
+from connectors.http import PlatformHttp
+from tests.connectors.exactly_once import (
+    FAULTS,
+    assert_sent_again,
+    outgoing,
+    push_redirected_elsewhere,
+    push_redirected_on_host,
+    push_through_fault,
+    push_with_expiring_tokens,
+)
 from tests.connectors.fakes import cdiscount as octopia
-from tests.connectors.fakes.faults import Faults
 from tests.connectors.helpers import (
     Fake,
     all_pages,
+    assert_refused_for_good,
     check_error_mapping,
     first_page,
     price_levels,
     products,
     running,
     stock_levels,
-)
-from tests.connectors.served_pushes import (
-    assert_sent_again,
-    push_redirected_elsewhere,
-    push_redirected_on_host,
-    push_through,
-    push_through_fault,
 )
 
 TOKEN = "octopia-token"
@@ -150,9 +151,7 @@ async def test_connection_test_names_the_seller() -> None:
 
 async def test_wrong_client_secret_is_a_permanent_error() -> None:
     async with running(FakeOctopia()) as (base, http):
-        with pytest.raises(PlatformError) as refused:
-            await adapter(base, http, secret="nope").test()
-    assert (refused.value.status, refused.value.transient) == (401, False)
+        await assert_refused_for_good(adapter(base, http, secret="nope").test)
 
 
 async def test_hundred_product_sheets_in_one_package_with_report_per_sheet() -> None:
@@ -242,7 +241,7 @@ def assert_sheets_exist_once(
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 async def test_250_sheets_exist_once_whatever_octopia_answers(fault: str) -> None:
     seller, products = octopia.Octopia(), outgoing()
-    links = await push_through_fault(seller.app(), fault, SHEETS, seller_adapter, products)
+    links, _rule = await push_through_fault(seller.app(), seller_adapter, fault, SHEETS, products)
     assert_sheets_exist_once(seller, products, links)
     assert_sent_again(fault, seller.sheet_sends)
 
@@ -250,9 +249,11 @@ async def test_250_sheets_exist_once_whatever_octopia_answers(fault: str) -> Non
 async def test_an_expired_octopia_token_is_renewed_and_the_push_goes_on() -> None:
     """Octopia's tokens last two hours: one refused mid-push is renewed once, and the
     call it refused is sent again (a 401 means it was not processed)."""
-    seller, faults, products = octopia.Octopia(), Faults(), outgoing()
-    expiry = faults.expire_tokens("authorization", calls=3, login=octopia.TOKEN_PATH)
-    links = await push_through(seller.app(), faults, seller_adapter, products)
+    seller, products = octopia.Octopia(), outgoing()
+    links, expiry = await push_with_expiring_tokens(
+        seller.app(), seller_adapter, products, header="authorization", calls=3,
+        login=octopia.TOKEN_PATH,
+    )  # fmt: skip
     assert expiry.refusals >= 2 and seller.tokens_issued == expiry.refusals + 1
     assert_sheets_exist_once(seller, products, links)
     assert max(seller.sheet_sends.values()) == 1
@@ -260,14 +261,14 @@ async def test_an_expired_octopia_token_is_renewed_and_the_push_goes_on() -> Non
 
 async def test_a_package_redirected_on_the_same_host_is_followed_once() -> None:
     seller, products = octopia.Octopia(), outgoing()
-    links = await push_redirected_on_host(seller.app(), SHEETS, seller_adapter, products)
+    links, _redirect = await push_redirected_on_host(seller.app(), seller_adapter, SHEETS, products)
     assert_sheets_exist_once(seller, products, links)
     assert max(seller.sheet_sends.values()) == 1
 
 
 async def test_a_package_redirected_to_another_host_is_refused_and_keeps_the_token_home() -> None:
     seller, elsewhere = octopia.Octopia(), octopia.Octopia()
-    await push_redirected_elsewhere(seller.app(), elsewhere.app(), SHEETS, seller_adapter,
-                                    outgoing(100))  # fmt: skip
+    await push_redirected_elsewhere(seller.app(), seller_adapter, SHEETS, outgoing(100),
+                                    elsewhere=elsewhere.app())  # fmt: skip
     assert elsewhere.credentials == [] and elsewhere.packages == {}
     assert seller.packages == {} and seller.products == {}

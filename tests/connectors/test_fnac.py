@@ -13,8 +13,16 @@ from starlette.responses import Response
 from connectors.base import ConnectorConfig, OutgoingProduct
 from connectors.fnac import SESSION_SECONDS, FnacAdapter, session_lifetime
 from connectors.http import PlatformError, PlatformHttp
-from pim import outbound
-from tests.connectors.exactly_once import FAULTS, outgoing, push_all
+from tests.connectors.exactly_once import (
+    FAULTS,
+    assert_sent_again,
+    outgoing,
+    push_all,
+    push_redirected_elsewhere,
+    push_redirected_on_host,
+    push_through_fault,
+    served,
+)
 from tests.connectors.fakes import fnac as fnac_fake
 from tests.connectors.fakes.faults import Faults
 from tests.connectors.helpers import (
@@ -27,15 +35,6 @@ from tests.connectors.helpers import (
     running,
     stock_levels,
 )
-from tests.connectors.served_pushes import (
-    assert_sent_again,
-    matrix_http,
-    push_redirected_elsewhere,
-    push_redirected_on_host,
-    push_through,
-    push_through_fault,
-)
-from tests.loopback import serve
 
 NS = "{http://www.fnac.com/schemas/mp-dialog.xsd}"
 TOKEN = "fnac-token"
@@ -242,7 +241,7 @@ def assert_offers_exist_once(
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 async def test_250_offers_exist_once_whatever_fnac_answers(fault: str) -> None:
     shop, products = fnac_fake.FnacShop(), outgoing()
-    links = await push_through_fault(shop.app(), fault, UPDATES, shop_adapter, products)
+    links, _rule = await push_through_fault(shop.app(), shop_adapter, fault, UPDATES, products)
     assert_offers_exist_once(shop, products, links)
     assert_sent_again(fault, shop.offer_sends)
 
@@ -259,8 +258,9 @@ def test_a_session_lasts_as_long_as_the_auth_answer_validity_says() -> None:
 async def test_an_expired_fnac_session_is_renewed_and_the_refused_call_sent_again() -> None:
     """A session good for 4 calls: the offers_update or batch_status it refuses (FATAL,
     nothing processed) goes again with a new session, and nothing is sent twice."""
-    shop, faults, products = fnac_fake.FnacShop(session_calls=4), Faults(), outgoing()
-    links = await push_through(shop.app(), faults, shop_adapter, products)
+    shop, products = fnac_fake.FnacShop(session_calls=4), outgoing()
+    async with served(shop.app(), shop_adapter, Faults()) as (adapter, _base):
+        links = await push_all(adapter, products)
     assert shop.expired_refusals >= 2 and len(shop.sessions) == shop.expired_refusals + 1
     assert_offers_exist_once(shop, products, links)
     assert max(shop.offer_sends.values()) == 1
@@ -268,8 +268,7 @@ async def test_an_expired_fnac_session_is_renewed_and_the_refused_call_sent_agai
 
 async def test_offers_pushed_to_the_strict_shop_come_back_from_offers_query() -> None:
     shop, products = fnac_fake.FnacShop(), outgoing(3)
-    async with serve(shop.app()) as base, outbound.client() as client:
-        adapter = shop_adapter(base, matrix_http(client))
+    async with served(shop.app(), shop_adapter, Faults()) as (adapter, _base):
         await push_all(adapter, products)
         pulled = await all_pages(adapter)
     assert [[r.external_id for r in page] for page in pulled] == [[p.sku for p in products]]
@@ -277,15 +276,15 @@ async def test_offers_pushed_to_the_strict_shop_come_back_from_offers_query() ->
 
 async def test_an_offers_update_redirected_on_the_same_host_is_followed_once() -> None:
     shop, products = fnac_fake.FnacShop(), outgoing()
-    links = await push_redirected_on_host(shop.app(), UPDATES, shop_adapter, products)
+    links, _redirect = await push_redirected_on_host(shop.app(), shop_adapter, UPDATES, products)
     assert_offers_exist_once(shop, products, links)
     assert max(shop.offer_sends.values()) == 1
 
 
 async def test_an_offers_update_redirected_to_another_host_is_refused_and_keeps_the_token() -> None:
     shop, elsewhere = fnac_fake.FnacShop(), fnac_fake.FnacShop()
-    await push_redirected_elsewhere(shop.app(), elsewhere.app(), UPDATES, shop_adapter,
-                                    outgoing(100))  # fmt: skip
+    await push_redirected_elsewhere(shop.app(), shop_adapter, UPDATES, outgoing(100),
+                                    elsewhere=elsewhere.app())  # fmt: skip
     # The token travels in the body: a 307 would resend it, so it must not be followed.
     assert elsewhere.tokens == [] and elsewhere.sessions == {} and elsewhere.offers == {}
     assert shop.offers == {} and shop.batches == {}

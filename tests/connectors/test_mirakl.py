@@ -15,16 +15,18 @@ from connectors.base import ConnectorConfig, OutgoingProduct, PriceLevel, StockL
 from connectors.http import PlatformHttp
 from connectors.mirakl import MiraklAdapter
 from pim import outbound
-from tests.connectors.exactly_once import FAULTS, outgoing, push_all
-from tests.connectors.fakes.mirakl import API_KEY, SHOP_ID, MiraklShop
-from tests.connectors.helpers import Fake, check_error_mapping, connected, products
-from tests.connectors.served_pushes import (
+from tests.connectors.exactly_once import (
+    FAULTS,
     assert_sent_again,
     matrix_http,
+    outgoing,
+    push_all,
     push_redirected_elsewhere,
     push_redirected_on_host,
     push_through_fault,
 )
+from tests.connectors.fakes.mirakl import API_KEY, SHOP_ID, MiraklShop
+from tests.connectors.helpers import Fake, check_error_mapping, connected, products
 from tests.loopback import serve
 
 # What an offer's fields become when OF24 does not send them.
@@ -238,7 +240,7 @@ def assert_offers_exist_once(
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 async def test_250_offers_exist_once_whatever_mirakl_answers(fault: str) -> None:
     shop, products = MiraklShop(import_interval=PACE), outgoing()
-    links = await push_through_fault(shop.app(), fault, OFFERS, shop_adapter, products)
+    links, _rule = await push_through_fault(shop.app(), shop_adapter, fault, OFFERS, products)
     assert_offers_exist_once(shop, products, links)
     assert_sent_again(fault, shop.offer_sends)
 
@@ -278,14 +280,14 @@ async def test_stock_after_the_offers_is_a_paced_partial_import_that_keeps_the_r
 
 async def test_an_offers_import_redirected_on_the_same_host_is_followed_once() -> None:
     shop, products = MiraklShop(import_interval=PACE), outgoing()
-    links = await push_redirected_on_host(shop.app(), OFFERS, shop_adapter, products)
+    links, _redirect = await push_redirected_on_host(shop.app(), shop_adapter, OFFERS, products)
     assert_offers_exist_once(shop, products, links)
     assert max(shop.offer_sends.values()) == 1
 
 
 async def test_an_offers_import_redirected_to_another_host_is_refused_and_keeps_the_key() -> None:
     shop, elsewhere = MiraklShop(), MiraklShop()
-    await push_redirected_elsewhere(shop.app(), elsewhere.app(), OFFERS, shop_adapter,
-                                    outgoing(100))  # fmt: skip
+    await push_redirected_elsewhere(shop.app(), shop_adapter, OFFERS, outgoing(100),
+                                    elsewhere=elsewhere.app())  # fmt: skip
     assert elsewhere.keys == [] and elsewhere.offers == {}  # neither the key nor an offer
     assert shop.offers == {} and shop.imports == {}

@@ -10,13 +10,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from connectors.base import ConnectorConfig
-from connectors.http import PlatformError, PlatformHttp
+from connectors.http import PlatformHttp
 from connectors.sap_commerce import SapCommerceAdapter
-from tests.connectors.exactly_once_sessions import CHECKS, TOKEN_EXPIRY, Platform
+from tests.connectors.exactly_once import CREATED_ONCE as CHECKS
+from tests.connectors.exactly_once import TOKEN_EXPIRY, Platform
 from tests.connectors.fakes.sap_commerce import BATCH, TOKEN_PATH, SapCommerce
 from tests.connectors.helpers import (
     Fake,
     all_pages,
+    assert_refused_for_good,
     check_error_mapping,
     first_page,
     multipart_body,
@@ -153,16 +155,12 @@ async def test_an_integration_user_with_basic_auth_writes_through_the_integratio
 
 async def test_a_wrong_integration_password_fails_the_connection_test() -> None:
     async with running(fake_sap()) as (base, http):
-        with pytest.raises(PlatformError) as refused:
-            await basic_adapter(base, http, password="nope").test()
-    assert (refused.value.status, refused.value.transient) == (401, False)
+        await assert_refused_for_good(basic_adapter(base, http, password="nope").test)
 
 
 async def test_wrong_client_secret_is_a_permanent_error() -> None:
     async with running(fake_sap()) as (base, http):
-        with pytest.raises(PlatformError) as refused:
-            await adapter(base, http, secret="nope").test()
-    assert (refused.value.status, refused.value.transient) == (401, False)
+        await assert_refused_for_good(adapter(base, http, secret="nope").test)
 
 
 async def test_hundred_products_in_one_batch_each_in_its_own_changeset() -> None:

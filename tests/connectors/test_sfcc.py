@@ -14,13 +14,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from connectors.base import ConnectorConfig
-from connectors.http import PlatformError, PlatformHttp
+from connectors.http import PlatformHttp
 from connectors.sfcc import SfccAdapter
-from tests.connectors.exactly_once_sessions import CHECKS, Platform
+from tests.connectors.exactly_once import CREATED_ONCE as CHECKS
+from tests.connectors.exactly_once import Platform
 from tests.connectors.fakes.sfcc import BATCH, TOKEN_PATH, Sfcc
 from tests.connectors.helpers import (
     Fake,
     all_pages,
+    assert_refused_for_good,
     bearer,
     check_error_mapping,
     first_page,
@@ -163,9 +165,7 @@ async def test_connection_test_names_the_sites() -> None:
 
 async def test_wrong_client_secret_is_a_permanent_error() -> None:
     async with running(fake_sfcc()) as (base, http):
-        with pytest.raises(PlatformError) as refused:
-            await adapter(base, http, secret="wrong").test()
-    assert (refused.value.status, refused.value.transient) == (401, False)
+        await assert_refused_for_good(adapter(base, http, secret="wrong").test)
 
 
 async def test_hundred_products_go_in_two_batches_with_item_errors_mapped_back() -> None:

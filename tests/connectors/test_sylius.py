@@ -8,12 +8,13 @@ from starlette.responses import JSONResponse, Response
 from connectors.base import ConnectorConfig
 from connectors.http import PlatformError, PlatformHttp
 from connectors.sylius import SyliusAdapter
-from tests.connectors.exactly_once import FAULTS
-from tests.connectors.exactly_once_sessions import CHECKS, Platform, assert_exactly_once_through
+from tests.connectors.exactly_once import CREATED_ONCE as CHECKS
+from tests.connectors.exactly_once import FAULTS, Platform, assert_exactly_once_through
 from tests.connectors.fakes.sylius import TOKEN_PATH, Sylius
 from tests.connectors.helpers import (
     Fake,
     all_pages,
+    assert_refused_for_good,
     bearer,
     check_error_mapping,
     first_page,
@@ -127,9 +128,7 @@ async def test_connection_test_lists_channels() -> None:
 
 async def test_wrong_password_is_a_permanent_error() -> None:
     async with running(FakeSylius()) as (base, http):
-        with pytest.raises(PlatformError) as refused:
-            await adapter(base, http, password="nope").test()
-    assert (refused.value.status, refused.value.transient) == (401, False)
+        await assert_refused_for_good(adapter(base, http, password="nope").test)
 
 
 async def test_hundred_products_created_or_updated_one_by_one_with_item_errors() -> None:

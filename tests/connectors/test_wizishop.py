@@ -5,13 +5,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from connectors.base import ConnectorConfig
-from connectors.http import PlatformError, PlatformHttp
+from connectors.http import PlatformHttp
 from connectors.wizishop import WizishopAdapter
-from tests.connectors.exactly_once_sessions import CHECKS, Platform
+from tests.connectors.exactly_once import CREATED_ONCE as CHECKS
+from tests.connectors.exactly_once import Platform
 from tests.connectors.fakes.wizishop import TOKEN_PATH, Wizishop
 from tests.connectors.helpers import (
     Fake,
     all_pages,
+    assert_refused_for_good,
     bearer,
     check_error_mapping,
     first_page,
@@ -89,9 +91,7 @@ async def test_connection_test_counts_products() -> None:
 
 async def test_wrong_password_is_a_permanent_error() -> None:
     async with running(FakeWizishop()) as (base, http):
-        with pytest.raises(PlatformError) as refused:
-            await adapter(base, http, password="nope").test()
-    assert (refused.value.status, refused.value.transient) == (401, False)
+        await assert_refused_for_good(adapter(base, http, password="nope").test)
 
 
 async def test_hundred_products_created_or_updated_with_item_errors() -> None:

@@ -8,8 +8,9 @@ a redirect to another host is refused before any credential or product reaches i
 
 Each platform's test module describes its strict fake with an `UpsertPlatform` and
 runs every check of CHECKS in one parametrized test; the fakes keep an `Upserts`
-(tests.connectors.fakes.upserts). The platforms whose creates are not upserts (SFCC,
-SAP Commerce, Sylius, WiziShop) have theirs in tests.connectors.exactly_once_sessions.
+(tests.connectors.fakes.upserts). What differs from the platforms counting their
+creates (exactly_once.CREATED_ONCE) is what the fake must hold afterwards: a write
+sent again is harmless, within bounds.
 """
 
 import uuid
@@ -19,21 +20,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from connectors.base import (
-    ConnectorConfig,
-    OutgoingProduct,
-    PlatformAdapter,
-    StockLevel,
-    adapter_for,
-)
-from connectors.http import PlatformHttp, RetryPolicy, TokenBucket
-from jobs.sync import push_products_once
-from pim import outbound
-from tests.connectors.exactly_once import FAULTS, HANG_SECONDS, SETTINGS, outgoing, push_all
+from connectors.base import ConnectorConfig, OutgoingProduct, PlatformAdapter, StockLevel
+from tests.connectors import exactly_once
+from tests.connectors.exactly_once import FAULTS, by_config, outgoing, push_all
 from tests.connectors.fakes.faults import Faults
 from tests.connectors.fakes.upserts import MOVED, Upserts, moved
-from tests.connectors.helpers import LOOPBACK, recorder
-from tests.loopback import serve
 
 
 @dataclass(frozen=True)
@@ -52,19 +43,20 @@ class UpsertPlatform:
     update_method: str
 
 
+# Served unpaced (at Amazon's documented 5 requests a second each case would last a
+# minute, and what is checked here is what exists on the platform), the fake also
+# reachable unfaulted under MOVED.
+SERVING: dict[str, Any] = {"unpaced": True, "front": moved}
+
+
 @asynccontextmanager
 async def served(
     platform: UpsertPlatform, fake: Any, faults: Faults
 ) -> AsyncIterator[tuple[PlatformAdapter, str]]:
-    """An adapter as the sync job builds it (per-request retries, no waits) on `fake`
-    behind `faults`, the fake also reachable unfaulted under MOVED; and the base URL."""
-    app = fake.app()
-    async with serve(moved(app, faults.wrap(app))) as base, outbound.client(timeout=1.0) as client:
-        http = PlatformHttp(client, LOOPBACK, retry=RetryPolicy.from_settings(SETTINGS))
-        # Not paced: at Amazon's documented 5 requests a second each case would last a
-        # minute, and what is checked here is what exists on the platform.
-        http.bucket = TokenBucket(rate=10_000.0, burst=10_000.0)
-        yield adapter_for(platform.config(base), http), base
+    """exactly_once.served for an upsert platform's `fake`: an adapter and the base URL."""
+    async with exactly_once.served(fake.app(), by_config(platform.config), faults,
+                                   **SERVING) as served_at:  # fmt: skip
+        yield served_at
 
 
 def assert_each_once(
@@ -83,25 +75,22 @@ def assert_each_once(
 
 
 async def check_exactly_once(platform: UpsertPlatform, fault: str) -> None:
-    fake, faults = platform.fake(), Faults(hang_seconds=HANG_SECONDS)
-    FAULTS[fault](faults, platform.write)
-    faults.rules[0].method = platform.method  # armed for POSTs; Amazon's writes are PUTs
-    products = outgoing()
-    async with served(platform, fake, faults) as (adapter, _base):
-        links = await push_all(adapter, products)
-    assert faults.rules[0].fired >= 1
-    lost = faults.rules[0].fired if faults.rules[0].kind != "before" else 0
+    fake, products = platform.fake(), outgoing()
+    # Armed for the platform's method: Amazon's writes are PUTs.
+    links, rule = await exactly_once.push_through_fault(
+        fake.app(), by_config(platform.config), fault, platform.write, products,
+        method=platform.method, **SERVING,
+    )  # fmt: skip
+    lost = rule.fired if rule.kind != "before" else 0
     assert_each_once(platform, fake, products, links, lost_answers=lost)
 
 
 async def check_expired_token_renewed(platform: UpsertPlatform) -> None:
-    fake, faults = platform.fake(), Faults()
-    expiry = faults.expire_tokens(platform.token_header, calls=platform.expire_after,
-                                  login=platform.login)  # fmt: skip
-    products = outgoing()
-    async with served(platform, fake, faults) as (adapter, _base):
-        links = await push_all(adapter, products)
-    assert expiry.refusals >= 1
+    fake, products = platform.fake(), outgoing()
+    links, _expiry = await exactly_once.push_with_expiring_tokens(
+        fake.app(), by_config(platform.config), products, header=platform.token_header,
+        calls=platform.expire_after, login=platform.login, **SERVING,
+    )  # fmt: skip
     # One renewal each time the token expired, however many requests it was refused
     # to at once; a 401 wrote nothing.
     assert 2 <= fake.token_requests <= 1 + len(products) // platform.expire_after
@@ -109,33 +98,22 @@ async def check_expired_token_renewed(platform: UpsertPlatform) -> None:
 
 
 async def check_same_origin_redirect_followed(platform: UpsertPlatform) -> None:
-    fake, faults = platform.fake(), Faults()
-    products = outgoing()
-    async with served(platform, fake, faults) as (adapter, base):
-        faults.redirect(platform.write, base + MOVED, status=307, method=platform.method)
-        links = await push_all(adapter, products)
-    assert faults.rules[0].fired >= len(products) / platform.rows_per_write
+    fake, products = platform.fake(), outgoing()
+    links, redirect = await exactly_once.push_redirected_on_host(
+        fake.app(), by_config(platform.config), platform.write, products,
+        method=platform.method, under=MOVED, once=False, **SERVING,
+    )  # fmt: skip
+    assert redirect.fired >= len(products) / platform.rows_per_write
     assert_each_once(platform, fake, products, links, lost_answers=0)
 
 
 async def check_redirect_elsewhere_refused(platform: UpsertPlatform) -> None:
-    seen, elsewhere = recorder()
-    fake, faults = platform.fake(), Faults()
-    remembered: dict[uuid.UUID, str] = {}
-
-    async def remember(ids: dict[uuid.UUID, str]) -> None:
-        remembered.update(ids)
-
-    async with serve(elsewhere, host="127.0.0.2") as other, served(platform, fake, faults) as (
-        adapter, _base,
-    ):  # fmt: skip
-        faults.redirect(platform.write, other, status=307, method=platform.method)
-        outcomes = await push_products_once(SETTINGS, adapter, outgoing(20), remember)
-    refused = "redirection vers un autre hôte refusée (127.0.0.2)"
-    assert [o.ok for o in outcomes] == [False] * 20
-    assert all(refused in (o.error or "") for o in outcomes), outcomes[0].error
-    assert seen == []  # neither the token header nor a product reached the other host
-    assert not platform.upserts(fake).writes and not remembered
+    fake = platform.fake()
+    await exactly_once.push_redirected_elsewhere(
+        fake.app(), by_config(platform.config), platform.write, outgoing(20),
+        method=platform.method, **SERVING,
+    )  # fmt: skip
+    assert not platform.upserts(fake).writes
 
 
 async def check_lost_update_sent_again_alone(platform: UpsertPlatform) -> None:
