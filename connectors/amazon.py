@@ -38,7 +38,8 @@ the changelog of May 2025 on the JSON_LISTINGS_FEED's size and rate).
   `pagination.nextToken`.
 - Stock: `PATCH` of `/attributes/fulfillment_availability` only; prices: `PATCH` of
   `/attributes/purchasable_offer` only; one call per SKU, bounded likewise (a price
-  or stock change is small and wanted at once: no feed).
+  or stock change is small and wanted at once: no feed), in chunks of 100 (the job's
+  `level_chunk_size`), not the feeds' 10,000.
 - Rate limits: a 429 is transient; the wait is Retry-After when given, else one token
   of the operation's rate (`x-amzn-RateLimit-Limit`, requests per second, as last
   answered; 5/s as documented until then).
@@ -67,6 +68,7 @@ import httpx
 
 from connectors.amazon_feeds import ListingsFeeds
 from connectors.base import (
+    CHUNK_SIZE,
     ConnectorConfig,
     ItemOutcome,
     OutgoingProduct,
@@ -100,6 +102,8 @@ class AmazonAdapter(PlatformAdapter):
     # JSON_LISTINGS_FEED: 25,000 messages a feed since May 2025, 10,000 before; the
     # lower figure keeps documents of a few MB and reports sooner.
     chunk_size = 10_000
+    # Stock and prices stay one PATCH per SKU.
+    level_chunk_size = CHUNK_SIZE
 
     def __init__(self, config: ConnectorConfig, http: PlatformHttp) -> None:
         super().__init__(config, http)

@@ -11,14 +11,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
+import httpx
 import pytest
+from sqlalchemy import select
 
 from connectors.amazon import AmazonAdapter
 from connectors.base import ConnectorConfig, OutgoingProduct, adapter_for
 from connectors.http import PlatformError, PlatformHttp, RetryPolicy, TokenBucket
+from models.products import Product
 from pim import outbound
+from pim.runtime import Runtime
+from tests.conftest import MakeKey
+from tests.connectors.conftest import create_connector, make_products, sync
 from tests.connectors.exactly_once import FAULTS, HANG_SECONDS, SETTINGS, outgoing, push_all
-from tests.connectors.fakes.amazon import CREDENTIALS, MARKETPLACE, SELLER
+from tests.connectors.fakes.amazon import CREDENTIALS, LISTINGS, MARKETPLACE, SELLER, SellerCentral
 from tests.connectors.fakes.amazon_feeds import FEEDS, FeedsCentral
 from tests.connectors.fakes.faults import Faults
 from tests.connectors.helpers import LOOPBACK, recorder
@@ -170,3 +176,30 @@ async def test_a_redirect_to_another_host_is_refused() -> None:
         with pytest.raises(PlatformError, match="redirection vers un autre hôte refusée"):
             await adapter.push_products(outgoing())
     assert not seen and not fake.feeds and not fake.listings.records
+
+
+async def test_stock_goes_in_chunks_of_100_not_in_the_feeds_10_000(
+    open_client: httpx.AsyncClient, open_runtime: Runtime, make_key: MakeKey
+) -> None:
+    """Stock stays one PATCH per SKU: a chunk of 10,000 would fail every level when one
+    is throttled past its retries; in chunks of 100 only that chunk fails."""
+    key, seller_central, faults = await make_key(), SellerCentral(), Faults()
+    ids = await make_products(open_runtime, key, 250)
+    async with serve(faults.wrap(seller_central.app())) as base:
+        connector = await create_connector(open_client, key, {
+            "name": "Amazon.fr", "platform": "amazon", "base_url": base,
+            "credentials": CREDENTIALS, "options": config(base).options})  # fmt: skip
+        async with open_runtime.db.transaction() as session:
+            skus = list(await session.scalars(select(Product.reference).where(Product.id.in_(ids))))
+        mp = {"marketplace_id": MARKETPLACE}
+        listed = {"item_name": [{"value": "Produit", **mp}], "brand": [{"value": "Pixee", **mp}],
+                  "condition_type": [{"value": "new_new", **mp}],
+                  "externally_assigned_product_identifier": [{"type": "ean", "value": "1", **mp}]}  # fmt: skip
+        for sku in skus:  # listed already: a PATCH needs the listing
+            seller_central.listings.upsert(
+                str(sku), {"productType": "PRODUCT", "attributes": listed}
+            )
+        # The first 5 PATCHes at once, each refused on every try (4 retries).
+        faults.throttle(LISTINGS, method="PATCH", times=25)
+        job = await sync(open_client, open_runtime, key, connector["id"], "push-stock")
+    assert (job["succeeded"], job["failed"]) == (150, 100)
