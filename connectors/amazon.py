@@ -66,7 +66,7 @@ from urllib.parse import quote
 
 import httpx
 
-from connectors.amazon_feeds import ListingsFeeds
+from connectors.amazon_feeds import FEEDS, ListingsFeeds
 from connectors.base import (
     CHUNK_SIZE,
     ConnectorConfig,
@@ -148,7 +148,8 @@ class AmazonAdapter(PlatformAdapter):
                 method, self.base + path, headers={"Accept": "application/json"}, auth=auth,
                 **kwargs,
             )  # fmt: skip
-        self._note_rate(response)
+        if not path.startswith(FEEDS):  # the feeds' own rates, far slower, are paced apart
+            self._note_rate(response)
         return response.json()
 
     def _note_rate(self, response: httpx.Response) -> None:

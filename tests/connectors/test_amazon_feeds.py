@@ -68,6 +68,13 @@ async def test_a_push_goes_in_one_feed_and_each_sku_gets_its_report() -> None:
     async with served(fake, Faults()) as adapter:
         assert adapter.chunk_size == 10_000
         outcomes = await adapter.push_products(products)
+        # createFeed's rate (0.0083/s) is not taken for the Listings Items operations'.
+        assert adapter.rate == 5.0
+        # One of the seller's 5 feed submissions per 5 minutes, paced by its own bucket.
+        submissions = adapter.feeds.submissions
+        assert isinstance(submissions, TokenBucket)
+        assert (submissions.rate, submissions.burst) == (5 / 300, 5)
+        assert 4 <= submissions.tokens < 4.5
     assert [o.external_id for o in outcomes if o.ok] == [p.sku for p in products if p.brand]
     assert [(o.ok, o.transient, o.error) for o in outcomes[7:8]] == [
         (False, False, "90220: 'brand' is required but not supplied.")

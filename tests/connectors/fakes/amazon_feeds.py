@@ -125,7 +125,7 @@ class FeedsCentral:
                 "createdTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "_document": body["inputFeedDocumentId"], "_polls": 0,
             }  # fmt: skip
-            return JSONResponse({"feedId": feed_id}, 202)
+            return JSONResponse({"feedId": feed_id}, 202, {"x-amzn-RateLimit-Limit": "0.0083"})
 
         def shown(feed: dict[str, Any]) -> dict[str, Any]:
             return {k: v for k, v in feed.items() if not k.startswith("_")}
