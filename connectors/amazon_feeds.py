@@ -44,7 +44,7 @@ SUBMISSIONS = Rate(per_second=5 / 300, burst=5)
 # sent: our clock against Amazon's.
 CLOCK_MARGIN = timedelta(seconds=30)
 PENDING = "flux Amazon toujours en cours de traitement : suivi de nouveau au prochain essai"
-NOT_OURS = "flux Amazon perdu introuvable : envoyé de nouveau au prochain essai"
+NOT_OURS = "flux Amazon non retrouvé après une réponse perdue : envoyé de nouveau au prochain essai"
 CANCELLED = "flux Amazon annulé avant traitement : envoyé de nouveau au prochain essai"
 FATAL = "flux Amazon rejeté en entier (FATAL)"
 
