@@ -128,6 +128,10 @@ class PlatformAdapter(ABC):
     # bulk file (Mirakl, Fnac, Amazon feeds); a connector's option `chunk_size` may
     # lower it (smaller files, sooner outcomes), never raise it past the platform's.
     chunk_size: int = CHUNK_SIZE
+    # Stock or price levels per push_stock/push_prices call: `chunk_size`, unless the
+    # platform takes products in bulk files but levels one call per item (Amazon):
+    # small chunks keep what a failure sends again, and the job's progress, small.
+    level_chunk_size: int | None = None
 
     def __init__(self, config: ConnectorConfig, http: PlatformHttp) -> None:
         self.config = config

@@ -181,7 +181,8 @@ async def _push_levels(runtime: Runtime, run: RunningJob, adapter: PlatformAdapt
     after: uuid.UUID | None = None
     while True:
         async with runtime.db.transaction() as session:
-            ids = await sync.product_page(session, run, after, adapter.chunk_size)
+            size = adapter.level_chunk_size or adapter.chunk_size
+            ids = await sync.product_page(session, run, after, size)
             if run.kind == "push-stock":
                 levels: list[Any] = await sync.stock_levels(session, run.connector, ids)
             else:
