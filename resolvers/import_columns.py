@@ -25,6 +25,7 @@ that row alone is mapped by the row reader's map_record from its cells, and goes
 through the per-row checks.
 """
 
+import abc
 import csv
 import functools
 import io
@@ -196,7 +197,7 @@ def _path_of(file: BinaryIO) -> str | None:
     return path if os.path.exists(path) else None
 
 
-class Columns:
+class Columns(abc.ABC):
     """A file read as columns: `texts()` yields its non-blank records a frame at a time,
     with their line numbers (`_line`) and their fields' stripped texts; `total` counts
     them. `odd` holds, by line, what the row reader makes of records that have no texts
@@ -206,8 +207,9 @@ class Columns:
         self.total = 0
         self.odd: dict[int, dict[str, Any]] = {}
 
+    @abc.abstractmethod
     def texts(self) -> Iterator[pl.DataFrame]:
-        raise NotImplementedError
+        """The records, a frame of texts at a time (CSV and XLSX read them differently)."""
 
     def row_data(self, line: int, fields: list[str], texts: tuple[Any, ...]) -> dict[str, Any]:
         """What the row reader makes of a record that fails a vector check."""
