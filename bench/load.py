@@ -63,7 +63,13 @@ async def _python_load(url: str, *, connections: int, seconds: float, method: st
         nonlocal errors
         while time.perf_counter() < deadline:
             started = time.perf_counter()
-            response = await http.request(method, url, content=body, headers=headers)
+            try:
+                response = await http.request(method, url, content=body, headers=headers)
+            except httpx.TransportError:
+                # A keep-alive connection the server closed as the request left: wrk
+                # counts it as a socket error and goes on, so does this.
+                errors += 1
+                continue
             latencies.append((time.perf_counter() - started) * 1000)
             errors += response.status_code >= 400
 
