@@ -22,7 +22,7 @@ from resolvers import keys
 from resolvers.ean import FORMAT_MESSAGE, is_well_formed
 from resolvers.errors import FieldError, ValidationFailed
 from resolvers.permissions import Operation, require
-from resolvers.validation import parse
+from resolvers.validation import parse, parse_all
 
 PRODUCTS: Table = Product.__table__  # type: ignore[assignment]
 MAX_ITEMS = 5000
@@ -128,16 +128,12 @@ def validate_items(
     results: list[EanItemResult] = []
     valid: list[Valid[M]] = []
     seen: set[Hashable] = set()
+    parsed = parse_all(model, items)
     for index, raw in enumerate(items):
-        hint = raw.get("ean") if isinstance(raw, dict) else None
-        result = EanItemResult(index=index, ean=str(hint) if hint is not None else None)
+        result = EanItemResult(index=index, ean=None)
         results.append(result)
-        if not isinstance(raw, dict):
-            _fail(result, FieldError("", "objet JSON attendu", "type_error"))
-            continue
-        item, errors = parse(model, raw)
+        item = parsed[index] if parsed is not None else _parse_item(model, raw, result)
         if item is None:
-            result.status, result.errors = "error", errors
             continue
         result.ean = item.ean  # type: ignore[attr-defined]
         problem = check(item)
@@ -156,6 +152,20 @@ def validate_items(
         seen.add(identity)
         valid.append(Valid(result=result, item=item))
     return results, valid
+
+
+def _parse_item(model: type[M], raw: Any, result: EanItemResult) -> M | None:
+    """The item's model, or None with its errors in `result` (a batch holding a refused
+    item comes this way, item by item)."""
+    hint = raw.get("ean") if isinstance(raw, dict) else None
+    result.ean = str(hint) if hint is not None else None
+    if not isinstance(raw, dict):
+        _fail(result, FieldError("", "objet JSON attendu", "type_error"))
+        return None
+    item, errors = parse(model, raw)
+    if item is None:
+        result.status, result.errors = "error", errors
+    return item
 
 
 def _fail(result: EanItemResult, error: FieldError) -> None:
