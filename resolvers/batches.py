@@ -10,14 +10,13 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import RowMapping, Table, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Product
 from pim.auth import Caller
 from pim.clock import MICROSECOND
 from pim.db import fetch, on_postgres
-from pim.sql import among, unique
+from pim.sql import among, unique, unnested
 from resolvers import keys
 from resolvers.ean import FORMAT_MESSAGE, is_well_formed
 from resolvers.errors import FieldError, ValidationFailed
@@ -221,13 +220,7 @@ async def update_products(
         return
     names = [name for name in rows[0] if name != "id"]
     if on_postgres(session):
-        arrays = [
-            bindparam(
-                None, [row[name] for row in rows], type_=postgresql.ARRAY(PRODUCTS.c[name].type)
-            )
-            for name in ("id", *names)
-        ]
-        given = func.unnest(*arrays).table_valued("id", *names).render_derived("given")
+        given = unnested(PRODUCTS, rows, "given")
         await session.execute(
             update(PRODUCTS)
             .where(PRODUCTS.c.account_id == account_id, PRODUCTS.c.id == given.c.id)
