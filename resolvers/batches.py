@@ -9,7 +9,16 @@ from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import RowMapping, Table, bindparam, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    RowMapping,
+    Table,
+    bindparam,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Product
@@ -82,7 +91,7 @@ class Valid(Generic[M]):
 @dataclass(slots=True)
 class Prepared(Generic[M]):
     """A validated batch: every item's result, the items whose product exists, and
-    those products' current values (of the columns prepare was asked for)."""
+    those products' current values (of the columns prepare was asked for), by id."""
 
     results: list[EanItemResult]
     found: list[Valid[M]]
@@ -98,14 +107,18 @@ async def prepare(
     max_items: int,
     key: Callable[[M], Hashable],
     check: Callable[[M], FieldError | None] = lambda _item: None,
-    columns: Sequence[str] = (),
+    columns: Sequence[ColumnElement[Any]] = (),
+    source: FromClause = PRODUCTS,
 ) -> Prepared[M]:
-    """Permission, size limit, per-item validation and one lookup of the products."""
+    """Permission, size limit, per-item validation and one lookup of the products.
+
+    `columns` are read with them, from `source`: the products table or an outer join
+    of it with the rows the batch writes (one statement instead of two)."""
     require(caller, Operation.PRODUCTS_UPDATE)
     check_size(items, max_items)
     await keys.hold_account(session, caller)
     results, valid = validate_items(model, items, key=key, check=check)
-    found, current = await load_products(session, caller.account_id, valid, *columns)
+    found, current = await load_products(session, caller.account_id, valid, columns, source)
     return Prepared(results=results, found=found, current=current)
 
 
@@ -173,7 +186,11 @@ def _fail(result: EanItemResult, error: FieldError) -> None:
 
 
 async def load_products(
-    session: AsyncSession, account_id: uuid.UUID, valid: list[Valid[Any]], *columns: str
+    session: AsyncSession,
+    account_id: uuid.UUID,
+    valid: list[Valid[Any]],
+    columns: Sequence[ColumnElement[Any]] = (),
+    source: FromClause = PRODUCTS,
 ) -> tuple[list[Valid[Any]], dict[uuid.UUID, RowMapping]]:
     """The live products the items name, in one query; items naming none become not_found."""
     if not valid:
@@ -181,7 +198,9 @@ async def load_products(
     eans = unique(v.result.ean for v in valid)
     rows = await fetch(
         session,
-        select(PRODUCTS.c.id, PRODUCTS.c.ean, *(PRODUCTS.c[c] for c in columns)).where(
+        select(PRODUCTS.c.id, PRODUCTS.c.ean, *columns)
+        .select_from(source)
+        .where(
             PRODUCTS.c.account_id == account_id,
             PRODUCTS.c.deleted_at.is_(None),
             among(session, PRODUCTS.c.ean, eans),
