@@ -9,20 +9,28 @@ from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import RowMapping, Table, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    RowMapping,
+    Table,
+    bindparam,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Product
 from pim.auth import Caller
 from pim.clock import MICROSECOND
 from pim.db import fetch, on_postgres
-from pim.sql import among, unique
+from pim.sql import among, unique, unnested
 from resolvers import keys
 from resolvers.ean import FORMAT_MESSAGE, is_well_formed
 from resolvers.errors import FieldError, ValidationFailed
 from resolvers.permissions import Operation, require
-from resolvers.validation import parse
+from resolvers.validation import parse, parse_all
 
 PRODUCTS: Table = Product.__table__  # type: ignore[assignment]
 MAX_ITEMS = 5000
@@ -83,7 +91,7 @@ class Valid(Generic[M]):
 @dataclass(slots=True)
 class Prepared(Generic[M]):
     """A validated batch: every item's result, the items whose product exists, and
-    those products' current values (of the columns prepare was asked for)."""
+    those products' current values (of the columns prepare was asked for), by id."""
 
     results: list[EanItemResult]
     found: list[Valid[M]]
@@ -99,14 +107,18 @@ async def prepare(
     max_items: int,
     key: Callable[[M], Hashable],
     check: Callable[[M], FieldError | None] = lambda _item: None,
-    columns: Sequence[str] = (),
+    columns: Sequence[ColumnElement[Any]] = (),
+    source: FromClause = PRODUCTS,
 ) -> Prepared[M]:
-    """Permission, size limit, per-item validation and one lookup of the products."""
+    """Permission, size limit, per-item validation and one lookup of the products.
+
+    `columns` are read with them, from `source`: the products table or an outer join
+    of it with the rows the batch writes (one statement instead of two)."""
     require(caller, Operation.PRODUCTS_UPDATE)
     check_size(items, max_items)
     await keys.hold_account(session, caller)
     results, valid = validate_items(model, items, key=key, check=check)
-    found, current = await load_products(session, caller.account_id, valid, *columns)
+    found, current = await load_products(session, caller.account_id, valid, columns, source)
     return Prepared(results=results, found=found, current=current)
 
 
@@ -128,16 +140,12 @@ def validate_items(
     results: list[EanItemResult] = []
     valid: list[Valid[M]] = []
     seen: set[Hashable] = set()
+    parsed = parse_all(model, items)
     for index, raw in enumerate(items):
-        hint = raw.get("ean") if isinstance(raw, dict) else None
-        result = EanItemResult(index=index, ean=str(hint) if hint is not None else None)
+        result = EanItemResult(index=index, ean=None)
         results.append(result)
-        if not isinstance(raw, dict):
-            _fail(result, FieldError("", "objet JSON attendu", "type_error"))
-            continue
-        item, errors = parse(model, raw)
+        item = parsed[index] if parsed is not None else _parse_item(model, raw, result)
         if item is None:
-            result.status, result.errors = "error", errors
             continue
         result.ean = item.ean  # type: ignore[attr-defined]
         problem = check(item)
@@ -158,13 +166,31 @@ def validate_items(
     return results, valid
 
 
+def _parse_item(model: type[M], raw: Any, result: EanItemResult) -> M | None:
+    """The item's model, or None with its errors in `result` (a batch holding a refused
+    item comes this way, item by item)."""
+    hint = raw.get("ean") if isinstance(raw, dict) else None
+    result.ean = str(hint) if hint is not None else None
+    if not isinstance(raw, dict):
+        _fail(result, FieldError("", "objet JSON attendu", "type_error"))
+        return None
+    item, errors = parse(model, raw)
+    if item is None:
+        result.status, result.errors = "error", errors
+    return item
+
+
 def _fail(result: EanItemResult, error: FieldError) -> None:
     result.status = "error"
     result.errors.append(error)
 
 
 async def load_products(
-    session: AsyncSession, account_id: uuid.UUID, valid: list[Valid[Any]], *columns: str
+    session: AsyncSession,
+    account_id: uuid.UUID,
+    valid: list[Valid[Any]],
+    columns: Sequence[ColumnElement[Any]] = (),
+    source: FromClause = PRODUCTS,
 ) -> tuple[list[Valid[Any]], dict[uuid.UUID, RowMapping]]:
     """The live products the items name, in one query; items naming none become not_found."""
     if not valid:
@@ -172,7 +198,9 @@ async def load_products(
     eans = unique(v.result.ean for v in valid)
     rows = await fetch(
         session,
-        select(PRODUCTS.c.id, PRODUCTS.c.ean, *(PRODUCTS.c[c] for c in columns)).where(
+        select(PRODUCTS.c.id, PRODUCTS.c.ean, *columns)
+        .select_from(source)
+        .where(
             PRODUCTS.c.account_id == account_id,
             PRODUCTS.c.deleted_at.is_(None),
             among(session, PRODUCTS.c.ean, eans),
@@ -211,13 +239,7 @@ async def update_products(
         return
     names = [name for name in rows[0] if name != "id"]
     if on_postgres(session):
-        arrays = [
-            bindparam(
-                None, [row[name] for row in rows], type_=postgresql.ARRAY(PRODUCTS.c[name].type)
-            )
-            for name in ("id", *names)
-        ]
-        given = func.unnest(*arrays).table_valued("id", *names).render_derived("given")
+        given = unnested(PRODUCTS, rows, "given")
         await session.execute(
             update(PRODUCTS)
             .where(PRODUCTS.c.account_id == account_id, PRODUCTS.c.id == given.c.id)

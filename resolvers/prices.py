@@ -48,7 +48,7 @@ async def update_prices(
         max_items=max_items,
         key=lambda i: i.ean,
         check=_needs_a_price,
-        columns=PRICE_COLUMNS,
+        columns=[batches.PRODUCTS.c[c] for c in PRICE_COLUMNS],
     )
     results, found, current = batch.results, batch.found, batch.current
     for entry in found:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import Join, Table, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import ProductStock, SupplierProduct
@@ -22,6 +22,15 @@ from resolvers.product_fields import EanText
 from resolvers.product_writes import upsert_generic_stock, upsert_supplier_stock
 
 MAX_ITEMS = batches.MAX_ITEMS
+GENERIC: Table = ProductStock.__table__  # type: ignore[assignment]
+# Each product with its generic stock record, if any (unique on account and product).
+WITH_GENERIC: Join = batches.PRODUCTS.outerjoin(
+    GENERIC,
+    and_(
+        GENERIC.c.account_id == batches.PRODUCTS.c.account_id,
+        GENERIC.c.product_id == batches.PRODUCTS.c.id,
+    ),
+)
 
 
 class StockItem(BaseModel):
@@ -47,6 +56,9 @@ async def update_stock(
         items,
         max_items=max_items,
         key=lambda i: (i.ean, i.supplier_code or ""),
+        # The generic stock records come with the products.
+        columns=[GENERIC.c.id.label("stock_id"), GENERIC.c.quantity],
+        source=WITH_GENERIC,
     )
     results, found = batch.results, batch.found
     if not found:
@@ -55,9 +67,13 @@ async def update_stock(
     codes = unique(v.item.supplier_code for v in found if v.item.supplier_code)
     # An unknown code becomes a supplier named after it, as in product writes.
     suppliers = await catalog.supplier_ids_for(session, account_id, codes)
-    product_ids = unique(v.product_id for v in found)
-    generic, by_supplier = await _current(
-        session, account_id, product_ids, list(suppliers.values())
+    generic = {
+        pid: (row["stock_id"], row["quantity"])
+        for pid, row in batch.current.items()
+        if row["stock_id"] is not None
+    }
+    by_supplier = await _supplier_records(
+        session, account_id, unique(v.product_id for v in found), list(suppliers.values())
     )
 
     # By item index: the stock record the item writes, if it exists (id, quantity).
@@ -105,38 +121,26 @@ async def update_stock(
     return EanBatchResult(results)
 
 
-async def _current(
+async def _supplier_records(
     session: AsyncSession,
     account_id: uuid.UUID,
     product_ids: list[uuid.UUID],
     supplier_ids: list[uuid.UUID],
-) -> tuple[
-    dict[uuid.UUID, tuple[uuid.UUID, int]],
-    dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, int]],
-]:
-    """The batch's products' generic and supplier-level stock records: (id, quantity)."""
-    generic_rows = await fetch(
+) -> dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, int]]:
+    """The batch's products' supplier-level stock records: (id, stock)."""
+    if not supplier_ids:
+        return {}
+    rows = await fetch(
         session,
-        select(ProductStock.product_id, ProductStock.id, ProductStock.quantity).where(
-            ProductStock.account_id == account_id,
-            among(session, ProductStock.product_id, product_ids),
+        select(
+            SupplierProduct.product_id,
+            SupplierProduct.supplier_id,
+            SupplierProduct.id,
+            SupplierProduct.stock,
+        ).where(
+            SupplierProduct.account_id == account_id,
+            among(session, SupplierProduct.product_id, product_ids),
+            SupplierProduct.supplier_id.in_(supplier_ids),
         ),
     )
-    generic = {pid: (record_id, quantity) for pid, record_id, quantity in generic_rows}
-    by_supplier: dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, int]] = {}
-    if supplier_ids:
-        rows = await fetch(
-            session,
-            select(
-                SupplierProduct.product_id,
-                SupplierProduct.supplier_id,
-                SupplierProduct.id,
-                SupplierProduct.stock,
-            ).where(
-                SupplierProduct.account_id == account_id,
-                among(session, SupplierProduct.product_id, product_ids),
-                SupplierProduct.supplier_id.in_(supplier_ids),
-            ),
-        )
-        by_supplier = {(pid, sid): (record_id, stock) for pid, sid, record_id, stock in rows}
-    return generic, by_supplier
+    return {(pid, sid): (record_id, stock) for pid, sid, record_id, stock in rows}

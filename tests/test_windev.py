@@ -544,7 +544,7 @@ async def test_5000_stock_updates_are_a_handful_of_statements(
         for n in range(5000)
     ]
     # The first batch naming KIMEX creates it (two statements more); then 200 items
-    # already take the COPY path big batches take (see pim.sql.bulk_upsert).
+    # already take the set-based path big batches take (see pim.sql.bulk_upsert).
     await client.post(f"{BASE}/stock/update", json=items[:200], headers=key.headers)
     with count_queries(runtime) as small:
         response = await client.post(
