@@ -71,7 +71,7 @@ async def _run_import(ctx: dict[str, Any], job_id: str) -> str:
                     continue
                 before = in_flight[-1] if in_flight else None
                 in_flight.append(asyncio.create_task(run.write(checkpoint, item, before)))
-                checkpoint += len(item.rows)
+                checkpoint += item.size
                 if len(in_flight) == depth and not await run.written(await in_flight.popleft()):
                     break
             while in_flight and run.going:
