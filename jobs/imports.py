@@ -71,7 +71,7 @@ async def _run_import(ctx: dict[str, Any], job_id: str) -> str:
                     continue
                 before = in_flight[-1] if in_flight else None
                 in_flight.append(asyncio.create_task(run.write(checkpoint, item, before)))
-                checkpoint += len(item.rows)
+                checkpoint += item.size
                 if len(in_flight) == depth and not await run.written(await in_flight.popleft()):
                     break
             while in_flight and run.going:
@@ -195,7 +195,9 @@ async def _file_work(
         try:
             async with runtime.db.read() as session:
                 size = await import_storage.load_into(session, plan.job_id, spool)
-            make = functools.partial(_read, plan, path, runtime.settings.import_chunk_size)
+            settings = runtime.settings
+            sizes = _Sizes(settings.import_chunk_size, settings.import_merge_chunk_size)
+            make = functools.partial(_read, plan, path, sizes)
             if size >= runtime.settings.import_reader_process_bytes:
                 async with produced_elsewhere(make) as items:
                     yield items
@@ -210,8 +212,16 @@ async def _aiter(items: Iterator[T]) -> AsyncIterator[T]:
         yield item
 
 
+@dataclass(frozen=True, slots=True)
+class _Sizes:
+    """Rows per chunk: read row by row, and read as columns to be merged."""
+
+    rows: int
+    merged: int
+
+
 def _read(
-    plan: import_runs.RunPlan, path: Path, size: int
+    plan: import_runs.RunPlan, path: Path, sizes: _Sizes
 ) -> Iterator[_Analysed | import_runs.Chunk]:
     with path.open("rb") as file:
         # Open, the file needs no name: gone with the last process reading it, even one
@@ -227,11 +237,13 @@ def _read(
             yield _Analysed(total)
         keys = import_runs.FileKeys()
         if columns is not None:
+            # A dry run's chunks go to the row writer, whose memory grows with them.
+            size = sizes.rows if plan.dry_run else sizes.merged
             yield from read_chunks(columns, plan, size, keys)
             return
         rows = records.rows(eans_only=plan.checkpoint)
         keys.add(islice(rows, plan.checkpoint))  # rows committed before a restart
-        for chunk in _batched(rows, size):
+        for chunk in _batched(rows, sizes.rows):
             yield import_runs.prepare_chunk(plan, chunk, keys)
 
 

@@ -1,9 +1,11 @@
 """Dialect-aware statement builders shared by the set-based writers."""
 
+import contextlib
 import functools
+import io
 import operator
 import secrets
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -166,6 +168,24 @@ async def copy_records(
 ) -> None:
     """COPY `records` (tuples of `columns`' values) into `target`, shaped like `table`,
     within the session's transaction (PostgreSQL)."""
+    raw = await _copying(session)
+    records = _encodable(table, records, columns)
+    async with _copy_errors(target):
+        await raw.copy_records_to_table(target, records=records, columns=columns)
+
+
+async def copy_csv(session: AsyncSession, target: str, data: bytes, columns: list[str]) -> None:
+    """COPY CSV text (one line per row of `columns`' values, an unquoted empty value for
+    NULL) into `target` within the session's transaction (PostgreSQL): what a columnar
+    engine writes at once, with no Python object per value."""
+    raw = await _copying(session)
+    async with _copy_errors(target):
+        # A file object: asyncpg would take plain bytes for a path.
+        await raw.copy_to_table(target, source=io.BytesIO(data), columns=columns, format="csv")
+
+
+async def _copying(session: AsyncSession) -> Any:
+    """The session's driver connection, in the session's transaction."""
     connection = await session.connection()
     raw = (await connection.get_raw_connection()).driver_connection
     assert raw is not None
@@ -173,9 +193,13 @@ async def copy_records(
         # The driver opens its transaction with the first statement; a COPY before any
         # would commit on its own, whatever became of the session's transaction.
         await session.execute(text("SELECT 1"))
-    records = _encodable(table, records, columns)
+    return raw
+
+
+@contextlib.asynccontextmanager
+async def _copy_errors(target: str) -> AsyncIterator[None]:
     try:
-        await raw.copy_records_to_table(target, records=records, columns=columns)
+        yield
     except asyncpg.IntegrityConstraintViolationError as error:
         # Reported as the session's own statements report it: writers that decide again
         # after a lost race catch this one.

@@ -26,6 +26,7 @@ through the per-row checks.
 """
 
 import abc
+import bisect
 import csv
 import functools
 import io
@@ -55,7 +56,8 @@ from resolvers.import_files import (
     is_blank,
     map_record,
 )
-from resolvers.import_runs import Chunk, FileKeys, RunPlan
+from resolvers.import_merge import Items
+from resolvers.import_runs import FileKeys, RunPlan, ean_of
 from resolvers.product_fields import STATUSES, PriceValue, ProductFields
 from resolvers.product_writes import Checked, CheckedItem, WriteItem, WriteOptions, check_item
 
@@ -472,7 +474,9 @@ def _cell_text(field: str, text: pl.Expr, kind: pl.Expr) -> tuple[pl.Expr, pl.Ex
     return pl.coalesce(values), ~readable.fill_null(False)
 
 
-def read_chunks(columns: Columns, plan: RunPlan, size: int, keys: FileKeys) -> Iterator[Chunk]:
+def read_chunks(
+    columns: Columns, plan: RunPlan, size: int, keys: FileKeys
+) -> Iterator["ColumnChunk"]:
     """The file's chunks of `size` records for an import run, after the `plan.checkpoint`
     records already committed (whose EANs alone are remembered, for repeats)."""
     skip = plan.checkpoint
@@ -531,44 +535,139 @@ def _checked(texts: pl.DataFrame, options: WriteOptions, columns: Columns) -> pl
     )
 
 
-def _chunk(frame: pl.DataFrame, plan: RunPlan, keys: FileKeys, columns: Columns) -> Chunk:
+def _chunk(frame: pl.DataFrame, plan: RunPlan, keys: FileKeys, columns: Columns) -> "ColumnChunk":
     """What import_runs.prepare_chunk makes of a chunk, from its checked columns: rows
-    that pass every vector check are checked items at once, the others go through the
-    per-row checks."""
-    options = plan.options
+    that pass every vector check stay columns, the others become rows and go through
+    the per-row checks."""
     fields = [
         c for c in frame.columns if c != "_line" and c != "_clean" and not c.startswith(_TYPED)
     ]
-    passed = frame["_clean"].to_list()
-    values = frame.select(_TYPED + f for f in fields).rows()
-    lines = frame["_line"].to_list()
-    data: list[dict[str, Any]] = []
-    for i, (good, typed_row) in enumerate(zip(passed, values, strict=True)):
-        if good:
-            data.append({f: v for f, v in zip(fields, typed_row, strict=True) if v is not None})
-        else:
-            data.append(columns.row_data(lines[i], fields, frame.select(fields).row(i)))
-    rows = [Row(number, fields_of) for number, fields_of in zip(lines, data, strict=True)]
-    repeated = frozenset(keys.repeated(rows))
-    default_supplier = options.default_supplier_code
-    written: list[Row] = []
-    checked: list[Checked] = []
-    for i, row in enumerate(rows):
-        if i in repeated:
-            continue
-        index = len(written)
-        written.append(row)
-        if passed[i]:
+    failed = frame.select(pl.arg_where(~pl.col("_clean"))).to_series().to_list()
+    others = {
+        i: Row(texts[0], columns.row_data(texts[0], fields, tuple(texts[1:])))
+        for i, texts in zip(failed, frame.select("_line", *fields)[failed].rows(), strict=True)
+    }
+    eans: list[str | None] = frame["ean"].to_list() if "ean" in fields else [None] * frame.height
+    for i, row in others.items():
+        eans[i] = ean_of(row)
+    repeated = frozenset(keys.repeated(eans))
+    before = sorted(repeated)
+    checks = {
+        i: check_item(
+            i - bisect.bisect(before, i), WriteItem(dict(row.data)), plan.options,
+            strict_ean=plan.caller.strict_ean,
+        )
+        for i, row in others.items()
+        if i not in repeated
+    }  # fmt: skip
+    typed = frame.select("_line", "_clean", *(pl.col(_TYPED + f).alias(f) for f in fields))
+    return ColumnChunk(typed, others, checks, repeated, plan.options.default_supplier_code)
+
+
+class ColumnChunk:
+    """A chunk kept as columns from the file to the staging table's COPY (issue 19,
+    figure 1b): the rows that pass every vector check stay in `frame` (their line,
+    `_clean`, each field's typed value), handed to the writer process as Arrow; only the
+    others are Python objects (`others`, and their per-row `checks` unless repeated).
+    The row forms that the row writer and the halving of a chunk read (rows, written,
+    checked) are made when asked for."""
+
+    def __init__(
+        self,
+        frame: pl.DataFrame,
+        others: dict[int, Row],
+        checks: dict[int, Checked],
+        repeated: frozenset[int],
+        default_supplier: str | None,
+    ) -> None:
+        self.frame = frame
+        self.others = others
+        self.checks = checks
+        self.repeated = repeated
+        self.default_supplier = default_supplier
+
+    @property
+    def size(self) -> int:
+        return self.frame.height
+
+    @property
+    def fields(self) -> list[str]:
+        return [c for c in self.frame.columns if c != "_line" and c != "_clean"]
+
+    def row(self, i: int) -> Row:
+        if (other := self.others.get(i)) is not None:
+            return other
+        return self._row(self.frame.row(i))
+
+    def _row(self, values: tuple[Any, ...]) -> Row:
+        line, _clean, *typed = values
+        return Row(line, {f: v for f, v in zip(self.fields, typed, strict=True) if v is not None})
+
+    @functools.cached_property
+    def rows(self) -> list[Row]:
+        return [self.others.get(i) or self._row(v) for i, v in enumerate(self.frame.rows())]
+
+    @property
+    def written(self) -> list[Row]:
+        return [row for i, row in enumerate(self.rows) if i not in self.repeated]
+
+    def written_row(self, index: int) -> Row:
+        i = index
+        for repeated in sorted(self.repeated):
+            if repeated > i:
+                break
+            i += 1
+        return self.row(i)
+
+    @functools.cached_property
+    def checked(self) -> list[Checked]:
+        checked: list[Checked] = []
+        for i, row in enumerate(self.rows):
+            if i in self.repeated:
+                continue
+            if (check := self.checks.get(i)) is not None:
+                checked.append(check)
+                continue
             given = row.data
-            if default_supplier and "supplier_code" not in given:
-                given = {**given, "supplier_code": default_supplier}
+            if self.default_supplier and "supplier_code" not in given:
+                given = {**given, "supplier_code": self.default_supplier}
             checked.append(
-                CheckedItem(index, given["ean"], given.get("reference"), given, None, ())
+                CheckedItem(len(checked), given["ean"], given.get("reference"), given, None, ())
             )
-        else:
-            item = WriteItem(dict(row.data))
-            checked.append(check_item(index, item, options, strict_ean=plan.caller.strict_ean))
-    return Chunk(rows, repeated, written, checked)
+        return checked
+
+    def _clean(self) -> pl.DataFrame:
+        """The written rows that passed every vector check: `_index` and their fields."""
+        index = pl.int_range(pl.len(), dtype=pl.Int64)
+        kept = pl.col("_clean")
+        if self.repeated:
+            repeated = index.is_in(list(self.repeated))
+            index, kept = index - repeated.cast(pl.Int64).cum_sum(), kept & ~repeated
+        clean = self.frame.select(index.alias("_index"), *self.fields, _kept=kept)
+        clean = clean.filter("_kept").drop("_kept")
+        if self.default_supplier:
+            supplier = pl.lit(self.default_supplier)
+            if "supplier_code" in clean.columns:
+                supplier = pl.col("supplier_code").fill_null(supplier)
+            clean = clean.with_columns(supplier.alias("supplier_code"))
+        return clean
+
+    def _checked_others(self) -> list[Checked]:
+        return [self.checks[i] for i in sorted(self.checks)]
+
+    def given(self, field: str) -> set[str]:
+        clean = self._clean()
+        texts: set[str] = set()
+        if field in clean.columns:
+            texts.update(clean[field].drop_nulls().unique().to_list())
+        for item in self._checked_others():
+            if isinstance(item, CheckedItem) and (text := item.given.get(field)):
+                texts.add(text)
+        return texts
+
+    def merge_items(self) -> Items | None:
+        others = Items.of(self._checked_others())
+        return None if others is None else others.joined(self._clean())
 
 
 def _mapped(fields: list[str], texts: tuple[Any, ...]) -> dict[str, Any]:

@@ -6,24 +6,29 @@ Python and sends back every row it writes. Here a chunk is loaded into a staging
 products (`IS DISTINCT FROM` on the columns the file gives): it returns only the rows
 that create or change something, with the columns that changed. Unchanged rows cost
 their share of the COPY and of that statement, and nothing else: no write, no event, no
-change stamp. Python then keeps what the row writer's bookkeeping needs (ids, the
-times of the writes, the outbox events, exactly as the row writer makes them), and
-set-based statements write the products and their stock from the staging table.
+change stamp. The chunk reaches the COPY as columns (`Items`): a file read as columns
+is COPYed from the CSV text polars writes, and Python objects are made only for the
+rows the compare returns. Python then keeps what the row writer's bookkeeping needs
+(ids, the times of the writes, the outbox events, exactly as the row writer makes
+them), and set-based statements write the products and their stock from the staging
+table.
 
 What is rare or needs more than a column compare goes to the row writer, a whole chunk
 at a time, before anything is written: dry runs, `is_active` and `category_id` columns,
-an EAN repeated within a chunk, and, found by the compare, a product created again
-after its deletion or a new product without a name (whose error the row writer words).
-Supplier stock (a supplier code with the stock) is merged: written whenever given, as
+a JSON field, an EAN repeated within a chunk, and, found by the compare, a product
+created again after its deletion or a new product without a name (whose error the row
+writer words). Supplier stock (a supplier code with the stock) is merged: written whenever given, as
 the row writer writes it.
 """
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
+import polars as pl
 from sqlalchemy import (
     Column,
     ColumnElement,
@@ -48,9 +53,10 @@ from pim.auth import Caller
 from pim.clock import MICROSECOND, write_timestamp
 from pim.db import fetch, on_postgres
 from pim.ids import uuid7
-from pim.sql import copy_records, upsert
+from pim.sql import copy_csv, copy_records, upsert
 from resolvers import catalog, changes, counts, events, keys
 from resolvers.change_sets import ProductChange
+from resolvers.errors import FieldError
 from resolvers.permissions import Operation, allows, require
 from resolvers.product_fields import NON_COLUMN_INPUTS, ProductFields
 from resolvers.product_writes import (
@@ -107,6 +113,102 @@ DECIDED = Table(
 )
 
 
+_DTYPES = {str: pl.String(), int: pl.Int64(), float: pl.Float64(), bool: pl.Boolean(),
+           dt.date: pl.Date()}  # fmt: skip
+
+
+def _dtype(field: str) -> pl.DataType | None:
+    """The polars type of a merged field's values, from the column it fills; None for a
+    JSON document, whose chunk goes to the row writer."""
+    if field == "brand_name":
+        return pl.String()
+    try:
+        return _DTYPES.get(STAGE.c[field].type.python_type)
+    except NotImplementedError:
+        return None
+
+
+DTYPES = {name: dtype for name in MERGED_FIELDS if (dtype := _dtype(name)) is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class Items:
+    """A chunk's items as the merge reads them, a column per field (issue 19, figure 1b:
+    a chunk read as columns stays columns down to the staging table's COPY).
+
+    `frame` holds the items that passed their checks, in chunk order: `_index` (the
+    item's index among the chunk's written rows, which results are told by),
+    `_checksum_valid`, and each field some item gives (null where an item does not).
+    `warnings` holds, by index, the EAN and the warnings of the items that have some;
+    `rejected` the items refused by their own checks.
+    """
+
+    frame: pl.DataFrame
+    warnings: dict[int, tuple[str | None, tuple[FieldError, ...]]]
+    rejected: list[ItemResult]
+
+    @classmethod
+    def of(cls, checked: Sequence[Checked]) -> "Items | None":
+        """The items of a chunk checked row by row; None when it goes to the row writer."""
+        items = [item for item in checked if isinstance(item, CheckedItem)]
+        if any(item.ean is None or item.target_id is not None for item in items):
+            return None  # a row without an EAN, or a pinned product
+        fields = sorted(set().union(*(item.given for item in items)))
+        if not set(fields) <= DTYPES.keys():
+            return None
+        frame = pl.DataFrame(
+            [
+                pl.Series("_index", [item.index for item in items], pl.Int64),
+                pl.Series("_checksum_valid", [_checksum_valid(item) for item in items], pl.Boolean),
+                *(pl.Series(f, [item.given.get(f) for item in items], DTYPES[f]) for f in fields),
+            ]
+        )
+        warned = {item.index: (item.ean, item.warnings) for item in items if item.warnings}
+        return cls(frame, warned, [item for item in checked if isinstance(item, ItemResult)])
+
+    def joined(self, clean: pl.DataFrame) -> "Items | None":
+        """These items and the rows of `clean`, which passed every check as columns
+        (`_index` and the fields' typed values); None when the chunk goes to the row
+        writer."""
+        given = [c for c in clean.columns if c != "_index" and clean[c].null_count() < clean.height]
+        if not set(given) <= DTYPES.keys():
+            return None
+        clean = clean.select("_index", *(pl.col(f).cast(DTYPES[f]) for f in given))
+        clean = clean.with_columns(pl.lit(True).alias("_checksum_valid"))
+        frame = pl.concat([clean, self.frame], how="diagonal").sort("_index")
+        return Items(frame, self.warnings, self.rejected)
+
+    @property
+    def fields(self) -> list[str]:
+        return [c for c in self.frame.columns if not c.startswith("_")]
+
+    def distinct(self, field: str) -> set[str]:
+        """The texts the items give for `field`."""
+        if field not in self.frame.columns:
+            return set()
+        return {text for text in self.frame[field].drop_nulls().unique().to_list() if text}
+
+    def described(self, positions: list[int]) -> list[tuple[int, str, dict[str, Any]]]:
+        """The index, EAN and given fields of the items at `positions` (the few that
+        create or change something: Python objects for them alone)."""
+        fields = self.fields
+        picked = self.frame.select("_index", *fields)[positions].rows()
+        described = []
+        for index, *values in picked:
+            given = {f: v for f, v in zip(fields, values, strict=True) if v is not None}
+            described.append((index, given["ean"], given))
+        return described
+
+
+class Mergeable(Protocol):
+    """A chunk to write: its checked items, as rows and as the merge reads them."""
+
+    @property
+    def checked(self) -> Sequence[Checked]: ...
+
+    def merge_items(self) -> Items | None: ...
+
+
 @dataclass(slots=True)
 class Outcome:
     """What writing a chunk did: the counts, and the results of the items the job's
@@ -128,35 +230,32 @@ class Outcome:
 
 
 async def write_chunk(
-    session: AsyncSession, caller: Caller, checked: Sequence[Checked], options: WriteOptions
+    session: AsyncSession, caller: Caller, chunk: Mergeable, options: WriteOptions
 ) -> Outcome:
     """Write an import chunk's checked items: merged by the database when it can be,
     else by the row writer, with the same results."""
-    items = mergeable(caller, checked, options)
+    items = mergeable(caller, chunk, options)
     if items is not None:
         require(caller, write_operation(options.mode))
         await keys.hold_account(session, caller)
         if on_postgres(session):
             try:
                 async with session.begin_nested():
-                    merged = await _merge(session, caller.account_id, checked, items, options)
+                    merged = await _merge(session, caller.account_id, items, options)
             except IntegrityError:
                 # Another transaction created one of the chunk's new EANs after the
                 # compare: the row writer decides again from what is there now.
                 merged = None
         else:
             # SQLite: import_runs holds the write lock from the chunk's start, no race.
-            merged = await _merge(session, caller.account_id, checked, items, options)
+            merged = await _merge(session, caller.account_id, items, options)
         if merged is not None:
             return merged
-    return Outcome.of(await write_checked(session, caller, checked, options))
+    return Outcome.of(await write_checked(session, caller, chunk.checked, options))
 
 
-def mergeable(
-    caller: Caller, checked: Sequence[Checked], options: WriteOptions
-) -> list[CheckedItem] | None:
-    """The chunk's items to merge (those that passed their checks), or None when the
-    chunk goes to the row writer."""
+def mergeable(caller: Caller, chunk: Mergeable, options: WriteOptions) -> Items | None:
+    """The chunk's items to merge, or None when the chunk goes to the row writer."""
     plain_mode = (
         options.mode == "upsert"
         or (options.mode == "create" and options.skip_existing)
@@ -166,14 +265,9 @@ def mergeable(
         return None
     if options.mode != "update" and not allows(caller, Operation.PRODUCTS_CREATE):
         return None
-    items = [item for item in checked if isinstance(item, CheckedItem)]
-    eans = {item.ean for item in items}
-    if None in eans or len(eans) != len(items):
-        return None  # a row without an EAN, or an EAN repeated within the chunk
-    if any(item.target_id is not None for item in items):
-        return None
-    if not set().union(*(item.given for item in items)) <= MERGED_FIELDS:
-        return None
+    items = chunk.merge_items()
+    if items is None or (items.frame.height and items.frame["ean"].is_duplicated().any()):
+        return None  # an EAN repeated within the chunk
     return items
 
 
@@ -188,21 +282,17 @@ def _stage_columns(fields: set[str]) -> list[str]:
 
 
 async def _merge(
-    session: AsyncSession,
-    account_id: uuid.UUID,
-    checked: Sequence[Checked],
-    items: list[CheckedItem],
-    options: WriteOptions,
+    session: AsyncSession, account_id: uuid.UUID, items: Items, options: WriteOptions
 ) -> Outcome | None:
-    rejected = [item for item in checked if isinstance(item, ItemResult)]
     # Warnings are logged whatever becomes of their row; skipped rows join them below.
     told = {
-        position: ItemResult(item.index, "unchanged", item.ean, warnings=list(item.warnings))
-        for position, item in enumerate(items)
-        if item.warnings
+        index: ItemResult(index, "unchanged", ean, warnings=list(warnings))
+        for index, (ean, warnings) in items.warnings.items()
     }
-    outcome = Outcome(rejected, 0, 0, len(rejected))
-    if items and not await _staged_and_decided(session, account_id, items, options, told, outcome):
+    outcome = Outcome(list(items.rejected), 0, 0, len(items.rejected))
+    if items.frame.height and not await _staged_and_decided(
+        session, account_id, items, options, told, outcome
+    ):
         return None
     outcome.results.extend(told.values())
     outcome.results.sort(key=lambda result: result.index)
@@ -212,31 +302,36 @@ async def _merge(
 async def _staged_and_decided(
     session: AsyncSession,
     account_id: uuid.UUID,
-    items: list[CheckedItem],
+    items: Items,
     options: WriteOptions,
     told: dict[int, ItemResult],
     outcome: Outcome,
 ) -> bool:
     """Stage, compare and write the items; False (with nothing written) when the chunk
     goes to the row writer."""
-    columns = _stage_columns(set().union(*(item.given for item in items)))
+    columns = _stage_columns(set(items.fields))
     references = await _references(session, account_id, items)
     await _create(session)
-    await _fill(session, STAGE, ["position", *columns], _staged(items, columns, references))
+    await _stage(session, _staged(items, columns, references))
     found = await fetch(session, _compare(account_id, columns, options))
-    writes = _Writes(account_id, columns, await write_timestamp(session)) if found else None
-    for position, product_id, deleted, reference, stock_changed, *flags in found:
-        item = items[position]
+    if not found:
+        return True
+    writes = _Writes(account_id, columns, await write_timestamp(session))
+    described = items.described([row[0] for row in found])
+    for (position, product_id, deleted, reference, stock_changed, *flags), (
+        index,
+        ean,
+        given,
+    ) in zip(found, described, strict=True):
         alive = product_id is not None and not deleted
         if (options.mode == "create" and alive) or (options.mode == "update" and not alive):
-            skipped = told.setdefault(position, ItemResult(item.index, "skipped", item.ean))
+            skipped = told.setdefault(index, ItemResult(index, "skipped", ean))
             skipped.status = "skipped"
             continue
-        if not alive and (deleted or not item.given.get("name")):
+        if not alive and (deleted or not given.get("name")):
             return False  # created again after its deletion, or nameless: the row writer's case
-        assert writes is not None
-        writes.add(position, item, product_id, reference, bool(stock_changed), flags)
-    if writes is not None and writes.decided:
+        writes.add(position, ean, given, product_id, reference, bool(stock_changed), flags)
+    if writes.decided:
         await writes.write(session)
         outcome.created = writes.created
         outcome.updated = len(writes.decided) - writes.created
@@ -244,12 +339,12 @@ async def _staged_and_decided(
 
 
 async def _references(
-    session: AsyncSession, account_id: uuid.UUID, items: list[CheckedItem]
+    session: AsyncSession, account_id: uuid.UUID, items: Items
 ) -> dict[str, dict[str, uuid.UUID | None]]:
     """The brand id of each brand name and the supplier id of each supplier code the
     chunk gives (created if missing), by the staging column they fill."""
-    names = {name for item in items if (name := item.given.get("brand_name"))}
-    codes = {code for item in items if (code := item.given.get("supplier_code"))}
+    names = items.distinct("brand_name")
+    codes = items.distinct("supplier_code")
     brands = await catalog.brand_ids_for(session, account_id, names) if names else {}
     suppliers = await catalog.supplier_ids_for(session, account_id, codes) if codes else {}
     return {
@@ -263,22 +358,21 @@ _REFERENCES = {"brand_id": "brand_name", "supplier_id": "supplier_code"}
 
 
 def _staged(
-    items: list[CheckedItem],
-    columns: list[str],
-    references: dict[str, dict[str, uuid.UUID | None]],
-) -> list[tuple[Any, ...]]:
-    """The staging rows, built a column at a time."""
-    givens = [item.given for item in items]
-    values: list[list[Any]] = [list(range(len(items)))]
+    items: Items, columns: list[str], references: dict[str, dict[str, uuid.UUID | None]]
+) -> pl.DataFrame:
+    """The staging rows, `position` being the row's in the items' frame."""
+    values = [pl.int_range(pl.len(), dtype=pl.Int64).alias("position")]
     for name in columns:
         if name in _REFERENCES:
-            ids, field = references[name], _REFERENCES[name]
-            values.append([ids.get(g.get(field, "")) for g in givens])
+            ids = {key: str(id_) for key, id_ in references[name].items() if id_ is not None}
+            named = pl.col(_REFERENCES[name])
+            value = named.replace_strict(ids, default=None, return_dtype=pl.String)
+            values.append((value if ids else pl.lit(None, pl.String)).alias(name))
         elif name == "ean_checksum_valid":
-            values.append([_checksum_valid(item) for item in items])
+            values.append(pl.col("_checksum_valid").alias(name))
         else:
-            values.append([g.get(name) for g in givens])
-    return list(zip(*values, strict=True))
+            values.append(pl.col(name))
+    return items.frame.select(values)
 
 
 def _checksum_valid(item: CheckedItem) -> bool:
@@ -361,7 +455,8 @@ class _Writes:
     def add(
         self,
         position: int,
-        item: CheckedItem,
+        ean: str,
+        given: dict[str, Any],
         product_id: uuid.UUID | None,
         reference: str | None,
         stock_changed: bool,
@@ -370,8 +465,8 @@ class _Writes:
         when = self.stamp + len(self.decided) * MICROSECOND
         if product_id is None:
             product_id, action = uuid7(), "insert"
-            changed = sorted(item.given)
-            stock_written = "stock" in item.given
+            changed = sorted(given)
+            stock_written = "stock" in given
             self.created += 1
         else:
             changed = [c for c, flag in zip(self.compared, flags, strict=True) if flag]
@@ -382,11 +477,11 @@ class _Writes:
             stock_written = stock_changed
             changed += ["stock"] if stock_changed else []
         if stock_written:
-            self.stock_eans.append(item.ean)
+            self.stock_eans.append(ean)
         stock_id = uuid7() if stock_written else None
         self.decided.append((position, product_id, when, action, stock_id))
         if action != "stamp":
-            self.changes.append(ProductChange(id=product_id, ean=item.ean, reference=reference,
+            self.changes.append(ProductChange(id=product_id, ean=ean, reference=reference,
                                               changed=changed, created=action == "insert",
                                               at=when))  # fmt: skip
 
@@ -505,3 +600,20 @@ async def _fill(
         await copy_records(session, table, table.name, records, columns)
     else:
         await session.execute(table.insert(), [dict(zip(columns, r, strict=True)) for r in records])
+
+
+async def _stage(session: AsyncSession, staged: pl.DataFrame) -> None:
+    """Load the staging rows: on PostgreSQL as the CSV text polars writes, COPYed (no
+    Python object per value); on SQLite, which has no COPY, as one executemany."""
+    if on_postgres(session):
+        # Every text quoted, so an unquoted empty value is NULL and nothing else.
+        data = staged.write_csv(include_header=False, quote_style="non_numeric")
+        await copy_csv(session, STAGE.name, data.encode(), staged.columns)
+        return
+    ids = [c for c in _REFERENCES if c in staged.columns]
+    rows = staged.to_dicts()
+    for row in rows:
+        for name in ids:
+            if row[name] is not None:
+                row[name] = uuid.UUID(row[name])
+    await session.execute(STAGE.insert(), rows)

@@ -11,7 +11,7 @@ import dataclasses
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import DataError, DBAPIError
@@ -162,46 +162,95 @@ class FileKeys:
         self._seen: set[str] = set()
 
     def add(self, rows: Iterable[Row]) -> None:
-        self._remember(_ean(row) for row in rows)
+        self._seen.update(key for row in rows if (key := ean_of(row)) is not None)
 
-    def repeated(self, rows: Sequence[Row]) -> set[int]:
-        """Indexes of the rows whose EAN an earlier chunk had; then remembers this chunk."""
-        keys = [_ean(row) for row in rows]
-        indexes = {i for i, key in enumerate(keys) if key in self._seen}
-        self._remember(keys)
+    def repeated(self, keys: list[str | None]) -> set[int]:
+        """Indexes of the rows (by their EANs, see `ean_of`) whose EAN an earlier chunk
+        had; then remembers this chunk."""
+        seen = self._seen
+        indexes = set() if seen.isdisjoint(keys) else {i for i, k in enumerate(keys) if k in seen}
+        seen.update(key for key in keys if key is not None)
         return indexes
 
-    def _remember(self, keys: Iterable[str | None]) -> None:
-        self._seen.update(key for key in keys if key is not None)
 
-
-def _ean(row: Row) -> str | None:
+def ean_of(row: Row) -> str | None:
     value = row.data.get("ean")
     return None if value is None else normalize_ean(value)
 
 
-@dataclass(frozen=True, slots=True)
-class Chunk:
+class Chunk(Protocol):
     """Consecutive rows of the file, checked and ready to write.
 
     `repeated`: indexes of rows whose EAN an earlier chunk had (see FileKeys); the
     other rows are `written`, and `checked` holds what the writer's own per-item
-    checks made of them.
+    checks made of them. A chunk read as columns (import_columns.ColumnChunk) makes
+    these Python objects only when asked for them: the merge reads its columns.
     """
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def repeated(self) -> frozenset[int]: ...
+
+    @property
+    def rows(self) -> Sequence[Row]: ...
+
+    @property
+    def written(self) -> Sequence[Row]: ...
+
+    @property
+    def checked(self) -> Sequence[Checked]: ...
+
+    def row(self, i: int) -> Row:
+        """The chunk's i-th row."""
+
+    def written_row(self, index: int) -> Row:
+        """The row of the written item told by `index`."""
+
+    def given(self, field: str) -> set[str]:
+        """The texts the chunk's checked items give for `field`."""
+
+    def merge_items(self) -> import_merge.Items | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RowChunk:
+    """A chunk read and checked row by row."""
 
     rows: Sequence[Row]
     repeated: frozenset[int]
     written: Sequence[Row]
     checked: Sequence[Checked]
 
+    @property
+    def size(self) -> int:
+        return len(self.rows)
 
-def prepare_chunk(plan: RunPlan, rows: Sequence[Row], keys: FileKeys) -> Chunk:
+    def row(self, i: int) -> Row:
+        return self.rows[i]
+
+    def written_row(self, index: int) -> Row:
+        return self.written[index]
+
+    def given(self, field: str) -> set[str]:
+        return {
+            text
+            for item in self.checked
+            if isinstance(item, CheckedItem) and (text := item.given.get(field))
+        }
+
+    def merge_items(self) -> import_merge.Items | None:
+        return import_merge.Items.of(self.checked)
+
+
+def prepare_chunk(plan: RunPlan, rows: Sequence[Row], keys: FileKeys) -> RowChunk:
     """Everything about a chunk that needs no database."""
-    repeated = frozenset(keys.repeated(rows))
+    repeated = frozenset(keys.repeated([ean_of(row) for row in rows]))
     written = [row for i, row in enumerate(rows) if i not in repeated]
     items = [WriteItem(row.data) for row in written]
     checked = check_items(items, plan.options, strict_ean=plan.caller.strict_ean)
-    return Chunk(rows, repeated, written, checked)
+    return RowChunk(rows, repeated, written, checked)
 
 
 class JobMovedOn(Exception):
@@ -218,12 +267,9 @@ async def create_references(session: AsyncSession, plan: RunPlan, chunk: Chunk) 
     """
     if plan.dry_run:
         return
-    given = [item.given for item in chunk.checked if isinstance(item, CheckedItem)]
     account_id = plan.caller.account_id
-    names = {name for fields in given if (name := fields.get("brand_name"))}
-    codes = {code for fields in given if (code := fields.get("supplier_code"))}
-    await catalog.brand_ids_for(session, account_id, names)
-    await catalog.supplier_ids_for(session, account_id, codes)
+    await catalog.brand_ids_for(session, account_id, chunk.given("brand_name"))
+    await catalog.supplier_ids_for(session, account_id, chunk.given("supplier_code"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,24 +341,24 @@ async def _write_storable(session: AsyncSession, plan: RunPlan, chunk: Chunk) ->
     except (DBAPIError, OverflowError) as error:
         if not _cannot_store(error):
             raise
-    if len(chunk.rows) == 1:
-        log = _log(plan.job_id, chunk.rows[0], "error", "", UNSTORABLE_MESSAGE, utcnow())
+    if chunk.size == 1:
+        log = _log(plan.job_id, chunk.row(0), "error", "", UNSTORABLE_MESSAGE, utcnow())
         await session.execute(insert(ImportLog), [log])
         return Written(1, 1, 0, 0, _describe(log))
-    middle = len(chunk.rows) // 2
+    middle = chunk.size // 2
     first = _part(chunk, 0, middle, earlier=set())
     # A row repeating an EAN of the first half is refused, as the whole chunk's write
     # would have refused it: halving does not change what is written.
     earlier = {
         key
         for row, item in zip(first.written, first.checked, strict=True)
-        if isinstance(item, CheckedItem) and (key := _ean(row)) is not None
+        if isinstance(item, CheckedItem) and (key := ean_of(row)) is not None
     }
-    second = _part(chunk, middle, len(chunk.rows), earlier=earlier)
+    second = _part(chunk, middle, chunk.size, earlier=earlier)
     return Written.total([await _write_storable(session, plan, half) for half in (first, second)])
 
 
-def _part(chunk: Chunk, start: int, stop: int, *, earlier: set[str]) -> Chunk:
+def _part(chunk: Chunk, start: int, stop: int, *, earlier: set[str]) -> RowChunk:
     """Rows start..stop of the chunk as a chunk of their own; those whose EAN is in
     `earlier` become repeated rows."""
     rows: list[Row] = []
@@ -329,24 +375,24 @@ def _part(chunk: Chunk, start: int, stop: int, *, earlier: set[str]) -> Chunk:
             continue
         item = chunk.checked[position]
         position += 1
-        if _ean(row) in earlier:
+        if ean_of(row) in earlier:
             repeated.add(len(rows) - 1)
         else:
             # Results are told by position in the batch written.
             checked.append(dataclasses.replace(item, index=len(written)))
             written.append(row)
-    return Chunk(rows, frozenset(repeated), written, checked)
+    return RowChunk(rows, frozenset(repeated), written, checked)
 
 
 async def _write_rows(session: AsyncSession, plan: RunPlan, chunk: Chunk) -> Written:
-    rows, repeated, written = chunk.rows, chunk.repeated, chunk.written
-    outcome = await import_merge.write_chunk(session, plan.caller, chunk.checked, plan.options)
+    outcome = await import_merge.write_chunk(session, plan.caller, chunk, plan.options)
     now = utcnow()
     logs = [
-        _log(plan.job_id, rows[i], "error", "ean", REPEATED_MESSAGE, now) for i in sorted(repeated)
+        _log(plan.job_id, chunk.row(i), "error", "ean", REPEATED_MESSAGE, now)
+        for i in sorted(chunk.repeated)
     ]
     for result in outcome.results:
-        row = written[result.index]
+        row = chunk.written_row(result.index)
         for level, issues in (("error", result.errors), ("warning", result.warnings)):
             for issue in issues:
                 logs.append(_log(plan.job_id, row, level, issue.field, issue.message, now))
@@ -357,8 +403,8 @@ async def _write_rows(session: AsyncSession, plan: RunPlan, chunk: Chunk) -> Wri
         logs.sort(key=lambda log: log["row_number"])  # stable: a row's logs keep their order
         await session.execute(insert(ImportLog), logs)
     return Written(
-        rows=len(rows),
-        failed=outcome.failed + len(repeated),
+        rows=chunk.size,
+        failed=outcome.failed + len(chunk.repeated),
         created=outcome.created,
         updated=outcome.updated,
         last_error=next(

@@ -240,3 +240,38 @@ def test_large_sheets_stream_through_the_row_reader(monkeypatch: pytest.MonkeyPa
 def test_json_and_xml_files_are_read_by_rows() -> None:
     assert open_columns(io.BytesIO(b"[]"), "json", None) is None
     assert open_columns(io.BytesIO(b"<products/>"), "xml", None) is None
+
+
+def _merged(chunk: import_runs.Chunk) -> object:
+    """What the merge reads of a chunk: its items as columns, their warnings, rejections."""
+    items = chunk.merge_items()
+    if items is None:
+        return None
+    frame = items.frame.select(sorted(items.frame.columns))
+    return (frame.schema, frame.rows(), repr(sorted(items.warnings.items())),
+            [repr(result) for result in items.rejected])  # fmt: skip
+
+
+@pytest.mark.parametrize("size", [3, 100])
+@pytest.mark.parametrize("checkpoint", [0, 4])
+def test_chunks_read_as_columns_give_the_merge_the_items_rows_give_it(
+    size: int, checkpoint: int
+) -> None:
+    # Without the is_active column, which the merge leaves to the row writer.
+    lines = [line.rsplit(";", 1)[0] for line in LINES]
+    content = (HEADER.rsplit(";", 1)[0] + "\n" + "\n".join(lines) + "\n").encode()
+    plan = _plan(False, supplier="FOURN", checkpoint=checkpoint)
+    columns = CsvColumns.open(io.BytesIO(content), None)
+    assert columns is not None
+    read = list(read_chunks(columns, plan, size, import_runs.FileKeys()))
+    merged = [_merged(chunk) for chunk in read]
+    assert merged == [_merged(chunk) for chunk in _row_chunks(content, plan, size)]
+    assert all(items is not None for items in merged)
+
+
+def test_rows_that_pass_every_vector_check_stay_columns() -> None:
+    content = (HEADER + "\n".join(LINES[:1] + LINES[4:5]) + "\n").encode()
+    columns = CsvColumns.open(io.BytesIO(content), None)
+    assert columns is not None
+    (chunk,) = read_chunks(columns, _plan(False), 100, import_runs.FileKeys())
+    assert (chunk.size, chunk.others, chunk.checks) == (2, {}, {})

@@ -23,7 +23,7 @@ from models import (
     SupplierProduct,
 )
 from pim.runtime import Runtime
-from resolvers import import_merge, products
+from resolvers import import_merge, import_runs, products
 from resolvers.errors import Unauthenticated
 from resolvers.product_writes import WriteItem, WriteOptions, check_items
 from tests.conftest import Key, MakeKey
@@ -232,13 +232,15 @@ async def test_a_caller_whose_account_is_gone_is_refused_before_anything_is_stag
 ) -> None:
     caller = key.caller("products:write")
     items = [WriteItem({"ean": ean13(n), "name": f"P{n}", "stock": n}) for n in (1, 2)]
-    checked = check_items(items, WriteOptions(), strict_ean=False)
-    assert import_merge.mergeable(caller, checked, WriteOptions()) is not None
+    chunk = import_runs.RowChunk(
+        [], frozenset(), [], check_items(items, WriteOptions(), strict_ean=False)
+    )
+    assert import_merge.mergeable(caller, chunk, WriteOptions()) is not None
     async with runtime.db.transaction() as session:
         await session.execute(delete(Account).where(Account.id == key.account_id))
     with pytest.raises(Unauthenticated):
         async with runtime.db.transaction() as session:
-            await import_merge.write_chunk(session, caller, checked, WriteOptions())
+            await import_merge.write_chunk(session, caller, chunk, WriteOptions())
     async with runtime.db.read() as session:
         left = await session.scalar(
             select(func.count()).select_from(Product).where(Product.account_id == key.account_id)

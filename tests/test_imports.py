@@ -40,6 +40,7 @@ from tests.jobs_helper import run_jobs
 def small_chunks(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     # The arq worker builds its runtime from these same settings.
     monkeypatch.setattr(runtime.settings, "import_chunk_size", 2)
+    monkeypatch.setattr(runtime.settings, "import_merge_chunk_size", 2)
 
 
 @pytest.fixture(params=["inline", "process"])
@@ -411,6 +412,7 @@ async def test_pause_stops_between_chunks_and_resume_continues(
     assert len(await catalog(runtime, key)) == 4
     monkeypatch.undo()
     monkeypatch.setattr(runtime.settings, "import_chunk_size", 2)
+    monkeypatch.setattr(runtime.settings, "import_merge_chunk_size", 2)
 
     again = await client.post(f"{BASE}/jobs/{paused['id']}/pause", headers=key.bearer)
     assert again.status_code == 409

@@ -156,6 +156,7 @@ async def test_a_websocket_subscriber_sees_progress_to_completion(
     app: FastAPI, runtime: Runtime, key: Key, monkeypatch: Any
 ) -> None:
     monkeypatch.setattr(runtime.settings, "import_chunk_size", 2)
+    monkeypatch.setattr(runtime.settings, "import_merge_chunk_size", 2)
     monkeypatch.setattr(runtime.settings, "import_progress_interval_seconds", 0)
     async with runtime.db.transaction() as session:
         job = await imports.create_job(

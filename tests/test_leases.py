@@ -33,9 +33,9 @@ from tests.worker_process import LEASE_SECONDS, worker_process
 
 ROWS = 4000
 # Small chunks: the import is still running when the test stops its worker.
-CHUNK = {"PIM_IMPORT_CHUNK_SIZE": "20"}
+CHUNK = {"PIM_IMPORT_CHUNK_SIZE": "20", "PIM_IMPORT_MERGE_CHUNK_SIZE": "20"}
 # The worker that takes over finishes in bigger chunks: chunk ends do not depend on them.
-FINISH = {"PIM_IMPORT_CHUNK_SIZE": "500"}
+FINISH = {"PIM_IMPORT_CHUNK_SIZE": "500", "PIM_IMPORT_MERGE_CHUNK_SIZE": "500"}
 
 
 @pytest.fixture
@@ -137,7 +137,7 @@ class Embedded:
 async def embedded(tmp_path: Path, backend: str) -> Embedded:
     if backend != "sqlite":
         pytest.skip("the embedded default's in-process queue")
-    settings = Settings(data_dir=tmp_path, import_chunk_size=20)
+    settings = Settings(data_dir=tmp_path, import_chunk_size=20, import_merge_chunk_size=20)
     await upgrade_async(settings)
     runtime = build_runtime(settings)
     try:
