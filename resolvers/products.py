@@ -40,7 +40,15 @@ from resolvers.bounds import (
     text_errors,
     utc_moment,
 )
-from resolvers.changes import LATEST, WITH_CHANGES, Side, changed_in, newest_change, sides
+from resolvers.changes import (
+    LATEST,
+    WITH_CHANGES,
+    Side,
+    changed_in,
+    newest_change,
+    row_side,
+    sides,
+)
 from resolvers.ean import is_well_formed
 from resolvers.errors import (
     Conflict,
@@ -438,20 +446,26 @@ async def delta(
     check_text("supplier_code", supplier_code, 64)
     horizon = await stable_horizon(session)
     only = [Product.supplier_code == supplier_code] if supplier_code else []
-    window = sides(caller.account_id, lambda at: [at >= since, at < horizon], *only)
-    rows = await _delta_rows(session, caller, window, skipped + limit, skipped)
+
+    def within(at: ColumnElement[datetime]) -> list[ColumnElement[bool]]:
+        return [at >= since, at < horizon]
+
+    window = sides(caller.account_id, within, *only)
+    walk = row_side(_SCOPED, caller.account_id, within, *only)
+    changes = await _delta_rows(session, caller, walk, window[1], skipped + limit, skipped)
+    rows = [row for _, row in changes]
     if len(rows) < limit:
         # A short page is the whole rest of the window: with what it skipped, its total.
         total = skipped + len(rows)
         if skipped and not rows:  # past the end: how far the end is, unknown
             total = await _delta_total(session, caller, since, horizon, window, supplier_code, memo)
         return DeltaPage(rows=rows, high_water=max(horizon, since), total=total)
-    last = rows[-1].product.updated_at
-    last_id = rows[-1].product.id
-    tied = sides(caller.account_id, lambda at: [at == last], *only)
-    rows += await _delta_rows(
-        session, caller, tuple(s.where(s.selected_columns.id > last_id) for s in tied)
-    )
+    # The change the walk found, not the product's updated_at read after it: a change
+    # committed in between may be past the horizon, and the mark must not jump there.
+    last, last_id = changes[-1][0]
+    tied = changed_in(caller.account_id, lambda at: [at == last], *only)
+    tied_ids = await session.scalars(tied.where(tied.selected_columns.id > last_id))
+    rows += await _by_id(session, caller, sorted(tied_ids))
     total = await _delta_total(session, caller, since, horizon, window, supplier_code, memo)
     high_water = last + MICROSECOND
     if memo is not None and not skipped:
@@ -463,19 +477,37 @@ async def delta(
     return DeltaPage(rows=rows, high_water=high_water, total=total)
 
 
+# A change in delta's order: (at, product id).
+_Change = tuple[datetime, uuid.UUID]
+
+
 async def _delta_rows(
     session: AsyncSession,
     caller: Caller,
-    window: tuple[Side, ...],
-    first: int | None = None,
-    skipped: int = 0,
-) -> list[ProductRow]:
-    """The products of the `first` changes of the window (all if None) after `skipped`,
-    in (at, id) order: the first of each side, merged."""
-    changes: list[tuple[datetime, uuid.UUID]] = []
-    for side in window:
-        changes += [(at, id) for id, at in (await session.execute(side.limit(first))).all()]
-    ids = [id for _, id in sorted(changes)[skipped:first]]
+    walk: Select[Any],
+    stamps: Side,
+    first: int,
+    skipped: int,
+) -> list[tuple[_Change, ProductRow]]:
+    """The first `first` changes of a window after `skipped`, in (at, id) order, with
+    their products: the first of each side, merged. The row side's `walk` reads its
+    products whole (most of a page); the `stamps` walk stops at the row side's last
+    change (a later stamp cannot enter the page), and only the products it brings are
+    read by id."""
+    walked = await fetch(session, walk.limit(first))
+    changes: list[tuple[_Change, ProductRow | None]] = [
+        ((row.product.updated_at, row.product.id), row) for row in _rows(walked)
+    ]
+    if len(walked) == first:
+        stamps = stamps.where(stamps.selected_columns.at <= changes[-1][0][0])
+    changes += [((at, id), None) for id, at in (await session.execute(stamps.limit(first))).all()]
+    page = sorted(changes, key=lambda change: change[0])[skipped:first]
+    stamped = iter(await _by_id(session, caller, [id for (_, id), row in page if row is None]))
+    return [(key, next(stamped) if row is None else row) for key, row in page]
+
+
+async def _by_id(session: AsyncSession, caller: Caller, ids: list[uuid.UUID]) -> list[ProductRow]:
+    """The products of `ids`, in that order."""
     if not ids:
         return []
     found = {
