@@ -526,7 +526,7 @@ async def _delta_total(
     caller: Caller,
     since: datetime,
     horizon: datetime,
-    window: tuple[Side, ...],
+    window: tuple[Side, Side],
     supplier_code: str | None,
     memo: Memo | None,
 ) -> int:
@@ -539,9 +539,13 @@ async def _delta_total(
         newest = (await session.execute(newest_change(caller.account_id))).one()
         if all(at is None or at < counted_at for at in newest):
             return int(remaining)
-    total = 0
-    for side in window:
-        total += await session.scalar(select(func.count()).select_from(side.subquery())) or 0
+    # Unordered: a subquery keeps its ORDER BY, and PostgreSQL sorted the whole window
+    # to count it (1.5 s of a first page's 2.5 s on a million products).
+    rows, stamps = (
+        select(func.count()).select_from(side.order_by(None).subquery()).scalar_subquery()
+        for side in window
+    )
+    total = await session.scalar(select(rows + stamps))
     if memo is not None:
         # For the pages a client walks from this same `since`.
         await memo.set(_delta_key(caller, since, supplier_code), [total or 0, horizon.isoformat()])
