@@ -198,6 +198,12 @@ def _with_related(names: Sequence[str]) -> Select[Any]:
 _SCOPED: Select[Any] = _with_related(PRODUCTS.c.keys())
 
 
+@functools.lru_cache(maxsize=64)
+def _reading(columns: tuple[str, ...] | None) -> Select[Any]:
+    """Products with their related values: every column, or only `columns`."""
+    return _SCOPED if columns is None else _with_related(columns)
+
+
 def _scoped(caller: Caller) -> Select[Any]:
     return _SCOPED.where(Product.account_id == caller.account_id)
 
@@ -350,7 +356,7 @@ def _listing(shape: _ListShape) -> Select[Any]:
         else (column.desc(), Product.id.desc())
     )
     limit = bindparam("limit", type_=Integer)
-    scoped = _SCOPED if shape.columns is None else _with_related(shape.columns)
+    scoped = _reading(shape.columns)
     if shape.by_offset:
         # Deferred join: skip `offset` rows on the narrow index alone, then load only
         # the page's full rows (an OFFSET over the joined rows would build them all).
@@ -426,6 +432,7 @@ async def delta(
     page: int = 1,
     supplier_code: str | None = None,
     memo: Memo | None = None,
+    columns: Sequence[str] | None = None,
 ) -> DeltaPage:
     """Changes at or after `since`, oldest first, deletions included as tombstones.
 
@@ -439,6 +446,8 @@ async def delta(
     pages from one `since`. That walk may repeat a row (those sharing a page's last
     timestamp) and, unlike the high-water loop, may miss one that a product changed
     during the walk pushed back.
+
+    `columns`: the product columns the caller shows, if not all (see list_products).
     """
     require(caller, Operation.PRODUCTS_READ)
     skipped = page_window(page, limit, MAX_PAGE_SIZE, size_field="page_size")
@@ -450,9 +459,13 @@ async def delta(
     def within(at: ColumnElement[datetime]) -> list[ColumnElement[bool]]:
         return [at >= since, at < horizon]
 
+    read = _reading(
+        None if columns is None else tuple(dict.fromkeys(("id", "updated_at", *columns)))
+    )
+    scoped = read.where(Product.account_id == caller.account_id)
     window = sides(caller.account_id, within, *only)
-    walk = row_side(_SCOPED, caller.account_id, within, *only)
-    changes = await _delta_rows(session, caller, walk, window[1], skipped + limit, skipped)
+    walk = row_side(read, caller.account_id, within, *only)
+    changes = await _delta_rows(session, scoped, walk, window[1], skipped + limit, skipped)
     rows = [row for _, row in changes]
     if len(rows) < limit:
         # A short page is the whole rest of the window: with what it skipped, its total.
@@ -465,7 +478,7 @@ async def delta(
     last, last_id = changes[-1][0]
     tied = changed_in(caller.account_id, lambda at: [at == last], *only)
     tied_ids = await session.scalars(tied.where(tied.selected_columns.id > last_id))
-    rows += await _by_id(session, caller, sorted(tied_ids))
+    rows += await _by_id(session, scoped, sorted(tied_ids))
     total = await _delta_total(session, caller, since, horizon, window, supplier_code, memo)
     high_water = last + MICROSECOND
     if memo is not None and not skipped:
@@ -483,7 +496,7 @@ _Change = tuple[datetime, uuid.UUID]
 
 async def _delta_rows(
     session: AsyncSession,
-    caller: Caller,
+    scoped: Select[Any],
     walk: Select[Any],
     stamps: Side,
     first: int,
@@ -493,7 +506,7 @@ async def _delta_rows(
     their products: the first of each side, merged. The row side's `walk` reads its
     products whole (most of a page); the `stamps` walk stops at the row side's last
     change (a later stamp cannot enter the page), and only the products it brings are
-    read by id."""
+    read by id from `scoped`."""
     walked = await fetch(session, walk.limit(first))
     changes: list[tuple[_Change, ProductRow | None]] = [
         ((row.product.updated_at, row.product.id), row) for row in _rows(walked)
@@ -502,17 +515,19 @@ async def _delta_rows(
         stamps = stamps.where(stamps.selected_columns.at <= changes[-1][0][0])
     changes += [((at, id), None) for id, at in (await session.execute(stamps.limit(first))).all()]
     page = sorted(changes, key=lambda change: change[0])[skipped:first]
-    stamped = iter(await _by_id(session, caller, [id for (_, id), row in page if row is None]))
+    stamped = iter(await _by_id(session, scoped, [id for (_, id), row in page if row is None]))
     return [(key, next(stamped) if row is None else row) for key, row in page]
 
 
-async def _by_id(session: AsyncSession, caller: Caller, ids: list[uuid.UUID]) -> list[ProductRow]:
-    """The products of `ids`, in that order."""
+async def _by_id(
+    session: AsyncSession, scoped: Select[Any], ids: list[uuid.UUID]
+) -> list[ProductRow]:
+    """The products of `ids` read from `scoped`, in that order."""
     if not ids:
         return []
     found = {
         r.product.id: r
-        for r in _rows(await fetch(session, _scoped(caller).where(among(session, Product.id, ids))))
+        for r in _rows(await fetch(session, scoped.where(among(session, Product.id, ids))))
     }
     return [found[i] for i in ids]
 

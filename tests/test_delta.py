@@ -158,3 +158,6 @@ async def test_a_page_of_row_changes_reads_its_products_in_its_walk(
     assert [p["ean"] for p in response.json()["data"]] == [ean13(n) for n in range(900, 905)]
     # No product changed by a stamp: none is read again by id after the walks.
     assert not [s for s in statements if "products.id = ANY" in s or "products.id IN (" in s]
+    # The walk reads the columns the surface shows, not every column of the wide rows.
+    walk = next(s for s in statements if "products.ean" in s and "LIMIT" in s)
+    assert "products.name" in walk and "technical_specs" not in walk
