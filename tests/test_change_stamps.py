@@ -170,7 +170,9 @@ async def test_a_page_merges_rows_and_stamps_in_order_and_keeps_ties_across_both
     shared = parse_iso8601("2026-06-19T10:00:00Z")
     second = timedelta(seconds=1)
     async with runtime.db.transaction() as session:
-        found = select(Product.ean, Product.id).where(Product.ean.in_(eans))
+        found = select(Product.ean, Product.id).where(
+            Product.account_id == key.account_id, Product.ean.in_(eans)
+        )
         ids = dict((await session.execute(found)).all())
         rows = {eans[0]: shared - second, eans[1]: shared, eans[2]: shared, eans[3]: shared - second,
                 eans[4]: shared - 2 * second, eans[5]: shared + second}  # fmt: skip
