@@ -10,7 +10,7 @@ by both (`changed_in`).
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     and_,
     func,
+    or_,
     select,
     union_all,
 )
@@ -40,6 +41,7 @@ LATEST: ColumnElement[datetime] = greatest(
     Product.updated_at, func.coalesce(_STAMP, Product.updated_at)
 )
 
+_Ts = TypeVarTuple("_Ts")
 Window = Callable[[ColumnElement[datetime]], list[ColumnElement[bool]]]
 # (id, at) of changed products.
 Side = Select[uuid.UUID, datetime]
@@ -57,27 +59,35 @@ async def stamp(
     )
 
 
+# With WITH_CHANGES: the product's own row holds its latest change (a tie goes to the row).
+_ROW_HOLDS_LATEST: ColumnElement[bool] = or_(_STAMP.is_(None), _STAMP <= _UPDATED)
+
+
+def row_side(
+    columns: Select[*_Ts], account_id: Any, window: Window, *conditions: ColumnElement[bool]
+) -> Select[*_Ts]:
+    """`columns` (read from WITH_CHANGES) of the account's products whose own row holds
+    their latest change, that change in `window`, in (at, id) order: one ordered walk of
+    the products index with a primary-key probe of the stamps per row. Delta sync reads
+    its pages' products whole this way, as most of a page comes from this side."""
+    return columns.where(
+        Product.account_id == account_id, *window(_UPDATED), _ROW_HOLDS_LATEST, *conditions
+    ).order_by(_UPDATED, Product.id)
+
+
 def sides(account_id: Any, window: Window, *conditions: ColumnElement[bool]) -> tuple[Side, Side]:
     """(id, at) of the account's products whose latest change `at` is in `window`, in
-    two parts: the products whose own row holds it, and those whose stamp does (a tie
-    goes to the row). Each part is one ordered walk of one index, by (at, id), with a
-    primary-key probe of the other table per row: a page of delta sync merges the first
-    rows of both, where one query over their union would sort the whole window.
+    two parts: the products whose own row holds it (`row_side`), and those whose stamp
+    does. Each part is one ordered walk of one index, by (at, id), with a primary-key
+    probe of the other table per row: a page of delta sync merges the first rows of
+    both, where one query over their union would sort the whole window.
     `conditions` filter the products further.
     """
-    later_stamp = (
-        select(ProductChange.product_id)
-        .where(
-            ProductChange.account_id == Product.account_id,
-            ProductChange.product_id == Product.id,
-            _STAMP > _UPDATED,
-        )
-        .exists()
-    )
-    rows = (
-        select(Product.id.label("id"), _UPDATED.label("at"))
-        .where(Product.account_id == account_id, *window(_UPDATED), ~later_stamp, *conditions)
-        .order_by(_UPDATED, Product.id)
+    rows = row_side(
+        select(Product.id.label("id"), _UPDATED.label("at")).select_from(WITH_CHANGES),
+        account_id,
+        window,
+        *conditions,
     )
     earlier_row = (
         select(Product.id)
@@ -97,9 +107,9 @@ def sides(account_id: Any, window: Window, *conditions: ColumnElement[bool]) -> 
     return rows, stamps
 
 
-def changed_in(account_id: Any, window: Window) -> Select[Any]:
+def changed_in(account_id: Any, window: Window, *conditions: ColumnElement[bool]) -> Select[Any]:
     """The ids of the account's products whose latest change is in `window`."""
-    rows, stamps = sides(account_id, window)
+    rows, stamps = sides(account_id, window, *conditions)
     return select(union_all(rows.order_by(None), stamps.order_by(None)).subquery("changes").c.id)
 
 

@@ -40,7 +40,15 @@ from resolvers.bounds import (
     text_errors,
     utc_moment,
 )
-from resolvers.changes import LATEST, WITH_CHANGES, Side, changed_in, newest_change, sides
+from resolvers.changes import (
+    LATEST,
+    WITH_CHANGES,
+    Side,
+    changed_in,
+    newest_change,
+    row_side,
+    sides,
+)
 from resolvers.ean import is_well_formed
 from resolvers.errors import (
     Conflict,
@@ -188,6 +196,12 @@ def _with_related(names: Sequence[str]) -> Select[Any]:
 
 # Built once: only the account's condition changes from call to call.
 _SCOPED: Select[Any] = _with_related(PRODUCTS.c.keys())
+
+
+@functools.lru_cache(maxsize=64)
+def _reading(columns: tuple[str, ...] | None) -> Select[Any]:
+    """Products with their related values: every column, or only `columns`."""
+    return _SCOPED if columns is None else _with_related(columns)
 
 
 def _scoped(caller: Caller) -> Select[Any]:
@@ -342,7 +356,7 @@ def _listing(shape: _ListShape) -> Select[Any]:
         else (column.desc(), Product.id.desc())
     )
     limit = bindparam("limit", type_=Integer)
-    scoped = _SCOPED if shape.columns is None else _with_related(shape.columns)
+    scoped = _reading(shape.columns)
     if shape.by_offset:
         # Deferred join: skip `offset` rows on the narrow index alone, then load only
         # the page's full rows (an OFFSET over the joined rows would build them all).
@@ -418,6 +432,7 @@ async def delta(
     page: int = 1,
     supplier_code: str | None = None,
     memo: Memo | None = None,
+    columns: Sequence[str] | None = None,
 ) -> DeltaPage:
     """Changes at or after `since`, oldest first, deletions included as tombstones.
 
@@ -431,6 +446,8 @@ async def delta(
     pages from one `since`. That walk may repeat a row (those sharing a page's last
     timestamp) and, unlike the high-water loop, may miss one that a product changed
     during the walk pushed back.
+
+    `columns`: the product columns the caller shows, if not all (see list_products).
     """
     require(caller, Operation.PRODUCTS_READ)
     skipped = page_window(page, limit, MAX_PAGE_SIZE, size_field="page_size")
@@ -438,20 +455,30 @@ async def delta(
     check_text("supplier_code", supplier_code, 64)
     horizon = await stable_horizon(session)
     only = [Product.supplier_code == supplier_code] if supplier_code else []
-    window = sides(caller.account_id, lambda at: [at >= since, at < horizon], *only)
-    rows = await _delta_rows(session, caller, window, skipped + limit, skipped)
+
+    def within(at: ColumnElement[datetime]) -> list[ColumnElement[bool]]:
+        return [at >= since, at < horizon]
+
+    read = _reading(
+        None if columns is None else tuple(dict.fromkeys(("id", "updated_at", *columns)))
+    )
+    scoped = read.where(Product.account_id == caller.account_id)
+    window = sides(caller.account_id, within, *only)
+    walk = row_side(read, caller.account_id, within, *only)
+    changes = await _delta_rows(session, scoped, walk, window[1], skipped + limit, skipped)
+    rows = [row for _, row in changes]
     if len(rows) < limit:
         # A short page is the whole rest of the window: with what it skipped, its total.
         total = skipped + len(rows)
         if skipped and not rows:  # past the end: how far the end is, unknown
             total = await _delta_total(session, caller, since, horizon, window, supplier_code, memo)
         return DeltaPage(rows=rows, high_water=max(horizon, since), total=total)
-    last = rows[-1].product.updated_at
-    last_id = rows[-1].product.id
-    tied = sides(caller.account_id, lambda at: [at == last], *only)
-    rows += await _delta_rows(
-        session, caller, tuple(s.where(s.selected_columns.id > last_id) for s in tied)
-    )
+    # The change the walk found, not the product's updated_at read after it: a change
+    # committed in between may be past the horizon, and the mark must not jump there.
+    last, last_id = changes[-1][0]
+    tied = changed_in(caller.account_id, lambda at: [at == last], *only)
+    tied_ids = await session.scalars(tied.where(tied.selected_columns.id > last_id))
+    rows += await _by_id(session, scoped, sorted(tied_ids))
     total = await _delta_total(session, caller, since, horizon, window, supplier_code, memo)
     high_water = last + MICROSECOND
     if memo is not None and not skipped:
@@ -463,24 +490,44 @@ async def delta(
     return DeltaPage(rows=rows, high_water=high_water, total=total)
 
 
+# A change in delta's order: (at, product id).
+_Change = tuple[datetime, uuid.UUID]
+
+
 async def _delta_rows(
     session: AsyncSession,
-    caller: Caller,
-    window: tuple[Side, ...],
-    first: int | None = None,
-    skipped: int = 0,
+    scoped: Select[Any],
+    walk: Select[Any],
+    stamps: Side,
+    first: int,
+    skipped: int,
+) -> list[tuple[_Change, ProductRow]]:
+    """The first `first` changes of a window after `skipped`, in (at, id) order, with
+    their products: the first of each side, merged. The row side's `walk` reads its
+    products whole (most of a page); the `stamps` walk stops at the row side's last
+    change (a later stamp cannot enter the page), and only the products it brings are
+    read by id from `scoped`."""
+    walked = await fetch(session, walk.limit(first))
+    changes: list[tuple[_Change, ProductRow | None]] = [
+        ((row.product.updated_at, row.product.id), row) for row in _rows(walked)
+    ]
+    if len(walked) == first:
+        stamps = stamps.where(stamps.selected_columns.at <= changes[-1][0][0])
+    changes += [((at, id), None) for id, at in (await session.execute(stamps.limit(first))).all()]
+    page = sorted(changes, key=lambda change: change[0])[skipped:first]
+    stamped = iter(await _by_id(session, scoped, [id for (_, id), row in page if row is None]))
+    return [(key, next(stamped) if row is None else row) for key, row in page]
+
+
+async def _by_id(
+    session: AsyncSession, scoped: Select[Any], ids: list[uuid.UUID]
 ) -> list[ProductRow]:
-    """The products of the `first` changes of the window (all if None) after `skipped`,
-    in (at, id) order: the first of each side, merged."""
-    changes: list[tuple[datetime, uuid.UUID]] = []
-    for side in window:
-        changes += [(at, id) for id, at in (await session.execute(side.limit(first))).all()]
-    ids = [id for _, id in sorted(changes)[skipped:first]]
+    """The products of `ids` read from `scoped`, in that order."""
     if not ids:
         return []
     found = {
         r.product.id: r
-        for r in _rows(await fetch(session, _scoped(caller).where(among(session, Product.id, ids))))
+        for r in _rows(await fetch(session, scoped.where(among(session, Product.id, ids))))
     }
     return [found[i] for i in ids]
 
@@ -494,7 +541,7 @@ async def _delta_total(
     caller: Caller,
     since: datetime,
     horizon: datetime,
-    window: tuple[Side, ...],
+    window: tuple[Side, Side],
     supplier_code: str | None,
     memo: Memo | None,
 ) -> int:
@@ -507,9 +554,13 @@ async def _delta_total(
         newest = (await session.execute(newest_change(caller.account_id))).one()
         if all(at is None or at < counted_at for at in newest):
             return int(remaining)
-    total = 0
-    for side in window:
-        total += await session.scalar(select(func.count()).select_from(side.subquery())) or 0
+    # Unordered: a subquery keeps its ORDER BY, and PostgreSQL sorted the whole window
+    # (a million rows on a first page) before counting it.
+    rows, stamps = (
+        select(func.count()).select_from(side.order_by(None).subquery()).scalar_subquery()
+        for side in window
+    )
+    total = await session.scalar(select(rows + stamps))
     if memo is not None:
         # For the pages a client walks from this same `since`.
         await memo.set(_delta_key(caller, since, supplier_code), [total or 0, horizon.isoformat()])

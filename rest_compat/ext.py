@@ -169,7 +169,7 @@ async def delta(
     async with runtime(request).db.read() as session:
         result = await products.delta(
             session, caller, since=since_at, limit=page_size, page=page,
-            memo=runtime(request).memo,
+            memo=runtime(request).memo, columns=PRODUCT_COLUMNS,
         )  # fmt: skip
     return envelope(
         [product_out(r) for r in result.rows],

@@ -15,6 +15,7 @@ from resolvers import products
 from resolvers.product_writes import WriteItem, write_products
 from tests.conftest import Key
 from tests.ext_helper import BASE, bulk_create, poll
+from tests.query_count import count_queries
 
 
 async def test_since_is_required(client: httpx.AsyncClient, key: Key) -> None:
@@ -142,3 +143,21 @@ async def test_pages_walked_from_one_since_follow_each_other(
     assert [p["meta"]["total"] for p in pages] == [12, 12, 12, 12]
     walked = [product["ean"] for p in pages for product in p["data"]]
     assert walked == [ean13(n) for n in range(800, 812)]
+
+
+async def test_a_page_of_row_changes_reads_its_products_in_its_walk(
+    client: httpx.AsyncClient, key: Key, runtime: Runtime
+) -> None:
+    await bulk_create(client, key, 900, 12)
+    with count_queries(runtime) as statements:
+        response = await client.get(
+            f"{BASE}/products/delta",
+            params={"since": "2020-01-01T00:00:00Z", "page_size": 5},
+            headers=key.headers,
+        )
+    assert [p["ean"] for p in response.json()["data"]] == [ean13(n) for n in range(900, 905)]
+    # No product changed by a stamp: none is read again by id after the walks.
+    assert not [s for s in statements if "products.id = ANY" in s or "products.id IN (" in s]
+    # The walk reads the columns the surface shows, not every column of the wide rows.
+    walk = next(s for s in statements if "products.ean" in s and "LIMIT" in s)
+    assert "products.name" in walk and "technical_specs" not in walk
