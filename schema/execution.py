@@ -20,7 +20,7 @@ field, which is harmless: plain fields only read attributes.
 
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from graphql import (
     GraphQLBoolean,
@@ -180,6 +180,12 @@ class PlainLeafExecutor(StrawberryGraphQLCoreExecutionContext):
         # them): each one's plan by its id, kept alive with it so the id stays its own.
         self._object_plans: dict[tuple[int, GraphQLObjectType], tuple[Any, _ObjectPlan | None]]
         self._object_plans = {}
+
+    def build_per_event_executor(self, payload: Any) -> "PlainLeafExecutor":
+        executor = cast("PlainLeafExecutor", super().build_per_event_executor(payload))  # a copy
+        # Each event of a subscription collects its fields anew: their plans go with it.
+        executor._object_plans = {}
+        return executor
 
     def _plain_allowed(self) -> bool:
         # Strawberry passes a manager of the extensions that wrap resolvers (none of ours).

@@ -1,5 +1,6 @@
 """Plain leaf fields read directly give what the general execution gives, errors included."""
 
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
@@ -132,3 +133,34 @@ def test_a_plain_selection_is_read_in_one_pass_and_errs_the_general_way() -> Non
     clean = fast.execute_sync("{ page { total edges { node { id colour size } } } }")
     assert clean.errors is None and len(clean.data["page"]["edges"]) == 3
     assert executed == ["page"]
+
+
+@strawberry.type
+class Tick:
+    n: int
+
+
+@strawberry.type
+class TickSubscription:
+    @strawberry.subscription
+    async def ticks(self) -> AsyncGenerator[Tick, None]:
+        for n in range(5):
+            yield Tick(n=n)
+
+
+async def test_a_subscription_keeps_one_plan_per_selection_whatever_its_events() -> None:
+    executors: list[PlainLeafExecutor] = []
+
+    class Keeping(PlainLeafExecutor):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            executors.append(self)
+
+    schema = strawberry.Schema(
+        query=Query, subscription=TickSubscription, execution_context_class=Keeping
+    )
+    stream = await schema.subscribe("subscription { ticks { n } }")
+    assert not isinstance(stream, strawberry.types.ExecutionResult)
+    assert [result.data async for result in stream] == [{"ticks": {"n": n}} for n in range(5)]
+    # Each event collects its fields anew: their plans are not kept past the event.
+    assert [len(e._object_plans) for e in executors] == [0]
