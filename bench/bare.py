@@ -15,6 +15,8 @@ say where the catalog and the counters are.
 import os
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -85,11 +87,17 @@ def _refused(status: int, message: str) -> Response:
     return _json({"success": False, "data": None, "meta": meta, "errors": [message]}, status)
 
 
-async def _connect() -> None:
+@asynccontextmanager
+async def _connected(_app: Starlette) -> AsyncIterator[None]:
+    # At start-up, not on a first request: 32 clients arriving at once each made a pool
+    # of their own, and PostgreSQL ran out of connections (a full run stopped there).
     global pool, redis
     url = os.environ["PIM_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
     pool = await asyncpg.create_pool(url, min_size=2, max_size=20)
     redis = aioredis.from_url(os.environ["PIM_REDIS_URL"])
+    yield
+    await pool.close()
+    await redis.aclose()
 
 
 async def _caller(plain: str) -> Caller | None:
@@ -139,8 +147,6 @@ def _product(r: asyncpg.Record) -> dict[str, Any]:
 
 
 async def products(request: Request) -> Response:
-    if pool is None:
-        await _connect()
     plain = request.headers.get("x-api-key")
     caller = await _caller(plain) if plain else None
     if caller is None:
@@ -163,4 +169,4 @@ async def products(request: Request) -> Response:
     return _json(body, headers=headers)
 
 
-app = Starlette(routes=[Route("/products", products)])
+app = Starlette(routes=[Route("/products", products)], lifespan=_connected)

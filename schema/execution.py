@@ -1,4 +1,4 @@
-"""Executing plain leaf fields without the general machinery.
+"""Executing plain fields without the general machinery.
 
 A page of 50 products with 8 fields resolves 400 fields. For each, graphql-core builds
 a resolve info, calls Strawberry's resolver (an attribute read), checks for arguments
@@ -8,18 +8,32 @@ resolver, no arguments, no field extension or permission) and returns a scalar o
 enum is read and coerced directly. Anything else, and any value that does not come
 out clean (missing, null where the type forbids it, refused by the coercion), goes
 the general way, which raises the error it would have raised anyway.
+
+An object whose selection holds only plain fields is read in one pass, by a plan made
+once per selection and request: plain leaves, and plain attributes holding objects (or
+lists of them) whose own selections are plain, such as a connection's edges and their
+nodes. Field by field, even the direct way cost as much again as the values themselves
+(measured: about 450 field executions on a page of 50 products). When one value of the
+pass does not come out clean, the object is executed again the general way, field by
+field, which is harmless: plain fields only read attributes.
 """
 
 import weakref
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from graphql import (
+    GraphQLBoolean,
     GraphQLEnumType,
     GraphQLField,
+    GraphQLID,
     GraphQLLeafType,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLOutputType,
     GraphQLScalarType,
+    GraphQLString,
     Undefined,
 )
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -27,42 +41,174 @@ from strawberry.types.field import StrawberryField
 
 _ABSENT = object()
 
+Read = Callable[[Any, str], object]
+
+
+# The built-in scalars give back a value of exactly their Python type as it is.
+_AS_IS: dict[GraphQLLeafType, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
+
 
 class _Plain:
-    """How to read one plain leaf field: Strawberry's field, its type, whether null is allowed."""
+    """How to read one plain leaf field: what Strawberry's resolver for it calls (its
+    default resolver, on the field's attribute name), its type, whether null is allowed."""
 
-    __slots__ = ("field", "leaf", "nullable")
+    __slots__ = ("as_is", "leaf", "name", "nullable", "read")
 
-    def __init__(self, field: StrawberryField, leaf: GraphQLLeafType, nullable: bool) -> None:
-        self.field = field
+    def __init__(self, read: Read, name: str, leaf: GraphQLLeafType, nullable: bool) -> None:
+        self.read = read
+        self.name = name
         self.leaf = leaf
         self.nullable = nullable
+        self.as_is = _AS_IS.get(leaf)
+
+    def value(self, source: Any) -> Any:
+        """The coerced value, or _ABSENT when it does not come out clean."""
+        try:
+            value = self.read(source, self.name)
+            if value is None:
+                return None if self.nullable else _ABSENT
+            if type(value) is self.as_is:
+                return value
+            coerced = self.leaf.coerce_output_value(value)
+        except Exception:  # the general way raises it again, as a located field error
+            return _ABSENT
+        return _ABSENT if coerced is None or coerced is Undefined else coerced
 
 
-def _plain(field_def: GraphQLField) -> _Plain | None:
-    # Strawberry marks the resolver it gives fields it reads as plain attributes (no
-    # resolver, extension, permission or exception handler): the same fields here.
+# Response names and how to read each: every field a selection asks for.
+_ObjectPlan = tuple[tuple[str, "_Plain | _PlainNested"], ...]
+
+
+def _object_value(plan: _ObjectPlan, source: Any) -> Any:
+    results: dict[str, Any] = {}
+    for response_name, field in plan:
+        value = field.value(source)
+        if value is _ABSENT:
+            return _ABSENT
+        results[response_name] = value
+    return results
+
+
+class _PlainNested:
+    """A plain attribute holding an object, or a list of objects, of one object type
+    (not abstract, without is_type_of) whose selection is plain in turn."""
+
+    __slots__ = ("items", "name", "nullable", "plan", "read")
+
+    def __init__(
+        self, read: Read, name: str, nullable: bool, items: bool | None, plan: _ObjectPlan
+    ) -> None:
+        self.read = read
+        self.name = name
+        self.nullable = nullable
+        self.items = items  # None: an object; else a list, whether its items may be null
+        self.plan = plan
+
+    def value(self, source: Any) -> Any:
+        try:
+            value = self.read(source, self.name)
+        except Exception:
+            return _ABSENT
+        if value is None:
+            return None if self.nullable else _ABSENT
+        if self.items is None:
+            return _object_value(self.plan, value)
+        if type(value) is not list:  # other iterables, and what is not one, the general way
+            return _ABSENT
+        results: list[Any] = []
+        for item in value:
+            if item is None:
+                if not self.items:
+                    return _ABSENT
+                results.append(None)
+                continue
+            completed = _object_value(self.plan, item)
+            if completed is _ABSENT:
+                return _ABSENT
+            results.append(completed)
+        return results
+
+
+def _attribute(field_def: GraphQLField) -> StrawberryField | None:
+    """Strawberry's field, if it is read as a plain attribute: Strawberry marks the
+    resolver it gives such fields (no resolver, extension, permission or exception
+    handler)."""
     field = (field_def.extensions or {}).get("strawberry-definition")
     if not isinstance(field, StrawberryField) or not getattr(
         field_def.resolve, "_is_default", False
     ):
         return None
-    kind = field_def.type
-    nullable = not isinstance(kind, GraphQLNonNull)
-    leaf = kind.of_type if isinstance(kind, GraphQLNonNull) else kind
-    if not isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
+    return field
+
+
+def _unwrapped(kind: GraphQLOutputType) -> tuple[Any, bool]:
+    """The type without its non-null wrapper, and whether null is allowed."""
+    if isinstance(kind, GraphQLNonNull):
+        return kind.of_type, False
+    return kind, True
+
+
+def _plain(field_def: GraphQLField) -> _Plain | None:
+    field = _attribute(field_def)
+    leaf, nullable = _unwrapped(field_def.type)
+    if field is None or not isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
         return None
-    return _Plain(field, leaf, nullable)
+    return _Plain(field.default_resolver, field.python_name, leaf, nullable)
 
 
 # Per object type (weakly: a schema built again leaves its old types to the collector),
-# each field's plan, or None for a field that takes the general way.
+# each leaf field's plan, or None for a field that takes the general way.
 _PLANS: "weakref.WeakKeyDictionary[GraphQLObjectType, dict[str, _Plain | None]]" = (
     weakref.WeakKeyDictionary()
 )
 
 
+def _plain_leaf(parent_type: GraphQLObjectType, name: str) -> _Plain | None:
+    plans = _PLANS.get(parent_type)
+    if plans is None:
+        plans = _PLANS[parent_type] = {}
+    if name not in plans:
+        field_def = parent_type.fields.get(name)
+        plans[name] = None if field_def is None else _plain(field_def)
+    return plans[name]
+
+
 class PlainLeafExecutor(StrawberryGraphQLCoreExecutionContext):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Field sets are made once per selection and request (graphql-core memoizes
+        # them): each one's plan by its id, kept alive with it so the id stays its own.
+        self._object_plans: dict[tuple[int, GraphQLObjectType], tuple[Any, _ObjectPlan | None]]
+        self._object_plans = {}
+
+    def build_per_event_executor(self, payload: Any) -> "PlainLeafExecutor":
+        executor = cast("PlainLeafExecutor", super().build_per_event_executor(payload))  # a copy
+        # Each event of a subscription collects its fields anew: their plans go with it.
+        executor._object_plans = {}
+        return executor
+
+    def _plain_allowed(self) -> bool:
+        # Strawberry passes a manager of the extensions that wrap resolvers (none of ours).
+        manager = self.middleware_manager
+        return manager is None or not manager.middlewares
+
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Any,
+        grouped_field_set: Any,
+        position_context: Any,
+    ) -> Any:
+        plan = self._object_plan(parent_type, grouped_field_set)
+        if plan is not None:
+            results = _object_value(plan, source_value)
+            if results is not _ABSENT:
+                return results
+        return super().execute_fields(
+            parent_type, source_value, path, grouped_field_set, position_context
+        )
+
     def execute_field(
         self,
         parent_type: GraphQLObjectType,
@@ -71,33 +217,60 @@ class PlainLeafExecutor(StrawberryGraphQLCoreExecutionContext):
         path: Any,
         position_context: Any,
     ) -> Any:
-        # Strawberry passes a manager of the extensions that wrap resolvers (none of ours).
-        manager = self.middleware_manager
-        if manager is None or not manager.middlewares:
-            value = self._plain_value(parent_type, source, field_details_list[0].node)
+        if self._plain_allowed():
+            field = _plain_leaf(parent_type, field_details_list[0].node.name.value)
+            value = _ABSENT if field is None else field.value(source)
             if value is not _ABSENT:
                 return value
         return super().execute_field(
             parent_type, source, field_details_list, path, position_context
         )
 
-    def _plain_value(self, parent_type: GraphQLObjectType, source: Any, node: Any) -> Any:
-        plans = _PLANS.get(parent_type)
-        if plans is None:
-            plans = _PLANS[parent_type] = {}
-        name = node.name.value
-        if name not in plans:
-            field_def = parent_type.fields.get(name)
-            plans[name] = None if field_def is None else _plain(field_def)
-        plan = plans[name]
+    def _object_plan(
+        self, parent_type: GraphQLObjectType, grouped_field_set: Any
+    ) -> _ObjectPlan | None:
+        key = (id(grouped_field_set), parent_type)
+        entry = self._object_plans.get(key)
+        if entry is None:
+            plan = self._plan_of(parent_type, grouped_field_set)
+            entry = self._object_plans[key] = (grouped_field_set, plan)
+        return entry[1]
+
+    def _plan_of(
+        self, parent_type: GraphQLObjectType, grouped_field_set: Any
+    ) -> _ObjectPlan | None:
+        """The plan of a selection whose every field is plain, else None."""
+        if not self._plain_allowed():
+            return None
+        plan: list[tuple[str, _Plain | _PlainNested]] = []
+        for response_name, field_details_list in grouped_field_set.items():
+            name = field_details_list[0].node.name.value
+            field = _plain_leaf(parent_type, name) or self._plain_nested(
+                parent_type.fields.get(name), field_details_list
+            )
+            if field is None:
+                return None
+            plan.append((response_name, field))
+        return tuple(plan)
+
+    def _plain_nested(
+        self, field_def: GraphQLField | None, field_details_list: Any
+    ) -> _PlainNested | None:
+        field = None if field_def is None else _attribute(field_def)
+        if field_def is None or field is None or field_def.args:
+            return None
+        if any(details.node.directives for details in field_details_list):
+            return None  # @stream and company: what incremental delivery decides
+        kind, nullable = _unwrapped(field_def.type)
+        items: bool | None = None
+        if isinstance(kind, GraphQLList):
+            kind, items = _unwrapped(kind.of_type)
+        if not isinstance(kind, GraphQLObjectType) or kind.is_type_of is not None:
+            return None
+        collected = self.collect_subfields(kind, field_details_list)
+        if collected.new_defer_usages or collected.forbidden_directive_instances:
+            return None
+        plan = self._object_plan(kind, collected.grouped_field_set)
         if plan is None:
-            return _ABSENT
-        try:
-            # What Strawberry's resolver for such a field calls.
-            value = plan.field.get_result(source, None, [], {})
-            if value is None:
-                return None if plan.nullable else _ABSENT
-            coerced = plan.leaf.coerce_output_value(value)
-        except Exception:  # the general way raises it again, as a located field error
-            return _ABSENT
-        return _ABSENT if coerced is None or coerced is Undefined else coerced
+            return None
+        return _PlainNested(field.default_resolver, field.python_name, nullable, items, plan)

@@ -137,7 +137,7 @@ class Product:
         # Every field is a column of the row or one of the values set below.
         product = cls.__new__(cls)
         attributes = product.__dict__
-        attributes.update(record)
+        attributes.update(row.product.pairs())
         attributes["id"] = strawberry.ID(str(record["id"]))
         attributes["status"] = _STATUSES[products.shown_status(record)]
         attributes["brand_name"] = row.brand_name

@@ -1,5 +1,6 @@
 """Plain leaf fields read directly give what the general execution gives, errors included."""
 
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
@@ -87,3 +88,79 @@ def test_plain_fields_skip_the_resolve_info() -> None:
     assert schema.execute_sync("{ things { id name colour size } }").data is not None
     # The list itself, and the null name of the second thing, which errs the general way.
     assert built == ["things", "name"]
+
+
+@strawberry.type
+class Edge:
+    node: Thing
+
+
+@strawberry.type
+class Page:
+    edges: list[Edge]
+    total: int
+
+
+@strawberry.type
+class PagedQuery:
+    @strawberry.field
+    def page(self) -> Page:
+        return Page(edges=[Edge(node=t) for t in _things() if t is not None], total=3)
+
+
+PAGE_QUERY = "{ page { total edges { node { id name colour size } } } }"
+
+
+def test_a_plain_selection_is_read_in_one_pass_and_errs_the_general_way() -> None:
+    executed: list[str] = []
+
+    class Counting(PlainLeafExecutor):
+        def execute_field(self, parent_type: Any, source: Any, details: Any, *args: Any) -> Any:
+            executed.append(details[0].node.name.value)
+            return super().execute_field(parent_type, source, details, *args)
+
+    fast = strawberry.Schema(query=PagedQuery, execution_context_class=Counting)
+    general = strawberry.Schema(query=PagedQuery)
+    result = fast.execute_sync(PAGE_QUERY)
+    assert result.data == general.execute_sync(PAGE_QUERY).data
+    assert [(e.message, e.path) for e in result.errors or []] == [
+        (e.message, e.path) for e in general.execute_sync(PAGE_QUERY).errors or []
+    ]
+    # The second thing's null name makes the page go the general way, which finds it;
+    # `page` itself has a resolver: the only field executed on a clean page.
+    assert result.errors and result.errors[0].path == ["page", "edges", 1, "node", "name"]
+    executed.clear()
+    clean = fast.execute_sync("{ page { total edges { node { id colour size } } } }")
+    assert clean.errors is None and len(clean.data["page"]["edges"]) == 3
+    assert executed == ["page"]
+
+
+@strawberry.type
+class Tick:
+    n: int
+
+
+@strawberry.type
+class TickSubscription:
+    @strawberry.subscription
+    async def ticks(self) -> AsyncGenerator[Tick, None]:
+        for n in range(5):
+            yield Tick(n=n)
+
+
+async def test_a_subscription_keeps_one_plan_per_selection_whatever_its_events() -> None:
+    executors: list[PlainLeafExecutor] = []
+
+    class Keeping(PlainLeafExecutor):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            executors.append(self)
+
+    schema = strawberry.Schema(
+        query=Query, subscription=TickSubscription, execution_context_class=Keeping
+    )
+    stream = await schema.subscribe("subscription { ticks { n } }")
+    assert not isinstance(stream, strawberry.types.ExecutionResult)
+    assert [result.data async for result in stream] == [{"ticks": {"n": n}} for n in range(5)]
+    # Each event collects its fields anew: their plans are not kept past the event.
+    assert [len(e._object_plans) for e in executors] == [0]
