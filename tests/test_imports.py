@@ -15,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+import jobs.imports
 from models import Event, ImportFilePart, ImportJob
 from pim import progress
 from pim.runtime import Runtime
@@ -367,19 +368,24 @@ def _interrupt_after(
 ) -> None:
     """Run `action` in a transaction of its own once the given number of chunks (of 2
     rows) committed and before the next one is written: a client's request landing
-    between two chunks, while the next ones may already be in flight."""
-    original = import_runs.write_chunk
-    calls: list[int] = []
+    between two chunks, while the next ones may already be in flight.
 
-    async def write_chunk(session: Any, plan: import_runs.RunPlan, *args: Any) -> Any:
-        calls.append(1)
-        if len(calls) == chunks + 1:
-            await _checkpoint_reached(runtime, plan.job_id, 2 * chunks)
+    The chunk is known by where it starts, not by the order of calls: two chunks in
+    flight reach their writes in either order, and waiting in the earlier one for its
+    own commit would only time out."""
+    original = jobs.imports._Run.write
+    done: list[bool] = []
+
+    async def write(run: Any, checkpoint: int, *args: Any) -> Any:
+        # Once: the run that resumes starts its first chunk at that same checkpoint.
+        if checkpoint == 2 * chunks and not done:
+            done.append(True)
+            await _checkpoint_reached(runtime, run.plan.job_id, checkpoint)
             async with runtime.db.transaction() as own:
-                await action(own, plan.job_id)
-        return await original(session, plan, *args)
+                await action(own, run.plan.job_id)
+        return await original(run, checkpoint, *args)
 
-    monkeypatch.setattr(import_runs, "write_chunk", write_chunk)
+    monkeypatch.setattr(jobs.imports._Run, "write", write)
 
 
 async def _checkpoint_reached(runtime: Runtime, job_id: uuid.UUID, rows: int) -> None:
