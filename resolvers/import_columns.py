@@ -529,9 +529,15 @@ def _checked(texts: pl.DataFrame, options: WriteOptions, columns: Columns) -> pl
         clean = clean & pl.col("ean").is_not_null()
     if columns.odd:
         clean = clean & ~pl.col("_line").is_in(list(columns.odd))
-    return texts.with_columns(
-        *(value.alias(_TYPED + f) for f, (value, _) in zip(fields, typed, strict=True)),
-        _clean=clean.fill_null(False),
+    # Lazily, so that polars computes each shared subexpression (a column's number, its
+    # shape) once: eagerly, every use of it runs again (3 times the CPU).
+    return (
+        texts.lazy()
+        .with_columns(
+            *(value.alias(_TYPED + f) for f, (value, _) in zip(fields, typed, strict=True)),
+            _clean=clean.fill_null(False),
+        )
+        .collect()
     )
 
 

@@ -42,6 +42,20 @@ LINES = [
     "96385074;EAN-8;3;1;;;;;",
     "4012345679007;Poids énorme;3;1;100000;;;;",
     "4012345679014;\x1fSéparateur;3;1;;;;;",
+    # Numbers at the edges of their checks, which run as vectors (lazily, shared parts
+    # once): each must read and fail as the row reader reads it.
+    "4012345679021;Prix négatif;-3,5;1;;;;;",
+    "4012345679038;Prix signé;+3,5;+2;-0;;;;",
+    "4012345679045;Espaces de milliers;1\u00a0234,5;1\u202f000;1 0;;;;",
+    "4012345679052;Chiffres arabes;\u0663;\u0661\u0662;\u0664,\u0665;;;;",
+    "4012345679069;Plein chiffres;\uff13;\uff11;;;;;",
+    "4012345679076;Formes partielles;3,;,5;.5;;;;",
+    "4012345679083;Non-nombres;inf;nan;NaN;;;;",
+    "4012345679090;Stock au plafond;999999,99;2147483647;99999,99;;;;",
+    "4012345679106;Stock au-delà;999999,995;2147483648;99999,991;;;;",
+    "4012345679113;Entier décimal;1.0;1,0;1,00;;;;",
+    "4012345679120;Blancs;   ;\t;\u00a0;;;;",
+    "4012345679137;Énorme;1" + "0" * 400 + ";1" + "0" * 30 + ";1e400;;;;",
 ]
 
 
