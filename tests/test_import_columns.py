@@ -113,6 +113,26 @@ def test_columns_read_every_row_as_the_row_reader_does(
     assert _shape(read) == _shape(_row_chunks(content, plan, size))
 
 
+@pytest.mark.parametrize(
+    "record",
+    [
+        "  ;\t;\u00a0;;;;;;",  # white space only: blank
+        "\x1c;;;;;;;;",  # a separator only Python strips: blank
+        " \x1f ;;\x1d;;;;;;",
+        ";;;;;;;;x",  # text in the last cell only
+        "\x1cx;;;;;;;;",  # text after a separator in the first cell
+        "  ;Titre;;;;;;;",
+        '"";"";"";"";"";"";"";"";""',
+    ],
+)
+def test_counts_blank_records_as_the_row_reader(record: str) -> None:
+    content = (HEADER + "\n".join([LINES[0], record, record, LINES[5]]) + "\n").encode()
+    columns = CsvColumns.open(io.BytesIO(content), None)
+    assert columns is not None
+    assert columns.total == FileRecords(io.BytesIO(content), "csv").count()
+    assert columns.total == sum(frame.height for frame in columns.texts())
+
+
 def test_crlf_files_and_a_byte_order_mark_read_alike() -> None:
     content = ("\ufeff" + HEADER + "\r\n".join(LINES[:6]) + "\r\n").encode()
     plan = _plan(False)
