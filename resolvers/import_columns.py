@@ -331,6 +331,7 @@ class CsvColumns(Columns):
         csv module counts lines: the last line of the record) and their fields' stripped
         texts."""
         lines_before = 1  # the header
+        unread = [pl.col(h) for h in self._headers if h not in self.fields.values()]
         for frame in self._frames():
             if frame.columns != self._headers:
                 raise pl.exceptions.ComputeError("headers read differently")
@@ -344,13 +345,20 @@ class CsvColumns(Columns):
                 line = (ends + 1).cum_sum() + lines_before
             else:
                 line = pl.int_range(1, pl.len() + 1, dtype=pl.Int64) + lines_before
+            # A record is blank when its fields' stripped texts are all empty, and the
+            # cells no field reads too: each cell stripped once.
             frame = frame.select(
                 _line=line,
-                _blank=pl.all_horizontal(strip(c).is_null() for c in cells),
+                _unread_blank=pl.all_horizontal(
+                    pl.lit(True), *(strip(c).is_null() for c in unread)
+                ),
                 **{f: strip(pl.col(h)) for f, h in self.fields.items()},
             )
             lines_before = int(frame["_line"][-1]) if frame.height else lines_before
-            yield frame.filter(~pl.col("_blank")).drop("_blank")
+            blank = pl.col("_unread_blank") & pl.all_horizontal(
+                pl.col(f).is_null() for f in self.fields
+            )
+            yield frame.filter(~blank).drop("_unread_blank")
 
 
 # How calamine types a cell: text (or nothing), a number, a boolean. Anything else (a

@@ -133,6 +133,16 @@ def test_counts_blank_records_as_the_row_reader(record: str) -> None:
     assert columns.total == sum(frame.height for frame in columns.texts())
 
 
+def test_blank_records_of_a_file_whose_every_column_is_read() -> None:
+    content = b"EAN;Titre\n4006381333931;Perceuse\n ; \n\x1c;\n;x\n\n5901234123457;\n"
+    plan = _plan(False)
+    columns = CsvColumns.open(io.BytesIO(content), None)
+    assert columns is not None
+    assert columns.total == FileRecords(io.BytesIO(content), "csv").count() == 3
+    read = list(read_chunks(columns, plan, 100, import_runs.FileKeys()))
+    assert _shape(read) == _shape(_row_chunks(content, plan, 100))
+
+
 def test_crlf_files_and_a_byte_order_mark_read_alike() -> None:
     content = ("\ufeff" + HEADER + "\r\n".join(LINES[:6]) + "\r\n").encode()
     plan = _plan(False)
