@@ -308,8 +308,6 @@ class CsvColumns(Columns):
             list(_SEPARATORS)
         ).fill_null(False)
         for frame in self._frames():
-            if frame.columns != self._headers:
-                raise pl.exceptions.ComputeError("headers read differently")
             blank = frame.filter(maybe_blank).select(
                 pl.all_horizontal(_strip(pl.col(h), exact=True).is_null() for h in self._headers)
             )
@@ -325,7 +323,10 @@ class CsvColumns(Columns):
             encoding="utf8",
             has_header=True,
         )
-        yield from frame.collect_batches(chunk_size=_READ_ROWS)
+        for batch in frame.collect_batches(chunk_size=_READ_ROWS):
+            if batch.columns != self._headers:
+                raise pl.exceptions.ComputeError("headers read differently")
+            yield batch
 
     def texts(self) -> Iterator[pl.DataFrame]:
         """The non-blank records, a frame at a time: their line numbers (`_line`, as the
@@ -334,8 +335,6 @@ class CsvColumns(Columns):
         lines_before = 1  # the header
         unread = [pl.col(h) for h in self._headers if h not in self.fields.values()]
         for frame in self._frames():
-            if frame.columns != self._headers:
-                raise pl.exceptions.ComputeError("headers read differently")
             cells = [pl.col(h) for h in self._headers]
             rare = _has_rare(frame, cells)
             strip = functools.partial(_strip, exact=rare)
