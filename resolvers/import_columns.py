@@ -71,6 +71,7 @@ _CENTS = r"^[+-]?[0-9]+(?:[.,][0-9]{1,2})?$"
 # Line ends the csv module counts (reader.line_num), inside quoted cells too.
 _LINE_ENDS = r"\r\n|\r|\n"
 _RARE = "[\r\n\x1c-\x1f]"
+_SEPARATORS = "\x1c\x1d\x1e\x1f"  # what Python strips and Rust keeps
 _READ_ROWS = 50_000  # rows polars hands over at a time
 # Sheet rows converted at a time: their cells are Python objects beside the parsed sheet
 # (measured, 100,000 rows × 15: 50,000 at a time peak at 374 MB, 10,000 at 288 MB, as
@@ -184,9 +185,10 @@ def _typed(field: str, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
 
 def _check_digit(ean: pl.Expr) -> pl.Expr:
     """The GS1 check digit holds (for a text of 8, 12, 13 or 14 ASCII digits): leading
-    zeros weigh nothing, so every length is summed as 14 digits."""
-    padded = ean.str.pad_start(14, "0")
-    digits = [padded.str.slice(i, 1).cast(pl.Int32, strict=False) for i in range(14)]
+    zeros weigh nothing, so every length is summed as 14 digits, taken from the text's
+    integer (integer arithmetic: a fifth of the CPU of slicing the text)."""
+    number = ean.cast(pl.Int64, strict=False)
+    digits = [number // 10 ** (13 - i) % 10 for i in range(14)]
     total = pl.sum_horizontal(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(digits[:13]))
     return (10 - total % 10) % 10 == digits[13]
 
@@ -295,8 +297,22 @@ class CsvColumns(Columns):
 
     def _count(self) -> int:
         """Reads the whole file (a broken one fails before anything is written); the
-        number of its data records."""
-        return sum(frame.height for frame in self.texts())
+        number of its data records, blank ones left out as `texts` leaves them.
+
+        Only the records whose first cell has no text once stripped as polars strips
+        (a subset of what Python strips) or holds a separator only Python strips can be
+        blank: those few alone are stripped whole, not every cell of the file."""
+        total = 0
+        first = pl.col(self._headers[0])
+        maybe_blank = (first.str.strip_chars() == "").fill_null(True) | first.str.contains_any(
+            list(_SEPARATORS)
+        ).fill_null(False)
+        for frame in self._frames():
+            blank = frame.filter(maybe_blank).select(
+                pl.all_horizontal(_strip(pl.col(h), exact=True).is_null() for h in self._headers)
+            )
+            total += frame.height - int(blank.to_series().sum())
+        return total
 
     def _frames(self) -> Iterator[pl.DataFrame]:
         """The file's records as text columns, in order, blank ones included."""
@@ -307,16 +323,18 @@ class CsvColumns(Columns):
             encoding="utf8",
             has_header=True,
         )
-        yield from frame.collect_batches(chunk_size=_READ_ROWS)
+        for batch in frame.collect_batches(chunk_size=_READ_ROWS):
+            if batch.columns != self._headers:
+                raise pl.exceptions.ComputeError("headers read differently")
+            yield batch
 
     def texts(self) -> Iterator[pl.DataFrame]:
         """The non-blank records, a frame at a time: their line numbers (`_line`, as the
         csv module counts lines: the last line of the record) and their fields' stripped
         texts."""
         lines_before = 1  # the header
+        unread = [pl.col(h) for h in self._headers if h not in self.fields.values()]
         for frame in self._frames():
-            if frame.columns != self._headers:
-                raise pl.exceptions.ComputeError("headers read differently")
             cells = [pl.col(h) for h in self._headers]
             rare = _has_rare(frame, cells)
             strip = functools.partial(_strip, exact=rare)
@@ -327,13 +345,20 @@ class CsvColumns(Columns):
                 line = (ends + 1).cum_sum() + lines_before
             else:
                 line = pl.int_range(1, pl.len() + 1, dtype=pl.Int64) + lines_before
+            # A record is blank when its fields' stripped texts are all empty, and the
+            # cells no field reads too: each cell stripped once.
             frame = frame.select(
                 _line=line,
-                _blank=pl.all_horizontal(strip(c).is_null() for c in cells),
+                _unread_blank=pl.all_horizontal(
+                    pl.lit(True), *(strip(c).is_null() for c in unread)
+                ),
                 **{f: strip(pl.col(h)) for f, h in self.fields.items()},
             )
             lines_before = int(frame["_line"][-1]) if frame.height else lines_before
-            yield frame.filter(~pl.col("_blank")).drop("_blank")
+            blank = pl.col("_unread_blank") & pl.all_horizontal(
+                pl.col(f).is_null() for f in self.fields
+            )
+            yield frame.filter(~blank).drop("_unread_blank")
 
 
 # How calamine types a cell: text (or nothing), a number, a boolean. Anything else (a
@@ -529,9 +554,15 @@ def _checked(texts: pl.DataFrame, options: WriteOptions, columns: Columns) -> pl
         clean = clean & pl.col("ean").is_not_null()
     if columns.odd:
         clean = clean & ~pl.col("_line").is_in(list(columns.odd))
-    return texts.with_columns(
-        *(value.alias(_TYPED + f) for f, (value, _) in zip(fields, typed, strict=True)),
-        _clean=clean.fill_null(False),
+    # Lazily, so that polars computes each shared subexpression (a column's number, its
+    # shape) once: eagerly, every use of it runs again (3 times the CPU).
+    return (
+        texts.lazy()
+        .with_columns(
+            *(value.alias(_TYPED + f) for f, (value, _) in zip(fields, typed, strict=True)),
+            _clean=clean.fill_null(False),
+        )
+        .collect()
     )
 
 

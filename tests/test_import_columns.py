@@ -42,6 +42,27 @@ LINES = [
     "96385074;EAN-8;3;1;;;;;",
     "4012345679007;Poids énorme;3;1;100000;;;;",
     "4012345679014;\x1fSéparateur;3;1;;;;;",
+    # Numbers at the edges of their checks, which run as vectors (lazily, shared parts
+    # once): each must read and fail as the row reader reads it.
+    "4012345679021;Prix négatif;-3,5;1;;;;;",
+    "4012345679038;Prix signé;+3,5;+2;-0;;;;",
+    "4012345679045;Espaces de milliers;1\u00a0234,5;1\u202f000;1 0;;;;",
+    "4012345679052;Chiffres arabes;\u0663;\u0661\u0662;\u0664,\u0665;;;;",
+    "4012345679069;Plein chiffres;\uff13;\uff11;;;;;",
+    "4012345679076;Formes partielles;3,;,5;.5;;;;",
+    "4012345679083;Non-nombres;inf;nan;NaN;;;;",
+    "4012345679090;Stock au plafond;999999,99;2147483647;99999,99;;;;",
+    "4012345679106;Stock au-delà;999999,995;2147483648;99999,991;;;;",
+    "4012345679113;Entier décimal;1.0;1,0;1,00;;;;",
+    "4012345679120;Blancs;   ;\t;\u00a0;;;;",
+    "4012345679137;Énorme;1" + "0" * 400 + ";1" + "0" * 30 + ";1e400;;;;",
+    # EANs at the edges of the check digit's vector check.
+    "00000000000000;Zéros;1;1;;;;;",
+    "00000096385074;EAN-8 en GTIN-14;1;1;;;;;",
+    "+400638133393;Signé;1;1;;;;;",
+    "4006381333932;Chiffre faux;1;1;;;;;",
+    "\u0664\u0660\u0660\u0666\u0663\u0668\u0661\u0663\u0663\u0663\u0669\u0663\u0661;Arabe;1;1;;;;;",
+    "99999999999997;Plus grand GTIN;1;1;;;;;",
 ]
 
 
@@ -97,6 +118,53 @@ def test_columns_read_every_row_as_the_row_reader_does(
     assert columns.total == FileRecords(io.BytesIO(content), "csv").count()
     read = list(read_chunks(columns, plan, size, import_runs.FileKeys()))
     assert _shape(read) == _shape(_row_chunks(content, plan, size))
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        "  ;\t;\u00a0;;;;;;",  # white space only: blank
+        "\x1c;;;;;;;;",  # a separator only Python strips: blank
+        " \x1f ;;\x1d;;;;;;",
+        ";;;;;;;;x",  # text in the last cell only
+        "\x1cx;;;;;;;;",  # text after a separator in the first cell
+        "  ;Titre;;;;;;;",
+        '"";"";"";"";"";"";"";"";""',
+    ],
+)
+def test_counts_blank_records_as_the_row_reader(record: str) -> None:
+    content = (HEADER + "\n".join([LINES[0], record, record, LINES[5]]) + "\n").encode()
+    columns = CsvColumns.open(io.BytesIO(content), None)
+    assert columns is not None
+    assert columns.total == FileRecords(io.BytesIO(content), "csv").count()
+    assert columns.total == sum(frame.height for frame in columns.texts())
+
+
+def test_blank_records_of_a_file_whose_every_column_is_read() -> None:
+    content = b"EAN;Titre\n4006381333931;Perceuse\n ; \n\x1c;\n;x\n\n5901234123457;\n"
+    plan = _plan(False)
+    columns = CsvColumns.open(io.BytesIO(content), None)
+    assert columns is not None
+    assert columns.total == FileRecords(io.BytesIO(content), "csv").count() == 3
+    read = list(read_chunks(columns, plan, 100, import_runs.FileKeys()))
+    assert _shape(read) == _shape(_row_chunks(content, plan, 100))
+
+
+def test_valid_values_pass_the_vector_checks() -> None:
+    """A row failing a vector check is read right by the per-row checks, only slower:
+    valid values at the edges must pass the vectors."""
+    lines = [
+        "4006381333931;-;0;0;0,00",
+        "04012345678901;-;999999,99;2147483647;99999,99",
+        "99999999999997;-;1\u00a0234,5;+2;1,5",
+        "96385074;-;12.5;1\u202f000;-0",
+        "00000000000000;-;3,1;0;0",
+    ]
+    content = ("EAN;Titre;Prix TTC;Stock;Poids\n" + "\n".join(lines) + "\n").encode()
+    columns = CsvColumns.open(io.BytesIO(content), None)
+    assert columns is not None
+    (chunk,) = read_chunks(columns, _plan(False), 100, import_runs.FileKeys())
+    assert chunk.frame["_clean"].to_list() == [True] * len(lines)
 
 
 def test_crlf_files_and_a_byte_order_mark_read_alike() -> None:
