@@ -5,7 +5,7 @@ import functools
 import io
 import operator
 import secrets
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -239,26 +239,33 @@ async def bulk_upsert(
     *,
     conflict: Sequence[str],
     update: Sequence[str],
+    same: Mapping[str, Any] | None = None,
 ) -> None:
     """Insert `rows`, updating `update` columns where `conflict` columns already match:
     on PostgreSQL one INSERT … SELECT FROM unnest(arrays) (COPY when a column needs
-    its values converted for COPY: JSON, NUMERIC), one multi-row statement otherwise."""
+    its values converted for COPY: JSON, NUMERIC), one multi-row statement otherwise.
+    `same` holds the columns whose value is the same for every row (the account): on
+    PostgreSQL it travels once, not as an array of thousands of copies."""
     if not rows:
         return
+    same = same or {}
     columns = list(rows[0])
+    big = on_postgres(session) and len(rows) >= COPY_THRESHOLD
+    if big and _converters(table, tuple(columns)):
+        whole = [{**row, **same} for row in rows]
+        await copy_upsert(session, table, whole, conflict=conflict, update=update)
+        return
     statement = upsert(session, table)
-    if on_postgres(session) and len(rows) >= COPY_THRESHOLD:
-        if _converters(table, tuple(columns)):
-            await copy_upsert(session, table, rows, conflict=conflict, update=update)
-            return
+    if big:
         # Against a scratch table filled by COPY: 4 ms less in PostgreSQL for 5,000
         # rows (no temporary table to create and fill), and one round trip instead of
         # three.
         given = unnested(table, rows, "given")
-        statement = statement.from_select(columns, select(*given.c))
+        constants = [bindparam(None, v, type_=table.c[c].type).label(c) for c, v in same.items()]
+        statement = statement.from_select([*columns, *same], select(*given.c, *constants))
         parameters = None
     else:
-        parameters = list(rows)
+        parameters = [{**row, **same} for row in rows]
     statement = statement.on_conflict_do_update(
         index_elements=list(conflict), set_={c: statement.excluded[c] for c in update}
     )

@@ -51,12 +51,11 @@ async def stamp(
     session: AsyncSession, account_id: uuid.UUID, when: Mapping[uuid.UUID, datetime]
 ) -> None:
     """Record that each product changed at its time, in one set-based upsert."""
-    rows = [
-        {"account_id": account_id, "product_id": pid, "changed_at": at} for pid, at in when.items()
-    ]
+    rows = [{"product_id": pid, "changed_at": at} for pid, at in when.items()]
     await bulk_upsert(
-        session, PRODUCT_CHANGES, rows, conflict=["account_id", "product_id"], update=["changed_at"]
-    )
+        session, PRODUCT_CHANGES, rows, conflict=["account_id", "product_id"],
+        update=["changed_at"], same={"account_id": account_id},
+    )  # fmt: skip
 
 
 # With WITH_CHANGES: the product's own row holds its latest change (a tie goes to the row).

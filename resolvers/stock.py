@@ -100,7 +100,6 @@ async def update_stock(
         row = {
             # An existing record keeps its id (the upsert updates it in place).
             "id": uuid7() if record is None else record[0],
-            "account_id": account_id,
             "product_id": product_id,
             "updated_at": when[product_id],
         }
@@ -109,8 +108,8 @@ async def update_stock(
             supplier_rows.append({**row, "supplier_id": suppliers[code], "stock": entry.item.stock})
         else:
             generic_rows.append({**row, "quantity": entry.item.stock})
-    await upsert_generic_stock(session, generic_rows)
-    await upsert_supplier_stock(session, supplier_rows)
+    await upsert_generic_stock(session, account_id, generic_rows)
+    await upsert_supplier_stock(session, account_id, supplier_rows)
     # Delta sync and every updated_at see the change through the narrow stamp: the wide
     # product rows stay as they are.
     await changes.stamp(session, account_id, when)
