@@ -232,6 +232,35 @@ def unnested(table: Table, rows: Sequence[dict[str, Any]], name: str) -> TableVa
     return func.unnest(*arrays).table_valued(*columns).render_derived(name)
 
 
+def unnest_upsert(
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    conflict: Sequence[str],
+    update: Sequence[str],
+    same: Mapping[str, Any],
+) -> Any:
+    """bulk_upsert's statement where it is one INSERT … SELECT FROM unnest(arrays)
+    (PostgreSQL, many rows, no column that needs COPY), else None: a caller can
+    extend it (RETURNING into a data-modifying CTE) before executing it."""
+    if not (on_postgres(session) and len(rows) >= COPY_THRESHOLD):
+        return None
+    columns = list(rows[0])
+    if _converters(table, tuple(columns)):
+        return None
+    # Against a scratch table filled by COPY: 4 ms less in PostgreSQL for 5,000 rows
+    # (no temporary table to create and fill), and one round trip instead of three.
+    given = unnested(table, rows, "given")
+    constants = [bindparam(None, v, type_=table.c[c].type).label(c) for c, v in same.items()]
+    statement = postgresql.insert(table).from_select(
+        [*columns, *same], select(*given.c, *constants)
+    )
+    return statement.on_conflict_do_update(
+        index_elements=list(conflict), set_={c: statement.excluded[c] for c in update}
+    )
+
+
 async def bulk_upsert(
     session: AsyncSession,
     table: Table,
@@ -249,24 +278,16 @@ async def bulk_upsert(
     if not rows:
         return
     same = same or {}
-    columns = list(rows[0])
-    big = on_postgres(session) and len(rows) >= COPY_THRESHOLD
-    if big and _converters(table, tuple(columns)):
-        whole = [{**row, **same} for row in rows]
+    statement = unnest_upsert(session, table, rows, conflict=conflict, update=update, same=same)
+    if statement is not None:
+        await session.execute(statement)
+        return
+    whole = [{**row, **same} for row in rows]
+    if on_postgres(session) and len(rows) >= COPY_THRESHOLD:
         await copy_upsert(session, table, whole, conflict=conflict, update=update)
         return
     statement = upsert(session, table)
-    if big:
-        # Against a scratch table filled by COPY: 4 ms less in PostgreSQL for 5,000
-        # rows (no temporary table to create and fill), and one round trip instead of
-        # three.
-        given = unnested(table, rows, "given")
-        constants = [bindparam(None, v, type_=table.c[c].type).label(c) for c, v in same.items()]
-        statement = statement.from_select([*columns, *same], select(*given.c, *constants))
-        parameters = None
-    else:
-        parameters = [{**row, **same} for row in rows]
     statement = statement.on_conflict_do_update(
         index_elements=list(conflict), set_={c: statement.excluded[c] for c in update}
     )
-    await session.execute(statement, parameters)
+    await session.execute(statement, whole)

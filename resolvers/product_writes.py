@@ -812,14 +812,24 @@ async def _write_stock(
     return [events.event_row(account_id, "stock.updated", events.batch_payload(eans), stamp)]
 
 
+# How stock records are upserted: (conflict, update) columns.
+GENERIC_STOCK: dict[str, list[str]] = {
+    "conflict": ["account_id", "product_id"],
+    "update": ["quantity", "updated_at"],
+}
+SUPPLIER_STOCK: dict[str, list[str]] = {
+    "conflict": ["account_id", "product_id", "supplier_id"],
+    "update": ["stock", "updated_at"],
+}
+
+
 async def upsert_generic_stock(
     session: AsyncSession, account_id: uuid.UUID, rows: list[dict[str, Any]]
 ) -> None:
     """`rows` are the account's: they hold no account_id."""
     await bulk_upsert(
-        session, PRODUCT_STOCKS, rows, conflict=["account_id", "product_id"],
-        update=["quantity", "updated_at"], same={"account_id": account_id},
-    )  # fmt: skip
+        session, PRODUCT_STOCKS, rows, same={"account_id": account_id}, **GENERIC_STOCK
+    )
 
 
 async def upsert_supplier_stock(
@@ -827,6 +837,5 @@ async def upsert_supplier_stock(
 ) -> None:
     """`rows` are the account's: they hold no account_id."""
     await bulk_upsert(
-        session, SUPPLIER_PRODUCTS, rows, conflict=["account_id", "product_id", "supplier_id"],
-        update=["stock", "updated_at"], same={"account_id": account_id},
-    )  # fmt: skip
+        session, SUPPLIER_PRODUCTS, rows, same={"account_id": account_id}, **SUPPLIER_STOCK
+    )
