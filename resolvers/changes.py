@@ -8,7 +8,7 @@ by both (`changed_in`).
 """
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVarTuple
 
@@ -18,15 +18,17 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    bindparam,
     func,
     or_,
     select,
     union_all,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Product, ProductChange
-from pim.sql import bulk_upsert, greatest
+from pim.sql import bulk_upsert, greatest, unnest_upsert
 
 PRODUCT_CHANGES: Table = ProductChange.__table__  # type: ignore[assignment]
 _STAMP: ColumnElement[datetime] = PRODUCT_CHANGES.c.changed_at
@@ -47,15 +49,54 @@ Window = Callable[[ColumnElement[datetime]], list[ColumnElement[bool]]]
 Side = Select[uuid.UUID, datetime]
 
 
+_KEY = ["account_id", "product_id"]
+
+
 async def stamp(
     session: AsyncSession, account_id: uuid.UUID, when: Mapping[uuid.UUID, datetime]
 ) -> None:
     """Record that each product changed at its time, in one set-based upsert."""
-    rows = [
-        {"account_id": account_id, "product_id": pid, "changed_at": at} for pid, at in when.items()
-    ]
+    rows = [{"product_id": pid, "changed_at": at} for pid, at in when.items()]
     await bulk_upsert(
-        session, PRODUCT_CHANGES, rows, conflict=["account_id", "product_id"], update=["changed_at"]
+        session, PRODUCT_CHANGES, rows, conflict=_KEY, update=["changed_at"],
+        same={"account_id": account_id},
+    )  # fmt: skip
+
+
+async def upsert_stamped(
+    session: AsyncSession,
+    table: Table,
+    account_id: uuid.UUID,
+    rows: Sequence[dict[str, Any]],
+    *,
+    conflict: Sequence[str],
+    update: Sequence[str],
+) -> None:
+    """bulk_upsert the account's `rows` of `table` (a product's record: rows hold
+    product_id and updated_at), and `stamp` each product at its row's updated_at.
+
+    On PostgreSQL one statement: the upsert's RETURNING feeds the stamps' upsert, so
+    the batch's ids and times are encoded and sent once."""
+    same = {"account_id": account_id}
+    statement = unnest_upsert(session, table, rows, conflict=conflict, update=update, same=same)
+    if statement is None:
+        await bulk_upsert(session, table, rows, conflict=conflict, update=update, same=same)
+        await stamp(session, account_id, {row["product_id"]: row["updated_at"] for row in rows})
+        return
+    written = statement.returning(table.c.product_id, table.c.updated_at).cte("written")
+    stamps = postgresql.insert(PRODUCT_CHANGES).from_select(
+        ["account_id", "product_id", "changed_at"],
+        # A product written twice (two supplier records) is stamped once, at its time.
+        select(
+            bindparam(None, account_id, type_=PRODUCT_CHANGES.c.account_id.type),
+            written.c.product_id,
+            written.c.updated_at,
+        ).distinct(),
+    )
+    await session.execute(
+        stamps.on_conflict_do_update(
+            index_elements=_KEY, set_={"changed_at": stamps.excluded.changed_at}
+        )
     )
 
 

@@ -793,8 +793,7 @@ async def _write_stock(
         if plan.stock is None or "stock" not in plan.result.changed_fields:
             continue
         eans.append(plan.result.ean)
-        row: dict[str, Any] = {"id": uuid7(), "account_id": account_id,
-                               "product_id": plan.result.id, "updated_at": stamp}  # fmt: skip
+        row: dict[str, Any] = {"id": uuid7(), "product_id": plan.result.id, "updated_at": stamp}
         if code := plan.given.get("supplier_code"):
             row |= {"supplier_id": refs.suppliers[code], "stock": plan.stock}
             stock_rows[SUPPLIER_PRODUCTS, plan.current is None].append(row)
@@ -803,25 +802,40 @@ async def _write_stock(
             stock_rows[PRODUCT_STOCKS, plan.current is None].append(row)
     for (table, new_product), written in stock_rows.items():
         if new_product:
-            await bulk_insert(session, table, written)
+            await bulk_insert(session, table, [{**r, "account_id": account_id} for r in written])
         elif table is PRODUCT_STOCKS:
-            await upsert_generic_stock(session, written)
+            await upsert_generic_stock(session, account_id, written)
         else:
-            await upsert_supplier_stock(session, written)
+            await upsert_supplier_stock(session, account_id, written)
     if not eans:
         return []
     return [events.event_row(account_id, "stock.updated", events.batch_payload(eans), stamp)]
 
 
-async def upsert_generic_stock(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    await bulk_upsert(
-        session, PRODUCT_STOCKS, rows, conflict=["account_id", "product_id"],
-        update=["quantity", "updated_at"],
-    )  # fmt: skip
+# How stock records are upserted: (conflict, update) columns.
+GENERIC_STOCK: dict[str, list[str]] = {
+    "conflict": ["account_id", "product_id"],
+    "update": ["quantity", "updated_at"],
+}
+SUPPLIER_STOCK: dict[str, list[str]] = {
+    "conflict": ["account_id", "product_id", "supplier_id"],
+    "update": ["stock", "updated_at"],
+}
 
 
-async def upsert_supplier_stock(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+async def upsert_generic_stock(
+    session: AsyncSession, account_id: uuid.UUID, rows: list[dict[str, Any]]
+) -> None:
+    """`rows` are the account's: they hold no account_id."""
     await bulk_upsert(
-        session, SUPPLIER_PRODUCTS, rows, conflict=["account_id", "product_id", "supplier_id"],
-        update=["stock", "updated_at"],
-    )  # fmt: skip
+        session, PRODUCT_STOCKS, rows, same={"account_id": account_id}, **GENERIC_STOCK
+    )
+
+
+async def upsert_supplier_stock(
+    session: AsyncSession, account_id: uuid.UUID, rows: list[dict[str, Any]]
+) -> None:
+    """`rows` are the account's: they hold no account_id."""
+    await bulk_upsert(
+        session, SUPPLIER_PRODUCTS, rows, same={"account_id": account_id}, **SUPPLIER_STOCK
+    )

@@ -19,7 +19,7 @@ from resolvers import batches, catalog, changes, events
 from resolvers.batches import EanBatchResult
 from resolvers.bounds import Count
 from resolvers.product_fields import EanText
-from resolvers.product_writes import upsert_generic_stock, upsert_supplier_stock
+from resolvers.product_writes import GENERIC_STOCK, SUPPLIER_PRODUCTS, SUPPLIER_STOCK
 
 MAX_ITEMS = batches.MAX_ITEMS
 GENERIC: Table = ProductStock.__table__  # type: ignore[assignment]
@@ -100,7 +100,6 @@ async def update_stock(
         row = {
             # An existing record keeps its id (the upsert updates it in place).
             "id": uuid7() if record is None else record[0],
-            "account_id": account_id,
             "product_id": product_id,
             "updated_at": when[product_id],
         }
@@ -109,11 +108,12 @@ async def update_stock(
             supplier_rows.append({**row, "supplier_id": suppliers[code], "stock": entry.item.stock})
         else:
             generic_rows.append({**row, "quantity": entry.item.stock})
-    await upsert_generic_stock(session, generic_rows)
-    await upsert_supplier_stock(session, supplier_rows)
     # Delta sync and every updated_at see the change through the narrow stamp: the wide
     # product rows stay as they are.
-    await changes.stamp(session, account_id, when)
+    await changes.upsert_stamped(session, GENERIC, account_id, generic_rows, **GENERIC_STOCK)
+    await changes.upsert_stamped(
+        session, SUPPLIER_PRODUCTS, account_id, supplier_rows, **SUPPLIER_STOCK
+    )
     eans = unique(v.result.ean for v in changed)
     await events.record(
         session, [events.event_row(account_id, "stock.updated", events.batch_payload(eans), stamp)]

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from jobs.demo import ean13
-from models import Event, ProductStock, SupplierProduct
+from models import Event, ProductChange, ProductStock, SupplierProduct
 from pim.runtime import Runtime
 from resolvers import products
 from resolvers.products import ProductRecord
@@ -563,6 +563,32 @@ async def test_5000_stock_updates_are_a_handful_of_statements(
     assert_ok(response, "Prix : 5000 mis à jour, 0 introuvables, 0 erreurs")
     assert len(large) == len(small) <= 18, large
     assert len(prices) <= 10, prices
+
+
+async def test_a_product_written_twice_in_a_big_batch_is_stamped_once(
+    client: httpx.AsyncClient, key: Key, runtime: Runtime
+) -> None:
+    # 60 products, each with two supplier records and its generic one: enough rows for
+    # the set-based statement, whose stamps come from the rows it writes.
+    await sync(
+        client, key, [{"reference": f"R{n}", "ean": ean13(n), "name": "P"} for n in range(60)]
+    )
+    before = await product_row(runtime, key, ean13(0))
+    items = [
+        {"ean": ean13(n), "stock": 5, **({"supplier_code": code} if code else {})}
+        for code in ("KIMEX", "ACME", None)
+        for n in range(60)
+    ]
+    response = await client.post(f"{BASE}/stock/update", json=items, headers=key.headers)
+    assert_ok(response, "Stocks : 180 mis à jour, 0 introuvables, 0 erreurs")
+    async with runtime.db.read() as session:
+        stamped = (
+            await session.execute(
+                select(ProductChange.changed_at).where(ProductChange.account_id == key.account_id)
+            )
+        ).scalars()
+        assert len(set(stamped)) == 60
+    assert (await product_row(runtime, key, ean13(0))).updated_at > before.updated_at
 
 
 # --- prices ---------------------------------------------------------------------------
