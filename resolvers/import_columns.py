@@ -677,8 +677,10 @@ class ColumnChunk:
             )
         return checked
 
+    @functools.cached_property
     def _clean(self) -> pl.DataFrame:
-        """The written rows that passed every vector check: `_index` and their fields."""
+        """The written rows that passed every vector check: `_index` and their fields
+        (read for the chunk's references, then for the merge)."""
         index = pl.int_range(pl.len(), dtype=pl.Int64)
         kept = pl.col("_clean")
         if self.repeated:
@@ -697,7 +699,7 @@ class ColumnChunk:
         return [self.checks[i] for i in sorted(self.checks)]
 
     def given(self, field: str) -> set[str]:
-        clean = self._clean()
+        clean = self._clean
         texts: set[str] = set()
         if field in clean.columns:
             texts.update(clean[field].drop_nulls().unique().to_list())
@@ -708,7 +710,7 @@ class ColumnChunk:
 
     def merge_items(self) -> Items | None:
         others = Items.of(self._checked_others())
-        return None if others is None else others.joined(self._clean())
+        return None if others is None else others.joined(self._clean)
 
 
 def _mapped(fields: list[str], texts: tuple[Any, ...]) -> dict[str, Any]:

@@ -124,7 +124,7 @@ def _dtype(field: str) -> pl.DataType | None:
         return pl.String()
     try:
         return _DTYPES.get(STAGE.c[field].type.python_type)
-    except NotImplementedError:
+    except NotImplementedError:  # SQLAlchemy's JSON type has no Python type to give
         return None
 
 

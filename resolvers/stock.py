@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Join, Table, and_, select
+from sqlalchemy import Join, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import ProductStock, SupplierProduct
+from models import SupplierProduct
 from pim.auth import Caller
 from pim.clock import write_timestamp
 from pim.db import fetch
@@ -19,16 +19,20 @@ from resolvers import batches, catalog, changes, events
 from resolvers.batches import EanBatchResult
 from resolvers.bounds import Count
 from resolvers.product_fields import EanText
-from resolvers.product_writes import GENERIC_STOCK, SUPPLIER_PRODUCTS, SUPPLIER_STOCK
+from resolvers.product_writes import (
+    GENERIC_STOCK,
+    PRODUCT_STOCKS,
+    SUPPLIER_PRODUCTS,
+    SUPPLIER_STOCK,
+)
 
 MAX_ITEMS = batches.MAX_ITEMS
-GENERIC: Table = ProductStock.__table__  # type: ignore[assignment]
 # Each product with its generic stock record, if any (unique on account and product).
 WITH_GENERIC: Join = batches.PRODUCTS.outerjoin(
-    GENERIC,
+    PRODUCT_STOCKS,
     and_(
-        GENERIC.c.account_id == batches.PRODUCTS.c.account_id,
-        GENERIC.c.product_id == batches.PRODUCTS.c.id,
+        PRODUCT_STOCKS.c.account_id == batches.PRODUCTS.c.account_id,
+        PRODUCT_STOCKS.c.product_id == batches.PRODUCTS.c.id,
     ),
 )
 
@@ -57,7 +61,7 @@ async def update_stock(
         max_items=max_items,
         key=lambda i: (i.ean, i.supplier_code or ""),
         # The generic stock records come with the products.
-        columns=[GENERIC.c.id.label("stock_id"), GENERIC.c.quantity],
+        columns=[PRODUCT_STOCKS.c.id.label("stock_id"), PRODUCT_STOCKS.c.quantity],
         source=WITH_GENERIC,
     )
     results, found = batch.results, batch.found
@@ -110,7 +114,7 @@ async def update_stock(
             generic_rows.append({**row, "quantity": entry.item.stock})
     # Delta sync and every updated_at see the change through the narrow stamp: the wide
     # product rows stay as they are.
-    await changes.upsert_stamped(session, GENERIC, account_id, generic_rows, **GENERIC_STOCK)
+    await changes.upsert_stamped(session, PRODUCT_STOCKS, account_id, generic_rows, **GENERIC_STOCK)
     await changes.upsert_stamped(
         session, SUPPLIER_PRODUCTS, account_id, supplier_rows, **SUPPLIER_STOCK
     )
