@@ -498,7 +498,12 @@ class ProductQuery:
     )
     async def products_delta(self, info: Info, since: datetime, first: int = 100) -> ProductDelta:
         page = await run_query(
-            info, products.delta, since=since, limit=first, memo=info.context.runtime.memo
+            info,
+            products.delta,
+            since=since,
+            limit=first,
+            memo=info.context.runtime.memo,
+            columns=node_columns(info, "nodes"),
         )
         return ProductDelta(
             nodes=[Product.from_row(r) for r in page.rows],

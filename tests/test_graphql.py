@@ -261,6 +261,27 @@ async def test_a_page_reads_the_columns_its_nodes_select_and_the_same_values(
     assert "technical_specs" in listing and "compatibility" not in listing
 
 
+async def test_a_delta_reads_the_columns_its_nodes_select_and_the_same_values(
+    client: httpx.AsyncClient, key: Key, runtime: Runtime
+) -> None:
+    product = {"ean": ean13(2), "name": "Souris", "brandName": "KIMEX", "price": 9.9,
+               "stock": 2, "technicalSpecs": {"dpi": 1600}}  # fmt: skip
+    await gql(client, UPSERT, key, input=product)
+    alone = await gql(
+        client, PRODUCT_FIELDS + f'{{ product(ean: "{ean13(2)}") {{ ...Rest }} }}', key
+    )
+    since = '"2000-01-01T00:00:00Z"'
+    with count_queries(runtime) as statements:
+        delta = await gql(
+            client,
+            PRODUCT_FIELDS + f"{{ productsDelta(since: {since}) {{ nodes {{ ...Rest }} }} }}",
+            key,
+        )
+    assert delta["data"]["productsDelta"]["nodes"] == [alone["data"]["product"]]
+    reads = [s for s in statements if "FROM products" in s and "technical_specs" in s]
+    assert reads and all("compatibility" not in s for s in reads), statements
+
+
 async def _pages_of_10_and_100(
     client: httpx.AsyncClient, key: Key, runtime: Runtime, query: str
 ) -> list[tuple[dict[str, Any], list[str]]]:
