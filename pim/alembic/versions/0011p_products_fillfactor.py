@@ -1,0 +1,37 @@
+"""products: 15 % of each page left free, so a price batch updates its rows in place
+
+Revision ID: 0011p_products
+Revises: 0010p_stock
+Create Date: 2026-12-07 01:00:00
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0011p_products"
+down_revision: str | None = "0010p_stock"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# A price batch rewrites the prices of thousands of product rows. No indexed column
+# changes, so PostgreSQL can keep each new version in its page (a HOT update: no new
+# entry in any of the 6 indexes) if the page has room for it; full pages have none.
+# Measured on 600,000 products, 5,000 prices updated per batch, the table vacuumed
+# between batches: at 100 %, 0–3 % of the updates in place (8 WAL records a row);
+# at 85 %, 100 % from the first batch when the rows are scattered (about one a page),
+# and from 17 % to 86 % over ten batches when they fill whole pages (the benchmark's
+# consecutive products), the update 140 → 42–58 ms. The table takes 18 % more space; a
+# COPY of 10,000 rows costs the same. Rows stored before this keep their pages until
+# they are updated (or the table is rewritten).
+FILLFACTOR = 85
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"ALTER TABLE products SET (fillfactor = {FILLFACTOR})")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE products RESET (fillfactor)")
