@@ -3,7 +3,7 @@ limit, one lookup of the batch's products, per-item results, and the set-based
 stamp of the products they change."""
 
 import uuid
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
@@ -26,7 +26,7 @@ from pim.auth import Caller
 from pim.clock import MICROSECOND
 from pim.db import fetch, on_postgres
 from pim.sql import among, unique, unnested
-from resolvers import keys
+from resolvers import changes, keys
 from resolvers.ean import FORMAT_MESSAGE, is_well_formed
 from resolvers.errors import FieldError, ValidationFailed
 from resolvers.permissions import Operation, require
@@ -226,25 +226,38 @@ def stamps(product_ids: Sequence[uuid.UUID], stamp: datetime) -> dict[uuid.UUID,
 
 
 async def update_products(
-    session: AsyncSession, account_id: uuid.UUID, rows: Sequence[dict[str, Any]]
+    session: AsyncSession,
+    account_id: uuid.UUID,
+    rows: Sequence[dict[str, Any]],
+    when: Mapping[uuid.UUID, datetime],
 ) -> None:
-    """Write each row's values to the product its `id` names, in one statement.
+    """Write each row's values to the product its `id` names, in one statement, and
+    stamp each product at its time in `when` (changes.stamp).
 
     Every row has the same keys: `id` and product columns. A None value keeps the
     stored one (coalesce), even if another writer changed it since the batch read it.
-    On PostgreSQL the rows travel as one array per column (UPDATE … FROM unnest):
-    thousands of rows cost one statement instead of one execution each.
+    On PostgreSQL the rows and their stamps travel as one array per column (UPDATE …
+    FROM unnest), and the update's RETURNING feeds the stamps' upsert: thousands of
+    rows cost one statement instead of one execution each, and the ids go once.
     """
     if not rows:
         return
     names = [name for name in rows[0] if name != "id"]
     if on_postgres(session):
-        given = unnested(PRODUCTS, rows, "given")
-        await session.execute(
+        given = unnested(
+            PRODUCTS,
+            [{**row, "changed_at": when[row["id"]]} for row in rows],
+            "given",
+            {"changed_at": changes.PRODUCT_CHANGES.c.changed_at.type},
+        )
+        written = (
             update(PRODUCTS)
             .where(PRODUCTS.c.account_id == account_id, PRODUCTS.c.id == given.c.id)
             .values({name: func.coalesce(given.c[name], PRODUCTS.c[name]) for name in names})
+            .returning(PRODUCTS.c.id, given.c.changed_at)
+            .cte("written")
         )
+        await changes.stamp_written(session, account_id, written.c.id, written.c.changed_at)
         return
     # SQLite has no arrays: one execution per row, by the driver's executemany. The
     # parameters are renamed: SQLAlchemy keeps bind names equal to column names for SET.
@@ -261,3 +274,4 @@ async def update_products(
         )
     )
     await session.execute(statement, [{f"b_{k}": v for k, v in row.items()} for row in rows])
+    await changes.stamp(session, account_id, when)
