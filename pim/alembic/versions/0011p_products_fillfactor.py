@@ -18,11 +18,13 @@ depends_on: str | Sequence[str] | None = None
 # changes, so PostgreSQL can keep each new version in its page (a HOT update: no new
 # entry in any of the 6 indexes) if the page has room for it; full pages have none.
 # Measured on 600,000 products, 5,000 prices updated per batch, the table vacuumed
-# between batches: at 100 %, 0–3 % of the updates in place (8 WAL records a row);
-# at 85 %, 100 % from the first batch when the rows are scattered (about one a page),
-# and from 17 % to 86 % over ten batches when they fill whole pages (the benchmark's
-# consecutive products), the update 140 → 42–58 ms. The table takes 18 % more space; a
-# COPY of 10,000 rows costs the same. Rows stored before this keep their pages until
+# between batches. At 100 %: 81–288 ms in PostgreSQL; the benchmark's rows 0–3 % in
+# place (about 8 WAL records a row: the heap and 6 indexes), scattered rows in place
+# only every other batch (a batch moves them to full pages). At 85 %: scattered rows
+# (about one a page) 100 % in place from the first batch, 50–72 ms; rows that fill
+# whole pages (the benchmark's consecutive products) from 17 % to 86 % in place over
+# ten batches, 42–63 ms once settled. The table takes 18 % more space; COPYing
+# 10,000-row chunks costs the same. Rows stored before this keep their pages until
 # they are updated (or the table is rewritten).
 FILLFACTOR = 85
 
