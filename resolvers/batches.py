@@ -72,6 +72,8 @@ class EanBatchResult:
 
 # update_stock, update_prices: (session, caller, *, items) -> EanBatchResult
 BatchUpdate = Callable[..., Awaitable[EanBatchResult]]
+# The batch's products (id, ean, account_id) joined to the rows the batch writes.
+Joined = Callable[[FromClause], FromClause]
 
 
 @dataclass(slots=True)
@@ -108,17 +110,17 @@ async def prepare(
     key: Callable[[M], Hashable],
     check: Callable[[M], FieldError | None] = lambda _item: None,
     columns: Sequence[ColumnElement[Any]] = (),
-    source: FromClause = PRODUCTS,
+    join: Joined | None = None,
 ) -> Prepared[M]:
     """Permission, size limit, per-item validation and one lookup of the products.
 
-    `columns` are read with them, from `source`: the products table or an outer join
-    of it with the rows the batch writes (one statement instead of two)."""
+    `columns` are read with them: the products' own, or with `join`, columns of the
+    rows the batch writes (one statement instead of two)."""
     require(caller, Operation.PRODUCTS_UPDATE)
     check_size(items, max_items)
     await keys.hold_account(session, caller)
     results, valid = validate_items(model, items, key=key, check=check)
-    found, current = await load_products(session, caller.account_id, valid, columns, source)
+    found, current = await load_products(session, caller.account_id, valid, columns, join)
     return Prepared(results=results, found=found, current=current)
 
 
@@ -190,22 +192,30 @@ async def load_products(
     account_id: uuid.UUID,
     valid: list[Valid[Any]],
     columns: Sequence[ColumnElement[Any]] = (),
-    source: FromClause = PRODUCTS,
+    join: Joined | None = None,
 ) -> tuple[list[Valid[Any]], dict[uuid.UUID, RowMapping]]:
-    """The live products the items name, in one query; items naming none become not_found."""
+    """The live products the items name, in one query; items naming none become not_found.
+
+    With `join`, the products (id, ean, account_id) are found first, in a materialized
+    CTE, and `join` joins the rows `columns` come from to them."""
     if not valid:
         return [], {}
     eans = unique(v.result.ean for v in valid)
-    rows = await fetch(
-        session,
-        select(PRODUCTS.c.id, PRODUCTS.c.ean, *columns)
-        .select_from(source)
-        .where(
-            PRODUCTS.c.account_id == account_id,
-            PRODUCTS.c.deleted_at.is_(None),
-            among(session, PRODUCTS.c.ean, eans),
-        ),
+    named = select(PRODUCTS.c.id, PRODUCTS.c.ean, PRODUCTS.c.account_id).where(
+        PRODUCTS.c.account_id == account_id,
+        PRODUCTS.c.deleted_at.is_(None),
+        among(session, PRODUCTS.c.ean, eans),
     )
+    if join is None:
+        statement = named.with_only_columns(PRODUCTS.c.id, PRODUCTS.c.ean, *columns)
+    else:
+        # Joined in one plan, PostgreSQL took a parallel scan of the whole products
+        # table (2 workers) over the index lookup of 5,000 EANs: the joined rows'
+        # probes looked cheaper split in two. At 600,000 products: 128–440 ms against
+        # 45–78 ms for the index lookup, then the probes.
+        products = named.cte("named").prefix_with("MATERIALIZED", dialect="postgresql")
+        statement = select(products.c.id, products.c.ean, *columns).select_from(join(products))
+    rows = await fetch(session, statement)
     ids = {ean: product_id for product_id, ean, *_ in rows}
     found: list[Valid[Any]] = []
     for entry in valid:
