@@ -30,6 +30,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import ReturnTypeFromArgs
 from sqlalchemy.sql.selectable import TableValuedAlias
+from sqlalchemy.sql.type_api import TypeEngine
 
 from pim.db import on_postgres
 
@@ -220,13 +221,24 @@ async def bulk_insert(session: AsyncSession, table: Table, rows: Sequence[dict[s
     await session.execute(table.insert(), list(rows))
 
 
-def unnested(table: Table, rows: Sequence[dict[str, Any]], name: str) -> TableValuedAlias:
+def unnested(
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    name: str,
+    types: Mapping[str, TypeEngine[Any]] | None = None,
+) -> TableValuedAlias:
     """`rows` as a derived table `name` (PostgreSQL): one array parameter per column,
     unnested side by side. Thousands of rows travel as a handful of parameters of one
-    statement: no per-row execution, no scratch table."""
+    statement: no per-row execution, no scratch table. A column is typed as `table`'s,
+    or by `types` when it is not one of `table`'s."""
     columns = list(rows[0])
+    types = types or {}
     arrays = [
-        bindparam(None, [row[c] for row in rows], type_=postgresql.ARRAY(table.c[c].type))
+        bindparam(
+            None,
+            [row[c] for row in rows],
+            type_=postgresql.ARRAY(types[c] if c in types else table.c[c].type),
+        )
         for c in columns
     ]
     return func.unnest(*arrays).table_valued(*columns).render_derived(name)

@@ -3,7 +3,7 @@ limit, one lookup of the batch's products, per-item results, and the set-based
 stamp of the products they change."""
 
 import uuid
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
@@ -26,7 +26,7 @@ from pim.auth import Caller
 from pim.clock import MICROSECOND
 from pim.db import fetch, on_postgres
 from pim.sql import among, unique, unnested
-from resolvers import keys
+from resolvers import changes, keys
 from resolvers.ean import FORMAT_MESSAGE, is_well_formed
 from resolvers.errors import FieldError, ValidationFailed
 from resolvers.permissions import Operation, require
@@ -72,6 +72,8 @@ class EanBatchResult:
 
 # update_stock, update_prices: (session, caller, *, items) -> EanBatchResult
 BatchUpdate = Callable[..., Awaitable[EanBatchResult]]
+# The batch's products (id, ean, account_id) joined to the rows the batch writes.
+Joined = Callable[[FromClause], FromClause]
 
 
 @dataclass(slots=True)
@@ -108,17 +110,17 @@ async def prepare(
     key: Callable[[M], Hashable],
     check: Callable[[M], FieldError | None] = lambda _item: None,
     columns: Sequence[ColumnElement[Any]] = (),
-    source: FromClause = PRODUCTS,
+    join: Joined | None = None,
 ) -> Prepared[M]:
     """Permission, size limit, per-item validation and one lookup of the products.
 
-    `columns` are read with them, from `source`: the products table or an outer join
-    of it with the rows the batch writes (one statement instead of two)."""
+    `columns` are read with them: the products' own, or with `join`, columns of the
+    rows the batch writes (one statement instead of two)."""
     require(caller, Operation.PRODUCTS_UPDATE)
     check_size(items, max_items)
     await keys.hold_account(session, caller)
     results, valid = validate_items(model, items, key=key, check=check)
-    found, current = await load_products(session, caller.account_id, valid, columns, source)
+    found, current = await load_products(session, caller.account_id, valid, columns, join)
     return Prepared(results=results, found=found, current=current)
 
 
@@ -190,22 +192,30 @@ async def load_products(
     account_id: uuid.UUID,
     valid: list[Valid[Any]],
     columns: Sequence[ColumnElement[Any]] = (),
-    source: FromClause = PRODUCTS,
+    join: Joined | None = None,
 ) -> tuple[list[Valid[Any]], dict[uuid.UUID, RowMapping]]:
-    """The live products the items name, in one query; items naming none become not_found."""
+    """The live products the items name, in one query; items naming none become not_found.
+
+    With `join`, the products (id, ean, account_id) are found first, in a materialized
+    CTE, and `join` joins the rows `columns` come from to them."""
     if not valid:
         return [], {}
     eans = unique(v.result.ean for v in valid)
-    rows = await fetch(
-        session,
-        select(PRODUCTS.c.id, PRODUCTS.c.ean, *columns)
-        .select_from(source)
-        .where(
-            PRODUCTS.c.account_id == account_id,
-            PRODUCTS.c.deleted_at.is_(None),
-            among(session, PRODUCTS.c.ean, eans),
-        ),
+    named = select(PRODUCTS.c.id, PRODUCTS.c.ean, PRODUCTS.c.account_id).where(
+        PRODUCTS.c.account_id == account_id,
+        PRODUCTS.c.deleted_at.is_(None),
+        among(session, PRODUCTS.c.ean, eans),
     )
+    if join is None:
+        statement = named.with_only_columns(PRODUCTS.c.id, PRODUCTS.c.ean, *columns)
+    else:
+        # Joined in one plan, PostgreSQL took a parallel scan of the whole products
+        # table (2 workers) over the index lookup of 5,000 EANs: the joined rows'
+        # probes looked cheaper split in two. At 600,000 products: 128–440 ms against
+        # 45–78 ms for the index lookup, then the probes.
+        products = named.cte("named").prefix_with("MATERIALIZED", dialect="postgresql")
+        statement = select(products.c.id, products.c.ean, *columns).select_from(join(products))
+    rows = await fetch(session, statement)
     ids = {ean: product_id for product_id, ean, *_ in rows}
     found: list[Valid[Any]] = []
     for entry in valid:
@@ -226,25 +236,38 @@ def stamps(product_ids: Sequence[uuid.UUID], stamp: datetime) -> dict[uuid.UUID,
 
 
 async def update_products(
-    session: AsyncSession, account_id: uuid.UUID, rows: Sequence[dict[str, Any]]
+    session: AsyncSession,
+    account_id: uuid.UUID,
+    rows: Sequence[dict[str, Any]],
+    when: Mapping[uuid.UUID, datetime],
 ) -> None:
-    """Write each row's values to the product its `id` names, in one statement.
+    """Write each row's values to the product its `id` names, in one statement, and
+    stamp each product at its time in `when` (changes.stamp).
 
     Every row has the same keys: `id` and product columns. A None value keeps the
     stored one (coalesce), even if another writer changed it since the batch read it.
-    On PostgreSQL the rows travel as one array per column (UPDATE … FROM unnest):
-    thousands of rows cost one statement instead of one execution each.
+    On PostgreSQL the rows and their stamps travel as one array per column (UPDATE …
+    FROM unnest), and the update's RETURNING feeds the stamps' upsert: thousands of
+    rows cost one statement instead of one execution each, and the ids go once.
     """
     if not rows:
         return
     names = [name for name in rows[0] if name != "id"]
     if on_postgres(session):
-        given = unnested(PRODUCTS, rows, "given")
-        await session.execute(
+        given = unnested(
+            PRODUCTS,
+            [{**row, "changed_at": when[row["id"]]} for row in rows],
+            "given",
+            {"changed_at": changes.PRODUCT_CHANGES.c.changed_at.type},
+        )
+        written = (
             update(PRODUCTS)
             .where(PRODUCTS.c.account_id == account_id, PRODUCTS.c.id == given.c.id)
             .values({name: func.coalesce(given.c[name], PRODUCTS.c[name]) for name in names})
+            .returning(PRODUCTS.c.id, given.c.changed_at)
+            .cte("written")
         )
+        await changes.stamp_written(session, account_id, written.c.id, written.c.changed_at)
         return
     # SQLite has no arrays: one execution per row, by the driver's executemany. The
     # parameters are renamed: SQLAlchemy keeps bind names equal to column names for SET.
@@ -261,3 +284,4 @@ async def update_products(
         )
     )
     await session.execute(statement, [{f"b_{k}": v for k, v in row.items()} for row in rows])
+    await changes.stamp(session, account_id, when)

@@ -84,13 +84,22 @@ async def upsert_stamped(
         await stamp(session, account_id, {row["product_id"]: row["updated_at"] for row in rows})
         return
     written = statement.returning(table.c.product_id, table.c.updated_at).cte("written")
+    await stamp_written(session, account_id, written.c.product_id, written.c.updated_at)
+
+
+async def stamp_written(
+    session: AsyncSession,
+    account_id: uuid.UUID,
+    product_id: ColumnElement[uuid.UUID],
+    at: ColumnElement[datetime],
+) -> None:
+    """`stamp` the products a data-modifying CTE wrote (PostgreSQL): `product_id` and
+    `at` are columns of its RETURNING, and the write and the stamps are one statement."""
     stamps = postgresql.insert(PRODUCT_CHANGES).from_select(
         ["account_id", "product_id", "changed_at"],
         # A product written twice (two supplier records) is stamped once, at its time.
         select(
-            bindparam(None, account_id, type_=PRODUCT_CHANGES.c.account_id.type),
-            written.c.product_id,
-            written.c.updated_at,
+            bindparam(None, account_id, type_=PRODUCT_CHANGES.c.account_id.type), product_id, at
         ).distinct(),
     )
     await session.execute(

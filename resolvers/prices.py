@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pim.auth import Caller
 from pim.clock import write_timestamp
-from resolvers import batches, changes, events
+from resolvers import batches, events
 from resolvers.batches import EanBatchResult
 from resolvers.errors import FieldError
 from resolvers.product_fields import EanText, PriceValue
@@ -72,8 +72,8 @@ async def update_prices(
             {"id": v.product_id, "price": v.item.price, "cost_price": v.item.cost_price}
             for v in changed
         ],
+        when,
     )
-    await changes.stamp(session, caller.account_id, when)
     eans = [v.result.ean for v in changed]
     await events.record(
         session,

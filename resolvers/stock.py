@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Join, and_, select
+from sqlalchemy import FromClause, Join, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import SupplierProduct
@@ -27,14 +27,17 @@ from resolvers.product_writes import (
 )
 
 MAX_ITEMS = batches.MAX_ITEMS
-# Each product with its generic stock record, if any (unique on account and product).
-WITH_GENERIC: Join = batches.PRODUCTS.outerjoin(
-    PRODUCT_STOCKS,
-    and_(
-        PRODUCT_STOCKS.c.account_id == batches.PRODUCTS.c.account_id,
-        PRODUCT_STOCKS.c.product_id == batches.PRODUCTS.c.id,
-    ),
-)
+
+
+def with_generic(products: FromClause) -> Join:
+    """Each product with its generic stock record, if any (unique on account and product)."""
+    return products.outerjoin(
+        PRODUCT_STOCKS,
+        and_(
+            PRODUCT_STOCKS.c.account_id == products.c.account_id,
+            PRODUCT_STOCKS.c.product_id == products.c.id,
+        ),
+    )
 
 
 class StockItem(BaseModel):
@@ -62,7 +65,7 @@ async def update_stock(
         key=lambda i: (i.ean, i.supplier_code or ""),
         # The generic stock records come with the products.
         columns=[PRODUCT_STOCKS.c.id.label("stock_id"), PRODUCT_STOCKS.c.quantity],
-        source=WITH_GENERIC,
+        join=with_generic,
     )
     results, found = batch.results, batch.found
     if not found:
