@@ -16,14 +16,14 @@ else (Windows-1252, a malformed or ragged file…) goes to the row reader, which
 words the errors.
 
 An XLSX sheet is parsed by calamine (as the row reader does, and within the same
-in-memory limit): by fastexcel into Arrow columns when that gives exactly python-calamine's
-cells, else by python-calamine into Python cells. Its cells, typed, are turned into the
-texts the CSV path checks, a column at a time: a whole number in a text field (an EAN typed as a number) reads as its
-digits, a number in a numeric field as text that parses back to the same float, a
-boolean in a boolean field as "true"/"false". A cell that has no such text (a date, a
-boolean in a text field, a float polars writes with an exponent…) makes its row "odd":
-that row alone is mapped by the row reader's map_record from its cells, and goes
-through the per-row checks.
+in-memory limit): by fastexcel into Arrow columns when that gives exactly
+python-calamine's cells, else by python-calamine into Python cells. Its cells, typed, are
+turned into the texts the CSV path checks, a column at a time: a whole number in a text
+field (an EAN typed as a number) reads as its digits, a number in a numeric field as
+text that parses back to the same float, a boolean in a boolean field as "true"/"false".
+A cell that has no such text (a date, a boolean in a text field, a float polars writes
+with an exponent…) makes its row "odd": that row alone is mapped by the row reader's
+map_record from its cells, and goes through the per-row checks.
 """
 
 import abc
@@ -431,16 +431,11 @@ class XlsxColumns(Columns):
         columns = cls._of(header, mapping)
         if columns is None:
             return None
-        texts, kinds = [], {}
-        for i, series in enumerate(sheet.iter_columns()):
-            texts.append(series.cast(pl.String).alias(f"t{i}"))
-            if series.dtype != pl.String:
-                kinds[i] = pl.lit(_DTYPE_KINDS[series.dtype], pl.Int8)
-
+        kinds = {i: pl.col(f"k{i}") for i in range(len(header)) if f"k{i}" in sheet.columns}
         for start in range(0, sheet.height, _SHEET_ROWS):
-            batch = pl.DataFrame([t.slice(start, _SHEET_ROWS) for t in texts])
+            batch = sheet.slice(start, _SHEET_ROWS)
             # The header is line 1.
-            columns._add(batch, kinds, 2 + start, functools.partial(_sheet_row, sheet, start))
+            columns._add(batch, kinds, 2 + start, functools.partial(_sheet_row, batch, header))
         return columns
 
     @classmethod
@@ -508,23 +503,36 @@ class XlsxColumns(Columns):
         self.total += frame.height
 
 
-def _sheet_row(sheet: pl.DataFrame, start: int, index: int) -> list[Any]:
-    """Row `start + index` of a typed sheet as python-calamine gives its cells (an empty
-    cell as "")."""
-    return ["" if v is None else v for v in sheet.row(start + index)]
+def _sheet_row(cells: pl.DataFrame, header: list[str], index: int) -> list[Any]:
+    """A row of a typed sheet's texts and kinds as python-calamine gives its cells (an
+    empty cell as ""; a number's text is its float's shortest, exact writing)."""
+    row = cells.row(index, named=True)
+    values: list[Any] = []
+    for i in range(len(header)):
+        text, kind = row[f"t{i}"], row.get(f"k{i}", _TEXT)
+        if kind == _NUMBER_CELL:
+            values.append(float(text))
+        elif kind == _BOOLEAN_CELL:
+            values.append(text == "true")
+        else:
+            values.append("" if text is None else text)
+    return values
 
 
 def _typed_sheet(file: BinaryIO) -> tuple[list[str], pl.DataFrame] | None:
-    """The first sheet's header and its columns as fastexcel reads them, typed, when
-    they are exactly the cells python-calamine gives (else None): every column all
-    texts (or empty), all numbers or all booleans, and every header cell a text.
+    """The first sheet's header, and its cells as texts (`t0`, `t1`…) with the kinds of
+    the columns that are not all texts (`k0`…), as fastexcel reads them, when that is
+    exactly what python-calamine gives (else None): every column of texts (or empty), of
+    numbers or of booleans, and every header cell a text.
 
     fastexcel types a column by all its cells ("strict": a column of several kinds is an
     error), but counts as empty the texts it reads as missing ("NA", "null", "nan"…) and
-    error cells, which become null, or NaN, in a column of numbers or booleans: there a
-    null or NaN is no proof of an empty cell, so such a sheet is read by cells. A header
-    cell that is not a text is named otherwise (12.0 "12", a date not at all), and
-    repeated names are renamed (`EAN_1`): such headers too."""
+    error cells, which become null, or NaN, in a column of numbers or booleans. Such
+    columns, when they have a null or a NaN, are read again as texts (a second parse of
+    the sheet, still cheaper than python-calamine's cells), which tell an empty cell
+    from a text. A header cell that is not a text is named otherwise (12.0 "12", a date
+    not at all), and repeated names are renamed (`EAN_1`): such headers are read by
+    python-calamine."""
     import fastexcel
 
     source: Any = _path_of(file)
@@ -532,24 +540,43 @@ def _typed_sheet(file: BinaryIO) -> tuple[list[str], pl.DataFrame] | None:
         file.seek(0)
         source = file.read()
     try:
-        loaded = fastexcel.read_excel(source).load_sheet(
+        reader = fastexcel.read_excel(source)
+        loaded = reader.load_sheet(
             0, header_row=0, skip_rows=0, schema_sample_rows=None, dtype_coercion="strict"
         )
         infos = loaded.available_columns()
         sheet = pl.DataFrame(loaded)
+        del loaded  # the parsed sheet
+        header = [info.name for info in infos]
+        if any(info.column_name_from != "looked_up" for info in infos) or _renamed(header):
+            return None
+        cells: dict[str, pl.Series] = {}
+        unsure: dict[int, pl.Series] = {}  # columns where a null or NaN may be a text
+        for i, series in enumerate(sheet.iter_columns()):
+            if series.dtype == pl.String:
+                cells[f"t{i}"] = series
+                continue
+            if series.dtype not in _DTYPE_KINDS:
+                return None
+            typed = series.fill_nan(None) if series.dtype == pl.Float64 else series
+            cells[f"t{i}"] = typed.cast(pl.String)
+            kind = _DTYPE_KINDS[series.dtype]
+            cells[f"k{i}"] = pl.repeat(kind, len(series), dtype=pl.Int8, eager=True)
+            if typed.null_count():
+                unsure[i] = typed
+        if unsure:
+            texts = reader.load_sheet(
+                0, header_row=0, skip_rows=0, use_columns=list(unsure), dtypes="string"
+            )
+            for i, text in zip(unsure, pl.DataFrame(texts).iter_columns(), strict=True):
+                kept = pl.DataFrame({"typed": cells[f"t{i}"], "text": text}).select(
+                    t=pl.coalesce("typed", "text"),
+                    k=pl.when(pl.col("typed").is_null()).then(_TEXT).otherwise(cells[f"k{i}"]),
+                )
+                cells[f"t{i}"], cells[f"k{i}"] = kept["t"], kept["k"].cast(pl.Int8)
     except fastexcel.FastExcelError:
         return None
-    header = [info.name for info in infos]
-    if any(info.column_name_from != "looked_up" for info in infos) or _renamed(header):
-        return None
-    for series in sheet.iter_columns():
-        if series.dtype == pl.String:
-            continue
-        if series.dtype not in _DTYPE_KINDS or series.null_count():
-            return None
-        if series.dtype == pl.Float64 and series.is_nan().any():
-            return None
-    return header, sheet
+    return header, pl.DataFrame(cells)
 
 
 def _renamed(header: list[str]) -> bool:
