@@ -546,12 +546,12 @@ def _typed_sheet(file: BinaryIO) -> tuple[list[str], pl.DataFrame] | None:
         )
         infos = loaded.available_columns()
         sheet = pl.DataFrame(loaded)
-        del loaded  # the parsed sheet
+        del loaded  # its parsed cells, before a second parse
         header = [info.name for info in infos]
         if any(info.column_name_from != "looked_up" for info in infos) or _renamed(header):
             return None
         cells: dict[str, pl.Series] = {}
-        unsure: dict[int, pl.Series] = {}  # columns where a null or NaN may be a text
+        unsure: list[int] = []  # columns where a null or NaN may be a text
         for i, series in enumerate(sheet.iter_columns()):
             if series.dtype == pl.String:
                 cells[f"t{i}"] = series
@@ -563,10 +563,10 @@ def _typed_sheet(file: BinaryIO) -> tuple[list[str], pl.DataFrame] | None:
             kind = _DTYPE_KINDS[series.dtype]
             cells[f"k{i}"] = pl.repeat(kind, len(series), dtype=pl.Int8, eager=True)
             if typed.null_count():
-                unsure[i] = typed
+                unsure.append(i)
         if unsure:
             texts = reader.load_sheet(
-                0, header_row=0, skip_rows=0, use_columns=list(unsure), dtypes="string"
+                0, header_row=0, skip_rows=0, use_columns=unsure, dtypes="string"
             )
             for i, text in zip(unsure, pl.DataFrame(texts).iter_columns(), strict=True):
                 kept = pl.DataFrame({"typed": cells[f"t{i}"], "text": text}).select(
