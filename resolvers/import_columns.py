@@ -16,13 +16,14 @@ else (Windows-1252, a malformed or ragged file…) goes to the row reader, which
 words the errors.
 
 An XLSX sheet is parsed by calamine (as the row reader does, and within the same
-in-memory limit) and its cells, typed, are turned into the texts the CSV path checks, a
-column at a time: a whole number in a text field (an EAN typed as a number) reads as its
-digits, a number in a numeric field as text that parses back to the same float, a
-boolean in a boolean field as "true"/"false". A cell that has no such text (a date, a
-boolean in a text field, a float polars writes with an exponent…) makes its row "odd":
-that row alone is mapped by the row reader's map_record from its cells, and goes
-through the per-row checks.
+in-memory limit): by fastexcel into Arrow columns when that gives exactly
+python-calamine's cells, else by python-calamine into Python cells. Its cells, typed, are
+turned into the texts the CSV path checks, a column at a time: a whole number in a text
+field (an EAN typed as a number) reads as its digits, a number in a numeric field as
+text that parses back to the same float, a boolean in a boolean field as "true"/"false".
+A cell that has no such text (a date, a boolean in a text field, a float polars writes
+with an exponent…) makes its row "odd": that row alone is mapped by the row reader's
+map_record from its cells, and goes through the per-row checks.
 """
 
 import abc
@@ -370,13 +371,20 @@ _CELL_KINDS: dict[type, int] = {
     float: _NUMBER_CELL,
     bool: _BOOLEAN_CELL,
 }
+# The kinds of fastexcel's typed columns (texts are pl.String).
+_DTYPE_KINDS: dict[Any, int] = {pl.Float64: _NUMBER_CELL, pl.Boolean: _BOOLEAN_CELL}
 _WHOLE_LIMIT = 1e18  # whole floats below it are exactly their Int64
 
 
 class XlsxColumns(Columns):
     """The first sheet of an XLSX file read as columns; `open` says whether it can be
-    (else None). The sheet is converted whole when opened (calamine holds it in memory
-    anyway), _SHEET_ROWS rows at a time, and only the frames are kept."""
+    (else None). The sheet is converted whole when opened (both parsers hold it in
+    memory anyway), _SHEET_ROWS rows at a time, and only the frames are kept.
+
+    fastexcel (calamine in Rust) hands the sheet over as Arrow columns, without a Python
+    object per cell, when every column holds one kind of cell that Arrow keeps exactly
+    (see _typed_sheet); any other sheet (a column of numbers and texts mixed, a date…)
+    is read through python-calamine's Python cells, as before."""
 
     def __init__(self, names: list[str], mapping: HeaderMap) -> None:
         super().__init__()
@@ -390,7 +398,7 @@ class XlsxColumns(Columns):
 
     @classmethod
     def open(cls, file: BinaryIO, mapping: dict[str, str] | None) -> "XlsxColumns | None":
-        from python_calamine import CalamineError, CalamineWorkbook
+        from python_calamine import CalamineError
 
         try:
             # Larger sheets stream through openpyxl, whose cells are typed otherwise.
@@ -398,69 +406,193 @@ class XlsxColumns(Columns):
                 return None
         except ImportFileError:
             return None  # the row reader raises it again
-        file.seek(0)
         try:
-            with CalamineWorkbook.from_filelike(file) as workbook:
-                sheet = workbook.get_sheet_by_index(0)
-            rows = sheet.iter_rows()
-            header = next(rows, None)
-            if header is None:
-                return None
-            # As the row reader names a record's cells: unnamed columns are left out.
-            names = ["" if h is None else str(h).strip() for h in header]
-            header_map = HeaderMap(mapping)
-            named = [n for n in names if n]
-            mapped = [f for n in named if (f := header_map.field(n)) is not None]
-            if len(set(named)) != len(named) or not mapped or len(set(mapped)) != len(mapped):
-                return None
-            columns = cls(names, header_map)
-            first_line = 2  # the header is line 1
-            while batch := list(islice(rows, _SHEET_ROWS)):
-                columns._frames.append(columns._frame(batch, first_line))
-                first_line += len(batch)
+            typed = _typed_sheet(file)
+            if typed is not None:
+                return cls._of_typed(*typed, HeaderMap(mapping))
+            return cls._of_cells(file, HeaderMap(mapping))
         except (CalamineError, pl.exceptions.PolarsError):
             return None  # the row reader says what is wrong with it
-        columns.total = sum(frame.height for frame in columns._frames)
+
+    @classmethod
+    def _of(cls, header: list[Any], mapping: HeaderMap) -> "XlsxColumns | None":
+        # As the row reader names a record's cells: unnamed columns are left out.
+        names = ["" if h is None else str(h).strip() for h in header]
+        named = [n for n in names if n]
+        mapped = [f for n in named if (f := mapping.field(n)) is not None]
+        if len(set(named)) != len(named) or not mapped or len(set(mapped)) != len(mapped):
+            return None
+        return cls(names, mapping)
+
+    @classmethod
+    def _of_typed(
+        cls, header: list[str], sheet: pl.DataFrame, mapping: HeaderMap
+    ) -> "XlsxColumns | None":
+        columns = cls._of(header, mapping)
+        if columns is None:
+            return None
+        kinds = {i: pl.col(f"k{i}") for i in range(len(header)) if f"k{i}" in sheet.columns}
+        for start in range(0, sheet.height, _SHEET_ROWS):
+            batch = sheet.slice(start, _SHEET_ROWS)
+            # The header is line 1.
+            columns._add(batch, kinds, 2 + start, functools.partial(_sheet_row, batch, header))
+        return columns
+
+    @classmethod
+    def _of_cells(cls, file: BinaryIO, mapping: HeaderMap) -> "XlsxColumns | None":
+        from python_calamine import CalamineWorkbook
+
+        file.seek(0)
+        with CalamineWorkbook.from_filelike(file) as workbook:
+            sheet = workbook.get_sheet_by_index(0)
+        rows = sheet.iter_rows()
+        header = next(rows, None)
+        columns = None if header is None else cls._of(header, mapping)
+        if columns is None:
+            return None
+        first_line = 2  # the header is line 1
+        while batch := list(islice(rows, _SHEET_ROWS)):
+            series: dict[str, pl.Series] = {}
+            kinds: dict[int, pl.Expr] = {}
+            for i, cells in enumerate(_transposed(batch)):
+                series[f"t{i}"], kind = _cell_series(cells)
+                if kind is not None:
+                    series[f"k{i}"], kinds[i] = kind, pl.col(f"k{i}")
+            columns._add(pl.DataFrame(series), kinds, first_line, batch.__getitem__)
+            first_line += len(batch)
         return columns
 
     def texts(self) -> Iterator[pl.DataFrame]:
         yield from self._frames
 
-    def _frame(self, batch: list[list[Any]], first_line: int) -> pl.DataFrame:
-        """A batch of the sheet's rows as their non-blank records' texts; the odd ones
-        mapped by the row reader into `odd`."""
-        series: dict[str, pl.Series] = {}
+    def _add(
+        self,
+        cells: pl.DataFrame,
+        kinds: dict[int, pl.Expr],
+        first_line: int,
+        row: typing.Callable[[int], list[Any]],
+    ) -> None:
+        """Keeps a batch of the sheet's rows as their non-blank records' texts; the odd
+        ones mapped by the row reader into `odd`. `cells` holds each column's texts
+        (`t0`, `t1`…), `kinds` the kinds of the columns that are not all texts, `row`
+        gives a row's cells as python-calamine gives them."""
         empty: list[pl.Expr] = []
-        for i, cells in enumerate(_transposed(batch)):
-            text, kind = _cell_series(cells)
-            series[f"t{i}"] = text
+        for i in range(len(self._names)):
             is_empty = pl.col(f"t{i}").is_null() | (pl.col(f"t{i}") == "")
-            if kind is not None:
-                series[f"k{i}"] = kind
-                is_empty = is_empty & (pl.col(f"k{i}") == _TEXT)
-            empty.append(is_empty)
-        frame = pl.DataFrame(series)
+            empty.append(is_empty & (kinds[i] == _TEXT) if i in kinds else is_empty)
         values: dict[str, pl.Expr] = {}
         odd: list[pl.Expr] = []
         for field, i in self._fields.items():
-            if f"k{i}" in series:
-                value, is_odd = _cell_text(field, pl.col(f"t{i}"), pl.col(f"k{i}"))
+            if i in kinds:
+                value, is_odd = _cell_text(field, pl.col(f"t{i}"), kinds[i])
                 values[field], odd = value, [*odd, is_odd]
             else:
                 values[field] = pl.col(f"t{i}")
-        strip = functools.partial(_strip, exact=_has_rare(frame, list(values.values())))
-        frame = frame.select(
-            _line=pl.int_range(first_line, first_line + len(batch), dtype=pl.Int64),
+        strip = functools.partial(_strip, exact=_has_rare(cells, list(values.values())))
+        frame = cells.select(
+            _line=pl.int_range(first_line, first_line + cells.height, dtype=pl.Int64),
             # As the row reader skips a row: every cell, named or not, empty.
             _blank=pl.all_horizontal(empty),
             _odd=pl.any_horizontal(odd) if odd else pl.lit(False),
             **{field: strip(value) for field, value in values.items()},
         ).filter(~pl.col("_blank"))
         for line in frame.filter(pl.col("_odd"))["_line"].to_list():
-            row = batch[line - first_line]
-            record = {n: c for n, c in zip(self._names, row, strict=True) if n}
+            record = {n: c for n, c in zip(self._names, row(line - first_line), strict=True) if n}
             self.odd[line] = map_record(record, self._mapping)
-        return frame.drop("_blank", "_odd")
+        self._frames.append(frame.drop("_blank", "_odd"))
+        self.total += frame.height
+
+
+def _sheet_row(cells: pl.DataFrame, header: list[str], index: int) -> list[Any]:
+    """A row of a typed sheet's texts and kinds as python-calamine gives its cells (an
+    empty cell as ""; a number's text is its float's shortest, exact writing)."""
+    row = cells.row(index, named=True)
+    values: list[Any] = []
+    for i in range(len(header)):
+        text, kind = row[f"t{i}"], row.get(f"k{i}", _TEXT)
+        if kind == _NUMBER_CELL:
+            values.append(float(text))
+        elif kind == _BOOLEAN_CELL:
+            values.append(text == "true")
+        else:
+            values.append("" if text is None else text)
+    return values
+
+
+def _typed_sheet(file: BinaryIO) -> tuple[list[str], pl.DataFrame] | None:
+    """The first sheet's header, and its cells as texts (`t0`, `t1`…) with the kinds of
+    the columns that are not all texts (`k0`…), as fastexcel reads them, when that is
+    exactly what python-calamine gives (else None): every column of texts (or empty), of
+    numbers or of booleans, and every header cell a text.
+
+    fastexcel types a column by all its cells ("strict": a column of several kinds is an
+    error), but counts as empty the texts it reads as missing ("NA", "null", "nan"…) and
+    error cells, which become null, or NaN, in a column of numbers or booleans. Such
+    columns, when they have a null or a NaN, are read again as texts (a second parse of
+    the sheet, still cheaper than python-calamine's cells), which tell an empty cell
+    from a text. A header cell that is not a text is named otherwise (12.0 "12", a date
+    not at all), and repeated names are renamed (`EAN_1`): such headers are read by
+    python-calamine."""
+    import fastexcel
+
+    source: Any = _path_of(file)
+    if source is None:
+        file.seek(0)
+        source = file.read()
+    try:
+        reader = fastexcel.read_excel(source)
+        loaded = reader.load_sheet(
+            0, header_row=0, skip_rows=0, schema_sample_rows=None, dtype_coercion="strict"
+        )
+        infos = loaded.available_columns()
+        sheet = pl.DataFrame(loaded)
+        del loaded  # its parsed cells, before a second parse
+        header = [info.name for info in infos]
+        if any(info.column_name_from != "looked_up" for info in infos) or _renamed(header):
+            return None
+        cells: dict[str, pl.Series] = {}
+        unsure: list[int] = []  # columns where a null or NaN may be a text
+        for i, series in enumerate(sheet.iter_columns()):
+            if series.dtype == pl.String:
+                cells[f"t{i}"] = series
+                continue
+            if series.dtype not in _DTYPE_KINDS:
+                return None
+            typed = series.fill_nan(None) if series.dtype == pl.Float64 else series
+            cells[f"t{i}"] = typed.cast(pl.String)
+            kind = _DTYPE_KINDS[series.dtype]
+            cells[f"k{i}"] = pl.repeat(kind, len(series), dtype=pl.Int8, eager=True)
+            if typed.null_count():
+                unsure.append(i)
+        if unsure:
+            texts = reader.load_sheet(
+                0, header_row=0, skip_rows=0, use_columns=unsure, dtypes="string"
+            )
+            for i, text in zip(unsure, pl.DataFrame(texts).iter_columns(), strict=True):
+                kept = pl.DataFrame({"typed": cells[f"t{i}"], "text": text}).select(
+                    t=pl.coalesce("typed", "text"),
+                    k=pl.when(pl.col("typed").is_null()).then(_TEXT).otherwise(cells[f"k{i}"]),
+                )
+                cells[f"t{i}"], cells[f"k{i}"] = kept["t"], kept["k"].cast(pl.Int8)
+    except fastexcel.FastExcelError:
+        return None
+    return header, pl.DataFrame(cells)
+
+
+def _renamed(header: list[str]) -> bool:
+    """Whether a name may not be the header cell's own text: a number's, or a repeated
+    name's that fastexcel renamed."""
+    names = set(header)
+    for name in header:
+        try:
+            float(name)
+            return True
+        except ValueError:
+            pass
+        stem, _, number = name.rpartition("_")
+        if number.isdigit() and stem in names:
+            return True
+    return False
 
 
 def _transposed(batch: list[list[Any]]) -> list[list[Any]]:

@@ -9,12 +9,19 @@ import zipfile
 from itertools import islice
 from typing import Any
 
+import polars as pl
 import pytest
 
 from pim.auth import Caller
 from resolvers import import_runs
-from resolvers.import_columns import CsvColumns, XlsxColumns, open_columns, read_chunks
-from resolvers.import_files import FileRecords
+from resolvers.import_columns import (
+    CsvColumns,
+    XlsxColumns,
+    _typed_sheet,
+    open_columns,
+    read_chunks,
+)
+from resolvers.import_files import FileRecords, HeaderMap
 from resolvers.product_writes import Checked, CheckedItem, WriteOptions
 from tests.import_files import xlsx_bytes, zip_bomb
 
@@ -280,6 +287,111 @@ def test_xlsx_numbers_read_as_the_texts_and_values_the_row_reader_makes() -> Non
     # Blank rows skipped (calamine drops the white space openpyxl wrote unpreserved);
     # a value in an unnamed column makes a row without fields.
     assert [n for n in range(4, 8) if n in rows] == [7] and rows[7] == {}
+
+
+# Sheets whose every column holds one kind of cell, which fastexcel reads as Arrow
+# columns: numbers where texts, numbers and booleans are read, texts that fastexcel
+# takes for missing values, white space, blank rows where every column holds texts.
+TYPED_HEADER = ["EAN", "Titre", "Prix TTC", "Stock", "Poids", "Statut", "Réf", "is_active",
+                "Largeur", "Hauteur", " Ignorée "]  # fmt: skip
+TYPED_ROWS: list[list[Any]] = [
+    [4006381333931, "Perceuse", 12.5, 5, 1.5, "active", 12345, True, 0.1, False, "x"],
+    [4006381333931, "NA", 1, 1, 1, "", 3760000000001, False, 1e-5, True, "null"],
+    [3760000000000.5, "nan", 3.125, 1.5, 2.675, "inactive", 12.75, True, 1e20, True, ""],
+    [96385074, "  ", 1e-7, 99999999999, -1, "perdu", 2**55, False, 12.0, True, "n/a"],
+    [4012345678901, "\u2003Cadratin\u00a0", 1e20, -1, 0.30000000000000004, "active", 1e-7,
+     True, 1e17, False, "#N/A"],
+    [5901234123457, "Deux\nlignes", 999999.995, 2147483648, 1e16, "NULL", -0.0, False, 5e-324,
+     True, "None"],
+    [40123456789, "", 0, 0, 0, "", 1e18, True, 1e15 + 0.5, False, "   "],
+]  # fmt: skip
+TYPED_TEXTS = [  # every column texts: blank rows, empty texts, texts fastexcel reads missing
+    ["4006381333931", "Perceuse", "12,50", "5", None, "x"],
+    [None, None, None, None, None, None],
+    ["", "", "", "", "", ""],
+    ["   ", None, None, None, None, None],
+    [None, None, None, None, None, "sans nom"],
+    ["5901234123457", "NA", "nan", "NULL", "x", None],
+    [" 4012345678901 ", "None", "1 234,99", "n/a", None, "#N/A"],
+]
+
+
+# Columns of numbers or booleans with gaps: empty cells, and texts fastexcel reads as
+# missing (null, or NaN) where it types the column by its other cells.
+TYPED_GAPS = [
+    [4006381333931, "a", 12.5, 5, True, 1.5, True, "x"],
+    [4006381333931, "b", None, None, None, None, None, None],
+    [None, None, None, None, None, None, None, None],  # blank
+    [5901234123457, "c", "NA", "nan", "null", "N/A", "n/a", None],
+    [5901234123458, "d", "NaN", "-nan", "None", "1.#IND", "#N/A", None],
+    [5901234123459, "e", "", "<NA>", False, 2, False, None],
+]
+
+
+def _typed_contents() -> list[bytes]:
+    return [
+        xlsx_bytes(TYPED_ROWS, header=TYPED_HEADER),
+        xlsx_bytes(TYPED_TEXTS, header=["EAN", "Titre", "Prix", "Stock", "Réf", "Notes"]),
+        xlsx_bytes(
+            TYPED_GAPS,
+            header=["EAN", "Titre", "Prix", "Stock", "is_active", "Poids", "Largeur", "Notes"],
+        ),
+    ]
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+@pytest.mark.parametrize("sheet_rows", [3, 10_000])
+def test_typed_sheets_read_as_their_cells_are(
+    index: int, sheet_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fastexcel's columns make the same records, odd rows and line numbers as
+    python-calamine's cells, and the same chunks as the row reader."""
+    monkeypatch.setattr("resolvers.import_columns._SHEET_ROWS", sheet_rows)
+    content = _typed_contents()[index]
+    assert _typed_sheet(io.BytesIO(content)) is not None
+    typed = XlsxColumns.open(io.BytesIO(content), None)
+    cells = XlsxColumns._of_cells(io.BytesIO(content), HeaderMap(None))
+    assert typed is not None and cells is not None
+    assert typed.total == cells.total == FileRecords(io.BytesIO(content), "xlsx").count()
+    assert pl.concat(typed.texts()).equals(pl.concat(cells.texts()))
+    assert typed.odd == cells.odd
+    assert bool(typed.odd) == (index != 1)
+    for strict in (False, True):
+        plan = _plan(strict, supplier="FOURN", file_type="xlsx")
+        read = list(read_chunks(typed, plan, 4, import_runs.FileKeys()))
+        assert _shape(read) == _shape(_row_chunks(content, plan, 4))
+
+
+def test_typed_sheets_read_numbers_as_the_row_reader_does() -> None:
+    columns = XlsxColumns.open(io.BytesIO(_typed_contents()[0]), None)
+    assert columns is not None
+    plan = _plan(False, file_type="xlsx")
+    rows = {r.number: r.data for c in read_chunks(columns, plan, 100, import_runs.FileKeys())
+            for r in c.rows}  # fmt: skip
+    assert rows[2]["ean"] == "4006381333931" and rows[3]["reference"] == "3760000000001"
+    assert rows[4]["ean"] == "3760000000000.5" and rows[4]["reference"] == "12.75"
+    assert rows[2]["width"] == 0.1 and rows[5]["price"] == 1e-7
+    assert rows[5]["reference"] == str(2**55)
+    assert rows[2]["is_active"] is True and rows[2]["status"] == "active"
+
+
+@pytest.mark.parametrize(
+    "rows, header",
+    [
+        ([["4006381333931", 1], ["5901234123457", "2"]], ["EAN", "Stock"]),  # kinds mixed
+        ([[4006381333931, "a"], ["5901234123457", "b"]], ["EAN", "Titre"]),
+        ([["4006381333931", datetime.date(2030, 1, 1)]], ["EAN", "end_of_life_date"]),
+        ([["4006381333931", "a"]], ["EAN", 12]),  # a number as a header: "12.0"
+        ([["4006381333931", "a", "b"]], ["EAN", "Titre", "Titre_1"]),  # as fastexcel renames
+        ([["4006381333931", "a"]], ["EAN", None]),  # a column without a name
+    ],
+)
+def test_sheets_fastexcel_cannot_read_exactly_are_read_by_cells(
+    rows: list[list[Any]], header: list[Any]
+) -> None:
+    content = xlsx_bytes(rows, header=header)
+    assert _typed_sheet(io.BytesIO(content)) is None
+    assert XlsxColumns.open(io.BytesIO(content), None) is not None
 
 
 @pytest.mark.parametrize(
