@@ -170,7 +170,10 @@ def _typed(field: str, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
         return value, ~present | value.is_not_null()
     compact = text.str.replace_all(_SPACES, "")
     shaped = compact.str.contains(_CENTS if kind == "cents" else _NUMBER)
-    number = pl.when(shaped).then(compact.str.replace(",", ".", literal=True)).cast(pl.Float64)
+    # Cast before the mask (every shaped text parses, the rest are masked out): masking
+    # the texts first made polars build a text column per number field (0.02 µs a cell).
+    parsed = compact.str.replace(",", ".", literal=True).cast(pl.Float64, strict=False)
+    number = pl.when(shaped).then(parsed)
     ok = shaped & number.is_finite()
     if check.low is not None:
         ok = ok & (number >= check.low)
