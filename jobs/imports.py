@@ -144,10 +144,10 @@ class _Run:
         if the job stopped or moved on (then nothing of it commits)."""
         db = self.runtime.db
         async with db.transaction() as session:
-            await import_runs.create_references(session, self.plan, chunk)
+            references = await import_runs.create_references(session, self.plan, chunk)
         try:
             async with db.transaction() as session:
-                written = await import_runs.write_chunk(session, self.plan, chunk)
+                written = await import_runs.write_chunk(session, self.plan, chunk, references)
                 # Its commit moves the checkpoint to where this chunk starts.
                 if before is not None and await before is None:
                     raise import_runs.JobMovedOn(self.plan.job_id)

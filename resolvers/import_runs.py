@@ -22,7 +22,7 @@ from pim import metrics
 from pim.auth import Caller
 from pim.db import on_postgres
 from pim.timeutil import utcnow
-from resolvers import catalog, counts, import_merge
+from resolvers import counts, import_merge
 from resolvers.ean import normalize_ean
 from resolvers.import_files import ImportFileError, Row
 from resolvers.product_writes import (
@@ -159,7 +159,7 @@ class FileKeys:
     """
 
     def __init__(self) -> None:
-        self._seen: set[str] = set()
+        self._seen: set[str | None] = set()
 
     def add(self, rows: Iterable[Row]) -> None:
         self._seen.update(key for row in rows if (key := ean_of(row)) is not None)
@@ -169,7 +169,10 @@ class FileKeys:
         had; then remembers this chunk."""
         seen = self._seen
         indexes = set() if seen.isdisjoint(keys) else {i for i, k in enumerate(keys) if k in seen}
-        seen.update(key for key in keys if key is not None)
+        # Added whole, then None taken out again: a generator skipping it cost half of
+        # the reader's EAN bookkeeping.
+        seen.update(keys)
+        seen.discard(None)
         return indexes
 
 
@@ -258,7 +261,9 @@ class JobMovedOn(Exception):
     being written: that chunk's writes must not commit."""
 
 
-async def create_references(session: AsyncSession, plan: RunPlan, chunk: Chunk) -> None:
+async def create_references(
+    session: AsyncSession, plan: RunPlan, chunk: Chunk
+) -> import_merge.References | None:
     """Create the brands and suppliers a chunk names, in a transaction of their own.
 
     Two chunks in flight then never wait on each other's new brand: the later one
@@ -266,10 +271,10 @@ async def create_references(session: AsyncSession, plan: RunPlan, chunk: Chunk) 
     (which would be a deadlock).
     """
     if plan.dry_run:
-        return
-    account_id = plan.caller.account_id
-    await catalog.brand_ids_for(session, account_id, chunk.given("brand_name"))
-    await catalog.supplier_ids_for(session, account_id, chunk.given("supplier_code"))
+        return None
+    return await import_merge.create_references(
+        session, plan.caller.account_id, chunk.given("brand_name"), chunk.given("supplier_code")
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,7 +321,12 @@ def _cannot_store(error: Exception) -> bool:
     return False
 
 
-async def write_chunk(session: AsyncSession, plan: RunPlan, chunk: Chunk) -> Written:
+async def write_chunk(
+    session: AsyncSession,
+    plan: RunPlan,
+    chunk: Chunk,
+    references: import_merge.References | None = None,
+) -> Written:
     """Write one chunk's products and logs; `advance` then moves the job past it.
 
     A value the database cannot store fails the statement of the whole chunk: the
@@ -331,13 +341,15 @@ async def write_chunk(session: AsyncSession, plan: RunPlan, chunk: Chunk) -> Wri
         await session.execute(
             update(ImportJob).where(ImportJob.id == plan.job_id).values(status=ImportJob.status)
         )
-    return await _write_storable(session, plan, chunk)
+    return await _write_storable(session, plan, chunk, references)
 
 
-async def _write_storable(session: AsyncSession, plan: RunPlan, chunk: Chunk) -> Written:
+async def _write_storable(
+    session: AsyncSession, plan: RunPlan, chunk: Chunk, references: import_merge.References | None
+) -> Written:
     try:
         async with session.begin_nested():
-            return await _write_rows(session, plan, chunk)
+            return await _write_rows(session, plan, chunk, references)
     except (DBAPIError, OverflowError) as error:
         if not _cannot_store(error):
             raise
@@ -355,7 +367,8 @@ async def _write_storable(session: AsyncSession, plan: RunPlan, chunk: Chunk) ->
         if isinstance(item, CheckedItem) and (key := ean_of(row)) is not None
     }
     second = _part(chunk, middle, chunk.size, earlier=earlier)
-    return Written.total([await _write_storable(session, plan, half) for half in (first, second)])
+    halves = (first, second)
+    return Written.total([await _write_storable(session, plan, h, references) for h in halves])
 
 
 def _part(chunk: Chunk, start: int, stop: int, *, earlier: set[str]) -> RowChunk:
@@ -384,8 +397,10 @@ def _part(chunk: Chunk, start: int, stop: int, *, earlier: set[str]) -> RowChunk
     return RowChunk(rows, frozenset(repeated), written, checked)
 
 
-async def _write_rows(session: AsyncSession, plan: RunPlan, chunk: Chunk) -> Written:
-    outcome = await import_merge.write_chunk(session, plan.caller, chunk, plan.options)
+async def _write_rows(
+    session: AsyncSession, plan: RunPlan, chunk: Chunk, references: import_merge.References | None
+) -> Written:
+    outcome = await import_merge.write_chunk(session, plan.caller, chunk, plan.options, references)
     now = utcnow()
     logs = [
         _log(plan.job_id, chunk.row(i), "error", "ean", REPEATED_MESSAGE, now)

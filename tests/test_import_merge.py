@@ -248,6 +248,36 @@ async def test_a_caller_whose_account_is_gone_is_refused_before_anything_is_stag
     assert left == 0
 
 
+async def test_a_brand_deleted_after_the_chunk_found_it_is_named_again(
+    runtime: Runtime, key: Key
+) -> None:
+    """The merge takes the brand ids its chunk's own transaction found (create_references)
+    instead of looking them up again; a brand deleted in between still ends up named."""
+    caller = key.caller("products:write")
+    items = [WriteItem({"ean": ean13(n), "name": f"P{n}", "brand_name": "Acme"}) for n in (1, 2)]
+    chunk = import_runs.RowChunk(
+        [], frozenset(), [], check_items(items, WriteOptions(), strict_ean=False)
+    )
+    async with runtime.db.transaction() as session:
+        found = await import_merge.create_references(session, key.account_id, {"Acme"}, set())
+    async with runtime.db.transaction() as session:
+        await session.execute(delete(Brand).where(Brand.account_id == key.account_id))
+    async with runtime.db.transaction() as session:
+        outcome = await import_merge.write_chunk(session, caller, chunk, WriteOptions(), found)
+    assert (outcome.created, outcome.updated, outcome.failed) == (2, 0, 0)
+    async with runtime.db.read() as session:
+        brands = list(
+            await session.scalars(select(Brand.id).where(Brand.account_id == key.account_id))
+        )
+        named = set(
+            await session.scalars(
+                select(Product.brand_id).where(Product.account_id == key.account_id)
+            )
+        )
+    assert len(brands) == 1 and brands[0] != found.brands["acme"]
+    assert named == {brands[0]}
+
+
 async def test_a_deleted_product_or_a_nameless_new_one_sends_its_chunk_to_the_row_writer(
     client: httpx.AsyncClient, runtime: Runtime, key: Key, monkeypatch: pytest.MonkeyPatch
 ) -> None:
