@@ -78,8 +78,8 @@ async def state(runtime: Runtime, key: Key, job_ids: list[str]) -> dict[str, Any
             (await session.execute(select(Product).where(Product.account_id == account))).scalars()
         )
         ean_of = {p.id: p.ean for p in rows}
-        brands = dict((await session.execute(select(Brand.id, Brand.name))).tuples().all())
-        suppliers = dict((await session.execute(select(Supplier.id, Supplier.code))).tuples().all())
+        brands = dict((await session.execute(select(Brand.id, Brand.name))).all())
+        suppliers = dict((await session.execute(select(Supplier.id, Supplier.code))).all())
         columns = [c.name for c in Product.__table__.columns]
         found = {}
         for product in rows:
@@ -91,7 +91,7 @@ async def state(runtime: Runtime, key: Key, job_ids: list[str]) -> dict[str, Any
             found[product.ean] = row
         stock, supplier_stock = [
             {ean_of[pid]: quantity for pid, quantity in (await session.execute(
-                select(table.product_id, quantity).where(table.account_id == account))).tuples()}
+                select(table.product_id, quantity).where(table.account_id == account)))}
             for table, quantity in ((ProductStock, ProductStock.quantity),
                                     (SupplierProduct, SupplierProduct.stock))
         ]  # fmt: skip
@@ -111,17 +111,15 @@ async def state(runtime: Runtime, key: Key, job_ids: list[str]) -> dict[str, Any
                     select(Event.type, Event.payload).where(Event.account_id == account)
                     .order_by(Event.seq)
                 )
-            ).tuples()
+            )
         ]  # fmt: skip
         logs = [
             list(
-                (
-                    await session.execute(
-                        select(ImportLog.row_number, ImportLog.level, ImportLog.field,
-                               ImportLog.message, ImportLog.value)
-                        .where(ImportLog.job_id == uuid.UUID(job_id)).order_by(ImportLog.seq)
-                    )
-                ).tuples()
+                await session.execute(
+                    select(ImportLog.row_number, ImportLog.level, ImportLog.field,
+                           ImportLog.message, ImportLog.value)
+                    .where(ImportLog.job_id == uuid.UUID(job_id)).order_by(ImportLog.seq)
+                )
             )
             for job_id in job_ids
         ]  # fmt: skip
@@ -179,8 +177,8 @@ async def counts(runtime: Runtime, key: Key) -> dict[str, Any]:
         )
         stamps = select(func.count()).select_from(ProductChange)
         return {
-            "updated_at": {ean: at for ean, at in updated.tuples()},
-            "events": [(kind, payload) for kind, payload in events.tuples()],
+            "updated_at": {ean: at for ean, at in updated},
+            "events": [(kind, payload) for kind, payload in events],
             "stamps": await session.scalar(stamps.where(ProductChange.account_id == account)),
         }
 
