@@ -105,7 +105,8 @@ async def read_rows(
     on a pooled asyncpg connection of its own: the session, Core's execution and its
     rows cost twice the driver's time on a page of 50 products (see docs/performance.md,
     figure 3). Anywhere else, or if a column's type converts what the driver reads,
-    through Core, as `fetch`.
+    through Core, as `fetch`. For statements built once (cached per shape): the SQL
+    rendered is kept by statement.
     """
     rendered = _driver_ready(session, statement)
     if rendered is not None:
