@@ -105,6 +105,10 @@ async def _caller(plain: str) -> Caller | None:
     caller = CALLERS.get(key_hash)
     if caller is not None:
         return caller
+    return await CALLERS.looked_up(key_hash, lambda: _lookup(key_hash))
+
+
+async def _lookup(key_hash: str) -> Caller | None:
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(KEY, key_hash)
         if row is None:

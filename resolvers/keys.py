@@ -259,10 +259,17 @@ async def hold_account(session: AsyncSession, caller: Caller) -> None:
 async def caller_for(db: Database, plain: str | None) -> Caller:
     """The caller of a presented key: one this process authenticated less than
     CALLER_TTL_SECONDS ago needs no transaction of its own."""
-    caller = recent_callers.get(hash_key(plain)) if plain else None
+    if not plain:
+        raise Unauthenticated()
+    key_hash = hash_key(plain)
+    caller = recent_callers.get(key_hash)
     if caller is None:
-        async with db.transaction() as session:
-            caller = await authenticate(session, plain)
+
+        async def lookup() -> Caller:
+            async with db.transaction() as session:
+                return await authenticate(session, plain)
+
+        caller = await recent_callers.looked_up(key_hash, lookup)
     logs.bind(account_id=str(caller.account_id), key_id=str(caller.key_id))
     return caller
 

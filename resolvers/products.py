@@ -2,7 +2,7 @@
 
 import functools
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -11,8 +11,6 @@ from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Integer,
-    Row,
-    RowMapping,
     ScalarSelect,
     Select,
     and_,
@@ -27,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Brand, Product, ProductStock
 from pim.auth import Caller
 from pim.clock import MICROSECOND, stable_horizon, write_timestamp
-from pim.db import fetch
+from pim.db import fetch, read_rows
 from pim.shared_cache import Memo
 from pim.sql import among, like_pattern
 from resolvers import counts, events, keys
@@ -98,31 +96,30 @@ class ProductRecord:
     """A product as read for display: every column as an attribute, plus the values
     every surface derives alike (`is_active`; see is_active and shown_status above).
 
-    Backed by a Core row rather than an ORM instance: a page of hundreds of
-    products with ninety columns each loads several times faster that way.
+    Backed by the row as read (the driver's record, or a Core row's mapping) rather
+    than an ORM instance: a page of hundreds of products with ninety columns each
+    loads several times faster that way.
     """
 
-    __slots__ = ("_names", "_row")
+    __slots__ = ("values",)
 
-    def __init__(self, row: Row[Any], names: tuple[str, ...]) -> None:
-        self._row = row
-        self._names = names  # the result's column names, the same for all its rows
+    def __init__(self, values: Mapping[Any, Any]) -> None:
+        # Column name → value, the fastest way to read many fields.
+        self.values = values
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._row, name)
+        try:
+            return self.values[name]
+        except KeyError as exc:
+            raise AttributeError(name) from exc
 
     @property
     def is_active(self) -> bool:
         return is_active(self.values)
 
-    @property
-    def values(self) -> RowMapping:
-        """Column name → value, the fastest way to read many fields."""
-        return self._row._mapping
-
-    def pairs(self) -> Iterator[tuple[str, Any]]:
+    def pairs(self) -> Iterable[tuple[str, Any]]:
         """(column name, value) of every column read, the fastest way to copy them all."""
-        return zip(self._names, self._row, strict=True)
+        return self.values.items()
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,16 +214,17 @@ def _scoped(caller: Caller) -> Select[Any]:
 _TOTAL = "listing_total"
 
 
-def _rows(result: Sequence[Row[Any]]) -> list[ProductRow]:
-    if not result:
-        return []
-    # The same for every row of a result, and worked out again on each call of a Row's.
-    names = result[0]._fields
-    brand, stock = names.index("brand_name"), names.index("stock_quantity")
+def _rows(result: Sequence[Mapping[Any, Any]]) -> list[ProductRow]:
     return [
-        ProductRow(product=ProductRecord(r, names), brand_name=r[brand], stock=r[stock])
+        ProductRow(product=ProductRecord(r), brand_name=r["brand_name"], stock=r["stock_quantity"])
         for r in result
     ]
+
+
+async def _read(session: AsyncSession, statement: Select[Any]) -> list[ProductRow]:
+    """Through Core: for statements built on each call, which read_rows' cache of
+    rendered SQL would not hold."""
+    return _rows([r._mapping for r in await fetch(session, statement)])
 
 
 _LIVE = Product.deleted_at.is_(None)
@@ -421,9 +419,9 @@ async def list_products(
     params = {"account_id": caller.account_id, "limit": limit + 1, "offset": offset, **values}
     if cursor is not None:
         params["after_value"], params["after_id"] = _after_values(sort, cursor)
-    result = await fetch(session, _listing(shape), params)
+    result = await read_rows(session, _listing(shape), params)
     if result:
-        total = result[0]._mapping[_TOTAL]
+        total = result[0][_TOTAL]
     else:
         # An empty page carries no total: ask for it alone.
         total = await session.scalar(_total_alone(shape), params)
@@ -517,9 +515,9 @@ async def _delta_rows(
     products whole (most of a page); the `stamps` walk stops at the row side's last
     change (a later stamp cannot enter the page), and only the products it brings are
     read by id from `scoped`."""
-    walked = await fetch(session, walk.limit(first))
+    walked = await _read(session, walk.limit(first))
     changes: list[tuple[_Change, ProductRow | None]] = [
-        ((row.product.updated_at, row.product.id), row) for row in _rows(walked)
+        ((row.product.updated_at, row.product.id), row) for row in walked
     ]
     if len(walked) == first:
         stamps = stamps.where(stamps.selected_columns.at <= changes[-1][0][0])
@@ -536,8 +534,7 @@ async def _by_id(
     if not ids:
         return []
     found = {
-        r.product.id: r
-        for r in _rows(await fetch(session, scoped.where(among(session, Product.id, ids))))
+        r.product.id: r for r in await _read(session, scoped.where(among(session, Product.id, ids)))
     }
     return [found[i] for i in ids]
 
@@ -605,7 +602,7 @@ async def get_product(
         stmt = stmt.where(Product.reference == reference).order_by(Product.updated_at.desc())
     else:
         raise ValidationFailed.of([FieldError("id", "un identifiant ou un EAN est requis")])
-    rows = _rows(await fetch(session, stmt.limit(1)))
+    rows = await _read(session, stmt.limit(1))
     if not rows:
         raise _not_found(id=id, ean=ean, reference=reference)
     return rows[0]

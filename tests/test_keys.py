@@ -1,5 +1,6 @@
 """API keys managed through the API: create, list, revoke, rotate, on REST and GraphQL."""
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -250,3 +251,37 @@ async def test_keys_are_managed_through_graphql_too(
     assert listed["totalCount"] == 3
     assert [n["active"] for n in listed["nodes"]] == [False, False, True]
     assert created["secret"] not in str(listed)
+
+
+async def test_requests_missing_the_same_key_share_one_lookup(
+    runtime: Runtime, key: Key, monkeypatch: Any
+) -> None:
+    # Many requests in flight when a busy key's cached caller expires: one transaction
+    # looks it up for all of them, and its last use is written once.
+    looked_up = 0
+    authenticate = keys.authenticate
+
+    async def counted(session: Any, plain: str | None) -> Any:
+        nonlocal looked_up
+        looked_up += 1
+        await asyncio.sleep(0.05)  # the others arrive while it runs
+        return await authenticate(session, plain)
+
+    monkeypatch.setattr(keys, "authenticate", counted)
+    keys.recent_callers.forget(keys.hash_key(key.plain))
+    callers = await asyncio.gather(*(keys.caller_for(runtime.db, key.plain) for _ in range(8)))
+    assert looked_up == 1
+    assert {c.key_id for c in callers} == {key.key_id}
+
+    # A request that goes away leaves the lookup to the others; a refusal reaches them all.
+    keys.recent_callers.forget(keys.hash_key(key.plain))
+    first = asyncio.ensure_future(keys.caller_for(runtime.db, key.plain))
+    await asyncio.sleep(0.01)
+    second = asyncio.ensure_future(keys.caller_for(runtime.db, key.plain))
+    first.cancel()
+    assert (await second).key_id == key.key_id
+    assert looked_up == 2
+    unknown = [keys.caller_for(runtime.db, "pm_live_unknown") for _ in range(3)]
+    refusals = await asyncio.gather(*unknown, return_exceptions=True)
+    assert [type(r).__name__ for r in refusals] == ["Unauthenticated"] * 3
+    assert looked_up == 3

@@ -1,0 +1,73 @@
+"""Listings read on the driver's connection (pim.db.read_rows) give what Core gives, and
+a unit that has begun reads through its own connection."""
+
+import httpx
+from sqlalchemy import update
+
+from jobs.demo import ean13
+from models import Product
+from pim import db
+from pim.db import fetch, read_rows
+from pim.runtime import Runtime
+from resolvers import products
+from rest_compat.ext import PRODUCT_COLUMNS
+from tests.conftest import Key
+
+
+async def _create(client: httpx.AsyncClient, key: Key) -> None:
+    items = [
+        {"ean": ean13(1), "name": "Prix", "price": 12.5, "weight": 0.25, "stock": 3},
+        {"ean": ean13(2), "name": "Sans prix", "supplier_code": "S1"},
+    ]
+    response = await client.post(
+        "/api/v1/ext/products/batch", json={"products": items}, headers=key.headers
+    )
+    assert response.json()["data"]["created"] == 2, response.text
+
+
+async def test_driver_rows_are_cores_rows(
+    runtime: Runtime, client: httpx.AsyncClient, key: Key
+) -> None:
+    await _create(client, key)
+    params = {"account_id": key.account_id, "limit": 10, "offset": 0}
+    # Every column (price is NUMERIC, read as a float: Core converts it) and the
+    # External API's columns (none converted).
+    for columns in (None, tuple(dict.fromkeys(("id", "created_at", *PRODUCT_COLUMNS)))):
+        shape = products._ListShape((), None, products.ProductSort(), False, False, columns)
+        statement = products._listing(shape)
+        for _ in range(2):  # the first use asks for the columns' types, the next does not
+            async with runtime.db.read() as session:
+                read = [dict(r.items()) for r in await read_rows(session, statement, params)]
+            async with runtime.db.read() as session:
+                core = [dict(r._mapping) for r in await fetch(session, statement, params)]
+            assert read == core
+            assert [{k: type(v) for k, v in r.items()} for r in read] == [
+                {k: type(v) for k, v in r.items()} for r in core
+            ]
+        assert len(read) == 2
+        assert (columns is None) == ("price" in read[0])
+        if runtime.db.dialect == "postgresql":
+            # The External API's listing is read by the driver alone, every column not.
+            rendered = db._rendered(statement, runtime.db.engine.dialect)
+            assert rendered is not None
+            assert db._AS_READ[rendered.sql] is (columns is not None)
+
+
+async def test_a_begun_unit_reads_what_it_wrote(
+    runtime: Runtime, client: httpx.AsyncClient, key: Key
+) -> None:
+    await _create(client, key)
+    caller = key.caller()
+    async with runtime.db.transaction() as session:
+        await session.execute(
+            update(Product)
+            .where(Product.account_id == key.account_id, Product.ean == ean13(2))
+            .values(name="Renommé")
+        )
+        page = await products.list_products(session, caller, columns=PRODUCT_COLUMNS)
+        assert {r.product.name for r in page.rows} == {"Prix", "Renommé"}
+        await session.rollback()
+    async with runtime.db.read() as session:
+        page = await products.list_products(session, caller, columns=PRODUCT_COLUMNS)
+    assert {r.product.name for r in page.rows} == {"Prix", "Sans prix"}
+    assert page.total == 2
