@@ -8,11 +8,13 @@ statement the API sends (the page of 51 rows, the full documented product, its b
 stock, the live total riding along), and the byte-identical body (the benchmark compares
 them before timing; only meta.updated_at, the time of the response, differs).
 
-Run as its own uvicorn app: `uvicorn bench.bare:app`; PIM_DATABASE_URL and PIM_REDIS_URL
-say where the catalog and the counters are.
+Run as `python -m bench.bare PORT WORKERS`: served by pim.serving as `pim serve` serves the
+API, so both spread their connections over their workers alike; PIM_DATABASE_URL and
+PIM_REDIS_URL say where the catalog and the counters are.
 """
 
 import os
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -28,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from pim import serving
 from pim.auth import Caller, CallerCache, hash_key
 
 # Copied from what the API sends for page 1 (SQLAlchemy's rendering of resolvers.products
@@ -174,3 +177,11 @@ async def products(request: Request) -> Response:
 
 
 app = Starlette(routes=[Route("/products", products)], lifespan=_connected)
+
+
+if __name__ == "__main__":
+    port, workers = (int(arg) for arg in sys.argv[1:3])
+    serving.serve(
+        "bench.bare:app", host="127.0.0.1", port=port, workers=workers,
+        log_level="warning", access_log=False,
+    )  # fmt: skip

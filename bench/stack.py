@@ -77,8 +77,7 @@ def api(env: dict[str, str], workers: int = 2) -> Iterator[tuple[str, subprocess
 @contextmanager
 def bare(env: dict[str, str], workers: int = 2) -> Iterator[str]:
     port = free_port()
-    args = [sys.executable, "-m", "uvicorn", "bench.bare:app", "--port", str(port), "--workers", str(workers),
-            "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    args = [sys.executable, "-m", "bench.bare", str(port), str(workers)]
     with process(args, env, f"http://127.0.0.1:{port}/products?page_size=1"):
         yield f"http://127.0.0.1:{port}"
 

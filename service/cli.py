@@ -182,7 +182,7 @@ async def _check_worker(settings: Settings, queue: str) -> int:
 def _serve(
     settings: Settings, host: str, port: int, workers: int, *, migrate: bool, access_log: bool
 ) -> None:
-    import uvicorn
+    from pim import serving  # uvicorn is imported by the one command that serves
 
     logs.configure(settings.resolved_log_format, settings.log_level)
     if migrate:
@@ -195,7 +195,7 @@ def _serve(
     if not access_log:
         os.environ["PIM_REQUEST_LOG"] = "false"  # read by each worker's settings
     print(f"Pixee PIM API on http://{host}:{port} — GraphiQL at http://{host}:{port}/graphql")
-    uvicorn.run(
+    serving.serve(
         "service.api:create_app",
         factory=True,
         host=host,

@@ -1,12 +1,22 @@
-"""Serving a fake remote server (an ASGI app) on a loopback port, for protocol-level tests."""
+"""Serving a fake remote server (an ASGI app) on a loopback port, for protocol-level tests,
+and waiting for a server the test started."""
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], failure: str) -> None:
+    """Wait up to 30 s for a process started by the test to get there."""
+    for _ in range(300):
+        if await condition():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(failure)
 
 
 def free_port() -> int:

@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from service.runtime import build_runtime
 from tests.conftest import PG_URL, Key, gql
 from tests.import_files import csv_bytes, rows
 from tests.jobs_helper import run_jobs
-from tests.loopback import free_port
+from tests.loopback import eventually, free_port
 from tests.scraping import samples, scrape, value
 from tests.webhook_receiver import receiving
 
@@ -61,15 +61,6 @@ def json_log_lines() -> Iterator[list[dict[str, Any]]]:
     finally:
         root.removeHandler(handler)
         lines.extend(orjson.loads(line) for line in stream.getvalue().splitlines())
-
-
-async def eventually(condition: Callable[[], Awaitable[bool]], failure: str) -> None:
-    """Wait up to 30 s for a process started by the test to get there."""
-    for _ in range(300):
-        if await condition():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(failure)
 
 
 def closed_port_url(scheme: str) -> str:
