@@ -31,6 +31,7 @@ import bisect
 import csv
 import functools
 import io
+import logging
 import os
 import sys
 import typing
@@ -376,6 +377,9 @@ _CELL_KINDS: dict[type, int] = {
 }
 # The kinds of fastexcel's typed columns (texts are pl.String).
 _DTYPE_KINDS: dict[Any, int] = {pl.Float64: _NUMBER_CELL, pl.Boolean: _BOOLEAN_CELL}
+# fastexcel warns when it reads an empty column as texts, which is what this reader
+# wants: the worker's log would get a warning per empty column of every import.
+logging.getLogger("fastexcel.types.dtype").setLevel(logging.ERROR)
 _WHOLE_LIMIT = 1e18  # whole floats below it are exactly their Int64
 
 

@@ -4,6 +4,7 @@ rejections."""
 
 import datetime
 import io
+import logging
 import uuid
 import zipfile
 from itertools import islice
@@ -373,6 +374,13 @@ def test_typed_sheets_read_numbers_as_the_row_reader_does() -> None:
     assert rows[2]["width"] == 0.1 and rows[5]["price"] == 1e-7
     assert rows[5]["reference"] == str(2**55)
     assert rows[2]["is_active"] is True and rows[2]["status"] == "active"
+
+
+def test_an_empty_column_is_read_without_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    content = xlsx_bytes([["4006381333931", "a", None]], header=["EAN", "Titre", "Notes"])
+    with caplog.at_level(logging.DEBUG):
+        assert _typed_sheet(io.BytesIO(content)) is not None
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 @pytest.mark.parametrize(
