@@ -7,7 +7,8 @@ while the others idle. Measured with 32 clients on two workers: all 32 connectio
 one worker, a request's p99 the time of 32 queued behind each other. Here each worker
 binds the port with SO_REUSEPORT and the kernel spreads new connections over the
 workers' sockets. The parent only supervises: it starts a worker again when one dies,
-on the same socket, and stops them all on SIGTERM or SIGINT.
+on the same socket (the parent keeps it open, so the connections the kernel queued on it
+wait for the new worker instead of being reset), and stops them all on SIGTERM or SIGINT.
 """
 
 import logging
@@ -47,7 +48,6 @@ def listening_socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.set_inheritable(True)
     return sock
 
 
