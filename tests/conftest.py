@@ -7,6 +7,7 @@ tenancy at work, and it lets the database be migrated once per run.
 """
 
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.engine.url import make_url
 
+from pim import ratelimit
 from pim.auth import SCOPES, Caller
 from pim.migrate import upgrade_async
 from pim.runtime import Runtime
@@ -119,9 +121,23 @@ class Key:
 MakeKey = Callable[..., Awaitable[Key]]
 
 
+class _HeldClock:
+    """The rate limiter's clock held still, a window ahead of now. Its windows are fixed
+    minutes, so a test counting a key's requests would see the count start over if a
+    minute turned between two of them; a window ahead, Redis (which expires a window's
+    counter by its own clock) keeps the counter for a minute at least."""
+
+    def __init__(self) -> None:
+        self._at = time.time() + ratelimit.WINDOW_SECONDS
+
+    def time(self) -> float:
+        return self._at
+
+
 @pytest.fixture
-def make_key(runtime: Runtime) -> MakeKey:
-    """A key with the given scopes, in a new account unless one is named."""
+def make_key(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> MakeKey:
+    """A key with the given scopes, in a new account unless one is named. Given a rate
+    limit, the limiter's clock is held still for the rest of the test."""
 
     async def factory(
         scopes: list[str] | None = None,
@@ -130,6 +146,8 @@ def make_key(runtime: Runtime) -> MakeKey:
         name: str = "ERP Sync Key",
         rate_limit: int | None = None,
     ) -> Key:
+        if rate_limit is not None:
+            monkeypatch.setattr(ratelimit, "time", _HeldClock())
         account_name = account or f"acct-{uuid.uuid4().hex[:12]}"
         async with runtime.db.transaction() as session:
             acct = await keys.get_or_create_account(session, account_name)
