@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import polars as pl
 from sqlalchemy import (
@@ -190,16 +190,39 @@ class Items:
             return set()
         return {text for text in self.frame[field].drop_nulls().unique().to_list() if text}
 
-    def described(self, positions: list[int]) -> list[tuple[int, str, dict[str, Any]]]:
-        """The index, EAN and given fields of the items at `positions` (the few that
-        create or change something: Python objects for them alone)."""
+    def described(self, positions: list[int]) -> list["Described"]:
+        """What the writes need of the items at `positions` (those that create or change
+        something): which fields each gives, not their values. Read as a mask of
+        0s and 1s a row rather than a Python object a value: 1.3 µs a row of 15 fields
+        instead of 7 (figure 1)."""
         fields = self.fields
-        picked = self.frame.select("_index", *fields)[positions].rows()
+        given = pl.concat_str(
+            [pl.col(f).is_not_null().cast(pl.UInt8).cast(pl.String) for f in fields]
+        )
+        named = pl.col("name").str.len_bytes() > 0 if "name" in fields else pl.lit(False)
+        picked = self.frame[positions].select(
+            "_index", "ean", given.alias("_given"), named.fill_null(False).alias("_named")
+        )
+        names: dict[str, tuple[str, ...]] = {}
         described = []
-        for index, *values in picked:
-            given = {f: v for f, v in zip(fields, values, strict=True) if v is not None}
-            described.append((index, given["ean"], given))
+        for index, ean, mask, has_name in picked.iter_rows():
+            gives = names.get(mask)
+            if gives is None:
+                bits = zip(fields, mask, strict=True)
+                gives = names[mask] = tuple(sorted(f for f, bit in bits if bit == "1"))
+            described.append(Described(index, ean, gives, has_name))
         return described
+
+
+class Described(NamedTuple):
+    """An item that creates or changes something: its index among the chunk's items,
+    its EAN, the names of the fields it gives (sorted) and whether it gives a name to
+    create a product with."""
+
+    item_index: int
+    ean: str
+    gives: tuple[str, ...]
+    named: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,16 +376,17 @@ async def _staged_and_decided(
     for (position, product_id, deleted, reference, stock_changed, *flags), (
         index,
         ean,
-        given,
+        gives,
+        named,
     ) in zip(found, described, strict=True):
         alive = product_id is not None and not deleted
         if (options.mode == "create" and alive) or (options.mode == "update" and not alive):
             skipped = told.setdefault(index, ItemResult(index, "skipped", ean))
             skipped.status = "skipped"
             continue
-        if not alive and (deleted or not given.get("name")):
+        if not alive and (deleted or not named):
             return False  # created again after its deletion, or nameless: the row writer's case
-        writes.add(position, ean, given, product_id, reference, bool(stock_changed), flags)
+        writes.add(position, ean, gives, product_id, reference, bool(stock_changed), flags)
     if writes.decided:
         await writes.write(session)
         outcome.created = writes.created
@@ -492,7 +516,7 @@ class _Writes:
         self,
         position: int,
         ean: str,
-        given: dict[str, Any],
+        gives: tuple[str, ...],
         product_id: uuid.UUID | None,
         reference: str | None,
         stock_changed: bool,
@@ -501,8 +525,8 @@ class _Writes:
         when = self.stamp + len(self.decided) * MICROSECOND
         if product_id is None:
             product_id, action = uuid7(), "insert"
-            changed = sorted(given)
-            stock_written = "stock" in given
+            changed = list(gives)
+            stock_written = "stock" in gives
             self.created += 1
         else:
             changed = [c for c, flag in zip(self.compared, flags, strict=True) if flag]
