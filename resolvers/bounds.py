@@ -39,6 +39,12 @@ Int32 = Annotated[int, Field(ge=-MAX_INT32 - 1, le=MAX_INT32)]
 
 
 def _json_within(value: Any) -> Any:
+    if not _numbers_within(value):
+        raise PydanticCustomError(
+            "json_number_out_of_range",
+            "nombre hors limites (entre {min} et {max})",
+            {"min": -MAX_INT64 - 1, "max": MAX_INT64},
+        )
     try:
         encoded = orjson.dumps(value)
     except orjson.JSONEncodeError as exc:  # nested past orjson's 255 levels
@@ -49,6 +55,23 @@ def _json_within(value: Any) -> Any:
             {"max_bytes": JSON_MAX_BYTES},
         )  # fmt: skip
     return value
+
+
+def _numbers_within(value: Any) -> bool:
+    """Whether every number in `value` is finite and within 64-bit integers. PostgreSQL
+    writes a JSONB number without exponent (1e21 comes back as 22 digits), so a larger
+    one would be read back as an integer that JSON encoders refuse: every later read of
+    the document failed."""
+    stack = [value]  # a loop, not recursion: a document may be nested deep
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, int | float) and not -MAX_INT64 - 1 <= node <= MAX_INT64:
+            return False  # NaN compares false, so it is refused with the infinities
+    return True
 
 
 # Free-form JSON (technical specs, connector options): bounded by its encoded size.

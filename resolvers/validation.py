@@ -38,6 +38,7 @@ _MESSAGES: dict[str, str] = {
     "finite_number": "nombre fini attendu",
     "json_too_large": "JSON trop volumineux (au plus {max_bytes} octets)",
     "json_too_deep": "JSON trop imbriqué",
+    "json_number_out_of_range": "nombre hors limites (entre {min} et {max})",
 }
 
 

@@ -86,6 +86,11 @@ EXT_BODIES = [
         "technical_specs : JSON trop volumineux",
     ),
     (
+        # Decoded as a float, which PostgreSQL would write back as a 22-digit integer.
+        {"ean": EAN, "name": "x", "technical_specs": {"k": [1.5, 2**70]}},
+        "technical_specs : nombre hors limites (entre -9223372036854775808 et",
+    ),
+    (
         # Refused as the body is decoded (32 levels), before any field is looked at.
         {"ean": EAN, "name": "x", "technical_specs": {"k": NESTED_300}},
         "body : JSON trop imbriqué",
@@ -171,6 +176,7 @@ async def test_hostile_parameters_are_a_422_in_the_surface_envelope(
         ({"ean": EAN, "name": "x", "stock": INT32_OVER}, "stock"),
         ({"ean": EAN, "name": "x", "min_order_quantity": INT32_OVER}, "min_order_quantity"),
         ({"ean": EAN, "name": "x", "promotional_text": "x" * 5_001}, "promotional_text"),
+        ({"ean": EAN, "name": "x", "compatibility": [-(2**64)]}, "compatibility"),
     ],
 )
 async def test_products_api_refuses_hostile_values(
