@@ -1,11 +1,13 @@
 """Engine and sessions. The request edge (or the job) owns the transaction."""
 
 import functools
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVarTuple
 
+import orjson
 from sqlalchemy import Dialect, Row, Select, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -145,16 +147,28 @@ def _drop_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         raise DisconnectionError("connection closed by the server")
 
 
+def json_text(value: Any) -> str:
+    """The text of a JSON column's value. By orjson: the standard library's encoder cost
+    5 µs a product of an import's change set (figure 1), orjson's 0.5. It refuses
+    integers beyond 64 bits, which a client's JSON document may hold: those go the
+    standard way."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value)
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
         private_sqlite_file(settings)
-        engine = create_async_engine(url, echo=settings.sql_echo)
+        engine = create_async_engine(url, echo=settings.sql_echo, json_serializer=json_text)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return _observed(engine)
     engine = create_async_engine(
         url,
         echo=settings.sql_echo,
+        json_serializer=json_text,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
     )

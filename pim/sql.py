@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import asyncpg
-import orjson
 from sqlalchemy import (
     JSON,
     ColumnElement,
@@ -32,7 +31,7 @@ from sqlalchemy.sql.functions import ReturnTypeFromArgs
 from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.sql.type_api import TypeEngine
 
-from pim.db import on_postgres
+from pim.db import json_text, on_postgres
 
 T = TypeVar("T")
 
@@ -98,10 +97,6 @@ def _encodable(table: Table, records: list[Any], columns: Sequence[str]) -> list
     return converted
 
 
-def _document(value: Any) -> str:
-    return orjson.dumps(value).decode()  # JSON as text, which the binary COPY expects
-
-
 def _exact(value: Any) -> Any:
     # A float into NUMERIC would go through its exact binary expansion (9.6 is
     # 9.5999999999999996447…): measured 3.5 µs a value, against 1 µs from its shortest
@@ -115,7 +110,7 @@ def _converters(table: Table, columns: tuple[str, ...]) -> tuple[tuple[int, Any]
     for i, name in enumerate(columns):
         kind = table.c[name].type
         if isinstance(kind, JSON):
-            found.append((i, _document))
+            found.append((i, json_text))  # JSON as text, which the binary COPY expects
         elif isinstance(kind, Numeric) and not isinstance(kind, Float):
             found.append((i, _exact))
     return tuple(found)
