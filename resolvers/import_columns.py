@@ -386,7 +386,8 @@ _WHOLE_LIMIT = 1e18  # whole floats below it are exactly their Int64
 class XlsxColumns(Columns):
     """The first sheet of an XLSX file read as columns; `open` says whether it can be
     (else None). The sheet is converted whole when opened (both parsers hold it in
-    memory anyway), _SHEET_ROWS rows at a time, and only the frames are kept.
+    memory anyway; python-calamine's cells _SHEET_ROWS rows at a time), and only the
+    frames are kept.
 
     fastexcel (calamine in Rust) hands the sheet over as Arrow columns, without a Python
     object per cell, when every column holds one kind of cell that Arrow keeps exactly
@@ -439,10 +440,8 @@ class XlsxColumns(Columns):
         if columns is None:
             return None
         kinds = {i: pl.col(f"k{i}") for i in range(len(header)) if f"k{i}" in sheet.columns}
-        for start in range(0, sheet.height, _SHEET_ROWS):
-            batch = sheet.slice(start, _SHEET_ROWS)
-            # The header is line 1.
-            columns._add(batch, kinds, 2 + start, functools.partial(_sheet_row, batch, header))
+        # Converted whole, as it is already held whole: the header is line 1.
+        columns._add(sheet, kinds, 2, functools.partial(_sheet_row, sheet, header))
         return columns
 
     @classmethod
@@ -470,7 +469,10 @@ class XlsxColumns(Columns):
         return columns
 
     def texts(self) -> Iterator[pl.DataFrame]:
-        yield from self._frames
+        # As many records at a time as polars reads of a CSV file: the checks of a frame
+        # cost the same whatever its size, so frames of 10,000 rows paid it five times.
+        if self._frames:
+            yield from pl.concat(self._frames, rechunk=False).iter_slices(_READ_ROWS)
 
     def _add(
         self,
@@ -495,18 +497,28 @@ class XlsxColumns(Columns):
                 values[field], odd = value, [*odd, is_odd]
             else:
                 values[field] = pl.col(f"t{i}")
-        strip = functools.partial(_strip, exact=_has_rare(cells, list(values.values())))
-        frame = cells.select(
-            _line=pl.int_range(first_line, first_line + cells.height, dtype=pl.Int64),
-            # As the row reader skips a row: every cell, named or not, empty.
-            _blank=pl.all_horizontal(empty),
-            _odd=pl.any_horizontal(odd) if odd else pl.lit(False),
-            **{field: strip(value) for field, value in values.items()},
-        ).filter(~pl.col("_blank"))
+        # Lazily, as the checks run, so that a number cell's float and text are made once
+        # for its text and for whether it has one; by the in-memory engine, as the
+        # streaming one (the default) took twice the CPU over python-calamine's batches.
+        # Stripped as Python strips, always: looking for the separators only Python
+        # strips cost more than stripping them.
+        frame = (
+            cells.lazy()
+            .select(
+                _line=pl.int_range(first_line, first_line + cells.height, dtype=pl.Int64),
+                # As the row reader skips a row: every cell, named or not, empty.
+                _blank=pl.all_horizontal(empty),
+                _odd=pl.any_horizontal(odd) if odd else pl.lit(False),
+                **{field: _strip(value, exact=True) for field, value in values.items()},
+            )
+            .filter(~pl.col("_blank"))
+            .drop("_blank")
+            .collect(engine="in-memory")
+        )
         for line in frame.filter(pl.col("_odd"))["_line"].to_list():
             record = {n: c for n, c in zip(self._names, row(line - first_line), strict=True) if n}
             self.odd[line] = map_record(record, self._mapping)
-        self._frames.append(frame.drop("_blank", "_odd"))
+        self._frames.append(frame.drop("_odd"))
         self.total += frame.height
 
 
@@ -633,10 +645,12 @@ def _cell_text(field: str, text: pl.Expr, kind: pl.Expr) -> tuple[pl.Expr, pl.Ex
     if words_numbers:
         number = text.cast(pl.Float64, strict=False)
         whole = (number == number.floor()) & (number.abs() < _WHOLE_LIMIT)
-        # Python writes small numbers with an exponent ("1e-07"), polars not alike.
+        # Python writes small numbers with an exponent ("1e-07"), polars not alike. The
+        # cast runs on every number (lazily, 1e20 would fail a strict one): `whole`
+        # keeps those it writes exactly.
         number_text = (
             pl.when(whole)
-            .then(number.cast(pl.Int64).cast(pl.String))
+            .then(number.cast(pl.Int64, strict=False).cast(pl.String))
             .when(~text.str.contains("e", literal=True))
             .then(text)
         )
@@ -656,13 +670,16 @@ def read_chunks(
     skip = plan.checkpoint
     pending: list[pl.DataFrame] = []
     held = 0
+    checks: list[pl.Expr] | None = None
     for texts in columns.texts():
         if skip:
             keys.add(_ean_rows(texts.head(skip), columns))
             texts, skip = texts.slice(skip), max(0, skip - texts.height)
-        # Checked a frame of polars' at a time: per chunk, building the expressions
-        # would cost as much as running them.
-        pending.append(_checked(texts, plan.options, columns))
+        # The expressions are built once per file: over a frame of 10,000 rows, building
+        # them cost half as much as running them.
+        if checks is None:
+            checks = _checks(texts.columns, plan.options, columns)
+        pending.append(texts.lazy().with_columns(checks).collect())
         held += texts.height
         while held >= size:
             whole = pl.concat(pending)
@@ -688,10 +705,10 @@ def _ean_rows(texts: pl.DataFrame, columns: Columns) -> list[Row]:
 _TYPED = "typed "  # prefix of the columns holding fields' typed values
 
 
-def _checked(texts: pl.DataFrame, options: WriteOptions, columns: Columns) -> pl.DataFrame:
-    """The texts, with each field's typed value and whether the row passes every check
-    (`_clean`; never for an odd row)."""
-    fields = [c for c in texts.columns if c != "_line"]
+def _checks(names: list[str], options: WriteOptions, columns: Columns) -> list[pl.Expr]:
+    """What a frame of texts is checked with: each field's typed value and whether the
+    row passes every check (`_clean`; never for an odd row)."""
+    fields = [c for c in names if c != "_line"]
     typed = [_typed(f, pl.col(f)) for f in fields]
     clean = pl.all_horizontal(ok for _, ok in typed)
     if "ean" not in fields:
@@ -703,16 +720,12 @@ def _checked(texts: pl.DataFrame, options: WriteOptions, columns: Columns) -> pl
         clean = clean & pl.col("ean").is_not_null()
     if columns.odd:
         clean = clean & ~pl.col("_line").is_in(list(columns.odd))
-    # Lazily, so that polars computes each shared subexpression (a column's number, its
-    # shape) once: eagerly, every use of it runs again (3 times the CPU).
-    return (
-        texts.lazy()
-        .with_columns(
-            *(value.alias(_TYPED + f) for f, (value, _) in zip(fields, typed, strict=True)),
-            _clean=clean.fill_null(False),
-        )
-        .collect()
-    )
+    # Run lazily, so that polars computes each shared subexpression (a column's number,
+    # its shape) once: eagerly, every use of it runs again (3 times the CPU).
+    return [
+        *(value.alias(_TYPED + f) for f, (value, _) in zip(fields, typed, strict=True)),
+        clean.fill_null(False).alias("_clean"),
+    ]
 
 
 def _chunk(frame: pl.DataFrame, plan: RunPlan, keys: FileKeys, columns: Columns) -> "ColumnChunk":

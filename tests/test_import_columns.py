@@ -230,6 +230,9 @@ XLSX_ROWS: list[list[Any]] = [
     [4012345679052, "Formule sans valeur", "=2+2", 1],
     [4012345679069, "\u2003Cadratin\u00a0", "9,99", "7"],
     [4012345679076, "Booléen texte", 3, 1, None, None, None, "peut-être"],
+    # Separators only Python strips (Excel writes them _x001F_, calamine reads them back).
+    [4012345679083, "_x001F_Séparateurs _x001C_", "_x001E_ 9,99", 2, None, "_x001D_"],
+    ["_x001F_", None, "_x001C_", None, None, None, None, None, None, None, "_x001D_"],
 ]
 
 
@@ -314,6 +317,9 @@ TYPED_TEXTS = [  # every column texts: blank rows, empty texts, texts fastexcel 
     [None, None, None, None, None, "sans nom"],
     ["5901234123457", "NA", "nan", "NULL", "x", None],
     [" 4012345678901 ", "None", "1 234,99", "n/a", None, "#N/A"],
+    # Separators only Python strips: a record of them alone has no field.
+    ["_x001F_4012345678918_x001C_", "_x001D_Titre", "_x001E_3,5 ", "\u20037", "x", None],
+    ["_x001F_", "_x001C_ ", None, None, None, "_x001D_"],
 ]
 
 
