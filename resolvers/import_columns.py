@@ -66,10 +66,13 @@ from resolvers.product_writes import Checked, CheckedItem, WriteItem, WriteOptio
 # What Python's str.strip() strips (the row reader strips cells with it): Unicode white
 # space and the four separators U+001C..U+001F, which Rust's strip keeps.
 _WHITESPACE = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
-_SPACES = "[ \u00a0\u202f]"  # thousands separators French numbers carry
-_NUMBER = r"^[+-]?[0-9]+(?:[.,][0-9]+)?$"
+# A number's text made what polars parses in one pass: the thousands separators French
+# numbers carry dropped, a decimal comma made a point (the shapes below then read the
+# point as they read the comma: the same texts match).
+_NUMBER_MARKS = {" ": "", "\u00a0": "", "\u202f": "", ",": "."}
+_NUMBER = r"^[+-]?[0-9]+(?:\.[0-9]+)?$"
 # Prices are kept to the cent: more decimals round, which the per-row checks do.
-_CENTS = r"^[+-]?[0-9]+(?:[.,][0-9]{1,2})?$"
+_CENTS = r"^[+-]?[0-9]+(?:\.[0-9]{1,2})?$"
 # Line ends the csv module counts (reader.line_num), inside quoted cells too.
 _LINE_ENDS = r"\r\n|\r|\n"
 _RARE = "[\r\n\x1c-\x1f]"
@@ -170,11 +173,13 @@ def _typed(field: str, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
         lowered = text.str.to_lowercase()
         value = lowered.replace_strict(BOOLEANS, default=None, return_dtype=pl.Boolean)
         return value, ~present | value.is_not_null()
-    compact = text.str.replace_all(_SPACES, "")
+    # One literal pass (Aho-Corasick) instead of a regex pass for the separators and a
+    # second for the comma: 0.04 µs a cell less, over seven number columns.
+    compact = text.str.replace_many(_NUMBER_MARKS)
     shaped = compact.str.contains(_CENTS if kind == "cents" else _NUMBER)
     # Cast before the mask (every shaped text parses, the rest are masked out): masking
     # the texts first made polars build a text column per number field (0.02 µs a cell).
-    parsed = compact.str.replace(",", ".", literal=True).cast(pl.Float64, strict=False)
+    parsed = compact.cast(pl.Float64, strict=False)
     number = pl.when(shaped).then(parsed)
     ok = shaped & number.is_finite()
     if check.low is not None:

@@ -64,6 +64,9 @@ LINES = [
     "4012345679113;Entier décimal;1.0;1,0;1,00;;;;",
     "4012345679120;Blancs;   ;\t;\u00a0;;;;",
     "4012345679137;Énorme;1" + "0" * 400 + ";1" + "0" * 30 + ";1e400;;;;",
+    # Decimal commas read as points, in the same pass as the thousands separators.
+    "4012345679144;Deux séparateurs;1,000,50;1.000,5;1 ,5;;;;",
+    "4012345679151;Virgule et point;1.000,5;2,;0,5.;;;;",
     # EANs at the edges of the check digit's vector check.
     "00000000000000;Zéros;1;1;;;;;",
     "00000096385074;EAN-8 en GTIN-14;1;1;;;;;",
@@ -167,6 +170,7 @@ def test_valid_values_pass_the_vector_checks() -> None:
         "99999999999997;-;1\u00a0234,5;+2;1,5",
         "96385074;-;12.5;1\u202f000;-0",
         "00000000000000;-;3,1;0;0",
+        "4012345679144;-;1\u00a0000 ,5;1 000;12 ,75",
     ]
     content = ("EAN;Titre;Prix TTC;Stock;Poids\n" + "\n".join(lines) + "\n").encode()
     columns = CsvColumns.open(io.BytesIO(content), None)
