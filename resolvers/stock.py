@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import FromClause, Join, and_, select
+from sqlalchemy import ColumnElement, FromClause, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import SupplierProduct
@@ -29,15 +29,23 @@ from resolvers.product_writes import (
 MAX_ITEMS = batches.MAX_ITEMS
 
 
-def with_generic(products: FromClause) -> Join:
-    """Each product with its generic stock record, if any (unique on account and product)."""
-    return products.outerjoin(
-        PRODUCT_STOCKS,
-        and_(
-            PRODUCT_STOCKS.c.account_id == products.c.account_id,
-            PRODUCT_STOCKS.c.product_id == products.c.id,
-        ),
+def _generic(
+    products: FromClause,
+) -> tuple[FromClause, ColumnElement[bool], Sequence[ColumnElement[Any]]]:
+    """Each product's generic stock record, if any (unique on account and product)."""
+    condition = and_(
+        PRODUCT_STOCKS.c.account_id == products.c.account_id,
+        PRODUCT_STOCKS.c.product_id == products.c.id,
     )
+    return (
+        PRODUCT_STOCKS,
+        condition,
+        [PRODUCT_STOCKS.c.id.label("stock_id"), PRODUCT_STOCKS.c.quantity],
+    )
+
+
+# The generic stock records come with the products.
+WITH_GENERIC = batches.Along(join=_generic)
 
 
 class StockItem(BaseModel):
@@ -63,9 +71,7 @@ async def update_stock(
         items,
         max_items=max_items,
         key=lambda i: (i.ean, i.supplier_code or ""),
-        # The generic stock records come with the products.
-        columns=[PRODUCT_STOCKS.c.id.label("stock_id"), PRODUCT_STOCKS.c.quantity],
-        join=with_generic,
+        along=WITH_GENERIC,
     )
     results, found = batch.results, batch.found
     if not found:
@@ -112,9 +118,11 @@ async def update_stock(
         }
         code = entry.item.supplier_code
         if code:
-            supplier_rows.append({**row, "supplier_id": suppliers[code], "stock": entry.item.stock})
+            row["supplier_id"], row["stock"] = suppliers[code], entry.item.stock
+            supplier_rows.append(row)
         else:
-            generic_rows.append({**row, "quantity": entry.item.stock})
+            row["quantity"] = entry.item.stock
+            generic_rows.append(row)
     # Delta sync and every updated_at see the change through the narrow stamp: the wide
     # product rows stay as they are.
     await changes.upsert_stamped(session, PRODUCT_STOCKS, account_id, generic_rows, **GENERIC_STOCK)
