@@ -302,7 +302,7 @@ async def update_products(
             PRODUCTS,
             [{**row, "changed_at": when[row["id"]]} for row in rows],
             "given",
-            {"changed_at": changes.PRODUCT_CHANGES.c.changed_at.type},
+            {"changed_at": changes.AWARE_TIMES},
         )
         written = (
             update(PRODUCTS)
