@@ -80,36 +80,31 @@ async def update_stock(
     codes = unique(v.item.supplier_code for v in found if v.item.supplier_code)
     # An unknown code becomes a supplier named after it, as in product writes.
     suppliers = await catalog.supplier_ids_for(session, account_id, codes)
-    generic = {
-        pid: (row["stock_id"], row["quantity"])
-        for pid, row in batch.current.items()
-        if row["stock_id"] is not None
-    }
-    by_supplier = await _supplier_records(
-        session, account_id, unique(v.product_id for v in found), list(suppliers.values())
-    )
+    by_supplier = await _supplier_records(session, account_id, found, list(suppliers.values()))
 
-    # By item index: the stock record the item writes, if it exists (id, quantity).
-    records: dict[int, tuple[uuid.UUID, int] | None] = {}
+    # The items that change a stock, each with the record it writes if that exists (id,
+    # quantity); the generic records came with the products.
+    changed: list[tuple[batches.Valid[StockItem], tuple[uuid.UUID, int] | None]] = []
+    current = batch.current
     for entry in found:
         item = entry.item
         if item.supplier_code:
             record = by_supplier.get((entry.product_id, suppliers[item.supplier_code]))
         else:
-            record = generic.get(entry.product_id)
-        records[entry.result.index] = record
-        entry.result.changed = record is None or record[1] != item.stock
-    changed = [v for v in found if v.result.changed]
+            row = current[entry.product_id]
+            record = None if row["stock_id"] is None else (row["stock_id"], row["quantity"])
+        if record is None or record[1] != item.stock:
+            entry.result.changed = True
+            changed.append((entry, record))
     if not changed:
         return EanBatchResult(results)
 
     stamp = await write_timestamp(session)
-    when = batches.stamps([v.product_id for v in changed], stamp)
+    when = batches.stamps([v.product_id for v, _ in changed], stamp)
     generic_rows: list[dict[str, Any]] = []
     supplier_rows: list[dict[str, Any]] = []
-    for entry in changed:
+    for entry, record in changed:
         product_id = entry.product_id
-        record = records[entry.result.index]
         row = {
             # An existing record keeps its id (the upsert updates it in place).
             "id": uuid7() if record is None else record[0],
@@ -129,7 +124,7 @@ async def update_stock(
     await changes.upsert_stamped(
         session, SUPPLIER_PRODUCTS, account_id, supplier_rows, **SUPPLIER_STOCK
     )
-    eans = unique(v.result.ean for v in changed)
+    eans = unique(v.result.ean for v, _ in changed)
     await events.record(
         session, [events.event_row(account_id, "stock.updated", events.batch_payload(eans), stamp)]
     )
@@ -139,12 +134,13 @@ async def update_stock(
 async def _supplier_records(
     session: AsyncSession,
     account_id: uuid.UUID,
-    product_ids: list[uuid.UUID],
+    found: list[batches.Valid[StockItem]],
     supplier_ids: list[uuid.UUID],
 ) -> dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, int]]:
     """The batch's products' supplier-level stock records: (id, stock)."""
     if not supplier_ids:
         return {}
+    product_ids = unique(v.product_id for v in found)
     rows = await fetch(
         session,
         select(
