@@ -240,13 +240,7 @@ def _lookup(postgres: bool, along: Along) -> Select[Any]:
     switched to a generic plan after five runs. Each EAN's product, LIMIT 1 (the EAN
     is unique in the account), is a lateral subquery the planner cannot turn into a
     hash join over the whole table. SQLite has no arrays: `ean IN (…)`."""
-    wanted = [
-        # Core reads a NUMERIC price as a float: read as one, the driver gives the same.
-        cast(PRODUCTS.c[c], Float).label(c)
-        if isinstance(PRODUCTS.c[c].type, Numeric)
-        else PRODUCTS.c[c]
-        for c in along.columns
-    ]
+    wanted = [_as_core_reads(PRODUCTS.c[c]) for c in along.columns]
     named = select(PRODUCTS.c.id, PRODUCTS.c.ean, PRODUCTS.c.account_id, *wanted).where(
         PRODUCTS.c.account_id == bindparam("account_id"), PRODUCTS.c.deleted_at.is_(None)
     )
@@ -271,6 +265,15 @@ def _lookup(postgres: bool, along: Along) -> Select[Any]:
         target, condition, columns = along.join(products)
         statement = statement.add_columns(*columns).outerjoin(target, condition)
     return statement
+
+
+def _as_core_reads(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """Core reads a NUMERIC price as a float: read as one in SQL, the driver gives the
+    same value."""
+    kind = column.type
+    if isinstance(kind, Numeric) and not kind.asdecimal:
+        return cast(column, Float).label(column.key)
+    return column
 
 
 def stamps(product_ids: Sequence[uuid.UUID], stamp: datetime) -> dict[uuid.UUID, datetime]:
