@@ -226,15 +226,23 @@ def unnested(
     rows: Sequence[dict[str, Any]],
     name: str,
     types: Mapping[str, TypeEngine[Any]] | None = None,
+    *,
+    unsized: bool = False,
 ) -> TableValuedAlias:
     """`rows` as a derived table `name` (PostgreSQL): one array parameter per column,
     unnested side by side. Thousands of rows travel as a handful of parameters of one
     statement: no per-row execution, no scratch table. A column is typed as `table`'s,
     or as `types` says: a column not of `table`, or values that need none of its
-    type's conversions (a Python call a value)."""
+    type's conversions (a Python call a value).
+
+    `unsized`: each array is read through a scalar subquery, so the planner does not
+    see how many rows there are (it assumes 10). For a join of the rows to a big
+    table: seeing 5,000, PostgreSQL's custom plans hash-joined a scan of the whole
+    table below about 600,000 rows in it, where 5,000 primary-key probes are a tenth
+    of the time (see docs/performance.md, figures 6b and 6d)."""
     columns = list(rows[0])
     types = types or {}
-    arrays = [
+    arrays: list[ColumnElement[Any]] = [
         bindparam(
             None,
             [row[c] for row in rows],
@@ -242,6 +250,8 @@ def unnested(
         )
         for c in columns
     ]
+    if unsized:
+        arrays = [select(array).scalar_subquery() for array in arrays]
     return func.unnest(*arrays).table_valued(*columns).render_derived(name)
 
 

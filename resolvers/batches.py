@@ -306,6 +306,7 @@ async def update_products(
             [{**row, "changed_at": when[row["id"]]} for row in rows],
             "given",
             {"changed_at": changes.AWARE_TIMES},
+            unsized=True,
         )
         written = (
             update(PRODUCTS)
