@@ -84,12 +84,10 @@ async def _as_read(driver: Any, rendered: _Rendered, dialect: Dialect) -> bool:
 
 def _driver_ready(session: AsyncSession, statement: Select[Any]) -> _Rendered | None:
     bind = session.bind
-    # A unit that has begun keeps its own connection (and maybe its transaction); spans
-    # and echo come from SQLAlchemy's execution, so those keep it too.
+    # Spans and echo come from SQLAlchemy's execution: those keep it.
     if (
         not isinstance(bind, AsyncEngine)
         or bind.dialect.name != "postgresql"
-        or session.in_transaction()
         or bind.echo
         or tracing.enabled()
     ):
@@ -98,32 +96,52 @@ def _driver_ready(session: AsyncSession, statement: Select[Any]) -> _Rendered | 
     return None if rendered is None or _AS_READ.get(rendered.sql) is False else rendered
 
 
+async def _unit_driver(session: AsyncSession) -> Any:
+    """The driver connection of a unit that has begun, if its transaction has begun on
+    it too (asyncpg begins with SQLAlchemy's first statement): a read there sees what
+    the unit wrote, under the locks it holds. None before that first statement."""
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    return driver if driver is not None and driver.is_in_transaction() else None
+
+
 async def read_rows(
     session: AsyncSession, statement: Select[Any], params: dict[str, Any]
 ) -> Sequence[Mapping[Any, Any]]:
     """The rows of a read statement, each a mapping of column name to value.
 
-    In a read unit that has not begun, on PostgreSQL, the statement (rendered once) runs
-    on a pooled asyncpg connection of its own: the session, Core's execution and its
-    rows cost twice the driver's time on a page of 50 products (see docs/performance.md,
-    figure 3). Anywhere else, or if a column's type converts what the driver reads,
-    through Core, as `fetch`. For statements built once (cached per shape): the SQL
-    rendered is kept by statement.
+    On PostgreSQL the statement (rendered once) runs on the driver's connection: in a
+    read unit that has not begun, a pooled asyncpg connection of its own; in a unit that
+    has begun (a write's transaction), the unit's own, in its transaction. The session,
+    Core's execution and its rows cost twice the driver's time on a page of 50 products
+    (see docs/performance.md, figure 3) and a third of a 5,000-item batch's lookup
+    (figures 6b, 6d). Elsewhere (SQLite, tracing or echo on, a parameter expanded at
+    execution, a unit whose transaction has not begun), or if a column's type converts
+    what the driver reads, through Core, as `fetch`. For statements built once (cached
+    per shape): the SQL rendered is kept by statement.
     """
     rendered = _driver_ready(session, statement)
     if rendered is not None:
         assert isinstance(session.bind, AsyncEngine)
         args = [params[n] if n in params else rendered.fixed[n] for n in rendered.names]
-        pooled = await session.bind.raw_connection()
-        try:
-            driver: Any = pooled.driver_connection
-            if await _as_read(driver, rendered, session.bind.dialect):
+        dialect = session.bind.dialect
+        if session.in_transaction():
+            driver = await _unit_driver(session)
+            if driver is not None and await _as_read(driver, rendered, dialect):
                 rows: Sequence[Mapping[Any, Any]] = await driver.fetch(rendered.sql, *args)
                 return rows
-        finally:
-            # Checking in may close a connection beyond the pool's size: driver calls
-            # need SQLAlchemy's greenlet.
-            await greenlet_spawn(pooled.close)
+        else:
+            pooled = await session.bind.raw_connection()
+            try:
+                driver = pooled.driver_connection
+                assert driver is not None
+                if await _as_read(driver, rendered, dialect):
+                    rows = await driver.fetch(rendered.sql, *args)
+                    return rows
+            finally:
+                # Checking in may close a connection beyond the pool's size: driver calls
+                # need SQLAlchemy's greenlet.
+                await greenlet_spawn(pooled.close)
     return [row._mapping for row in await fetch(session, statement, params)]
 
 

@@ -221,14 +221,23 @@ def unnested(
     rows: Sequence[dict[str, Any]],
     name: str,
     types: Mapping[str, TypeEngine[Any]] | None = None,
+    *,
+    unsized: bool = False,
 ) -> TableValuedAlias:
     """`rows` as a derived table `name` (PostgreSQL): one array parameter per column,
     unnested side by side. Thousands of rows travel as a handful of parameters of one
     statement: no per-row execution, no scratch table. A column is typed as `table`'s,
-    or by `types` when it is not one of `table`'s."""
+    or as `types` says: a column not of `table`, or values that need none of its
+    type's conversions (a Python call a value).
+
+    `unsized`: each array is read through a scalar subquery, so the planner does not
+    see how many rows there are (it assumes 10). For a join of the rows to a big
+    table: seeing 5,000, PostgreSQL's custom plans hash-joined a scan of the whole
+    table below about 600,000 rows in it, where 5,000 primary-key probes are a tenth
+    of the time (see docs/performance.md, figures 6b and 6d)."""
     columns = list(rows[0])
     types = types or {}
-    arrays = [
+    arrays: list[ColumnElement[Any]] = [
         bindparam(
             None,
             [row[c] for row in rows],
@@ -236,6 +245,8 @@ def unnested(
         )
         for c in columns
     ]
+    if unsized:
+        arrays = [select(array).scalar_subquery() for array in arrays]
     return func.unnest(*arrays).table_valued(*columns).render_derived(name)
 
 
@@ -247,10 +258,12 @@ def unnest_upsert(
     conflict: Sequence[str],
     update: Sequence[str],
     same: Mapping[str, Any],
+    types: Mapping[str, TypeEngine[Any]] | None = None,
 ) -> Any:
     """bulk_upsert's statement where it is one INSERT … SELECT FROM unnest(arrays)
     (PostgreSQL, many rows, no column that needs COPY), else None: a caller can
-    extend it (RETURNING into a data-modifying CTE) before executing it."""
+    extend it (RETURNING into a data-modifying CTE) before executing it. `types`
+    send columns' arrays as other types than `table`'s (see `unnested`)."""
     if not (on_postgres(session) and len(rows) >= COPY_THRESHOLD):
         return None
     columns = list(rows[0])
@@ -258,7 +271,7 @@ def unnest_upsert(
         return None
     # Against a scratch table filled by COPY: 4 ms less in PostgreSQL for 5,000 rows
     # (no temporary table to create and fill), and one round trip instead of three.
-    given = unnested(table, rows, "given")
+    given = unnested(table, rows, "given", types)
     constants = [bindparam(None, v, type_=table.c[c].type).label(c) for c, v in same.items()]
     statement = postgresql.insert(table).from_select(
         [*columns, *same], select(*given.c, *constants)

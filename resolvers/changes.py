@@ -14,6 +14,7 @@ from typing import Any, TypeVarTuple
 
 from sqlalchemy import (
     ColumnElement,
+    DateTime,
     Join,
     Select,
     Table,
@@ -50,6 +51,10 @@ Side = Select[uuid.UUID, datetime]
 
 
 _KEY = ["account_id", "product_id"]
+# The type a batch's times travel as, in arrays: they are aware UTC datetimes already
+# (write_timestamp), so the column's UTCDateTime, a Python call a value (5,000 of them
+# in a batch), has nothing to do.
+AWARE_TIMES = DateTime(timezone=True)
 
 
 async def stamp(
@@ -78,7 +83,10 @@ async def upsert_stamped(
     On PostgreSQL one statement: the upsert's RETURNING feeds the stamps' upsert, so
     the batch's ids and times are encoded and sent once."""
     same = {"account_id": account_id}
-    statement = unnest_upsert(session, table, rows, conflict=conflict, update=update, same=same)
+    statement = unnest_upsert(
+        session, table, rows, conflict=conflict, update=update, same=same,
+        types={"updated_at": AWARE_TIMES},
+    )  # fmt: skip
     if statement is None:
         await bulk_upsert(session, table, rows, conflict=conflict, update=update, same=same)
         await stamp(session, account_id, {row["product_id"]: row["updated_at"] for row in rows})

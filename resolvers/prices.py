@@ -16,6 +16,7 @@ from resolvers.product_fields import EanText, PriceValue
 
 MAX_ITEMS = batches.MAX_ITEMS
 PRICE_COLUMNS = ("price", "cost_price")
+WITH_PRICES = batches.Along(columns=PRICE_COLUMNS)
 
 
 class PriceItem(BaseModel):
@@ -48,7 +49,7 @@ async def update_prices(
         max_items=max_items,
         key=lambda i: i.ean,
         check=_needs_a_price,
-        columns=[batches.PRODUCTS.c[c] for c in PRICE_COLUMNS],
+        along=WITH_PRICES,
     )
     results, found, current = batch.results, batch.found, batch.current
     for entry in found:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import FromClause, Join, and_, select
+from sqlalchemy import ColumnElement, FromClause, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import SupplierProduct
@@ -29,15 +29,23 @@ from resolvers.product_writes import (
 MAX_ITEMS = batches.MAX_ITEMS
 
 
-def with_generic(products: FromClause) -> Join:
-    """Each product with its generic stock record, if any (unique on account and product)."""
-    return products.outerjoin(
-        PRODUCT_STOCKS,
-        and_(
-            PRODUCT_STOCKS.c.account_id == products.c.account_id,
-            PRODUCT_STOCKS.c.product_id == products.c.id,
-        ),
+def _generic(
+    products: FromClause,
+) -> tuple[FromClause, ColumnElement[bool], Sequence[ColumnElement[Any]]]:
+    """Each product's generic stock record, if any (unique on account and product)."""
+    condition = and_(
+        PRODUCT_STOCKS.c.account_id == products.c.account_id,
+        PRODUCT_STOCKS.c.product_id == products.c.id,
     )
+    return (
+        PRODUCT_STOCKS,
+        condition,
+        [PRODUCT_STOCKS.c.id.label("stock_id"), PRODUCT_STOCKS.c.quantity],
+    )
+
+
+# The generic stock records come with the products.
+WITH_GENERIC = batches.Along(join=_generic)
 
 
 class StockItem(BaseModel):
@@ -63,9 +71,7 @@ async def update_stock(
         items,
         max_items=max_items,
         key=lambda i: (i.ean, i.supplier_code or ""),
-        # The generic stock records come with the products.
-        columns=[PRODUCT_STOCKS.c.id.label("stock_id"), PRODUCT_STOCKS.c.quantity],
-        join=with_generic,
+        along=WITH_GENERIC,
     )
     results, found = batch.results, batch.found
     if not found:
@@ -74,36 +80,31 @@ async def update_stock(
     codes = unique(v.item.supplier_code for v in found if v.item.supplier_code)
     # An unknown code becomes a supplier named after it, as in product writes.
     suppliers = await catalog.supplier_ids_for(session, account_id, codes)
-    generic = {
-        pid: (row["stock_id"], row["quantity"])
-        for pid, row in batch.current.items()
-        if row["stock_id"] is not None
-    }
-    by_supplier = await _supplier_records(
-        session, account_id, unique(v.product_id for v in found), list(suppliers.values())
-    )
+    by_supplier = await _supplier_records(session, account_id, found, list(suppliers.values()))
 
-    # By item index: the stock record the item writes, if it exists (id, quantity).
-    records: dict[int, tuple[uuid.UUID, int] | None] = {}
+    # The items that change a stock, each with the record it writes if that exists (id,
+    # quantity); the generic records came with the products.
+    changed: list[tuple[batches.Valid[StockItem], tuple[uuid.UUID, int] | None]] = []
+    current = batch.current
     for entry in found:
         item = entry.item
         if item.supplier_code:
             record = by_supplier.get((entry.product_id, suppliers[item.supplier_code]))
         else:
-            record = generic.get(entry.product_id)
-        records[entry.result.index] = record
-        entry.result.changed = record is None or record[1] != item.stock
-    changed = [v for v in found if v.result.changed]
+            row = current[entry.product_id]
+            record = None if row["stock_id"] is None else (row["stock_id"], row["quantity"])
+        if record is None or record[1] != item.stock:
+            entry.result.changed = True
+            changed.append((entry, record))
     if not changed:
         return EanBatchResult(results)
 
     stamp = await write_timestamp(session)
-    when = batches.stamps([v.product_id for v in changed], stamp)
+    when = batches.stamps([v.product_id for v, _ in changed], stamp)
     generic_rows: list[dict[str, Any]] = []
     supplier_rows: list[dict[str, Any]] = []
-    for entry in changed:
+    for entry, record in changed:
         product_id = entry.product_id
-        record = records[entry.result.index]
         row = {
             # An existing record keeps its id (the upsert updates it in place).
             "id": uuid7() if record is None else record[0],
@@ -112,16 +113,18 @@ async def update_stock(
         }
         code = entry.item.supplier_code
         if code:
-            supplier_rows.append({**row, "supplier_id": suppliers[code], "stock": entry.item.stock})
+            row["supplier_id"], row["stock"] = suppliers[code], entry.item.stock
+            supplier_rows.append(row)
         else:
-            generic_rows.append({**row, "quantity": entry.item.stock})
+            row["quantity"] = entry.item.stock
+            generic_rows.append(row)
     # Delta sync and every updated_at see the change through the narrow stamp: the wide
     # product rows stay as they are.
     await changes.upsert_stamped(session, PRODUCT_STOCKS, account_id, generic_rows, **GENERIC_STOCK)
     await changes.upsert_stamped(
         session, SUPPLIER_PRODUCTS, account_id, supplier_rows, **SUPPLIER_STOCK
     )
-    eans = unique(v.result.ean for v in changed)
+    eans = unique(v.result.ean for v, _ in changed)
     await events.record(
         session, [events.event_row(account_id, "stock.updated", events.batch_payload(eans), stamp)]
     )
@@ -131,12 +134,13 @@ async def update_stock(
 async def _supplier_records(
     session: AsyncSession,
     account_id: uuid.UUID,
-    product_ids: list[uuid.UUID],
+    found: list[batches.Valid[StockItem]],
     supplier_ids: list[uuid.UUID],
 ) -> dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, int]]:
     """The batch's products' supplier-level stock records: (id, stock)."""
     if not supplier_ids:
         return {}
+    product_ids = unique(v.product_id for v in found)
     rows = await fetch(
         session,
         select(

@@ -1,5 +1,5 @@
-"""Listings read on the driver's connection (pim.db.read_rows) give what Core gives, and
-a unit that has begun reads through its own connection."""
+"""Listings and batch lookups read on the driver's connection (pim.db.read_rows) give
+what Core gives, and a unit that has begun reads through its own connection."""
 
 import httpx
 from sqlalchemy import update
@@ -9,7 +9,7 @@ from models import Product
 from pim import db
 from pim.db import fetch, read_rows
 from pim.runtime import Runtime
-from resolvers import products
+from resolvers import batches, prices, products, stock
 from rest_compat.ext import PRODUCT_COLUMNS
 from tests.conftest import Key
 
@@ -71,3 +71,30 @@ async def test_a_begun_unit_reads_what_it_wrote(
         page = await products.list_products(session, caller, columns=PRODUCT_COLUMNS)
     assert {r.product.name for r in page.rows} == {"Prix", "Sans prix"}
     assert page.total == 2
+
+
+async def test_a_batch_lookup_in_a_write_unit_reads_what_core_reads(
+    runtime: Runtime, client: httpx.AsyncClient, key: Key
+) -> None:
+    await _create(client, key)
+    params = {"account_id": key.account_id, "eans": [ean13(1), ean13(2), ean13(3)]}
+    postgres = runtime.db.dialect == "postgresql"
+    # Prices (NUMERIC, read as floats, one of them NULL); generic stock (one product has none).
+    for along in (prices.WITH_PRICES, stock.WITH_GENERIC):
+        statement = batches._lookup(postgres, along)
+        async with runtime.db.transaction() as session:
+            # Before the unit's first statement its transaction has not begun on the
+            # driver: read through Core.
+            first = [dict(r.items()) for r in await read_rows(session, statement, params)]
+            read = [dict(r.items()) for r in await read_rows(session, statement, params)]
+            core = [dict(r._mapping) for r in await fetch(session, statement, params)]
+        for rows in (first, read):
+            assert sorted(rows, key=str) == sorted(core, key=str)
+            assert {type(v) for r in rows for v in r.values()} == {
+                type(v) for r in core for v in r.values()
+            }
+        assert sorted(r["ean"] for r in read) == [ean13(1), ean13(2)]  # the unknown one: none
+        if postgres:
+            rendered = db._rendered(statement, runtime.db.engine.dialect)
+            assert rendered is not None
+            assert db._AS_READ[rendered.sql] is True
