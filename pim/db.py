@@ -243,8 +243,15 @@ class Database:
         a READ COMMITTED transaction. Never write here: each statement would commit
         on its own.
         """
-        async with self._read_sessions() as session:
+        session = self._read_sessions()
+        try:
             yield session
+        finally:
+            # A read that went through the driver's own connection (`read_rows`) never
+            # began the session: closing it anyway shields a task and waits a turn of the
+            # loop for nothing (about a twentieth of a page request's CPU, figure 3).
+            if session.in_transaction() or session.sync_session.identity_map:
+                await session.close()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

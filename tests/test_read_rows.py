@@ -2,7 +2,7 @@
 what Core gives, and a unit that has begun reads through its own connection."""
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from jobs.demo import ean13
 from models import Product
@@ -98,3 +98,34 @@ async def test_a_batch_lookup_in_a_write_unit_reads_what_core_reads(
             rendered = db._rendered(statement, runtime.db.engine.dialect)
             assert rendered is not None
             assert db._AS_READ[rendered.sql] is True
+
+
+async def test_read_units_give_back_their_connections(
+    runtime: Runtime, client: httpx.AsyncClient, key: Key
+) -> None:
+    """A read unit that never began (the driver's path) is not closed, so every path
+    that did begin must still end with its connection back in the pool."""
+    await _create(client, key)
+    pool = runtime.db.engine.sync_engine.pool
+    before = pool.checkedout()
+    shape = products._ListShape((), None, products.ProductSort(), False, False, None)
+    params = {"account_id": key.account_id, "limit": 10, "offset": 0}
+    async with runtime.db.read() as session:
+        assert len(await read_rows(session, products._listing(shape), params)) == 2
+    async with runtime.db.read() as session:
+        counted = select(func.count()).where(Product.account_id == key.account_id)
+        assert await session.scalar(counted) == 2
+    async with runtime.db.read() as session:
+        assert await session.get(Product, (await _any_product(runtime, key))) is not None
+    try:
+        async with runtime.db.read() as session:
+            await session.scalar(select(Product.id).where(Product.account_id == key.account_id))
+            raise LookupError("the reader gave up")
+    except LookupError:
+        pass
+    assert pool.checkedout() == before
+
+
+async def _any_product(runtime: Runtime, key: Key) -> object:
+    async with runtime.db.transaction() as session:
+        return await session.scalar(select(Product.id).where(Product.account_id == key.account_id))
