@@ -26,7 +26,7 @@ from models import (
     ProductStock,
     SyncJob,
 )
-from pim import metrics
+from pim import json_encoding, metrics
 from pim.auth import Caller
 from pim.ids import uuid7
 from pim.jobs import defer
@@ -266,7 +266,7 @@ class Pending:
 def content_hash(product: OutgoingProduct) -> str:
     values = asdict(product)
     del values["product_id"], values["external_id"]
-    return hashlib.sha256(orjson.dumps(values, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return hashlib.sha256(json_encoding.dumps(values, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 async def _channel_price_list(session: AsyncSession, connector: Connector) -> uuid.UUID | None:

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
 from sqlalchemy import (
     Select,
     and_,
@@ -47,7 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from models import Event, WebhookAttempt, WebhookDelivery, WebhookDispatchState, WebhookEndpoint
-from pim import metrics
+from pim import json_encoding, metrics
 from pim.clock import stable_horizon
 from pim.ids import uuid7
 from pim.jobs import defer
@@ -181,7 +180,7 @@ def event_body(event: Event, event_id: uuid.UUID) -> bytes:
         )
         told = (item.id, item.type, item.occurred_at, item.data)
     id_, type_, occurred_at, data = told
-    return orjson.dumps(
+    return json_encoding.dumps(
         {
             "id": str(id_),
             "type": type_,
