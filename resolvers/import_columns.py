@@ -568,7 +568,9 @@ def _typed_sheet(file: BinaryIO) -> tuple[list[str], pl.DataFrame] | None:
         loaded = reader.load_sheet(
             0, header_row=0, skip_rows=0, schema_sample_rows=None, dtype_coercion="strict"
         )
-        infos = loaded.available_columns()
+        # The columns typed when loading (every column, none being chosen), where
+        # available_columns() would type them all again over every row.
+        infos = loaded.selected_columns
         sheet = pl.DataFrame(loaded)
         del loaded  # its parsed cells, before a second parse
         header = [info.name for info in infos]
