@@ -582,12 +582,29 @@ async def test_a_product_written_twice_in_a_big_batch_is_stamped_once(
     response = await client.post(f"{BASE}/stock/update", json=items, headers=key.headers)
     assert_ok(response, "Stocks : 180 mis à jour, 0 introuvables, 0 erreurs")
     async with runtime.db.read() as session:
-        stamped = (
-            await session.execute(
-                select(ProductChange.changed_at).where(ProductChange.account_id == key.account_id)
+        stamped = dict(
+            (
+                await session.execute(
+                    select(ProductChange.product_id, ProductChange.changed_at).where(
+                        ProductChange.account_id == key.account_id
+                    )
+                )
             )
-        ).scalars()
-        assert len(set(stamped)) == 60
+            .tuples()
+            .all()
+        )
+        assert len(set(stamped.values())) == 60
+        # The generic records' times (from their positions, in SQL) and the supplier
+        # records' are each their product's one stamp.
+        for table in (ProductStock, SupplierProduct):
+            records = (
+                await session.execute(
+                    select(table.product_id, table.updated_at).where(
+                        table.account_id == key.account_id
+                    )
+                )
+            ).tuples()
+            assert all(stamped[product_id] == at for product_id, at in records)
     assert (await product_row(runtime, key, ean13(0))).updated_at > before.updated_at
 
 
