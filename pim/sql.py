@@ -265,13 +265,15 @@ def unnest_upsert(
     same: Mapping[str, Any],
     types: Mapping[str, TypeEngine[Any]] | None = None,
     positioned: Mapping[str, Callable[[ColumnElement[int]], ColumnElement[Any]]] | None = None,
+    unsized: bool = False,
 ) -> Any:
     """bulk_upsert's statement where it is one INSERT … SELECT FROM unnest(arrays)
     (PostgreSQL, many rows, no column that needs COPY), else None: a caller can
     extend it (RETURNING into a data-modifying CTE) before executing it. `types`
     send columns' arrays as other types than `table`'s (see `unnested`). `positioned`
     columns are computed in SQL from each row's position in `rows` (from 0): values
-    that follow from it travel as no array."""
+    that follow from it travel as no array. `unsized`: see `unnested` (for a caller
+    that joins what the upsert returns to a big table)."""
     if not (on_postgres(session) and len(rows) >= COPY_THRESHOLD):
         return None
     columns = list(rows[0])
@@ -280,7 +282,10 @@ def unnest_upsert(
     # Against a scratch table filled by COPY: 4 ms less in PostgreSQL for 5,000 rows
     # (no temporary table to create and fill), and one round trip instead of three.
     positioned = positioned or {}
-    given = unnested(table, rows, "given", types, ordinality="position" if positioned else None)
+    given = unnested(
+        table, rows, "given", types, unsized=unsized,
+        ordinality="position" if positioned else None,
+    )  # fmt: skip
     constants = [bindparam(None, v, type_=table.c[c].type).label(c) for c, v in same.items()]
     computed = [value(given.c.position - 1).label(c) for c, value in positioned.items()]
     statement = postgresql.insert(table).from_select(
