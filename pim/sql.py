@@ -5,7 +5,7 @@ import functools
 import io
 import operator
 import secrets
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -223,6 +223,7 @@ def unnested(
     types: Mapping[str, TypeEngine[Any]] | None = None,
     *,
     unsized: bool = False,
+    ordinality: str | None = None,
 ) -> TableValuedAlias:
     """`rows` as a derived table `name` (PostgreSQL): one array parameter per column,
     unnested side by side. Thousands of rows travel as a handful of parameters of one
@@ -234,7 +235,9 @@ def unnested(
     see how many rows there are (it assumes 10). For a join of the rows to a big
     table: seeing 5,000, PostgreSQL's custom plans hash-joined a scan of the whole
     table below about 600,000 rows in it, where 5,000 primary-key probes are a tenth
-    of the time (see docs/performance.md, figures 6b and 6d)."""
+    of the time (see docs/performance.md, figures 6b and 6d).
+
+    `ordinality`: the name of one more column, each row's position in `rows` (from 1)."""
     columns = list(rows[0])
     types = types or {}
     arrays: list[ColumnElement[Any]] = [
@@ -247,7 +250,9 @@ def unnested(
     ]
     if unsized:
         arrays = [select(array).scalar_subquery() for array in arrays]
-    return func.unnest(*arrays).table_valued(*columns).render_derived(name)
+    return (
+        func.unnest(*arrays).table_valued(*columns, with_ordinality=ordinality).render_derived(name)
+    )
 
 
 def unnest_upsert(
@@ -259,11 +264,16 @@ def unnest_upsert(
     update: Sequence[str],
     same: Mapping[str, Any],
     types: Mapping[str, TypeEngine[Any]] | None = None,
+    positioned: Mapping[str, Callable[[ColumnElement[int]], ColumnElement[Any]]] | None = None,
+    unsized: bool = False,
 ) -> Any:
     """bulk_upsert's statement where it is one INSERT … SELECT FROM unnest(arrays)
     (PostgreSQL, many rows, no column that needs COPY), else None: a caller can
     extend it (RETURNING into a data-modifying CTE) before executing it. `types`
-    send columns' arrays as other types than `table`'s (see `unnested`)."""
+    send columns' arrays as other types than `table`'s (see `unnested`). `positioned`
+    columns are computed in SQL from each row's position in `rows` (from 0): values
+    that follow from it travel as no array. `unsized`: see `unnested` (for a caller
+    that joins what the upsert returns to a big table)."""
     if not (on_postgres(session) and len(rows) >= COPY_THRESHOLD):
         return None
     columns = list(rows[0])
@@ -271,10 +281,16 @@ def unnest_upsert(
         return None
     # Against a scratch table filled by COPY: 4 ms less in PostgreSQL for 5,000 rows
     # (no temporary table to create and fill), and one round trip instead of three.
-    given = unnested(table, rows, "given", types)
+    positioned = positioned or {}
+    given = unnested(
+        table, rows, "given", types, unsized=unsized,
+        ordinality="position" if positioned else None,
+    )  # fmt: skip
     constants = [bindparam(None, v, type_=table.c[c].type).label(c) for c, v in same.items()]
+    computed = [value(given.c.position - 1).label(c) for c, value in positioned.items()]
     statement = postgresql.insert(table).from_select(
-        [*columns, *same], select(*given.c, *constants)
+        [*columns, *same, *positioned],
+        select(*(given.c[c] for c in columns), *constants, *computed),
     )
     return statement.on_conflict_do_update(
         index_elements=list(conflict), set_={c: statement.excluded[c] for c in update}

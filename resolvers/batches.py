@@ -286,33 +286,31 @@ async def update_products(
     session: AsyncSession,
     account_id: uuid.UUID,
     rows: Sequence[dict[str, Any]],
-    when: Mapping[uuid.UUID, datetime],
+    stamp: datetime,
 ) -> None:
     """Write each row's values to the product its `id` names, in one statement, and
-    stamp each product at its time in `when` (changes.stamp).
+    stamp each product (changes.stamp) at `stamp` plus its row's position in
+    microseconds (as `stamps` times them).
 
-    Every row has the same keys: `id` and product columns. A None value keeps the
-    stored one (coalesce), even if another writer changed it since the batch read it.
-    On PostgreSQL the rows and their stamps travel as one array per column (UPDATE …
-    FROM unnest), and the update's RETURNING feeds the stamps' upsert: thousands of
-    rows cost one statement instead of one execution each, and the ids go once.
+    Every row has the same keys: `id` and product columns, one row a product. A None
+    value keeps the stored one (coalesce), even if another writer changed it since the
+    batch read it. On PostgreSQL the rows travel as one array per column (UPDATE …
+    FROM unnest), their times are computed from their positions, and the update's
+    RETURNING feeds the stamps' upsert: thousands of rows cost one statement instead
+    of one execution each, and the ids go once.
     """
     if not rows:
         return
     names = [name for name in rows[0] if name != "id"]
     if on_postgres(session):
-        given = unnested(
-            PRODUCTS,
-            [{**row, "changed_at": when[row["id"]]} for row in rows],
-            "given",
-            {"changed_at": changes.AWARE_TIMES},
-            unsized=True,
-        )
+        given = unnested(PRODUCTS, rows, "given", unsized=True, ordinality="position")
         written = (
             update(PRODUCTS)
             .where(PRODUCTS.c.account_id == account_id, PRODUCTS.c.id == given.c.id)
             .values({name: func.coalesce(given.c[name], PRODUCTS.c[name]) for name in names})
-            .returning(PRODUCTS.c.id, given.c.changed_at)
+            .returning(
+                PRODUCTS.c.id, changes.at_offset(stamp)(given.c.position - 1).label("changed_at")
+            )
             .cte("written")
         )
         await changes.stamp_written(session, account_id, written.c.id, written.c.changed_at)
@@ -332,4 +330,4 @@ async def update_products(
         )
     )
     await session.execute(statement, [{f"b_{k}": v for k, v in row.items()} for row in rows])
-    await changes.stamp(session, account_id, when)
+    await changes.stamp(session, account_id, stamps([row["id"] for row in rows], stamp))

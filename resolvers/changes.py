@@ -15,20 +15,24 @@ from typing import Any, TypeVarTuple
 from sqlalchemy import (
     ColumnElement,
     DateTime,
+    Interval,
     Join,
     Select,
     Table,
     and_,
     bindparam,
     func,
+    literal_column,
     or_,
     select,
     union_all,
+    update,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Product, ProductChange
+from pim.clock import MICROSECOND
 from pim.sql import bulk_upsert, greatest, unnest_upsert
 
 PRODUCT_CHANGES: Table = ProductChange.__table__  # type: ignore[assignment]
@@ -55,6 +59,15 @@ _KEY = ["account_id", "product_id"]
 # (write_timestamp), so the column's UTCDateTime, a Python call a value (5,000 of them
 # in a batch), has nothing to do.
 AWARE_TIMES = DateTime(timezone=True)
+_ONE_MICROSECOND: ColumnElement[Any] = literal_column("INTERVAL '1 microsecond'", Interval())
+
+
+def at_offset(stamp: datetime) -> Callable[[ColumnElement[int]], ColumnElement[datetime]]:
+    """In SQL, `stamp` plus an offset in microseconds (as batches.stamps times a write's
+    products): one parameter where an array of 5,000 times cost the driver about 8 ms
+    to encode, a type check and a conversion a value."""
+    base = bindparam(None, stamp, type_=AWARE_TIMES)
+    return lambda offset: base + offset * _ONE_MICROSECOND
 
 
 async def stamp(
@@ -76,9 +89,12 @@ async def upsert_stamped(
     *,
     conflict: Sequence[str],
     update: Sequence[str],
+    first: datetime | None = None,
 ) -> None:
     """bulk_upsert the account's `rows` of `table` (a product's record: rows hold
     product_id and updated_at), and `stamp` each product at its row's updated_at.
+    With `first`, the rows' products are distinct and the rows hold no updated_at:
+    the i-th row's is `first` plus i microseconds, computed in SQL on PostgreSQL.
 
     On PostgreSQL one statement: the upsert's RETURNING feeds the stamps' upsert, so
     the batch's ids and times are encoded and sent once."""
@@ -86,8 +102,14 @@ async def upsert_stamped(
     statement = unnest_upsert(
         session, table, rows, conflict=conflict, update=update, same=same,
         types={"updated_at": AWARE_TIMES},
+        positioned=None if first is None else {"updated_at": at_offset(first)},
+        # The stamps' UPDATE joins the rows written: seen as thousands, the planner
+        # would hash them against a scan of all the account's stamps.
+        unsized=True,
     )  # fmt: skip
     if statement is None:
+        if first is not None:
+            rows = [{**row, "updated_at": first + i * MICROSECOND} for i, row in enumerate(rows)]
         await bulk_upsert(session, table, rows, conflict=conflict, update=update, same=same)
         await stamp(session, account_id, {row["product_id"]: row["updated_at"] for row in rows})
         return
@@ -102,17 +124,34 @@ async def stamp_written(
     at: ColumnElement[datetime],
 ) -> None:
     """`stamp` the products a data-modifying CTE wrote (PostgreSQL): `product_id` and
-    `at` are columns of its RETURNING, and the write and the stamps are one statement."""
-    stamps = postgresql.insert(PRODUCT_CHANGES).from_select(
+    `at` are columns of its RETURNING, and the write and the stamps are one statement.
+
+    The products stamped before (most of a batch's) are moved by an UPDATE, the others
+    inserted: an upsert locks each row it updates first, one WAL record a row more (5,000
+    rows: 24,800 records against 19,800). A stamp another writer inserts meanwhile, out
+    of the UPDATE's sight, is updated by the insert's ON CONFLICT."""
+    account = bindparam(None, account_id, type_=PRODUCT_CHANGES.c.account_id.type)
+    # A product written twice (two supplier records) is stamped once, at its time.
+    written = select(product_id.label("product_id"), at.label("at")).distinct().cte("stamps")
+    moved = (
+        update(PRODUCT_CHANGES)
+        .where(
+            PRODUCT_CHANGES.c.account_id == account,
+            PRODUCT_CHANGES.c.product_id == written.c.product_id,
+        )
+        .values(changed_at=written.c.at)
+        .returning(PRODUCT_CHANGES.c.product_id)
+        .cte("moved")
+    )
+    added = postgresql.insert(PRODUCT_CHANGES).from_select(
         ["account_id", "product_id", "changed_at"],
-        # A product written twice (two supplier records) is stamped once, at its time.
-        select(
-            bindparam(None, account_id, type_=PRODUCT_CHANGES.c.account_id.type), product_id, at
-        ).distinct(),
+        select(account, written.c.product_id, written.c.at).where(
+            ~select(moved.c.product_id).where(moved.c.product_id == written.c.product_id).exists()
+        ),
     )
     await session.execute(
-        stamps.on_conflict_do_update(
-            index_elements=_KEY, set_={"changed_at": stamps.excluded.changed_at}
+        added.on_conflict_do_update(
+            index_elements=_KEY, set_={"changed_at": added.excluded.changed_at}
         )
     )
 

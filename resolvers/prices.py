@@ -63,7 +63,6 @@ async def update_prices(
         return EanBatchResult(results)
 
     stamp = await write_timestamp(session)
-    when = batches.stamps([v.product_id for v in changed], stamp)
     # A price left out (None) keeps its stored value. The row's updated_at stays (its
     # index too, so PostgreSQL can update the row in place): the stamp tells the change.
     await batches.update_products(
@@ -73,7 +72,7 @@ async def update_prices(
             {"id": v.product_id, "price": v.item.price, "cost_price": v.item.cost_price}
             for v in changed
         ],
-        when,
+        stamp,
     )
     eans = [v.result.ean for v in changed]
     await events.record(

@@ -100,17 +100,11 @@ async def update_stock(
         return EanBatchResult(results)
 
     stamp = await write_timestamp(session)
-    when = batches.stamps([v.product_id for v, _ in changed], stamp)
     generic_rows: list[dict[str, Any]] = []
     supplier_rows: list[dict[str, Any]] = []
     for entry, record in changed:
-        product_id = entry.product_id
-        row = {
-            # An existing record keeps its id (the upsert updates it in place).
-            "id": uuid7() if record is None else record[0],
-            "product_id": product_id,
-            "updated_at": when[product_id],
-        }
+        # An existing record keeps its id (the upsert updates it in place).
+        row = {"id": uuid7() if record is None else record[0], "product_id": entry.product_id}
         code = entry.item.supplier_code
         if code:
             row["supplier_id"], row["stock"] = suppliers[code], entry.item.stock
@@ -118,12 +112,23 @@ async def update_stock(
         else:
             row["quantity"] = entry.item.stock
             generic_rows.append(row)
+    # Each product has one time (batches.stamps): the generic rows' products (distinct)
+    # come first, timed by their position in SQL; a supplier record's product keeps its
+    # generic row's time.
+    if supplier_rows:
+        when = batches.stamps([r["product_id"] for r in generic_rows + supplier_rows], stamp)
+        for row in supplier_rows:
+            row["updated_at"] = when[row["product_id"]]
     # Delta sync and every updated_at see the change through the narrow stamp: the wide
     # product rows stay as they are.
-    await changes.upsert_stamped(session, PRODUCT_STOCKS, account_id, generic_rows, **GENERIC_STOCK)
     await changes.upsert_stamped(
-        session, SUPPLIER_PRODUCTS, account_id, supplier_rows, **SUPPLIER_STOCK
-    )
+        session, PRODUCT_STOCKS, account_id, generic_rows, first=stamp,
+        conflict=GENERIC_STOCK["conflict"], update=GENERIC_STOCK["update"],
+    )  # fmt: skip
+    await changes.upsert_stamped(
+        session, SUPPLIER_PRODUCTS, account_id, supplier_rows,
+        conflict=SUPPLIER_STOCK["conflict"], update=SUPPLIER_STOCK["update"],
+    )  # fmt: skip
     eans = unique(v.result.ean for v, _ in changed)
     await events.record(
         session, [events.event_row(account_id, "stock.updated", events.batch_payload(eans), stamp)]

@@ -582,13 +582,64 @@ async def test_a_product_written_twice_in_a_big_batch_is_stamped_once(
     response = await client.post(f"{BASE}/stock/update", json=items, headers=key.headers)
     assert_ok(response, "Stocks : 180 mis à jour, 0 introuvables, 0 erreurs")
     async with runtime.db.read() as session:
-        stamped = (
-            await session.execute(
-                select(ProductChange.changed_at).where(ProductChange.account_id == key.account_id)
+        stamped = dict(
+            (
+                await session.execute(
+                    select(ProductChange.product_id, ProductChange.changed_at).where(
+                        ProductChange.account_id == key.account_id
+                    )
+                )
             )
-        ).scalars()
-        assert len(set(stamped)) == 60
+            .tuples()
+            .all()
+        )
+        assert len(set(stamped.values())) == 60
+        # The generic records' times (from their positions, in SQL) and the supplier
+        # records' are each their product's one stamp.
+        for table in (ProductStock, SupplierProduct):
+            records = (
+                await session.execute(
+                    select(table.product_id, table.updated_at).where(
+                        table.account_id == key.account_id
+                    )
+                )
+            ).tuples()
+            assert all(stamped[product_id] == at for product_id, at in records)
     assert (await product_row(runtime, key, ean13(0))).updated_at > before.updated_at
+
+
+async def test_a_big_batch_moves_the_stamps_it_finds_and_adds_the_others(
+    client: httpx.AsyncClient, key: Key, runtime: Runtime
+) -> None:
+    # Half the products stamped by a first batch: the next big batches (set-based, one
+    # statement) move those stamps and insert the others'.
+    await sync(
+        client, key, [{"reference": f"R{n}", "ean": ean13(n), "name": "P"} for n in range(120)]
+    )
+    halves = [{"ean": ean13(n), "price_ttc": 5} for n in range(0, 120, 2)]
+    response = await client.post(f"{BASE}/prices/update", json=halves, headers=key.headers)
+    assert_ok(response, "Prix : 60 mis à jour, 0 introuvables, 0 erreurs")
+    for path, label, value in (
+        ("stock/update", "Stocks", {"stock": 3}),
+        ("prices/update", "Prix", {"price_ttc": 6}),
+    ):
+        before = await product_row(runtime, key, ean13(0))
+        response = await client.post(
+            f"{BASE}/{path}",
+            json=[{"ean": ean13(n), **value} for n in range(120)],
+            headers=key.headers,
+        )
+        assert_ok(response, f"{label} : 120 mis à jour, 0 introuvables, 0 erreurs")
+        async with runtime.db.read() as session:
+            stamped = (
+                await session.scalars(
+                    select(ProductChange.changed_at).where(
+                        ProductChange.account_id == key.account_id
+                    )
+                )
+            ).all()
+        assert len(stamped) == len(set(stamped)) == 120
+        assert min(stamped) > before.updated_at
 
 
 # --- prices ---------------------------------------------------------------------------
