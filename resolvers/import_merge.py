@@ -54,7 +54,7 @@ from sqlalchemy.schema import CreateTable
 from pim.auth import Caller
 from pim.clock import MICROSECOND, write_timestamp
 from pim.db import fetch, on_postgres
-from pim.ids import uuid7
+from pim.ids import uuid7s
 from pim.sql import copy_csv, copy_records, upsert
 from resolvers import catalog, changes, counts, events, keys
 from resolvers.change_sets import ProductChange
@@ -496,6 +496,10 @@ def _compared(columns: list[str]) -> list[str]:
     return [c for c in columns if c in PRODUCTS.c]
 
 
+# Ids drawn at once by a chunk's writes: at most this many go unused.
+_ID_BLOCK = 1_000
+
+
 class _Writes:
     """The writes of the rows that create or change something, in chunk order, as the
     row writer makes them: each change at its own microsecond after `stamp`, a
@@ -515,6 +519,10 @@ class _Writes:
         self.stamped: dict[uuid.UUID, datetime] = {}
         self.changes: list[ProductChange] = []
         self.stock_eans: list[str | None] = []
+        # An updated row's changed fields by its compare flags and stock flag: a few
+        # distinct lists a chunk, shared by its changes (which never alter them).
+        self._changed: dict[tuple[bool, ...], tuple[list[str], str]] = {}
+        self._ids: list[uuid.UUID] = []
 
     def add(
         self,
@@ -528,26 +536,42 @@ class _Writes:
     ) -> None:
         when = self.stamp + len(self.decided) * MICROSECOND
         if product_id is None:
-            product_id, action = uuid7(), "insert"
+            product_id, action = self._new_id(), "insert"
             changed = list(gives)
             stock_written = "stock" in gives
             self.created += 1
         else:
-            changed = [c for c, flag in zip(self.compared, flags, strict=True) if flag]
-            self.updated_columns.update(changed)
-            action = "update" if changed else "stamp"
-            if not changed:
+            key = (*flags, stock_changed)
+            known = self._changed.get(key)
+            if known is None:
+                known = self._changed[key] = self._changed_fields(flags, stock_changed)
+            changed, action = known
+            if action == "stamp":
                 self.stamped[product_id] = when  # told by the stock.updated event
             stock_written = stock_changed
-            changed += ["stock"] if stock_changed else []
         if stock_written:
             self.stock_eans.append(ean)
-        stock_id = uuid7() if stock_written else None
+        stock_id = self._new_id() if stock_written else None
         self.decided.append((position, product_id, when, action, stock_id))
         if action != "stamp":
-            self.changes.append(ProductChange(id=product_id, ean=ean, reference=reference,
-                                              changed=changed, created=action == "insert",
-                                              at=when))  # fmt: skip
+            self.changes.append(
+                ProductChange(product_id, ean, reference, changed, action == "insert", when)
+            )
+
+    def _changed_fields(self, flags: Sequence[bool], stock_changed: bool) -> tuple[list[str], str]:
+        """An existing product's changed fields and its write: updated, or only stamped
+        when its stock alone changed."""
+        changed = [c for c, flag in zip(self.compared, flags, strict=True) if flag]
+        self.updated_columns.update(changed)
+        return [*changed, "stock"] if stock_changed else changed, "update" if changed else "stamp"
+
+    def _new_id(self) -> uuid.UUID:
+        """The next of ids drawn a block at a time (a chunk's thousands of new rows and
+        stock rows), in increasing order."""
+        if not self._ids:
+            self._ids = uuid7s(_ID_BLOCK)
+            self._ids.reverse()
+        return self._ids.pop()
 
     async def write(self, session: AsyncSession) -> None:
         await _fill(session, DECIDED, [c.name for c in DECIDED.columns], self.decided)
