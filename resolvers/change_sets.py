@@ -93,6 +93,7 @@ def payload(changes: Sequence[ProductChange]) -> dict[str, Any]:
     """The set's payload: each product's data, whether it was created, and its time in
     microseconds after the set's (the first item's)."""
     first = changes[0].at
+    # `data()`'s keys written out: one dict a product, not data()'s and then a copy.
     return {
         "products": [
             {"id": str(c.id), "ean": c.ean, "reference": c.reference, "changed": c.changed,
