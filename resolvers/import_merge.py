@@ -22,6 +22,7 @@ the row writer writes it.
 """
 
 import datetime as dt
+import functools
 import io
 import uuid
 from collections.abc import Sequence
@@ -38,18 +39,22 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     false,
     func,
     literal,
     or_,
     select,
+    text,
     true,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.schema import CreateTable
+from sqlalchemy.sql.elements import Grouping
 
 from pim.auth import Caller
 from pim.clock import MICROSECOND, write_timestamp
@@ -88,8 +93,11 @@ MERGED_FIELDS = frozenset(
 )
 
 _TABLES = MetaData()
-# One row per merged item: `position` in the chunk's merged items, the columns its
-# fields write (brand_id for brand_name, ean_checksum_valid with the EAN) and its stock.
+# Every column a staging row may have: `position` in the chunk's merged items, the
+# columns its fields write (brand_id for brand_name, ean_checksum_valid with the EAN)
+# and its stock. A chunk is staged in a table of only the columns it fills
+# (`_stage_table`): the 70 columns of this one cost 0.5 µs a row of COPY and 0.1–0.4 of
+# compare against 18 (the NULLs of the others built into every row and read past).
 # No index, not even on `position` (unique by construction): every chunk's COPY would
 # build one (measured 0.3 µs a row of the COPY's 3–5, runs in turn), and no statement
 # needs it (the compare reads the whole table; the writes join it to import_decided,
@@ -100,8 +108,6 @@ STAGE = Table(
     Column("position", Integer, nullable=False, autoincrement=False),
     Column("stock", PRODUCT_STOCKS.c.quantity.type),
     *(Column(name, PRODUCTS.c[name].type) for name in WRITABLE_COLUMNS),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DELETE ROWS",
 )
 # What Python decided for the rows that change something: the product's id, the time
 # of its change, whether it is inserted, updated or only stamped (stock alone changed),
@@ -383,12 +389,16 @@ async def _staged_and_decided(
     goes to the row writer."""
     columns = _stage_columns(set(items.fields))
     ids = await _reference_ids(session, account_id, items, references)
-    await _create(session)
-    await _stage(session, _staged(items, columns, ids))
-    found = await fetch(session, _compare(account_id, columns, options))
+    numbered = on_postgres(session)
+    stage = _stage_table(tuple(columns), numbered)
+    rows, brand_ids = _staged(items, columns, ids, numbered)
+    await _create(session, stage)
+    await _stage(session, stage, rows)
+    staging = _Staging.of(stage, brand_ids)
+    found = await fetch(session, _compare(account_id, staging, options))
     if not found:
         return True
-    writes = _Writes(account_id, columns, await write_timestamp(session))
+    writes = _Writes(account_id, staging, await write_timestamp(session))
     fresh = [row[1] is None or bool(row[2]) for row in found]
     described = items.described([row[0] for row in found], fresh)
     for (position, product_id, deleted, reference, stock_changed, *flags), (
@@ -436,12 +446,26 @@ _REFERENCES = {"brand_id": "brand_name", "supplier_id": "supplier_code"}
 
 
 def _staged(
-    items: Items, columns: list[str], references: dict[str, dict[str, uuid.UUID | None]]
-) -> pl.DataFrame:
-    """The staging rows, `position` being the row's in the items' frame."""
+    items: Items,
+    columns: list[str],
+    references: dict[str, dict[str, uuid.UUID | None]],
+    numbered: bool,
+) -> tuple[pl.DataFrame, list[uuid.UUID] | None]:
+    """The staging rows, `position` being the row's in the items' frame; `numbered`, a
+    brand as its number (from 1) in the brand ids returned, not as its id's text (a
+    36-character text a row to write, send and parse: 0.5 µs a row of the COPY)."""
     values = [pl.int_range(pl.len(), dtype=pl.Int64).alias("position")]
+    brand_ids: list[uuid.UUID] | None = [] if numbered else None
     for name in columns:
-        if name in _REFERENCES:
+        if name == "brand_id" and numbered:
+            found = [(key, id_) for key, id_ in references[name].items() if id_ is not None]
+            brand_ids = [id_ for _, id_ in found]
+            numbers = {key: n for n, (key, _) in enumerate(found, start=1)}
+            number = pl.col("brand_name").replace_strict(
+                numbers, default=None, return_dtype=pl.Int32
+            )
+            values.append((number if numbers else pl.lit(None, pl.Int32)).alias(name))
+        elif name in _REFERENCES:
             ids = {key: str(id_) for key, id_ in references[name].items() if id_ is not None}
             named = pl.col(_REFERENCES[name])
             value = named.replace_strict(ids, default=None, return_dtype=pl.String)
@@ -450,25 +474,43 @@ def _staged(
             values.append(pl.col("_checksum_valid").alias(name))
         else:
             values.append(pl.col(name))
-    return items.frame.select(values)
+    return items.frame.select(values), brand_ids
+
+
+class _Staging(NamedTuple):
+    """A chunk's staging table, and what each of its product columns writes: the
+    column, but a numbered brand's id from the chunk's brand ids (`_staged`)."""
+
+    table: Table
+    values: dict[str, ColumnElement[Any]]
+
+    @classmethod
+    def of(cls, table: Table, brand_ids: list[uuid.UUID] | None) -> "_Staging":
+        values: dict[str, ColumnElement[Any]] = {c: table.c[c] for c in _compared(table.c.keys())}
+        if brand_ids is not None and "brand_id" in values:
+            ids = bindparam("brand_ids", brand_ids, type_=ARRAY(PRODUCTS.c.brand_id.type))
+            values["brand_id"] = Grouping(ids)[table.c.brand_id]  # ($n::UUID[])[number]
+        return cls(table, values)
 
 
 def _checksum_valid(item: CheckedItem) -> bool:
     return not any(w.code == "ean_checksum" for w in item.warnings)
 
 
-def _compare(account_id: uuid.UUID, columns: list[str], options: WriteOptions) -> Any:
+def _compare(account_id: uuid.UUID, staging: _Staging, options: WriteOptions) -> Any:
     """The staged rows that create or change something (all of them in create-only
     mode, where existing products are skipped): position, the product's id, whether it
     is deleted, its reference after the write, whether its stock changes, then for each
     compared column (`_compared`) whether it changes."""
-    staged, product, stock = STAGE.c, PRODUCTS.c, PRODUCT_STOCKS.c
+    stage = staging.table
+    staged, product, stock = stage.c, PRODUCTS.c, PRODUCT_STOCKS.c
+    columns = stage.c.keys()
     flags = [
-        and_(staged[c].is_not(None), staged[c].is_distinct_from(product[c]))
-        for c in _compared(columns)
+        and_(staged[c].is_not(None), value.is_distinct_from(product[c]))
+        for c, value in staging.values.items()
     ]
     stock_changed: ColumnElement[bool] = false()
-    source = STAGE.outerjoin(
+    source = stage.outerjoin(
         PRODUCTS, and_(product.account_id == account_id, product.ean == staged.ean)
     )
     if "stock" in columns:
@@ -522,10 +564,12 @@ class _Writes:
     product event) for a product whose stock alone changed, and one stock.updated event
     for the chunk's stock writes."""
 
-    def __init__(self, account_id: uuid.UUID, columns: list[str], stamp: datetime) -> None:
+    def __init__(self, account_id: uuid.UUID, staging: _Staging, stamp: datetime) -> None:
         self.account_id = account_id
-        self.columns = columns
-        self.compared = _compared(columns)
+        self.stage = staging.table
+        self.values = staging.values
+        self.columns = self.stage.c.keys()
+        self.compared = list(self.values)
         self.stamp = stamp
         self.decided: list[tuple[Any, ...]] = []
         self.created = 0
@@ -607,14 +651,14 @@ class _Writes:
     def _insert(self) -> Any:
         """New products: the staged columns, the defaults of a product never written,
         the barcode from the EAN when the file gives none."""
-        staged, decided = STAGE.c, DECIDED.c
+        staged, decided = self.stage.c, DECIDED.c
         values: dict[str, Any] = {
             "id": decided.id,
             "account_id": literal(self.account_id, PRODUCTS.c.account_id.type),
             "created_at": decided.at,
             "updated_at": decided.at,
         }
-        values |= {c: staged[c] for c in self.compared}
+        values |= self.values
         for name, fresh in FRESH.items():
             if fresh is not None:
                 default = literal(fresh, PRODUCTS.c[name].type)
@@ -628,7 +672,7 @@ class _Writes:
     def _update(self) -> Any:
         """Changed products: the columns changed in any row, each row keeping its own
         value where the file gives none."""
-        staged, decided, product = STAGE.c, DECIDED.c, PRODUCTS.c
+        staged, decided, product = self.stage.c, DECIDED.c, PRODUCTS.c
         written = [c for c in self.compared if c in self.updated_columns]
         return (
             update(PRODUCTS)
@@ -638,13 +682,13 @@ class _Writes:
                 decided.position == staged.position,
                 decided.action == "update",
             )
-            .values({c: func.coalesce(staged[c], product[c]) for c in written})
+            .values({c: func.coalesce(self.values[c], product[c]) for c in written})
             .values(updated_at=decided.at)
         )
 
     def _stock(self, session: AsyncSession) -> Any:
         """Generic stock rows (the rows without a supplier code)."""
-        staged = STAGE.c
+        staged = self.stage.c
         generic = staged.supplier_code.is_(None) if "supplier_code" in self.columns else true()
         return self._stock_upsert(
             session, PRODUCT_STOCKS, {"quantity": staged.stock}, ["account_id", "product_id"],
@@ -653,7 +697,7 @@ class _Writes:
 
     def _supplier_stock(self, session: AsyncSession) -> Any:
         """The supplier's stock rows (the rows with a supplier code)."""
-        staged = STAGE.c
+        staged = self.stage.c
         return self._stock_upsert(
             session, SUPPLIER_PRODUCTS, {"supplier_id": staged.supplier_id, "stock": staged.stock},
             ["account_id", "product_id", "supplier_id"], staged.supplier_code.is_not(None),
@@ -667,7 +711,7 @@ class _Writes:
         conflict: list[str],
         which: ColumnElement[bool],
     ) -> Any:
-        staged, decided = STAGE.c, DECIDED.c
+        staged, decided = self.stage.c, DECIDED.c
         columns = {
             "id": decided.stock_id,
             "account_id": literal(self.account_id, table.c.account_id.type),
@@ -685,30 +729,85 @@ class _Writes:
         )
 
 
-async def _create(session: AsyncSession) -> None:
+@functools.lru_cache(maxsize=64)
+def _stage_table(columns: tuple[str, ...], numbered: bool) -> Table:
+    """The staging table of a set of STAGE's columns (`position` first, then the others
+    in STAGE's order), named after the set: each connection creates the ones it uses
+    (`_create`). `numbered`: brand_id holds a brand's number (see `_staged`)."""
+    names = ("position", *columns)
+    mask = sum(1 << i for i, column in enumerate(STAGE.columns) if column.name in names)
+    return Table(
+        f"{_STAGE_PREFIX}{mask:x}",
+        MetaData(),
+        *(Column(c.name, Integer() if numbered and c.name == "brand_id" else c.type,
+                 nullable=c.nullable, autoincrement=False)
+          for c in STAGE.columns if c.name in names),
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DELETE ROWS",
+    )  # fmt: skip
+
+
+_STAGE_PREFIX = "import_stage_"
+# Staging tables a connection keeps (a file's chunks fill one set of columns, or two
+# when a column is empty in some of them): PostgreSQL empties every ON COMMIT DELETE
+# ROWS table of the connection at each commit that touched one, 0.3 ms a table with a
+# TOAST table (measured), so a connection that met more sets drops the others.
+_STAGE_TABLES_KEPT = 4
+# Where a connection remembers the staging tables it created (its driver connection's
+# `info`, which lives as long as the connection).
+_STAGE_TABLES_MADE = "import_stage_tables"
+
+
+async def _create(session: AsyncSession, stage: Table) -> None:
     """Empty staging tables. Temporary, so each connection has its own, and kept with
-    the connection: creating and dropping 80 columns' catalog rows cost 40 ms a chunk
+    the connection: creating and dropping their catalog rows cost 10–40 ms a chunk
     (PostgreSQL empties them at each commit, by truncation)."""
     connection = await session.connection()
-    for table, create in zip((STAGE, DECIDED), _creates(connection.dialect), strict=True):
+    made: set[str] = connection.info.setdefault(_STAGE_TABLES_MADE, set())
+    if stage.name not in made:
+        await _drop_stage_tables(connection, made, keep=stage.name)
+        made.add(stage.name)
+    for table, create in zip((stage, DECIDED), _creates(connection.dialect, stage), strict=True):
+        # IF NOT EXISTS: a transaction rolled back undoes a CREATE that `made` remembers.
         await connection.exec_driver_sql(create)
         # A chunk written in halves merges twice in one transaction; SQLite keeps rows.
         await session.execute(table.delete())
 
 
-# The staging tables' CREATE … IF NOT EXISTS by kind of database, compiled once:
-# SQLAlchemy does not cache DDL, and compiling 80 columns cost 1.4 ms of the writer's
-# CPU a chunk.
-_CREATES: dict[str, list[str]] = {}
+async def _drop_stage_tables(connection: AsyncConnection, made: set[str], keep: str) -> None:
+    """Drop the connection's staging tables but `keep` once it has _STAGE_TABLES_KEPT
+    (the catalog says which exist: a rollback may have undone a CREATE or a DROP)."""
+    pattern = _STAGE_PREFIX.replace("_", "\\_") + "%"
+    listed = _TEMP_TABLES[connection.dialect.name]
+    names = (await connection.execute(listed, {"pattern": pattern})).scalars().all()
+    if len(names) < _STAGE_TABLES_KEPT:
+        return
+    quote = connection.dialect.identifier_preparer.quote
+    for name in names:
+        if name != keep:
+            await connection.exec_driver_sql(f"DROP TABLE {quote(name)}")
+    made.clear()
 
 
-def _creates(dialect: Dialect) -> list[str]:
-    creates = _CREATES.get(dialect.name)
-    if creates is None:
-        tables = (STAGE, DECIDED)
-        creates = [str(CreateTable(t, if_not_exists=True).compile(dialect=dialect)) for t in tables]
-        _CREATES[dialect.name] = creates
-    return creates
+_TEMP_TABLES = {
+    "postgresql": text(
+        "SELECT relname FROM pg_class WHERE relnamespace = pg_my_temp_schema()"
+        " AND relkind = 'r' AND relname LIKE :pattern ESCAPE '\\'"
+    ),
+    "sqlite": text(
+        "SELECT name FROM sqlite_temp_master WHERE type = 'table'"
+        " AND name LIKE :pattern ESCAPE '\\'"
+    ),
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _creates(dialect: Dialect, stage: Table) -> list[str]:
+    """The staging tables' CREATE … IF NOT EXISTS, compiled once for each kind of
+    database: SQLAlchemy does not cache DDL, and compiling 80 columns cost 1.4 ms of the
+    writer's CPU a chunk."""
+    tables = (stage, DECIDED)
+    return [str(CreateTable(t, if_not_exists=True).compile(dialect=dialect)) for t in tables]
 
 
 async def _fill(
@@ -720,7 +819,7 @@ async def _fill(
         await session.execute(table.insert(), [dict(zip(columns, r, strict=True)) for r in records])
 
 
-async def _stage(session: AsyncSession, staged: pl.DataFrame) -> None:
+async def _stage(session: AsyncSession, stage: Table, staged: pl.DataFrame) -> None:
     """Load the staging rows: on PostgreSQL as the CSV text polars writes, COPYed (no
     Python object per value); on SQLite, which has no COPY, as one executemany."""
     if on_postgres(session):
@@ -728,7 +827,7 @@ async def _stage(session: AsyncSession, staged: pl.DataFrame) -> None:
         # as bytes: a str would be decoded from polars' UTF-8, then encoded back.
         data = io.BytesIO()
         staged.write_csv(data, include_header=False, quote_style="non_numeric")
-        await copy_csv(session, STAGE.name, data.getvalue(), staged.columns)
+        await copy_csv(session, stage.name, data.getvalue(), staged.columns)
         return
     ids = [c for c in _REFERENCES if c in staged.columns]
     rows = staged.to_dicts()
@@ -736,4 +835,4 @@ async def _stage(session: AsyncSession, staged: pl.DataFrame) -> None:
         for name in ids:
             if row[name] is not None:
                 row[name] = uuid.UUID(row[name])
-    await session.execute(STAGE.insert(), rows)
+    await session.execute(stage.insert(), rows)

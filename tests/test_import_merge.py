@@ -306,3 +306,40 @@ async def test_a_deleted_product_or_a_nameless_new_one_sends_its_chunk_to_the_ro
             )
         )
     assert reborn == "Revenu"
+
+
+async def test_each_set_of_columns_is_staged_in_its_own_table_and_few_are_kept(
+    runtime: Runtime, key: Key, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk is staged in a table of only the columns it fills; a connection that
+    met more sets of columns than it keeps drops the others (each costs every commit)."""
+    monkeypatch.setattr(import_merge, "write_checked", refused)
+    caller = key.caller("products:write")
+    extras: list[dict[str, Any]] = [
+        {}, {"color": "Noir"}, {"stock": 3}, {"weight": 1.5}, {"size": "M"}, {"color": "Bleu"},
+    ]  # fmt: skip
+    async with runtime.db.transaction() as session:
+        for n, extra in enumerate(extras, start=1):
+            items = [WriteItem({"ean": ean13(n), "name": f"P{n}", **extra})]
+            chunk = import_runs.RowChunk(
+                [], frozenset(), [], check_items(items, WriteOptions(), strict_ean=False)
+            )
+            outcome = await import_merge.write_chunk(session, caller, chunk, WriteOptions())
+            assert (outcome.created, outcome.failed) == (1, 0)
+        connection = await session.connection()
+        listed = import_merge._TEMP_TABLES[connection.dialect.name]
+        pattern = {"pattern": "import\\_stage\\_%"}
+        kept = set((await connection.execute(listed, pattern)).scalars())
+        assert 1 < len(kept) <= import_merge._STAGE_TABLES_KEPT
+    async with runtime.db.read() as session:
+        written = (
+            await session.execute(
+                select(Product.ean, Product.color, Product.weight, Product.size)
+                .where(Product.account_id == key.account_id)
+                .order_by(Product.ean)
+            )
+        ).all()
+    assert [tuple(row) for row in written] == [
+        (ean13(1), None, None, None), (ean13(2), "Noir", None, None), (ean13(3), None, None, None),
+        (ean13(4), None, 1.5, None), (ean13(5), None, None, "M"), (ean13(6), "Bleu", None, None),
+    ]  # fmt: skip
