@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Product, ProductChange
 from pim.clock import MICROSECOND
-from pim.sql import bulk_upsert, greatest, unnest_upsert
+from pim.sql import bulk_upsert, greatest, unnest_write
 
 PRODUCT_CHANGES: Table = ProductChange.__table__  # type: ignore[assignment]
 _STAMP: ColumnElement[datetime] = PRODUCT_CHANGES.c.changed_at
@@ -91,29 +91,27 @@ async def upsert_stamped(
     update: Sequence[str],
     first: datetime | None = None,
 ) -> None:
-    """bulk_upsert the account's `rows` of `table` (a product's record: rows hold
-    product_id and updated_at), and `stamp` each product at its row's updated_at.
-    With `first`, the rows' products are distinct and the rows hold no updated_at:
-    the i-th row's is `first` plus i microseconds, computed in SQL on PostgreSQL.
+    """bulk_upsert the account's `rows` of `table` (a product's record: rows hold its
+    `id`, that of the record read before if it exists, product_id and updated_at), and
+    `stamp` each product at its row's updated_at. With `first`, the rows' products are
+    distinct and the rows hold no updated_at: the i-th row's is `first` plus i
+    microseconds, computed in SQL on PostgreSQL.
 
-    On PostgreSQL one statement: the upsert's RETURNING feeds the stamps' upsert, so
-    the batch's ids and times are encoded and sent once."""
+    On PostgreSQL one statement: the records found by id are updated, the others
+    inserted (pim.sql.unnest_write), and the rows written feed the stamps, so the
+    batch's ids and times are encoded and sent once."""
     same = {"account_id": account_id}
-    statement = unnest_upsert(
+    written = unnest_write(
         session, table, rows, conflict=conflict, update=update, same=same,
-        types={"updated_at": AWARE_TIMES},
+        returning=["product_id", "updated_at"], types={"updated_at": AWARE_TIMES},
         positioned=None if first is None else {"updated_at": at_offset(first)},
-        # The stamps' UPDATE joins the rows written: seen as thousands, the planner
-        # would hash them against a scan of all the account's stamps.
-        unsized=True,
     )  # fmt: skip
-    if statement is None:
+    if written is None:
         if first is not None:
             rows = [{**row, "updated_at": first + i * MICROSECOND} for i, row in enumerate(rows)]
         await bulk_upsert(session, table, rows, conflict=conflict, update=update, same=same)
         await stamp(session, account_id, {row["product_id"]: row["updated_at"] for row in rows})
         return
-    written = statement.returning(table.c.product_id, table.c.updated_at).cte("written")
     await stamp_written(session, account_id, written.c.product_id, written.c.updated_at)
 
 

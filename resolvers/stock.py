@@ -103,7 +103,8 @@ async def update_stock(
     generic_rows: list[dict[str, Any]] = []
     supplier_rows: list[dict[str, Any]] = []
     for entry, record in changed:
-        # An existing record keeps its id (the upsert updates it in place).
+        # An existing record is updated by the id the lookup read (upsert_stamped); a
+        # new one, or one deleted since the lookup, is inserted under its row's id.
         row = {"id": uuid7() if record is None else record[0], "product_id": entry.product_id}
         code = entry.item.supplier_code
         if code:

@@ -1,16 +1,19 @@
 """The WinDev API, route by route, against the examples of spec/windev-api.txt."""
 
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from jobs.demo import ean13
-from models import Event, ProductChange, ProductStock, SupplierProduct
+from models import Event, Product, ProductChange, ProductStock, SupplierProduct
+from pim.ids import uuid7
 from pim.runtime import Runtime
-from resolvers import products
+from resolvers import products, stock
 from resolvers.products import ProductRecord
 from tests.conftest import Key, MakeKey
 from tests.query_count import count_queries
@@ -89,6 +92,16 @@ async def product_row(runtime: Runtime, key: Key, ean: str) -> ProductRecord:
     """The product as every surface reads it: `updated_at` is its latest change."""
     async with runtime.db.read() as session:
         return (await products.get_product(session, key.caller(), ean=ean)).product
+
+
+async def stamps_of(session: AsyncSession, key: Key) -> dict[uuid.UUID, datetime]:
+    """The account's products' stamps (product_changes), by product."""
+    rows = await session.execute(
+        select(ProductChange.product_id, ProductChange.changed_at).where(
+            ProductChange.account_id == key.account_id
+        )
+    )
+    return dict(rows.tuples().all())
 
 
 # --- status ---------------------------------------------------------------------------
@@ -582,17 +595,7 @@ async def test_a_product_written_twice_in_a_big_batch_is_stamped_once(
     response = await client.post(f"{BASE}/stock/update", json=items, headers=key.headers)
     assert_ok(response, "Stocks : 180 mis à jour, 0 introuvables, 0 erreurs")
     async with runtime.db.read() as session:
-        stamped = dict(
-            (
-                await session.execute(
-                    select(ProductChange.product_id, ProductChange.changed_at).where(
-                        ProductChange.account_id == key.account_id
-                    )
-                )
-            )
-            .tuples()
-            .all()
-        )
+        stamped = await stamps_of(session, key)
         assert len(set(stamped.values())) == 60
         # The generic records' times (from their positions, in SQL) and the supplier
         # records' are each their product's one stamp.
@@ -640,6 +643,95 @@ async def test_a_big_batch_moves_the_stamps_it_finds_and_adds_the_others(
             ).all()
         assert len(stamped) == len(set(stamped)) == 120
         assert min(stamped) > before.updated_at
+
+
+async def test_records_gone_or_replaced_since_the_lookup_are_still_written(
+    client: httpx.AsyncClient, key: Key, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Big batches (one set-based statement) update the records their lookup found by
+    # id: one deleted meanwhile is inserted again, one another writer replaced is
+    # updated, neither is skipped.
+    await sync(
+        client,
+        key,
+        [{"reference": f"R{n}", "ean": ean13(n), "name": "P", "stock": 1} for n in range(60)],
+    )
+    first = [{"ean": ean13(n), "stock": 2, "supplier_code": "KIMEX"} for n in range(60)]
+    response = await client.post(f"{BASE}/stock/update", json=first, headers=key.headers)
+    assert_ok(response, "Stocks : 60 mis à jour, 0 introuvables, 0 erreurs")
+    async with runtime.db.read() as session:
+        product_ids = {
+            ean: pid
+            for ean, pid in (
+                await session.execute(
+                    select(Product.ean, Product.id).where(Product.account_id == key.account_id)
+                )
+            )
+            .tuples()
+            .all()
+        }
+    gone, replaced, gone_supplier = (product_ids[ean13(n)] for n in (1, 2, 3))
+    replacement = uuid7()
+    looked_up = stock.write_timestamp
+
+    async def meanwhile(session: AsyncSession) -> datetime:
+        # Between the batch's lookup and its write.
+        await session.execute(
+            delete(ProductStock).where(ProductStock.product_id.in_([gone, replaced]))
+        )
+        await session.execute(
+            delete(SupplierProduct).where(SupplierProduct.product_id == gone_supplier)
+        )
+        session.add(
+            ProductStock(id=replacement, account_id=key.account_id, product_id=replaced, quantity=9)
+        )
+        await session.flush()
+        return await looked_up(session)
+
+    monkeypatch.setattr(stock, "write_timestamp", meanwhile)
+    items = [
+        {"ean": ean13(n), "stock": 5, **({"supplier_code": code} if code else {})}
+        for code in (None, "KIMEX")
+        for n in range(60)
+    ]
+    response = await client.post(f"{BASE}/stock/update", json=items, headers=key.headers)
+    assert_ok(response, "Stocks : 120 mis à jour, 0 introuvables, 0 erreurs")
+    async with runtime.db.read() as session:
+        stamped = await stamps_of(session, key)
+        generic = {
+            pid: (record_id, quantity, at)
+            for pid, record_id, quantity, at in (
+                await session.execute(
+                    select(
+                        ProductStock.product_id,
+                        ProductStock.id,
+                        ProductStock.quantity,
+                        ProductStock.updated_at,
+                    ).where(ProductStock.account_id == key.account_id)
+                )
+            )
+            .tuples()
+            .all()
+        }
+        supplier = (
+            (
+                await session.execute(
+                    select(
+                        SupplierProduct.product_id,
+                        SupplierProduct.stock,
+                        SupplierProduct.updated_at,
+                    ).where(SupplierProduct.account_id == key.account_id)
+                )
+            )
+            .tuples()
+            .all()
+        )
+    assert len(stamped) == len(set(stamped.values())) == 60
+    assert set(generic) == set(product_ids.values())
+    assert generic[replaced][0] == replacement
+    assert all(q == 5 and stamped[pid] == at for pid, (_, q, at) in generic.items())
+    assert sorted(pid for pid, _, _ in supplier) == sorted(product_ids.values())
+    assert all(q == 5 and stamped[pid] == at for pid, q, at in supplier)
 
 
 # --- prices ---------------------------------------------------------------------------
