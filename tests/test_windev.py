@@ -101,7 +101,7 @@ async def stamps_of(session: AsyncSession, key: Key) -> dict[uuid.UUID, datetime
             ProductChange.account_id == key.account_id
         )
     )
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 # --- status ---------------------------------------------------------------------------
@@ -600,13 +600,9 @@ async def test_a_product_written_twice_in_a_big_batch_is_stamped_once(
         # The generic records' times (from their positions, in SQL) and the supplier
         # records' are each their product's one stamp.
         for table in (ProductStock, SupplierProduct):
-            records = (
-                await session.execute(
-                    select(table.product_id, table.updated_at).where(
-                        table.account_id == key.account_id
-                    )
-                )
-            ).tuples()
+            records = await session.execute(
+                select(table.product_id, table.updated_at).where(table.account_id == key.account_id)
+            )
             assert all(stamped[product_id] == at for product_id, at in records)
     assert (await product_row(runtime, key, ean13(0))).updated_at > before.updated_at
 
@@ -666,9 +662,7 @@ async def test_records_gone_or_replaced_since_the_lookup_are_still_written(
                 await session.execute(
                     select(Product.ean, Product.id).where(Product.account_id == key.account_id)
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         }
     gone, replaced, gone_supplier = (product_ids[ean13(n)] for n in (1, 2, 3))
     replacement = uuid7()
@@ -709,23 +703,17 @@ async def test_records_gone_or_replaced_since_the_lookup_are_still_written(
                         ProductStock.updated_at,
                     ).where(ProductStock.account_id == key.account_id)
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         }
         supplier = (
-            (
-                await session.execute(
-                    select(
-                        SupplierProduct.product_id,
-                        SupplierProduct.stock,
-                        SupplierProduct.updated_at,
-                    ).where(SupplierProduct.account_id == key.account_id)
-                )
+            await session.execute(
+                select(
+                    SupplierProduct.product_id,
+                    SupplierProduct.stock,
+                    SupplierProduct.updated_at,
+                ).where(SupplierProduct.account_id == key.account_id)
             )
-            .tuples()
-            .all()
-        )
+        ).all()
     assert len(stamped) == len(set(stamped.values())) == 60
     assert set(generic) == set(product_ids.values())
     assert generic[replaced][0] == replacement
