@@ -19,6 +19,7 @@ from resolvers.connectors import SyncStats as SyncStatsValue
 from resolvers.errors import DomainError, NotFound
 from schema.context import Info, graphql_error, parse_id, subscription_caller
 from schema.errors import UserError, run_mutation, run_query, user_errors
+from schema.execution import shared_payload
 
 
 @strawberry.enum(description="What a sync job does.")
@@ -338,6 +339,6 @@ class ConnectorSubscription:
                 runtime.db, runtime.broker, caller, job_progress.SYNCS, job_id
             )
             async for state in states:
-                yield SyncJob.from_state(state, created_at=created_at)
+                yield shared_payload(SyncJob.from_state, state, created_at)
         except DomainError as exc:
             raise graphql_error(exc) from exc

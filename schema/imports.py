@@ -16,6 +16,7 @@ from resolvers import imports, job_progress
 from resolvers.errors import DomainError
 from schema.context import Info, graphql_error, parse_id, subscription_caller
 from schema.errors import UserError, run_mutation, run_query
+from schema.execution import shared_payload
 from schema.products import PageInfo
 
 
@@ -291,6 +292,6 @@ class ImportSubscription:
                 runtime.db, runtime.broker, caller, job_progress.IMPORTS, parse_id(id)
             )
             async for state in states:
-                yield ImportProgress.from_state(state)
+                yield shared_payload(ImportProgress.from_state, state)
         except DomainError as exc:
             raise graphql_error(exc) from exc

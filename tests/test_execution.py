@@ -6,6 +6,7 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from strawberry.extensions import ParserCache
 from strawberry.scalars import JSON
 
 from schema.execution import PlainLeafExecutor
@@ -164,3 +165,76 @@ async def test_a_subscription_keeps_one_plan_per_selection_whatever_its_events()
     assert [result.data async for result in stream] == [{"ticks": {"n": n}} for n in range(5)]
     # Each event collects its fields anew: their plans are not kept past the event.
     assert [len(e._object_plans) for e in executors] == [0]
+
+
+# The same payload objects for every subscriber, as the broker hands one message to all.
+EVENTS = [Thing(id=strawberry.ID(str(n)), name=f"t{n}", colour=Colour.RED,
+                seen_at=datetime(2026, 12, 7, tzinfo=UTC), size=None, specs=None, count=n)
+          for n in range(3)]  # fmt: skip
+BROKEN = Thing(id=strawberry.ID("9"), name=None, colour=Colour.RED,  # type: ignore[arg-type]
+               seen_at=datetime(2026, 12, 7, tzinfo=UTC), size=None, specs=None, count=9)  # fmt: skip
+
+
+@strawberry.type
+class ThingSubscription:
+    @strawberry.subscription
+    async def things(self, job: str) -> AsyncGenerator[Thing, None]:
+        for thing in [*EVENTS, BROKEN]:
+            yield thing
+
+
+def _counting_schema(executed: list[str]) -> strawberry.Schema:
+    class Counting(PlainLeafExecutor):
+        def execute_field(self, parent_type: Any, source: Any, details: Any, *args: Any) -> Any:
+            executed.append(details[0].node.name.value)
+            return super().execute_field(parent_type, source, details, *args)
+
+    # As the API's schema: one parsed document per distinct text.
+    return strawberry.Schema(
+        query=Query, subscription=ThingSubscription, execution_context_class=Counting,
+        extensions=[ParserCache(maxsize=8)],
+    )  # fmt: skip
+
+
+async def _events(schema: strawberry.Schema, query: str, **variables: Any) -> list[Any]:
+    stream = await schema.subscribe(query, variable_values=variables)
+    assert not isinstance(stream, strawberry.types.ExecutionResult)
+    return [(result.data, [e.message for e in result.errors or []]) async for result in stream]
+
+
+async def test_subscribers_with_one_selection_share_each_event_s_execution() -> None:
+    executed: list[str] = []
+    schema = _counting_schema(executed)
+    query = "subscription ($job: String!) { things(job: $job) { id name count } }"
+    first = await _events(schema, query, job="a")
+    assert [data for data, _ in first[:3]] == [
+        {"things": {"id": str(n), "name": f"t{n}", "count": n}} for n in range(3)
+    ]
+    assert first[3][1] == ["Cannot return null for non-nullable field Thing.name."]
+    executed.clear()
+    # Same text and variables, same payloads: only the event that erred runs again.
+    assert await _events(schema, query, job="a") == first
+    assert executed == ["things", "id", "name"]
+    executed.clear()
+    # Other variables, another selection, or a field with a resolver: executed anew.
+    assert await _events(schema, query, job="b") == first
+    assert executed.count("things") == 4
+    general = strawberry.Schema(query=Query, subscription=ThingSubscription)
+    for other in (
+        'subscription { things(job: "a") { name count } }',
+        'subscription { things(job: "a") { id shout } }',
+        'subscription { things(job: "a") { __typename id } }',
+    ):
+        assert await _events(schema, other) == await _events(general, other)
+    executed.clear()
+    await _events(schema, 'subscription { things(job: "a") { id shout } }')
+    assert executed.count("shout") == 4  # every event: a resolver may read the context
+
+
+async def test_a_directive_s_variable_keeps_events_apart() -> None:
+    schema = _counting_schema([])
+    query = 'subscription ($on: Boolean!) { things(job: "a") { id name @include(if: $on) } }'
+    shown = await _events(schema, query, on=True)
+    hidden = await _events(schema, query, on=False)
+    assert shown[0][0] == {"things": {"id": "0", "name": "t0"}}
+    assert hidden[0][0] == {"things": {"id": "0"}}
