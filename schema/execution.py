@@ -19,9 +19,10 @@ field, which is harmless: plain fields only read attributes.
 
 A subscription event read that way depends on nothing but its payload, the operation
 and its variables: the sockets of a process watching the same job with the same
-selection share one execution of each event (see SharedEvents). With a thousand
-sockets on one import, executing the event once per socket was about a third of the
-API's CPU per event, every one of them computing the same answer.
+selection share one execution of each event (shared_payload, and the executor's
+execute_operation). With a thousand sockets on one import, executing the event once
+per socket was about a third of the API's CPU per event, every one of them computing
+the same answer.
 """
 
 import weakref
