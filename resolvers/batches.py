@@ -171,10 +171,13 @@ def validate_items(
     checked = _plain_fields(plain, items)
     results = [EanItemResult(index, None) for index in range(len(items))]
     fields: list[Item | None]
+    # Whether every item's EAN is known well formed (the usual batch): then no item
+    # needs the per-item test.
+    shaped = checked is not None and _all_well_formed([item["ean"] for item in checked])
     if checked is None:
         pairs = zip(items, results, strict=True)
         fields = [_parse_item(model, raw, result) for raw, result in pairs]
-    elif not _all_well_formed([item["ean"] for item in checked]):
+    elif not shaped:
         fields = [
             item if _plain_ean(item["ean"]) else _parse_item(model, raw, result)
             for item, raw, result in zip(checked, items, results, strict=True)
@@ -187,16 +190,17 @@ def validate_items(
         if item is None:
             continue
         result.ean = ean = item["ean"]
-        problem = check(item)
         identity = key(item)
-        if not is_well_formed(ean):
-            problem = FieldError("ean", FORMAT_MESSAGE, "invalid_ean")
+        if not (shaped or is_well_formed(ean)):
+            problem: FieldError | None = FieldError("ean", FORMAT_MESSAGE, "invalid_ean")
         elif identity in seen:
             problem = FieldError(
                 "ean",
                 "en double dans le lot : seule la première occurrence est traitée",
                 "duplicate",
             )
+        else:
+            problem = check(item)
         if problem is not None:
             _fail(result, problem)
             continue
