@@ -67,34 +67,27 @@ async def update_prices(
         plain=PLAIN_ITEMS,
         along=WITH_PRICES,
     )
-    results, found, current = batch.results, batch.found, batch.current
-    for entry in found:
-        before = current[entry.product_id]
-        item = entry.item
-        entry.result.changed = any(
-            (value := item.get(c)) is not None and value != before[c] for c in PRICE_COLUMNS
-        )
-    changed = [v for v in found if v.result.changed]
-    if not changed:
+    results, current = batch.results, batch.current
+    # The rows to write, and their EANs: the items that change a price, in one pass.
+    rows: list[dict[str, Any]] = []
+    eans: list[str | None] = []
+    for entry in batch.found:
+        item, product_id = entry.item, entry.product_id
+        before = current[product_id]
+        price, cost_price = item.get("price"), item.get("cost_price")
+        if (price is not None and price != before["price"]) or (
+            cost_price is not None and cost_price != before["cost_price"]
+        ):
+            entry.result.changed = True
+            rows.append({"id": product_id, "price": price, "cost_price": cost_price})
+            eans.append(entry.result.ean)
+    if not rows:
         return EanBatchResult(results)
 
     stamp = await write_timestamp(session)
     # A price left out (None) keeps its stored value. The row's updated_at stays (its
     # index too, so PostgreSQL can update the row in place): the stamp tells the change.
-    await batches.update_products(
-        session,
-        caller.account_id,
-        [
-            {
-                "id": v.product_id,
-                "price": v.item.get("price"),
-                "cost_price": v.item.get("cost_price"),
-            }
-            for v in changed
-        ],
-        stamp,
-    )
-    eans = [v.result.ean for v in changed]
+    await batches.update_products(session, caller.account_id, rows, stamp)
     await events.record(
         session,
         [events.event_row(caller.account_id, "price.updated", events.batch_payload(eans), stamp)],
