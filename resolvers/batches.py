@@ -179,7 +179,7 @@ def validate_items(
         fields = [_parse_item(model, raw, result) for raw, result in pairs]
     elif not shaped:
         fields = [
-            item if _plain_ean(item["ean"]) else _parse_item(model, raw, result)
+            item if is_well_formed(item["ean"]) else _parse_item(model, raw, result)
             for item, raw, result in zip(checked, items, results, strict=True)
         ]
     else:
@@ -224,12 +224,6 @@ def _all_well_formed(eans: list[str]) -> bool:
     """is_well_formed for a whole batch at C speed: `\\d` is a Unicode decimal digit, as
     `str.isdecimal`."""
     return "".join(eans).isdecimal() and set(map(len, eans)) <= EAN_LENGTHS
-
-
-def _plain_ean(ean: str) -> bool:
-    # Not is_well_formed: its `$` also matches before a final newline, which `model`
-    # strips.
-    return ean.isdecimal() and len(ean) in EAN_LENGTHS
 
 
 def _parse_item(model: type[BaseModel], raw: Any, result: EanItemResult) -> Item | None:
