@@ -4,6 +4,7 @@ import re
 from dataclasses import dataclass
 
 EAN_FORMAT = re.compile(r"^(\d{8}|\d{12}|\d{13}|\d{14})$")
+EAN_LENGTHS = frozenset((8, 12, 13, 14))
 FORMAT_MESSAGE = "format invalide (8, 12, 13 ou 14 chiffres attendus)"
 CHECKSUM_MESSAGE = "chiffre de contrôle incorrect"
 

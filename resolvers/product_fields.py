@@ -9,7 +9,15 @@ import functools
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    create_model,
+)
 
 from resolvers.bounds import (
     DESCRIPTION_MAX,
@@ -32,6 +40,11 @@ PriceValue = Annotated[
 ]
 # EANs arrive as strings or, from spreadsheets and ERPs, as numbers.
 EanText = Annotated[str, BeforeValidator(normalize_ean), Field(max_length=32)]
+# Strict twins for batches' one-call checks (batches.validate_items): what they accept,
+# they turn into what the types above would. An EAN is text; one that is not all digits
+# once pydantic has stripped it goes through EanText.
+PlainEan = Annotated[str, Strict(), Field(max_length=32)]
+PlainPrice = Annotated[PriceValue, Strict()]
 Description = Annotated[str, Field(max_length=DESCRIPTION_MAX)]
 ShortText = Annotated[str, Field(max_length=SHORT_TEXT_MAX)]
 

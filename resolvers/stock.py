@@ -3,11 +3,12 @@ supplier code is given. A batch of any size is a handful of set-based statements
 
 import uuid
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter
 from sqlalchemy import ColumnElement, FromClause, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from typing_extensions import TypedDict
 
 from models import SupplierProduct
 from pim.auth import Caller
@@ -18,7 +19,7 @@ from pim.sql import among, unique
 from resolvers import batches, catalog, changes, events
 from resolvers.batches import EanBatchResult
 from resolvers.bounds import Count
-from resolvers.product_fields import EanText
+from resolvers.product_fields import EanText, PlainEan
 from resolvers.product_writes import (
     GENERIC_STOCK,
     PRODUCT_STOCKS,
@@ -56,6 +57,19 @@ class StockItem(BaseModel):
     supplier_code: Annotated[str, Field(max_length=64)] | None = None
 
 
+class _PlainStockItem(TypedDict):
+    """StockItem's strict twin (batches.validate_items): no object, no Python call an item."""
+
+    __pydantic_config__ = ConfigDict(extra="ignore", str_strip_whitespace=True)  # type: ignore[misc]
+
+    ean: PlainEan
+    stock: Annotated[Count, Strict()]
+    supplier_code: NotRequired[Annotated[str, Strict(), Field(max_length=64)] | None]
+
+
+PLAIN_ITEMS = TypeAdapter(list[_PlainStockItem])
+
+
 async def update_stock(
     session: AsyncSession,
     caller: Caller,
@@ -70,30 +84,31 @@ async def update_stock(
         StockItem,
         items,
         max_items=max_items,
-        key=lambda i: (i.ean, i.supplier_code or ""),
+        key=lambda i: (i["ean"], i.get("supplier_code") or ""),
+        plain=PLAIN_ITEMS,
         along=WITH_GENERIC,
     )
     results, found = batch.results, batch.found
     if not found:
         return EanBatchResult(results)
     account_id = caller.account_id
-    codes = unique(v.item.supplier_code for v in found if v.item.supplier_code)
+    codes = unique(code for v in found if (code := v.item.get("supplier_code")))
     # An unknown code becomes a supplier named after it, as in product writes.
     suppliers = await catalog.supplier_ids_for(session, account_id, codes)
     by_supplier = await _supplier_records(session, account_id, found, list(suppliers.values()))
 
     # The items that change a stock, each with the record it writes if that exists (id,
     # quantity); the generic records came with the products.
-    changed: list[tuple[batches.Valid[StockItem], tuple[uuid.UUID, int] | None]] = []
+    changed: list[tuple[batches.Valid, tuple[uuid.UUID, int] | None]] = []
     current = batch.current
     for entry in found:
         item = entry.item
-        if item.supplier_code:
-            record = by_supplier.get((entry.product_id, suppliers[item.supplier_code]))
+        if code := item.get("supplier_code"):
+            record = by_supplier.get((entry.product_id, suppliers[code]))
         else:
             row = current[entry.product_id]
             record = None if row["stock_id"] is None else (row["stock_id"], row["quantity"])
-        if record is None or record[1] != item.stock:
+        if record is None or record[1] != item["stock"]:
             entry.result.changed = True
             changed.append((entry, record))
     if not changed:
@@ -106,12 +121,12 @@ async def update_stock(
         # An existing record is updated by the id the lookup read (upsert_stamped); a
         # new one, or one deleted since the lookup, is inserted under its row's id.
         row = {"id": uuid7() if record is None else record[0], "product_id": entry.product_id}
-        code = entry.item.supplier_code
+        code = entry.item.get("supplier_code")
         if code:
-            row["supplier_id"], row["stock"] = suppliers[code], entry.item.stock
+            row["supplier_id"], row["stock"] = suppliers[code], entry.item["stock"]
             supplier_rows.append(row)
         else:
-            row["quantity"] = entry.item.stock
+            row["quantity"] = entry.item["stock"]
             generic_rows.append(row)
     # Each product has one time (batches.stamps): the generic rows' products (distinct)
     # come first, timed by their position in SQL; a supplier record's product keeps its
@@ -140,7 +155,7 @@ async def update_stock(
 async def _supplier_records(
     session: AsyncSession,
     account_id: uuid.UUID,
-    found: list[batches.Valid[StockItem]],
+    found: list[batches.Valid],
     supplier_ids: list[uuid.UUID],
 ) -> dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, int]]:
     """The batch's products' supplier-level stock records: (id, stock)."""

@@ -6,6 +6,7 @@ HTTP status and the spec's French messages.
 """
 
 import math
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from pim.auth import Caller
 from pim.responses import OrjsonResponse
 from pim.timeutil import isoformat_z, utcnow
 from resolvers import catalog, prices, products, stock
-from resolvers.batches import BatchUpdate
+from resolvers.batches import BatchUpdate, EanItemResult
 from resolvers.bounds import page_window
 from resolvers.errors import DomainError, FieldError, ValidationFailed
 from resolvers.policies import WINDEV_SYNC
@@ -286,25 +287,32 @@ async def _ean_batch(
     request: Request, caller: Caller, update: BatchUpdate, label: str
 ) -> OrjsonResponse:
     items = await json_array(request)
+    # A stock item has no field to rename: handed over as decoded, not copied.
+    renamed = [
+        _domain_fields(i) if isinstance(i, dict) and not RENAMES.keys().isdisjoint(i) else i
+        for i in items
+    ]
     async with runtime(request).db.transaction() as session:
-        batch = await update(
-            session, caller, items=[_domain_fields(i) if isinstance(i, dict) else i for i in items]
-        )
-    data = []
-    for result in batch.results:
-        out: dict[str, Any] = {
-            "ean": result.ean,
-            "updated": result.updated,
-            "status": result.status,
-        }
-        if result.status == "error":
-            out["errors"] = [_wire(e) for e in result.errors]
-        data.append(out)
+        batch = await update(session, caller, items=renamed)
+    data = [_batch_item(result) for result in batch.results]
+    counts = Counter(result.status for result in batch.results)
     message = (
-        f"{label} : {batch.count('ok')} mis à jour, {batch.count('not_found')} introuvables, "
-        f"{batch.count('error')} erreurs"
+        f"{label} : {counts['ok']} mis à jour, {counts['not_found']} introuvables, "
+        f"{counts['error']} erreurs"
     )
     return ok(message, data, count=len(data))
+
+
+def _batch_item(result: EanItemResult) -> dict[str, Any]:
+    status = result.status
+    if status != "error":
+        return {"ean": result.ean, "updated": status == "ok", "status": status}
+    return {
+        "ean": result.ean,
+        "updated": False,
+        "status": status,
+        "errors": [_wire(e) for e in result.errors],
+    }
 
 
 @router.post(
