@@ -192,7 +192,7 @@ def _counting_schema(executed: list[str]) -> strawberry.Schema:
     # As the API's schema: one parsed document per distinct text.
     return strawberry.Schema(
         query=Query, subscription=ThingSubscription, execution_context_class=Counting,
-        extensions=[ParserCache(maxsize=8)],
+        extensions=[lambda: ParserCache(maxsize=8)],
     )  # fmt: skip
 
 
