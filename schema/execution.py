@@ -25,6 +25,7 @@ per socket was about a third of the API's CPU per event, every one of them compu
 the same answer.
 """
 
+import functools
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -209,6 +210,11 @@ _PAYLOADS = _Recent(256)
 _EVENT_RESULTS = _Recent(1024)
 
 
+# Longer variables leave an event's result unshared: a key of their size would be kept
+# with each of the recent events.
+_VARIABLES_KEY_MAX = 1024
+
+
 def shared_payload(build: Callable[..., P], message: dict[str, Any], *args: Hashable) -> P:
     """`build(message, *args)`, made once per message object for every subscriber of
     this process, so that their executions of the event can be shared."""
@@ -231,20 +237,27 @@ class PlainLeafExecutor(StrawberryGraphQLCoreExecutionContext):
         # payload (its result can then serve every socket of the same operation).
         self._event_shareable: bool | None = None
 
+    @functools.cached_property
+    def _variables_key(self) -> str | None:
+        """The variables' coerced values as text, made once per operation (each event's
+        executor is a copy); None when too long to be kept in an event's key."""
+        text = repr(sorted(self.variable_values.coerced.items()))
+        return text if len(text) <= _VARIABLES_KEY_MAX else None
+
     def build_per_event_executor(self, payload: Any) -> "PlainLeafExecutor":
+        shareable = self._plain_allowed() and self._variables_key is not None
         executor = cast("PlainLeafExecutor", super().build_per_event_executor(payload))  # a copy
         # Each event of a subscription collects its fields anew: their plans go with it.
         executor._object_plans = {}
-        executor._event_shareable = self._plain_allowed()
+        executor._event_shareable = shareable
         return executor
 
     def execute_operation(self, serially: bool | None = None) -> Any:
-        if self._event_shareable is None:
+        if not self._event_shareable:
             return super().execute_operation(serially)
         # The operation's document is the parser cache's, the same object for every
-        # socket that sent the same text; variables as their coerced values read.
-        variables = repr(sorted(self.variable_values.coerced.items()))
-        key = (id(self.root_value), id(self.operation), variables)
+        # socket that sent the same text.
+        key = (id(self.root_value), id(self.operation), self._variables_key)
         entry = _EVENT_RESULTS.get(key)
         if entry is not None:
             return entry[2]

@@ -238,3 +238,14 @@ async def test_a_directive_s_variable_keeps_events_apart() -> None:
     hidden = await _events(schema, query, on=False)
     assert shown[0][0] == {"things": {"id": "0", "name": "t0"}}
     assert hidden[0][0] == {"things": {"id": "0"}}
+
+
+async def test_long_variables_leave_events_unshared() -> None:
+    executed: list[str] = []
+    schema = _counting_schema(executed)
+    query = "subscription ($job: String!) { things(job: $job) { id } }"
+    first = await _events(schema, query, job="j" * 2000)
+    executed.clear()
+    # A key of their size would be kept with each recent event: executed per subscriber.
+    assert await _events(schema, query, job="j" * 2000) == first
+    assert executed.count("things") == 4
