@@ -59,7 +59,7 @@ the changelog of May 2025 on the JSON_LISTINGS_FEED's size and rate).
 """
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from functools import partial
 from typing import Any
 from urllib.parse import quote
@@ -115,7 +115,7 @@ class AmazonAdapter(PlatformAdapter):
         self.language = options.get("language_tag", "fr_FR")
         self.concurrency = int(options.get("concurrency", 5))
         self.rate = DOCUMENTED_RATE
-        self.token = CachedToken(self._fetch_token)
+        self.auth = token_header(CachedToken(self._fetch_token), TOKEN_HEADER)
         self.feed_threshold = int(options.get("feed_threshold", FEED_THRESHOLD))
         self.feeds = ListingsFeeds(self._request, config, http, self.seller, self.marketplace,
                                    self.language)  # fmt: skip
@@ -133,14 +133,21 @@ class AmazonAdapter(PlatformAdapter):
         return str(body["access_token"]), float(body.get("expires_in", 3600))
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        auth = token_header(self.token, TOKEN_HEADER)
+        sent: list[Mapping[str, str]] = []
+
+        async def auth(refused: Mapping[str, str] | None) -> Mapping[str, str]:
+            sent.append(await self.auth(refused))
+            return sent[-1]
+
         try:
             return await self._send(method, path, auth, **kwargs)
         except PlatformError as exc:
             if not _token_expired(exc):
                 raise
-        await auth(True)
-        return await self._send(method, path, token_header(self.token, TOKEN_HEADER), **kwargs)
+        # The SP-API refuses an expired token with a 403, on which PlatformHttp renews
+        # nothing: renewed here, unless another request's refusal already did it.
+        await self.auth(sent[-1])
+        return await self._send(method, path, self.auth, **kwargs)
 
     async def _send(self, method: str, path: str, auth: Auth, **kwargs: Any) -> Any:
         with default_wait(1 / self.rate):

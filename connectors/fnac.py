@@ -114,9 +114,10 @@ class FnacAdapter(PlatformAdapter):
         filled by `fill`. Fnac refuses a call whose session has expired as a whole
         (FATAL, nothing processed), so a FATAL answer opens a new session and sends the
         call again, once; an answer whose status is in `refused` raises Fnac's error."""
-        answer = await self._post(service, await self._signed(service, fill, attributes))
+        signed, fetch = await self._signed(service, fill, attributes)
+        answer = await self._post(service, signed)
         if answer.get("status") == "FATAL":
-            renewed = await self._signed(service, fill, attributes, renew=True)
+            renewed, _ = await self._signed(service, fill, attributes, expired=fetch)
             answer = await self._post(service, renewed)
         if answer.get("status") in refused:
             raise PlatformError(f"{service} : {error_text(answer)}")
@@ -124,17 +125,20 @@ class FnacAdapter(PlatformAdapter):
 
     async def _signed(
         self, service: str, fill: Callable[[ET.Element], object], attributes: dict[str, str],
-        renew: bool = False,
-    ) -> ET.Element:  # fmt: skip
+        expired: int | None = None,
+    ) -> tuple[ET.Element, int]:  # fmt: skip
+        """The call's root element, and the fetch of the session token it carries;
+        `expired`: the fetch of a call Fnac refused (renewed unless another call's refusal
+        already has)."""
         credentials = self.config.credentials
+        token = await self.token.get(expired)
         root = ET.Element(
             service,
             {"xmlns": NS, "partner_id": credentials["partner_id"],
-             "shop_id": credentials["shop_id"], "token": await self.token.get(renew),
-             **attributes},
+             "shop_id": credentials["shop_id"], "token": token, **attributes},
         )  # fmt: skip
         fill(root)
-        return root
+        return root, self.token.fetched
 
     async def _login(self) -> tuple[str, float]:
         credentials = self.config.credentials

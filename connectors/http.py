@@ -178,8 +178,10 @@ LOCAL_BUCKETS = LocalBuckets()
 
 # Raises the PlatformError a platform reports inside a 2xx answer (Shopify's THROTTLED).
 Check = Callable[[httpx.Response], None]
-# Headers for a request, asked again with refresh=True after a 401 (a new token).
-Auth = Callable[[bool], Awaitable[Mapping[str, str]]]
+# Credential headers for a request. Asked again after a 401 with the headers that were
+# refused (None otherwise): a token refused to several requests is renewed once, for
+# all of them, whichever order their refusals come back in.
+Auth = Callable[[Mapping[str, str] | None], Awaitable[Mapping[str, str]]]
 # A platform's own pacing signal on an answer, applied to the connector's bucket
 # (a spent rate window pauses it).
 Signal = Callable[[httpx.Response, Bucket], None]
@@ -219,13 +221,15 @@ class PlatformHttp:
         401); `signal` reads a platform's pacing headers; `check` finds an error in a
         2xx answer; `cost` is what the request takes from the connector's bucket."""
         repeatable = idempotent if idempotent is not None else method.upper() in SAFE_METHODS
-        renewed = refresh = False
+        renewed = False
+        refused: Mapping[str, str] | None = None
         attempt = 0
         while True:
             # A new token is asked for once, on the attempt right after the 401: later
             # retries (a 429, a 5xx) go out with the token it brought.
-            sent = {**(headers or {}), **(await auth(refresh) if auth else {})}
-            refresh = False
+            credentials = await auth(refused) if auth else {}
+            sent = {**(headers or {}), **credentials}
+            refused = None
             try:
                 return await self._once(
                     method, url, retry_headers, signal, check, cost,
@@ -233,7 +237,7 @@ class PlatformHttp:
                 )  # fmt: skip
             except PlatformError as exc:
                 if exc.status == 401 and auth is not None and not renewed:
-                    renewed = refresh = True
+                    renewed, refused = True, credentials
                     continue
                 if not exc.transient or (exc.uncertain and not repeatable):
                     raise

@@ -29,7 +29,7 @@ stores, products and product batch, inventory items and location levels).
 
 import base64
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -46,7 +46,7 @@ from connectors.base import (
 from connectors.external_ids import handle_for, pair_id, split_pair
 from connectors.http import PlatformError, PlatformHttp
 from connectors.item_calls import Addressed, each_concurrently, for_variants, run_bounded
-from connectors.tokens import CachedToken, jwt_lifetime
+from connectors.tokens import CachedToken, bearer, jwt_lifetime
 
 PAGE_SIZE = 100
 CONCURRENCY = 4
@@ -61,7 +61,7 @@ class MedusaAdapter(PlatformAdapter):
     def __init__(self, config: ConnectorConfig, http: PlatformHttp) -> None:
         super().__init__(config, http)
         self.base = (config.base_url or "").rstrip("/")
-        self.jwt = CachedToken(self._login)
+        self.jwt = bearer(CachedToken(self._login))
 
     async def _login(self) -> tuple[str, float]:
         credentials = self.config.credentials
@@ -73,13 +73,14 @@ class MedusaAdapter(PlatformAdapter):
         token = str(response.json()["token"])
         return token, jwt_lifetime(token, JWT_LIFETIME)
 
-    async def _authorization(self, refresh: bool) -> dict[str, str]:
+    async def _authorization(self, refused: Mapping[str, str] | None) -> Mapping[str, str]:
         credentials = self.config.credentials
         if "api_key" in credentials:
             key = base64.b64encode(f"{credentials['api_key']}:".encode()).decode()
             return {"Authorization": f"Basic {key}"}
-        token = credentials.get("token") or await self.jwt.get(refresh)
-        return {"Authorization": f"Bearer {token}"}
+        if token := credentials.get("token"):
+            return {"Authorization": f"Bearer {token}"}
+        return await self.jwt(refused)
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         response = await self.http.request(

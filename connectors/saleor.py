@@ -37,7 +37,7 @@ productVariantStocksUpdate, productVariantChannelListingUpdate, products).
 """
 
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -55,7 +55,7 @@ from connectors.base import (
 from connectors.external_ids import pair_id, split_pair
 from connectors.http import PlatformError, PlatformHttp
 from connectors.item_calls import Addressed, for_variants
-from connectors.tokens import CachedToken, jwt_lifetime
+from connectors.tokens import CachedToken, bearer, jwt_lifetime
 
 PAGE_SIZE = 100
 JWT_LIFETIME = 300.0  # Saleor's default access token lifetime, when the JWT has no `exp`
@@ -163,7 +163,7 @@ class SaleorAdapter(PlatformAdapter):
         super().__init__(config, http)
         self.url = (config.base_url or "").rstrip("/") + "/graphql/"
         self.options = config.options
-        self.jwt = CachedToken(self._token_create)
+        self.jwt = bearer(CachedToken(self._token_create))
 
     async def _token_create(self) -> tuple[str, float]:
         credentials = self.config.credentials
@@ -177,9 +177,10 @@ class SaleorAdapter(PlatformAdapter):
         token = str(created["token"])
         return token, jwt_lifetime(token, JWT_LIFETIME)
 
-    async def _authorization(self, refresh: bool) -> dict[str, str]:
-        token = self.config.credentials.get("token") or await self.jwt.get(refresh)
-        return {"Authorization": f"Bearer {token}"}
+    async def _authorization(self, refused: Mapping[str, str] | None) -> Mapping[str, str]:
+        if token := self.config.credentials.get("token"):
+            return {"Authorization": f"Bearer {token}"}
+        return await self.jwt(refused)
 
     async def _graphql(
         self, query: str, variables: dict[str, Any] | None = None, *, idempotent: bool = True

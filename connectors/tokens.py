@@ -8,7 +8,7 @@ import binascii
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol, TypeVar
 
 from connectors.http import Auth, PlatformHttp
@@ -39,21 +39,38 @@ class CachedToken:
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = asyncio.Lock()
-        # Tokens fetched so far: which one a request was sent with.
+        # Tokens fetched so far: which fetch a request's credentials carry.
         self.fetched = 0
 
-    async def get(self, refresh: bool = False, *, sent_with: int | None = None) -> str:
-        """The token; a new one when it is about to expire, or on `refresh` (the platform
-        refused it with a 401) unless the token the request was sent with (`sent_with`,
-        `fetched` then) was already replaced after another refusal."""
+    async def get(self, refused: int | None = None) -> str:
+        """The token; a new one when it is about to expire, or when the fetch `refused`
+        (`fetched` when a request the platform answered 401 to was sent) is still the
+        current one. A token refused to several requests is renewed once: the later
+        refusals find it already replaced, even when the platform handed out the same
+        token again."""
         async with self._lock:
-            stale = refresh and sent_with in (None, self.fetched)
-            if stale or self._token is None or time.monotonic() >= self._expires_at:
+            expired = time.monotonic() >= self._expires_at
+            if self._token is None or refused == self.fetched or expired:
                 token, lifetime = await self._fetch()
                 self._token = token
                 self._expires_at = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS)
                 self.fetched += 1
             return self._token
+
+
+class Credentials(dict[str, str]):
+    """Credential headers, and the fetch of the token they carry (CachedToken.fetched):
+    PlatformHttp hands them back after a 401, and the token is renewed only if that
+    fetch is still the current one."""
+
+    def __init__(self, headers: Mapping[str, str], fetch: int) -> None:
+        super().__init__(headers)
+        self.fetch = fetch
+
+
+def _refused_fetch(refused: Mapping[str, str] | None) -> int | None:
+    """The fetch of the token in credentials a platform refused (None: nothing refused)."""
+    return refused.fetch if isinstance(refused, Credentials) else None
 
 
 def basic_authorization(user: str, password: str) -> str:
@@ -73,21 +90,19 @@ def jwt_lifetime(token: str, default: float) -> float:
 
 
 def token_header(token: CachedToken, name: str, prefix: str = "", **extra: str) -> Auth:
-    """Credential headers for one request through PlatformHttp: the token in header
-    `name`, renewed after a 401 (once for all the requests it was refused to)."""
-    sent_with: int | None = None
+    """Credential headers for PlatformHttp: the token in header `name`, renewed after a
+    401 (once for all the requests it was refused to). One serves all of an adapter's
+    requests: what a request was sent with comes back to it in `refused`."""
 
-    async def headers(refresh: bool) -> dict[str, str]:
-        nonlocal sent_with
-        value = await token.get(refresh, sent_with=sent_with)
-        sent_with = token.fetched
-        return {name: prefix + value, **extra}
+    async def headers(refused: Mapping[str, str] | None) -> Credentials:
+        value = await token.get(_refused_fetch(refused))
+        return Credentials({name: prefix + value, **extra}, token.fetched)
 
     return headers
 
 
 def bearer(token: CachedToken, **extra: str) -> Auth:
-    """Credential headers for one request: the token as a bearer, renewed after a 401."""
+    """Credential headers for PlatformHttp: the token as a bearer, renewed after a 401."""
     return token_header(token, "Authorization", "Bearer ", **extra)
 
 
@@ -110,11 +125,8 @@ class ClientCredentials:
         self.client_secret = client_secret
         self.basic_auth = basic_auth
         self.scope = scope
-        self._token = CachedToken(self._fetch)
-
-    async def headers(self, refresh: bool = False) -> dict[str, str]:
-        """Usable as PlatformHttp's `auth`: renewed after a 401."""
-        return {"Authorization": f"Bearer {await self._token.get(refresh)}"}
+        # PlatformHttp's `auth`: renewed after a 401.
+        self.headers = bearer(CachedToken(self._fetch))
 
     async def _fetch(self) -> tuple[str, float]:
         form = {"grant_type": "client_credentials"}
