@@ -9,6 +9,14 @@ an unsupported one served as the oldest supported). The version is option
 `api_version`, by default the current stable one (2026-10 in December 2026); it must
 be moved forward at least once a year.
 
+Credentials: `access_token`, the token of an app created in the shop's admin (no more
+such apps can be created since January 2026; theirs last until uninstalled), or
+`client_id` and `client_secret` of an app created in the Dev Dashboard and installed
+in the shop: a token asked for with the client credentials grant (POST
+/admin/oauth/access_token, a form; "About client credentials" and "Using the client
+credentials grant" on shopify.dev), which lasts 24 hours (`expires_in`), is asked for
+again before then, and after a 401.
+
 Exactly once: productSet upserts by `identifier` (Admin API 2025-04 and later): the
 product's id once linked, else its handle, derived from the SKU, so that a request
 whose answer was lost is simply sent again and updates what it created. Every call is
@@ -22,6 +30,7 @@ from typing import Any
 import httpx
 
 from connectors.base import (
+    ConnectorConfig,
     ItemOutcome,
     OutgoingProduct,
     PlatformAdapter,
@@ -32,8 +41,10 @@ from connectors.base import (
     split_linked,
 )
 from connectors.external_ids import handle_for
-from connectors.http import Bucket, PlatformError, Rate
+from connectors.http import Auth, Bucket, PlatformError, PlatformHttp, Rate
+from connectors.tokens import ClientCredentials
 
+TOKEN_HEADER = "X-Shopify-Access-Token"
 # productSet's `identifier` needs 2025-04 or later.
 API_VERSION = "2026-10"
 PAGE_SIZE = 100
@@ -115,6 +126,24 @@ class ShopifyAdapter(PlatformAdapter):
     # In cost points: the standard plan's restore rate and bucket size.
     pace = Rate(per_second=100, burst=1000)
 
+    def __init__(self, config: ConnectorConfig, http: PlatformHttp) -> None:
+        super().__init__(config, http)
+        credentials = config.credentials
+        # A token granted to the app's client credentials, or (None) the admin app's own.
+        self.granted: Auth | None = None
+        if not credentials.get("access_token") and credentials.get("client_id"):
+            self.granted = ClientCredentials(
+                http, f"{(config.base_url or '').rstrip('/')}/admin/oauth/access_token",
+                credentials["client_id"], credentials.get("client_secret", ""),
+                basic_auth=False, header=TOKEN_HEADER, prefix="",
+            ).headers  # fmt: skip
+
+    def _token(self) -> dict[str, str]:
+        """The admin app's token, sent as it is (a 401 then is final)."""
+        if self.granted is not None:
+            return {}
+        return {TOKEN_HEADER: self.config.credentials.get("access_token", "")}
+
     async def _graphql(
         self, query: str, variables: dict[str, Any] | None = None, *, cost: float = FIELD_COST
     ) -> dict[str, Any]:
@@ -123,7 +152,7 @@ class ShopifyAdapter(PlatformAdapter):
         version = self.config.options.get("api_version", API_VERSION)
         response = await self.http.request(
             "POST", f"{self.config.base_url.rstrip('/')}/admin/api/{version}/graphql.json",
-            headers={"X-Shopify-Access-Token": self.config.credentials.get("access_token", "")},
+            headers=self._token(), auth=self.granted,
             json={"query": query, "variables": variables or {}},
             idempotent=True, check=_throttled, signal=follow_cost_bucket, cost=cost,
         )  # fmt: skip

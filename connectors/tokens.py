@@ -107,7 +107,8 @@ def bearer(token: CachedToken, **extra: str) -> Auth:
 
 
 class ClientCredentials:
-    """An OAuth2 client-credentials token (a CachedToken fetched from `token_url`)."""
+    """An OAuth2 client-credentials token (a CachedToken fetched from `token_url`), sent
+    as a bearer or in a header of the platform's own (`header`, `prefix`)."""
 
     def __init__(
         self,
@@ -118,6 +119,8 @@ class ClientCredentials:
         *,
         basic_auth: bool,
         scope: str | None = None,
+        header: str = "Authorization",
+        prefix: str = "Bearer ",
     ) -> None:
         self.http = http
         self.token_url = token_url
@@ -126,7 +129,7 @@ class ClientCredentials:
         self.basic_auth = basic_auth
         self.scope = scope
         # PlatformHttp's `auth`: renewed after a 401.
-        self.headers = bearer(CachedToken(self._fetch))
+        self.headers = token_header(CachedToken(self._fetch), header, prefix)
 
     async def _fetch(self) -> tuple[str, float]:
         form = {"grant_type": "client_credentials"}

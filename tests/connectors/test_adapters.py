@@ -18,7 +18,7 @@ from connectors.base import (
 )
 from connectors.http import PlatformError, PlatformHttp
 from pim import outbound
-from tests.connectors.fakes.stores import FAKES, SHOPIFY_SUPPORTED, StoreFake
+from tests.connectors.fakes.stores import FAKES, SHOPIFY_CLIENT, SHOPIFY_SUPPORTED, StoreFake
 from tests.connectors.helpers import LOOPBACK, products
 from tests.loopback import serve
 
@@ -164,3 +164,27 @@ async def test_shopify_asks_for_an_admin_api_version_shopify_still_supports() ->
             assert fake.requests[-1] == ("POST", f"/admin/api/{version}/graphql.json")
             # Shopify serves it as asked (an unsupported one falls forward).
             assert version in SHOPIFY_SUPPORTED
+
+
+async def test_a_shopify_dev_dashboard_app_signs_in_with_its_client_credentials() -> None:
+    # No app can be created in a shop's admin since January 2026: a Dev Dashboard app
+    # gives a client id and secret, for a token that lasts 24 hours.
+    fake = FAKES["shopify"]()
+    token_path = "/admin/oauth/access_token"
+    async with serve(fake.app()) as url, outbound.client() as client:
+
+        def adapter(credentials: dict[str, str]) -> PlatformAdapter:
+            config = ConnectorConfig(platform="shopify", base_url=url, credentials=credentials)
+            return adapter_for(config, PlatformHttp(client, LOOPBACK))
+
+        granted = adapter(SHOPIFY_CLIENT)
+        assert await granted.test() == "Pixee Demo Shop"
+        outcomes = await granted.push_products(products(60))
+        assert all(o.ok for o in outcomes) and len(fake.products) == 60
+        # One token for the test and the three requests of the push.
+        assert [path for _method, path in fake.requests].count(token_path) == 1
+
+        with pytest.raises(PlatformError) as refused:
+            await adapter({**SHOPIFY_CLIENT, "client_secret": "wrong"}).test()
+    assert refused.value.status == 400 and not refused.value.transient
+    assert fake.requests[-1] == ("POST", token_path)  # nothing sent without a token

@@ -19,7 +19,12 @@ from tests.conftest import MakeKey
 from tests.connectors.conftest import Store, create_connector, make_products, served, sync
 from tests.connectors.exactly_once import FAULTS as MATRIX_FAULTS
 from tests.connectors.exactly_once import REFUSED
-from tests.connectors.fakes.stores import MAGENTO_ADMIN, MAGENTO_PASSWORD, THROTTLED
+from tests.connectors.fakes.stores import (
+    MAGENTO_ADMIN,
+    MAGENTO_PASSWORD,
+    SHOPIFY_CLIENT,
+    THROTTLED,
+)
 from tests.connectors.helpers import recorder
 from tests.loopback import serve
 
@@ -43,14 +48,15 @@ def throttle(store: Store, path: str) -> None:
 
 # Platforms whose credentials expire in one of our adapter's auth modes: those
 # credentials, the header carrying the token, and the path that hands out a new one.
-# The others have none that expire: Shopify's offline access tokens (an admin custom
-# app's, or an app's offline token) last until the app is uninstalled; BigCommerce's
-# API account tokens last until revoked; WooCommerce signs each request with a
-# consumer key and secret.
+# The others have none that expire: BigCommerce's API account tokens last until
+# revoked; WooCommerce signs each request with a consumer key and secret.
 EXPIRING: dict[str, tuple[dict[str, str], str, str]] = {
     # Admin tokens last 4 hours; integration tokens (access_token) do not expire.
     "magento": ({"username": MAGENTO_ADMIN, "password": MAGENTO_PASSWORD}, "authorization",
                 "/integration/admin/token"),
+    # A Dev Dashboard app's token (client credentials grant) lasts 24 hours; an admin
+    # app's (access_token) until the app is uninstalled.
+    "shopify": (SHOPIFY_CLIENT, "x-shopify-access-token", "/admin/oauth/access_token"),
 }  # fmt: skip
 
 

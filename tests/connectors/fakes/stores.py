@@ -10,6 +10,7 @@ answer the next requests with an error (a 429 with its platform's wait signal, a
 
 import base64
 import itertools
+import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -22,6 +23,8 @@ from starlette.routing import Route
 TOKEN = "secret-token-123"
 WOO_KEY, WOO_SECRET = "ck_test", "cs_test"
 MAGENTO_ADMIN, MAGENTO_PASSWORD = "pim-admin", "s3cret-admin"
+# A Dev Dashboard app's client credentials, installed in the fake shop.
+SHOPIFY_CLIENT = {"client_id": "shopify-client-id", "client_secret": "shpss_client-secret"}
 
 
 @dataclass
@@ -460,8 +463,24 @@ class ShopifyFake(StoreFake):
             response.headers["X-Shopify-API-Version"] = served
             return response
 
+        async def access_token(request: Request) -> Response:
+            """The client credentials grant, as shopify.dev shows it: a form of exactly the
+            grant type, client id and secret; the token lasts 24 hours. (The body of a
+            refusal is not in the docs: an OAuth error, RFC 6749 §5.2.)"""
+            self.requests.append((request.method, request.url.path))
+            form = urllib.parse.parse_qs((await request.body()).decode())
+            expected = {"grant_type": ["client_credentials"]} | {
+                name: [value] for name, value in SHOPIFY_CLIENT.items()
+            }
+            if (request.headers.get("content-type") != "application/x-www-form-urlencoded"
+                    or form != expected):  # fmt: skip
+                return JSONResponse({"error": "invalid_client"}, status_code=400)
+            return JSONResponse({"access_token": TOKEN, "expires_in": 86399,
+                                 "scope": "write_products,write_inventory"})  # fmt: skip
+
         return Starlette(routes=[
-            Route("/admin/api/{version}/graphql.json", versioned, methods=["POST"])
+            Route("/admin/api/{version}/graphql.json", versioned, methods=["POST"]),
+            Route("/admin/oauth/access_token", access_token, methods=["POST"]),
         ])  # fmt: skip
 
     def connector(self, url: str) -> dict[str, Any]:
