@@ -9,7 +9,7 @@ platform's ids, content hashes, per-product results).
 import importlib
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -18,6 +18,20 @@ from connectors.http import PlatformError, PlatformHttp, Rate
 # Push in chunks of this many products: the spec's figure, and what most platforms
 # accept per batch call.
 CHUNK_SIZE = 100
+
+
+class Given(dict[str, Any]):
+    """A connector's credentials or options. A key an adapter requires (`given[key]`)
+    that the connector lacks stops its test or its job with a message naming the key,
+    where a KeyError would have been an internal error."""
+
+    def __init__(self, values: Mapping[str, Any], platform: str, name: str) -> None:
+        super().__init__(values)
+        self.platform = platform
+        self.name = name
+
+    def __missing__(self, key: str) -> Any:
+        raise ConnectorUnusable(f"{self.platform} : « {key} » manquant dans {self.name}")
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,10 @@ class ConnectorConfig:
     # The connector's id: its requests are paced under this key, whichever worker sends
     # them (several tenants reach the same API address: Amazon, Google, Squarespace…).
     connector_id: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("credentials", "options"):
+            object.__setattr__(self, name, Given(getattr(self, name), self.platform, name))
 
 
 @dataclass(frozen=True)

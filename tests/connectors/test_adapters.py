@@ -5,17 +5,23 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from connectors.base import (
     CHUNK_SIZE,
     NOT_LINKED,
     ConnectorConfig,
+    ConnectorUnusable,
     OutgoingProduct,
     PlatformAdapter,
     PriceLevel,
     StockLevel,
     adapter_for,
 )
+from connectors.base import PLATFORMS as EVERY_PLATFORM
 from connectors.http import PlatformError, PlatformHttp
 from pim import outbound
 from tests.connectors.fakes.stores import FAKES, SHOPIFY_CLIENT, SHOPIFY_SUPPORTED, StoreFake
@@ -188,3 +194,34 @@ async def test_a_shopify_dev_dashboard_app_signs_in_with_its_client_credentials(
             await adapter({**SHOPIFY_CLIENT, "client_secret": "wrong"}).test()
     assert refused.value.status == 400 and not refused.value.transient
     assert fake.requests[-1] == ("POST", token_path)  # nothing sent without a token
+
+
+def refusing() -> Starlette:
+    """A platform that refuses every request: what an adapter without credentials meets."""
+
+    async def refuse(_request: Request) -> Response:
+        return JSONResponse({"message": "unauthorized"}, status_code=401)
+
+    return Starlette(routes=[Route("/{path:path}", refuse, methods=["GET", "POST", "PUT"])])
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_PLATFORM))
+async def test_a_connector_without_what_its_platform_requires_is_told_so(name: str) -> None:
+    # A key an adapter requires and the connector lacks was a KeyError: the test route
+    # answered an internal error, a job failed with "erreur interne : KeyError".
+    async with serve(refusing()) as url, outbound.client() as client:
+        config = ConnectorConfig(platform=name, base_url=url, credentials={})
+        with pytest.raises(PlatformError) as refused:
+            await adapter_for(config, PlatformHttp(client, LOOPBACK)).test()
+    # The platform's refusal, or what is missing named before anything is sent.
+    message = refused.value.message
+    assert refused.value.status == 401 or "manquant" in message or "requis" in message
+
+
+async def test_the_missing_key_is_named() -> None:
+    config = ConnectorConfig(platform="sfcc", base_url="https://sfcc.example", credentials={})
+    async with outbound.client() as client:
+        with pytest.raises(
+            ConnectorUnusable, match="sfcc : « client_id » manquant dans credentials"
+        ):
+            adapter_for(config, PlatformHttp(client, LOOPBACK))

@@ -15,7 +15,7 @@ from pim.runtime import Runtime
 from pim.settings import Settings
 from resolvers.connectors import credentials_of
 from tests.conftest import MakeKey
-from tests.connectors.conftest import Store, create_connector, make_products
+from tests.connectors.conftest import Store, create_connector, make_products, sync
 from tests.connectors.fakes.stores import WOO_SECRET
 
 SPEC_PRODUCT_IDS = ["550e8400-e29b-41d4-a716-446655440000", "550e8400-e29b-41d4-a716-446655440001"]
@@ -249,3 +249,22 @@ async def test_another_account_sees_and_touches_nothing(
         assert response.status_code == 404, (method, url)
     still = await open_client.get(f"/api/v1/connectors/{cid}", headers=owner.bearer)
     assert still.json()["name"] == "Boutique woocommerce"
+
+
+async def test_a_connector_without_a_credential_its_platform_requires_is_told_which(
+    open_client: httpx.AsyncClient, open_runtime: Runtime, make_key: MakeKey, woo: Store
+) -> None:
+    # An SFCC connector saved without its API client: the test and a sync name the
+    # missing key, where both had been an internal error (a KeyError in the adapter).
+    key = await make_key()
+    await make_products(open_runtime, key, 2)
+    cid = (await create_connector(open_client, key, {
+        "name": "B2C", "platform": "sfcc", "base_url": woo.url, "credentials": {},
+    }))["id"]  # fmt: skip
+    missing = "sfcc : « client_id » manquant dans credentials"
+
+    tested = await open_client.post(f"/api/v1/connectors/{cid}/test", headers=key.bearer)
+    assert tested.status_code == 200
+    assert (tested.json()["success"], tested.json()["message"]) == (False, missing)
+    job = await sync(open_client, open_runtime, key, cid, "push-products")
+    assert (job["status"], job["last_error"]) == ("failed", missing)
