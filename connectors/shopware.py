@@ -65,6 +65,7 @@ class ShopwareAdapter(PlatformAdapter):
             json={"grant_type": "client_credentials",
                   "client_id": self.config.credentials["client_id"],
                   "client_secret": self.config.credentials["client_secret"]},
+            idempotent=True,  # a token request creates nothing: sent again after a 5xx
         )  # fmt: skip
         body = response.json()
         return str(body["access_token"]), float(body.get("expires_in", 600))

@@ -158,3 +158,14 @@ async def test_a_product_number_shopware_already_has_fails_that_product_alone() 
     assert [o.ok for o in outcomes] == [True, False, True]
     assert outcomes[1].error == f'Product with number "{products[1].sku}" already exists.'
     assert set(shop.products.records) == {"a" * 32, *(p.product_id.hex for p in products[::2])}
+
+
+async def test_a_token_request_that_fails_on_the_way_is_sent_again() -> None:
+    # Asking for a token creates nothing: a 503 or a timeout on it is retried like a
+    # read, where the push used to fail at its first request.
+    shop, products = Shop(), outgoing(3)
+    faults = Faults()
+    refused = faults.throttle("/api/oauth/token", status=503, headers={}, method="POST")
+    async with served(SHOP, shop, faults) as (adapter, _base):
+        outcomes = await adapter.push_products(products)
+    assert refused.fired == 1 and all(o.ok for o in outcomes)
