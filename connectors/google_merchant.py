@@ -118,7 +118,7 @@ class GoogleMerchantAdapter(PlatformAdapter):
             url = self.config.options.get("token_url") or account.get("token_uri", GOOGLE_TOKEN_URL)
             form = {"grant_type": JWT_BEARER, "assertion": service_account_assertion(account, url)}
         else:
-            url = self.config.options.get("token_url", GOOGLE_TOKEN_URL)
+            url = self.config.options.get("token_url") or GOOGLE_TOKEN_URL
             form = {"grant_type": "refresh_token", "refresh_token": credentials["refresh_token"],
                     "client_id": credentials["client_id"],
                     "client_secret": credentials["client_secret"]}  # fmt: skip

@@ -90,8 +90,8 @@ class MagentoAdapter(PlatformAdapter):
         self, method: str, path: str, *, asynchronous: bool = False, **kwargs: Any
     ) -> httpx.Response:
         url = self._url(path, asynchronous=asynchronous)
-        token = self.config.credentials.get("access_token")
-        if token is not None:
+        # An empty token is no token: the admin login, or the key it lacks, is named.
+        if token := self.config.credentials.get("access_token"):
             return await self.http.request(
                 method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs
             )

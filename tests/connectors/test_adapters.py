@@ -220,7 +220,12 @@ async def test_a_connector_without_what_its_platform_requires_is_told_so(name: s
 
 async def test_the_missing_key_is_named() -> None:
     config = ConnectorConfig(platform="sfcc", base_url="https://sfcc.example", credentials={})
+    # An empty token is no token: Magento then signs in as an admin, and says who is missing.
+    blank = ConnectorConfig(platform="magento", base_url="https://shop.example",
+                            credentials={"access_token": ""})  # fmt: skip
     async with outbound.client() as client:
+        with pytest.raises(ConnectorUnusable, match="magento : « username » manquant"):
+            await adapter_for(blank, PlatformHttp(client, LOOPBACK)).test()
         with pytest.raises(
             ConnectorUnusable, match="sfcc : « client_id » manquant dans credentials"
         ):
