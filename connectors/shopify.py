@@ -134,7 +134,7 @@ class ShopifyAdapter(PlatformAdapter):
         if not credentials.get("access_token") and credentials.get("client_id"):
             self.granted = ClientCredentials(
                 http, f"{(config.base_url or '').rstrip('/')}/admin/oauth/access_token",
-                credentials["client_id"], credentials.get("client_secret", ""),
+                credentials["client_id"], credentials["client_secret"],
                 basic_auth=False, header=TOKEN_HEADER, prefix="",
             ).headers  # fmt: skip
 
