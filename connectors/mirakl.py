@@ -31,8 +31,9 @@ OpenAPI: A01, P41, OF01, OF02, OF03, OF21, OF24).
 - Rate limits: Mirakl answers 429 with Retry-After (seconds). Offer imports (OF01,
   OF24) are allowed at most once a minute per shop: a connector never starts one
   within `import_interval` seconds (option, 60 by default) of the previous one, in
-  any worker (the pace is shared through Redis on the real stack). An offer import is an upsert by shop SKU, so sending one again after
-  an unknown outcome (a 5xx, a timeout) converges and nothing is looked up first.
+  any worker (the pace is shared through Redis on the real stack). An offer import
+  is an upsert by shop SKU, so sending one again after an unknown outcome (a 5xx, a
+  timeout) converges and nothing is looked up first.
 - Auth is a shop API key that does not expire: no token to renew.
 - Option `chunk_size` sends smaller imports than 10,000 offers.
 """
