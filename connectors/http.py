@@ -220,6 +220,12 @@ class PlatformHttp:
         that may be repeated; `auth` gives the credential headers (renewed once after a
         401); `signal` reads a platform's pacing headers; `check` finds an error in a
         2xx answer; `cost` is what the request takes from the connector's bucket."""
+        if not httpx.URL(url).host:
+            # What an adapter without a default address builds from a connector saved
+            # without one: the guard would only say the address has no scheme.
+            raise PlatformError(
+                f"adresse sans hôte : « {url} » (base_url du connecteur manquante ?)"
+            )
         repeatable = idempotent if idempotent is not None else method.upper() in SAFE_METHODS
         renewed = False
         refused: Mapping[str, str] | None = None

@@ -230,3 +230,23 @@ async def test_the_missing_key_is_named() -> None:
             ConnectorUnusable, match="sfcc : « client_id » manquant dans credentials"
         ):
             adapter_for(config, PlatformHttp(client, LOOPBACK))
+
+
+# Credentials enough for each adapter to reach its first request.
+EVERY_CREDENTIAL = dict.fromkeys(
+    ("access_token", "api_key", "client_id", "client_secret", "email", "key", "partner_id",
+     "password", "refresh_token", "seller_id", "shop_id", "username"), "x",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "name", ["medusa", "mirakl", "saleor", "sap_commerce", "shopware", "sylius"]
+)
+async def test_a_connector_saved_without_the_address_its_platform_needs_is_told_so(
+    name: str,
+) -> None:
+    config = ConnectorConfig(platform=name, base_url=None, credentials=EVERY_CREDENTIAL,
+                             options={"channel": "WEB"})  # fmt: skip
+    async with outbound.client() as client:
+        with pytest.raises(PlatformError, match=r"base_url du connecteur manquante"):
+            await adapter_for(config, PlatformHttp(client, LOOPBACK)).test()
