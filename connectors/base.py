@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from connectors.http import PlatformError, PlatformHttp, Rate
+from connectors.http import ConnectorUnusable, PlatformHttp, Rate
 
 # Push in chunks of this many products: the spec's figure, and what most platforms
 # accept per batch call.
@@ -236,9 +236,3 @@ def adapter_class(platform: str) -> type[PlatformAdapter]:
 
 def adapter_for(config: ConnectorConfig, http: PlatformHttp) -> PlatformAdapter:
     return adapter_class(config.platform)(config, http)
-
-
-class ConnectorUnusable(PlatformError):
-    """A failure of the connector as a whole (the platform retired the API it speaks,
-    say), not of the items sent: the job stops with this reason instead of recording
-    it as each product's error."""

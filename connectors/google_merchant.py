@@ -50,7 +50,6 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from connectors.base import (
     ConnectorConfig,
-    ConnectorUnusable,
     ItemOutcome,
     OutgoingProduct,
     PlatformAdapter,
@@ -59,7 +58,7 @@ from connectors.base import (
     StockLevel,
     register,
 )
-from connectors.http import PlatformError, PlatformHttp
+from connectors.http import ConnectorUnusable, PlatformError, PlatformHttp
 from connectors.item_calls import default_wait, run_bounded
 from connectors.tokens import CachedToken, bearer
 

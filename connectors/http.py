@@ -47,6 +47,12 @@ class PlatformError(Exception):
         self.uncertain = uncertain
 
 
+class ConnectorUnusable(PlatformError):
+    """A failure of the connector as a whole (the platform retired the API it speaks,
+    its address or a key it needs is missing), not of the items sent: the job stops
+    with this reason instead of recording it as each product's error."""
+
+
 def _seconds(name: str, value: str) -> float | None:
     try:
         seconds = float(value)
@@ -223,7 +229,7 @@ class PlatformHttp:
         if not httpx.URL(url).host:
             # What an adapter without a default address builds from a connector saved
             # without one: the guard would only say the address has no scheme.
-            raise PlatformError(
+            raise ConnectorUnusable(
                 f"adresse sans hôte : « {url} » (base_url du connecteur manquante ?)"
             )
         repeatable = idempotent if idempotent is not None else method.upper() in SAFE_METHODS

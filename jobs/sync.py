@@ -18,8 +18,8 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from connectors.base import ConnectorUnusable, ItemOutcome, OutgoingProduct, PlatformAdapter
-from connectors.http import PlatformError, RetryPolicy
+from connectors.base import ItemOutcome, OutgoingProduct, PlatformAdapter
+from connectors.http import ConnectorUnusable, PlatformError, RetryPolicy
 from pim import logs, progress
 from pim.jobs import ending
 from pim.runtime import Runtime

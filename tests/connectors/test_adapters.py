@@ -14,7 +14,6 @@ from connectors.base import (
     CHUNK_SIZE,
     NOT_LINKED,
     ConnectorConfig,
-    ConnectorUnusable,
     OutgoingProduct,
     PlatformAdapter,
     PriceLevel,
@@ -22,7 +21,7 @@ from connectors.base import (
     adapter_for,
 )
 from connectors.base import PLATFORMS as EVERY_PLATFORM
-from connectors.http import PlatformError, PlatformHttp
+from connectors.http import ConnectorUnusable, PlatformError, PlatformHttp
 from pim import outbound
 from tests.connectors.fakes.stores import FAKES, SHOPIFY_CLIENT, SHOPIFY_SUPPORTED, StoreFake
 from tests.connectors.helpers import LOOPBACK, products

@@ -268,3 +268,18 @@ async def test_a_connector_without_a_credential_its_platform_requires_is_told_wh
     assert (tested.json()["success"], tested.json()["message"]) == (False, missing)
     job = await sync(open_client, open_runtime, key, cid, "push-products")
     assert (job["status"], job["last_error"]) == ("failed", missing)
+
+
+async def test_a_connector_saved_without_its_address_fails_its_sync_once_with_why(
+    open_client: httpx.AsyncClient, open_runtime: Runtime, make_key: MakeKey
+) -> None:
+    # Medusa has no default address: the job stops as a whole, with the reason, rather
+    # than recording the same error against every product.
+    key = await make_key()
+    await make_products(open_runtime, key, 3)
+    cid = (await create_connector(open_client, key, {
+        "name": "Medusa", "platform": "medusa", "credentials": {"api_key": "k"},
+    }))["id"]  # fmt: skip
+    job = await sync(open_client, open_runtime, key, cid, "push-products")
+    assert job["status"] == "failed"
+    assert "base_url du connecteur manquante" in job["last_error"]

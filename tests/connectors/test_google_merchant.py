@@ -10,8 +10,8 @@ from dataclasses import replace
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from connectors.base import ConnectorConfig, ConnectorUnusable, PriceLevel, StockLevel
-from connectors.http import PlatformError
+from connectors.base import ConnectorConfig, PriceLevel, StockLevel
+from connectors.http import ConnectorUnusable, PlatformError
 from tests.connectors.exactly_once import outgoing
 from tests.connectors.fakes.faults import Faults
 from tests.connectors.fakes.google_merchant import (
